@@ -1,0 +1,82 @@
+"""Start and stop local helper processes on free loopback ports.
+
+Written by hand because the only need is "spawn, wait until the port answers, report the captured
+output if it died, terminate": a process supervisor library would be more than that.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceError(RuntimeError):
+    """A local service did not start; the message carries its output."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def port_answers(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Process:
+    """A child process whose stdout/stderr go to a temp file, shown if it fails to start."""
+
+    def __init__(self, name: str, argv: Sequence[str], ports: Sequence[int], cwd: Path | None = None):
+        self.name = name
+        self.argv = list(argv)
+        self.ports = list(ports)
+        self.cwd = cwd
+        # Kept open for the life of the child, which writes to it; closed in stop().
+        self._log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> str:
+        return self._log.name
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")[-4000:]
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self._proc = subprocess.Popen(
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with code {self._proc.returncode} before its port answered:\n"
+                    f"{self.output()}"
+                )
+            if all(port_answers(p) for p in self.ports):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(f"{self.name} did not answer on {self.ports} within {timeout_s}s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        self._log.close()

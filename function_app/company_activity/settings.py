@@ -1,0 +1,188 @@
+"""The ingestion settings contract: every app setting the Functions app reads, parsed once.
+
+`IngestSettings.from_env()` is the only place that reads these variables. Errors name the setting
+and the offending value, except for secrets, whose values are never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One documented setting: name, default (None = required), whether it is secret."""
+
+    name: str
+    default: str | None
+    description: str
+    secret: bool = False
+
+
+# The order here is the order of the docs and of local.settings.json.example.
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("USAGE_API_BASE_URL", None, "Base URL of the product usage API (http or https)."),
+    SettingSpec("USAGE_API_KEY", None, "API key sent as X-API-Key. A Key Vault reference in Azure.", True),
+    SettingSpec("USAGE_API_PAGE_SIZE", "1000", "Records requested per page (`limit`), 1..10000."),
+    SettingSpec("USAGE_API_TIMEOUT_S", "30", "Connect and read timeout of every API request, seconds."),
+    SettingSpec(
+        "STORAGE_CONNECTION_STRING",
+        "",
+        "Blob storage connection string (Azurite, local). Set this or STORAGE_ACCOUNT_URL.",
+        True,
+    ),
+    SettingSpec(
+        "STORAGE_ACCOUNT_URL",
+        "",
+        "Blob endpoint, e.g. https://<account>.blob.core.windows.net (Azure, managed identity).",
+    ),
+    SettingSpec("BRONZE_CONTAINER", "bronze", "Container that holds the bronze layer."),
+    SettingSpec("INGEST_SCHEDULE", "0 0 1 * * *", "NCRONTAB schedule of the daily ingestion timer."),
+    SettingSpec("INGEST_TIMEZONE", "UTC", "IANA time zone that defines 'yesterday' for the timer."),
+    SettingSpec("BACKFILL_QUEUE", "usage-backfill", "Storage queue of backfill dates (one message per date)."),
+    SettingSpec("BACKFILL_MAX_DAYS", "400", "Largest number of days one backfill request may span."),
+    SettingSpec("REJECT_THRESHOLD", "0.01", "Largest rejected share of a day's records that still commits."),
+)
+SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    usage_api_base_url: str
+    usage_api_key: Secret
+    usage_api_page_size: int = 1000
+    usage_api_timeout_s: float = 30.0
+    storage_connection_string: Secret | None = None
+    storage_account_url: str | None = None
+    bronze_container: str = "bronze"
+    ingest_schedule: str = "0 0 1 * * *"
+    ingest_timezone: str = "UTC"
+    backfill_queue: str = "usage-backfill"
+    backfill_max_days: int = 400
+    reject_threshold: float = 0.01
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.ingest_timezone)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
+        env = os.environ if env is None else env
+        raw = {s.name: _raw(env, s) for s in SETTINGS}
+
+        conn, url = raw["STORAGE_CONNECTION_STRING"], raw["STORAGE_ACCOUNT_URL"]
+        if bool(conn) == bool(url):
+            raise SettingsError(
+                "set exactly one of STORAGE_CONNECTION_STRING (Azurite/local) and "
+                "STORAGE_ACCOUNT_URL (Azure, managed identity)"
+                + ("; both are set" if conn else "; neither is set")
+            )
+        return cls(
+            usage_api_base_url=_http_url("USAGE_API_BASE_URL", raw["USAGE_API_BASE_URL"]).rstrip("/"),
+            usage_api_key=Secret(raw["USAGE_API_KEY"]),
+            usage_api_page_size=_number("USAGE_API_PAGE_SIZE", raw, int, 1, 10_000),
+            usage_api_timeout_s=_number("USAGE_API_TIMEOUT_S", raw, float, 0.1, 600.0),
+            storage_connection_string=Secret(conn) if conn else None,
+            storage_account_url=_http_url("STORAGE_ACCOUNT_URL", url) if url else None,
+            bronze_container=_container("BRONZE_CONTAINER", raw["BRONZE_CONTAINER"]),
+            ingest_schedule=_ncrontab("INGEST_SCHEDULE", raw["INGEST_SCHEDULE"]),
+            ingest_timezone=_timezone("INGEST_TIMEZONE", raw["INGEST_TIMEZONE"]),
+            backfill_queue=_container("BACKFILL_QUEUE", raw["BACKFILL_QUEUE"]),
+            backfill_max_days=_number("BACKFILL_MAX_DAYS", raw, int, 1, 3660),
+            reject_threshold=_number("REJECT_THRESHOLD", raw, float, 0.0, 1.0),
+        )
+
+
+def _raw(env: Mapping[str, str], spec: SettingSpec) -> str:
+    value = env.get(spec.name, "").strip()
+    if value:
+        return value
+    if spec.default is None:
+        raise SettingsError(f"{spec.name} is required: {spec.description}")
+    return spec.default
+
+
+def _show(name: str, value: str) -> str:
+    secret = any(s.secret for s in SETTINGS if s.name == name)
+    return "<hidden>" if secret else repr(value)
+
+
+def _number(name: str, raw: Mapping[str, str], kind: Callable[[str], T], low: Any, high: Any) -> T:
+    text = raw[name]
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__}, got {text!r}") from None
+    if not low <= value <= high:  # type: ignore[operator]
+        raise SettingsError(f"{name} must be between {low} and {high}, got {text!r}")
+    return value
+
+
+def _http_url(name: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL, got {_show(name, value)}")
+    return value
+
+
+def _container(name: str, value: str) -> str:
+    # Blob container and queue names: 3-63 chars, lowercase letters, digits and single hyphens.
+    ok = (
+        3 <= len(value) <= 63
+        and value[0].isalnum()
+        and value[-1].isalnum()
+        and all(c.islower() or c.isdigit() or c == "-" for c in value)
+        and "--" not in value
+    )
+    if not ok:
+        raise SettingsError(
+            f"{name} must be 3-63 lowercase letters, digits or single hyphens, got {value!r}"
+        )
+    return value
+
+
+def _ncrontab(name: str, value: str) -> str:
+    fields = value.split()
+    if len(fields) != 6:
+        raise SettingsError(
+            f"{name} must be an NCRONTAB expression with 6 fields "
+            f"(second minute hour day month weekday), got {value!r}"
+        )
+    return value
+
+
+def _timezone(name: str, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}") from None
+    return value

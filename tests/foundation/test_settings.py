@@ -1,0 +1,76 @@
+"""The settings contract: defaults, validation errors naming the setting, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
+
+KEY = "sk-live-very-secret-123"
+BASE = {
+    "USAGE_API_BASE_URL": "http://127.0.0.1:9999/",
+    "USAGE_API_KEY": KEY,
+    "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+}
+
+
+def test_defaults_apply_and_url_is_normalised() -> None:
+    s = IngestSettings.from_env(BASE)
+    assert s.usage_api_base_url == "http://127.0.0.1:9999"
+    assert (s.usage_api_page_size, s.bronze_container, s.ingest_schedule) == (1000, "bronze", "0 0 1 * * *")
+    assert (s.backfill_max_days, s.reject_threshold, s.ingest_timezone) == (400, 0.01, "UTC")
+    assert s.storage_account_url is None
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    s = IngestSettings.from_env(BASE)
+    assert KEY not in repr(s) and KEY not in str(s)
+    assert "UseDevelopmentStorage" not in repr(s)
+    assert s.usage_api_key.reveal() == KEY
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("USAGE_API_PAGE_SIZE", "lots", "USAGE_API_PAGE_SIZE must be a int, got 'lots'"),
+        ("USAGE_API_PAGE_SIZE", "0", "USAGE_API_PAGE_SIZE must be between 1 and 10000"),
+        ("USAGE_API_TIMEOUT_S", "-1", "USAGE_API_TIMEOUT_S must be between"),
+        ("REJECT_THRESHOLD", "1.5", "REJECT_THRESHOLD must be between 0.0 and 1.0, got '1.5'"),
+        ("BACKFILL_MAX_DAYS", "3.5", "BACKFILL_MAX_DAYS must be a int, got '3.5'"),
+        ("BRONZE_CONTAINER", "Bronze_Data", "BRONZE_CONTAINER must be 3-63 lowercase"),
+        ("BACKFILL_QUEUE", "q", "BACKFILL_QUEUE must be 3-63 lowercase"),
+        ("INGEST_SCHEDULE", "0 1 * * *", "INGEST_SCHEDULE must be an NCRONTAB expression with 6 fields"),
+        ("INGEST_TIMEZONE", "Mars/Olympus", "INGEST_TIMEZONE must be an IANA time zone"),
+        ("USAGE_API_BASE_URL", "ftp://x", "USAGE_API_BASE_URL must be an http(s) URL, got 'ftp://x'"),
+    ],
+)
+def test_invalid_values_name_the_setting_and_value(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=None) as err:
+        IngestSettings.from_env({**BASE, name: value})
+    assert fragment in str(err.value)
+
+
+def test_missing_required_setting_is_named() -> None:
+    env = {k: v for k, v in BASE.items() if k != "USAGE_API_KEY"}
+    with pytest.raises(SettingsError, match="USAGE_API_KEY is required"):
+        IngestSettings.from_env(env)
+
+
+def test_exactly_one_storage_setting() -> None:
+    with pytest.raises(SettingsError, match="neither is set"):
+        IngestSettings.from_env({k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"})
+    both = {**BASE, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"}
+    with pytest.raises(SettingsError, match="both are set") as err:
+        IngestSettings.from_env(both)
+    assert "UseDevelopmentStorage" not in str(err.value)
+
+
+def test_account_url_mode_needs_no_connection_string() -> None:
+    env = {k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"}
+    s = IngestSettings.from_env({**env, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"})
+    assert s.storage_connection_string is None
+    assert s.storage_account_url == "https://acct.blob.core.windows.net"
+
+
+def test_setting_names_are_the_documented_list() -> None:
+    assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
+    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 12
