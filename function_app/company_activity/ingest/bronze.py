@@ -1,0 +1,626 @@
+"""The bronze layout contract: where a day's files live, the manifest that commits them, and how to read them.
+
+```
+product_usage/date=YYYY-MM-DD/<run_id>/part-00000.jsonl.gz       records as received, one JSON object a line
+product_usage/date=YYYY-MM-DD/<run_id>/rejected-00000.jsonl.gz   {"record": ..., "reason": ...} a line
+product_usage/date=YYYY-MM-DD/_manifest.json                     written last: the commit
+```
+
+A run writes only inside its own run folder, then commits by writing the day's manifest with an ETag
+condition (`If-None-Match: *` for the first commit of a day, `If-Match: <etag>` to swap). Readers go
+through the manifest, so they see either the previous committed run or the new one, never a mix.
+When two runs of one day race, the loser's conditional write fails; it re-reads the manifest and swaps
+again on top of the winner (its run is complete and verified, so it is a legitimate newer version of the
+day), then deletes the run folder it replaced. Every swap deletes the folder it replaced, so a manifest
+never points at a deleted folder: run ids are unique and a replaced run is never committed again.
+
+Folders that no manifest points at (failed or rejected runs) are deleted by the next commit of the day
+once they are older than a grace period. A run refuses to commit when it is older than half that grace
+period, so cleanup can never delete a folder that is about to be committed.
+
+Part files are written with staged blocks and compressed incrementally, so memory stays at about one
+block plus one page whatever the size of the day. Written by hand because the Azure SDK's upload helpers
+want either the whole payload or a readable stream, while here we push pages as they arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import secrets
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
+
+from company_activity.ingest.dates import date_range, format_instant, parse_instant, utc_now
+
+log = logging.getLogger(__name__)
+
+DATASET = "product_usage"
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "_manifest.json"
+PART_PREFIX = "part"
+REJECTED_PREFIX = "rejected"
+DEFAULT_PART_MAX_BYTES = 256 * 1024 * 1024  # uncompressed bytes per part file before rolling to the next
+DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024  # compressed bytes per staged block
+DEFAULT_GZIP_LEVEL = 6
+DEFAULT_GRACE = timedelta(hours=6)
+COMMIT_ATTEMPTS = 5
+
+_RUN_ID = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]{8}")
+_GZIP_WBITS = 31  # zlib: gzip container (header + CRC32 trailer) instead of a raw zlib stream
+_GZIP_CONTENT = ContentSettings(content_type="application/gzip")
+_JSON_CONTENT = ContentSettings(content_type="application/json")
+
+
+class BronzeError(RuntimeError):
+    """A bronze layout operation failed; the message names the blob or field."""
+
+
+class ManifestError(BronzeError):
+    """A manifest is not valid JSON or misses/garbles a field."""
+
+
+class IntegrityError(BronzeError):
+    """A committed file does not match its manifest entry (missing, sha256, byte or record count)."""
+
+
+class CommitRefused(BronzeError):
+    """The run may not commit (too old, or lost too many races); the previous commit is untouched."""
+
+
+# ----------------------------------------------------------------------------------------------- paths
+
+
+def day_prefix(day: date) -> str:
+    return f"{DATASET}/date={day.isoformat()}/"
+
+
+def manifest_path(day: date) -> str:
+    return day_prefix(day) + MANIFEST_NAME
+
+
+def run_prefix(day: date, run_id: str) -> str:
+    return f"{day_prefix(day)}{run_id}/"
+
+
+def data_file_path(day: date, run_id: str, kind: str, index: int) -> str:
+    return f"{run_prefix(day, run_id)}{kind}-{index:05d}.jsonl.gz"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by start time and unique: 20261127T013000Z-1a2b3c4d."""
+    started = (now or utc_now()).astimezone(UTC)
+    return f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def run_started_at(run_id: str) -> datetime:
+    match = _RUN_ID.fullmatch(run_id)
+    if not match:
+        raise ValueError(f"not a run id (expected 20261127T013000Z-1a2b3c4d): {run_id!r}")
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def is_run_id(text: str) -> bool:
+    return _RUN_ID.fullmatch(text) is not None
+
+
+# -------------------------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class BronzeFile:
+    """One data file of a run: path relative to the container, lines, stored (gzip) bytes and their sha256."""
+
+    path: str
+    records: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the day came from. Never holds credentials."""
+
+    base_url: str
+    pages: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    dataset: str
+    date: date
+    run_id: str
+    record_count: int
+    rejected_count: int
+    files: tuple[BronzeFile, ...]
+    rejected_files: tuple[BronzeFile, ...]
+    started_at: datetime
+    committed_at: datetime
+    source: Source
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def run_path(self) -> str:
+        """The run folder, relative to the container (what the ADF copy reads: `<run_path>part-*.jsonl.gz`)."""
+        return run_prefix(self.date, self.run_id)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def to_json(self) -> bytes:
+        body = {
+            "schema_version": self.schema_version,
+            "dataset": self.dataset,
+            "date": self.date.isoformat(),
+            "run_id": self.run_id,
+            "run_path": self.run_path,
+            "record_count": self.record_count,
+            "rejected_count": self.rejected_count,
+            "files": [asdict(f) for f in self.files],
+            "rejected_files": [asdict(f) for f in self.rejected_files],
+            "started_at": format_instant(self.started_at),
+            "committed_at": format_instant(self.committed_at),
+            "source": asdict(self.source),
+        }
+        return json.dumps(body, indent=2).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str, where: str = "manifest") -> Manifest:
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise ManifestError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise ManifestError(f"{where}: must be a JSON object")
+        reader = _Fields(body, where)
+        version = reader.integer("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ManifestError(
+                f"{where}: schema_version {version} is not supported (this code reads {SCHEMA_VERSION})"
+            )
+        try:
+            day = date.fromisoformat(reader.string("date"))
+        except ValueError:
+            raise ManifestError(f"{where}: date must be YYYY-MM-DD, got {body['date']!r}") from None
+        run_id = reader.string("run_id")
+        if not is_run_id(run_id):
+            raise ManifestError(f"{where}: run_id is not a run id, got {run_id!r}")
+        source = reader.object("source")
+        manifest = cls(
+            dataset=reader.string("dataset"),
+            date=day,
+            run_id=run_id,
+            record_count=reader.integer("record_count"),
+            rejected_count=reader.integer("rejected_count"),
+            files=reader.files("files"),
+            rejected_files=reader.files("rejected_files"),
+            started_at=reader.instant("started_at"),
+            committed_at=reader.instant("committed_at"),
+            source=Source(
+                base_url=_Fields(source, f"{where}: source").string("base_url"),
+                pages=_Fields(source, f"{where}: source").integer("pages"),
+            ),
+            schema_version=version,
+        )
+        if manifest.record_count != sum(f.records for f in manifest.files):
+            raise ManifestError(f"{where}: record_count {manifest.record_count} differs from the sum over files")
+        if manifest.rejected_count != sum(f.records for f in manifest.rejected_files):
+            raise ManifestError(f"{where}: rejected_count {manifest.rejected_count} differs from the sum over files")
+        every = (*manifest.files, *manifest.rejected_files)
+        outside = [f.path for f in every if not f.path.startswith(manifest.run_path)]
+        if outside:
+            raise ManifestError(f"{where}: files outside the run folder {manifest.run_path}: {outside}")
+        return manifest
+
+
+@dataclass
+class _Fields:
+    """Typed access to a JSON object's fields, with errors that name the field."""
+
+    body: dict[str, Any]
+    where: str
+
+    def _get(self, name: str, kind: type | tuple[type, ...], kind_name: str) -> Any:
+        if name not in self.body:
+            raise ManifestError(f"{self.where}: missing field {name!r}")
+        value = self.body[name]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ManifestError(f"{self.where}: {name} must be {kind_name}, got {value!r}"[:300])
+        return value
+
+    def string(self, name: str) -> str:
+        return str(self._get(name, str, "a string"))
+
+    def integer(self, name: str) -> int:
+        value = int(self._get(name, int, "an integer"))
+        if value < 0:
+            raise ManifestError(f"{self.where}: {name} must be >= 0, got {value}")
+        return value
+
+    def object(self, name: str) -> dict[str, Any]:
+        return dict(self._get(name, dict, "an object"))
+
+    def instant(self, name: str) -> datetime:
+        try:
+            return parse_instant(name, self._get(name, str, "a timestamp string"))
+        except ValueError as exc:
+            raise ManifestError(f"{self.where}: {exc}") from None
+
+    def files(self, name: str) -> tuple[BronzeFile, ...]:
+        items = self._get(name, list, "a list")
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ManifestError(f"{self.where}: {name}[{i}] must be an object")
+            entry = _Fields(item, f"{self.where}: {name}[{i}]")
+            out.append(BronzeFile(entry.string("path"), entry.integer("records"), entry.integer("bytes"),
+                                  entry.string("sha256")))
+        return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+class _GzipBlockWriter:
+    """One gzip blob written as staged blocks: compress as data arrives, stage every `block_bytes`."""
+
+    def __init__(self, blob: BlobClient, level: int, block_bytes: int) -> None:
+        self.blob = blob
+        self.block_bytes = block_bytes
+        self.records = 0
+        self.raw_bytes = 0
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+        self._pending = bytearray()
+        self._blocks: list[BlobBlock] = []
+        self._sha = hashlib.sha256()
+        self._stored = 0
+
+    def write(self, data: bytes, records: int) -> None:
+        self.records += records
+        self.raw_bytes += len(data)
+        self._pending += self._compressor.compress(data)
+        if len(self._pending) >= self.block_bytes:
+            self._stage(bytes(self._pending))
+            self._pending.clear()
+
+    def _stage(self, chunk: bytes) -> None:
+        # Block ids must be base64 of equal length within a blob; the SDK does the base64.
+        block_id = f"{len(self._blocks):08d}"
+        self.blob.stage_block(block_id, chunk, length=len(chunk))
+        self._blocks.append(BlobBlock(block_id=block_id))
+        self._sha.update(chunk)
+        self._stored += len(chunk)
+
+    def close(self, container_path: str) -> BronzeFile:
+        self._pending += self._compressor.flush()
+        if self._pending:
+            self._stage(bytes(self._pending))
+            self._pending.clear()
+        self.blob.commit_block_list(self._blocks, content_settings=_GZIP_CONTENT)
+        return BronzeFile(container_path, self.records, self._stored, self._sha.hexdigest())
+
+    def discard(self) -> None:
+        """Drop staged blocks: committing an empty list discards them, then delete the empty blob."""
+        try:
+            self.blob.commit_block_list([])
+            self.blob.delete_blob()
+        except Exception:  # best effort: uncommitted blocks also expire on their own after 7 days
+            log.warning("could not discard staged blocks of %s", self.blob.blob_name, exc_info=True)
+
+
+class _PartSeries:
+    """part-00000, part-00001, ... of one kind in a run folder, rolling past `part_max_bytes` uncompressed."""
+
+    def __init__(self, container: ContainerClient, day: date, run_id: str, kind: str, *,
+                 part_max_bytes: int, level: int, block_bytes: int) -> None:
+        self.container = container
+        self.day = day
+        self.run_id = run_id
+        self.kind = kind
+        self.part_max_bytes = part_max_bytes
+        self.level = level
+        self.block_bytes = block_bytes
+        self.files: list[BronzeFile] = []
+        self._current: _GzipBlockWriter | None = None
+        self._current_path = ""
+
+    def write(self, data: bytes, records: int) -> None:
+        current = self._current
+        if current is not None and current.raw_bytes and current.raw_bytes + len(data) > self.part_max_bytes:
+            self._finish()
+            current = None
+        if current is None:
+            current = self._open()
+        current.write(data, records)
+
+    def _open(self) -> _GzipBlockWriter:
+        self._current_path = data_file_path(self.day, self.run_id, self.kind, len(self.files))
+        self._current = _GzipBlockWriter(self.container.get_blob_client(self._current_path), self.level,
+                                         self.block_bytes)
+        return self._current
+
+    def _finish(self) -> None:
+        if self._current is not None:
+            self.files.append(self._current.close(self._current_path))
+            self._current = None
+
+    def close(self, *, at_least_one: bool) -> tuple[BronzeFile, ...]:
+        if at_least_one and self._current is None and not self.files:
+            self._open()  # an empty day still has part-00000 (an empty gzip), so copies find a file
+        self._finish()
+        return tuple(self.files)
+
+    def discard(self) -> None:
+        if self._current is not None:
+            self._current.discard()
+            self._current = None
+
+
+def encode_lines(records: Iterable[Any]) -> bytes:
+    """JSON Lines: one compact JSON value a line, UTF-8, key order as received."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    return "".join([dumps(r) + "\n" for r in records]).encode()
+
+
+class RunWriter:
+    """Writes one run folder: data parts and rejected parts. Nothing is visible to readers until `commit`."""
+
+    def __init__(self, container: ContainerClient, day: date, run_id: str, *,
+                 part_max_bytes: int = DEFAULT_PART_MAX_BYTES, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 gzip_level: int = DEFAULT_GZIP_LEVEL) -> None:
+        if part_max_bytes < 1 or block_bytes < 1:
+            raise ValueError("part_max_bytes and block_bytes must be positive")
+        self.container = container
+        self.day = day
+        self.run_id = run_id
+        options = {"part_max_bytes": part_max_bytes, "level": gzip_level, "block_bytes": block_bytes}
+        self._parts = _PartSeries(container, day, run_id, PART_PREFIX, **options)  # type: ignore[arg-type]
+        self._rejected = _PartSeries(container, day, run_id, REJECTED_PREFIX, **options)  # type: ignore[arg-type]
+
+    def write_records(self, records: Sequence[Any]) -> None:
+        if records:
+            self._parts.write(encode_lines(records), len(records))
+
+    def write_rejected(self, rejected: Sequence[tuple[Any, str]]) -> None:
+        if rejected:
+            self._rejected.write(encode_lines({"record": r, "reason": why} for r, why in rejected), len(rejected))
+
+    def close(self) -> tuple[tuple[BronzeFile, ...], tuple[BronzeFile, ...]]:
+        """Commit every part blob (not the day): returns (files, rejected_files)."""
+        return self._parts.close(at_least_one=True), self._rejected.close(at_least_one=False)
+
+    def discard(self) -> None:
+        """Abandon the run: drop staged blocks and delete whatever the run folder holds."""
+        self._parts.discard()
+        self._rejected.discard()
+        delete_run(self.container, self.day, self.run_id)
+
+
+# ----------------------------------------------------------------------------------------------- commit
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    """The manifest as written, the run it replaced (None for a first commit), and the clean-up done."""
+
+    manifest: Manifest
+    replaced_run_id: str | None
+    attempts: int
+    deleted_runs: tuple[str, ...] = field(default=())
+
+
+def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Manifest | None, str | None]:
+    blob = container.get_blob_client(manifest_path(day))
+    try:
+        downloader = blob.download_blob()
+    except ResourceNotFoundError:
+        return None, None
+    data = downloader.readall()
+    return Manifest.from_json(data, where=blob.blob_name), downloader.properties.etag
+
+
+def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
+           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS) -> CommitOutcome:
+    """Make `manifest` the day's committed run (conditional write), then clean up replaced and orphaned runs.
+
+    `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
+    grace/2 (cleanup may already consider its folder an orphan) or when the manifest kept changing under it
+    for `attempts` tries.
+    """
+    instant = now or utc_now()
+    age = instant - manifest.started_at
+    if age > grace / 2:
+        raise CommitRefused(
+            f"run {manifest.run_id} started {age} ago, more than half the cleanup grace period ({grace}); "
+            "not committed (its folder may be cleaned up as an orphan)"
+        )
+    manifest = replace(manifest, committed_at=instant)
+    body = manifest.to_json()
+    blob = container.get_blob_client(manifest_path(manifest.date))
+    for attempt in range(1, attempts + 1):
+        current, etag = _read_manifest_with_etag(container, manifest.date)
+        try:
+            if current is None:
+                blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,
+                                 content_settings=_JSON_CONTENT)
+            else:
+                blob.upload_blob(body, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified,
+                                 content_settings=_JSON_CONTENT)
+        except (ResourceExistsError, ResourceModifiedError):
+            log.info("manifest of %s changed during commit of run %s (attempt %d); re-reading",
+                     manifest.date, manifest.run_id, attempt)
+            continue
+        replaced = current.run_id if current is not None else None
+        deleted = cleanup_day(container, manifest.date, replaced_run_id=replaced, grace=grace, now=now)
+        return CommitOutcome(manifest, replaced, attempt, deleted)
+    raise CommitRefused(f"manifest of {manifest.date} changed on each of {attempts} commit attempts; "
+                        f"run {manifest.run_id} not committed")
+
+
+# -------------------------------------------------------------------------------------- cleanup/listing
+
+
+def run_ids(container: ContainerClient, day: date) -> list[str]:
+    """Run folders present for a day (committed or not), oldest first."""
+    found = []
+    for item in container.walk_blobs(name_starts_with=day_prefix(day), delimiter="/"):
+        name = item.name[len(day_prefix(day)):].rstrip("/")
+        if item.name.endswith("/") and is_run_id(name):
+            found.append(name)
+    return sorted(found)
+
+
+def delete_run(container: ContainerClient, day: date, run_id: str) -> int:
+    """Delete every blob of a run folder; returns how many."""
+    names = [b.name for b in container.list_blobs(name_starts_with=run_prefix(day, run_id))]
+    for name in names:
+        with contextlib.suppress(ResourceNotFoundError):  # a concurrent cleanup got there first
+            container.delete_blob(name)
+    return len(names)
+
+
+def cleanup_day(container: ContainerClient, day: date, *, replaced_run_id: str | None = None,
+                grace: timedelta = DEFAULT_GRACE, now: datetime | None = None) -> tuple[str, ...]:
+    """Delete the replaced run and orphaned runs older than `grace`; never the run the manifest names now."""
+    committed = read_manifest(container, day)
+    keep = committed.run_id if committed is not None else None
+    cutoff = (now or utc_now()) - grace
+    deleted = []
+    for run_id in run_ids(container, day):
+        if run_id == keep:
+            continue
+        if run_id == replaced_run_id or run_started_at(run_id) < cutoff:
+            delete_run(container, day, run_id)
+            deleted.append(run_id)
+    if deleted:
+        log.info("bronze %s: deleted run folders %s (committed: %s)", day, deleted, keep)
+    return tuple(deleted)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def read_manifest(container: ContainerClient, day: date) -> Manifest | None:
+    """The day's committed manifest, or None when the day was never committed."""
+    return _read_manifest_with_etag(container, day)[0]
+
+
+def committed_days(container: ContainerClient, start: date, end: date, *, workers: int = 8) -> dict[date, Manifest]:
+    """Manifests of the committed days in start..end (inclusive), by date."""
+    wanted = []
+    for item in container.walk_blobs(name_starts_with=f"{DATASET}/date=", delimiter="/"):
+        text = item.name[len(f"{DATASET}/date="):].rstrip("/")
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            continue
+        if start <= day <= end:
+            wanted.append(day)
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
+        manifests = list(pool.map(lambda d: read_manifest(container, d), wanted))
+    return {m.date: m for m in manifests if m is not None}
+
+
+@dataclass(frozen=True)
+class DayStatus:
+    """One date's ingestion status, as the status endpoint and `company-activity ingestions` show it."""
+
+    date: date
+    committed: bool
+    record_count: int | None = None
+    rejected_count: int | None = None
+    run_id: str | None = None
+    committed_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "committed": self.committed,
+            "record_count": self.record_count,
+            "rejected_count": self.rejected_count,
+            "run_id": self.run_id,
+            "committed_at": format_instant(self.committed_at) if self.committed_at else None,
+        }
+
+
+def day_statuses(container: ContainerClient, start: date, end: date) -> list[DayStatus]:
+    """Every date of start..end with its committed run, if any."""
+    manifests = committed_days(container, start, end)
+    out = []
+    for day in date_range(start, end):
+        m = manifests.get(day)
+        out.append(DayStatus(day, False) if m is None else
+                   DayStatus(day, True, m.record_count, m.rejected_count, m.run_id, m.committed_at))
+    return out
+
+
+def iter_file_lines(container: ContainerClient, entry: BronzeFile) -> Iterator[bytes]:
+    """The lines of one committed file, verified: IntegrityError on a missing blob or any mismatch.
+
+    Verification completes when the file's last line has been read, before the iterator ends, so a
+    consumer that acts only once iteration finishes never acts on a corrupt file.
+    """
+    try:
+        downloader = container.get_blob_client(entry.path).download_blob()
+    except ResourceNotFoundError:
+        raise IntegrityError(
+            f"{entry.path} is listed in the manifest but does not exist "
+            "(the day may have been re-committed while it was being read: read the manifest again)"
+        ) from None
+    sha, stored, lines = hashlib.sha256(), 0, 0
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    tail = b""
+    try:
+        for chunk in downloader.chunks():
+            sha.update(chunk)
+            stored += len(chunk)
+            data = inflater.decompress(chunk)
+            while inflater.eof and inflater.unused_data:  # concatenated gzip members
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(_GZIP_WBITS)
+                data += inflater.decompress(rest)
+            pieces = (tail + data).split(b"\n")
+            tail = pieces.pop()
+            lines += len(pieces)
+            yield from pieces
+    except zlib.error as exc:
+        raise IntegrityError(f"{entry.path} is not a valid gzip file: {exc}") from None
+    if tail:
+        lines += 1
+        yield tail
+    problems = []
+    if stored != entry.bytes:
+        problems.append(f"{stored} bytes stored, manifest says {entry.bytes}")
+    if sha.hexdigest() != entry.sha256:
+        problems.append(f"sha256 {sha.hexdigest()}, manifest says {entry.sha256}")
+    if lines != entry.records:
+        problems.append(f"{lines} records, manifest says {entry.records}")
+    if not inflater.eof:
+        problems.append("gzip stream is truncated")
+    if problems:
+        raise IntegrityError(f"{entry.path} does not match its manifest: " + "; ".join(problems))
+
+
+def iter_committed_records(container: ContainerClient, day: date) -> Iterator[dict[str, Any]]:
+    """Every record of the day's committed run, verified against the manifest (IntegrityError on mismatch).
+
+    Yields nothing when the day was never committed; use read_manifest to tell that apart from an empty day.
+    """
+    manifest = read_manifest(container, day)
+    if manifest is None:
+        return
+    for entry in manifest.files:
+        for line in iter_file_lines(container, entry):
+            yield json.loads(line)
