@@ -1,1 +1,7 @@
-"""functions."""
+"""Azure Functions blueprints; function_app.py registers BLUEPRINTS. Imports only what the worker deploys."""
+
+import azure.functions as func
+
+from company_activity.functions import http_backfill, status, timer, worker
+
+BLUEPRINTS: tuple[func.Blueprint, ...] = (timer.bp, http_backfill.bp, worker.bp, status.bp)

@@ -1,0 +1,42 @@
+"""POST /api/backfill: validate a date range and enqueue one message per date for the queue worker.
+
+No `from __future__ import annotations` in the functions modules: the worker reads the annotations to pick
+binding converters, and its queue converter accepts `typing.List[str]`, not `list[str]`.
+"""
+
+import typing
+
+import azure.functions as func
+
+from company_activity.functions import runtime
+from company_activity.ingest.backfill import BackfillMessage, RequestInvalid, parse_backfill_body, plan_backfill
+from company_activity.ingest.bronze import committed_days
+from company_activity.ingest.dates import yesterday
+
+bp = func.Blueprint()
+
+
+@bp.function_name("backfill")
+@bp.route(route="backfill", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="messages", queue_name="%BACKFILL_QUEUE%", connection="AzureWebJobsStorage")
+def backfill(
+    req: func.HttpRequest, messages: func.Out[typing.List[str]]  # noqa: UP006
+) -> func.HttpResponse:
+    """Answer 202 with the dates enqueued and skipped, 400 naming the bad field, 500 if misconfigured."""
+    try:
+        settings = runtime.settings()
+    except runtime.Misconfigured as exc:
+        return runtime.misconfigured_response(exc)
+    try:
+        request = parse_backfill_body(
+            req.get_body(), yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days
+        )
+    except RequestInvalid as exc:
+        return runtime.json_response(exc.to_body(), 400)
+    committed = () if request.force else committed_days(runtime.container(), request.range.start, request.range.end)
+    plan = plan_backfill(request, committed)
+    if plan.enqueue:
+        messages.set([BackfillMessage(day, request.force).to_json() for day in plan.enqueue])
+    runtime.log.info("backfill %s..%s force=%s: %d enqueued, %d skipped", request.range.start, request.range.end,
+                     request.force, len(plan.enqueue), len(plan.skipped))
+    return runtime.json_response(plan.to_body(), 202)

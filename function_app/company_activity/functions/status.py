@@ -1,0 +1,34 @@
+"""GET /api/ingestions: per date, whether it is committed, with counts, run id and commit time."""
+
+import azure.functions as func
+
+from company_activity.functions import runtime
+from company_activity.ingest.backfill import RequestInvalid, parse_status_query
+from company_activity.ingest.bronze import day_statuses
+from company_activity.ingest.dates import yesterday
+
+bp = func.Blueprint()
+
+
+@bp.function_name("ingestions")
+@bp.route(route="ingestions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def ingestions(req: func.HttpRequest) -> func.HttpResponse:
+    """Answer 200 with one entry per date, 400 naming the bad parameter, 500 if misconfigured."""
+    try:
+        settings = runtime.settings()
+    except runtime.Misconfigured as exc:
+        return runtime.misconfigured_response(exc)
+    params = {k: v for k, v in req.params.items() if k != "code"}  # `code` carries the function key
+    try:
+        dates = parse_status_query(params, yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
+    except RequestInvalid as exc:
+        return runtime.json_response(exc.to_body(), 400)
+    days = day_statuses(runtime.container(), dates.start, dates.end)
+    body = {
+        "start_date": dates.start.isoformat(),
+        "end_date": dates.end.isoformat(),
+        "committed": sum(d.committed for d in days),
+        "missing": sum(not d.committed for d in days),
+        "days": [d.to_dict() for d in days],
+    }
+    return runtime.json_response(body, 200)
