@@ -150,6 +150,12 @@ class Manifest:
     source: Source
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        # The JSON form has second precision in UTC; normalise so a manifest equals its round trip.
+        for name in ("started_at", "committed_at"):
+            value: datetime = getattr(self, name)
+            object.__setattr__(self, name, value.astimezone(UTC).replace(microsecond=0))
+
     @property
     def run_path(self) -> str:
         """The run folder, relative to the container (what the ADF copy reads: `<run_path>part-*.jsonl.gz`)."""
