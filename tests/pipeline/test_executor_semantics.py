@@ -172,7 +172,7 @@ def test_unsupported_property_fails_the_activity_naming_it(offline_resources: Lo
 
 def test_retry_policy_retries_then_fails(offline_resources: LocalResources, slack: SlackCatcher) -> None:
     slack.fail_with(500)
-    post = {"name": "post", "type": "Web", "policy": {"retry": 2, "retryIntervalInSeconds": 0},
+    post = {"name": "post", "type": "WebActivity", "policy": {"retry": 2, "retryIntervalInSeconds": 0},
             "typeProperties": {"url": slack.url, "method": "POST", "body": {"text": "hi"}}}
     result = run(offline_resources, [post])
     assert result.activity("post").status is F
@@ -255,11 +255,11 @@ def test_web_alert_branch_posts_run_id_and_error_to_slack(offline_resources: Loc
                                                           slack: SlackCatcher) -> None:
     activities = [
         fail("Merge", message="duplicate company_id c000007", code="50000"),
-        {"name": "GetWebhook", "type": "Web", "dependsOn": [dep("Merge", "Failed", "Skipped")],
+        {"name": "GetWebhook", "type": "WebActivity", "dependsOn": [dep("Merge", "Failed", "Skipped")],
          "policy": {"secureOutput": True},
          "typeProperties": {"url": "https://kv-test.vault.azure.net/secrets/slack-webhook-url?api-version=7.4",
                             "method": "GET", "authentication": {"type": "MSI", "resource": "https://vault.azure.net"}}},
-        {"name": "PostSlack", "type": "Web", "dependsOn": [dep("GetWebhook", "Succeeded")],
+        {"name": "PostSlack", "type": "WebActivity", "dependsOn": [dep("GetWebhook", "Succeeded")],
          "typeProperties": {"url": "@activity('GetWebhook').output.value", "method": "POST",
                             "body": {"text": "@concat('run ', pipeline().RunId, ' failed: ', "
                                              "activity('Merge').error.message)"}}},
@@ -276,7 +276,7 @@ def test_web_alert_branch_posts_run_id_and_error_to_slack(offline_resources: Loc
 
 
 def test_key_vault_read_without_managed_identity_is_refused(offline_resources: LocalResources) -> None:
-    result = run(offline_resources, [{"name": "kv", "type": "Web", "typeProperties": {
+    result = run(offline_resources, [{"name": "kv", "type": "WebActivity", "typeProperties": {
         "url": "https://kv-test.vault.azure.net/secrets/slack-webhook-url?api-version=7.4", "method": "GET"}}])
     assert result.status is F
     assert "401" in result.activity("kv").error.message
@@ -285,14 +285,14 @@ def test_key_vault_read_without_managed_identity_is_refused(offline_resources: L
 def test_slack_down_fails_the_post_without_leaking_the_url(offline_resources: LocalResources,
                                                            slack: SlackCatcher) -> None:
     slack.go_down()
-    result = run(offline_resources, [{"name": "post", "type": "Web", "typeProperties": {
+    result = run(offline_resources, [{"name": "post", "type": "WebActivity", "typeProperties": {
         "url": slack.url, "method": "POST", "body": {"text": "x"}}}])
     assert result.status is F
     error = result.activity("post").error.message
     assert "connection failed" in error
     assert slack.path not in error
     slack.come_up()
-    again = run(offline_resources, [{"name": "post", "type": "Web", "typeProperties": {
+    again = run(offline_resources, [{"name": "post", "type": "WebActivity", "typeProperties": {
         "url": slack.url, "method": "POST", "body": {"text": "x"}}}])
     assert again.status is S
     assert len(slack.messages) == 1

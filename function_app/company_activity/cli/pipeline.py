@@ -1,9 +1,154 @@
-"""Subcommands of `company-activity` for this stage (registered by company_activity.cli)."""
+"""`company-activity pipeline run | validate`: the Data Factory pipeline, run locally or checked offline.
+
+`pipeline run` executes the adf/ JSON with the local executor: linked services map to local resources
+through LOCAL_BLOB_CONNECTION_STRING, WAREHOUSE_PATH / WAREHOUSE_CONNECTION_STRING and SLACK_WEBHOOK_URL
+(see docs/local.md). It prints each activity as it finishes and a table at the end, and exits 1 when
+a run Failed. With `--dates START..END` it runs the dates in order and stops at the first failed one,
+because a later date's CRM set can depend on the earlier ones (docs/fact-rules.md, rule 6).
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from company_activity.ingest.dates import date_range, parse_iso_date
+from company_activity.pipeline.executor import PipelineExecutor
+from company_activity.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity.pipeline.report import activity_line, print_run
+from company_activity.pipeline.resources import ADF_DIR, ResourceError, load_factory
+from company_activity.pipeline.results import PipelineDefinitionError
+from company_activity.settings import SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DAILY_PIPELINE = "PL_daily_company_activity"
+RUN_DATE_PARAMETER = "runDate"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    """Add `pipeline run` and `pipeline validate`."""
+    pipeline = sub.add_parser("pipeline", help="run the Data Factory pipeline locally, or validate adf/",
+                              description="The adf/ pipeline: `run` executes it locally, `validate` checks the JSON.")
+    actions = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
+
+    run = actions.add_parser(
+        "run", help="run the pipeline locally for one date or a range of dates",
+        description="Execute the pipeline's JSON against Azurite and the local warehouse (settings: "
+                    "LOCAL_BLOB_CONNECTION_STRING, WAREHOUSE_PATH or WAREHOUSE_CONNECTION_STRING, SLACK_WEBHOOK_URL). "
+                    "Exit 0 only when every run Succeeded.",
+    )
+    when = run.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", help=f"the run date (pipeline parameter {RUN_DATE_PARAMETER}), YYYY-MM-DD")
+    when.add_argument("--dates", help="a range START..END (inclusive), run in order, stopping at the first failure")
+    run.add_argument("--pipeline", default=DAILY_PIPELINE, help=f"pipeline name (default {DAILY_PIPELINE})")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="another pipeline parameter, e.g. manifestTimeout=0.00:00:30 (repeatable)")
+    run.add_argument("--global", dest="globals", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a factory global parameter, e.g. bronzeContainer=bronze (repeatable)")
+    run.add_argument("--warehouse", type=Path, help="DuckDB file (overrides WAREHOUSE_PATH)")
+    run.add_argument("--adf-dir", type=Path, default=ADF_DIR, help="the ADF git folder (default: the repo's adf/)")
+    run.set_defaults(handler=run_pipeline)
+
+    validate = actions.add_parser(
+        "validate", help="validate adf/ offline (structure, references, expressions, alerting, local support)",
+        description="Check the ADF JSON against the Data Factory SDK models and this repo's rules, and that the "
+                    "local executor supports every activity type and expression function it uses.",
+    )
+    validate.add_argument("--adf-dir", type=Path, default=ADF_DIR, help="the ADF git folder (default: the repo's adf/)")
+    validate.set_defaults(handler=validate_pipeline)
+
+
+def parse_assignments(items: Sequence[str], flag: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{flag} expects NAME=VALUE, got {item!r}")
+        values[name.strip()] = value
+    return values
+
+
+def parse_dates(single: str | None, span: str | None) -> list[date]:
+    if single is not None:
+        return [parse_iso_date("--date", single)]
+    assert span is not None
+    start, sep, end = span.partition("..")
+    if not sep:
+        raise ValueError(f"--dates expects START..END, got {span!r}")
+    first, last = parse_iso_date("--dates start", start), parse_iso_date("--dates end", end)
+    if last < first:
+        raise ValueError(f"--dates: end {last} is before start {first}")
+    return date_range(first, last)
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        days = parse_dates(args.date, args.dates)
+        parameters = parse_assignments(args.param, "--param")
+        overrides = parse_assignments(args.globals, "--global")
+        settings = LocalRunSettings.from_env()
+        if args.warehouse is not None:
+            settings = LocalRunSettings(settings.blob_connection_string, args.warehouse, None,
+                                        settings.slack_webhook_url)
+        factory = load_factory(args.adf_dir)
+    except (ValueError, SettingsError, ResourceError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    if RUN_DATE_PARAMETER in parameters:
+        console.print(f"[red]error:[/] set the run date with --date/--dates, not --param {RUN_DATE_PARAMETER}=...")
+        return EXIT_USAGE
+
+    console.print(f"warehouse: {escape(settings.describe_warehouse())}")
+    with LocalResources(settings) as resources:
+        try:
+            executor = PipelineExecutor(factory, resources, global_parameters=overrides,
+                                        listener=lambda r: console.print(activity_line(r)))
+        except PipelineDefinitionError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            return EXIT_USAGE
+        for index, day in enumerate(days):
+            console.rule(f"{args.pipeline} {RUN_DATE_PARAMETER}={day}")
+            try:
+                result = executor.run(args.pipeline, {**parameters, RUN_DATE_PARAMETER: day.isoformat()})
+            except PipelineDefinitionError as exc:
+                console.print(f"[red]error:[/] {escape(str(exc))}")
+                return EXIT_USAGE
+            print_run(console, result)
+            if not result.succeeded:
+                rest = days[index + 1:]
+                if rest:
+                    console.print(f"[yellow]stopped: {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})[/]")
+                return EXIT_FAILED
+    return EXIT_OK
+
+
+def validate_pipeline(args: argparse.Namespace) -> int:
+    from company_activity.pipeline.validate import validate_directory
+
+    console = Console()
+    problems = [str(p) for p in validate_directory(args.adf_dir)]
+    try:
+        factory = load_factory(args.adf_dir)
+    except ResourceError:
+        factory = None  # already reported by validate_directory
+    if factory is not None:
+        for name, pipeline in factory.pipelines.items():
+            activities = list(pipeline.get("properties", {}).get("activities") or [])
+            executor = PipelineExecutor(factory, resources=None)
+            problems += [f"{factory.file_of('pipeline', name)}: local executor: {p}"
+                         for p in executor.definition_problems(activities)]
+    for problem in problems:
+        console.print(f"[red]x[/] {escape(problem)}")
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/] in {args.adf_dir}")
+        return EXIT_FAILED
+    count = len(factory.pipelines) if factory else 0
+    console.print(f"[green]ok[/]: {args.adf_dir} is valid ({count} pipeline(s), all runnable by the local executor)")
+    return EXIT_OK
+

@@ -159,7 +159,7 @@ class PipelineExecutor:
     """
 
     def __init__(self, factory: Factory, resources: Any, *, runners: Mapping[str, ActivityRunner] | None = None,
-                 listener: Listener | None = None) -> None:
+                 listener: Listener | None = None, global_parameters: Mapping[str, Any] | None = None) -> None:
         if runners is None:
             from company_activity.pipeline.activities import RUNNERS
 
@@ -168,6 +168,7 @@ class PipelineExecutor:
         self.resources = resources
         self.runners = dict(runners)
         self.listener = listener
+        self.global_parameters = override_global_parameters(factory, global_parameters or {})
 
     # -- the run --------------------------------------------------------------------------------------
     def run(self, pipeline_name: str, parameters: Mapping[str, Any] | None = None, *, run_id: str | None = None,
@@ -196,7 +197,7 @@ class PipelineExecutor:
             trigger=dict(trigger or manual_trigger(started_at)),
             resources=self.resources,
             variables={name: (spec or {}).get("defaultValue") for name, spec in (props.get("variables") or {}).items()},
-            global_parameters=dict(self.factory.global_parameters),
+            global_parameters=dict(self.global_parameters),
         )
         problems = self.definition_problems(activities)
         if problems:
@@ -378,15 +379,16 @@ def run_guarded(runner: ActivityRunner, activity: Mapping[str, Any], ctx: Activi
 
 
 def activity_views(results: Mapping[str, ActivityResult]) -> dict[str, dict[str, Any]]:
-    """`activity('X')` as expressions see it: output, error (ADF shape) and status; skipped ones are absent."""
+    """`activity('X')` as expressions see it: status, output and error (ADF shape). A skipped activity has
+    status Skipped and null output and error, so `activity('X')?.error?.message` reads null while
+    `activity('X').output.y` fails."""
     return {
         name: {
-            "output": r.output if r.output is not None else {},
-            "error": r.error.as_adf() if r.error else None,
             "status": str(r.status),
+            "output": None if r.status is Status.SKIPPED else (r.output if r.output is not None else {}),
+            "error": r.error.as_adf() if r.error else None,
         }
         for name, r in results.items()
-        if r.status is not Status.SKIPPED
     }
 
 
@@ -406,6 +408,17 @@ def check_dependencies(activity: Mapping[str, Any], scope_activities: Mapping[st
                 f"activity '{activity['name']}': dependencyConditions on '{parent}' must be a non-empty subset of "
                 f"{sorted(resources.DEPENDENCY_CONDITIONS)}, got {conditions}"
             )
+
+
+def override_global_parameters(factory: Factory, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The factory's global parameter values with local overrides (as a deployment would override them)."""
+    values = dict(factory.global_parameters)
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise PipelineDefinitionError(f"factory {factory.name!r} has no global parameter(s) {unknown} "
+                                      f"(declared: {sorted(values)})")
+    values.update(overrides)
+    return values
 
 
 def manual_trigger(at: datetime) -> dict[str, Any]:

@@ -24,7 +24,7 @@ RUNNERS: Mapping[str, ActivityRunner] = {
     "GetMetadata": run_get_metadata,
     "Copy": run_copy,
     "SqlServerStoredProcedure": run_stored_procedure,
-    "Web": run_web,
+    "WebActivity": run_web,
     "Fail": run_fail,
     "Wait": run_wait,
     "IfCondition": run_if_condition,

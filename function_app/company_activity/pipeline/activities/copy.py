@@ -48,9 +48,13 @@ class ColumnMapping:
 def run_copy(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
     started = time.monotonic()
     props = ctx.type_properties
-    ctx.reject_unknown(props, {"source", "sink", "translator", *_IGNORED_COPY_KEYS}, "typeProperties")
+    ctx.reject_unknown(props, {"source", "sink", "translator", "enableSkipIncompatibleRow", *_IGNORED_COPY_KEYS},
+                       "typeProperties")
     if ctx.prop("enableStaging", False):
         raise UnsupportedFeature(f"Copy '{ctx.name}': enableStaging (staged copy) is not implemented locally")
+    if ctx.prop("enableSkipIncompatibleRow", False):
+        raise UnsupportedFeature(f"Copy '{ctx.name}': enableSkipIncompatibleRow=true is not implemented locally "
+                                 "(incompatible rows always fail the copy)")
 
     def evaluated(key: str) -> dict[str, Any]:
         return datasets.evaluate_tree(props.get(key) or {}, lambda v, what: ctx.evaluate(v, what),
@@ -145,9 +149,10 @@ def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapp
     if translator.get("type") != "TabularTranslator":
         raise UnsupportedFeature(f"Copy '{ctx.name}': translator type {translator.get('type')!r}")
     settings = translator.get("typeConversionSettings") or {}
-    if settings.get("allowDataTruncation"):
-        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.allowDataTruncation=true (the local "
-                                 "copy never truncates)")
+    enabled = sorted(k for k, v in settings.items() if v)
+    if enabled:
+        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings {enabled} (the local copy never "
+                                 "truncates and never treats booleans as numbers)")
     by_lower = {name.lower(): name for name in columns}
     out = []
     for i, mapping in enumerate(translator.get("mappings") or []):

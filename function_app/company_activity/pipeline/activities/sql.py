@@ -11,7 +11,9 @@ from typing import Any
 from company_activity.pipeline.executor import ActivityContext
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
 
-_INTS = {"Int16": 2**15, "Int32": 2**31, "Int64": 2**63}
+# ADF's StoredProcedureParameterType names (String, Int, Int64, Decimal, Guid, Boolean, Date) and the
+# .NET names older JSON uses.
+_INTS = {"Int16": 2**15, "Int": 2**31, "Int32": 2**31, "Int64": 2**63}
 
 
 def run_stored_procedure(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
@@ -47,7 +49,7 @@ def typed_parameter(activity: str, name: str, kind: str, value: Any) -> Any:
     if value is None:
         return None
     try:
-        if kind == "String":
+        if kind in ("String", "Guid"):
             return value if isinstance(value, str) else str(value)
         if kind in _INTS:
             if isinstance(value, bool) or not isinstance(value, int | str):
@@ -68,7 +70,7 @@ def typed_parameter(activity: str, name: str, kind: str, value: Any) -> Any:
             if str(value).lower() in ("true", "false"):
                 return str(value).lower() == "true"
             raise ValueError("not true/false")
-        if kind == "DateTime":
+        if kind in ("Date", "DateTime"):
             if isinstance(value, datetime | date):
                 return value
             text = str(value).strip()
