@@ -146,7 +146,7 @@ def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronz
         found = {bronze_run_id_of(p) for p in files}
         bronze_run_id = found.pop() if len(found) == 1 else None
     records = check_usage_files(files, run_date)  # pass 1: nothing is touched unless everything is valid
-    wh.execute(f"DELETE FROM {USAGE_TABLE} WHERE usage_date = ?", [run_date])
+    wh.execute(f"DELETE FROM {USAGE_TABLE} WHERE usage_date = @run_date", {"run_date": run_date})
     batch: list[tuple[Any, ...]] = []
     inserted = 0
     for company, users, events in _valid_records(files, run_date):  # pass 2
@@ -173,7 +173,7 @@ def load_crm_snapshot(wh: Any, rows: Iterable[CrmRow], snapshot_date: date) -> i
     values = [
         (snapshot_date, r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date) for r in rows
     ]
-    wh.execute(f"DELETE FROM {CRM_TABLE} WHERE snapshot_date = ?", [snapshot_date])
+    wh.execute(f"DELETE FROM {CRM_TABLE} WHERE snapshot_date = @snapshot_date", {"snapshot_date": snapshot_date})
     inserted = 0
     for start in range(0, len(values), BATCH_ROWS):
         inserted += wh.insert_rows(CRM_TABLE, CRM_COLUMNS, values[start:start + BATCH_ROWS])
@@ -183,4 +183,4 @@ def load_crm_snapshot(wh: Any, rows: Iterable[CrmRow], snapshot_date: date) -> i
 
 def clear_crm_snapshot(wh: Any, snapshot_date: date) -> None:
     """Stage "no snapshot for this date" (the procedure then keeps the last known CRM state)."""
-    wh.execute(f"DELETE FROM {CRM_TABLE} WHERE snapshot_date = ?", [snapshot_date])
+    wh.execute(f"DELETE FROM {CRM_TABLE} WHERE snapshot_date = @snapshot_date", {"snapshot_date": snapshot_date})

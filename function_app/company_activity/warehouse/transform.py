@@ -138,7 +138,8 @@ def run_transform(
 def load_log_row(wh: Any, run_id: str, after_load_id: int = 0) -> LoadLogRow | None:
     """The newest log row of `run_id` (written after `after_load_id`: a run id may be reused by reruns)."""
     rows = wh.query(
-        f"SELECT * FROM {LOAD_LOG} WHERE run_id = ? AND load_id > ? ORDER BY load_id", [run_id, after_load_id]
+        f"SELECT * FROM {LOAD_LOG} WHERE run_id = @run_id AND load_id > @after ORDER BY load_id",
+        {"run_id": run_id, "after": after_load_id},
     )
     return LoadLogRow(rows[-1]) if rows else None
 
