@@ -173,7 +173,7 @@ class UsageApiClient:
         number = 0
         while True:
             page = self._fetch(day, cursor, number)
-            if page.next_cursor is not None and page.next_cursor in seen | {cursor}:
+            if page.next_cursor is not None and (page.next_cursor == cursor or page.next_cursor in seen):
                 raise UsageApiError(
                     f"usage API cursor loop for date {day.isoformat()}: page {number} returned next_cursor "
                     f"{_show(page.next_cursor)}, which was already used; stopping instead of reading pages again"
@@ -198,7 +198,7 @@ class UsageApiClient:
             sleep=self._sleep,
         )
         started = time.monotonic()
-        failure = ""
+        attempts, failure = 0, ""
         try:
             return retrying(self._attempt, day, cursor, number)
         except RetryError as exhausted:
