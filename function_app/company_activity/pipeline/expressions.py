@@ -649,10 +649,10 @@ def _format_token(value: datetime, char: str, run: int, fmt: str) -> str:
         return "+0" if run == 1 else "+00" if run == 2 else "+00:00"
     if char == "g":
         return "A.D."
-    if char.isalpha():
-        raise ExpressionError(f"unsupported date format specifier {char * run!r} in {fmt!r}",
+    if char in "fF":
+        raise ExpressionError(f"unsupported date format specifier {char * run!r} in {fmt!r} (at most 7)",
                               function="formatDateTime")
-    return char * run
+    return char * run  # not a specifier: copied as is, as .NET does (e.g. the T of yyyy-MM-ddTHH:mm)
 
 
 def _now(ctx: EvalContext) -> datetime:

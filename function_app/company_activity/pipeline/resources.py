@@ -351,7 +351,7 @@ def run_outcome(activities: list[dict], statuses: Mapping[str, str]) -> str:
         status = statuses.get(name, SKIPPED)
         if status != SKIPPED:
             return [status]
-        parents = [upstream for upstream, _ in dependencies(by_name[name])]
+        parents = [upstream for upstream, _ in dependencies(by_name[name]) if upstream in by_name]
         return [s for parent in parents for s in judged(parent)] or [SUCCEEDED]
 
     leaves = [name for name in by_name if name not in has_children]
