@@ -70,11 +70,12 @@ class Process:
         self.stop()
         raise ServiceError(f"{self.name} did not answer on {self.ports} within {timeout_s}s:\n{self.output()}")
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 3.0) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(timeout=10)
+                # Node servers wait for idle keep-alive clients on SIGTERM; nothing is lost by killing.
+                self._proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
