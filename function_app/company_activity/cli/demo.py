@@ -1,9 +1,147 @@
-"""Subcommands of `company-activity` for this stage (registered by company_activity.cli)."""
+"""`company-activity demo` (what `make demo` runs): the whole night locally, with progress and a summary."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from company_activity.ingest.dates import parse_iso_date
+from company_activity.local.demo import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity.local.slack_catcher import CaughtMessage
+from company_activity.pipeline.report import STYLE, activity_line
+from company_activity.pipeline.results import ActivityResult, Status
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    demo = sub.add_parser(
+        "demo", help="the whole night locally: simulator, ingestion, ADF pipeline, DuckDB warehouse",
+        description="Start Azurite, the usage-API simulator and a Slack catcher; ingest the last DAYS days; run "
+                    "the Data Factory pipeline locally for each date into a DuckDB warehouse; print a summary. "
+                    "Everything started is stopped at the end.",
+    )
+    demo.add_argument("--days", type=int, default=14, help="days to load, ending yesterday (default 14)")
+    demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
+    demo.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
+    demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
+    demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
+    demo.set_defaults(handler=run)
+
+
+class ConsoleObserver(DemoObserver):
+    def __init__(self, console: Console, verbose: bool) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.progress: Progress | None = None
+        self.task: object = None
+        self.ingest_table = Table(title="ingestion (usage API -> bronze)", title_justify="left")
+        for column in ("date", "records", "rejected", "bytes", "seconds", "committed"):
+            self.ingest_table.add_column(column, justify="left" if column == "date" else "right")
+        self.pipeline_table = Table(title=f"pipeline runs ({escape('PL_daily_company_activity')})",
+                                    title_justify="left")
+        for column in ("runDate", "status", "seconds", "usage rows", "CRM rows", "inserted", "updated", "deleted"):
+            self.pipeline_table.add_column(column, justify="left" if column in ("runDate", "status") else "right")
+
+    def started(self, what: str, detail: str) -> None:
+        self.console.print(f"[green]started[/] {what}: {escape(detail)}")
+
+    def ingest_begin(self, total: int) -> None:
+        self.progress = Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=self.console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("ingest", total=total)
+
+    def ingested(self, run: DateRun) -> None:
+        r = run.ingest
+        self.ingest_table.add_row(str(r.date), str(r.record_count), str(r.rejected_count), f"{r.bytes:,}",
+                                  f"{r.seconds:.2f}", "[green]yes[/]" if r.committed else f"[red]no[/] {r.reason}")
+        if self.progress is not None:
+            self.progress.advance(self.task)  # type: ignore[arg-type]
+
+    def ingest_end(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.console.print(self.ingest_table)
+
+    def pipeline_begin(self, day: date) -> None:
+        if self.verbose:
+            self.console.rule(f"PL_daily_company_activity runDate={day}")
+
+    def activity(self, result: ActivityResult) -> None:
+        if self.verbose or result.status is Status.FAILED:
+            self.console.print(activity_line(result))
+
+    def pipeline_done(self, run: DateRun) -> None:
+        result = run.pipeline
+        assert result is not None
+        copied = {a.name: a.output for a in result.activities if a.type == "Copy" and a.output}
+        log = run.load_log or {}
+        self.pipeline_table.add_row(
+            str(run.day), f"[{STYLE[result.status]}]{result.status.value}[/]", f"{result.duration_s:.2f}",
+            str(copied.get("CopyUsageToStaging", {}).get("rowsCopied", "")),
+            str(copied.get("CopyCrmToStaging", {}).get("rowsCopied", "")),
+            str(log.get("rows_inserted", "")), str(log.get("rows_updated", "")), str(log.get("rows_deleted", "")),
+        )
+        if not result.succeeded:
+            self.console.print(f"[red]{run.day}: {escape(result.message)}[/]")
+
+    def alert(self, message: CaughtMessage) -> None:
+        self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
+
+
+def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date) -> None:
+    console.print(observer.pipeline_table)
+    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows, [bold]{summary.companies}[/] "
+                  f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
+    if summary.top_risk:
+        table = Table(title=f"top churn risk on {last} (lowest 7-day rolling average)", title_justify="left")
+        for column in ("company_id", "company_name", "7d avg users", "days since contact", "reasons"):
+            table.add_column(column)
+        for row in summary.top_risk:
+            since = row["days_since_last_contact"]
+            table.add_row(row["company_id"], escape(row["company_name"] or "(not in CRM)"),
+                          f"{row['rolling_avg']:.2f}", "never" if since is None else str(since),
+                          row["churn_risk_reason"] or "")
+        console.print(table)
+    if summary.alerts:
+        console.print(f"[red]{len(summary.alerts)} Slack alert(s) were posted[/]")
+    path = summary.warehouse
+    console.print(
+        f"\nwarehouse: [bold]{escape(str(path))}[/] (DuckDB). Query it with the duckdb CLI:\n"
+        f"  duckdb {escape(str(path))} \"SELECT * FROM dbo.fact_daily_company_activity LIMIT 10\"\n"
+        "or with Python:\n"
+        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{escape(str(path))}', read_only=True)"
+        ".sql('SELECT * FROM dbo.fact_daily_company_activity LIMIT 10').show()\"\n"
+        f"done in {summary.seconds:.1f}s: every local service was stopped."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        end = parse_iso_date("--end", args.end) if args.end else None
+        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
+                              warehouse=args.warehouse, end=end)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    observer = ConsoleObserver(console, args.verbose_activities)
+    dates = options.dates()
+    console.print(f"demo: {options.days} days ({dates[0]}..{dates[-1]}), {options.companies} companies, "
+                  f"seed {options.seed}")
+    try:
+        summary = run_demo(options, observer)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every local service was stopped[/]")
+        return EXIT_INTERRUPTED
+    print_summary(console, summary, observer, dates[-1])
+    return EXIT_OK if summary.succeeded else EXIT_FAILED

@@ -33,7 +33,7 @@ _ALIASES = {
     # ADF interim type names (translator mappings may carry them)
     "datetimeoffset": "datetime2", "single": "float", "byte": "tinyint",
 }
-_TYPE = re.compile(r"\s*([a-zA-Z ]+?)\s*(?:\(\s*(max|\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*")
+_TYPE = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9 ]*?)\s*(?:\(\s*(max|\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*")
 
 
 class ConversionError(ValueError):

@@ -215,4 +215,4 @@ def _child_items(container: Any, folder: str) -> list[dict[str, str]]:
     for item in container.walk_blobs(name_starts_with=prefix, delimiter="/"):
         name = item.name[len(prefix):].rstrip("/")
         items.append({"name": name, "type": "Folder" if item.name.endswith("/") else "File"})
-    return items
+    return sorted(items, key=lambda i: i["name"])

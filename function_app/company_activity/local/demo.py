@@ -1,0 +1,196 @@
+"""The whole night, locally: simulator -> ingestion -> bronze on Azurite -> the ADF pipeline -> DuckDB.
+
+`run_demo(DemoOptions(...))` starts Azurite, the usage-API simulator and a Slack catcher on free
+loopback ports, uploads a generated CRM snapshot for every date, ingests the dates into bronze with
+the ingestion runner, deploys the warehouse to a fresh DuckDB file, runs PL_daily_company_activity
+for each date in order with the local executor, and reads a summary of the fact table. Everything it
+started is stopped on the way out, also on errors and Ctrl-C (an ExitStack of context managers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from company_activity.ingest.runner import IngestResult, ingest_day
+from company_activity.ingest.usage_api import UsageApiClient
+from company_activity.local.azurite import Azurite
+from company_activity.local.crm_generator import CrmGenerator, upload_crm_snapshot
+from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
+from company_activity.local.slack_catcher import CaughtMessage, SlackCatcher
+from company_activity.pipeline.executor import PipelineExecutor
+from company_activity.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity.pipeline.resources import ADF_DIR, load_factory
+from company_activity.pipeline.results import ActivityResult, PipelineRunResult
+from company_activity.settings import Secret
+
+DAILY_PIPELINE = "PL_daily_company_activity"
+BRONZE_CONTAINER = "bronze"
+CRM_CONTAINER = "crm"
+FACT = "dbo.fact_daily_company_activity"
+REJECT_THRESHOLD = 0.01
+# The manifest is committed before the pipeline starts, so the Validation never needs to wait long.
+PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 1}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    days: int = 14
+    companies: int = 500
+    seed: int = 7
+    out: Path = Path("out")
+    warehouse: Path | None = None  # default: <out>/warehouse.duckdb
+    end: date | None = None  # last date; default: yesterday (UTC)
+    adf_dir: Path = ADF_DIR
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.days <= 366:
+            raise ValueError(f"--days must be 1..366, got {self.days}")
+        if not 1 <= self.companies <= 100_000:
+            raise ValueError(f"--companies must be 1..100000, got {self.companies}")
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse or self.out / "warehouse.duckdb"
+
+    def dates(self) -> list[date]:
+        end = self.end or (datetime.now(UTC).date() - timedelta(days=1))
+        return [end - timedelta(days=self.days - 1 - i) for i in range(self.days)]
+
+
+@dataclass(frozen=True)
+class DateRun:
+    """One date of the night: its ingestion and its pipeline run."""
+
+    day: date
+    ingest: IngestResult
+    crm_rows: int
+    pipeline: PipelineRunResult | None = None
+    load_log: dict[str, Any] | None = None
+
+
+@dataclass
+class DemoSummary:
+    warehouse: Path
+    runs: list[DateRun] = field(default_factory=list)
+    fact_rows: int = 0
+    companies: int = 0
+    churn_risk_companies: int = 0  # on the last date
+    top_risk: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[CaughtMessage] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.runs) and all(r.pipeline is not None and r.pipeline.succeeded for r in self.runs)
+
+
+class DemoObserver:
+    """What the CLI shows while the demo runs; the default shows nothing."""
+
+    def started(self, what: str, detail: str) -> None: ...
+    def ingest_begin(self, total: int) -> None: ...
+    def ingested(self, run: DateRun) -> None: ...
+    def ingest_end(self) -> None: ...
+    def activity(self, result: ActivityResult) -> None: ...
+    def pipeline_begin(self, day: date) -> None: ...
+    def pipeline_done(self, run: DateRun) -> None: ...
+    def alert(self, message: CaughtMessage) -> None: ...
+
+
+def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> DemoSummary:
+    observer = observer or DemoObserver()
+    started = time.perf_counter()
+    dates = options.dates()
+    summary = DemoSummary(warehouse=options.warehouse_path)
+    with contextlib.ExitStack() as stack:
+        azurite = stack.enter_context(Azurite())
+        observer.started("azurite", f"blob endpoint 127.0.0.1:{azurite.blob_port}")
+        simulator = stack.enter_context(UsageApiSimulator(SimulatorConfig(companies=options.companies,
+                                                                          seed=options.seed)))
+        observer.started("usage API simulator", simulator.base_url)
+        slack = stack.enter_context(SlackCatcher(on_message=observer.alert))
+        observer.started("Slack catcher", f"127.0.0.1:{slack.port}")
+
+        from azure.storage.blob import BlobServiceClient
+
+        service = stack.enter_context(BlobServiceClient.from_connection_string(azurite.connection_string))
+        bronze = service.create_container(BRONZE_CONTAINER)
+        crm = service.create_container(CRM_CONTAINER)
+        generator = CrmGenerator(options.companies, seed=options.seed)
+        client = stack.enter_context(UsageApiClient(simulator.base_url, Secret(simulator.api_key)))
+
+        observer.ingest_begin(len(dates))
+        ingested: list[DateRun] = []
+        for day in dates:
+            rows = generator.snapshot(day)
+            upload_crm_snapshot(crm, day, rows)
+            result = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
+            run = DateRun(day, result, len(rows))
+            ingested.append(run)
+            observer.ingested(run)
+        observer.ingest_end()
+        failed = [r for r in ingested if not r.ingest.committed]
+        if failed:
+            raise RuntimeError(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
+
+        warehouse = stack.enter_context(fresh_duckdb(options.warehouse_path))
+        settings = LocalRunSettings(blob_connection_string=Secret(azurite.connection_string),
+                                    warehouse_path=options.warehouse_path, slack_webhook_url=Secret(slack.url))
+        resources = stack.enter_context(LocalResources(settings, warehouse=warehouse))
+        executor = PipelineExecutor(load_factory(options.adf_dir), resources, listener=observer.activity,
+                                    global_parameters={"bronzeContainer": BRONZE_CONTAINER,
+                                                       "crmContainer": CRM_CONTAINER})
+        for run in ingested:
+            observer.pipeline_begin(run.day)
+            result = executor.run(DAILY_PIPELINE, {"runDate": run.day.isoformat(), **PIPELINE_PARAMETERS})
+            done = DateRun(run.day, run.ingest, run.crm_rows, result, last_load_log(warehouse, result.run_id))
+            summary.runs.append(done)
+            observer.pipeline_done(done)
+        read_fact_summary(warehouse, summary, dates[-1])
+        summary.alerts = slack.messages
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+@contextlib.contextmanager
+def fresh_duckdb(path: Path) -> Any:
+    """A new, deployed DuckDB warehouse at `path` (an existing demo file there is replaced)."""
+    from company_activity.warehouse import open_warehouse
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    warehouse = open_warehouse(duckdb_path=str(path))
+    try:
+        warehouse.deploy()
+        yield warehouse
+    finally:
+        warehouse.close()
+
+
+def last_load_log(warehouse: Any, run_id: str) -> dict[str, Any] | None:
+    rows = warehouse.query("SELECT status, rows_inserted, rows_updated, rows_deleted, message FROM etl.load_log "
+                           "WHERE run_id = @run_id ORDER BY load_id DESC", {"run_id": run_id})
+    return rows[0] if rows else None
+
+
+def read_fact_summary(warehouse: Any, summary: DemoSummary, last: date, top: int = 10) -> None:
+    totals = warehouse.query(f"SELECT COUNT(*) AS fact_rows, COUNT(DISTINCT company_id) AS companies FROM {FACT}")
+    summary.fact_rows = int(totals[0]["fact_rows"])
+    summary.companies = int(totals[0]["companies"])
+    risk = warehouse.query(f"SELECT COUNT(*) AS n FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1",
+                           {"day": last})
+    summary.churn_risk_companies = int(risk[0]["n"])
+    summary.top_risk = warehouse.query(
+        f"SELECT TOP ({int(top)}) company_id, company_name, [7d_rolling_active_users] AS rolling_avg, "
+        "days_since_last_contact, churn_risk_reason "
+        f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1 "
+        "ORDER BY [7d_rolling_active_users], days_since_last_contact DESC, company_id",
+        {"day": last},
+    )
+
