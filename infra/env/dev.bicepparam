@@ -1,0 +1,26 @@
+// Development environment. Values that belong to the deployer come from environment variables, which
+// infra/deploy.sh sets (see docs/deploy.md); nothing secret is a parameter.
+using '../main.bicep'
+
+var deployerIp = readEnvironmentVariable('DEPLOYER_IP', '')
+
+param environmentName = 'dev'
+param usageApiBaseUrl = readEnvironmentVariable('USAGE_API_BASE_URL')
+param sqlAdminLogin = readEnvironmentVariable('SQL_ADMIN_LOGIN')
+param sqlAdminObjectId = readEnvironmentVariable('SQL_ADMIN_OBJECT_ID')
+param sqlAdminPrincipalType = readEnvironmentVariable('SQL_ADMIN_PRINCIPAL_TYPE', 'User')
+param pipelineStartDate = readEnvironmentVariable('PIPELINE_START_DATE')
+// The deployer's own address, so that sqlcmd and `company-activity sql deploy` can connect.
+param sqlFirewallRules = empty(deployerIp) ? [] : [
+  {
+    name: 'deployer'
+    startIpAddress: deployerIp
+    endIpAddress: deployerIp
+  }
+]
+param sqlAllowAzureServices = true
+param keyVaultPublicNetworkAccess = 'Enabled'
+param storageSkuName = 'Standard_LRS'
+param tags = {
+  costCenter: 'data-engineering'
+}

@@ -1,0 +1,263 @@
+// Company Activity Pipeline: one environment in one resource group. Usage API -> Function App ->
+// bronze (Blob) -> Data Factory -> Azure SQL (fact_daily_company_activity). The runbook is
+// docs/deploy.md; infra/deploy.sh runs it.
+targetScope = 'resourceGroup'
+
+@description('Required. Short environment name such as dev or prod; with the subscription and region it seeds every resource name.')
+@minLength(2)
+@maxLength(12)
+param environmentName string
+
+@description('Optional. Azure region of every resource (one that offers Flex Consumption); defaults to the resource group\'s region.')
+param location string = resourceGroup().location
+
+@description('Required. Base URL of the product usage API, http(s) (the USAGE_API_BASE_URL app setting).')
+param usageApiBaseUrl string
+
+@description('Required. Login name of the SQL server\'s Microsoft Entra administrator (a user principal name, group or app display name).')
+param sqlAdminLogin string
+
+@description('Required. Object id of the SQL server\'s Microsoft Entra administrator.')
+param sqlAdminObjectId string
+
+@description('Optional. Principal type of the SQL administrator: User, Group or Application.')
+@allowed(['User', 'Group', 'Application'])
+param sqlAdminPrincipalType string = 'User'
+
+@description('Optional. SQL firewall rules {name, startIpAddress, endIpAddress}, e.g. the deployer\'s public address for sqlcmd; never 0.0.0.0-255.255.255.255.')
+param sqlFirewallRules array = []
+
+@description('Optional. Add the 0.0.0.0 firewall rule that admits Azure services. Default true: Data Factory\'s Azure integration runtime connects from Azure addresses; set false only with private endpoints or a self-hosted integration runtime.')
+param sqlAllowAzureServices bool = true
+
+@description('Optional. Public network access of the key vault; Disabled needs private endpoints, which this bundle does not deploy.')
+@allowed(['Enabled', 'Disabled'])
+param keyVaultPublicNetworkAccess string = 'Enabled'
+
+@description('Required. First day (YYYY-MM-DD) the daily Data Factory trigger loads; it cannot move once the trigger has run. Older days are loaded by backfill.')
+@minLength(10)
+@maxLength(10)
+param pipelineStartDate string
+
+@description('Optional. NCRONTAB schedule of the daily ingestion timer (INGEST_SCHEDULE).')
+param ingestSchedule string = '0 0 1 * * *'
+
+@description('Optional. IANA time zone that defines yesterday for the timer (INGEST_TIMEZONE).')
+param ingestTimezone string = 'UTC'
+
+@description('Optional. Records requested per usage API page, 1..10000 (USAGE_API_PAGE_SIZE).')
+@minValue(1)
+@maxValue(10000)
+param usageApiPageSize int = 1000
+
+@description('Optional. Timeout of every usage API request in seconds, a decimal number (USAGE_API_TIMEOUT_S).')
+param usageApiTimeoutSeconds string = '30'
+
+@description('Optional. Largest number of days one backfill request may span (BACKFILL_MAX_DAYS).')
+@minValue(1)
+@maxValue(3660)
+param backfillMaxDays int = 400
+
+@description('Optional. Largest rejected share of a day\'s records that still commits, 0..1 (REJECT_THRESHOLD).')
+param rejectThreshold string = '0.01'
+
+@description('Optional. Redundancy of the storage account (bronze is the system of record: prefer Standard_ZRS or Standard_GZRS in prod).')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
+param storageSkuName string = 'Standard_LRS'
+
+@description('Optional. Tags applied to every resource.')
+param tags object = {}
+
+var token = uniqueString(subscription().id, environmentName, location)
+var names = {
+  workspace: 'log${token}'
+  appInsights: 'appi${token}'
+  storage: 'st${token}'
+  keyVault: 'kv${token}'
+  plan: 'plan${token}'
+  functionApp: 'func${token}'
+  sqlServer: 'sql${token}'
+  dataFactory: 'adf${token}'
+}
+var sqlDatabaseName = 'company_activity'
+var bronzeContainerName = 'bronze'
+var crmContainerName = 'crm'
+var deploymentContainerName = 'app-package'
+var backfillQueueName = 'usage-backfill'
+var usageApiKeySecretName = 'usage-api-key'
+var slackWebhookSecretName = 'slack-webhook-url'
+var allTags = union(tags, { environment: environmentName, application: 'company-activity-pipeline' })
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    workspaceName: names.workspace
+    appInsightsName: names.appInsights
+    location: location
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: names.storage
+    location: location
+    dataContainerNames: [
+      bronzeContainerName
+      crmContainerName
+    ]
+    deploymentContainerName: deploymentContainerName
+    backfillQueueName: backfillQueueName
+    workspaceId: monitoring.outputs.workspaceId
+    skuName: storageSkuName
+    tags: allTags
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  params: {
+    name: names.keyVault
+    location: location
+    workspaceId: monitoring.outputs.workspaceId
+    publicNetworkAccess: keyVaultPublicNetworkAccess
+    tags: allTags
+  }
+}
+
+module sql 'modules/sql.bicep' = {
+  name: 'sql'
+  params: {
+    serverName: names.sqlServer
+    databaseName: sqlDatabaseName
+    location: location
+    adminLogin: sqlAdminLogin
+    adminObjectId: sqlAdminObjectId
+    adminPrincipalType: sqlAdminPrincipalType
+    firewallRules: sqlFirewallRules
+    allowAzureServices: sqlAllowAzureServices
+    workspaceId: monitoring.outputs.workspaceId
+    tags: allTags
+  }
+}
+
+// Every setting company_activity.settings reads. STORAGE_CONNECTION_STRING stays unset: in Azure the
+// code reaches Blob with its managed identity through STORAGE_ACCOUNT_URL (set exactly one of the two).
+var ingestSettings = {
+  USAGE_API_BASE_URL: usageApiBaseUrl
+  USAGE_API_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${usageApiKeySecretName}/)'
+  USAGE_API_PAGE_SIZE: string(usageApiPageSize)
+  USAGE_API_TIMEOUT_S: usageApiTimeoutSeconds
+  STORAGE_ACCOUNT_URL: storage.outputs.blobEndpoint
+  BRONZE_CONTAINER: bronzeContainerName
+  INGEST_SCHEDULE: ingestSchedule
+  INGEST_TIMEZONE: ingestTimezone
+  BACKFILL_QUEUE: backfillQueueName
+  BACKFILL_MAX_DAYS: string(backfillMaxDays)
+  REJECT_THRESHOLD: rejectThreshold
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    storageAccountName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    workspaceId: monitoring.outputs.workspaceId
+    ingestSettings: ingestSettings
+    tags: allTags
+  }
+}
+
+module dataFactory 'modules/data-factory.bicep' = {
+  name: 'data-factory'
+  params: {
+    name: names.dataFactory
+    location: location
+    blobEndpoint: storage.outputs.blobEndpoint
+    bronzeContainerName: bronzeContainerName
+    crmContainerName: crmContainerName
+    sqlServerFqdn: sql.outputs.serverFqdn
+    sqlDatabaseName: sql.outputs.databaseName
+    keyVaultUri: keyVault.outputs.uri
+    slackWebhookSecretName: slackWebhookSecretName
+    triggerStartDate: pipelineStartDate
+    workspaceId: monitoring.outputs.workspaceId
+    tags: allTags
+  }
+}
+
+module roleAssignments 'modules/role-assignments.bicep' = {
+  name: 'role-assignments'
+  params: {
+    storageAccountName: storage.outputs.name
+    factoryReadContainerNames: [
+      bronzeContainerName
+      crmContainerName
+    ]
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    functionPrincipalId: functionApp.outputs.principalId
+    factoryPrincipalId: dataFactory.outputs.principalId
+  }
+}
+
+@description('Resource group that holds the environment.')
+output resourceGroupName string = resourceGroup().name
+
+@description('Name of the Function App (func azure functionapp publish <name>).')
+output functionAppName string = functionApp.outputs.name
+
+@description('Host name of the Function App, for https://<host>/api/backfill.')
+output functionAppHostName string = functionApp.outputs.defaultHostName
+
+@description('Object id of the Function App\'s managed identity.')
+output functionAppPrincipalId string = functionApp.outputs.principalId
+
+@description('Name of the storage account (bronze, crm, backfill queue, host storage).')
+output storageAccountName string = storage.outputs.name
+
+@description('Blob endpoint of the storage account.')
+output storageBlobEndpoint string = storage.outputs.blobEndpoint
+
+@description('Name of the key vault that holds usage-api-key and slack-webhook-url.')
+output keyVaultName string = keyVault.outputs.name
+
+@description('URI of the key vault.')
+output keyVaultUri string = keyVault.outputs.uri
+
+@description('Name of the SQL logical server.')
+output sqlServerName string = sql.outputs.serverName
+
+@description('Fully qualified domain name of the SQL server.')
+output sqlServerFqdn string = sql.outputs.serverFqdn
+
+@description('Name of the warehouse database.')
+output sqlDatabaseName string = sql.outputs.databaseName
+
+@description('Name of the Data Factory.')
+output dataFactoryName string = dataFactory.outputs.name
+
+@description('Object id of the Data Factory\'s managed identity (its SQL user is named after the factory).')
+output dataFactoryPrincipalId string = dataFactory.outputs.principalId
+
+@description('Name of the daily trigger, deployed Stopped (the runbook starts it).')
+output dataFactoryTriggerName string = dataFactory.outputs.triggerName
+
+@description('Names of the two key vault secrets the runbook sets.')
+output keyVaultSecretNames array = [
+  usageApiKeySecretName
+  slackWebhookSecretName
+]
+
+@description('Name of the backfill queue (its poison queue is <name>-poison).')
+output backfillQueueName string = backfillQueueName
+
+@description('Name of the Log Analytics workspace that receives every diagnostic setting.')
+output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName

@@ -1,0 +1,156 @@
+// The ingestion Function App: Linux, Python 3.11, Flex Consumption (plan FC1), system-assigned identity.
+// Host storage, the deployment package and Application Insights are all reached with that identity;
+// the roles it needs are granted in role-assignments.bicep, after this module (the identity must exist
+// first). Nothing runs before the runbook publishes the code, by which time the roles are in place.
+
+@description('Required. Name of the Function App.')
+param name string
+
+@description('Required. Name of the Flex Consumption plan.')
+param planName string
+
+@description('Required. Azure region (must offer Flex Consumption).')
+param location string
+
+@description('Required. Name of the storage account that is the Functions host storage.')
+param storageAccountName string
+
+@description('Required. Blob endpoint of the host storage account.')
+param blobEndpoint string
+
+@description('Required. Queue endpoint of the host storage account.')
+param queueEndpoint string
+
+@description('Required. URL of the blob container that holds the deployment package.')
+param deploymentContainerUrl string
+
+@description('Required. Connection string of Application Insights.')
+param appInsightsConnectionString string
+
+@description('Required. Resource id of the Log Analytics workspace for diagnostics.')
+param workspaceId string
+
+@description('Required. The app settings the ingestion code reads (company_activity.settings), by name.')
+param ingestSettings object
+
+@description('Optional. Upper bound of instances the plan may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Optional. Memory of each instance in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Optional. Tags applied to every resource.')
+param tags object = {}
+
+// Identity-based connections for the Functions host (timer leases, queue trigger, function keys) and
+// Entra-authenticated telemetry. No FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION: Flex
+// Consumption takes the runtime from functionAppConfig and rejects those settings.
+var hostSettings = {
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__blobServiceUri: blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: queueEndpoint
+  AzureWebJobsStorage__credential: 'managedidentity'
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+}
+
+// siteConfig.appSettings takes name/value pairs; the settings are applied when the site is created.
+var appSettings = [for setting in items(union(hostSettings, ingestSettings)): {
+  name: setting.key
+  value: setting.value
+}]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Flex Consumption scales per event; zone redundancy is an extra-cost option not needed by a nightly batch.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_16:Callers authenticate with function keys (authLevel function); App Service Authentication would put Entra in front of every call.
+  // checkov:skip=CKV_AZURE_17:Client certificates are not used; callers authenticate with function keys over HTTPS.
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per event; a nightly batch needs no always-ready instances.
+  // checkov:skip=CKV_AZURE_213:Health check pings keep instances warm and are not supported on Flex Consumption; failures surface in Application Insights.
+  // checkov:skip=CKV_AZURE_222:The backfill and status HTTP endpoints are called from outside Azure; they require a function key.
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    publicNetworkAccess: 'Enabled'
+    clientCertEnabled: false
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      appSettings: appSettings
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: site
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
+}
+
+@description('Name of the Function App.')
+output name string = site.name
+
+@description('Default host name of the Function App, e.g. <name>.azurewebsites.net.')
+output defaultHostName string = site.properties.defaultHostName
+
+@description('Object id of the Function App\'s system-assigned identity.')
+output principalId string = site.identity.principalId

@@ -1,0 +1,122 @@
+// Every role assignment of the bundle, in one place, least privilege. Two principals only: the Function
+// App's and the Data Factory's system-assigned identities. Data-plane roles only; nobody gets a
+// control-plane role, and no human principal is assigned here (the runbook grants the deployer
+// Key Vault Secrets Officer on the vault, outside the template, to set the two secrets).
+
+@description('Required. Name of the storage account (data lake and Functions host storage).')
+param storageAccountName string
+
+@description('Required. Blob containers Data Factory reads (bronze, crm).')
+param factoryReadContainerNames array
+
+@description('Required. Name of the key vault.')
+param keyVaultName string
+
+@description('Required. Name of the Application Insights component.')
+param appInsightsName string
+
+@description('Required. Object id of the Function App\'s system-assigned identity.')
+param functionPrincipalId string
+
+@description('Required. Object id of the Data Factory\'s system-assigned identity.')
+param factoryPrincipalId string
+
+// Built-in role definition ids (the same in every tenant).
+// Storage Blob Data Owner: the Functions host creates its own containers and leases blobs for the
+// timer, and writes the deployment package; identity-based AzureWebJobsStorage requires Owner.
+var storageBlobDataOwner = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b')
+// Storage Queue Data Contributor: the backfill endpoint enqueues, the worker dequeues and deletes,
+// and the host moves failed messages to <queue>-poison (Message Sender/Processor alone cannot do all).
+var storageQueueDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
+// Storage Blob Data Reader: Data Factory copies bronze usage files and CRM snapshots to staging.
+var storageBlobDataReader = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1')
+// Key Vault Secrets User: read secret values (the Function App's Key Vault reference, Data Factory's
+// Key Vault linked service).
+var keyVaultSecretsUser = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
+// Monitoring Metrics Publisher: send telemetry to Application Insights with Entra authentication
+// (local auth is disabled on the component).
+var monitoringMetricsPublisher = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '3913510d-42f4-4e42-8a64-420c390055eb')
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource factoryReadContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for containerName in factoryReadContainerNames: {
+  parent: blobService
+  name: containerName
+}]
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource functionBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionPrincipalId, storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: storageBlobDataOwner
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource functionQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionPrincipalId, storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: storageQueueDataContributor
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource functionSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, functionPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: keyVaultSecretsUser
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource functionMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, functionPrincipalId, monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: monitoringMetricsPublisher
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Scoped to the two containers, not the account: the account also holds the Functions host's
+// containers (function keys) and the deployment package, which Data Factory has no business reading.
+resource factoryBlobReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (containerName, i) in factoryReadContainerNames: {
+  name: guid(factoryReadContainers[i].id, factoryPrincipalId, storageBlobDataReader)
+  scope: factoryReadContainers[i]
+  properties: {
+    roleDefinitionId: storageBlobDataReader
+    principalId: factoryPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
+resource factorySecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, factoryPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: keyVaultSecretsUser
+    principalId: factoryPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
