@@ -12,7 +12,7 @@ import pytest
 from company_activity.pipeline.resources import ADF_DIR, load_factory
 from company_activity.pipeline.validate import MODELS, ROOT_MODELS, Problem, validate_directory, validate_factory
 
-from tests.adf.conftest import Editor
+Editor = Callable[[str, str, Callable[[dict], Any]], Path]  # the `edit` fixture of conftest.py
 
 PIPELINE = "PL_daily_company_activity"
 TRIGGER = "TR_daily_company_activity"
@@ -65,10 +65,6 @@ def _rename_key(path: list[Any], old: str, new: str) -> Change:
             node = node[key]
         node[new] = node.pop(old)
     return change
-
-
-def _pipeline(fn: Callable[[dict], Any]) -> Change:
-    return fn
 
 
 ACT = ["properties", "activities"]
