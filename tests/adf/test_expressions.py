@@ -20,6 +20,8 @@ from company_activity.pipeline.expressions import (
     referenced_activities,
     referenced_parameters,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 NOW = datetime(2024, 3, 2, 1, 2, 3, 456789, tzinfo=UTC)
 
@@ -372,3 +374,22 @@ def test_timestamps_are_read_as_utc() -> None:
     assert parse_timestamp("2024-01-02T01:00:00+02:00") == datetime(2024, 1, 1, 23, 0, tzinfo=UTC)
     assert parse_timestamp("2024-01-02T01:00:00.1234567Z") == datetime(2024, 1, 2, 1, 0, 0, 123456, tzinfo=UTC)
     assert parse_timestamp("2024-01-02 01:00") == datetime(2024, 1, 2, 1, 0, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------- properties
+
+
+@given(st.text())
+def test_any_text_survives_a_quoted_string_literal(text: str) -> None:
+    quoted = "@'" + text.replace("'", "''") + "'"
+    assert evaluate(quoted, EvalContext("p", "r", {}, {}, {})) == text
+
+
+@given(st.text().filter(lambda t: "@" not in t))
+def test_text_without_at_signs_is_a_literal(text: str) -> None:
+    assert parse(text) == Literal(0, text)
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)))
+def test_round_trip_format_o(moment: datetime) -> None:
+    assert parse_timestamp(format_timestamp(moment, "o")) == moment
