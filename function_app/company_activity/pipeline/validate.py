@@ -95,6 +95,7 @@ SECRET_PATTERNS = (
     (re.compile(r"hooks\.slack\.com/services/", re.I), "a Slack webhook URL"),
 )
 MAX_ACTIVITY_TIMEOUT = timedelta(days=1)
+ACTIVITY_NAME = re.compile(r"[^.+?/<>*%&:\\]{1,55}")
 
 
 @cache
@@ -381,6 +382,16 @@ def _check_dependencies(pipeline: dict, file: str, problems: list[Problem]) -> N
             rs.upstream_closure(activities)
         except rs.ResourceError as exc:
             problems.append(Problem(file, path, str(exc)))
+    seen: dict[str, str] = {}
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        name = str(item.activity.get("name"))
+        if not ACTIVITY_NAME.fullmatch(name):
+            problems.append(Problem(file, f"{item.path}.name", f"activity name {name!r} must be 1-55 characters "
+                                                               "without . + ? / < > * % & : \\"))
+        if name in seen and item.scope:
+            problems.append(Problem(file, f"{item.path}.name", f"activity name {name!r} is already used at "
+                                                               f"{seen[name]}: names are unique in a pipeline"))
+        seen.setdefault(name, item.path)
 
 
 # --------------------------------------------------------------------------------- expressions
