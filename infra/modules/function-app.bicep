@@ -79,7 +79,6 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_16:Callers authenticate with function keys (authLevel function); App Service Authentication would put Entra in front of every call.
   // checkov:skip=CKV_AZURE_17:Client certificates are not used; callers authenticate with function keys over HTTPS.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per event; a nightly batch needs no always-ready instances.
   // checkov:skip=CKV_AZURE_213:Health check pings keep instances warm and are not supported on Flex Consumption; failures surface in Application Insights.

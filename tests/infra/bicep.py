@@ -91,8 +91,12 @@ def array_elements(node: Node) -> list[Node | QuirkCall]:
     while index < len(children):
         child = children[index]
         following = children[index + 1] if index + 1 < len(children) else None
-        if (child.type == "identifier" and following is not None and following.type == "parenthesized_expression"
-                and following.start_byte == child.end_byte):
+        if (
+            child.type == "identifier"
+            and following is not None
+            and following.type == "parenthesized_expression"
+            and following.start_byte == child.end_byte
+        ):
             text = child.text.decode() + following.text.decode()
             elements.append(QuirkCall(child, named_children(following), text, tuple(child.start_point)))  # type: ignore[arg-type]
             index += 2
@@ -341,8 +345,9 @@ def decorators_of(node: Node) -> dict[str, list[Node]]:
 class Evaluator:
     """Evaluates expressions of one file with its parameters bound to known values."""
 
-    def __init__(self, file: BicepFile, bindings: Mapping[str, Any] | None = None,
-                 environment: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, file: BicepFile, bindings: Mapping[str, Any] | None = None, environment: Mapping[str, str] | None = None
+    ) -> None:
         self.file = file
         self.bindings = dict(bindings or {})
         self.environment = dict(environment or {})  # for readEnvironmentVariable in .bicepparam files
@@ -391,8 +396,12 @@ class Evaluator:
         if kind == "object":
             return self._object(node, scope)
         if kind == "array":
-            return [self._call_parts(e.function.text.decode(), e.arguments, e.text, scope) if isinstance(e, QuirkCall)
-                    else self.eval(e, scope) for e in array_elements(node)]
+            return [
+                self._call_parts(e.function.text.decode(), e.arguments, e.text, scope)
+                if isinstance(e, QuirkCall)
+                else self.eval(e, scope)
+                for e in array_elements(node)
+            ]
         if kind == "parenthesized_expression":
             return self.eval(named_children(node)[0], scope)
         if kind == "identifier":

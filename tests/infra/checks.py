@@ -52,8 +52,13 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
 # Rejected by Flex Consumption (runtime comes from functionAppConfig) or a shared-key connection.
-FORBIDDEN_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
-                      "AzureWebJobsStorage", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"}
+FORBIDDEN_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "AzureWebJobsStorage",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+}
 # Built-in role ids (identical in every tenant) and the names the template's comments must use.
 ROLE_NAMES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
@@ -133,8 +138,10 @@ def declarations(root: Path) -> list[str]:
             if text is None:
                 problems.append(f"{file.where(param.node)}: parameter {param.name} has no @description")
             elif not text.startswith(expected):
-                problems.append(f"{file.where(param.node)}: @description of parameter {param.name} must start "
-                                f"with {expected!r} (it {'has' if param.value is not None else 'has no'} default)")
+                problems.append(
+                    f"{file.where(param.node)}: @description of parameter {param.name} must start "
+                    f"with {expected!r} (it {'has' if param.value is not None else 'has no'} default)"
+                )
         for output in file.outputs.values():
             if output.description() is None:
                 problems.append(f"{file.where(output.node)}: output {output.name} has no @description")
@@ -155,8 +162,10 @@ def naming(root: Path) -> list[str]:
     for prop in named_children(names.value):
         key, value = named_children(prop)[0], named_children(prop)[-1]
         if not re.fullmatch(r"'[a-z]{2,5}\$\{token\}'", value.text.decode()):
-            problems.append(f"{main.where(value)}: name {key.text.decode()} must be '<abbreviation>${{token}}', "
-                            f"got {value.text.decode()}")
+            problems.append(
+                f"{main.where(value)}: name {key.text.decode()} must be '<abbreviation>${{token}}', "
+                f"got {value.text.decode()}"
+            )
     return problems
 
 
@@ -223,8 +232,10 @@ def settings_wiring(deployment: Deployment) -> list[str]:
     if missing:
         problems.append(f"Function App appSettings lack {', '.join(missing)} (read by company_activity.settings)")
     for name in sorted(unset_in_azure & set(settings)):
-        problems.append(f"{name} must stay unset in Azure: set exactly one of {' and '.join(STORAGE_CHOICE)}, "
-                        f"and Azure uses {SETTING_IN_AZURE} with the managed identity")
+        problems.append(
+            f"{name} must stay unset in Azure: set exactly one of {' and '.join(STORAGE_CHOICE)}, "
+            f"and Azure uses {SETTING_IN_AZURE} with the managed identity"
+        )
     unknown = sorted(set(settings) - set(SETTING_NAMES) - HOST_SETTINGS)
     if unknown:
         problems.append(f"app settings that nothing reads: {', '.join(unknown)}")
@@ -256,8 +267,10 @@ def _secret_settings(settings: Mapping[str, Any]) -> list[str]:
         value = settings[spec.name]
         text = value.text if isinstance(value, Unresolved) else str(value)
         if not re.fullmatch(r"@Microsoft\.KeyVault\(SecretUri=\$\{keyVault\.outputs\.uri\}secrets/[a-z0-9-]+/\)", text):
-            problems.append(f"secret setting {spec.name} must be a Key Vault reference "
-                            f"@Microsoft.KeyVault(SecretUri=<vault uri>secrets/<name>/), got {text!r}")
+            problems.append(
+                f"secret setting {spec.name} must be a Key Vault reference "
+                f"@Microsoft.KeyVault(SecretUri=<vault uri>secrets/<name>/), got {text!r}"
+            )
     url = settings.get(SETTING_IN_AZURE)
     if not (isinstance(url, Unresolved) and url.text == "storage.outputs.blobEndpoint"):
         problems.append(f"{SETTING_IN_AZURE} must be the storage module's blobEndpoint output, got {url!r}")
@@ -297,8 +310,10 @@ def settings_defaults(root: Path) -> list[str]:
     problems = []
     for spec in SETTINGS:
         if spec.default and spec.name in settings and settings[spec.name] != spec.default:
-            problems.append(f"app setting {spec.name} defaults to {settings[spec.name]!r} in infra/main.bicep, "
-                            f"but company_activity.settings says {spec.default!r}")
+            problems.append(
+                f"app setting {spec.name} defaults to {settings[spec.name]!r} in infra/main.bicep, "
+                f"but company_activity.settings says {spec.default!r}"
+            )
     return problems
 
 
@@ -314,8 +329,12 @@ def data_factory(deployment: Deployment, root: Path) -> list[str]:
     problems: list[str] = []
     file, evaluator = deployment.module("data-factory.bicep")
     deployed: dict[str, set[str]] = {}
-    for folder, resource_type in (("linkedService", "linkedservices"), ("dataset", "datasets"),
-                                  ("pipeline", "pipelines"), ("trigger", "triggers")):
+    for folder, resource_type in (
+        ("linkedService", "linkedservices"),
+        ("dataset", "datasets"),
+        ("pipeline", "pipelines"),
+        ("trigger", "triggers"),
+    ):
         names: set[str] = set()
         for declaration in file.resources_of_type(f"Microsoft.DataFactory/factories/{resource_type}"):
             names |= {instance["name"] for instance in evaluator.instances(declaration)}
@@ -329,13 +348,17 @@ def data_factory(deployment: Deployment, root: Path) -> list[str]:
         for trigger in evaluator.instances(declaration):
             state = trigger["properties"].get("runtimeState", "Stopped")
             if state != "Stopped":
-                problems.append(f"trigger {trigger['name']} must be deployed Stopped (the runbook starts it), "
-                                f"got runtimeState {state!r}")
+                problems.append(
+                    f"trigger {trigger['name']} must be deployed Stopped (the runbook starts it), "
+                    f"got runtimeState {state!r}"
+                )
             start = trigger["properties"]["typeProperties"].get("startTime")
             expected = f"{deployment.evaluator.param('pipelineStartDate')}T00:00:00Z"
             if start != expected:
-                problems.append(f"trigger {trigger['name']}: startTime must be the pipelineStartDate parameter "
-                                f"({expected}), got {start!r} (a fixed date in adf/ would backfill every day since)")
+                problems.append(
+                    f"trigger {trigger['name']}: startTime must be the pipelineStartDate parameter "
+                    f"({expected}), got {start!r} (a fixed date in adf/ would backfill every day since)"
+                )
     return problems
 
 
@@ -351,15 +374,21 @@ def _global_parameters(file: BicepFile, evaluator: Evaluator, factory: Declarati
         overrides = evaluator.eval(named_children(node.child_by_field_name("arguments"))[-1])  # type: ignore[arg-type]
     else:
         overrides = evaluator.eval(node)
-    problems = [f"{file.where(node)}: global parameter {name} keeps the placeholder value of adf/factory"
-                for name in sorted(placeholders - set(overrides))]
-    problems += [f"{file.where(node)}: global parameter {name} is not declared in adf/factory"
-                 for name in sorted(set(overrides) - placeholders)]
+    problems = [
+        f"{file.where(node)}: global parameter {name} keeps the placeholder value of adf/factory"
+        for name in sorted(placeholders - set(overrides))
+    ]
+    problems += [
+        f"{file.where(node)}: global parameter {name} is not declared in adf/factory"
+        for name in sorted(set(overrides) - placeholders)
+    ]
     used: set[str] = set()
     for pipeline in _adf(root, "pipeline").values():
         used |= set(GLOBAL_PARAMETER_REF.findall(json.dumps(pipeline)))
-    problems += [f"pipeline uses global parameter {name}, which the factory does not define"
-                 for name in sorted(used - placeholders)]
+    problems += [
+        f"pipeline uses global parameter {name}, which the factory does not define"
+        for name in sorted(used - placeholders)
+    ]
     return problems
 
 
@@ -381,8 +410,11 @@ def linked_services(deployment: Deployment, root: Path) -> list[str]:
     """Every linked service has a backing resource and an identity grant; its parameters are always supplied."""
     problems: list[str] = []
     grants = {(who, role, scope) for who, role, scope, _ in role_assignments(deployment)[0]}
-    factory_containers = {scope.split(" ", 1)[1] for who, role, scope in grants
-                          if who == "factory" and role == "Storage Blob Data Reader" and scope.startswith("container")}
+    factory_containers = {
+        scope.split(" ", 1)[1]
+        for who, role, scope in grants
+        if who == "factory" and role == "Storage Blob Data Reader" and scope.startswith("container")
+    }
     sql_script = root / "infra" / "sql" / "grant_identities.sql"
     script = sql_script.read_text(encoding="utf-8") if sql_script.is_file() else ""
     factory_json = next(iter(_adf(root, "factory").values()), {})
@@ -444,13 +476,18 @@ def sql_grants(root: Path) -> list[str]:
         return [f"{path}: missing"]
     script = path.read_text(encoding="utf-8")
     problems: list[str] = []
-    if not re.search(r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)"
-                     r"\s+CREATE USER \[\$\(DataFactoryName\)\] FROM EXTERNAL PROVIDER;", script):
+    if not re.search(
+        r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)"
+        r"\s+CREATE USER \[\$\(DataFactoryName\)\] FROM EXTERNAL PROVIDER;",
+        script,
+    ):
         problems.append(f"{path}: CREATE USER ... FROM EXTERNAL PROVIDER must be guarded by IF NOT EXISTS")
     grants = re.findall(r"^\s*GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+\[\$\(DataFactoryName\)\]", script, re.MULTILINE)
     for permissions, securable in grants:
-        allowed = {"SCHEMA::stg": {"SELECT", "INSERT", "DELETE"},
-                   "OBJECT::dbo.usp_merge_fact_daily_company_activity": {"EXECUTE"}}.get(securable)
+        allowed = {
+            "SCHEMA::stg": {"SELECT", "INSERT", "DELETE"},
+            "OBJECT::dbo.usp_merge_fact_daily_company_activity": {"EXECUTE"},
+        }.get(securable)
         excess = {p.strip() for p in permissions.split(",")} - (allowed or set())
         if excess:
             problems.append(f"{path}: grant of {', '.join(sorted(excess))} on {securable} exceeds least privilege")
@@ -460,8 +497,10 @@ def sql_grants(root: Path) -> list[str]:
     for name, dataset in _adf(root, "dataset").items():
         props = dataset["properties"]
         if props["type"] == "AzureSqlTable" and f"SCHEMA::{props['typeProperties']['schema']}" not in granted:
-            problems.append(f"adf/dataset/{name}.json writes schema {props['typeProperties']['schema']}, "
-                            f"which {path.name} does not grant")
+            problems.append(
+                f"adf/dataset/{name}.json writes schema {props['typeProperties']['schema']}, "
+                f"which {path.name} does not grant"
+            )
     for pipeline in _adf(root, "pipeline").values():
         for procedure in re.findall(r'"storedProcedureName": "([^"]+)"', json.dumps(pipeline)):
             plain = procedure.replace("[", "").replace("]", "")
@@ -495,10 +534,18 @@ def storage_security(deployment: Deployment) -> list[str]:
     for declaration in file.resources_of_type("Microsoft.Storage/storageAccounts/blobServices/containers"):
         for instance in evaluator.instances(declaration):
             containers.append(instance["name"])
-            _expect(problems, file.where(declaration.node), f"container {instance['name']} publicAccess",
-                    instance.get("properties", {}).get("publicAccess"), "None")
-    queues = [i["name"] for d in file.resources_of_type("Microsoft.Storage/storageAccounts/queueServices/queues")
-              for i in evaluator.instances(d)]
+            _expect(
+                problems,
+                file.where(declaration.node),
+                f"container {instance['name']} publicAccess",
+                instance.get("properties", {}).get("publicAccess"),
+                "None",
+            )
+    queues = [
+        i["name"]
+        for d in file.resources_of_type("Microsoft.Storage/storageAccounts/queueServices/queues")
+        for i in evaluator.instances(d)
+    ]
     main = deployment.evaluator
     bronze, crm, queue = main.var("bronzeContainerName"), main.var("crmContainerName"), main.var("backfillQueueName")
     for name in (bronze, crm, main.var("deploymentContainerName")):
@@ -510,8 +557,10 @@ def storage_security(deployment: Deployment) -> list[str]:
     for policy in file.resources_of_type("Microsoft.Storage/storageAccounts/managementPolicies"):
         text = policy.node.text.decode()
         if "delete" in text.lower() and "bronze" not in text:
-            problems.append(f"{file.where(policy.node)}: a lifecycle delete rule must name the prefixes it may "
-                            "expire; bronze (the system of record) is never expired")
+            problems.append(
+                f"{file.where(policy.node)}: a lifecycle delete rule must name the prefixes it may "
+                "expire; bronze (the system of record) is never expired"
+            )
         if re.search(r"prefixMatch:\s*\[[^\]]*'bronze", text) and "delete" in text.lower():
             problems.append(f"{file.where(policy.node)}: lifecycle rule deletes bronze data (the system of record)")
     return problems
@@ -527,8 +576,10 @@ def key_vault_security(deployment: Deployment) -> list[str]:
     if props.get("accessPolicies"):
         problems.append(f"{where}: access policies are not used (RBAC mode)")
     if props.get("publicNetworkAccess") not in ("Enabled", "Disabled"):
-        problems.append(f"{where}: publicNetworkAccess must be Enabled or Disabled (the parameter), "
-                        f"got {props.get('publicNetworkAccess')!r}")
+        problems.append(
+            f"{where}: publicNetworkAccess must be Enabled or Disabled (the parameter), "
+            f"got {props.get('publicNetworkAccess')!r}"
+        )
     for module_file, _ in deployment.modules.values():
         for secret in module_file.resources_of_type("Microsoft.KeyVault/vaults/secrets"):
             problems.append(f"{module_file.where(secret.node)}: secrets are set by the runbook, never by a template")
@@ -550,8 +601,13 @@ def sql_security(deployment: Deployment) -> list[str]:
             problems.append(f"{where}: {key} would create a SQL login; Entra-only authentication has none")
     _expect(problems, where, "minimalTlsVersion", props.get("minimalTlsVersion"), "1.2")
     _, _, database, db_body = _body(deployment, "Microsoft.Sql/servers/databases")
-    _expect(problems, file.where(database.node), "collation", db_body.get("properties", {}).get("collation"),
-            "Latin1_General_100_CI_AS_SC_UTF8")
+    _expect(
+        problems,
+        file.where(database.node),
+        "collation",
+        db_body.get("properties", {}).get("collation"),
+        "Latin1_General_100_CI_AS_SC_UTF8",
+    )
     for declaration in file.resources_of_type("Microsoft.Sql/servers/firewallRules"):
         if declaration.condition is not None and evaluator.eval(declaration.condition) is False:
             continue
@@ -586,17 +642,33 @@ def function_security(deployment: Deployment) -> list[str]:
     _expect(problems, where, "siteConfig.ftpsState", site_config.get("ftpsState"), "Disabled")
     _expect(problems, where, "functionAppConfig.runtime", config.get("runtime"), {"name": "python", "version": "3.11"})
     storage = config.get("deployment", {}).get("storage", {})
-    _expect(problems, where, "deployment storage authentication", storage.get("authentication"),
-            {"type": "SystemAssignedIdentity"})
+    _expect(
+        problems,
+        where,
+        "deployment storage authentication",
+        storage.get("authentication"),
+        {"type": "SystemAssignedIdentity"},
+    )
     _, _, plan, plan_body = _body(deployment, "Microsoft.Web/serverfarms")
-    _expect(problems, file.where(plan.node), "plan sku", plan_body.get("sku"),
-            {"tier": "FlexConsumption", "name": "FC1"})
+    _expect(
+        problems, file.where(plan.node), "plan sku", plan_body.get("sku"), {"tier": "FlexConsumption", "name": "FC1"}
+    )
     insights_file, _, insights, insights_body = _body(deployment, "Microsoft.Insights/components")
-    _expect(problems, insights_file.where(insights.node), "DisableLocalAuth",
-            insights_body.get("properties", {}).get("DisableLocalAuth"), True)
+    _expect(
+        problems,
+        insights_file.where(insights.node),
+        "DisableLocalAuth",
+        insights_body.get("properties", {}).get("DisableLocalAuth"),
+        True,
+    )
     factory_file, _, factory, factory_body = _body(deployment, "Microsoft.DataFactory/factories")
-    _expect(problems, factory_file.where(factory.node), "data factory identity.type",
-            factory_body.get("identity", {}).get("type"), "SystemAssigned")
+    _expect(
+        problems,
+        factory_file.where(factory.node),
+        "data factory identity.type",
+        factory_body.get("identity", {}).get("type"),
+        "SystemAssigned",
+    )
     return problems
 
 
@@ -623,8 +695,10 @@ def role_assignments(deployment: Deployment) -> tuple[list[tuple[str, str, str, 
                 owner = principal_text.split(".")[0]
                 who = identities.get(owner, f"unexpected principal {principal_text}")
                 if who.startswith("unexpected"):
-                    problems.append(f"{where}: role assignment to {principal_text}: only the Function App and "
-                                    f"Data Factory identities get roles ({module.name})")
+                    problems.append(
+                        f"{where}: role assignment to {principal_text}: only the Function App and "
+                        f"Data Factory identities get roles ({module.name})"
+                    )
                 _expect(problems, where, "principalType", props.get("principalType"), "ServicePrincipal")
                 found.append((who, role, scope, where))
     return found, problems
@@ -666,8 +740,9 @@ def _role_assignment_shape(file: BicepFile, declaration: Declaration) -> list[st
     if role_name is None:
         problems.append(f"{file.where(variable.node)}: {variable.name} is not a known least-privilege role id")
     elif not any(role_name in comment for comment in file.preceding_comments(variable.node)):
-        problems.append(f"{file.where(variable.node)}: the comment above {variable.name} must name the role "
-                        f"({role_name})")
+        problems.append(
+            f"{file.where(variable.node)}: the comment above {variable.name} must name the role ({role_name})"
+        )
     return problems
 
 
@@ -690,12 +765,16 @@ def conditional_resources(deployment: Deployment) -> list[str]:
     problems = []
     for module, (file, _) in deployment.modules.items():
         if deployment.main.modules[module].condition is not None:
-            problems.append(f"{deployment.main.where(deployment.main.modules[module].node)}: module {module} "
-                            "must not be conditional")
+            problems.append(
+                f"{deployment.main.where(deployment.main.modules[module].node)}: module {module} "
+                "must not be conditional"
+            )
         for declaration in file.resources.values():
             if declaration.condition is not None and (file.path.name, declaration.name) not in ALLOWED_CONDITIONAL:
-                problems.append(f"{file.where(declaration.node)}: resource {declaration.name} is conditional; "
-                                "checkov would count it as deployed, so security resources must not be")
+                problems.append(
+                    f"{file.where(declaration.node)}: resource {declaration.name} is conditional; "
+                    "checkov would count it as deployed, so security resources must not be"
+                )
     return problems
 
 
@@ -705,9 +784,12 @@ def diagnostics(deployment: Deployment) -> list[str]:
         for file, evaluator, target in deployment.module_of_resource_type(resource_type):
             if target.existing:
                 continue
-            settings = [d for d in file.resources_of_type("Microsoft.Insights/diagnosticSettings")
-                        if _property_node(d.value, "scope") is not None
-                        and _property_node(d.value, "scope").text.decode() == target.name]
+            settings = [
+                d
+                for d in file.resources_of_type("Microsoft.Insights/diagnosticSettings")
+                if _property_node(d.value, "scope") is not None
+                and _property_node(d.value, "scope").text.decode() == target.name
+            ]
             if not settings:
                 problems.append(f"{file.where(target.node)}: {resource_type} {target.name} has no diagnostic setting")
                 continue
@@ -724,9 +806,15 @@ def diagnostics(deployment: Deployment) -> list[str]:
 
 
 def security(deployment: Deployment) -> list[str]:
-    return (storage_security(deployment) + key_vault_security(deployment) + sql_security(deployment)
-            + function_security(deployment) + least_privilege(deployment) + conditional_resources(deployment)
-            + diagnostics(deployment))
+    return (
+        storage_security(deployment)
+        + key_vault_security(deployment)
+        + sql_security(deployment)
+        + function_security(deployment)
+        + least_privilege(deployment)
+        + conditional_resources(deployment)
+        + diagnostics(deployment)
+    )
 
 
 def all_problems(root: Path) -> list[str]:
@@ -741,7 +829,11 @@ def all_problems(root: Path) -> list[str]:
         except BicepError as exc:
             problems.append(str(exc))
             continue
-        problems += [f"{params_path.name}: {p}" for p in
-                     settings_wiring(deployment) + data_factory(deployment, root)
-                     + linked_services(deployment, root) + security(deployment)]
+        problems += [
+            f"{params_path.name}: {p}"
+            for p in settings_wiring(deployment)
+            + data_factory(deployment, root)
+            + linked_services(deployment, root)
+            + security(deployment)
+        ]
     return problems
