@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--global", dest="globals", action="append", default=[], metavar="NAME=VALUE",
                      help="override a factory global parameter, e.g. bronzeContainer=bronze (repeatable)")
     run.add_argument("--warehouse", type=Path, help="DuckDB file (overrides WAREHOUSE_PATH)")
+    run.add_argument("--retry-interval", type=float, metavar="SECONDS",
+                     help="wait this long between activity retries instead of each policy's retryIntervalInSeconds "
+                          "(the number of retries is unchanged)")
     run.add_argument("--adf-dir", type=Path, default=ADF_DIR, help="the ADF git folder (default: the repo's adf/)")
     run.set_defaults(handler=run_pipeline)
 
@@ -108,8 +111,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
     with LocalResources(settings) as resources:
         try:
             executor = PipelineExecutor(factory, resources, global_parameters=overrides,
-                                        listener=lambda r: console.print(activity_line(r)))
-        except PipelineDefinitionError as exc:
+                                        listener=lambda r: console.print(activity_line(r)),
+                                        retry_interval_s=args.retry_interval)
+        except (PipelineDefinitionError, ValueError) as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE
         for index, day in enumerate(days):

@@ -155,11 +155,18 @@ class PipelineExecutor:
     """Runs pipelines of one factory against local resources.
 
     `runners` maps activity types to functions(activity, ctx) -> output (they raise ActivityFailed);
-    `listener` is called with each activity's result as it finishes (the CLI prints them live).
+    `listener` is called with each activity's result as it finishes (the CLI prints them live);
+    `global_parameters` override the factory's values (as a deployment would);
+    `retry_interval_s`, when set, replaces every `retryIntervalInSeconds` (the number of attempts is
+    unchanged): the JSON waits minutes between attempts, which tests and the demo cannot afford.
     """
 
     def __init__(self, factory: Factory, resources: Any, *, runners: Mapping[str, ActivityRunner] | None = None,
-                 listener: Listener | None = None, global_parameters: Mapping[str, Any] | None = None) -> None:
+                 listener: Listener | None = None, global_parameters: Mapping[str, Any] | None = None,
+                 retry_interval_s: float | None = None) -> None:
+        if retry_interval_s is not None and retry_interval_s < 0:
+            raise ValueError(f"retry_interval_s must be >= 0, got {retry_interval_s}")
+        self.retry_interval_s = retry_interval_s
         if runners is None:
             from company_activity.pipeline.activities import RUNNERS
 
@@ -344,6 +351,8 @@ class PipelineExecutor:
         if retries < 0 or interval < 0:
             raise ActivityFailed(f"activity '{name}': policy.retry and retryIntervalInSeconds must be >= 0",
                                  "InvalidPolicy", retryable=False)
+        if self.retry_interval_s is not None:
+            interval = self.retry_interval_s
         return retries, interval, timeout
 
     # -- expressions ----------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ class LocalResources:
     @property
     def warehouse(self) -> Any:
         if self._warehouse is None:
-            from company_activity.warehouse import open_warehouse
+            from company_activity.warehouse.engine import open_warehouse
 
             if self.settings.warehouse_connection_string is not None:
                 self._warehouse = open_warehouse(

@@ -135,9 +135,28 @@ def _single_dataset(ctx: ActivityContext, activity: Mapping[str, Any], key: str)
 
 
 def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
-    """Column name -> SQL type of the sink table, from the warehouse's catalog."""
-    described = warehouse.columns(f"{schema}.{table}")
-    return {name: SqlType.parse(type_text) for name, type_text in described.items()}
+    """Column name -> SQL type of the sink table, from the warehouse's INFORMATION_SCHEMA (T-SQL on both
+    engines). DuckDB does not keep VARCHAR lengths, so there only SQL Server's lengths are checked here."""
+    rows = warehouse.query(
+        "SELECT COLUMN_NAME AS column_name, DATA_TYPE AS data_type, CHARACTER_MAXIMUM_LENGTH AS max_length "
+        "FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME = @table "
+        "ORDER BY ORDINAL_POSITION",
+        {"schema": schema, "table": table},
+    )
+    if not rows:
+        raise ActivityFailed(f"sink table {schema}.{table} does not exist in the warehouse (deployed?)",
+                             "UserErrorSqlTableNotFound", retryable=False)
+    columns = {}
+    for row in rows:
+        type_text = str(row["data_type"])
+        length = row["max_length"]
+        if length is not None and int(length) > 0 and "(" not in type_text:
+            type_text = f"{type_text}({int(length)})"
+        try:
+            columns[str(row["column_name"])] = SqlType.parse(type_text)
+        except ValueError as exc:
+            raise UnsupportedFeature(f"sink {schema}.{table} column {row['column_name']!r}: {exc}") from None
+    return columns
 
 
 def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapping[str, SqlType],

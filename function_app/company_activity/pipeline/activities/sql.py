@@ -35,7 +35,7 @@ def run_stored_procedure(activity: Mapping[str, Any], ctx: ActivityContext) -> A
         params[pname.lstrip("@")] = typed_parameter(ctx.name, pname, kind, value)
     started = time.monotonic()
     ctx.check_deadline()
-    from company_activity.warehouse import WarehouseError
+    from company_activity.warehouse.engine import WarehouseError
 
     try:
         warehouse.call_procedure(name.replace("[", "").replace("]", ""), params)
