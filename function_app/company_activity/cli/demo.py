@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from company_activity.pipeline.report import STYLE, activity_line
 from company_activity.pipeline.results import ActivityResult, Status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,11 +47,13 @@ class ConsoleObserver(DemoObserver):
         self.task: object = None
         self.ingest_table = Table(title="ingestion (usage API -> bronze)", title_justify="left")
         for column in ("date", "records", "rejected", "bytes", "seconds", "committed"):
-            self.ingest_table.add_column(column, justify="left" if column == "date" else "right")
+            self.ingest_table.add_column(column, justify="left" if column == "date" else "right", no_wrap=True)
         self.pipeline_table = Table(title=f"pipeline runs ({escape('PL_daily_company_activity')})",
                                     title_justify="left")
-        for column in ("runDate", "status", "seconds", "usage rows", "CRM rows", "inserted", "updated", "deleted"):
-            self.pipeline_table.add_column(column, justify="left" if column in ("runDate", "status") else "right")
+        self.pipeline_table.caption = "usage, CRM: rows copied to staging; ins, upd, del: fact rows the merge changed"
+        for column in ("runDate", "status", "seconds", "usage", "CRM", "ins", "upd", "del"):
+            self.pipeline_table.add_column(column, justify="left" if column in ("runDate", "status") else "right",
+                                           no_wrap=True)
 
     def started(self, what: str, detail: str) -> None:
         self.console.print(f"[green]started[/] {what}: {escape(detail)}")
@@ -104,29 +108,32 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
                   f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
     if summary.top_risk:
         table = Table(title=f"top churn risk on {last} (lowest 7-day rolling average)", title_justify="left")
-        for column in ("company_id", "company_name", "7d avg users", "days since contact", "reasons"):
-            table.add_column(column)
+        for column in ("company", "name", "7d avg", "last contact", "reasons"):
+            table.add_column(column, no_wrap=column != "name", justify="right" if column == "7d avg" else "left")
         for row in summary.top_risk:
             since = row["days_since_last_contact"]
             table.add_row(row["company_id"], escape(row["company_name"] or "(not in CRM)"),
-                          f"{row['rolling_avg']:.2f}", "never" if since is None else str(since),
+                          f"{row['rolling_avg']:.2f}", "never" if since is None else f"{since} days ago",
                           row["churn_risk_reason"] or "")
         console.print(table)
     if summary.alerts:
         console.print(f"[red]{len(summary.alerts)} Slack alert(s) were posted[/]")
-    path = summary.warehouse
-    console.print(
-        f"\nwarehouse: [bold]{escape(str(path))}[/] (DuckDB). Query it with the duckdb CLI:\n"
-        f"  duckdb {escape(str(path))} \"SELECT * FROM dbo.fact_daily_company_activity LIMIT 10\"\n"
-        "or with Python:\n"
-        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{escape(str(path))}', read_only=True)"
-        ".sql('SELECT * FROM dbo.fact_daily_company_activity LIMIT 10').show()\"\n"
-        f"done in {summary.seconds:.1f}s: every local service was stopped."
-    )
+    path = escape(str(summary.warehouse))
+    query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
+    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Query it with the duckdb CLI or with Python:")
+    # soft_wrap: the commands stay on one line each, so they can be copied whatever the terminal width.
+    console.print(f'  duckdb {path} "{query}"', soft_wrap=True, highlight=False)
+    python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
+    console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
+    console.print(f"done in {summary.seconds:.1f}s; every local service was stopped.")
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    if not getattr(args, "verbose", False):
+        # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
+        for name in ("azure", "company_activity"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         end = parse_iso_date("--end", args.end) if args.end else None
         options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
@@ -143,5 +150,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every local service was stopped[/]")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a service that did not start, a broken warehouse file, ...: say what, stop
+        log.debug("demo failed", exc_info=True)
+        console.print(f"[red]demo failed:[/] {type(exc).__name__}: {escape(str(exc))}\n"
+                      "every local service was stopped (run with -v for the traceback)")
+        return EXIT_FAILED
     print_summary(console, summary, observer, dates[-1])
     return EXIT_OK if summary.succeeded else EXIT_FAILED

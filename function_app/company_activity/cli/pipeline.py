@@ -10,6 +10,7 @@ because a later date's CRM set can depend on the earlier ones (docs/fact-rules.m
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -91,6 +92,8 @@ def parse_dates(single: str | None, span: str | None) -> list[date]:
 
 def run_pipeline(args: argparse.Namespace) -> int:
     console = Console()
+    if not getattr(args, "verbose", False):
+        logging.getLogger("azure").setLevel(logging.WARNING)  # one log line per HTTP request otherwise
     try:
         days = parse_dates(args.date, args.dates)
         parameters = parse_assignments(args.param, "--param")
