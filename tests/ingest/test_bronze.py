@@ -12,6 +12,8 @@ from datetime import UTC, timedelta
 import pytest
 from azure.storage.blob import ContainerClient
 from company_activity.ingest import bronze
+from hypothesis import given
+from hypothesis import strategies as st
 from ingest_helpers import DAY, assert_manifest_verifies, blob_bytes, lines_of, snapshot
 
 NOW = datetime.datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
@@ -259,3 +261,17 @@ def test_committed_days_and_statuses_cover_a_range_with_gaps(container: Containe
     assert statuses[2].committed_at == committed[days[2]].committed_at
     assert statuses[1].to_dict() == {"date": "2026-03-15", "committed": False, "record_count": None,
                                      "rejected_count": None, "run_id": None, "committed_at": None}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=15,
+)
+
+
+@given(values=st.lists(JSON, max_size=8))
+def test_encoded_lines_are_exactly_compact_json_dumps(values: list) -> None:
+    expected = "".join(json.dumps(v, ensure_ascii=False, separators=(",", ":")) + "\n" for v in values)
+    assert bronze.encode_lines(values) == expected.encode()
+    assert [json.loads(line) for line in bronze.encode_lines(values).splitlines()] == values

@@ -1,0 +1,164 @@
+"""Ingestion benchmark: `company-activity ingest` vs the raw read speed of the same API, side by side.
+
+For each day size, one simulator process (`company-activity simulate-api`) serves the day and one Azurite
+process stores it. Per size we measure
+  raw read  - UsageApiClient.iter_pages over the day in this process: fetch + parse + discard;
+  ingest    - `company-activity ingest --date D` as a child process: records/s from its own timer and from
+              the wall clock (interpreter start included), and its peak RSS from os.wait4 (exact, per child);
+  dedupe    - what DayRecordValidator's duplicate detection alone keeps for that many company ids (tracemalloc),
+              the one part of ingestion whose memory grows with the day.
+Targets: ingest within 1.5x of raw read time; peak RSS under 120 MB and growing at most 10% from the
+smallest to the largest size.
+
+    .venv/bin/python bench/bench_ingest.py                      # 100k and 1M records
+    .venv/bin/python bench/bench_ingest.py --sizes 20000 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient
+from company_activity.local.azurite import Azurite
+from company_activity.local.services import Process, free_port
+from company_activity.local.simulator import DEFAULT_API_KEY
+from company_activity.local.usage_data import ABSENT_SHARE
+from company_activity.settings import Secret
+
+DAY = datetime.date(2026, 3, 14)
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "company-activity")
+SUMMARY = re.compile(r"run (\S+): (\d+) records, (\d+) rejected, (\d+) pages, (\d+) bytes in ([\d.]+)s: committed")
+
+
+@dataclass
+class Row:
+    target: int
+    records: int
+    raw_s: float
+    ingest_s: float  # the runner's own timer
+    ingest_wall_s: float  # child process start to exit
+    peak_rss_mb: float
+    dedupe_mb: float
+    stored_mb: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ingest_s / self.raw_s
+
+
+def raw_read(base_url: str, page_size: int) -> tuple[int, float]:
+    with UsageApiClient(base_url, Secret(DEFAULT_API_KEY), page_size=page_size) as client:
+        started = time.perf_counter()
+        records = sum(len(page.records) for page in client.iter_pages(DAY))
+        return records, time.perf_counter() - started
+
+
+def ingest(base_url: str, connection_string: str, container: str, page_size: int) -> tuple[str, float, float]:
+    env = {
+        **os.environ,
+        "USAGE_API_BASE_URL": base_url,
+        "USAGE_API_KEY": DEFAULT_API_KEY,
+        "USAGE_API_PAGE_SIZE": str(page_size),
+        "STORAGE_CONNECTION_STRING": connection_string,
+        "STORAGE_ACCOUNT_URL": "",
+        "BRONZE_CONTAINER": container,
+    }
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        started = time.perf_counter()
+        child = subprocess.Popen([CLI, "ingest", "--date", DAY.isoformat()], env=env, stdout=out_file,
+                                 stderr=err_file, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # reaps the child and returns its own rusage
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
+    if child.returncode != 0 or SUMMARY.search(out) is None:
+        raise SystemExit(f"ingest failed (exit {child.returncode}):\n{out}\n{err[-3000:]}")
+    return out, wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def dedupe_bytes(records: int) -> float:
+    validator = DayRecordValidator(DAY)
+    tracemalloc.start()
+    for i in range(records):
+        validator.check({"company_id": f"c{i:07d}", "date": DAY.isoformat(), "active_users": 1, "events": 1}, 0)
+    kept = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return kept / 1024 / 1024
+
+
+def measure(target: int, azurite: Azurite, page_size: int, repeat: int) -> Row:
+    companies = math.ceil(target / (1 - ABSENT_SHARE))
+    port = free_port()
+    simulator = Process("simulate-api", [CLI, "simulate-api", "--port", str(port), "--companies", str(companies),
+                                         "--seed", "1"], ports=[port])
+    simulator.start(timeout_s=60)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        raws, runs = [], []
+        for i in range(repeat):
+            raws.append(raw_read(base_url, page_size))
+            runs.append(ingest(base_url, azurite.connection_string, f"bench-{target}-{i}", page_size))
+    finally:
+        simulator.stop()
+    records, raw_s = min(raws, key=lambda r: r[1])
+    best = min(runs, key=lambda r: float(SUMMARY.search(r[0])[6]))  # type: ignore[index]
+    match = SUMMARY.search(best[0])
+    assert match is not None
+    if int(match[2]) != records:
+        raise SystemExit(f"ingested {match[2]} records but the raw read saw {records}")
+    return Row(target, records, raw_s, float(match[6]), best[1], max(r[2] for r in runs), dedupe_bytes(records),
+               int(match[5]) / 1024 / 1024)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="records per day")
+    parser.add_argument("--page-size", type=int, default=1000, help="records per API page (default 1000)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest is reported")
+    args = parser.parse_args()
+
+    with Azurite() as azurite:
+        rows = [measure(size, azurite, args.page_size, args.repeat) for size in args.sizes]
+
+    print(f"\npage size {args.page_size}, best of {args.repeat}; python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs")
+    header = ("records", "raw read rec/s", "ingest rec/s", "ingest/raw time", "ingest rec/s (wall, incl. start)",
+              "peak RSS MB", "of which dedupe MB", "stored MB")
+    print(" | ".join(header))
+    for r in rows:
+        print(" | ".join((
+            f"{r.records:,}", f"{r.records / r.raw_s:,.0f}", f"{r.records / r.ingest_s:,.0f}", f"{r.ratio:.2f}x",
+            f"{r.records / r.ingest_wall_s:,.0f}", f"{r.peak_rss_mb:.0f}", f"{r.dedupe_mb:.0f}",
+            f"{r.stored_mb:.1f}",
+        )))
+    small, large = rows[0], rows[-1]
+    growth = large.peak_rss_mb / small.peak_rss_mb - 1
+    checks = [
+        (f"ingest within 1.5x of raw read time (worst {max(r.ratio for r in rows):.2f}x)",
+         all(r.ratio <= 1.5 for r in rows)),
+        (f"peak RSS under 120 MB (max {max(r.peak_rss_mb for r in rows):.0f} MB)",
+         all(r.peak_rss_mb < 120 for r in rows)),
+        (f"peak RSS growth <= 10% from {small.records:,} to {large.records:,} records ({growth:+.0%})",
+         growth <= 0.10),
+    ]
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'MISS'}  {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
