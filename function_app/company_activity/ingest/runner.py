@@ -119,7 +119,7 @@ def _prefetch(pages: Iterator[UsagePage], depth: int) -> Iterator[UsagePage]:
                 return
     finally:
         stop.set()
-        worker.join(timeout=30)
+        worker.join(timeout=5)  # a producer stuck in a request is a daemon thread: do not wait it out
 
 
 def ingest_day(
