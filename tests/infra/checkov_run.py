@@ -72,22 +72,31 @@ class CheckovReport:
         ]
 
 
-def run_checkov(root: Path, directory: Path, timeout: float = 600) -> CheckovReport:
-    """checkov --framework bicep on `directory`, offline, parse errors fatal; JSON report with graph skips applied."""
+def start_checkov(root: Path, directory: Path) -> subprocess.Popen[str]:
+    """Start checkov --framework bicep on `directory`, offline, parse errors fatal (JSON on stdout)."""
     checkov = checkov_python(root).parent / "checkov"
-    result = subprocess.run(
+    return subprocess.Popen(
         [str(checkov), "-d", str(directory), "--framework", "bicep", "--skip-download", "-o", "json"],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         cwd=directory,
         env={**os.environ, **OFFLINE_ENV},
-        check=False,
     )
+
+
+def finish_checkov(process: subprocess.Popen[str], timeout: float = 600) -> CheckovReport:
+    """Wait for a started checkov and read its report, with graph skips applied."""
     try:
-        data = json.loads(result.stdout)
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    try:
+        data = json.loads(stdout)
     except json.JSONDecodeError:
-        raise RuntimeError(f"checkov printed no JSON (exit {result.returncode}): {result.stderr[-2000:]}") from None
+        raise RuntimeError(f"checkov printed no JSON (exit {process.returncode}): {stderr[-2000:]}") from None
     if isinstance(data, list):  # one report per framework; bicep is the only one asked for
         data = next(d for d in data if d.get("check_type") == "bicep")
     results = data.get("results", {})
@@ -97,10 +106,14 @@ def run_checkov(root: Path, directory: Path, timeout: float = 600) -> CheckovRep
         skipped=list(results.get("skipped_checks", [])),
         passed=list(results.get("passed_checks", [])),
         parsing_errors=list(results.get("parsing_errors", [])),
-        returncode=result.returncode,
+        returncode=process.returncode,
     )
     apply_inline_skips(report)
     return report
+
+
+def run_checkov(root: Path, directory: Path) -> CheckovReport:
+    return finish_checkov(start_checkov(root, directory))
 
 
 def apply_inline_skips(report: CheckovReport) -> None:
@@ -128,14 +141,19 @@ def inline_skip(path: Path, line_range: list[int], check_id: str) -> str | None:
     return None
 
 
-def parse_counts(root: Path, files: list[Path]) -> dict[str, dict[str, int] | None]:
-    """What checkov's parser read from each file: declaration counts, or None when it could not parse it."""
-    result = subprocess.run(
+def start_parse_counts(root: Path, files: list[Path]) -> subprocess.Popen[str]:
+    """Start reading each file with checkov's own parser (declaration counts, None if it cannot parse it)."""
+    return subprocess.Popen(
         [str(checkov_python(root)), "-c", PARSE_SCRIPT, *map(str, files)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
         env={**os.environ, **OFFLINE_ENV},
-        check=True,
     )
-    return json.loads(result.stdout)
+
+
+def finish_parse_counts(process: subprocess.Popen[str], timeout: float = 300) -> dict[str, dict[str, int] | None]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    if process.returncode != 0:
+        raise RuntimeError(f"checkov's parser failed (exit {process.returncode}): {stderr[-2000:]}")
+    return json.loads(stdout)

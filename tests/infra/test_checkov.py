@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .bicep import BicepFile
-from .checkov_run import CheckovReport, checkov_python, parse_counts
-from .conftest import BROKEN_FILE, ROOT
+from .checkov_run import checkov_python
+from .conftest import BROKEN_FILE, ROOT, CheckovRuns
 
 
 def test_checkov_venv_is_installed() -> None:
@@ -16,7 +16,8 @@ def test_checkov_venv_is_installed() -> None:
     assert "checkov==3.3.30" in requirements
 
 
-def test_checkov_reports_no_failed_check(checkov_report: CheckovReport) -> None:
+def test_checkov_reports_no_failed_check(checkov_runs: CheckovRuns) -> None:
+    checkov_report = checkov_runs.report
     assert checkov_report.parsing_errors == []
     assert checkov_report.summary["parsing_errors"] == 0
     assert checkov_report.failures() == []
@@ -39,7 +40,8 @@ def test_checkov_reports_no_failed_check(checkov_report: CheckovReport) -> None:
     assert essential - passed == set()
 
 
-def test_every_skip_is_inline_with_a_justification(checkov_report: CheckovReport) -> None:
+def test_every_skip_is_inline_with_a_justification(checkov_runs: CheckovRuns) -> None:
+    checkov_report = checkov_runs.report
     assert checkov_report.skipped, "expected the documented inline skips"
     for record in checkov_report.skipped:
         reason = record["check_result"].get("suppress_comment", "")
@@ -47,10 +49,11 @@ def test_every_skip_is_inline_with_a_justification(checkov_report: CheckovReport
         assert reason != "No comment provided" and len(reason.split()) >= 5, f"{where}: skip without a reason"
 
 
-def test_checkov_parsed_every_declaration_of_every_file() -> None:
+def test_checkov_parsed_every_declaration_of_every_file(checkov_runs: CheckovRuns) -> None:
     # pycep silently gives up on syntax it does not know; then checkov checks nothing in that file.
     files = sorted((ROOT / "infra").rglob("*.bicep"))
-    counts = parse_counts(ROOT, files)
+    counts = checkov_runs.parse_counts
+    assert sorted(counts) == [str(p) for p in files]
     for path in files:
         parsed = counts[str(path)]
         assert parsed is not None, f"{path}: checkov's parser could not read it"
@@ -66,9 +69,9 @@ def test_checkov_parsed_every_declaration_of_every_file() -> None:
 
 
 def test_checkov_fails_on_parse_errors_and_on_weakened_templates(
-    checkov_report: CheckovReport, checkov_mutated_report: CheckovReport
+    checkov_runs: CheckovRuns,
 ) -> None:
-    mutated = checkov_mutated_report
+    checkov_report, mutated = checkov_runs.report, checkov_runs.mutated_report
     # An unparsable file is an error, not a silently skipped file (CKV_PARSE_ERROR_FAIL=true).
     assert [Path(p).name for p in mutated.parsing_errors] == [Path(BROKEN_FILE).name]
     assert mutated.returncode != 0

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Deploy one environment end to end: the runbook of docs/deploy.md as a script.
+#
+#   infra/deploy.sh dev            # or prod; any infra/env/<name>.bicepparam
+#
+# Environment (all optional unless marked):
+#   LOCATION             Azure region for a new resource group (default westeurope; must offer Flex Consumption)
+#   RESOURCE_GROUP       default rg-company-activity-<env>
+#   USAGE_API_BASE_URL   required: base URL of the product usage API
+#   USAGE_API_KEY        the API key; prompted for (not echoed) when unset and the secret does not exist yet
+#   SLACK_WEBHOOK_URL    the Slack incoming-webhook URL; prompted for like USAGE_API_KEY
+#   SQL_ADMIN_LOGIN, SQL_ADMIN_OBJECT_ID, SQL_ADMIN_PRINCIPAL_TYPE
+#                        Entra administrator of the SQL server (default: you, the signed-in user)
+#   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
+#   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
+#   ASSUME_YES=1         do not ask before deploying after what-if
+#   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
+#   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity)
+#
+# Needs: az (2.60+, with the datafactory extension), go-sqlcmd, Azure Functions Core Tools v4 (func), and this
+# repository's .venv (make install) for `company-activity sql deploy`.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: $0 <environment>   (one of: $(basename -a -s .bicepparam infra/env/*.bicepparam | tr '\n' ' '))" >&2
+  exit 2
+}
+
+[[ $# -eq 1 ]] || usage
+ENV_NAME=$1
+PARAMS_FILE="infra/env/${ENV_NAME}.bicepparam"
+[[ -f $PARAMS_FILE ]] || usage
+
+LOCATION=${LOCATION:-westeurope}
+RESOURCE_GROUP=${RESOURCE_GROUP:-rg-company-activity-${ENV_NAME}}
+DEPLOYMENT_NAME="company-activity-${ENV_NAME}-$(date -u +%Y%m%d%H%M%S)"
+TRIGGER_NAME=TR_daily_company_activity
+if [[ -z ${COMPANY_ACTIVITY:-} ]]; then  # this repository's CLI (make install), else one on PATH
+  if [[ -x .venv/bin/company-activity ]]; then COMPANY_ACTIVITY=.venv/bin/company-activity; else COMPANY_ACTIVITY=company-activity; fi
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { echo "error: $*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"; }
+yesterday_utc() { date -u -d 'yesterday' +%F 2>/dev/null || date -u -v-1d +%F; }
+
+need az "https://learn.microsoft.com/cli/azure/install-azure-cli"
+need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
+need curl "any package manager"
+[[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+[[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
+az account show --output none 2>/dev/null || fail "run az login first"
+az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
+
+step "1/9 Who deploys"
+if [[ $(az account show --query user.type --output tsv) == servicePrincipal ]]; then  # a CI pipeline
+  ME_TYPE=ServicePrincipal
+  ME_ID=$(az ad sp show --id "$(az account show --query user.name --output tsv)" --query id --output tsv)
+  ME_LOGIN=$(az ad sp show --id "$ME_ID" --query displayName --output tsv)
+  ME_SQL_TYPE=Application
+else
+  ME_TYPE=User
+  ME_ID=$(az ad signed-in-user show --query id --output tsv)
+  ME_LOGIN=$(az ad signed-in-user show --query userPrincipalName --output tsv)
+  ME_SQL_TYPE=User
+fi
+export SQL_ADMIN_LOGIN=${SQL_ADMIN_LOGIN:-$ME_LOGIN}
+export SQL_ADMIN_OBJECT_ID=${SQL_ADMIN_OBJECT_ID:-$ME_ID}
+export SQL_ADMIN_PRINCIPAL_TYPE=${SQL_ADMIN_PRINCIPAL_TYPE:-$ME_SQL_TYPE}
+export USAGE_API_BASE_URL
+if [[ -n ${DEPLOYER_IP:-} ]]; then
+  [[ $DEPLOYER_IP =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || fail "DEPLOYER_IP must be one IPv4 address, got $DEPLOYER_IP"
+  export DEPLOYER_IP
+fi
+echo "subscription: $(az account show --query name --output tsv); SQL admin: $SQL_ADMIN_LOGIN ($SQL_ADMIN_PRINCIPAL_TYPE)"
+
+step "2/9 Resource group $RESOURCE_GROUP"
+az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+
+# A started trigger cannot be updated: stop it for the deployment (started again in step 8), and keep its
+# first window, which must not move once the trigger has run.
+EXISTING_FACTORY=$(az resource list --resource-group "$RESOURCE_GROUP" \
+  --resource-type Microsoft.DataFactory/factories --query '[0].name' --output tsv)
+if [[ -n $EXISTING_FACTORY ]] && az datafactory trigger show --factory-name "$EXISTING_FACTORY" \
+    --resource-group "$RESOURCE_GROUP" --name "$TRIGGER_NAME" --output none 2>/dev/null; then
+  PREVIOUS_START=$(az datafactory trigger show --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
+    --name "$TRIGGER_NAME" --query 'properties.typeProperties.startTime' --output tsv)
+  export PIPELINE_START_DATE=${PIPELINE_START_DATE:-${PREVIOUS_START:0:10}}
+  echo "stopping $TRIGGER_NAME for the update"
+  az datafactory trigger stop --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
+    --name "$TRIGGER_NAME" --output none
+fi
+export PIPELINE_START_DATE=${PIPELINE_START_DATE:-$(yesterday_utc)}
+echo "daily trigger starts at $PIPELINE_START_DATE"
+
+step "3/9 What-if"
+az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
+if [[ ${ASSUME_YES:-0} != 1 ]]; then
+  read -r -p "Deploy these changes? [y/N] " answer
+  [[ $answer == [yY]* ]] || fail "stopped before deploying"
+fi
+
+step "4/9 Deploy $PARAMS_FILE"
+az deployment group create --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \
+  --parameters "$PARAMS_FILE" --output none
+output() {
+  az deployment group show --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \
+    --query "properties.outputs.$1.value" --output tsv
+}
+FUNCTION_APP=$(output functionAppName)
+FUNCTION_HOST=$(output functionAppHostName)
+KEY_VAULT=$(output keyVaultName)
+SQL_FQDN=$(output sqlServerFqdn)
+SQL_DATABASE=$(output sqlDatabaseName)
+DATA_FACTORY=$(output dataFactoryName)
+echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
+
+step "5/9 Key Vault secrets"
+# The vault is in RBAC mode: to write secrets the deployer needs Key Vault Secrets Officer on it. This is the
+# one grant to a person, made here rather than in the template, and only on this vault.
+KEY_VAULT_ID=$(az keyvault show --name "$KEY_VAULT" --query id --output tsv)
+az role assignment create --assignee-object-id "$ME_ID" --assignee-principal-type "$ME_TYPE" \
+  --role "Key Vault Secrets Officer" --scope "$KEY_VAULT_ID" --output none
+set_secret() {  # name, environment variable; the value never appears on a command line or in output
+  local name=$1 variable=$2 value=${!2:-}
+  if [[ -z $value ]]; then
+    if az keyvault secret show --vault-name "$KEY_VAULT" --name "$name" --output none 2>/dev/null; then
+      echo "secret $name exists; set $variable to replace it"
+      return
+    fi
+    [[ -t 0 ]] || fail "set $variable (secret $name does not exist yet)"
+    read -r -s -p "$name ($variable): " value
+    echo
+  fi
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do  # the new role assignment takes a few minutes to apply
+    if az keyvault secret set --vault-name "$KEY_VAULT" --name "$name" --file <(printf '%s' "$value") \
+        --encoding utf-8 --output none 2>/dev/null; then
+      echo "secret $name set"
+      return
+    fi
+    echo "waiting for the Key Vault role to apply (attempt $attempt)"
+    sleep 30
+  done
+  fail "could not set secret $name"
+}
+set_secret usage-api-key USAGE_API_KEY
+set_secret slack-webhook-url SLACK_WEBHOOK_URL
+
+step "6/9 Warehouse schema and the Data Factory's database user"
+[[ -n ${DEPLOYER_IP:-} ]] || echo "note: DEPLOYER_IP is unset; the SQL firewall admits you only if another rule does"
+"$COMPANY_ACTIVITY" sql deploy --connection-string \
+  "Driver={ODBC Driver 18 for SQL Server};Server=tcp:${SQL_FQDN},1433;Database=${SQL_DATABASE};Encrypt=yes;TrustServerCertificate=no;Authentication=ActiveDirectoryDefault"
+sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" -i infra/sql/grant_identities.sql
+
+step "7/9 Publish the Function App code"
+if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
+  echo "skipped (SKIP_PUBLISH=1): run 'func azure functionapp publish $FUNCTION_APP --python' in function_app/"
+else
+  (cd function_app && func azure functionapp publish "$FUNCTION_APP" --python)
+fi
+
+step "8/9 Start the daily trigger"
+az datafactory trigger start --factory-name "$DATA_FACTORY" --resource-group "$RESOURCE_GROUP" \
+  --name "$TRIGGER_NAME" --output none
+az datafactory trigger show --factory-name "$DATA_FACTORY" --resource-group "$RESOURCE_GROUP" \
+  --name "$TRIGGER_NAME" --query 'properties.runtimeState' --output tsv
+
+step "9/9 Smoke test: backfill yesterday"
+if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
+  echo "skipped: the code is not published"
+else
+  FUNCTION_KEY=""
+  for attempt in 1 2 3 4 5 6; do  # the functions are listed once the host has indexed the new package
+    FUNCTION_KEY=$(az functionapp function keys list --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP" \
+      --function-name backfill --query default --output tsv 2>/dev/null || true)
+    [[ -n $FUNCTION_KEY ]] && break
+    echo "waiting for the backfill function (attempt $attempt)"
+    sleep 20
+  done
+  [[ -n $FUNCTION_KEY ]] || fail "no key for function backfill: is the code published?"
+  DAY=$(yesterday_utc)
+  curl --fail-with-body --silent --show-error --request POST "https://${FUNCTION_HOST}/api/backfill" \
+    --header "x-functions-key: ${FUNCTION_KEY}" --header 'Content-Type: application/json' \
+    --data "{\"start_date\": \"${DAY}\", \"end_date\": \"${DAY}\"}"
+  echo
+  echo "status: curl -H 'x-functions-key: <key>' 'https://${FUNCTION_HOST}/api/ingestions?start_date=${DAY}&end_date=${DAY}'"
+fi
+
+cat <<EOF
+
+Deployed ${ENV_NAME}. Watch the first pipeline run (the trigger's first window closes at ${PIPELINE_START_DATE} + 1 day, 02:00 UTC):
+  az datafactory pipeline-run query-by-factory --factory-name ${DATA_FACTORY} --resource-group ${RESOURCE_GROUP} \\
+    --last-updated-after $(yesterday_utc)T00:00:00Z --last-updated-before $(date -u -d tomorrow +%F 2>/dev/null || date -u -v+1d +%F)T00:00:00Z \\
+    --query 'value[].{run:runId, status:status, start:runStart, message:message}' --output table
+EOF

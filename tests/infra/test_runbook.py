@@ -1,0 +1,177 @@
+"""infra/deploy.sh and docs/deploy.md: lint-clean, the runbook's order, secrets never on a command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .bicep import BicepFile
+from .conftest import ROOT
+
+SCRIPT = ROOT / "infra" / "deploy.sh"
+RUNBOOK = ROOT / "docs" / "deploy.md"
+TOOLS = ("az", "sqlcmd", "func", "curl", "company-activity")
+SECRETS = {"USAGE_API_KEY": "usage-key-Zx81-do-not-leak", "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T0/B0/s3cr3t"}
+
+
+def test_deploy_script_is_lint_clean() -> None:
+    # shellcheck when installed (apt-get install shellcheck), else at least a syntax check.
+    shellcheck = shutil.which("shellcheck")
+    command = [shellcheck, "--severity=style", str(SCRIPT)] if shellcheck else ["bash", "-n", str(SCRIPT)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.access(SCRIPT, os.X_OK)
+    assert "set -euo pipefail" in SCRIPT.read_text(encoding="utf-8")
+
+
+def fake_tools(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = Path(__file__).with_name("fake_azure_cli.py")
+    for tool in TOOLS:
+        wrapper = bin_dir / tool
+        wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n', encoding="utf-8")
+        wrapper.chmod(0o755)
+    return bin_dir
+
+
+def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[subprocess.CompletedProcess[str], list]:
+    bin_dir = fake_tools(tmp_path)
+    log = tmp_path / "calls.jsonl"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "FAKE_AZ_LOG": str(log),
+        "USAGE_API_BASE_URL": "https://usage.example.com/v1",
+        "DEPLOYER_IP": "203.0.113.7",
+        "ASSUME_YES": "1",
+        "COMPANY_ACTIVITY": "company-activity",
+        **SECRETS,
+        **extra,
+    }
+    result = subprocess.run(
+        ["bash", str(SCRIPT), environment],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+    return result, calls
+
+
+def command(call: dict) -> str:
+    return " ".join([call["tool"], *call["argv"]])
+
+
+def index_of(calls: list, pattern: str) -> int:
+    for index, call in enumerate(calls):
+        if re.search(pattern, command(call)):
+            return index
+    raise AssertionError(f"no call matches {pattern!r}:\n" + "\n".join(command(c) for c in calls))
+
+
+@pytest.fixture(scope="module")
+def first_deploy(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list]:
+    return run_deploy(tmp_path_factory.mktemp("deploy"))
+
+
+def test_deploy_runs_the_runbook_in_order(first_deploy: tuple[subprocess.CompletedProcess[str], list]) -> None:
+    result, calls = first_deploy
+    assert result.returncode == 0, result.stderr
+    order = [
+        r"^az group create --name rg-company-activity-dev --location westeurope",
+        r"^az deployment group what-if .*--parameters infra/env/dev\.bicepparam",
+        r"^az deployment group create .*--parameters infra/env/dev\.bicepparam",
+        r"^az role assignment create .*--role Key Vault Secrets Officer",
+        r"^az keyvault secret set --vault-name kvabc --name usage-api-key",
+        r"^az keyvault secret set --vault-name kvabc --name slack-webhook-url",
+        r"^company-activity sql deploy --connection-string .*Server=tcp:sqlabc\.database\.windows\.net,1433;"
+        r"Database=company_activity;.*Authentication=ActiveDirectoryDefault",
+        r"^sqlcmd -S sqlabc\.database\.windows\.net -d company_activity -G -b -v DataFactoryName=adfabc "
+        r"-i infra/sql/grant_identities\.sql",
+        r"^func azure functionapp publish funcabc --python",
+        r"^az datafactory trigger start --factory-name adfabc .*--name TR_daily_company_activity",
+        r"^az functionapp function keys list .*--name funcabc --function-name backfill",
+        r"^curl .*https://funcabc\.azurewebsites\.net/api/backfill .*x-functions-key: function-key-value",
+    ]
+    positions = [index_of(calls, pattern) for pattern in order]
+    assert positions == sorted(positions)
+    # The template's parameters read the deployer's values from the environment (readEnvironmentVariable).
+    assert "trigger stop" not in " ".join(command(c) for c in calls)
+
+
+def test_secrets_reach_key_vault_but_never_a_command_line_or_the_output(
+    first_deploy: tuple[subprocess.CompletedProcess[str], list],
+) -> None:
+    result, calls = first_deploy
+    stored = {c["argv"][c["argv"].index("--name") + 1]: c["file"] for c in calls if "file" in c}
+    assert stored == {"usage-api-key": SECRETS["USAGE_API_KEY"], "slack-webhook-url": SECRETS["SLACK_WEBHOOK_URL"]}
+    for secret in SECRETS.values():
+        assert all(secret not in command(c) for c in calls)
+        assert secret not in result.stdout + result.stderr
+
+
+def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, FAKE_AZ_EXISTING="1")
+    assert result.returncode == 0, result.stderr
+    stop = index_of(calls, r"^az datafactory trigger stop --factory-name adfabc")
+    assert stop < index_of(calls, r"^az deployment group create") < index_of(calls, r"^az datafactory trigger start")
+    assert "daily trigger starts at 2025-06-01" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("environment", "extra", "message"),
+    [
+        ("staging", {}, "usage:"),
+        ("dev", {"USAGE_API_BASE_URL": ""}, "set USAGE_API_BASE_URL"),
+        ("dev", {"DEPLOYER_IP": "0.0.0.0/0"}, "DEPLOYER_IP must be one IPv4 address"),
+        ("dev", {"USAGE_API_KEY": ""}, "set USAGE_API_KEY (secret usage-api-key does not exist yet)"),
+    ],
+)
+def test_deploy_refuses_bad_input_with_a_clear_message(
+    tmp_path: Path, environment: str, extra: dict[str, str], message: str
+) -> None:
+    result, calls = run_deploy(tmp_path, environment, **extra)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert all("deployment group create" not in command(c) for c in calls) or "USAGE_API_KEY" in extra
+
+
+def test_runbook_and_script_read_only_outputs_the_template_declares() -> None:
+    outputs = set(BicepFile(ROOT / "infra" / "main.bicep").outputs)
+    script = SCRIPT.read_text(encoding="utf-8")
+    runbook = RUNBOOK.read_text(encoding="utf-8")
+    used = set(re.findall(r"^\w+=\$\(output (\w+)\)", script, re.MULTILINE))
+    used |= set(re.findall(r"properties\.outputs\.(\w+)\.value", runbook))
+    assert used, "expected the script and the runbook to read deployment outputs"
+    assert used - outputs == set()
+
+
+def test_runbook_covers_every_step_and_teardown() -> None:
+    runbook = RUNBOOK.read_text(encoding="utf-8")
+    for needle in (
+        "az deployment group what-if",
+        "az deployment group create",
+        "az keyvault secret set",
+        "grant_identities.sql",
+        "company-activity sql deploy",
+        "func azure functionapp publish",
+        "az datafactory trigger start",
+        "az functionapp function keys list",
+        "/api/backfill",
+        "az datafactory pipeline-run query-by-factory",
+        "az group delete",
+        "az keyvault recover",
+        "infra/deploy.sh",
+    ):
+        assert needle in runbook, needle
