@@ -261,6 +261,8 @@ class PipelineExecutor:
         previous_item = state.item
         if item is not _NO_ITEM:
             state.item = item
+        for name in by_name:  # a scope run again (a ForEach iteration) starts without the last one's results
+            state.results.pop(name, None)
         done: dict[str, ActivityResult] = {}
         statuses: dict[str, str] = {}
         try:
