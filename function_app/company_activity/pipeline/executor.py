@@ -17,9 +17,9 @@ Scheduling (one scope = the pipeline's activities, or an IfCondition branch, or 
   `policy.secureOutput` hides the output in printed logs, `state: Inactive` marks an activity with its
   `onInactiveMarkAs` status without running it.
 
-The executor never ignores what it cannot do: an activity type without a runner fails the run before
-any activity starts; an unsupported property or expression function fails its activity with a message
-that names it.
+The executor never ignores what it cannot do: an activity type without a runner, or an expression
+that does not parse (an unsupported function included), fails the run before any activity starts; an
+unsupported property or value fails its activity. Every such message names what is missing.
 """
 
 from __future__ import annotations
