@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import sqlfluff
 from company_activity.settings import SETTING_NAMES, SETTINGS, IngestSettings, SettingsError
+from sqlfluff.api.simple import APIParsingError
 
 from .bicep import (
     BicepError,
@@ -494,6 +496,8 @@ def sql_grants(root: Path) -> list[str]:
     if re.search(r"ALTER ROLE|sp_addrolemember|db_owner|CONTROL", script, re.IGNORECASE):
         problems.append(f"{path}: role memberships and CONTROL are more than the factory needs")
     granted = {securable for _, securable in grants}
+    problems += _sql_parses(path, script)
+    problems += _securables_exist(root, path, granted)
     for name, dataset in _adf(root, "dataset").items():
         props = dataset["properties"]
         if props["type"] == "AzureSqlTable" and f"SCHEMA::{props['typeProperties']['schema']}" not in granted:
@@ -506,6 +510,30 @@ def sql_grants(root: Path) -> list[str]:
             plain = procedure.replace("[", "").replace("]", "")
             if f"OBJECT::{plain}" not in granted:
                 problems.append(f"pipeline runs {plain}, which {path.name} does not grant EXECUTE on")
+    return problems
+
+
+def _sql_parses(path: Path, script: str) -> list[str]:
+    """The script is valid T-SQL once sqlcmd has substituted its variables (sqlfluff, dialect tsql)."""
+    try:
+        sqlfluff.parse(script.replace("$(DataFactoryName)", "adfexample"), dialect="tsql")
+    except APIParsingError as exc:
+        return [f"{path}: not valid T-SQL: {str(exc).splitlines()[-1][:200]}"]
+    return []
+
+
+def _securables_exist(root: Path, path: Path, granted: set[str]) -> list[str]:
+    """Every schema and procedure the script grants on is created by the warehouse's sql/ files."""
+    sql = "\n".join(p.read_text(encoding="utf-8") for p in sorted((root / "sql").rglob("*.sql")))
+    problems = []
+    for securable in sorted(granted):
+        kind, _, name = securable.partition("::")
+        pattern = {
+            "SCHEMA": rf"CREATE SCHEMA \[?{re.escape(name)}\]?",
+            "OBJECT": rf"CREATE (OR ALTER )?PROCEDURE {re.escape(name)}\b",
+        }
+        if kind in pattern and not re.search(pattern[kind], sql, re.IGNORECASE):
+            problems.append(f"{path}: grants on {securable}, which no file under sql/ creates")
     return problems
 
 

@@ -17,8 +17,8 @@ Edits = Mapping[str, tuple[str, str] | list[tuple[str, str]]]
 
 
 def copy_tree(destination: Path) -> Path:
-    """infra/ and adf/ copied side by side (templates load ../../adf/... relative to themselves)."""
-    for folder in ("infra", "adf"):
+    """infra/, adf/ and sql/ copied side by side (templates load ../../adf/... relative to themselves)."""
+    for folder in ("infra", "adf", "sql"):
         shutil.copytree(ROOT / folder, destination / folder)
     return destination
 

@@ -285,6 +285,18 @@ MAIN, DF = "infra/main.bicep", "infra/modules/data-factory.bicep"
             "must be guarded by IF NOT EXISTS",
             id="create-user-not-idempotent",
         ),
+        pytest.param(
+            {"sql/migrations/0001_schemas.sql": ("CREATE SCHEMA stg;", "CREATE SCHEMA staging;")},
+            checks.sql_grants,
+            "grants on SCHEMA::stg, which no file under sql/ creates",
+            id="grant-on-missing-schema",
+        ),
+        pytest.param(
+            {"infra/sql/grant_identities.sql": ("GRANT EXECUTE ON OBJECT", "GRANT EXECUTE TO OBJECT")},
+            checks.sql_grants,
+            "not valid T-SQL",
+            id="invalid-tsql",
+        ),
     ],
 )
 def test_each_wiring_check_catches_its_mutation(
