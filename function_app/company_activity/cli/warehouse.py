@@ -1,9 +1,67 @@
-"""Subcommands of `company-activity` for this stage (registered by company_activity.cli)."""
+"""`company-activity sql deploy`: apply sql/ to a DuckDB file or to Azure SQL / SQL Server."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+CONNECTION_STRING_ENV = "WAREHOUSE_CONNECTION_STRING"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    sql = sub.add_parser("sql", help="the warehouse's SQL objects (sql/)")
+    commands = sql.add_subparsers(dest="sql_command", required=True, metavar="SQL_COMMAND")
+    deploy = commands.add_parser(
+        "deploy",
+        help="apply sql/: migrations not applied yet (in order), then every procedure",
+        description=(
+            "Apply sql/ to the warehouse: the bootstrap, each migration once (recorded with its sha256 in "
+            "etl.schema_migrations; a changed applied migration is refused), then every procedure "
+            "(CREATE OR ALTER). Idempotent."
+        ),
+    )
+    target = deploy.add_mutually_exclusive_group()
+    target.add_argument("--warehouse", metavar="PATH.duckdb", help="local DuckDB warehouse file (created if missing)")
+    target.add_argument(
+        "--connection-string",
+        metavar="ODBC",
+        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
+        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
+    )
+    deploy.set_defaults(handler=deploy_command)
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    from company_activity.warehouse import TranslationError, WarehouseError, open_warehouse
+
+    connection_string = args.connection_string or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
+    if not args.warehouse and not connection_string:
+        print(f"error: give --warehouse PATH.duckdb or --connection-string (or set {CONNECTION_STRING_ENV})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        if args.warehouse:
+            warehouse = open_warehouse(duckdb_path=args.warehouse)
+            where = args.warehouse
+        else:
+            warehouse = open_warehouse(connection_string=connection_string)
+            where = "SQL Server"
+        with warehouse:
+            report = warehouse.deploy()
+    except TranslationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except WarehouseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for name in report.applied:
+        print(f"applied   migrations/{name}")
+    for name in report.skipped:
+        print(f"skipped   migrations/{name} (already applied)")
+    for name in report.procedures:
+        print(f"created   procedures/{name}")
+    print(f"{where}: {len(report.applied)} migration(s) applied, {len(report.skipped)} already applied, "
+          f"{len(report.procedures)} procedure(s) created or altered")  # fmt: skip
+    return 0

@@ -1,0 +1,456 @@
+-- Loads one business date into dbo.fact_daily_company_activity: docs/fact-rules.md rules 1-9.
+-- Set-based and incremental: it reads the staged rows of @run_date, the fact rows of the window
+-- [@run_date - 6, @run_date + 6] and the rows of the companies whose CRM state changed in this run;
+-- never the whole history.
+CREATE OR ALTER PROCEDURE dbo.usp_merge_fact_daily_company_activity
+    @run_date DATE,
+    @run_id NVARCHAR(100),
+    @low_activity_threshold FLOAT = 1.0,
+    @stale_contact_days INT = 90
+AS
+BEGIN
+    SET NOCOUNT ON;
+    SET XACT_ABORT ON;
+
+    -- Bad arguments: refused before anything is attempted (no load_log row, nothing changes).
+    IF @run_date IS NULL OR @run_id IS NULL OR @low_activity_threshold IS NULL OR @stale_contact_days IS NULL
+        THROW 50000, N'usp_merge_fact_daily_company_activity: @run_date, @run_id, @low_activity_threshold and @stale_contact_days must not be NULL', 1;
+
+    DECLARE @started_at DATETIME2 = SYSUTCDATETIME();
+    DECLARE @window_start DATE = DATEADD(DAY, -6, @run_date);
+    DECLARE @window_end DATE = DATEADD(DAY, 6, @run_date);
+    DECLARE @has_snapshot INT = 0;
+    DECLARE @snapshot_is_newest INT = 0;
+    DECLARE @latest_snapshot_date DATE;
+    DECLARE @duplicate_company_id VARCHAR(64);
+    DECLARE @lock_result INT;
+    DECLARE @rows_inserted INT = 0;
+    DECLARE @rows_updated INT = 0;
+    DECLARE @rows_deleted INT = 0;
+    DECLARE @error_message NVARCHAR(4000);
+
+    BEGIN TRY
+        -- Work tables live for this call only. COLLATE DATABASE_DEFAULT: tempdb may use another
+        -- collation than the database, and joins with dbo tables must not conflict.
+        CREATE TABLE #usage (
+            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+            active_users INT NOT NULL,
+            events INT NOT NULL
+        );
+        CREATE TABLE #snapshot (
+            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+            company_name VARCHAR(200) COLLATE DATABASE_DEFAULT NULL,
+            industry_tag VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
+            country VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
+            last_contact_date DATE NULL
+        );
+        -- Companies whose first_seen_date, contact history or CRM attributes change in this run
+        -- (rule 6: every one of their rows is recomputed).
+        CREATE TABLE #touched (
+            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY
+        );
+        -- The rows of @run_date after this run (rule 2) with their daily values.
+        CREATE TABLE #grain (
+            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+            daily_active_users INT NOT NULL,
+            daily_events_count INT NOT NULL
+        );
+        -- Daily values of the rows to recompute (in_scope = 1) and of the rows their 7-day windows read.
+        CREATE TABLE #daily (
+            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL,
+            activity_date DATE NOT NULL,
+            daily_active_users INT NOT NULL,
+            daily_events_count INT NOT NULL,
+            in_scope INT NOT NULL,
+            PRIMARY KEY (company_id, activity_date)
+        );
+        -- The recomputed rows, every column as it must be stored.
+        CREATE TABLE #result (
+            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL,
+            activity_date DATE NOT NULL,
+            company_name VARCHAR(200) COLLATE DATABASE_DEFAULT NULL,
+            industry_tag VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
+            country VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
+            daily_active_users INT NOT NULL,
+            daily_events_count INT NOT NULL,
+            rolling_active_users FLOAT NOT NULL,
+            days_since_last_contact INT NULL,
+            is_churn_risk BIT NOT NULL,
+            churn_risk_reason VARCHAR(64) COLLATE DATABASE_DEFAULT NULL,
+            PRIMARY KEY (company_id, activity_date)
+        );
+
+        BEGIN TRANSACTION;
+
+        -- Rule 9: two runs never interleave (released with the transaction).
+        EXEC @lock_result = sp_getapplock
+            @Resource = N'dbo.usp_merge_fact_daily_company_activity',
+            @LockMode = N'Exclusive',
+            @LockOwner = N'Transaction',
+            @LockTimeout = 600000;
+        IF @lock_result < 0
+            THROW 50003, N'usp_merge_fact_daily_company_activity: could not acquire the load lock (another run holds it)', 1;
+
+        -- A company_id twice in one staged day is an error on every engine (never merged silently).
+        SELECT TOP (1) @duplicate_company_id = company_id
+        FROM stg.product_usage_daily
+        WHERE usage_date = @run_date
+        GROUP BY company_id
+        HAVING COUNT(*) > 1
+        ORDER BY company_id;
+        IF @duplicate_company_id IS NOT NULL
+        BEGIN
+            SET @error_message = CONCAT(
+                N'stg.product_usage_daily has duplicate rows for usage_date ', @run_date,
+                N' (e.g. company_id ''', @duplicate_company_id, N''')'
+            );
+            THROW 50001, @error_message, 1;
+        END;
+
+        SELECT TOP (1) @duplicate_company_id = company_id
+        FROM stg.crm_company
+        WHERE snapshot_date = @run_date
+        GROUP BY company_id
+        HAVING COUNT(*) > 1
+        ORDER BY company_id;
+        IF @duplicate_company_id IS NOT NULL
+        BEGIN
+            SET @error_message = CONCAT(
+                N'stg.crm_company has duplicate rows for snapshot_date ', @run_date,
+                N' (e.g. company_id ''', @duplicate_company_id, N''')'
+            );
+            THROW 50002, @error_message, 1;
+        END;
+
+        INSERT INTO #usage (company_id, active_users, events)
+        SELECT company_id, active_users, events
+        FROM stg.product_usage_daily
+        WHERE usage_date = @run_date;
+
+        INSERT INTO #snapshot (company_id, company_name, industry_tag, country, last_contact_date)
+        SELECT company_id, company_name, industry_tag, country, last_contact_date
+        FROM stg.crm_company
+        WHERE snapshot_date = @run_date;
+
+        IF EXISTS (SELECT 1 FROM #snapshot)
+            SET @has_snapshot = 1;
+
+        -- The newest snapshot loaded so far, before this run.
+        SELECT @latest_snapshot_date = MAX(crm_snapshot_date) FROM dbo.dim_company;
+        IF @has_snapshot = 1 AND (@latest_snapshot_date IS NULL OR @run_date >= @latest_snapshot_date)
+            SET @snapshot_is_newest = 1;
+
+        -- Rule 6, measured before rule 1 changes the stored state. Companies new to dim_company have
+        -- no stored rows, so only known companies are listed.
+        INSERT INTO #touched (company_id)
+        SELECT d.company_id
+        FROM dbo.dim_company AS d
+        INNER JOIN (
+            SELECT company_id FROM #usage
+            UNION
+            SELECT company_id FROM #snapshot
+        ) AS seen ON seen.company_id = d.company_id
+        WHERE d.first_seen_date > @run_date
+        UNION
+        SELECT d.company_id
+        FROM dbo.dim_company AS d
+        INNER JOIN #snapshot AS s ON s.company_id = d.company_id
+        WHERE
+            (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+            AND (
+                d.company_name IS DISTINCT FROM s.company_name
+                OR d.industry_tag IS DISTINCT FROM s.industry_tag
+                OR d.country IS DISTINCT FROM s.country
+            )
+        UNION
+        SELECT s.company_id
+        FROM #snapshot AS s
+        INNER JOIN dbo.dim_company AS d ON d.company_id = s.company_id
+        WHERE
+            s.last_contact_date IS NOT NULL
+            AND NOT EXISTS (
+                SELECT 1
+                FROM dbo.crm_contact_history AS h
+                WHERE h.company_id = s.company_id AND h.contact_date = s.last_contact_date
+            );
+
+        -- Rule 1: contact history keeps every contact date ever seen.
+        INSERT INTO dbo.crm_contact_history (company_id, contact_date)
+        SELECT s.company_id, s.last_contact_date
+        FROM #snapshot AS s
+        WHERE
+            s.last_contact_date IS NOT NULL
+            AND NOT EXISTS (
+                SELECT 1
+                FROM dbo.crm_contact_history AS h
+                WHERE h.company_id = s.company_id AND h.contact_date = s.last_contact_date
+            );
+
+        -- Rule 1: attributes come from the newest snapshot containing the company; first_seen_date
+        -- is the earliest date the company appeared; usage-only companies get NULL attributes.
+        MERGE dbo.dim_company AS d
+        USING (
+            SELECT
+                COALESCE(s.company_id, u.company_id) AS company_id,
+                s.company_name,
+                s.industry_tag,
+                s.country,
+                CASE WHEN s.company_id IS NULL THEN 0 ELSE 1 END AS in_snapshot
+            FROM #snapshot AS s
+            FULL OUTER JOIN #usage AS u ON u.company_id = s.company_id
+        ) AS src
+        ON d.company_id = src.company_id
+        WHEN MATCHED AND (
+            d.first_seen_date > @run_date
+            OR (
+                src.in_snapshot = 1
+                AND (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+                AND (
+                    d.crm_snapshot_date IS DISTINCT FROM @run_date
+                    OR d.company_name IS DISTINCT FROM src.company_name
+                    OR d.industry_tag IS DISTINCT FROM src.industry_tag
+                    OR d.country IS DISTINCT FROM src.country
+                )
+            )
+        ) THEN UPDATE SET
+            company_name = CASE
+                WHEN src.in_snapshot = 1 AND (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+                    THEN src.company_name
+                ELSE d.company_name
+            END,
+            industry_tag = CASE
+                WHEN src.in_snapshot = 1 AND (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+                    THEN src.industry_tag
+                ELSE d.industry_tag
+            END,
+            country = CASE
+                WHEN src.in_snapshot = 1 AND (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+                    THEN src.country
+                ELSE d.country
+            END,
+            crm_snapshot_date = CASE
+                WHEN src.in_snapshot = 1 AND (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+                    THEN @run_date
+                ELSE d.crm_snapshot_date
+            END,
+            first_seen_date = CASE WHEN d.first_seen_date > @run_date THEN @run_date ELSE d.first_seen_date END
+        WHEN NOT MATCHED THEN
+            INSERT (
+                company_id, company_name, industry_tag, country,
+                crm_snapshot_date, in_latest_crm_snapshot, first_seen_date
+            )
+            VALUES (
+                src.company_id, src.company_name, src.industry_tag, src.country,
+                CASE WHEN src.in_snapshot = 1 THEN @run_date END,
+                CASE WHEN src.in_snapshot = 1 AND @snapshot_is_newest = 1 THEN 1 ELSE 0 END,
+                @run_date
+            );
+
+        -- Rule 1: in_latest_crm_snapshot follows the newest snapshot loaded so far.
+        IF @snapshot_is_newest = 1
+        BEGIN
+            UPDATE d
+            SET in_latest_crm_snapshot = 0
+            FROM dbo.dim_company AS d
+            WHERE
+                d.in_latest_crm_snapshot = 1
+                AND NOT EXISTS (SELECT 1 FROM #snapshot AS s WHERE s.company_id = d.company_id);
+
+            UPDATE d
+            SET in_latest_crm_snapshot = 1
+            FROM dbo.dim_company AS d
+            INNER JOIN #snapshot AS s ON s.company_id = d.company_id
+            WHERE d.in_latest_crm_snapshot = 0;
+        END;
+
+        -- Rule 2: the rows of @run_date are the companies with usage plus the CRM set of the date.
+        INSERT INTO #grain (company_id, daily_active_users, daily_events_count)
+        SELECT g.company_id, COALESCE(u.active_users, 0), COALESCE(u.events, 0)
+        FROM (
+            SELECT company_id FROM #usage
+            UNION
+            SELECT company_id FROM #snapshot
+            UNION
+            SELECT d.company_id
+            FROM dbo.dim_company AS d
+            WHERE @has_snapshot = 0 AND d.in_latest_crm_snapshot = 1 AND d.first_seen_date <= @run_date
+        ) AS g
+        LEFT JOIN #usage AS u ON u.company_id = g.company_id;
+
+        DELETE FROM dbo.fact_daily_company_activity
+        WHERE
+            activity_date = @run_date
+            AND NOT EXISTS (
+                SELECT 1 FROM #grain AS g
+                WHERE g.company_id = dbo.fact_daily_company_activity.company_id
+            );
+        SET @rows_deleted = @@ROWCOUNT;
+
+        -- Rule 6: the new day, the stored rows of the window (the later ones are recomputed, the
+        -- earlier ones feed the averages) and every row of the touched companies. Two seekable
+        -- reads (the activity_date index, then the primary key per touched company).
+        INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
+        SELECT company_id, @run_date, daily_active_users, daily_events_count, 1
+        FROM #grain;
+
+        INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
+        SELECT
+            f.company_id,
+            f.activity_date,
+            f.daily_active_users,
+            f.daily_events_count,
+            CASE
+                WHEN f.activity_date > @run_date THEN 1
+                WHEN EXISTS (SELECT 1 FROM #touched AS t WHERE t.company_id = f.company_id) THEN 1
+                ELSE 0
+            END
+        FROM dbo.fact_daily_company_activity AS f
+        WHERE f.activity_date >= @window_start AND f.activity_date <= @window_end AND f.activity_date <> @run_date;
+
+        INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
+        SELECT f.company_id, f.activity_date, f.daily_active_users, f.daily_events_count, 1
+        FROM #touched AS t
+        INNER JOIN dbo.fact_daily_company_activity AS f ON f.company_id = t.company_id
+        WHERE f.activity_date < @window_start OR f.activity_date > @window_end;
+
+        -- Rules 3, 4, 5 and 7 for every row in scope.
+        INSERT INTO #result (
+            company_id, activity_date, company_name, industry_tag, country,
+            daily_active_users, daily_events_count, rolling_active_users,
+            days_since_last_contact, is_churn_risk, churn_risk_reason
+        )
+        SELECT
+            x.company_id,
+            x.activity_date,
+            x.company_name,
+            x.industry_tag,
+            x.country,
+            x.daily_active_users,
+            x.daily_events_count,
+            x.rolling_active_users,
+            x.days_since_last_contact,
+            CAST(CASE
+                WHEN x.rolling_active_users < @low_activity_threshold
+                    OR x.days_since_last_contact > @stale_contact_days
+                    OR x.days_since_last_contact IS NULL
+                    THEN 1
+                ELSE 0
+            END AS BIT),
+            NULLIF(CONCAT_WS(
+                ',',
+                CASE WHEN x.rolling_active_users < @low_activity_threshold THEN 'low_activity' END,
+                CASE WHEN x.days_since_last_contact > @stale_contact_days THEN 'stale_contact' END,
+                CASE WHEN x.days_since_last_contact IS NULL THEN 'no_contact' END
+            ), '')
+        FROM (
+            SELECT
+                w.company_id,
+                w.activity_date,
+                d.company_name,
+                d.industry_tag,
+                d.country,
+                w.daily_active_users,
+                w.daily_events_count,
+                -- S / N with N = min(7, days since first_seen_date + 1).
+                CAST(w.active_users_7d AS FLOAT) / CASE
+                    WHEN DATEDIFF(DAY, d.first_seen_date, w.activity_date) < 6
+                        THEN DATEDIFF(DAY, d.first_seen_date, w.activity_date) + 1
+                    ELSE 7
+                END AS rolling_active_users,
+                DATEDIFF(
+                    DAY,
+                    (
+                        SELECT MAX(h.contact_date)
+                        FROM dbo.crm_contact_history AS h
+                        WHERE h.company_id = w.company_id AND h.contact_date <= w.activity_date
+                    ),
+                    w.activity_date
+                ) AS days_since_last_contact
+            FROM (
+                SELECT
+                    s.company_id,
+                    s.activity_date,
+                    s.daily_active_users,
+                    s.daily_events_count,
+                    SUM(p.daily_active_users) AS active_users_7d
+                FROM #daily AS s
+                INNER JOIN #daily AS p
+                    ON
+                        p.company_id = s.company_id
+                        AND p.activity_date >= DATEADD(DAY, -6, s.activity_date)
+                        AND p.activity_date <= s.activity_date
+                WHERE s.in_scope = 1
+                GROUP BY s.company_id, s.activity_date, s.daily_active_users, s.daily_events_count
+            ) AS w
+            INNER JOIN dbo.dim_company AS d ON d.company_id = w.company_id
+        ) AS x;
+
+        -- Rule 8: only rows whose values differ are written (NULL-safe), and only they get the
+        -- new loaded_at / load_run_id.
+        UPDATE f
+        SET
+            company_name = r.company_name,
+            industry_tag = r.industry_tag,
+            country = r.country,
+            daily_active_users = r.daily_active_users,
+            daily_events_count = r.daily_events_count,
+            [7d_rolling_active_users] = r.rolling_active_users,
+            days_since_last_contact = r.days_since_last_contact,
+            is_churn_risk = r.is_churn_risk,
+            churn_risk_reason = r.churn_risk_reason,
+            loaded_at = @started_at,
+            load_run_id = @run_id
+        FROM dbo.fact_daily_company_activity AS f
+        INNER JOIN #result AS r ON r.company_id = f.company_id AND r.activity_date = f.activity_date
+        WHERE
+            f.company_name IS DISTINCT FROM r.company_name
+            OR f.industry_tag IS DISTINCT FROM r.industry_tag
+            OR f.country IS DISTINCT FROM r.country
+            OR f.daily_active_users <> r.daily_active_users
+            OR f.daily_events_count <> r.daily_events_count
+            OR f.[7d_rolling_active_users] <> r.rolling_active_users
+            OR f.days_since_last_contact IS DISTINCT FROM r.days_since_last_contact
+            OR f.is_churn_risk <> r.is_churn_risk
+            OR f.churn_risk_reason IS DISTINCT FROM r.churn_risk_reason;
+        SET @rows_updated = @@ROWCOUNT;
+
+        INSERT INTO dbo.fact_daily_company_activity (
+            activity_date, company_id, company_name, industry_tag, country,
+            daily_active_users, daily_events_count, [7d_rolling_active_users],
+            days_since_last_contact, is_churn_risk, churn_risk_reason, loaded_at, load_run_id
+        )
+        SELECT
+            r.activity_date, r.company_id, r.company_name, r.industry_tag, r.country,
+            r.daily_active_users, r.daily_events_count, r.rolling_active_users,
+            r.days_since_last_contact, r.is_churn_risk, r.churn_risk_reason, @started_at, @run_id
+        FROM #result AS r
+        WHERE NOT EXISTS (
+            SELECT 1
+            FROM dbo.fact_daily_company_activity AS f
+            WHERE f.company_id = r.company_id AND f.activity_date = r.activity_date
+        );
+        SET @rows_inserted = @@ROWCOUNT;
+
+        INSERT INTO etl.load_log (
+            run_id, run_date, status, rows_inserted, rows_updated, rows_deleted,
+            message, started_at, finished_at
+        )
+        VALUES (
+            @run_id, @run_date, 'succeeded', @rows_inserted, @rows_updated, @rows_deleted,
+            NULL, @started_at, SYSUTCDATETIME()
+        );
+
+        COMMIT TRANSACTION;
+    END TRY
+    BEGIN CATCH
+        IF @@TRANCOUNT > 0
+            ROLLBACK TRANSACTION;
+        SET @error_message = LEFT(ERROR_MESSAGE(), 4000);
+        INSERT INTO etl.load_log (
+            run_id, run_date, status, rows_inserted, rows_updated, rows_deleted,
+            message, started_at, finished_at
+        )
+        VALUES (@run_id, @run_date, 'failed', 0, 0, 0, @error_message, @started_at, SYSUTCDATETIME());
+        THROW;
+    END CATCH;
+END;
