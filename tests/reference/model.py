@@ -60,7 +60,7 @@ class Load:
     run_date: date
     run_id: str
     usage: tuple[UsageRow, ...]
-    crm: tuple[CrmSnapshotRow, ...] | None = None  # None = no snapshot for this date
+    crm: tuple[CrmSnapshotRow, ...] | None = None  # None (or no rows) = no snapshot for this date
     low_activity_threshold: float = 1.0
     stale_contact_days: int = 90
 
@@ -113,16 +113,18 @@ class ReferenceWarehouse:
         if load.crm is not None:
             _require_unique((r.company_id for r in load.crm), "CRM snapshot")
         day = load.run_date
+        # "No such rows = no snapshot for this date": a snapshot without rows is no snapshot.
+        snapshot = load.crm or None
         # Rule 6: companies whose first_seen_date, contact history or CRM attributes change in this run.
         changed: set[str] = set()
-        if load.crm is not None:
-            self._apply_snapshot(day, load.crm, changed)
+        if snapshot is not None:
+            self._apply_snapshot(day, snapshot, changed)
         for usage in load.usage:
             self._see(usage.company_id, day, changed)
 
         usage_by_company = {u.company_id: u for u in load.usage}
-        if load.crm is not None:
-            crm_set = {r.company_id for r in load.crm}
+        if snapshot is not None:
+            crm_set = {r.company_id for r in snapshot}
         else:
             crm_set = {c for c, d in self.dim.items() if d.in_latest_crm_snapshot and d.first_seen_date <= day}
         grain = set(usage_by_company) | crm_set

@@ -232,14 +232,14 @@ def _load(day: Day, run_id: str, **thresholds: float) -> Load:
 
 
 def catalogue() -> list[Scenario]:
-    daily = build_world(11)
-    weekly = build_world(12, snapshot_every=7, companies=12, days=30)
-    stale = build_world(13, companies=10, days=42)
+    daily = build_world(11, companies=12, days=24)
+    weekly = build_world(12, snapshot_every=7, companies=12, days=22)
+    stale = build_world(13, companies=10, days=28)
     return [
         Scenario("daily_snapshots_in_order", tuple(in_order(daily, "ino")), order_independent=True),
         Scenario("daily_snapshots_shuffled", tuple(shuffled(daily, "shf", seed=1)), order_independent=True),
-        Scenario("weekly_snapshots_in_order", tuple(in_order(weekly, "wk"))),
         Scenario("late_dates", tuple(with_late_dates(daily, "late", seed=2)), order_independent=True),
+        Scenario("weekly_snapshots_in_order", tuple(in_order(weekly, "wk"))),
         Scenario("reloads_with_changed_usage", tuple(with_reloads(daily, "rel", seed=3))),
         Scenario("reloads_weekly_snapshots", tuple(with_reloads(weekly, "relw", seed=4))),
         Scenario("stale_contacts_tight_threshold", tuple(in_order(stale, "stl", stale_contact_days=10))),

@@ -68,3 +68,49 @@ def test_duplicates_raise_and_change_nothing() -> None:
     with pytest.raises(DuplicateKeyError, match="c2"):
         reference.apply(Load(date(2024, 1, 2), "b", (), (CrmSnapshotRow("c2", None, None, None, None),) * 2))
     assert (reference.fact_rows(), reference.dim_rows()) == before
+
+
+def test_the_catalogue_exercises_every_promised_situation() -> None:
+    """Guard against a generator change silently dropping a case the comparison relies on."""
+    seen: dict[str, bool] = dict.fromkeys(
+        ("usage_only", "crm_only", "gap", "disappears", "null_contact", "earlier_contact_revealed",
+         "attribute_change", "late_date", "changed_reload", "rows_deleted", "no_snapshot_date"), False)
+    for scenario in catalogue():
+        usage_ids = {u.company_id for load in scenario.loads for u in load.usage}
+        crm_ids = {r.company_id for load in scenario.loads for r in load.crm or ()}
+        seen["usage_only"] |= bool(usage_ids - crm_ids)
+        seen["crm_only"] |= bool(crm_ids - usage_ids)
+        seen["no_snapshot_date"] |= any(load.crm is None for load in scenario.loads)
+        by_date: dict[date, list[Load]] = {}
+        latest_contact: dict[str, date] = {}
+        attributes: dict[str, tuple] = {}
+        contacts: dict[str, set[date]] = {}
+        snapshot_dates: dict[str, list[date]] = {}
+        newest = None
+        for load in scenario.loads:
+            by_date.setdefault(load.run_date, []).append(load)
+            seen["late_date"] |= newest is not None and load.run_date < newest
+            newest = max(newest or load.run_date, load.run_date)
+            for row in load.crm or ():
+                if row.last_contact_date is None:
+                    seen["null_contact"] |= row.company_id in latest_contact
+                    continue
+                # A contact date first reported now, although an earlier snapshot on or after it did not have it.
+                known = latest_contact.get(row.company_id)
+                seen["earlier_contact_revealed"] |= row.last_contact_date not in contacts.get(row.company_id, set()) \
+                    and any(row.last_contact_date <= d for d in snapshot_dates.get(row.company_id, ()))
+                contacts.setdefault(row.company_id, set()).add(row.last_contact_date)
+                snapshot_dates.setdefault(row.company_id, []).append(load.run_date)
+                latest_contact[row.company_id] = max(known or row.last_contact_date, row.last_contact_date)
+                attrs = (row.company_name, row.industry_tag, row.country)
+                seen["attribute_change"] |= attributes.get(row.company_id, attrs) != attrs
+                attributes[row.company_id] = attrs
+        seen["changed_reload"] |= any(len({tuple(x.usage) for x in loads}) > 1 for loads in by_date.values())
+        days = sorted(by_date)
+        active = [{u.company_id for load in by_date[d] for u in load.usage} for d in days]
+        triples = zip(active, active[1:], active[2:], strict=False)
+        seen["gap"] |= any(c not in b and c in z for a, b, z in triples for c in a)
+        seen["disappears"] |= bool(active[0] - set().union(*active[len(active) // 2:]))
+        _, counts = run_reference(scenario.loads)
+        seen["rows_deleted"] |= any(c.rows_deleted for c in counts)
+    assert all(seen.values()), [name for name, hit in seen.items() if not hit]

@@ -78,7 +78,7 @@ def usage_files(paths: list[Path]) -> list[Path]:
 
 
 def _transform(args: argparse.Namespace) -> int:
-    from company_activity.warehouse import WarehouseError, open_warehouse
+    from company_activity.warehouse.engine import WarehouseError, open_warehouse
 
     connection = args.connection_string or os.environ.get(CONNECTION_ENV)
     if args.warehouse is None and not connection:

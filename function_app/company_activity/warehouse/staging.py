@@ -79,45 +79,50 @@ def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
                 if not raw.strip():
                     continue
                 try:
-                    yield number, json.loads(raw)
-                except ValueError as exc:
-                    reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                    raise StagingError(f"{path}:{number}: not a JSON record ({reason}): {shown(raw[:200])}") from None
+                    text = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    raise StagingError(
+                        f"{path}:{number}: not valid UTF-8 at byte {exc.start + 1} ({exc.reason})"
+                    ) from None
+                try:
+                    yield number, json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise StagingError(
+                        f"{path}:{number}: not a JSON record ({exc.msg} at column {exc.colno}): {shown(text[:200])}"
+                    ) from None
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a truncated gzip is an EOFError
         raise StagingError(f"{path}: cannot be read after line {number}: {exc}") from None
 
 
 def _valid_records(paths: Sequence[Path], run_date: date) -> Iterator[tuple[str, int, int]]:
-    """(company_id, active_users, events) of every record, raising StagingError on the first bad ones."""
+    """(company_id, active_users, events) of every record; StagingError listing the first bad ones at the end."""
     validator = DayRecordValidator(run_date)
     first_line: dict[str, int] = {}  # company_id -> index into `where`, for duplicate reports
     where: list[str] = []
     errors: list[str] = []
-    for path in paths:
-        in_path = _date_in_path(path)
-        if in_path is not None and in_path != run_date:
-            raise StagingError(f"{path}: the path is for date {in_path}, not the run date {run_date}")
-        for number, record in iter_usage_lines(path):
-            company = record.get("company_id") if isinstance(record, dict) else None
-            if isinstance(company, str) and company in first_line:
-                errors.append(f"{path}:{number}: duplicate company_id {company!r} "
-                              f"(first at {where[first_line[company]]})")
-            else:
-                reason = validator.check(record, page=0) or _too_large(record)
+    try:
+        for path in paths:
+            in_path = _date_in_path(path)
+            if in_path is not None and in_path != run_date:
+                raise StagingError(f"{path}: the path is for date {in_path}, not the run date {run_date}")
+            for number, record in iter_usage_lines(path):
+                company = record.get("company_id") if isinstance(record, dict) else None
+                if isinstance(company, str) and company in first_line:
+                    reason: str | None = f"duplicate company_id {company!r} (first at {where[first_line[company]]})"
+                else:
+                    reason = validator.check(record, page=0) or _too_large(record)
                 if reason is not None:
                     errors.append(f"{path}:{number}: {reason}")
-                else:
-                    first_line[company] = len(where)  # type: ignore[index]
-                    where.append(f"{path.name}:{number}")
-                    yield company, record["active_users"], record["events"]  # type: ignore[misc]
-            if len(errors) >= MAX_REPORTED_ERRORS:
-                break
-        if len(errors) >= MAX_REPORTED_ERRORS:
-            break
+                    if len(errors) >= MAX_REPORTED_ERRORS:
+                        raise StagingError(f"stopped at the first {MAX_REPORTED_ERRORS} errors")
+                    continue
+                first_line[company] = len(where)  # type: ignore[index]
+                where.append(f"{path.name}:{number}")
+                yield company, record["active_users"], record["events"]  # type: ignore[misc]
+    except StagingError as exc:  # a file that cannot be read further, or too many errors
+        errors.append(str(exc))
     if errors:
-        more = f" (stopped at the first {MAX_REPORTED_ERRORS})" if len(errors) >= MAX_REPORTED_ERRORS else ""
-        raise StagingError(f"usage for {run_date}: {len(errors)} invalid record(s){more}, nothing staged:\n  "
-                           + "\n  ".join(errors))
+        raise StagingError(f"usage for {run_date}: invalid input, nothing staged:\n  " + "\n  ".join(errors))
 
 
 def _too_large(record: dict[str, Any]) -> str | None:
