@@ -166,3 +166,20 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, ca
     assert message in capsys.readouterr().err
     assert fact(warehouse) == before
 
+
+
+def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys) -> None:
+    """Rule 2: without a snapshot the CRM set is the latest snapshot's companies (c2 keeps its row)."""
+    warehouse = tmp_path / "wh.duckdb"
+    next_day = DAY + timedelta(days=1)
+    full = crm_file(tmp_path, DAY, [])
+    full.write_text(",".join(CRM_HEADER) + "\nc1,One,,,\nc2,Two,,,\n", encoding="utf-8")
+    empty = crm_file(tmp_path, next_day, [])
+    usage = [write_jsonl(tmp_path / f"{d}.jsonl.gz", [record("c1", d.isoformat())]) for d in (DAY, next_day)]
+    assert cli("--run-date", DAY, "--usage", usage[0], "--crm", full, "--warehouse", warehouse) == 0
+    assert "and 2 CRM rows" in capsys.readouterr().out
+    assert cli("--run-date", next_day, "--usage", usage[1], "--crm", empty, "--warehouse", warehouse) == 0
+    assert "no CRM snapshot (the last known CRM state is kept)" in capsys.readouterr().out
+    rows = [(r["activity_date"], r["company_id"], r["daily_active_users"], r["company_name"]) for r in fact(warehouse)]
+    assert rows == [(DAY, "c1", 3, "One"), (DAY, "c2", 0, "Two"),
+                    (next_day, "c1", 3, "One"), (next_day, "c2", 0, "Two")]

@@ -109,8 +109,9 @@ def _transform(args: argparse.Namespace) -> int:
         wh.close()
     if result.crm is not None and result.crm.rejects:
         print(result.crm.report(), file=sys.stderr)
-    print(f"staged {result.usage.records} usage records from {len(result.usage.files)} file(s)"
-          + (f" and {len(result.crm.rows)} CRM rows" if result.crm is not None else " (no CRM snapshot)"))
+    crm_rows = len(result.crm.rows) if result.crm is not None else 0
+    print(f"staged {result.usage.records} usage records from {len(result.usage.files)} file(s) and "
+          + (f"{crm_rows} CRM rows" if crm_rows else "no CRM snapshot (the last known CRM state is kept)"))
     width = max(len(k) for k in result.load_log.values)
     for column, value in result.load_log.values.items():
         print(f"{column:<{width}}  {'' if value is None else value}")

@@ -5,8 +5,9 @@ dates from bronze files (see docs/crm.md, "Replay"). Every input is checked befo
 touched; the procedure is atomic, so a failed run leaves the tables as they were.
 
 Staging is replaced for the run date on every run, so a run's result depends only on the files given:
-without a CRM file, the date's staged snapshot is cleared and the procedure treats the date as one
-without a snapshot (the last known CRM state is kept, rule 1 of docs/fact-rules.md).
+without a CRM file (or with one that has no rows), the date's staged snapshot is cleared and the
+procedure treats the date as one without a snapshot (the last known CRM state is kept, rule 1 of
+docs/fact-rules.md: "no such rows = no snapshot for this date").
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def run_transform(
     crm = read_crm_file(crm_file, run_date, allow_rejects=allow_crm_rejects) if crm_file is not None else None
     usage = load_usage_files(wh, usage_files, run_date, bronze_run_id)
     if crm is not None:
+        if not crm.rows:
+            log.warning("%s has no rows: %s is treated as a date without a snapshot", crm.source, run_date)
         load_crm_snapshot(wh, crm.rows, run_date)
     else:
         clear_crm_snapshot(wh, run_date)
