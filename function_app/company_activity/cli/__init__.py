@@ -28,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The Azure SDK logs every HTTP request at INFO; that drowns the pipeline's own messages.
+    if not args.verbose:
+        logging.getLogger("azure").setLevel(logging.WARNING)
     return int(args.handler(args) or 0)
 
 
