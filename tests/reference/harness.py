@@ -16,7 +16,7 @@ from typing import Any
 from company_activity.local.crm_generator import write_crm_csv
 from company_activity.warehouse.crm import CrmRow, crm_blob_path
 from company_activity.warehouse.engine import open_warehouse
-from company_activity.warehouse.transform import Thresholds, TransformResult, run_transform
+from company_activity.warehouse.transform import Thresholds, TransformResult, transform
 
 from .model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLING, Load, ReferenceWarehouse, RunCounts
 
@@ -78,8 +78,8 @@ def write_load_files(load: Load, folder: Path) -> tuple[Path, Path | None]:
 
 def transform_load(wh: Any, load: Load, folder: Path) -> TransformResult:
     usage, crm = write_load_files(load, folder)
-    return run_transform(wh, load.run_date, [usage], crm, run_id=load.run_id,
-                         thresholds=Thresholds(load.low_activity_threshold, load.stale_contact_days))
+    return transform(wh, load.run_date, [usage], crm, run_id=load.run_id,
+                     thresholds=Thresholds(load.low_activity_threshold, load.stale_contact_days))
 
 
 # ---- reading the warehouse ----------------------------------------------------------------------------

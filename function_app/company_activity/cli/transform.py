@@ -17,7 +17,7 @@ from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import DateFieldError, parse_iso_date
 from company_activity.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity.warehouse.staging import StagingError
-from company_activity.warehouse.transform import Thresholds, TransformError, run_transform
+from company_activity.warehouse.transform import Thresholds, TransformError, transform
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
 
@@ -95,7 +95,7 @@ def _transform(args: argparse.Namespace) -> int:
         return _fail(1, f"cannot open the warehouse: {exc}")
     try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
-        result = run_transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
+        result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
                                allow_crm_rejects=args.allow_rejects)
     except CrmRejectedError as exc:
         return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
