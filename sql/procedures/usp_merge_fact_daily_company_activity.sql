@@ -372,7 +372,7 @@ BEGIN
                     s.activity_date,
                     s.daily_active_users,
                     s.daily_events_count,
-                    SUM(p.daily_active_users) AS active_users_7d
+                    SUM(CAST(p.daily_active_users AS BIGINT)) AS active_users_7d
                 FROM #daily AS s
                 INNER JOIN #daily AS p
                     ON

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
@@ -37,23 +38,52 @@ INSERT_CHUNK_ROWS = 100_000
 _NAME = re.compile(r"^\[?([A-Za-z_][A-Za-z0-9_]*)\]?$")
 
 
+class _PlanCache:
+    """Compiled plans shared by every warehouse of the process, per (source, catalog fingerprint)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._plans: OrderedDict[tuple[Any, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, fingerprint: str) -> Any:
+        with self._lock:
+            plan = self._plans.get((key, fingerprint))
+            if plan is not None:
+                self._plans.move_to_end((key, fingerprint))
+            return plan
+
+    def put(self, key: Any, fingerprint: str, plan: Any) -> None:
+        with self._lock:
+            self._plans[(key, fingerprint)] = plan
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+
+
+_PROCEDURES = _PlanCache(32)
+_BATCHES = _PlanCache(512)
+
+
 class DuckDBCatalog:
     """Column types of the DuckDB file's tables, for the translator (reloaded after DDL)."""
 
     def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
         self.connection = connection
-        self.version = 0
         self._tables: dict[tuple[str, str], dict[str, SqlType]] | None = None
         self._raw: dict[tuple[str, str], dict[str, str]] = {}
+        self._fingerprint = ""
 
     def invalidate(self) -> None:
-        """After DDL: reload, and recompile what was compiled against the old catalog."""
+        """After DDL (or DDL by another connection): reload on next use."""
         self._tables = None
-        self.version += 1
 
-    def refresh(self) -> None:
-        """Reload (changes made by another connection) without invalidating compiled plans."""
-        self._tables = None
+    refresh = invalidate
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of every table and column type: compiled plans are valid for one fingerprint."""
+        self._load()
+        return self._fingerprint
 
     def _load(self) -> dict[tuple[str, str], dict[str, SqlType]]:
         if self._tables is None:
@@ -70,6 +100,7 @@ class DuckDBCatalog:
                 if sql_type is not None:
                     tables.setdefault((schema, table), {})[column] = sql_type
             self._tables, self._raw = tables, raw
+            self._fingerprint = hashlib.sha256(repr(rows).encode()).hexdigest()
         return self._tables
 
     def table_columns(self, schema: str, table: str) -> dict[str, SqlType] | None:
@@ -109,8 +140,6 @@ class DuckDBWarehouse:
             self._store_procedure,
             self._catalog.invalidate,
         )
-        self._procedures: dict[tuple[str, int], ProcedurePlan] = {}
-        self._batches: dict[tuple[str, str, tuple[tuple[str, str], ...], int], list[Step]] = {}
 
     # -- Warehouse ----------------------------------------------------------------------------
     def deploy(self) -> DeployReport:
@@ -214,15 +243,14 @@ class DuckDBWarehouse:
         return result
 
     def _compile(self, batch: str, file: str, first_line: int, types: dict[str, SqlType]) -> list[Step]:
-        key = (batch, file, tuple(sorted((n, t.duckdb) for n, t in types.items())), self._catalog.version)
-        steps = self._batches.get(key)
+        key = (batch, file, first_line, tuple(sorted((n, t.duckdb) for n, t in types.items())))
+        fingerprint = self._catalog.fingerprint
+        steps = _BATCHES.get(key, fingerprint)
         if steps is None:
             padded = "\n" * (first_line - 1) + batch  # keep the file's line numbers
             statements = [s for b in parse_script(padded, file) for s in b.statements]
             steps = compile_batch(statements, self._catalog, types)
-            if len(self._batches) > 256:
-                self._batches.clear()
-            self._batches[key] = steps
+            _BATCHES.put(key, fingerprint, steps)
         return steps
 
     # -- procedures ---------------------------------------------------------------------------
@@ -275,15 +303,15 @@ class DuckDBWarehouse:
         if row is None:
             raise TSqlError(2812, f"Could not find stored procedure '{name}'.")
         definition, sha = row
-        key = (sha, self._catalog.version)
-        plan = self._procedures.get(key)
+        fingerprint = self._catalog.fingerprint
+        plan = _PROCEDURES.get(sha, fingerprint)
         if plan is None:
             batches = parse_script(definition, name)
             procedure = batches[0].statements[0] if batches and batches[0].statements else None
             if not isinstance(procedure, CreateProcedure):
                 raise TSqlError(2812, f"etl.sql_modules holds no procedure definition for '{name}'.")
             plan = compile_procedure(procedure, self._catalog)
-            self._procedures[key] = plan
+            _PROCEDURES.put(sha, fingerprint, plan)
         return plan
 
 
