@@ -28,7 +28,7 @@ from company_activity.warehouse.duckdb_plan import (
     compile_procedure,
     python_type,
 )
-from company_activity.warehouse.duckdb_runtime import Frame, Session, TSqlError
+from company_activity.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
 from company_activity.warehouse.engine import SQL_DIR, DeployReport, WarehouseError
 from company_activity.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
@@ -71,11 +71,31 @@ class DuckDBCatalog:
         self.connection = connection
         self._tables: dict[tuple[str, str], dict[str, SqlType]] | None = None
         self._raw: dict[tuple[str, str], dict[str, str]] = {}
+        self._temp: dict[str, dict[str, SqlType]] | None = None
         self._fingerprint = ""
 
     def invalidate(self) -> None:
         """After DDL (or DDL by another connection): reload on next use."""
         self._tables = None
+
+    def temp_changed(self) -> None:
+        self._temp = None
+
+    def temp_table_columns(self, name: str) -> dict[str, SqlType] | None:
+        """Temp tables of this connection (not part of the fingerprint: a procedure creates and
+        drops its own on every call)."""
+        if self._temp is None:
+            rows = self.connection.execute(
+                "SELECT lower(table_name), lower(column_name), data_type FROM information_schema.columns "
+                "WHERE table_catalog = 'temp' ORDER BY table_name, ordinal_position"
+            ).fetchall()
+            temp: dict[str, dict[str, SqlType]] = {}
+            for table, column, data_type in rows:
+                sql_type = from_duckdb(data_type)
+                if sql_type is not None:
+                    temp.setdefault(table, {})[column] = sql_type
+            self._temp = temp
+        return self._temp.get(name)
 
     refresh = invalidate
 
@@ -139,6 +159,7 @@ class DuckDBWarehouse:
             self._load_procedure,
             self._store_procedure,
             self._catalog.invalidate,
+            self._catalog.temp_changed,
         )
 
     # -- Warehouse ----------------------------------------------------------------------------
@@ -203,7 +224,8 @@ class DuckDBWarehouse:
                     self._connection.execute("ROLLBACK")
                 else:
                     self._session.abort()
-                raise WarehouseError(f"insert_rows into {table}: {error}") from None
+                failure = translate_error(error)
+                raise WarehouseError(f"insert_rows into {table}: {failure.message}", number=failure.number) from None
             except BaseException:
                 if own_transaction:
                     self._connection.execute("ROLLBACK")

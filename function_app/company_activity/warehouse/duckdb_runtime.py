@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,24 @@ class _Return(Exception):
     def __init__(self, value: Any) -> None:
         super().__init__()
         self.value = value
+
+
+_TRUNCATED = re.compile(
+    r'CHECK constraint failed on table "(?P<table>[^"]+)" with expression '
+    r"CHECK\(\((?:strlen|length)\((?P<column>[^)]+)\) <= \d+\)\)"
+)
+
+
+def translate_error(error: duckdb.Error) -> TSqlError:
+    """A DuckDB error as the T-SQL error CATCH and callers see (number as close to SQL Server's)."""
+    message = str(error)
+    if isinstance(error, duckdb.InvalidInputException):
+        message = message.removeprefix("Invalid Input Error: ")  # error() raised by the translation
+    truncated = _TRUNCATED.search(message)
+    if truncated is not None:  # the CHECK the translator adds for VARCHAR(n)
+        table, column = truncated.group("table"), truncated.group("column").strip('"')
+        return TSqlError(2628, f"String or binary data would be truncated in table '{table}', column '{column}'.")
+    return TSqlError(duckdb_error_number(error), message)
 
 
 def duckdb_error_number(error: duckdb.Error) -> int:
@@ -113,6 +132,7 @@ class Session:
         load_procedure: Callable[[str], ProcedurePlan],
         store_procedure: Callable[[StoreProcedure], None],
         catalog_changed: Callable[[], None],
+        temp_tables_changed: Callable[[], None],
     ) -> None:
         self.connection = connection
         self.scratch = scratch
@@ -120,6 +140,7 @@ class Session:
         self.load_procedure = load_procedure
         self.store_procedure = store_procedure
         self.catalog_changed = catalog_changed
+        self.temp_tables_changed = temp_tables_changed
         self.trancount = 0
         self.doomed = False
         self.rowcount = 0
@@ -342,8 +363,11 @@ class Session:
             if statement.temp_table is not None:
                 if frame.procedure is not None:
                     frame.temp_tables.append(f'"{statement.temp_table}"')
+                else:
+                    self.temp_tables_changed()  # a session temp table later batches may read
             else:
                 self.catalog_changed()
+                self.temp_tables_changed()
 
     def evaluate(self, statement: Translated, frame: Frame) -> tuple[Any, ...]:
         """One row of a SELECT. Table-free expressions (IF conditions, SET values, THROW arguments)
@@ -354,7 +378,7 @@ class Session:
             try:
                 row = self.scratch.execute(statement.sql, params or None).fetchone()
             except duckdb.Error as error:
-                raise TSqlError(duckdb_error_number(error), _clean(error)) from None
+                raise translate_error(error) from None
         else:
             row = self.execute(statement.sql, params).fetchone()
         return tuple(row) if row is not None else ()
@@ -363,7 +387,7 @@ class Session:
         try:
             row = self.scratch.execute(f"SELECT CAST($v AS {duckdb_type})", {"v": value}).fetchone()
         except duckdb.Error as error:
-            raise TSqlError(duckdb_error_number(error), str(error)) from None
+            raise translate_error(error) from None
         return row[0] if row else None
 
     def parameters(self, statement: Translated, frame: Frame) -> dict[str, Any]:
@@ -402,7 +426,7 @@ class Session:
         try:
             return self.connection.execute(sql, params or None)
         except duckdb.Error as error:
-            raise TSqlError(duckdb_error_number(error), _clean(error)) from None
+            raise translate_error(error) from None
 
     def _duckdb_aborted(self) -> bool:
         if self.trancount == 0:
@@ -414,11 +438,3 @@ class Session:
         except duckdb.Error:
             return True
         return False
-
-
-def _clean(error: duckdb.Error) -> str:
-    """DuckDB's message; error() raised by T-SQL emulation keeps only its own text."""
-    message = str(error)
-    if isinstance(error, duckdb.InvalidInputException):
-        message = message.removeprefix("Invalid Input Error: ")
-    return message

@@ -60,10 +60,8 @@ class SqlServerWarehouse:
             ) from error
         self._pyodbc = pyodbc
         self.sql_dir = sql_dir
-        attrs: dict[int, bytes] = {}
-        if _AUTH_DEFAULT.search(connection_string):
-            connection_string = _AUTH_DEFAULT.sub(lambda m: m.group(1) if m.group(2) else "", connection_string)
-            attrs[SQL_COPT_SS_ACCESS_TOKEN] = _access_token()
+        connection_string, needs_token = prepare_connection_string(connection_string)
+        attrs = {SQL_COPT_SS_ACCESS_TOKEN: _access_token()} if needs_token else {}
         try:
             self._connection = pyodbc.connect(connection_string, autocommit=True, attrs_before=attrs or None)
         except pyodbc.Error as error:
@@ -206,6 +204,15 @@ class SqlServerWarehouse:
 
     def _trancount(self) -> int:
         return int(self._fetch("SELECT @@TRANCOUNT", [])[0][0])
+
+
+def prepare_connection_string(connection_string: str) -> tuple[str, bool]:
+    """(the string for the ODBC driver, whether an Entra token must be passed): the driver does not
+    know Authentication=ActiveDirectoryDefault, so it is removed and replaced by a token."""
+    if not _AUTH_DEFAULT.search(connection_string):
+        return connection_string, False
+    stripped = _AUTH_DEFAULT.sub(lambda m: ";" if m.group(1) and m.group(2) else "", connection_string)
+    return stripped.strip(";"), True
 
 
 def _access_token() -> bytes:

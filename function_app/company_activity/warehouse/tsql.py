@@ -139,6 +139,10 @@ class Catalog(Protocol):
         """Column name (lower case) -> type, or None when the table does not exist."""
         ...
 
+    def temp_table_columns(self, name: str) -> dict[str, SqlType] | None:
+        """The same for a temp table created by an earlier batch of the session (name: '#t')."""
+        ...
+
 
 @dataclass(frozen=True)
 class Translated:
@@ -353,12 +357,13 @@ def _flatten_update(update: exp.Update, loc: Location) -> None:
         update.set("from_", None)
 
 
-def _convert(value: exp.Expression, source: SqlType | None, target: SqlType) -> exp.Expression:
+def _convert(value: exp.Expression, source: SqlType | None, target: SqlType, *, safe: bool = False) -> exp.Expression:
     """value converted to `target` as T-SQL does on CAST/assignment: to an integer by truncation
-    (DuckDB rounds), to VARCHAR(n) by cutting at n (DuckDB ignores the length)."""
+    (DuckDB rounds), to VARCHAR(n) by cutting at n (DuckDB ignores the length). `safe`: TRY_CAST."""
     if target.category == INT and source is not None and source.category in (FLOAT, DECIMAL):
         value = exp.Anonymous(this="trunc", expressions=[value])
-    cast = exp.Cast(this=value, to=exp.DataType.build(target.duckdb, dialect="duckdb"))
+    cast_type = exp.TryCast if safe else exp.Cast
+    cast = cast_type(this=value, to=exp.DataType.build(target.duckdb, dialect="duckdb"))
     if target.category == STRING and target.length is not None:
         return exp.Anonymous(this="left", expressions=[cast, exp.Literal.number(target.length)])
     return cast
@@ -448,11 +453,8 @@ class _Rewriter:
             raise self.error(node, "CAST of FLOAT to a string", "T-SQL formats floats with 6 digits")
 
         def build(n: exp.Expression) -> exp.Expression:
-            converted = _convert(n.args["this"] if not isinstance(n, exp.Convert) else n.expression, source, target)
-            if safe:
-                inner = converted if isinstance(converted, exp.Cast) else converted.expressions[0]
-                inner.replace(exp.TryCast(this=inner.this, to=inner.args["to"]))
-            return converted
+            value = n.expression if isinstance(n, exp.Convert) else n.args["this"]
+            return _convert(value, source, target, safe=safe)
 
         self.decisions[id(node)] = build
 
@@ -478,13 +480,14 @@ class _Rewriter:
             raise self.error(node, "division of DECIMAL values", "CAST an operand to FLOAT")
         if FLOAT in (left.category, right.category):
             self.decisions[id(node)] = lambda n: exp.Div(this=n.this, expression=_nonzero(n.expression))
-        else:  # T-SQL int / int truncates toward zero, as DuckDB's `//` does (and `//` raises on zero)
-            self.decisions[id(node)] = lambda n: exp.IntDiv(this=n.this, expression=n.expression)
+        else:  # T-SQL int / int truncates toward zero, as DuckDB's `//` does
+            self.decisions[id(node)] = lambda n: exp.IntDiv(this=n.this, expression=_nonzero(n.expression))
 
     def _check_mod(self, node: exp.Mod) -> None:
         left, right = self._operand_types(node, "%")
         if left.category != INT or right.category != INT:
             raise self.error(node, "% on non-integer values")
+        self.decisions[id(node)] = lambda n: exp.Mod(this=n.this, expression=_nonzero(n.expression))
 
     def _check_sub(self, node: exp.Sub) -> None:
         self._operand_types(node, "-")
@@ -495,7 +498,9 @@ class _Rewriter:
     def _check_add(self, node: exp.Add) -> None:
         left = self.type_of(node.this)
         right = self.type_of(node.expression)
-        if left is not None and right is not None and left.is_string and right.is_string:
+        sides = {t.category for t in (left, right) if t is not None}
+        if left is not None and right is not None and STRING in sides and sides <= {STRING, NULL}:
+            # string + string (or NULL) concatenates; NULL makes NULL, as with DuckDB's ||
             self.decisions[id(node)] = lambda n: exp.DPipe(this=n.this, expression=n.expression, safe=False)
             return
         self._operand_types(node, "+")
@@ -608,7 +613,7 @@ class _Rewriter:
                 node.set("recursive", True)  # T-SQL infers recursion; DuckDB needs WITH RECURSIVE
 
     def _check_insert(self, node: exp.Insert) -> None:
-        for arg in ("overwrite", "alternative", "conflict", "returning", "where"):
+        for arg in ("overwrite", "alternative", "conflict", "where"):
             if node.args.get(arg):
                 raise self.error(node, f"INSERT ... {arg.upper()}")
 
@@ -748,7 +753,9 @@ class _Rewriter:
         if isinstance(source, exp.Table):
             identifier = source.this
             if isinstance(identifier, exp.Identifier) and identifier.args.get("temporary"):
-                return (self.translator.temp_tables.get(temp_table_name(identifier.name)) or {}).get(name)
+                temp = temp_table_name(identifier.name)
+                columns = self.translator.temp_tables.get(temp) or self.translator.catalog.temp_table_columns(temp)
+                return (columns or {}).get(name)
             if not source.args.get("db"):
                 cte = _find_cte(scope, source.name.lower())
                 if cte is not None:

@@ -255,6 +255,10 @@ class _Parser:
             self.tokens: list[Token] = _Tokenizer().tokenize(text)
         except TokenError as error:
             raise TranslationError(file, first_line, "unparsable text", _first_line(str(error))) from error
+        for token in self.tokens:
+            # sqlglot reads REAL as FLOAT; T-SQL's REAL is 32-bit, so it is refused before that happens.
+            if token.token_type not in _LITERAL_TOKENS and token.text.upper() == "REAL":
+                raise TranslationError(file, self.line_offset + token.line, "type REAL", "use FLOAT (64-bit)")
         self.pos = 0
 
     # -- token helpers -------------------------------------------------------------------------
@@ -462,6 +466,10 @@ class _Parser:
 
     def parse_declare(self) -> Declare:
         loc = self.loc()
+        if self.peek_type(1) != TokenType.PARAMETER:
+            raise loc.error("DECLARE of a cursor")
+        if self.peek_keyword(3) == "TABLE" or (self.peek_keyword(3) == "AS" and self.peek_keyword(4) == "TABLE"):
+            raise loc.error("table variable (DECLARE @t TABLE)", "use a #temp table")
         end = self.scan_statement_end()
         text = self.source(self.pos, end)
         self.pos = end
