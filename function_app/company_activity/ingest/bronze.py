@@ -410,9 +410,11 @@ class RunWriter:
         self.container = container
         self.day = day
         self.run_id = run_id
-        options = {"part_max_bytes": part_max_bytes, "level": gzip_level, "block_bytes": block_bytes}
-        self._parts = _PartSeries(container, day, run_id, PART_PREFIX, **options)  # type: ignore[arg-type]
-        self._rejected = _PartSeries(container, day, run_id, REJECTED_PREFIX, **options)  # type: ignore[arg-type]
+        self._parts, self._rejected = (
+            _PartSeries(container, day, run_id, kind, part_max_bytes=part_max_bytes, level=gzip_level,
+                        block_bytes=block_bytes)
+            for kind in (PART_PREFIX, REJECTED_PREFIX)
+        )
 
     def write_records(self, records: Sequence[Any]) -> None:
         if records:
