@@ -1,6 +1,6 @@
 """Ingest one day: API pages -> validation -> streamed gzip JSON Lines in a fresh run folder -> commit.
 
-Memory stays at a few pages: pages are fetched one ahead on a helper thread (so the API and the blob writes
+Memory stays at a few pages: pages are fetched up to two ahead on a helper thread (so the API and the blob writes
 overlap), each page is validated, written and dropped. The day is committed (bronze.commit) only when the
 API delivered every page and the rejected share is within the threshold; otherwise the previous commit of
 the day stays exactly as it was.
@@ -63,8 +63,8 @@ class IngestResult:
     replaced_run_id: str | None = None
 
     def summary(self) -> str:
-        head = f"{self.date} run {self.run_id}: {self.record_count} records, {self.rejected_count} rejected, " \
-               f"{self.pages} pages, {self.bytes} bytes in {self.seconds:.1f}s"
+        head = (f"{self.date} run {self.run_id}: {self.record_count} records, {self.rejected_count} rejected, "
+                f"{self.pages} pages, {self.bytes} bytes in {self.seconds:.1f}s")
         if self.committed:
             swapped = f" (replaced run {self.replaced_run_id})" if self.replaced_run_id else ""
             return f"{head}: committed{swapped}"
