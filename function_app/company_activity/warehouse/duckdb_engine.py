@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from company_activity.warehouse import engine as contract
 from company_activity.warehouse.duckdb_plan import (
     ProcedurePlan,
     Step,
@@ -29,7 +30,7 @@ from company_activity.warehouse.duckdb_plan import (
     python_type,
 )
 from company_activity.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
-from company_activity.warehouse.engine import SQL_DIR, DeployReport, WarehouseError
+from company_activity.warehouse.engine import DeployReport, WarehouseError
 from company_activity.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
 from company_activity.warehouse.tsql_types import SqlType, from_duckdb
@@ -134,9 +135,9 @@ class DuckDBCatalog:
 class DuckDBWarehouse:
     engine = "duckdb"
 
-    def __init__(self, path: str | Path, *, sql_dir: Path = SQL_DIR) -> None:
+    def __init__(self, path: str | Path, *, sql_dir: Path | None = None) -> None:
         self.path = Path(path)
-        self.sql_dir = sql_dir
+        self.sql_dir = sql_dir or contract.SQL_DIR
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._connection = duckdb.connect(str(self.path))

@@ -18,7 +18,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from company_activity.warehouse.engine import SQL_DIR, DeployReport, WarehouseError
+from company_activity.warehouse import engine as contract
+from company_activity.warehouse.engine import DeployReport, WarehouseError
 from company_activity.warehouse.tsql_script import split_batches
 
 SQL_COPT_SS_ACCESS_TOKEN = 1256  # msodbcsql.h
@@ -50,7 +51,7 @@ def _tsql_type(value: Any) -> str:
 class SqlServerWarehouse:
     engine = "sqlserver"
 
-    def __init__(self, connection_string: str, *, sql_dir: Path = SQL_DIR) -> None:
+    def __init__(self, connection_string: str, *, sql_dir: Path | None = None) -> None:
         try:
             import pyodbc
         except ImportError as error:
@@ -59,7 +60,7 @@ class SqlServerWarehouse:
                 "pip install 'company-activity-pipeline[sqlserver]'"
             ) from error
         self._pyodbc = pyodbc
-        self.sql_dir = sql_dir
+        self.sql_dir = sql_dir or contract.SQL_DIR
         connection_string, needs_token = prepare_connection_string(connection_string)
         attrs = {SQL_COPT_SS_ACCESS_TOKEN: _access_token()} if needs_token else {}
         try:
