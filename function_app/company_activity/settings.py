@@ -17,7 +17,11 @@ T = TypeVar("T")
 
 
 class SettingsError(ValueError):
-    """A setting is missing or invalid; the message names it."""
+    """A setting is missing or invalid; `setting` names it and so does the message."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(message)
+        self.setting = setting
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class IngestSettings:
         conn, url = raw["STORAGE_CONNECTION_STRING"], raw["STORAGE_ACCOUNT_URL"]
         if bool(conn) == bool(url):
             raise SettingsError(
+                "STORAGE_CONNECTION_STRING",
                 "set exactly one of STORAGE_CONNECTION_STRING (Azurite/local) and "
                 "STORAGE_ACCOUNT_URL (Azure, managed identity)"
                 + ("; both are set" if conn else "; neither is set")
@@ -127,7 +132,7 @@ def _raw(env: Mapping[str, str], spec: SettingSpec) -> str:
     if value:
         return value
     if spec.default is None:
-        raise SettingsError(f"{spec.name} is required: {spec.description}")
+        raise SettingsError(spec.name, f"{spec.name} is required: {spec.description}")
     return spec.default
 
 
@@ -141,16 +146,16 @@ def _number(name: str, raw: Mapping[str, str], kind: Callable[[str], T], low: An
     try:
         value = kind(text)
     except ValueError:
-        raise SettingsError(f"{name} must be a {kind.__name__}, got {text!r}") from None
+        raise SettingsError(name, f"{name} must be a {kind.__name__}, got {text!r}") from None
     if not low <= value <= high:  # type: ignore[operator]
-        raise SettingsError(f"{name} must be between {low} and {high}, got {text!r}")
+        raise SettingsError(name, f"{name} must be between {low} and {high}, got {text!r}")
     return value
 
 
 def _http_url(name: str, value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SettingsError(f"{name} must be an http(s) URL, got {_show(name, value)}")
+        raise SettingsError(name, f"{name} must be an http(s) URL, got {_show(name, value)}")
     return value
 
 
@@ -165,6 +170,7 @@ def _container(name: str, value: str) -> str:
     )
     if not ok:
         raise SettingsError(
+            name,
             f"{name} must be 3-63 lowercase letters, digits or single hyphens, got {value!r}"
         )
     return value
@@ -174,6 +180,7 @@ def _ncrontab(name: str, value: str) -> str:
     fields = value.split()
     if len(fields) != 6:
         raise SettingsError(
+            name,
             f"{name} must be an NCRONTAB expression with 6 fields "
             f"(second minute hour day month weekday), got {value!r}"
         )
@@ -184,5 +191,6 @@ def _timezone(name: str, value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}") from None
+        message = f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
+        raise SettingsError(name, message) from None
     return value

@@ -47,6 +47,7 @@ def test_invalid_values_name_the_setting_and_value(name: str, value: str, fragme
     with pytest.raises(SettingsError, match=None) as err:
         IngestSettings.from_env({**BASE, name: value})
     assert fragment in str(err.value)
+    assert err.value.setting == name
 
 
 def test_missing_required_setting_is_named() -> None:

@@ -16,7 +16,7 @@ import azure.functions as func
 from azure.storage.blob import ContainerClient
 
 from company_activity.ingest.runner import bronze_container
-from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
+from company_activity.settings import IngestSettings, SettingsError
 
 log = logging.getLogger("company_activity.functions")
 # The SDK logs every storage request at INFO (headers redacted); that would drown the ingestion's own lines.
@@ -40,13 +40,6 @@ class IngestionFailed(RuntimeError):
     """An ingestion did not commit; raised so the host records a failure (and a queue message is retried)."""
 
 
-def setting_named_in(error: SettingsError) -> str:
-    """The setting an error is about: the one its message names first."""
-    text = str(error)
-    found = [(text.find(name), name) for name in SETTING_NAMES if name in text]
-    return min(found)[1] if found else "settings"
-
-
 def settings() -> IngestSettings:
     """IngestSettings.from_env(), once per process; Misconfigured (logged) when a setting is invalid."""
     global _settings, _error
@@ -55,7 +48,7 @@ def settings() -> IngestSettings:
             try:
                 _settings = IngestSettings.from_env()
             except SettingsError as exc:
-                _error = Misconfigured(setting_named_in(exc), str(exc))
+                _error = Misconfigured(exc.setting, str(exc))
         if _error is not None:
             log.error("%s", _error)
             raise _error
