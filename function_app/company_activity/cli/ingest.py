@@ -139,7 +139,8 @@ def _range(args: argparse.Namespace, settings: IngestSettings) -> BackfillReques
                                    yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
     except RequestInvalid as exc:
         flags = {"start_date": "--start", "end_date": "--end"}
-        raise SettingsError("; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)) from None
+        message = "; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)
+        raise SettingsError("--start/--end", message) from None
     return BackfillRequest(dates, getattr(args, "force", False))
 
 
@@ -150,7 +151,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         day = parse_iso_date("--date", args.date)
         if day > yesterday(settings.tz):
-            raise SettingsError(f"--date {day} is after yesterday ({yesterday(settings.tz)}); "
+            raise SettingsError("--date", f"--date {day} is after yesterday ({yesterday(settings.tz)}); "
                                 "only complete days can be ingested")
     except (SettingsError, DateFieldError) as exc:
         return _error(str(exc))

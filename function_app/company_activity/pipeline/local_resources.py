@@ -61,24 +61,32 @@ class LocalRunSettings:
         blob = env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip()
         if not blob:
             raise SettingsError(
+                "LOCAL_BLOB_CONNECTION_STRING",
                 "LOCAL_BLOB_CONNECTION_STRING is required: the blob connection string every AzureBlobStorage "
                 "linked service maps to (Azurite's, e.g. printed by `company-activity demo`)"
             )
         if "BlobEndpoint=" not in blob and "AccountName=" not in blob and blob != "UseDevelopmentStorage=true":
-            raise SettingsError("LOCAL_BLOB_CONNECTION_STRING is not a storage connection string "
-                                "(expected BlobEndpoint=... or AccountName=...; value hidden)")
+            raise SettingsError(
+                "LOCAL_BLOB_CONNECTION_STRING",
+                "LOCAL_BLOB_CONNECTION_STRING is not a storage connection string "
+                "(expected BlobEndpoint=... or AccountName=...; value hidden)",
+            )
         path = env.get("WAREHOUSE_PATH", "").strip()
         conn = env.get("WAREHOUSE_CONNECTION_STRING", "").strip()
         if path and conn:
-            raise SettingsError("set at most one of WAREHOUSE_PATH (DuckDB file) and WAREHOUSE_CONNECTION_STRING "
-                                "(SQL Server); both are set")
+            raise SettingsError(
+                "WAREHOUSE_PATH",
+                "set at most one of WAREHOUSE_PATH (DuckDB file) and WAREHOUSE_CONNECTION_STRING (SQL Server); "
+                "both are set",
+            )
         if path and Path(path).is_dir():
-            raise SettingsError(f"WAREHOUSE_PATH must be a DuckDB file path, got the directory {path!r}")
+            message = f"WAREHOUSE_PATH must be a DuckDB file path, got the directory {path!r}"
+            raise SettingsError("WAREHOUSE_PATH", message)
         slack = env.get("SLACK_WEBHOOK_URL", "").strip()
         if slack:
             parsed = urlparse(slack)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise SettingsError("SLACK_WEBHOOK_URL must be an http(s) URL (value hidden)")
+                raise SettingsError("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL must be an http(s) URL (value hidden)")
         return cls(
             blob_connection_string=Secret(blob),
             warehouse_path=None if conn else Path(path or DEFAULT_WAREHOUSE_PATH),
