@@ -424,11 +424,14 @@ BEGIN
             r.daily_active_users, r.daily_events_count, r.rolling_active_users,
             r.days_since_last_contact, r.is_churn_risk, r.churn_risk_reason, @started_at, @run_id
         FROM #result AS r
-        WHERE NOT EXISTS (
-            SELECT 1
-            FROM dbo.fact_daily_company_activity AS f
-            WHERE f.company_id = r.company_id AND f.activity_date = r.activity_date
-        );
+        -- Only rows of @run_date can be new: every other row in #result was read from the table.
+        WHERE
+            r.activity_date = @run_date
+            AND NOT EXISTS (
+                SELECT 1
+                FROM dbo.fact_daily_company_activity AS f
+                WHERE f.activity_date = @run_date AND f.company_id = r.company_id
+            );
         SET @rows_inserted = @@ROWCOUNT;
 
         INSERT INTO etl.load_log (
