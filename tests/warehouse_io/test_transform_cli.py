@@ -143,6 +143,7 @@ def test_crm_rejects_fail_the_load_unless_allowed(tmp_path, capsys) -> None:
 def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, capsys, monkeypatch, setup,
                                                                     message) -> None:
     monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("WAREHOUSE_PATH", raising=False)
     warehouse = tmp_path / "wh.duckdb"
     good = write_jsonl(tmp_path / "good.jsonl.gz", [record("c0", ISO)])
     assert cli("--run-date", ISO, "--usage", good, "--warehouse", warehouse) == 0
@@ -183,3 +184,17 @@ def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys
     rows = [(r["activity_date"], r["company_id"], r["daily_active_users"], r["company_name"]) for r in fact(warehouse)]
     assert rows == [(DAY, "c1", 3, "One"), (DAY, "c2", 0, "Two"),
                     (next_day, "c1", 3, "One"), (next_day, "c2", 0, "Two")]
+
+
+def test_the_warehouse_can_come_from_the_environment(tmp_path, capsys, monkeypatch) -> None:
+    usage = write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO)])
+    warehouse = tmp_path / "from-env.duckdb"
+    monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
+    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
+    assert cli("--run-date", ISO, "--usage", usage) == 0
+    assert [r["company_id"] for r in fact(warehouse)] == ["c1"]
+    monkeypatch.setenv("WAREHOUSE_CONNECTION_STRING", "Driver=x;Server=y")
+    assert cli("--run-date", ISO, "--usage", usage) == 2
+    err = capsys.readouterr().err
+    assert "both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set" in err
+    assert "Server=y" not in err

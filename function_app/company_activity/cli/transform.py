@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from company_activity.warehouse.staging import StagingError
 from company_activity.warehouse.transform import Thresholds, TransformError, transform
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
+PATH_ENV = "WAREHOUSE_PATH"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,10 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--allow-rejects", action="store_true",
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb", help="local DuckDB warehouse file")
+    target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
+                        help=f"local DuckDB warehouse file (default: ${PATH_ENV})")
     target.add_argument("--connection-string", metavar="ODBC",
-                        help=f"SQL Server / Azure SQL ODBC connection string (prefer the {CONNECTION_ENV} "
-                        "environment variable: a command line is visible to other users)")
+                        help=f"SQL Server / Azure SQL ODBC connection string (default: ${CONNECTION_ENV}; prefer "
+                        "the variable: a command line is visible to other users)")
     parser.add_argument("--run-id", help="id recorded in load_run_id and etl.load_log (default: manual-<time>-<hex>)")
     parser.add_argument("--low-activity-threshold", type=float, default=1.0, metavar="X",
                         help="rolling average below X is low_activity (default 1.0)")
@@ -59,6 +62,23 @@ def _date(text: str) -> date:
         return parse_iso_date("--run-date", text)
     except DateFieldError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def warehouse_target(path: Path | None, connection: str | None,
+                     env: Mapping[str, str]) -> tuple[Path | None, str | None]:
+    """(DuckDB path, None) or (None, connection string): the options, else WAREHOUSE_CONNECTION_STRING or
+    WAREHOUSE_PATH (the variables the local pipeline uses too; setting both is ambiguous)."""
+    if path is not None or connection:
+        return path, connection or None
+    from_env = env.get(CONNECTION_ENV, "").strip(), env.get(PATH_ENV, "").strip()
+    if all(from_env):
+        raise ValueError(f"both {CONNECTION_ENV} and {PATH_ENV} are set: pass --warehouse or --connection-string")
+    if from_env[0]:
+        return None, from_env[0]
+    if from_env[1]:
+        return Path(from_env[1]), None
+    raise ValueError(f"say where the warehouse is: --warehouse PATH.duckdb, --connection-string, "
+                     f"or {CONNECTION_ENV} / {PATH_ENV}")
 
 
 def usage_files(paths: list[Path]) -> list[Path]:
@@ -80,17 +100,17 @@ def usage_files(paths: list[Path]) -> list[Path]:
 def _transform(args: argparse.Namespace) -> int:
     from company_activity.warehouse.engine import WarehouseError, open_warehouse
 
-    connection = args.connection_string or os.environ.get(CONNECTION_ENV)
-    if args.warehouse is None and not connection:
-        return _fail(2, f"say where the warehouse is: --warehouse PATH.duckdb, --connection-string or {CONNECTION_ENV}")
+    try:
+        path, connection = warehouse_target(args.warehouse, args.connection_string, os.environ)
+    except ValueError as exc:
+        return _fail(2, str(exc))
     try:
         thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
         files = usage_files(args.usage)
     except (ValueError, StagingError) as exc:
         return _fail(2, str(exc))
     try:
-        wh = open_warehouse(duckdb_path=str(args.warehouse)) if args.warehouse else open_warehouse(
-            connection_string=connection)
+        wh = open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection)
     except WarehouseError as exc:
         return _fail(1, f"cannot open the warehouse: {exc}")
     try:
