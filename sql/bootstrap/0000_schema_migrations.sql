@@ -1,7 +1,9 @@
 -- Run by every deploy before the migrations: creates the table that records which migration
--- files were applied (file name + sha256 of its bytes). Idempotent.
+-- files were applied (file name + sha256 of its text). Idempotent; GO separates the batches because
+-- SQL Server compiles a whole batch before running it.
 IF NOT EXISTS (SELECT 1 FROM INFORMATION_SCHEMA.SCHEMATA WHERE SCHEMA_NAME = 'etl')
     EXEC (N'CREATE SCHEMA etl');
+GO
 
 IF NOT EXISTS (
     SELECT 1

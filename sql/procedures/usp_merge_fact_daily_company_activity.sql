@@ -280,10 +280,7 @@ BEGIN
         DELETE FROM dbo.fact_daily_company_activity
         WHERE
             activity_date = @run_date
-            AND NOT EXISTS (
-                SELECT 1 FROM #grain AS g
-                WHERE g.company_id = dbo.fact_daily_company_activity.company_id
-            );
+            AND company_id NOT IN (SELECT g.company_id FROM #grain AS g);
         SET @rows_deleted = @@ROWCOUNT;
 
         -- Rule 6: the new day, the stored rows of the window (the later ones are recomputed, the

@@ -82,7 +82,7 @@ def test_insert_rows_loads_many_rows_and_accepts_case_and_brackets(warehouse):
         ("stg.crm_company", ["snapshot_date", "company_id"], [(JAN_1,)], "row 0 of stg.crm_company has 1 values"),
         ("stg.crm_company", ["snapshot_date", "company_id"], [(JAN_1, "a"), ("not a date", "b")], "stg.crm_company"),
         ("stg.crm_company", ["snapshot_date", "company_id"], [(JAN_1, "a"), (JAN_1, None)], "stg.crm_company"),
-        ("stg.crm_company", ["snapshot_date", "company_id"], [(JAN_1, "a"), (JAN_1, "x" * 65)], "truncated"),
+        ("stg.crm_company", ["snapshot_date", "company_id"], [(JAN_1, "a"), (JAN_1, "x" * 65)], "truncat"),
         ("dbo.dim_company; DROP TABLE x", ["company_id"], [("a",)], "invalid"),
     ],
 )

@@ -153,6 +153,42 @@ def test_aggregates_ordering_and_top(warehouse):
     assert [r["v"] for r in warehouse.query("SELECT TOP (1) v FROM #t ORDER BY v DESC;")] == [4]
 
 
+def test_window_functions(warehouse):
+    warehouse.execute("CREATE TABLE #t (g INT NOT NULL, v INT NOT NULL); INSERT INTO #t VALUES (1, 1), (1, 2), (1, 4);")
+    rows = warehouse.query(
+        "SELECT v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v DESC) AS rn,"
+        " SUM(v) OVER (PARTITION BY g ORDER BY v ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS pair"
+        " FROM #t ORDER BY v;"
+    )
+    assert rows == [{"v": 1, "rn": 3, "pair": 1}, {"v": 2, "rn": 2, "pair": 3}, {"v": 4, "rn": 1, "pair": 6}]
+
+
+def test_identity_and_default_columns(warehouse):
+    row = one(
+        warehouse,
+        "CREATE TABLE #d (id INT IDENTITY(10, 5) NOT NULL, v INT NOT NULL DEFAULT 7,"
+        " at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME());"
+        " INSERT INTO #d (v) VALUES (1); INSERT INTO #d (v) VALUES (2);"
+        " SELECT MAX(id) AS last_id, SUM(v) AS total, MIN(at) AS at FROM #d;",
+    )
+    assert (row["last_id"], row["total"]) == (15, 3)
+    assert isinstance(row["at"], dt.datetime)
+
+
+def test_nested_procedure_call_returns_a_value_and_drops_its_temp_tables(warehouse):
+    warehouse.execute(
+        "CREATE OR ALTER PROCEDURE dbo.usp_test_double @x INT AS\n"
+        "BEGIN\n"
+        "    CREATE TABLE #scratch (v INT NOT NULL);\n"
+        "    INSERT INTO #scratch (v) VALUES (@x);\n"
+        "    RETURN @x * 2;\n"
+        "END;"
+    )
+    assert one(warehouse, "DECLARE @r INT; EXEC @r = dbo.usp_test_double @x = 21; SELECT @r AS r;") == {"r": 42}
+    with pytest.raises(WarehouseError):
+        warehouse.query("SELECT v FROM #scratch;")
+
+
 def test_update_from_join_and_rowcount(warehouse):
     row = one(
         warehouse,
@@ -170,7 +206,7 @@ def test_select_assignment_from_no_row_keeps_the_variable(warehouse):
         warehouse,
         "DECLARE @v INT = 5, @w INT = 1;"
         " SELECT @v = 1 WHERE 1 = 0;"
-        " SELECT @w = v FROM (SELECT 7 AS v UNION ALL SELECT 8) AS t ORDER BY v;"
+        " SELECT TOP (1) @w = v FROM (SELECT 7 AS v UNION ALL SELECT 8) AS t ORDER BY v DESC;"
         " SELECT @v AS v, @w AS w;",
     )
     assert row == {"v": 5, "w": 8}

@@ -109,6 +109,8 @@ class SqlServerWarehouse:
             if key not in known:
                 raise WarehouseError(f"insert_rows: table {table} has no column {column!r}")
             targets.append(known[key])
+        if len(set(targets)) != len(targets):
+            raise WarehouseError(f"insert_rows: duplicate column in {list(columns)}")
         sql = (
             f"INSERT INTO [{schema}].[{name}] ({', '.join(f'[{c}]' for c in targets)}) "
             f"VALUES ({', '.join('?' for _ in targets)})"

@@ -116,7 +116,7 @@ _PLAIN_NODES: frozenset[type[exp.Expression]] = frozenset({
     exp.Case, exp.If, exp.Coalesce, exp.Nullif, exp.ConcatWs, exp.Count, exp.Min, exp.Max,
     exp.Upper, exp.Lower, exp.Trim, exp.Left, exp.Right, exp.Substring, exp.Abs, exp.RowNumber,
     exp.Values, exp.Tuple, exp.Schema, exp.Insert, exp.Whens, exp.When, exp.Column, exp.Table,
-    exp.Window, exp.Update, exp.Delete, exp.Merge, exp.Parameter, exp.Anonymous, exp.CurrentTimestamp,
+    exp.Window, exp.WindowSpec, exp.Update, exp.Delete, exp.Merge, exp.Parameter, exp.Anonymous, exp.CurrentTimestamp,
     exp.Sum, exp.Avg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Cast, exp.TryCast, exp.Convert,
     exp.DataType, exp.DateAdd, exp.DateDiff, exp.Length, exp.Concat, exp.Like, exp.Round,
 })  # fmt: skip
