@@ -131,6 +131,8 @@ _NAMED_REFUSALS: dict[type[exp.Expression], str] = {
     exp.Command: "statement",
     exp.Pivot: "PIVOT",
     exp.Fetch: "OFFSET ... FETCH",
+    exp.LimitOptions: "TOP ... PERCENT / WITH TIES",
+    exp.ForClause: "FOR JSON / FOR XML",
 }
 
 
@@ -202,7 +204,7 @@ class Translator:
             return self._query(ast, loc)
         if isinstance(ast, (exp.Insert, exp.Update, exp.Delete, exp.Merge)):
             return self._dml(ast, loc)
-        raise _refusal(ast, loc)
+        raise loc.error(f"statement {statement.text.split()[0].upper()}")
 
     def value(self, expression: exp.Expression, loc: Location, target: SqlType | None) -> Translated:
         """SELECT <expression> (converted to `target` like a T-SQL assignment)."""
@@ -307,7 +309,8 @@ def _refusal(node: exp.Expression, loc: Location, detail: str = "") -> Translati
     elif isinstance(node, exp.Anonymous):
         construct = f"function {node.name.upper()}"
     elif isinstance(node, exp.Func):
-        construct = f"function {node.sql_name()}"
+        # The T-SQL spelling (sqlglot's own name differs, e.g. STR_POSITION for CHARINDEX).
+        construct = f"function {node.sql(dialect='tsql').split('(')[0].strip().upper() or node.sql_name()}"
     else:
         construct = type(node).__name__
     return TranslationError(loc.file, _node_line(node, loc), construct, detail)

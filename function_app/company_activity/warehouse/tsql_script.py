@@ -62,6 +62,8 @@ _REFUSED_STATEMENTS = {
     "REVOKE": "REVOKE",
 }
 _SESSION_OPTIONS = {"NOCOUNT", "XACT_ABORT"}
+# Objects with bodies of their own (the statement splitter would cut them at their first `;`).
+_CREATE_REFUSED = {"FUNCTION", "TRIGGER", "VIEW", "TYPE", "SYNONYM", "SEQUENCE", "ASSEMBLY", "RULE", "DEFAULT"}
 
 
 @dataclass(frozen=True)
@@ -408,6 +410,10 @@ class _Parser:
             return Return(loc, value)
         if word == "CREATE" and self._is_create_procedure():
             raise loc.error("CREATE PROCEDURE", "must be the first statement of its batch (separate with GO)")
+        if word in ("CREATE", "ALTER"):
+            kind = self.peek_keyword(3) if self.peek_keyword(1) == "OR" else self.peek_keyword(1)
+            if kind in _CREATE_REFUSED:
+                raise loc.error(f"{word} {kind}")
         if word in _REFUSED_STATEMENTS:
             raise loc.error(_REFUSED_STATEMENTS[word])
         following = self.peek(1)
