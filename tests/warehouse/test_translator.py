@@ -127,8 +127,9 @@ def test_merge_refuses_duplicate_source_rows(warehouse):
     assert caught.value.number == 8672
     assert one(warehouse, "SELECT v FROM #t;") == {"v": 0}
     warehouse.execute(
-        "MERGE #t AS t USING (SELECT 1 AS k, 5 AS v UNION ALL SELECT 2, 6) AS s ON t.k = s.k"
-        " WHEN MATCHED THEN UPDATE SET t.v = s.v WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v);"
+        "MERGE #t AS t USING (SELECT 1 AS k, 5 AS v UNION ALL SELECT 2, 6) AS s ON t.k = s.k AND s.v > @floor"
+        " WHEN MATCHED THEN UPDATE SET t.v = s.v WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v);",
+        {"floor": 0},
     )
     assert warehouse.query("SELECT k, v FROM #t ORDER BY k;") == [{"k": 1, "v": 5}, {"k": 2, "v": 6}]
 

@@ -159,7 +159,7 @@ class Session:
             self.abort()
             raise
 
-    def call(self, name: str, arguments: dict[str, Any], caller: Frame | None = None) -> Any:
+    def call(self, name: str, arguments: dict[str, Any]) -> Any:
         plan = self.load_procedure(name)
         frame = Frame(procedure=plan.name)
         supplied = dict(arguments)
@@ -231,7 +231,7 @@ class Session:
                 self.applock(step, frame)
             elif isinstance(step, CallProcedure):
                 values = self.evaluate(step.arguments, frame) if step.arguments else ()
-                result = self.call(step.procedure, dict(zip(step.names, values, strict=True)), frame)
+                result = self.call(step.procedure, dict(zip(step.names, values, strict=True)))
                 if step.result_variable:
                     frame.variables[step.result_variable] = result
             elif isinstance(step, ReturnStep):

@@ -285,6 +285,7 @@ class Translator:
             .limit(1)
         )
         rewriter = _Rewriter(self, loc)
+        rewriter.check(guard)
         rewriter.rewrite(guard)
         return rewriter.finish(guard, "query")
 
