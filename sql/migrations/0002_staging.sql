@@ -3,7 +3,7 @@
 -- procedure refuses them with an error naming the table and a company_id instead of merging them.
 CREATE TABLE stg.product_usage_daily (
     usage_date DATE NOT NULL,
-    company_id VARCHAR(64) NOT NULL,
+    company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
     active_users INT NOT NULL,
     events INT NOT NULL,
     bronze_run_id VARCHAR(64) NULL
@@ -14,7 +14,7 @@ ON stg.product_usage_daily (usage_date, company_id);
 
 CREATE TABLE stg.crm_company (
     snapshot_date DATE NOT NULL,
-    company_id VARCHAR(64) NOT NULL,
+    company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
     company_name VARCHAR(200) NULL,
     industry_tag VARCHAR(100) NULL,
     country VARCHAR(100) NULL,

@@ -1,6 +1,6 @@
 -- Stored CRM state (docs/fact-rules.md, "Stored state").
 CREATE TABLE dbo.dim_company (
-    company_id VARCHAR(64) NOT NULL,
+    company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
     company_name VARCHAR(200) NULL,
     industry_tag VARCHAR(100) NULL,
     country VARCHAR(100) NULL,
@@ -11,7 +11,7 @@ CREATE TABLE dbo.dim_company (
 );
 
 CREATE TABLE dbo.crm_contact_history (
-    company_id VARCHAR(64) NOT NULL,
+    company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
     contact_date DATE NOT NULL,
     CONSTRAINT pk_crm_contact_history PRIMARY KEY (company_id, contact_date)
 );

@@ -1,7 +1,7 @@
 -- One row per company per day (docs/fact-rules.md, "Columns of the fact table").
 CREATE TABLE dbo.fact_daily_company_activity (
     activity_date DATE NOT NULL,
-    company_id VARCHAR(64) NOT NULL,
+    company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
     company_name VARCHAR(200) NULL,
     industry_tag VARCHAR(100) NULL,
     country VARCHAR(100) NULL,

@@ -30,15 +30,15 @@ BEGIN
     DECLARE @error_message NVARCHAR(4000);
 
     BEGIN TRY
-        -- Work tables live for this call only. COLLATE DATABASE_DEFAULT: tempdb may use another
-        -- collation than the database, and joins with dbo tables must not conflict.
+        -- Work tables live for this call only. Explicit collations: tempdb may use another collation
+        -- than the database, and joins with dbo tables must not conflict (company_id is binary).
         CREATE TABLE #usage (
-            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY,
             active_users INT NOT NULL,
             events INT NOT NULL
         );
         CREATE TABLE #snapshot (
-            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY,
             company_name VARCHAR(200) COLLATE DATABASE_DEFAULT NULL,
             industry_tag VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
             country VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
@@ -47,17 +47,17 @@ BEGIN
         -- Companies whose first_seen_date, contact history or CRM attributes change in this run
         -- (rule 6: every one of their rows is recomputed).
         CREATE TABLE #touched (
-            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY
         );
         -- The rows of @run_date after this run (rule 2) with their daily values.
         CREATE TABLE #grain (
-            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL PRIMARY KEY,
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY,
             daily_active_users INT NOT NULL,
             daily_events_count INT NOT NULL
         );
         -- Daily values of the rows to recompute (in_scope = 1) and of the rows their 7-day windows read.
         CREATE TABLE #daily (
-            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL,
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
             activity_date DATE NOT NULL,
             daily_active_users INT NOT NULL,
             daily_events_count INT NOT NULL,
@@ -66,7 +66,7 @@ BEGIN
         );
         -- The recomputed rows, every column as it must be stored.
         CREATE TABLE #result (
-            company_id VARCHAR(64) COLLATE DATABASE_DEFAULT NOT NULL,
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
             activity_date DATE NOT NULL,
             company_name VARCHAR(200) COLLATE DATABASE_DEFAULT NULL,
             industry_tag VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
@@ -157,10 +157,11 @@ BEGIN
         INNER JOIN #snapshot AS s ON s.company_id = d.company_id
         WHERE
             (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
+            -- Binary comparison: a change of case is a change (the database collation ignores case).
             AND (
-                d.company_name IS DISTINCT FROM s.company_name
-                OR d.industry_tag IS DISTINCT FROM s.industry_tag
-                OR d.country IS DISTINCT FROM s.country
+                d.company_name COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.company_name
+                OR d.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.industry_tag
+                OR d.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.country
             )
         UNION
         SELECT s.company_id
@@ -207,9 +208,9 @@ BEGIN
                 AND (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
                 AND (
                     d.crm_snapshot_date IS DISTINCT FROM @run_date
-                    OR d.company_name IS DISTINCT FROM src.company_name
-                    OR d.industry_tag IS DISTINCT FROM src.industry_tag
-                    OR d.country IS DISTINCT FROM src.country
+                    OR d.company_name COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM src.company_name
+                    OR d.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM src.industry_tag
+                    OR d.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM src.country
                 )
             )
         ) THEN UPDATE SET
@@ -400,9 +401,9 @@ BEGIN
         FROM dbo.fact_daily_company_activity AS f
         INNER JOIN #result AS r ON r.company_id = f.company_id AND r.activity_date = f.activity_date
         WHERE
-            f.company_name IS DISTINCT FROM r.company_name
-            OR f.industry_tag IS DISTINCT FROM r.industry_tag
-            OR f.country IS DISTINCT FROM r.country
+            f.company_name COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.company_name
+            OR f.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.industry_tag
+            OR f.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.country
             OR f.daily_active_users <> r.daily_active_users
             OR f.daily_events_count <> r.daily_events_count
             OR f.[7d_rolling_active_users] <> r.rolling_active_users

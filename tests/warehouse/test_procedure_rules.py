@@ -237,6 +237,20 @@ def test_rule7_an_attribute_change_rewrites_every_row_of_the_company(warehouse):
     assert all(r["load_run_id"] != "rename" for (c, d), r in rows.items() if c == "b" and d < day(4))
 
 
+def test_rule7_a_change_of_case_is_a_change_and_ids_differing_in_case_are_different_companies(warehouse):
+    stage_crm(warehouse, day(1), [("acme", "ACME corp", "SaaS", "fr", JAN_1), ("ACME", "Other", None, None, None)])
+    stage_usage(warehouse, day(1), [("acme", 1, 1), ("ACME", 2, 2)])  # not duplicates: ids compare exactly
+    run(warehouse, day(1))
+    stage_crm(warehouse, day(2), [("acme", "Acme Corp", "saas", "FR", JAN_1), ("ACME", "Other", None, None, None)])
+    log = run(warehouse, day(2))
+    assert (log["rows_inserted"], log["rows_updated"]) == (2, 1)
+    rows = fact(warehouse)
+    assert {(c, r["company_name"], r["industry_tag"], r["country"]) for (c, _), r in rows.items()} == {
+        ("acme", "Acme Corp", "saas", "FR"),
+        ("ACME", "Other", None, None),
+    }
+
+
 def test_rule8_a_rerun_changes_nothing_and_logs_zero_counts(warehouse):
     for n in (1, 2, 3):
         crm, usage = _day_inputs(n)

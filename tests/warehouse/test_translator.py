@@ -195,7 +195,8 @@ def test_update_from_join_and_rowcount(warehouse):
         warehouse,
         "CREATE TABLE #a (k INT NOT NULL, v INT NOT NULL); CREATE TABLE #b (k INT NOT NULL, v INT NOT NULL);"
         " INSERT INTO #a VALUES (1, 0), (2, 0), (3, 0); INSERT INTO #b VALUES (1, 10), (3, 30);"
-        " UPDATE a SET v = b.v FROM #a AS a INNER JOIN #b AS b ON b.k = a.k WHERE b.v > 0;"
+        " DECLARE @floor INT = 0;"
+        " UPDATE a SET v = b.v FROM #a AS a INNER JOIN #b AS b ON b.k = a.k WHERE b.v > @floor;"
         " DECLARE @updated INT = @@ROWCOUNT;"
         " SELECT @updated AS updated, SUM(v) AS total FROM #a;",
     )

@@ -97,6 +97,10 @@ _DATEDIFF_UNITS = {
     "HOUR": "hour", "HH": "hour", "MINUTE": "minute", "MI": "minute", "N": "minute",
     "SECOND": "second", "SS": "second", "S": "second",
 }  # fmt: skip
+# Collations with a meaning on DuckDB: the database's (case-insensitive there, not on DuckDB, see
+# docs/tsql-subset.md) and binary ones (exactly DuckDB's comparison).
+BINARY_COLLATIONS = {"LATIN1_GENERAL_100_BIN2_UTF8", "LATIN1_GENERAL_BIN2"}
+COLUMN_COLLATIONS = {"DATABASE_DEFAULT", "LATIN1_GENERAL_100_CI_AS_SC_UTF8", *BINARY_COLLATIONS}
 MERGE_DUPLICATE_MESSAGE = (
     "The MERGE statement attempted to UPDATE or DELETE the same row more than once. This happens when "
     "a target row matches more than one source row. A MERGE statement cannot UPDATE/DELETE the same row "
@@ -118,7 +122,7 @@ _PLAIN_NODES: frozenset[type[exp.Expression]] = frozenset({
     exp.Values, exp.Tuple, exp.Schema, exp.Insert, exp.Whens, exp.When, exp.Column, exp.Table,
     exp.Window, exp.WindowSpec, exp.Update, exp.Delete, exp.Merge, exp.Parameter, exp.Anonymous, exp.CurrentTimestamp,
     exp.Sum, exp.Avg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Cast, exp.TryCast, exp.Convert,
-    exp.DataType, exp.DateAdd, exp.DateDiff, exp.Length, exp.Concat, exp.Like, exp.Round,
+    exp.DataType, exp.DateAdd, exp.DateDiff, exp.Length, exp.Concat, exp.Like, exp.Round, exp.Collate,
 })  # fmt: skip
 _NAMED_REFUSALS: dict[type[exp.Expression], str] = {
     exp.WithTableHint: "table hint WITH (...)",
@@ -127,7 +131,6 @@ _NAMED_REFUSALS: dict[type[exp.Expression], str] = {
     exp.QueryOption: "OPTION (...) query hint",
     exp.Lateral: "CROSS/OUTER APPLY",
     exp.Offset: "OFFSET ... FETCH",
-    exp.Collate: "COLLATE in an expression",
     exp.Command: "statement",
     exp.Pivot: "PIVOT",
     exp.Fetch: "OFFSET ... FETCH",
@@ -355,7 +358,7 @@ def _flatten_update(update: exp.Update, loc: Location) -> None:
         update.set("from_", exp.From(this=tables[0]))
         update.set("joins", [exp.Join(this=t) for t in tables[1:]] or None)
         where = update.args.get("where")
-        condition = exp.and_(*conditions, *([where.this] if where else []))
+        condition = exp.and_(*conditions, *([where.this] if where else []), copy=False)  # keep node ids
         update.set("where", exp.Where(this=condition))
     else:
         update.set("from_", None)
@@ -531,6 +534,12 @@ class _Rewriter:
                 this=exp.Sum(this=n.this), expression=exp.Count(this=n.this.copy())
             )
 
+    def _check_collate(self, node: exp.Collate) -> None:
+        # DuckDB compares strings byte by byte: only a binary collation keeps its meaning there.
+        if node.expression.name.upper() not in BINARY_COLLATIONS:
+            raise self.error(node, f"COLLATE {node.expression.name}", "only a _BIN2 collation in expressions")
+        self.decisions[id(node)] = lambda n: n.this
+
     def _check_round(self, node: exp.Round) -> None:
         if node.args.get("truncate") is not None or node.args.get("decimals") is None:
             raise self.error(node, "ROUND with a third argument or without a length")
@@ -660,7 +669,7 @@ class _Rewriter:
             return NSTRING_TYPE
         if isinstance(node, exp.Null):
             return NULL_TYPE
-        if isinstance(node, (exp.Paren, exp.Neg, exp.Abs, exp.Round, exp.Min, exp.Max, exp.Sum)):
+        if isinstance(node, (exp.Paren, exp.Neg, exp.Abs, exp.Round, exp.Min, exp.Max, exp.Sum, exp.Collate)):
             return self.type_of(node.this)
         if isinstance(node, exp.Parameter):
             if isinstance(node.this, exp.Parameter):
@@ -957,8 +966,8 @@ class _DDL:
                 parts.append("UNIQUE")
             elif isinstance(kind_node, exp.CollateColumnConstraint):
                 collation = kind_node.this.name.upper()
-                if collation not in ("DATABASE_DEFAULT", "LATIN1_GENERAL_100_CI_AS_SC_UTF8"):
-                    raise self.loc.error(f"COLLATE {kind_node.this.name}", "only the database collation")
+                if collation not in COLUMN_COLLATIONS:
+                    raise self.loc.error(f"COLLATE {kind_node.this.name}", "the database's or a _BIN2 UTF-8 one")
             elif isinstance(kind_node, exp.DefaultColumnConstraint):
                 parts.append(f"DEFAULT {self.expression(kind_node.this)}")
             elif isinstance(kind_node, exp.CheckColumnConstraint):
