@@ -1,6 +1,7 @@
 """Ingest one day: API pages -> validation -> streamed gzip JSON Lines in a fresh run folder -> commit.
 
-Memory stays at a few pages: pages are fetched up to two ahead on a helper thread (so the API and the blob writes
+Memory stays at a few pages plus the fixed-size duplicate detection (seen_ids.py, which keeps older company
+ids in the temp dir): pages are fetched up to two ahead on a helper thread (so the API and the blob writes
 overlap), each page is validated, written and dropped. The day is committed (bronze.commit) only when the
 API delivered every page and the rejected share is within the threshold; otherwise the previous commit of
 the day stays exactly as it was.
@@ -197,6 +198,8 @@ def ingest_day(
         with contextlib.suppress(Exception):
             writer.discard()
         raise
+    finally:
+        validator.close()  # removes the spilled company ids (seen_ids.py) from the temp dir
     return result(True, outcome.manifest.bytes, replaced=outcome.replaced_run_id)
 
 

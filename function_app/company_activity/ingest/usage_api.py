@@ -38,6 +38,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from company_activity.ingest.seen_ids import SeenIds
 from company_activity.settings import IngestSettings, Secret
 
 log = logging.getLogger(__name__)
@@ -319,30 +320,57 @@ class UsageApiClient:
 
 
 class DayRecordValidator:
-    """Checks the records of one day (pure, no I/O); remembers accepted company ids to reject duplicates.
+    """Checks the records of one day; remembers accepted company ids (in a SeenIds) to reject duplicates.
 
     Only accepted records claim their company_id: a later valid record is not lost to an earlier one
-    that was rejected for another reason.
+    that was rejected for another reason. Memory stays bounded whatever the size of the day (see
+    seen_ids.py): ids beyond the most recent few thousand go to a temporary directory, which close()
+    (or the `with` block) removes.
     """
 
-    def __init__(self, day: datetime.date):
+    def __init__(self, day: datetime.date, seen: SeenIds | None = None):
         self.day = day
         self._iso = day.isoformat()
-        self._first_page: dict[str, int] = {}
+        self._seen = seen if seen is not None else SeenIds()
         self.accepted = 0
         self.rejected = 0
 
     def check(self, record: Any, page: int) -> str | None:
         """None when the record is valid (and from now on its company_id is taken), else the reason."""
-        reason = self._reason(record, page)
+        reason = self._reason(record)
         if reason is None:
-            self._first_page[record["company_id"]] = page
-            self.accepted += 1
-        else:
-            self.rejected += 1
+            company = record["company_id"]
+            first = self._seen.claim(company, page)
+            if first is None:
+                self.accepted += 1
+                return None
+            reason = f"duplicate company_id {company!r}: first seen on page {first}"
+        self.rejected += 1
         return reason
 
-    def _reason(self, record: Any, page: int) -> str | None:
+    def close(self) -> None:
+        """Remove the duplicate-detection state from disk; check() is refused afterwards."""
+        self._seen.close()
+
+    def __enter__(self) -> DayRecordValidator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _reason(self, record: Any) -> str | None:
+        """Why the record itself is invalid (every rule but the duplicate check), or None."""
+        if type(record) is dict:  # the common, valid record in one expression (exact types: bool is not int)
+            company, users, events = record.get("company_id"), record.get("active_users"), record.get("events")
+            if (type(company) is str and 0 < len(company) <= MAX_COMPANY_ID_LENGTH
+                    and record.get("date") == self._iso and type(users) is int and type(events) is int
+                    and users >= 0 and events >= 0):
+                return None
+        return self._why_invalid(record)
+
+    def _why_invalid(self, record: Any) -> str | None:
+        """The first rule the record breaks, naming the field and the value (None only for int subclasses)."""
         if not isinstance(record, dict):
             return f"record must be a JSON object, got {_show(record)} ({_kind(record)})"
         if "company_id" not in record:
@@ -363,9 +391,6 @@ class DayRecordValidator:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 return (f"field {name!r} must be an integer >= 0, got {_show(value)} ({_kind(value)}) "
                         f"(company_id {company!r})")
-        first = self._first_page.get(company)
-        if first is not None:
-            return f"duplicate company_id {company!r}: first seen on page {first}"
         return None
 
 

@@ -1,0 +1,166 @@
+"""An exact set of the company ids seen in one day, with memory that does not grow with the day.
+
+`SeenIds.claim(company_id, page)` records an id with the page it was first seen on, or returns that
+page when the id was claimed before. Answers are exact (never a false "duplicate", never a missed one)
+and memory is fixed, whatever the number of ids:
+
+- a blocked Bloom filter of `bloom_bits` bits (8 MiB by default): three bits in one 64-bit word per
+  id, all taken from Python's built-in `hash()` (C code, cached on the str). A miss means "never
+  claimed", the common case, with no I/O. One word per id keeps the Python work per record small (the
+  filter is on the path of every record). Python randomises str hashes per process; that is fine, a
+  filter lives for one day in one process.
+- the last `spill_at` claimed ids in a dict (id -> page), so a duplicate of a recent id costs no I/O;
+- older ids on local disk, in `buckets` append-only files of a private temporary directory (created
+  at the first spill, under the system temp dir unless `directory` is given). Each spill appends one
+  JSON object {id: page} per bucket, the bucket chosen by `hash()` of the id; a lookup reads that one
+  bucket in chunks of about 64 KiB and parses only a line whose bytes contain the id.
+
+A filter hit is confirmed against the dict and the id's bucket, so the filter only decides how often
+the disk is read: with the defaults a few hundred times for a day of 1M distinct ids (each a read of
+one bucket, ~1/64 of the ids), plus once per duplicate that is not among the recent ids. A bigger day
+still answers exactly, only slower as the filter fills. Disk use is about 17 bytes per id. `close()`
+(or the `with` block) removes the directory; an instance dropped without it has its directory removed
+by a finalizer when it is collected or the interpreter exits.
+
+Hand-written because neither our dependencies nor the standard library offer a bounded-memory exact
+set: sets and dicts grow with their content (~84 bytes per id), probabilistic filters alone answer
+"maybe" (which would reject valid records), and sqlite3 inserts cost several microseconds per id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import weakref
+from array import array
+from types import TracebackType
+
+DEFAULT_BLOOM_BITS = 1 << 26  # 8 MiB
+DEFAULT_BUCKETS = 64
+DEFAULT_SPILL_AT = 8192  # about 1 MB of dict and id strings
+READ_CHUNK = 1 << 16  # bytes of a bucket file read at once by a lookup (whole lines, so a little more)
+
+# Masks with two bits of a 64-bit word set, indexed by 12 bits of the hash; the third bit comes from 6 more.
+_TWO_BITS = tuple((1 << (v & 63)) | (1 << (v >> 6)) for v in range(4096))
+
+
+class SeenIds:
+    """Exact, bounded-memory `company_id -> first page` for one day; one thread, then close()."""
+
+    def __init__(self, *, bloom_bits: int = DEFAULT_BLOOM_BITS, buckets: int = DEFAULT_BUCKETS,
+                 spill_at: int = DEFAULT_SPILL_AT, directory: str | os.PathLike[str] | None = None):
+        if not 64 <= bloom_bits <= 1 << 32 or bloom_bits & (bloom_bits - 1):
+            raise ValueError(f"bloom_bits must be a power of two between 64 and 2**32, got {bloom_bits}")
+        if buckets < 1:
+            raise ValueError(f"buckets must be >= 1, got {buckets}")
+        if spill_at < 1:
+            raise ValueError(f"spill_at must be >= 1, got {spill_at}")
+        self._words = array("Q", [0]) * (bloom_bits // 64)  # one allocation, no 8 MiB bytes copied in
+        self._word_mask = bloom_bits // 64 - 1
+        self._recent: dict[str, int] = {}
+        self._spill_at = spill_at
+        self._buckets = buckets
+        self._bucket_bytes = [0] * buckets  # size of each bucket file, so a lookup skips empty buckets
+        self._parent = os.fspath(directory) if directory is not None else None
+        self._dir: str | None = None
+        self._cleanup: weakref.finalize | None = None
+        self._closed = False
+        self._spilled = 0
+        self.disk_lookups = 0  # filter hits not answered by the recent ids: a bucket file was read
+
+    def claim(self, company_id: str, page: int) -> int | None:
+        """None when `company_id` is new (it is now claimed for `page`), else the page that claimed it."""
+        if self._closed:
+            raise ValueError("SeenIds is closed")
+        h = hash(company_id)
+        words = self._words
+        i = (h >> 18) & self._word_mask
+        mask = _TWO_BITS[h & 4095] | (1 << ((h >> 12) & 63))
+        word = words[i]
+        if word & mask == mask:
+            first = self._find(company_id, h)
+            if first is not None:
+                return first
+        else:
+            words[i] = word | mask
+        recent = self._recent
+        recent[company_id] = page
+        if len(recent) >= self._spill_at:
+            self._spill()
+        return None
+
+    def __len__(self) -> int:
+        """How many ids were claimed."""
+        return self._spilled + len(self._recent)
+
+    @property
+    def directory(self) -> str | None:
+        """The temporary directory of the spilled ids; None until the first spill and after close()."""
+        return self._dir
+
+    def close(self) -> None:
+        """Remove the spilled ids from disk and free the memory; claim() is refused afterwards."""
+        self._closed = True
+        self._recent = {}
+        self._words = array("Q")
+        if self._cleanup is not None:
+            self._cleanup()  # rmtree, once; later calls do nothing
+        self._dir = None
+
+    def __enter__(self) -> SeenIds:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"SeenIds({len(self)} ids, bloom_bits={(self._word_mask + 1) * 64}, buckets={self._buckets}, "
+                f"spill_at={self._spill_at}, directory={self._dir!r})")
+
+    # -- the exact store ---------------------------------------------------------------------------------
+    def _find(self, company_id: str, h: int) -> int | None:
+        first = self._recent.get(company_id)
+        bucket = h % self._buckets
+        if first is not None or not self._bucket_bytes[bucket]:
+            return first
+        self.disk_lookups += 1
+        token = json.dumps(company_id).encode("ascii")  # as the spill wrote it (ensure_ascii)
+        with open(self._bucket_path(bucket), "rb") as lines:
+            while chunk := b"".join(lines.readlines(READ_CHUNK)):  # whole lines: bounded memory
+                at = chunk.find(token)
+                while at >= 0:  # the bytes are only a filter; parsing the line is the exact test
+                    start = chunk.rfind(b"\n", 0, at) + 1
+                    found = json.loads(chunk[start:chunk.index(b"\n", at)]).get(company_id)
+                    if found is not None:
+                        return int(found)
+                    at = chunk.find(token, at + 1)
+        return None
+
+    def _spill(self) -> None:
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="company-activity-seen-ids-", dir=self._parent)
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        n = self._buckets
+        groups: list[dict[str, int]] = [{} for _ in range(n)]
+        for company_id, page in self._recent.items():
+            groups[hash(company_id) % n][company_id] = page
+        for bucket, group in enumerate(groups):
+            if group:
+                line = json.dumps(group).encode("ascii") + b"\n"
+                fd = os.open(self._bucket_path(bucket), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    written = 0
+                    while written < len(line):
+                        written += os.write(fd, line[written:])
+                finally:
+                    os.close(fd)
+                self._bucket_bytes[bucket] += len(line)
+        self._spilled += len(self._recent)
+        self._recent.clear()
+
+    def _bucket_path(self, bucket: int) -> str:
+        assert self._dir is not None
+        return os.path.join(self._dir, f"{bucket:03d}.jsonl")
