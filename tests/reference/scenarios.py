@@ -28,6 +28,7 @@ NAMES = (
     "株式会社サンプル",
     "O'Reilly, Smith \"and\" Co",
     "Hooli",
+    "HOOLI",  # a change of case only is still a change (rule 7), even in a case-insensitive database
 )
 INDUSTRIES = ("saas", "retail", "fintech", "health", "logistics", None)
 COUNTRIES = ("US", "DE", "FR", "NO", "JP", "België", None)

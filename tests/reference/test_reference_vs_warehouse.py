@@ -110,7 +110,7 @@ def test_an_identical_rerun_changes_nothing(engine: str, tmp_path: Path) -> None
 COMPANIES = ("c1", "c2", "c3", "c4")
 _day = st.integers(0, 9).map(lambda k: START + timedelta(days=k))
 _contact = st.none() | st.integers(-12, 9).map(lambda k: START + timedelta(days=k))
-_attribute = st.sampled_from(("A", "B", "Ünï", None))
+_attribute = st.sampled_from(("A", "a", "B", "Ünï", "ünï", None))  # case-only changes are changes too
 _usage = st.dictionaries(st.sampled_from(COMPANIES), st.integers(0, 4), max_size=4).map(
     lambda d: tuple(UsageRow(c, users, users * 3 + 1) for c, users in sorted(d.items()))
 )
@@ -165,3 +165,17 @@ def test_a_duplicate_usage_company_fails_the_run_and_changes_nothing(tmp_path: P
     assert after == before
     assert not compare(reference, after)
     assert [row["status"] for row in failed] == ["failed"]
+
+
+def test_a_change_of_case_only_is_a_change(engine: str, tmp_path: Path) -> None:
+    """Rule 7 and rule 1 under a case-insensitive collation: 'Hooli' -> 'HOOLI' must reach every row."""
+    day = START
+    loads = [
+        Load(day, "k-0", (UsageRow("c1", 2, 3),), (CrmSnapshotRow("c1", "Hooli", "saas", "us", day),)),
+        Load(day + timedelta(days=1), "k-1", (UsageRow("c1", 1, 1),),
+             (CrmSnapshotRow("c1", "HOOLI", "SaaS", "US", day),)),
+    ]
+    with fresh_warehouse(engine, tmp_path) as wh:
+        _, state = run_and_compare(wh, loads, tmp_path, "case-only rename")
+    assert {row["company_name"] for row in state.fact.values()} == {"HOOLI"}
+    assert {row["load_run_id"] for row in state.fact.values()} == {"k-1"}
