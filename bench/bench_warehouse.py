@@ -36,8 +36,8 @@ from typing import Any
 
 from company_activity.local.crm_generator import CrmGenerator, write_crm_csv
 from company_activity.local.usage_data import Dataset
+from company_activity.warehouse import open_warehouse
 from company_activity.warehouse.crm import CrmRow, crm_blob_path
-from company_activity.warehouse.engine import open_warehouse
 from company_activity.warehouse.staging import load_crm_snapshot, load_usage_file
 from company_activity.warehouse.transform import PROCEDURE, Thresholds, run_transform
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from company_activity.local.crm_generator import write_crm_csv
+from company_activity.warehouse import open_warehouse
 from company_activity.warehouse.crm import CrmRow, crm_blob_path
-from company_activity.warehouse.engine import open_warehouse
 from company_activity.warehouse.transform import Thresholds, TransformResult, transform
 
 from .model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLING, Load, ReferenceWarehouse, RunCounts

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from company_activity.warehouse.engine import WarehouseError
+from company_activity.warehouse import WarehouseError
 from company_activity.warehouse.staging import USAGE_COLUMNS, USAGE_TABLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

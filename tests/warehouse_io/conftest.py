@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from company_activity.warehouse.engine import open_warehouse
+from company_activity.warehouse import open_warehouse
 
 
 @pytest.fixture()

@@ -14,8 +14,8 @@ from company_activity.ingest.runner import BronzeOptions, ingest_day
 from company_activity.ingest.usage_api import UsagePage
 from company_activity.local.crm_generator import CrmGenerator, write_crm_csv
 from company_activity.local.usage_data import Dataset
+from company_activity.warehouse import open_warehouse
 from company_activity.warehouse.crm import CRM_HEADER, crm_blob_path
-from company_activity.warehouse.engine import open_warehouse
 
 from .conftest import record, write_jsonl
 

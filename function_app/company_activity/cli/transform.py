@@ -98,7 +98,7 @@ def usage_files(paths: list[Path]) -> list[Path]:
 
 
 def _transform(args: argparse.Namespace) -> int:
-    from company_activity.warehouse.engine import WarehouseError, open_warehouse
+    from company_activity.warehouse import WarehouseError, open_warehouse
 
     try:
         path, connection = warehouse_target(args.warehouse, args.connection_string, os.environ)
