@@ -63,20 +63,20 @@ def test_exact_against_a_dict_with_forced_collisions(options: dict[str, int], co
 
 
 def test_a_filter_hit_for_a_new_id_is_not_a_duplicate() -> None:
-    with SeenIds(bloom_bits=64, spill_at=4) as seen:
+    with SeenIds(bloom_bits=64, buckets=4, spill_at=4) as seen:
         for n in range(200):
             assert seen.claim(f"id{n}", page=n) is None  # the 64-bit filter is full after a few ids
-        assert seen.disk_lookups > 100
+        assert seen.disk_lookups > 150
         assert [seen.claim(f"id{n}", page=999) for n in range(200)] == list(range(200))
 
 
 def test_the_first_page_is_reported_from_memory_and_from_disk() -> None:
-    with SeenIds(spill_at=3) as seen:
+    with SeenIds(buckets=1, spill_at=6) as seen:
         assert seen.claim("c000001", 0) is None
         assert seen.claim("c000002", 4) is None
-        assert seen.claim("c000001", 5) == 0  # recent: from the dict
+        assert seen.claim("c000001", 5) == 0  # from memory
         assert seen.directory is None  # nothing spilled yet: no temp dir at all
-        seen.claim("c000003", 6)  # the third id spills all three to disk
+        seen.claim("c000003", 6)  # three pages and three ids: the bucket goes to disk
         assert seen.directory is not None and os.listdir(seen.directory)
         assert (seen.claim("c000002", 7), seen.claim("c000003", 8), seen.claim("c000001", 9)) == (4, 6, 0)
         assert seen.disk_lookups == 3 and len(seen) == 3
@@ -108,7 +108,7 @@ def test_the_validator_is_exact_on_a_served_day_with_a_tiny_filter(usage_api_fac
 # -- temp files ------------------------------------------------------------------------------------------
 
 def test_close_removes_the_temp_dir_and_refuses_more_claims(tmp_path: Path) -> None:
-    seen = SeenIds(spill_at=10, directory=tmp_path)
+    seen = SeenIds(buckets=2, spill_at=10, directory=tmp_path)
     for n in range(100):
         seen.claim(f"c{n}", 0)
     directory = seen.directory
@@ -121,7 +121,7 @@ def test_close_removes_the_temp_dir_and_refuses_more_claims(tmp_path: Path) -> N
 
 
 def test_the_with_block_removes_the_temp_dir_on_error(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), SeenIds(spill_at=5, directory=tmp_path) as seen:
+    with pytest.raises(RuntimeError), SeenIds(buckets=2, spill_at=5, directory=tmp_path) as seen:
         for n in range(20):
             seen.claim(f"c{n}", 0)
         assert list(tmp_path.iterdir())
@@ -130,7 +130,7 @@ def test_the_with_block_removes_the_temp_dir_on_error(tmp_path: Path) -> None:
 
 
 def test_an_instance_dropped_without_close_removes_its_temp_dir(tmp_path: Path) -> None:
-    seen = SeenIds(spill_at=5, directory=tmp_path)
+    seen = SeenIds(buckets=2, spill_at=5, directory=tmp_path)
     for n in range(20):
         seen.claim(f"c{n}", 0)
     assert list(tmp_path.iterdir())
@@ -141,7 +141,7 @@ def test_an_instance_dropped_without_close_removes_its_temp_dir(tmp_path: Path) 
 
 def test_the_system_temp_dir_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    with SeenIds(spill_at=5) as seen:
+    with SeenIds(buckets=2, spill_at=5) as seen:
         for n in range(20):
             seen.claim(f"c{n}", 0)
         assert seen.directory is not None and Path(seen.directory).parent == tmp_path
@@ -149,17 +149,17 @@ def test_the_system_temp_dir_is_the_default(tmp_path: Path, monkeypatch: pytest.
 
 
 class Recorded(SeenIds):
-    """The SeenIds a validator makes by default, spilling every 100 ids, kept for inspection."""
+    """The SeenIds a validator makes by default, but spilling after 20 ids of a bucket; kept for inspection."""
 
     made: ClassVar[list[SeenIds]] = []
 
     def __init__(self) -> None:
-        super().__init__(spill_at=100)
+        super().__init__(buckets=4, spill_at=20)
         self.spill_dirs: list[str] = []
         Recorded.made.append(self)
 
-    def _spill(self) -> None:
-        super()._spill()
+    def _spill(self, bucket: int) -> None:
+        super()._spill(bucket)
         self.spill_dirs.append(self.directory or "")
 
 

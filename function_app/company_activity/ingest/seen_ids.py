@@ -6,21 +6,22 @@ and memory is fixed, whatever the number of ids:
 
 - a blocked Bloom filter of `bloom_bits` bits (8 MiB by default): three bits in one 64-bit word per
   id, all taken from Python's built-in `hash()` (C code, cached on the str). A miss means "never
-  claimed", the common case, with no I/O. One word per id keeps the Python work per record small (the
-  filter is on the path of every record). Python randomises str hashes per process; that is fine, a
-  filter lives for one day in one process.
-- the last `spill_at` claimed ids in a dict (id -> page), so a duplicate of a recent id costs no I/O;
-- older ids on local disk, in `buckets` append-only files of a private temporary directory (created
-  at the first spill, under the system temp dir unless `directory` is given). Each spill appends one
-  JSON object {id: page} per bucket, the bucket chosen by `hash()` of the id; a lookup reads that one
-  bucket in chunks of about 64 KiB and parses only a line whose bytes contain the id.
+  claimed", the common case, and costs no I/O. One word per id keeps the Python work per record small
+  (every record goes through here). Python randomises str hashes per process; that is fine, a filter
+  lives for one day in one process.
+- the ids themselves in `buckets` append-only files of a private temporary directory (created at the
+  first spill, under the system temp dir unless `directory` is given), the bucket chosen by `hash()`.
+  Each bucket collects up to `spill_at` entries in memory (page numbers, each followed by that page's
+  ids: `[3, "c1", "c9", 4, "c20"]`), then appends them to its file as one JSON line. So at most
+  `buckets * spill_at` entries (8192 by default) are in memory, and a lookup reads one bucket in chunks
+  of about 64 KiB and parses only a line whose bytes contain the id.
 
-A filter hit is confirmed against the dict and the id's bucket, so the filter only decides how often
-the disk is read: with the defaults a few hundred times for a day of 1M distinct ids (each a read of
-one bucket, ~1/64 of the ids), plus once per duplicate that is not among the recent ids. A bigger day
-still answers exactly, only slower as the filter fills. Disk use is about 17 bytes per id. `close()`
-(or the `with` block) removes the directory; an instance dropped without it has its directory removed
-by a finalizer when it is collected or the interpreter exits.
+A filter hit is confirmed against the id's bucket, in memory then on disk, so the filter only decides
+how often the disk is read: with the defaults about 150 times for a day of 1M distinct ids (each a scan
+of one bucket, 1/64 of the ids), plus once per duplicate whose first occurrence is already on disk.
+A bigger day still answers exactly, only slower as the filter fills and the buckets grow. Disk use is
+about 12 bytes per id. `close()` (or the `with` block) removes the directory; an instance dropped
+without it has its directory removed by a finalizer when it is collected or the interpreter exits.
 
 Hand-written because neither our dependencies nor the standard library offer a bounded-memory exact
 set: sets and dicts grow with their content (~84 bytes per id), probabilistic filters alone answer
@@ -39,7 +40,7 @@ from types import TracebackType
 
 DEFAULT_BLOOM_BITS = 1 << 26  # 8 MiB
 DEFAULT_BUCKETS = 64
-DEFAULT_SPILL_AT = 8192  # about 1 MB of dict and id strings
+DEFAULT_SPILL_AT = 128  # entries a bucket holds in memory before appending them to its file: 8192 in all
 READ_CHUNK = 1 << 16  # bytes of a bucket file read at once by a lookup (whole lines, so a little more)
 
 # Masks with two bits of a 64-bit word set, indexed by 12 bits of the hash; the third bit comes from 6 more.
@@ -59,16 +60,19 @@ class SeenIds:
             raise ValueError(f"spill_at must be >= 1, got {spill_at}")
         self._words = array("Q", [0]) * (bloom_bits // 64)  # one allocation, no 8 MiB bytes copied in
         self._word_mask = bloom_bits // 64 - 1
-        self._recent: dict[str, int] = {}
-        self._spill_at = spill_at
         self._buckets = buckets
-        self._bucket_bytes = [0] * buckets  # size of each bucket file, so a lookup skips empty buckets
+        self._spill_at = spill_at
+        # Per bucket, the ids not yet on disk in claim order, each page number (an int) written before the
+        # first id of that page: [3, "c1", "c9", 4, "c20"]. A spill appends this list as one JSON line.
+        self._pending: list[list[str | int]] = [[] for _ in range(buckets)]
+        self._pending_page: list[int | None] = [None] * buckets  # the page of the last id of each list
+        self._on_disk = [0] * buckets  # lines in each bucket file, so a lookup skips empty buckets
         self._parent = os.fspath(directory) if directory is not None else None
         self._dir: str | None = None
         self._cleanup: weakref.finalize | None = None
         self._closed = False
-        self._spilled = 0
-        self.disk_lookups = 0  # filter hits not answered by the recent ids: a bucket file was read
+        self._count = 0
+        self.disk_lookups = 0  # filter hits not answered by the ids in memory: a bucket file was read
 
     def claim(self, company_id: str, page: int) -> int | None:
         """None when `company_id` is new (it is now claimed for `page`), else the page that claimed it."""
@@ -79,21 +83,26 @@ class SeenIds:
         i = (h >> 18) & self._word_mask
         mask = _TWO_BITS[h & 4095] | (1 << ((h >> 12) & 63))
         word = words[i]
+        bucket = h % self._buckets
         if word & mask == mask:
-            first = self._find(company_id, h)
+            first = self._find(company_id, bucket)
             if first is not None:
                 return first
         else:
             words[i] = word | mask
-        recent = self._recent
-        recent[company_id] = page
-        if len(recent) >= self._spill_at:
-            self._spill()
+        pending = self._pending[bucket]
+        if self._pending_page[bucket] != page:
+            pending.append(page)
+            self._pending_page[bucket] = page
+        pending.append(company_id)
+        self._count += 1
+        if len(pending) >= self._spill_at:
+            self._spill(bucket)
         return None
 
     def __len__(self) -> int:
         """How many ids were claimed."""
-        return self._spilled + len(self._recent)
+        return self._count
 
     @property
     def directory(self) -> str | None:
@@ -103,7 +112,7 @@ class SeenIds:
     def close(self) -> None:
         """Remove the spilled ids from disk and free the memory; claim() is refused afterwards."""
         self._closed = True
-        self._recent = {}
+        self._pending = []
         self._words = array("Q")
         if self._cleanup is not None:
             self._cleanup()  # rmtree, once; later calls do nothing
@@ -117,14 +126,13 @@ class SeenIds:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"SeenIds({len(self)} ids, bloom_bits={(self._word_mask + 1) * 64}, buckets={self._buckets}, "
+        return (f"SeenIds({self._count} ids, bloom_bits={(self._word_mask + 1) * 64}, buckets={self._buckets}, "
                 f"spill_at={self._spill_at}, directory={self._dir!r})")
 
     # -- the exact store ---------------------------------------------------------------------------------
-    def _find(self, company_id: str, h: int) -> int | None:
-        first = self._recent.get(company_id)
-        bucket = h % self._buckets
-        if first is not None or not self._bucket_bytes[bucket]:
+    def _find(self, company_id: str, bucket: int) -> int | None:
+        first = _page_of(company_id, self._pending[bucket])
+        if first is not None or not self._on_disk[bucket]:
             return first
         self.disk_lookups += 1
         token = json.dumps(company_id).encode("ascii")  # as the spill wrote it (ensure_ascii)
@@ -133,34 +141,40 @@ class SeenIds:
                 at = chunk.find(token)
                 while at >= 0:  # the bytes are only a filter; parsing the line is the exact test
                     start = chunk.rfind(b"\n", 0, at) + 1
-                    found = json.loads(chunk[start:chunk.index(b"\n", at)]).get(company_id)
-                    if found is not None:
-                        return int(found)
+                    first = _page_of(company_id, json.loads(chunk[start:chunk.index(b"\n", at)]))
+                    if first is not None:
+                        return first
                     at = chunk.find(token, at + 1)
         return None
 
-    def _spill(self) -> None:
+    def _spill(self, bucket: int) -> None:
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="company-activity-seen-ids-", dir=self._parent)
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        n = self._buckets
-        groups: list[dict[str, int]] = [{} for _ in range(n)]
-        for company_id, page in self._recent.items():
-            groups[hash(company_id) % n][company_id] = page
-        for bucket, group in enumerate(groups):
-            if group:
-                line = json.dumps(group).encode("ascii") + b"\n"
-                fd = os.open(self._bucket_path(bucket), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    written = 0
-                    while written < len(line):
-                        written += os.write(fd, line[written:])
-                finally:
-                    os.close(fd)
-                self._bucket_bytes[bucket] += len(line)
-        self._spilled += len(self._recent)
-        self._recent.clear()
+        pending = self._pending[bucket]
+        line = json.dumps(pending).encode("ascii") + b"\n"
+        fd = os.open(self._bucket_path(bucket), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        finally:
+            os.close(fd)
+        self._on_disk[bucket] += 1
+        pending.clear()
+        self._pending_page[bucket] = None  # the next line starts with its page
 
     def _bucket_path(self, bucket: int) -> str:
         assert self._dir is not None
         return os.path.join(self._dir, f"{bucket:03d}.jsonl")
+
+
+def _page_of(company_id: str, entries: list[str | int]) -> int | None:
+    """The page of `company_id` in a list of page numbers each followed by the ids of that page."""
+    try:
+        at = entries.index(company_id)  # an id (str) never equals a page (int)
+    except ValueError:
+        return None
+    while not isinstance(entries[at], int):
+        at -= 1
+    return entries[at]  # type: ignore[return-value]
