@@ -97,18 +97,19 @@ def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
 def _valid_records(paths: Sequence[Path], run_date: date) -> Iterator[tuple[str, int, int]]:
     """(company_id, active_users, events) of every record; StagingError listing the first bad ones at the end."""
     validator = DayRecordValidator(run_date)
-    first_line: dict[str, int] = {}  # company_id -> index into `where`, for duplicate reports
-    where: list[str] = []
+    first_seen: dict[str, int] = {}  # company_id -> file index << 32 | line, for duplicate reports
     errors: list[str] = []
     try:
-        for path in paths:
+        for file_index, path in enumerate(paths):
             in_path = _date_in_path(path)
             if in_path is not None and in_path != run_date:
                 raise StagingError(f"{path}: the path is for date {in_path}, not the run date {run_date}")
             for number, record in iter_usage_lines(path):
                 company = record.get("company_id") if isinstance(record, dict) else None
-                if isinstance(company, str) and company in first_line:
-                    reason: str | None = f"duplicate company_id {company!r} (first at {where[first_line[company]]})"
+                if isinstance(company, str) and company in first_seen:
+                    first_file, first_line = divmod(first_seen[company], 1 << 32)
+                    first_at = f"{paths[first_file].name}:{first_line}"
+                    reason: str | None = f"duplicate company_id {company!r} (first at {first_at})"
                 else:
                     reason = validator.check(record, page=0) or _too_large(record)
                 if reason is not None:
@@ -116,8 +117,7 @@ def _valid_records(paths: Sequence[Path], run_date: date) -> Iterator[tuple[str,
                     if len(errors) >= MAX_REPORTED_ERRORS:
                         raise StagingError(f"stopped at the first {MAX_REPORTED_ERRORS} errors")
                     continue
-                first_line[company] = len(where)  # type: ignore[index]
-                where.append(f"{path.name}:{number}")
+                first_seen[company] = file_index << 32 | number  # type: ignore[index]
                 yield company, record["active_users"], record["events"]  # type: ignore[misc]
     except StagingError as exc:  # a file that cannot be read further, or too many errors
         errors.append(str(exc))
