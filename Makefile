@@ -33,8 +33,10 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest
 
+# Not part of `make test`: figures go to docs/benchmarks.md (several minutes each).
 bench: install
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_warehouse.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis out
