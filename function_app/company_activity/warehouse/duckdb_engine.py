@@ -30,7 +30,7 @@ from company_activity.warehouse.duckdb_plan import (
     python_type,
 )
 from company_activity.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
-from company_activity.warehouse.engine import DeployReport, WarehouseError
+from company_activity.warehouse.engine import ScriptResult, ScriptWarehouse, WarehouseError
 from company_activity.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
 from company_activity.warehouse.tsql_types import SqlType, from_duckdb
@@ -132,7 +132,7 @@ class DuckDBCatalog:
         return self._raw.get((schema, table))
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(ScriptWarehouse):
     engine = "duckdb"
 
     def __init__(self, path: str | Path, *, sql_dir: Path | None = None) -> None:
@@ -164,21 +164,6 @@ class DuckDBWarehouse:
         )
 
     # -- Warehouse ----------------------------------------------------------------------------
-    def deploy(self) -> DeployReport:
-        from company_activity.warehouse.deploy import deploy
-
-        return deploy(self, self.sql_dir)
-
-    def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.run_script(tsql, "<batch>", params)
-
-    def query(self, tsql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.run_script(tsql, "<batch>", params)
-        if result is None:
-            raise WarehouseError("the batch returned no result set")
-        columns, rows = result
-        return [dict(zip(columns, row, strict=True)) for row in rows]
-
     def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:
         arguments = {key.lstrip("@").lower(): value for key, value in params.items()}
         with self._lock:
@@ -239,16 +224,8 @@ class DuckDBWarehouse:
             self._connection.close()
             self._scratch.close()
 
-    def __enter__(self) -> DuckDBWarehouse:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     # -- scripts ------------------------------------------------------------------------------
-    def run_script(
-        self, text: str, file: str, params: Mapping[str, Any] | None = None
-    ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    def run_script(self, text: str, file: str, params: Mapping[str, Any] | None = None) -> ScriptResult:
         """Run every GO batch of `text` (errors name `file`); the last result set, if any."""
         variables = {key.lstrip("@").lower(): value for key, value in (params or {}).items()}
         types = {name: python_type(value) for name, value in variables.items()}

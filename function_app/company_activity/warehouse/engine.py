@@ -7,6 +7,7 @@ serves are defined once, in sql/ (see docs/warehouse.md).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,43 @@ class Warehouse(Protocol):
     def __enter__(self) -> Warehouse: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
+
+
+ScriptResult = tuple[list[str], list[tuple[Any, ...]]] | None
+
+
+class ScriptWarehouse(ABC):
+    """What both engines share: everything is a T-SQL script run by the engine's `run_script`."""
+
+    sql_dir: Path
+
+    @abstractmethod
+    def run_script(self, text: str, file: str, params: Mapping[str, Any] | None = None) -> ScriptResult:
+        """Run every GO batch of `text` (errors name `file`); the last result set, if any."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def deploy(self) -> DeployReport:
+        from company_activity.warehouse.deploy import deploy
+
+        return deploy(self, self.sql_dir)  # type: ignore[arg-type]
+
+    def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.run_script(tsql, "<batch>", params)
+
+    def query(self, tsql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self.run_script(tsql, "<batch>", params)
+        if result is None:
+            raise WarehouseError("the batch returned no result set")
+        columns, rows = result
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def __enter__(self) -> ScriptWarehouse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def open_warehouse(*, duckdb_path: str | Path | None = None, connection_string: str | None = None) -> Warehouse:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from company_activity.warehouse import engine as contract
-from company_activity.warehouse.engine import DeployReport, WarehouseError
+from company_activity.warehouse.engine import ScriptResult, ScriptWarehouse, WarehouseError
 from company_activity.warehouse.tsql_script import split_batches
 
 SQL_COPT_SS_ACCESS_TOKEN = 1256  # msodbcsql.h
@@ -48,7 +48,7 @@ def _tsql_type(value: Any) -> str:
     raise WarehouseError(f"unsupported parameter value type {type(value).__name__}")
 
 
-class SqlServerWarehouse:
+class SqlServerWarehouse(ScriptWarehouse):
     engine = "sqlserver"
 
     def __init__(self, connection_string: str, *, sql_dir: Path | None = None) -> None:
@@ -69,21 +69,6 @@ class SqlServerWarehouse:
             raise WarehouseError(f"cannot connect to SQL Server: {_message(error)[0]}") from None
 
     # -- Warehouse ----------------------------------------------------------------------------
-    def deploy(self) -> DeployReport:
-        from company_activity.warehouse.deploy import deploy
-
-        return deploy(self, self.sql_dir)
-
-    def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.run_script(tsql, "<batch>", params)
-
-    def query(self, tsql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self.run_script(tsql, "<batch>", params)
-        if result is None:
-            raise WarehouseError("the batch returned no result set")
-        columns, rows = result
-        return [dict(zip(columns, row, strict=True)) for row in rows]
-
     def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:
         procedure = ".".join(f"[{part}]" for part in _parts(name, 2, "procedure"))
         names = [key.lstrip("@") for key in params]
@@ -152,16 +137,8 @@ class SqlServerWarehouse:
     def close(self) -> None:
         self._connection.close()
 
-    def __enter__(self) -> SqlServerWarehouse:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     # -- scripts ------------------------------------------------------------------------------
-    def run_script(
-        self, text: str, file: str, params: Mapping[str, Any] | None = None
-    ) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    def run_script(self, text: str, file: str, params: Mapping[str, Any] | None = None) -> ScriptResult:
         """Every GO batch of `text`; `params` become DECLAREd variables at the top of each batch."""
         names = [key.lstrip("@") for key in (params or {})]
         for key in names:
