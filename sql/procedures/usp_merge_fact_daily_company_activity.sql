@@ -1,7 +1,7 @@
 -- Loads one business date into dbo.fact_daily_company_activity: docs/fact-rules.md rules 1-9.
 -- Set-based and incremental: it reads the staged rows of @run_date, the fact rows of the window
--- [@run_date - 6, @run_date + 6] and the rows of the companies whose CRM state changed in this run;
--- never the whole history.
+-- [@run_date - 6, @run_date + 6] and, for the companies whose CRM state changed in this run, the rows
+-- that change can move (all of them only for an attribute change); never the whole history.
 CREATE OR ALTER PROCEDURE dbo.usp_merge_fact_daily_company_activity
     @run_date DATE,
     @run_id NVARCHAR(100),
@@ -28,6 +28,9 @@ BEGIN
     DECLARE @rows_updated INT = 0;
     DECLARE @rows_deleted INT = 0;
     DECLARE @error_message NVARCHAR(4000);
+    DECLARE @touched_read_from DATE;
+    DECLARE @scope_from DATE;
+    DECLARE @scope_to DATE;
 
     BEGIN TRY
         -- Work tables live for this call only. Explicit collations: tempdb may use another collation
@@ -44,10 +47,15 @@ BEGIN
             country VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
             last_contact_date DATE NULL
         );
-        -- Companies whose first_seen_date, contact history or CRM attributes change in this run
-        -- (rule 6: every one of their rows is recomputed).
+        -- Companies whose first_seen_date, contact history or CRM attributes change in this run, and
+        -- the rows [recompute_from, recompute_to] whose rolling average, days since the last contact
+        -- or attributes that change can move (their 7-day windows start at read_from). Rule 6 covers
+        -- every row of these companies: the other rows keep those values, only their flags can differ.
         CREATE TABLE #touched (
-            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY
+            company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY,
+            read_from DATE NOT NULL,
+            recompute_from DATE NOT NULL,
+            recompute_to DATE NOT NULL
         );
         -- The rows of @run_date after this run (rule 2) with their daily values.
         CREATE TABLE #grain (
@@ -141,9 +149,18 @@ BEGIN
             SET @snapshot_is_newest = 1;
 
         -- Rule 6, measured before rule 1 changes the stored state. Companies new to dim_company have
-        -- no stored rows, so only known companies are listed.
-        INSERT INTO #touched (company_id)
-        SELECT d.company_id
+        -- no stored rows, so only known companies are listed. A company with several changes gets the
+        -- span of their ranges.
+        INSERT INTO #touched (company_id, read_from, recompute_from, recompute_to)
+        SELECT c.company_id, MIN(c.read_from), MIN(c.recompute_from), MAX(c.recompute_to)
+        FROM (
+        -- first_seen_date moves back to @run_date: the divisor N (rule 3) changes for the rows up to
+        -- the old first_seen_date + 6 (later rows divide by 7 either way; none is older than @run_date).
+        SELECT
+            d.company_id,
+            DATEADD(DAY, -6, @run_date) AS read_from,
+            @run_date AS recompute_from,
+            DATEADD(DAY, 6, d.first_seen_date) AS recompute_to
         FROM dbo.dim_company AS d
         INNER JOIN (
             SELECT company_id FROM #usage
@@ -151,8 +168,13 @@ BEGIN
             SELECT company_id FROM #snapshot
         ) AS seen ON seen.company_id = d.company_id
         WHERE d.first_seen_date > @run_date
-        UNION
-        SELECT d.company_id
+        UNION ALL
+        -- New attributes: every row (rule 7).
+        SELECT
+            d.company_id,
+            CAST('0001-01-01' AS DATE) AS read_from,
+            CAST('0001-01-01' AS DATE) AS recompute_from,
+            CAST('9999-12-31' AS DATE) AS recompute_to
         FROM dbo.dim_company AS d
         INNER JOIN #snapshot AS s ON s.company_id = d.company_id
         WHERE
@@ -163,8 +185,13 @@ BEGIN
                 OR d.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.industry_tag
                 OR d.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.country
             )
-        UNION
-        SELECT s.company_id
+        UNION ALL
+        -- A new contact date C: days since the last contact (rule 4) of the rows dated C or later.
+        SELECT
+            s.company_id,
+            DATEADD(DAY, -6, s.last_contact_date) AS read_from,
+            s.last_contact_date AS recompute_from,
+            CAST('9999-12-31' AS DATE) AS recompute_to
         FROM #snapshot AS s
         INNER JOIN dbo.dim_company AS d ON d.company_id = s.company_id
         WHERE
@@ -173,7 +200,12 @@ BEGIN
                 SELECT 1
                 FROM dbo.crm_contact_history AS h
                 WHERE h.company_id = s.company_id AND h.contact_date = s.last_contact_date
-            );
+            )
+        ) AS c
+        GROUP BY c.company_id;
+
+        -- The oldest row the touched ranges read (lets the reads below skip older dates).
+        SELECT @touched_read_from = MIN(read_from) FROM #touched;
 
         -- Rule 1: contact history keeps every contact date ever seen.
         INSERT INTO dbo.crm_contact_history (company_id, contact_date)
@@ -285,8 +317,8 @@ BEGIN
         SET @rows_deleted = @@ROWCOUNT;
 
         -- Rule 6: the new day, the stored rows of the window (the later ones are recomputed, the
-        -- earlier ones feed the averages) and every row of the touched companies. Two seekable
-        -- reads (the activity_date index, then the primary key per touched company).
+        -- earlier ones feed the averages) and the ranges of the touched companies. Two seekable
+        -- reads (the activity_date index, then the primary key per touched company and range).
         INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
         SELECT company_id, @run_date, daily_active_users, daily_events_count, 1
         FROM #grain;
@@ -299,17 +331,35 @@ BEGIN
             f.daily_events_count,
             CASE
                 WHEN f.activity_date > @run_date THEN 1
-                WHEN EXISTS (SELECT 1 FROM #touched AS t WHERE t.company_id = f.company_id) THEN 1
+                WHEN EXISTS (
+                    SELECT 1
+                    FROM #touched AS t
+                    WHERE
+                        t.company_id = f.company_id
+                        AND f.activity_date >= t.recompute_from
+                        AND f.activity_date <= t.recompute_to
+                ) THEN 1
                 ELSE 0
             END
         FROM dbo.fact_daily_company_activity AS f
         WHERE f.activity_date >= @window_start AND f.activity_date <= @window_end AND f.activity_date <> @run_date;
 
         INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
-        SELECT f.company_id, f.activity_date, f.daily_active_users, f.daily_events_count, 1
+        SELECT
+            f.company_id,
+            f.activity_date,
+            f.daily_active_users,
+            f.daily_events_count,
+            CASE WHEN f.activity_date >= t.recompute_from AND f.activity_date <= t.recompute_to THEN 1 ELSE 0 END
         FROM #touched AS t
-        INNER JOIN dbo.fact_daily_company_activity AS f ON f.company_id = t.company_id
-        WHERE f.activity_date < @window_start OR f.activity_date > @window_end;
+        INNER JOIN dbo.fact_daily_company_activity AS f
+            ON
+                f.company_id = t.company_id
+                AND f.activity_date >= t.read_from
+                AND f.activity_date <= t.recompute_to
+        WHERE
+            (f.activity_date < @window_start OR f.activity_date > @window_end)
+            AND f.activity_date >= @touched_read_from;
 
         -- Rules 3, 4, 5 and 7 for every row in scope.
         INSERT INTO #result (
@@ -384,7 +434,10 @@ BEGIN
         ) AS x;
 
         -- Rule 8: only rows whose values differ are written (NULL-safe), and only they get the
-        -- new loaded_at / load_run_id.
+        -- new loaded_at / load_run_id. The date bounds repeat the join for engines that cannot seek
+        -- through it (DuckDB then skips the row groups outside them).
+        SELECT @scope_from = MIN(activity_date), @scope_to = MAX(activity_date) FROM #result;
+
         UPDATE f
         SET
             company_name = r.company_name,
@@ -401,6 +454,9 @@ BEGIN
         FROM dbo.fact_daily_company_activity AS f
         INNER JOIN #result AS r ON r.company_id = f.company_id AND r.activity_date = f.activity_date
         WHERE
+            f.activity_date >= @scope_from
+            AND f.activity_date <= @scope_to
+            AND (
             f.company_name COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.company_name
             OR f.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.industry_tag
             OR f.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.country
@@ -409,7 +465,8 @@ BEGIN
             OR f.[7d_rolling_active_users] <> r.rolling_active_users
             OR f.days_since_last_contact IS DISTINCT FROM r.days_since_last_contact
             OR f.is_churn_risk <> r.is_churn_risk
-            OR f.churn_risk_reason IS DISTINCT FROM r.churn_risk_reason;
+            OR f.churn_risk_reason IS DISTINCT FROM r.churn_risk_reason
+            );
         SET @rows_updated = @@ROWCOUNT;
 
         INSERT INTO dbo.fact_daily_company_activity (
@@ -431,6 +488,44 @@ BEGIN
                 WHERE f.activity_date = @run_date AND f.company_id = r.company_id
             );
         SET @rows_inserted = @@ROWCOUNT;
+
+        -- Rule 6, the other rows of the touched companies: their daily values, divisor, contact dates
+        -- and attributes are unchanged, so only rule 5 can differ (when this run's thresholds differ
+        -- from those of the run that last wrote them). Rows of #result are consistent by now.
+        UPDATE f
+        SET
+            is_churn_risk = CAST(CASE
+                WHEN f.[7d_rolling_active_users] < @low_activity_threshold
+                    OR f.days_since_last_contact > @stale_contact_days
+                    OR f.days_since_last_contact IS NULL
+                    THEN 1
+                ELSE 0
+            END AS BIT),
+            churn_risk_reason = NULLIF(CONCAT_WS(
+                ',',
+                CASE WHEN f.[7d_rolling_active_users] < @low_activity_threshold THEN 'low_activity' END,
+                CASE WHEN f.days_since_last_contact > @stale_contact_days THEN 'stale_contact' END,
+                CASE WHEN f.days_since_last_contact IS NULL THEN 'no_contact' END
+            ), ''),
+            loaded_at = @started_at,
+            load_run_id = @run_id
+        FROM dbo.fact_daily_company_activity AS f
+        INNER JOIN #touched AS t ON t.company_id = f.company_id
+        WHERE
+            f.is_churn_risk <> CAST(CASE
+                WHEN f.[7d_rolling_active_users] < @low_activity_threshold
+                    OR f.days_since_last_contact > @stale_contact_days
+                    OR f.days_since_last_contact IS NULL
+                    THEN 1
+                ELSE 0
+            END AS BIT)
+            OR f.churn_risk_reason IS DISTINCT FROM NULLIF(CONCAT_WS(
+                ',',
+                CASE WHEN f.[7d_rolling_active_users] < @low_activity_threshold THEN 'low_activity' END,
+                CASE WHEN f.days_since_last_contact > @stale_contact_days THEN 'stale_contact' END,
+                CASE WHEN f.days_since_last_contact IS NULL THEN 'no_contact' END
+            ), '');
+        SET @rows_updated = @rows_updated + @@ROWCOUNT;
 
         INSERT INTO etl.load_log (
             run_id, run_date, status, rows_inserted, rows_updated, rows_deleted,
