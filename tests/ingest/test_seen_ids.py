@@ -40,7 +40,6 @@ def check_against_model(seen: SeenIds, ids: list[str], rng: random.Random) -> No
         page = i // 7 + rng.randrange(3)  # pages need not be increasing
         assert seen.claim(company, page) == model.get(company), (i, company)
         model.setdefault(company, page)
-    assert len(seen) == len(model)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +78,7 @@ def test_the_first_page_is_reported_from_memory_and_from_disk() -> None:
         seen.claim("c000003", 6)  # three pages and three ids: the bucket goes to disk
         assert seen.directory is not None and os.listdir(seen.directory)
         assert (seen.claim("c000002", 7), seen.claim("c000003", 8), seen.claim("c000001", 9)) == (4, 6, 0)
-        assert seen.disk_lookups == 3 and len(seen) == 3
+        assert seen.disk_lookups == 3
 
 
 def test_the_validator_reports_first_pages_from_disk_with_the_usual_reason() -> None:

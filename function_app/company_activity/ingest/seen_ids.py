@@ -43,6 +43,7 @@ DEFAULT_BUCKETS = 64
 DEFAULT_SPILL_AT = 128  # entries a bucket holds in memory before appending them to its file: 8192 in all
 READ_CHUNK = 1 << 16  # bytes of a bucket file read at once by a lookup (whole lines, so a little more)
 
+_CLOSED = object()
 # Masks with two bits of a 64-bit word set, indexed by 12 bits of the hash; the third bit comes from 6 more.
 _TWO_BITS = tuple((1 << (v & 63)) | (1 << (v >> 6)) for v in range(4096))
 
@@ -62,22 +63,20 @@ class SeenIds:
         self._word_mask = bloom_bits // 64 - 1
         self._buckets = buckets
         self._spill_at = spill_at
-        # Per bucket, the ids not yet on disk in claim order, each page number (an int) written before the
-        # first id of that page: [3, "c1", "c9", 4, "c20"]. A spill appends this list as one JSON line.
+        # Per bucket, the ids not yet on disk in claim order, each run of them preceded by its page number
+        # (an int): [3, "c1", "c9", 4, "c20"]. A spill appends such a list as one JSON line.
         self._pending: list[list[str | int]] = [[] for _ in range(buckets)]
-        self._pending_page: list[int | None] = [None] * buckets  # the page of the last id of each list
+        self._page: object = None  # the page of the last claim; _CLOSED once closed
         self._on_disk = [0] * buckets  # lines in each bucket file, so a lookup skips empty buckets
         self._parent = os.fspath(directory) if directory is not None else None
         self._dir: str | None = None
         self._cleanup: weakref.finalize | None = None
-        self._closed = False
-        self._count = 0
         self.disk_lookups = 0  # filter hits not answered by the ids in memory: a bucket file was read
 
     def claim(self, company_id: str, page: int) -> int | None:
         """None when `company_id` is new (it is now claimed for `page`), else the page that claimed it."""
-        if self._closed:
-            raise ValueError("SeenIds is closed")
+        if page != self._page:  # once per page, not per record: the per-record path is kept short
+            self._start_page(page)
         h = hash(company_id)
         words = self._words
         i = (h >> 18) & self._word_mask
@@ -91,18 +90,10 @@ class SeenIds:
         else:
             words[i] = word | mask
         pending = self._pending[bucket]
-        if self._pending_page[bucket] != page:
-            pending.append(page)
-            self._pending_page[bucket] = page
         pending.append(company_id)
-        self._count += 1
         if len(pending) >= self._spill_at:
             self._spill(bucket)
         return None
-
-    def __len__(self) -> int:
-        """How many ids were claimed."""
-        return self._count
 
     @property
     def directory(self) -> str | None:
@@ -111,7 +102,7 @@ class SeenIds:
 
     def close(self) -> None:
         """Remove the spilled ids from disk and free the memory; claim() is refused afterwards."""
-        self._closed = True
+        self._page = _CLOSED
         self._pending = []
         self._words = array("Q")
         if self._cleanup is not None:
@@ -126,10 +117,20 @@ class SeenIds:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"SeenIds({self._count} ids, bloom_bits={(self._word_mask + 1) * 64}, buckets={self._buckets}, "
+        return (f"SeenIds(bloom_bits={(self._word_mask + 1) * 64}, buckets={self._buckets}, "
                 f"spill_at={self._spill_at}, directory={self._dir!r})")
 
     # -- the exact store ---------------------------------------------------------------------------------
+    def _start_page(self, page: int) -> None:
+        if self._page is _CLOSED:
+            raise ValueError("SeenIds is closed")
+        self._page = page
+        for pending in self._pending:  # every list ends with the current page or one of its ids
+            if pending and isinstance(pending[-1], int):
+                pending[-1] = page  # no id of the previous page came to this bucket
+            else:
+                pending.append(page)
+
     def _find(self, company_id: str, bucket: int) -> int | None:
         first = _page_of(company_id, self._pending[bucket])
         if first is not None or not self._on_disk[bucket]:
@@ -161,8 +162,7 @@ class SeenIds:
         finally:
             os.close(fd)
         self._on_disk[bucket] += 1
-        pending.clear()
-        self._pending_page[bucket] = None  # the next line starts with its page
+        pending[:] = [self._page]  # the next line starts with its page
 
     def _bucket_path(self, bucket: int) -> str:
         assert self._dir is not None

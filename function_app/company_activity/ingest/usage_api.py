@@ -324,7 +324,7 @@ class DayRecordValidator:
 
     Only accepted records claim their company_id: a later valid record is not lost to an earlier one
     that was rejected for another reason. Memory stays bounded whatever the size of the day (see
-    seen_ids.py): ids beyond the most recent few thousand go to a temporary directory, which close()
+    seen_ids.py): all but a few thousand of the accepted ids go to a temporary directory, which close()
     (or the `with` block) removes.
     """
 
@@ -332,6 +332,7 @@ class DayRecordValidator:
         self.day = day
         self._iso = day.isoformat()
         self._seen = seen if seen is not None else SeenIds()
+        self._claim = self._seen.claim  # bound once: this is on the path of every record
         self.accepted = 0
         self.rejected = 0
 
@@ -340,7 +341,7 @@ class DayRecordValidator:
         reason = self._reason(record)
         if reason is None:
             company = record["company_id"]
-            first = self._seen.claim(company, page)
+            first = self._claim(company, page)
             if first is None:
                 self.accepted += 1
                 return None
