@@ -13,12 +13,14 @@ smallest to the largest size.
 
     .venv/bin/python bench/bench_ingest.py                      # 100k and 1M records
     .venv/bin/python bench/bench_ingest.py --sizes 20000 --repeat 1
+    .venv/bin/python bench/bench_ingest.py --validator-cpu 1000000   # only the validator's CPU per record
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import math
 import os
 import re
@@ -29,11 +31,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from company_activity.ingest.usage_api import UsageApiClient
+from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient
 from company_activity.local.azurite import Azurite
 from company_activity.local.services import Process, free_port
 from company_activity.local.simulator import DEFAULT_API_KEY
-from company_activity.local.usage_data import ABSENT_SHARE
+from company_activity.local.usage_data import ABSENT_SHARE, expected_day
 from company_activity.settings import Secret
 
 DAY = datetime.date(2026, 3, 14)
@@ -136,12 +138,50 @@ def measure(target: int, azurite: Azurite, page_size: int, repeat: int) -> Row:
                float(SUMMARY.search(no_dedupe[0])[6]), int(match[5]) / 1024 / 1024)  # type: ignore[index]
 
 
+def validator_cpu(records: int, repeat: int = 5) -> None:
+    """CPU per record (best of `repeat`) of parsing pages, of the checks without duplicate detection, and of
+    the whole validator, on one process with pre-built pages: the validator's cost without I/O around it."""
+    companies = math.ceil(records / (1 - ABSENT_SHARE))
+    day = list(expected_day(DAY, companies, 1))
+    pages = [json.dumps({"data": day[i:i + 1000]}).encode() for i in range(0, len(day), 1000)]
+    count = len(day)
+    del day
+
+    class NoDuplicateCheck(DayRecordValidator):
+        def check(self, record: object, page: int) -> str | None:
+            return self._reason(record)
+
+    def run(make: type[DayRecordValidator] | None) -> float:
+        validator = make(DAY) if make is not None else None
+        started = time.process_time()
+        for number, body in enumerate(pages):
+            for record in json.loads(body)["data"]:
+                if validator is not None:
+                    validator.check(record, number)
+        took = time.process_time() - started
+        if validator is not None:
+            validator.close()
+        return took
+
+    kinds = {"parse only": None, "checks, duplicate check off": NoDuplicateCheck, "whole validator": DayRecordValidator}
+    best = {name: min(run(make) for _ in range(repeat)) for name, make in kinds.items()}
+    best["duplicate detection"] = best["whole validator"] - best["checks, duplicate check off"] + best["parse only"]
+    print(f"{count:,} records, CPU per record beyond parsing the pages (best of {repeat}):")
+    for name in list(best)[1:]:
+        print(f"  {name}: {(best[name] - best['parse only']) / count * 1e9:,.0f} ns")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="records per day")
     parser.add_argument("--page-size", type=int, default=1000, help="records per API page (default 1000)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest is reported")
+    parser.add_argument("--validator-cpu", type=int, metavar="RECORDS",
+                        help="only measure the validator's CPU per record on a day of about RECORDS records")
     args = parser.parse_args()
+    if args.validator_cpu:
+        validator_cpu(args.validator_cpu)
+        return 0
 
     with Azurite() as azurite:
         rows = [measure(size, azurite, args.page_size, args.repeat) for size in args.sizes]

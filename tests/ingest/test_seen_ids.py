@@ -187,6 +187,17 @@ def test_the_runner_removes_the_spilled_ids(
         seen.claim("c1", 0)
 
 
+def test_an_unwritable_temp_dir_fails_the_day_and_commits_nothing(
+    usage_api_factory: Factory, container: ContainerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "missing"))
+    monkeypatch.setattr(usage_api, "SeenIds", lambda: SeenIds(buckets=1, spill_at=50))
+    with client_for(usage_api_factory(companies=300), page_size=100) as usage, \
+            pytest.raises(FileNotFoundError, match="missing"):
+        ingest_day(DAY, usage, container, reject_threshold=0.01)
+    assert list(container.list_blobs()) == []  # the run folder was discarded, no manifest
+
+
 # -- memory ----------------------------------------------------------------------------------------------
 
 def _peak_claiming(count: int) -> int:
