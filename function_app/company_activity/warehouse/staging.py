@@ -121,6 +121,8 @@ def _valid_records(paths: Sequence[Path], run_date: date) -> Iterator[tuple[str,
                 yield company, record["active_users"], record["events"]  # type: ignore[misc]
     except StagingError as exc:  # a file that cannot be read further, or too many errors
         errors.append(str(exc))
+    finally:
+        validator.close()  # removes its spill files now rather than at garbage collection
     if errors:
         raise StagingError(f"usage for {run_date}: invalid input, nothing staged:\n  " + "\n  ".join(errors))
 
