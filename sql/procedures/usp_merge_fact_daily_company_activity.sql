@@ -31,6 +31,8 @@ BEGIN
     DECLARE @touched_read_from DATE;
     DECLARE @scope_from DATE;
     DECLARE @scope_to DATE;
+    DECLARE @run_message NVARCHAR(4000);
+    DECLARE @rows_rechecked INT;
 
     BEGIN TRY
         -- Work tables live for this call only. Explicit collations: tempdb may use another collation
@@ -492,53 +494,76 @@ BEGIN
         -- Rule 6, the other rows of the touched companies: their daily values, divisor, contact dates
         -- and attributes are unchanged, so only rule 5 can differ (when this run's thresholds differ
         -- from those of the run that last wrote them). Rows of #result are consistent by now.
-        UPDATE f
-        SET
-            is_churn_risk = CAST(CASE
-                WHEN f.[7d_rolling_active_users] < @low_activity_threshold
-                    OR f.days_since_last_contact > @stale_contact_days
-                    OR f.days_since_last_contact IS NULL
-                    THEN 1
-                ELSE 0
-            END AS BIT),
-            churn_risk_reason = NULLIF(CONCAT_WS(
-                ',',
-                CASE WHEN f.[7d_rolling_active_users] < @low_activity_threshold THEN 'low_activity' END,
-                CASE WHEN f.days_since_last_contact > @stale_contact_days THEN 'stale_contact' END,
-                CASE WHEN f.days_since_last_contact IS NULL THEN 'no_contact' END
-            ), ''),
-            loaded_at = @started_at,
-            load_run_id = @run_id
-        FROM dbo.fact_daily_company_activity AS f
-        INNER JOIN #touched AS t ON t.company_id = f.company_id
-        WHERE
-            f.is_churn_risk <> CAST(CASE
-                WHEN f.[7d_rolling_active_users] < @low_activity_threshold
-                    OR f.days_since_last_contact > @stale_contact_days
-                    OR f.days_since_last_contact IS NULL
-                    THEN 1
-                ELSE 0
-            END AS BIT)
-            -- The reason as the SET above builds it, spelled out with constants: this test reads every
-            -- row of the touched companies, and building a string per row costs DuckDB 3x the scan.
-            OR f.churn_risk_reason IS DISTINCT FROM CASE
-                WHEN f.[7d_rolling_active_users] < @low_activity_threshold THEN CASE
-                    WHEN f.days_since_last_contact > @stale_contact_days THEN 'low_activity,stale_contact'
-                    WHEN f.days_since_last_contact IS NULL THEN 'low_activity,no_contact'
-                    ELSE 'low_activity'
-                END
-                WHEN f.days_since_last_contact > @stale_contact_days THEN 'stale_contact'
-                WHEN f.days_since_last_contact IS NULL THEN 'no_contact'
-            END;
-        SET @rows_updated = @rows_updated + @@ROWCOUNT;
+        -- Every stored flag was computed by a succeeded run (failed runs roll back): when all of them
+        -- used this run's thresholds, no flag can differ and the re-check (on DuckDB a scan of the
+        -- whole table) is skipped. NULL thresholds (logged before migration 0006) force it, and so
+        -- does a log without any succeeded run.
+        IF EXISTS (
+            SELECT 1
+            FROM etl.load_log AS l
+            WHERE
+                l.status = 'succeeded'
+                AND (
+                    l.low_activity_threshold IS NULL
+                    OR l.stale_contact_days IS NULL
+                    OR l.low_activity_threshold <> @low_activity_threshold
+                    OR l.stale_contact_days <> @stale_contact_days
+                )
+        )
+        OR NOT EXISTS (SELECT 1 FROM etl.load_log AS l WHERE l.status = 'succeeded')
+        BEGIN
+            UPDATE f
+            SET
+                is_churn_risk = CAST(CASE
+                    WHEN f.[7d_rolling_active_users] < @low_activity_threshold
+                        OR f.days_since_last_contact > @stale_contact_days
+                        OR f.days_since_last_contact IS NULL
+                        THEN 1
+                    ELSE 0
+                END AS BIT),
+                churn_risk_reason = NULLIF(CONCAT_WS(
+                    ',',
+                    CASE WHEN f.[7d_rolling_active_users] < @low_activity_threshold THEN 'low_activity' END,
+                    CASE WHEN f.days_since_last_contact > @stale_contact_days THEN 'stale_contact' END,
+                    CASE WHEN f.days_since_last_contact IS NULL THEN 'no_contact' END
+                ), ''),
+                loaded_at = @started_at,
+                load_run_id = @run_id
+            FROM dbo.fact_daily_company_activity AS f
+            INNER JOIN #touched AS t ON t.company_id = f.company_id
+            WHERE
+                f.is_churn_risk <> CAST(CASE
+                    WHEN f.[7d_rolling_active_users] < @low_activity_threshold
+                        OR f.days_since_last_contact > @stale_contact_days
+                        OR f.days_since_last_contact IS NULL
+                        THEN 1
+                    ELSE 0
+                END AS BIT)
+                -- The reason as the SET above builds it, spelled out with constants: this test reads every
+                -- row of the touched companies, and building a string per row costs DuckDB 3x the scan.
+                OR f.churn_risk_reason IS DISTINCT FROM CASE
+                    WHEN f.[7d_rolling_active_users] < @low_activity_threshold THEN CASE
+                        WHEN f.days_since_last_contact > @stale_contact_days THEN 'low_activity,stale_contact'
+                        WHEN f.days_since_last_contact IS NULL THEN 'low_activity,no_contact'
+                        ELSE 'low_activity'
+                    END
+                    WHEN f.days_since_last_contact > @stale_contact_days THEN 'stale_contact'
+                    WHEN f.days_since_last_contact IS NULL THEN 'no_contact'
+                END;
+            SET @rows_rechecked = @@ROWCOUNT;
+            SET @rows_updated = @rows_updated + @rows_rechecked;
+            SET @run_message = CONCAT(N'flags re-checked: ', @rows_rechecked, N' rows changed');
+        END
+        ELSE
+            SET @run_message = N'flag re-check skipped';
 
         INSERT INTO etl.load_log (
             run_id, run_date, status, rows_inserted, rows_updated, rows_deleted,
-            message, started_at, finished_at
+            message, started_at, finished_at, low_activity_threshold, stale_contact_days
         )
         VALUES (
             @run_id, @run_date, 'succeeded', @rows_inserted, @rows_updated, @rows_deleted,
-            NULL, @started_at, SYSUTCDATETIME()
+            @run_message, @started_at, SYSUTCDATETIME(), @low_activity_threshold, @stale_contact_days
         );
 
         COMMIT TRANSACTION;
@@ -549,9 +574,12 @@ BEGIN
         SET @error_message = LEFT(ERROR_MESSAGE(), 4000);
         INSERT INTO etl.load_log (
             run_id, run_date, status, rows_inserted, rows_updated, rows_deleted,
-            message, started_at, finished_at
+            message, started_at, finished_at, low_activity_threshold, stale_contact_days
         )
-        VALUES (@run_id, @run_date, 'failed', 0, 0, 0, @error_message, @started_at, SYSUTCDATETIME());
+        VALUES (
+            @run_id, @run_date, 'failed', 0, 0, 0,
+            @error_message, @started_at, SYSUTCDATETIME(), @low_activity_threshold, @stale_contact_days
+        );
         THROW;
     END CATCH;
 END;

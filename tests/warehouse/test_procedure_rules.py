@@ -196,6 +196,47 @@ def test_rule6_loading_dates_in_any_order_gives_the_table_of_loading_them_in_ord
     assert _values(warehouse) == in_order
 
 
+def test_rule6_flag_recheck_runs_only_when_an_earlier_run_used_other_thresholds(warehouse):
+    """load_log.message says whether the touched companies' other rows were re-checked; after a
+    threshold change they get the new flags, and NULL thresholds (logged before 0006) force it."""
+
+    def load(n: int, contact: dt.date, **thresholds) -> dict:
+        stage_crm(warehouse, day(n), [("a", "A", None, None, contact), ("b", "B", None, None, day(1))])
+        stage_usage(warehouse, day(n), [("a", 2, 1), ("b", 2, 1)])
+        return run(warehouse, day(n), **thresholds)
+
+    assert load(1, day(1))["message"] == "flags re-checked: 0 rows changed"  # no earlier succeeded run
+    for n in range(2, 11):
+        log = load(n, day(1))
+        assert (log["message"], log["low_activity_threshold"], log["stale_contact_days"]) == (
+            "flag re-check skipped", 1.0, 90)
+
+    # A failed run with other thresholds logs them but wrote no flag: the next run still skips.
+    stage_usage(warehouse, day(11), [("a", 1, 1), ("a", 1, 1)])
+    with pytest.raises(WarehouseError):
+        run(warehouse, day(11), run_id="dup", low_activity_threshold=5.0)
+    assert (last_log(warehouse, "dup")["status"], last_log(warehouse, "dup")["low_activity_threshold"]) == (
+        "failed", 5.0)
+    assert load(11, day(1))["message"] == "flag re-check skipped"
+
+    # Day 12 raises the threshold and gives `a` a new contact (touched from day 12 on): its rows of
+    # days 1-11, outside every recomputed range, get the new flag from the re-check; `b` is untouched.
+    log = load(12, day(12), low_activity_threshold=3.0)
+    assert log["message"] == "flags re-checked: 11 rows changed"
+    assert (log["rows_inserted"], log["rows_updated"], log["low_activity_threshold"]) == (2, 11, 3.0)
+    rows = fact(warehouse)
+    assert {rows[("a", day(n))]["churn_risk_reason"] for n in range(1, 13)} == {"low_activity"}
+    assert {rows[("b", day(n))]["churn_risk_reason"] for n in range(1, 12)} == {None}
+    assert rows[("b", day(12))]["churn_risk_reason"] == "low_activity"
+    # An earlier run used 1.0: every later run re-checks, even with 3.0 again.
+    assert load(13, day(12), low_activity_threshold=3.0)["message"] == "flags re-checked: 0 rows changed"
+
+    warehouse.execute("DELETE FROM etl.load_log WHERE low_activity_threshold <> 1.0;")
+    assert load(14, day(12))["message"] == "flag re-check skipped"
+    warehouse.execute("UPDATE etl.load_log SET low_activity_threshold = NULL WHERE load_id = 1;")
+    assert load(15, day(12))["message"] == "flags re-checked: 0 rows changed"
+
+
 def test_rule6_a_late_day_recomputes_the_six_days_after_it_and_nothing_else(warehouse):
     for n in range(1, 11):
         stage_usage(warehouse, day(n), [("a", 1, 1), ("b", 1, 1)])
