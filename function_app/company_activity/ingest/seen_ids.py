@@ -13,8 +13,9 @@ and memory is fixed, whatever the number of ids:
   first spill, under the system temp dir unless `directory` is given), the bucket chosen by `hash()`.
   Each bucket collects up to `spill_at` entries in memory (page numbers, each followed by that page's
   ids: `[3, "c1", "c9", 4, "c20"]`), then appends them to its file as one JSON line. So at most
-  `buckets * spill_at` entries (8192 by default) are in memory, and a lookup reads one bucket in chunks
-  of about 64 KiB and parses only a line whose bytes contain the id.
+  `buckets * spill_at` entries (8192 by default) are in memory, and a lookup reads one bucket line by
+  line (one line is one spill, at most `spill_at` entries) and parses only a line whose bytes contain
+  the id.
 
 A filter hit is confirmed against the id's bucket, in memory then on disk, so the filter only decides
 how often the disk is read: with the defaults about 150 times for a day of 1M distinct ids (each a scan
@@ -41,7 +42,6 @@ from types import TracebackType
 DEFAULT_BLOOM_BITS = 1 << 26  # 8 MiB
 DEFAULT_BUCKETS = 64
 DEFAULT_SPILL_AT = 128  # entries a bucket holds in memory before appending them to its file: 8192 in all
-READ_CHUNK = 1 << 16  # bytes of a bucket file read at once by a lookup (whole lines, so a little more)
 
 _CLOSED = object()
 # Masks with two bits of a 64-bit word set, indexed by 12 bits of the hash; the third bit comes from 6 more.
@@ -138,14 +138,11 @@ class SeenIds:
         self.disk_lookups += 1
         token = json.dumps(company_id).encode("ascii")  # as the spill wrote it (ensure_ascii)
         with open(self._bucket_path(bucket), "rb") as lines:
-            while chunk := b"".join(lines.readlines(READ_CHUNK)):  # whole lines: bounded memory
-                at = chunk.find(token)
-                while at >= 0:  # the bytes are only a filter; parsing the line is the exact test
-                    start = chunk.rfind(b"\n", 0, at) + 1
-                    first = _page_of(company_id, json.loads(chunk[start:chunk.index(b"\n", at)]))
+            for line in lines:  # one spill per line, so memory is bounded by spill_at
+                if token in line:  # the bytes are only a filter; parsing the line is the exact test
+                    first = _page_of(company_id, json.loads(line))
                     if first is not None:
                         return first
-                    at = chunk.find(token, at + 1)
         return None
 
     def _spill(self, bucket: int) -> None:
