@@ -74,6 +74,12 @@ def test_validate_checks_local_support(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["pipeline", "validate"]) == 0
     assert "all runnable by the local executor" in capsys.readouterr().out
 
+    deep = tmp_path / ("a-folder-name-long-enough-to-pass-eighty-columns-" * 2) / "adf"
+    shutil.copytree(ADF_DIR, deep)
+    assert main(["pipeline", "validate", "--adf-dir", str(deep)]) == 0
+    [line] = capsys.readouterr().out.splitlines()  # a long path does not wrap the message
+    assert line == f"ok: {deep} is valid (1 pipeline(s), all runnable by the local executor)"
+
     adf = tmp_path / "adf"
     shutil.copytree(ADF_DIR, adf)
     path = adf / "pipeline" / "PL_daily_company_activity.json"

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.cli.console import make_console
 from company_activity.ingest.dates import parse_iso_date
 from company_activity.local.demo import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity.local.slack_catcher import CaughtMessage
@@ -129,7 +130,7 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
         for name in ("azure", "company_activity"):

@@ -14,11 +14,11 @@ import os
 import sys
 
 from azure.core.exceptions import AzureError
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.cli.console import make_console
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
 from company_activity.ingest.bronze import committed_days, day_statuses
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, yesterday
@@ -123,13 +123,13 @@ def _quiet_sdk(args: argparse.Namespace) -> None:
 
 
 def _error(message: str) -> int:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
+    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     return EXIT_USAGE
 
 
 def _storage_error(exc: AzureError) -> int:
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    Console(stderr=True, highlight=False).print(f"[bold red]storage error:[/] {escape(first_line)}")
+    make_console(stderr=True).print(f"[bold red]storage error:[/] {escape(first_line)}")
     return EXIT_FAILED
 
 
@@ -181,7 +181,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         (d.isoformat(), "skipped", "", "", "", "already committed (use --force to re-ingest)") for d in plan.skipped
     ]
     failures = 0
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("backfill", total=len(plan.enqueue))
@@ -204,7 +204,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         table.add_column(column, overflow="fold")
     for row in sorted(rows):
         table.add_row(*(escape(cell) for cell in row))
-    Console(highlight=False).print(table)
+    make_console().print(table)
     return EXIT_OK if failures == 0 else EXIT_FAILED
 
 
@@ -233,5 +233,5 @@ def run_ingestions(args: argparse.Namespace) -> int:
         table.add_row(row["date"], "yes" if d.committed else "[red]no[/]",
                       *(escape(str(row[k])) if row[k] is not None else "" for k in
                         ("record_count", "rejected_count", "run_id", "committed_at")))
-    Console(highlight=False).print(table)
+    make_console().print(table)
     return EXIT_OK

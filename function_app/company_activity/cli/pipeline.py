@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 
+from company_activity.cli.console import make_console
 from company_activity.ingest.dates import date_range, parse_iso_date
 from company_activity.pipeline.executor import PipelineExecutor
 from company_activity.pipeline.local_resources import LocalResources, LocalRunSettings
@@ -91,7 +91,7 @@ def parse_dates(single: str | None, span: str | None) -> list[date]:
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
-    console = Console()
+    console = make_console()
     if not getattr(args, "verbose", False):
         logging.getLogger("azure").setLevel(logging.WARNING)  # one log line per HTTP request otherwise
     try:
@@ -138,7 +138,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
 def validate_pipeline(args: argparse.Namespace) -> int:
     from company_activity.pipeline.validate import validate_directory
 
-    console = Console()
+    console = make_console()
     problems = [str(p) for p in validate_directory(args.adf_dir)]
     try:
         factory = load_factory(args.adf_dir)
