@@ -11,7 +11,7 @@ Measured side by side in one run, each case in its own subprocess (so peak RSS i
    the median of those 3 calls. Target: 365-day / 7-day <= 1.3 (the work is incremental). Three more
    days also rename 0.05% of companies a day; rule 7 rewrites every fact row of a renamed company, a
    cost that follows the history by design, so those runs are reported apart.
-2. `backfill`: 10k companies, 90 consecutive days through `run_transform` (bronze-format gz usage
+2. `backfill`: 10k companies, 90 consecutive days through `transform` (bronze-format gz usage
    files + CRM CSV per day, staged and merged), as `company-activity transform` would replay them.
 
     .venv/bin/python bench/bench_warehouse.py                 # the documented figures
@@ -39,7 +39,7 @@ from company_activity.local.usage_data import Dataset
 from company_activity.warehouse import open_warehouse
 from company_activity.warehouse.crm import CrmRow, crm_blob_path
 from company_activity.warehouse.staging import load_crm_snapshot, load_usage_file
-from company_activity.warehouse.transform import PROCEDURE, Thresholds, run_transform
+from company_activity.warehouse.transform import PROCEDURE, Thresholds, transform
 
 START = date(2025, 1, 1)
 MEASURED_DAYS = 3
@@ -170,7 +170,7 @@ def case_backfill(companies: int, days: int, folder: Path) -> dict[str, Any]:
         started = time.perf_counter()
         for day, usage, crm, _ in inputs:
             t0 = time.perf_counter()
-            log = run_transform(wh, day, [usage], crm, run_id=f"backfill-{day}", thresholds=Thresholds())
+            log = transform(wh, day, [usage], crm, run_id=f"backfill-{day}", thresholds=Thresholds()).load_log
             assert log.status == "succeeded", log.values
             per_day.append(time.perf_counter() - t0)
         total_s = time.perf_counter() - started
@@ -234,7 +234,7 @@ def main() -> None:
     print(f"| backfill, {backfill_companies:,} companies | days | usage records | total (s) | per day median / max (s) "
           "| records/s | fact rows | peak RSS (MiB) |")
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
-    print(f"| run_transform per day (stage + merge) | {backfill['days']} | {backfill['usage_records']:,} | "
+    print(f"| transform per day (stage + merge) | {backfill['days']} | {backfill['usage_records']:,} | "
           f"{backfill['total_s']:.1f} | {backfill['per_day_median_s']:.2f} / {backfill['per_day_max_s']:.2f} | "
           f"{backfill['records_per_s']:,.0f} | {backfill['fact_rows']:,} | {backfill['peak_rss_mib']:.0f} |")
 

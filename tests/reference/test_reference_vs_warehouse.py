@@ -1,7 +1,7 @@
 """The T-SQL procedure against the independent reference of docs/fact-rules.md, every cell after every load.
 
 Each scenario goes through the real path: bronze-format usage files and a CRM CSV per load, staged by
-`run_transform`, merged by the procedure on the real engine (DuckDB always; SQL Server when
+`transform`, merged by the procedure on the real engine (DuckDB always; SQL Server when
 SQLSERVER_TEST_CONNECTION_STRING is set).
 """
 

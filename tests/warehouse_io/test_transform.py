@@ -1,4 +1,4 @@
-"""run_transform: the log row it returns, and what a failing procedure run looks like to the caller."""
+"""transform: the log row it returns, and what a failing procedure run looks like to the caller."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from company_activity.warehouse.staging import USAGE_COLUMNS, USAGE_TABLE
-from company_activity.warehouse.transform import Thresholds, TransformError, run_transform
+from company_activity.warehouse.transform import Thresholds, TransformError, transform
 
 from .conftest import record, write_jsonl
 
@@ -17,9 +17,9 @@ ISO = DAY.isoformat()
 
 def test_returns_the_runs_load_log_row(wh, tmp_path) -> None:
     usage = write_jsonl(tmp_path / "u.jsonl.gz", [record("c1", ISO, 0, 0), record("c2", ISO, 5, 9)])
-    first = run_transform(wh, DAY, [usage], run_id="run-1", thresholds=Thresholds(2.0, 30))
+    first = transform(wh, DAY, [usage], run_id="run-1", thresholds=Thresholds(2.0, 30)).load_log
     assert (first["run_id"], first["run_date"], first.status, first.counts) == ("run-1", DAY, "succeeded", (2, 0, 0))
-    again = run_transform(wh, DAY, [usage], run_id="run-1")  # a reused run id gets its own, newest row
+    again = transform(wh, DAY, [usage], run_id="run-1").load_log  # a reused run id gets its own, newest row
     assert again.counts == (0, 0, 0)
     assert again["load_id"] > first["load_id"]
     reasons = wh.query("SELECT company_id, churn_risk_reason FROM dbo.fact_daily_company_activity ORDER BY company_id")
@@ -43,10 +43,10 @@ class DuplicateOnCall:
 
 def test_a_failed_run_raises_with_its_failed_log_row_and_changes_nothing(wh, tmp_path) -> None:
     usage = write_jsonl(tmp_path / "u.jsonl.gz", [record("c1", ISO, 1, 1)])
-    run_transform(wh, DAY, [usage], run_id="good")
+    transform(wh, DAY, [usage], run_id="good")
     before = wh.query("SELECT * FROM dbo.fact_daily_company_activity")
     with pytest.raises(TransformError, match="run bad") as caught:
-        run_transform(DuplicateOnCall(wh), DAY, [usage], run_id="bad")
+        transform(DuplicateOnCall(wh), DAY, [usage], run_id="bad")
     assert caught.value.load_log is not None
     assert caught.value.load_log.status == "failed"
     assert "c1" in caught.value.load_log["message"]

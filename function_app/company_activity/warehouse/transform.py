@@ -99,22 +99,6 @@ def read_crm_file(path: str | Path, run_date: date, *, allow_rejects: bool = Fal
     return result
 
 
-def run_transform(
-    wh: Any,
-    run_date: date,
-    usage_files: Sequence[str | Path],
-    crm_file: str | Path | None = None,
-    run_id: str | None = None,
-    thresholds: Thresholds = Thresholds(),
-    *,
-    allow_crm_rejects: bool = False,
-    bronze_run_id: str | None = None,
-) -> LoadLogRow:
-    """Stage `usage_files` (all part files of `run_date`) and `crm_file`, run the procedure, return its log row."""
-    return transform(wh, run_date, usage_files, crm_file, run_id, thresholds, allow_crm_rejects=allow_crm_rejects,
-                     bronze_run_id=bronze_run_id).load_log
-
-
 def transform(
     wh: Any,
     run_date: date,
@@ -126,7 +110,8 @@ def transform(
     allow_crm_rejects: bool = False,
     bronze_run_id: str | None = None,
 ) -> TransformResult:
-    """run_transform, also returning what was staged (the CLI prints it)."""
+    """Stage `usage_files` (all part files of `run_date`) and `crm_file`, run the procedure; return what was
+    staged and the procedure's load-log row."""
     run_id = run_id or new_run_id()
     # Every input is checked before the warehouse is touched (load_usage_files validates all files first).
     crm = read_crm_file(crm_file, run_date, allow_rejects=allow_crm_rejects) if crm_file is not None else None
