@@ -38,6 +38,17 @@ def connection_string(blob_port: int, queue_port: int) -> str:
     )
 
 
+def azurite_argv(blob_port: int, queue_port: int, table_port: int, location: Path | None = None) -> list[str]:
+    """Azurite on loopback: in memory, or with its data in `location` (kept across restarts)."""
+    storage = ["--location", str(location)] if location is not None else ["--inMemoryPersistence"]
+    return [
+        azurite_binary(), *storage, "--skipApiVersionCheck",
+        "--blobHost", LOOPBACK, "--blobPort", str(blob_port),
+        "--queueHost", LOOPBACK, "--queuePort", str(queue_port),
+        "--tableHost", LOOPBACK, "--tablePort", str(table_port),
+    ]
+
+
 class Azurite:
     """`with Azurite() as az: az.connection_string` runs a throwaway in-memory Azurite."""
 
@@ -47,14 +58,7 @@ class Azurite:
         self.table_port = free_port()
         self._process = Process(
             "azurite",
-            [
-                azurite_binary(),
-                "--inMemoryPersistence",
-                "--skipApiVersionCheck",
-                "--blobHost", LOOPBACK, "--blobPort", str(self.blob_port),
-                "--queueHost", LOOPBACK, "--queuePort", str(self.queue_port),
-                "--tableHost", LOOPBACK, "--tablePort", str(self.table_port),
-            ],
+            azurite_argv(self.blob_port, self.queue_port, self.table_port),
             ports=[self.blob_port, self.queue_port],
             cwd=Path(tempfile.gettempdir()),  # Azurite writes debug/extent files next to its cwd
         )

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -26,12 +26,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    """True when nothing can bind `port` (another server listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def port_answers(port: int, host: str = LOOPBACK) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
+
+
+def wait_until_answering(proc: subprocess.Popen[bytes], name: str, ports: Sequence[int], timeout_s: float,
+                         output: Callable[[], str]) -> None:
+    """Return once every port answers; ServiceError with the process's output if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with code {proc.returncode} before its port answered:\n{output()}")
+        if all(port_answers(p) for p in ports):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"{name} did not answer on {list(ports)} within {timeout_s}s:\n{output()}")
 
 
 class Process:
@@ -57,18 +80,11 @@ class Process:
         self._proc = subprocess.Popen(
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise ServiceError(
-                    f"{self.name} exited with code {self._proc.returncode} before its port answered:\n"
-                    f"{self.output()}"
-                )
-            if all(port_answers(p) for p in self.ports):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise ServiceError(f"{self.name} did not answer on {self.ports} within {timeout_s}s:\n{self.output()}")
+        try:
+            wait_until_answering(self._proc, self.name, self.ports, timeout_s, self.output)
+        except ServiceError:
+            self.stop()
+            raise
 
     def stop(self, grace_s: float = 3.0) -> None:
         if self._proc is not None and self._proc.poll() is None:
