@@ -2,18 +2,27 @@
 
 `IngestSettings.from_env()` is the only place that reads these variables. Errors name the setting
 and the offending value, except for secrets, whose values are never echoed.
+
+One rule for every setting of every CLI command: a non-empty environment variable, else the `Values` of
+`function_app/local.settings.json`, else the default. `apply_local_settings()` implements the middle
+step exactly as Functions Core Tools does for `func start` (a Values entry is skipped when the variable
+is already set and non-empty), so the CLI and a local Functions host see the same settings.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
+# The Functions app root's local settings file (not committed; copy local.settings.json.example).
+LOCAL_SETTINGS_FILE = Path(__file__).resolve().parents[1] / "local.settings.json"
 
 
 class SettingsError(ValueError):
@@ -194,3 +203,29 @@ def _timezone(name: str, value: str) -> str:
         message = f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
         raise SettingsError(name, message) from None
     return value
+
+
+def apply_local_settings(environ: dict[str, str] | Any = None, path: Path | None = None) -> list[str]:
+    """Fill unset (or empty) variables of `environ` (default os.environ) from the file's `Values`.
+
+    Returns the names taken from the file. A missing file changes nothing; an unreadable one raises
+    SettingsError naming the file (values are never echoed: the file holds secrets).
+    """
+    environ = os.environ if environ is None else environ
+    path = LOCAL_SETTINGS_FILE if path is None else path
+    if not path.is_file():
+        return []
+    try:
+        values = json.loads(path.read_text(encoding="utf-8-sig")).get("Values", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SettingsError(str(path), f"{path} is not a local.settings.json file: {type(exc).__name__}") from None
+    if not isinstance(values, dict):
+        raise SettingsError(str(path), f"{path}: \"Values\" must be an object of setting names to strings")
+    taken = []
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise SettingsError(name, f"{path}: Values.{name} must be a string")
+        if not environ.get(name, "").strip():
+            environ[name] = value
+            taken.append(name)
+    return taken

@@ -19,8 +19,6 @@ from company_activity.local.slack_catcher import SlackCatcher
 from company_activity.pipeline.resources import ADF_DIR
 from company_activity.settings import Secret
 
-from .night import deployed_duckdb
-
 DAY1, DAY2, DAY3, DAY4 = date(2026, 4, 1), date(2026, 4, 2), date(2026, 4, 3), date(2026, 4, 4)
 
 
@@ -29,7 +27,6 @@ def test_run_prints_activities_and_exits_by_outcome(azurite: Azurite, tmp_path: 
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
     bronze, crm = service.create_container("cli-bronze"), service.create_container("cli-crm")
-    deployed_duckdb(tmp_path).close()
     with UsageApiSimulator(SimulatorConfig(companies=10, seed=3)) as simulator, SlackCatcher() as slack, \
             UsageApiClient(simulator.base_url, Secret(simulator.api_key)) as client:
         for day in (DAY1, DAY2):  # DAY3 and DAY4 are never ingested
@@ -45,6 +42,7 @@ def test_run_prints_activities_and_exits_by_outcome(azurite: Azurite, tmp_path: 
         assert main(["pipeline", "run", "--date", DAY1.isoformat(), *common]) == 0
         out = capsys.readouterr().out
         assert "MergeFactDailyCompanyActivity" in out and "Succeeded in" in out
+        assert "deployed the warehouse" in out  # an undeployed warehouse is deployed first, as transform does
 
         assert main(["pipeline", "run", "--dates", f"{DAY1}..{DAY2}", *common]) == 0
         out += capsys.readouterr().out

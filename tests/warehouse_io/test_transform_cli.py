@@ -139,7 +139,6 @@ def test_crm_rejects_fail_the_load_unless_allowed(tmp_path, capsys) -> None:
         ("wrong_header", "the header must be exactly company_id,company_name,industry_tag,country,last_contact_date"),
         ("crm_of_other_date", "is the snapshot of 2026-06-09, not of the run date 2026-06-10"),
         ("empty_folder", "no part-*.jsonl.gz files in this folder"),
-        ("no_warehouse", "say where the warehouse is"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, capsys, monkeypatch, setup,
@@ -160,11 +159,9 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, ca
         path.parent.mkdir(parents=True)
         path.write_text("id,name\nc1,x\n" if setup == "wrong_header" else ",".join(CRM_HEADER) + "\n")
         args += ["--usage", good, "--crm", path]
-    elif setup == "empty_folder":
+    else:
         (tmp_path / "empty").mkdir()
         args += ["--usage", tmp_path / "empty"]
-    else:
-        args = ["--run-date", ISO, "--usage", good]
     assert cli(*args) == 2
     assert message in capsys.readouterr().err
     assert fact(warehouse) == before
@@ -186,6 +183,23 @@ def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys
     rows = [(r["activity_date"], r["company_id"], r["daily_active_users"], r["company_name"]) for r in fact(warehouse)]
     assert rows == [(DAY, "c1", 3, "One"), (DAY, "c2", 0, "Two"),
                     (next_day, "c1", 3, "One"), (next_day, "c2", 0, "Two")]
+
+
+def test_without_a_warehouse_setting_every_command_uses_out_warehouse_duckdb(tmp_path, capsys, monkeypatch) -> None:
+    """One rule for transform and sql deploy (and pipeline run, tests/pipeline): flag > env > out/warehouse.duckdb."""
+    from company_activity.cli import main
+
+    monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("WAREHOUSE_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["sql", "deploy"]) == 0
+    assert "out/warehouse.duckdb: " in capsys.readouterr().out
+    usage = write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO)])
+    assert cli("--run-date", ISO, "--usage", usage) == 0
+    assert [r["company_id"] for r in fact(tmp_path / "out" / "warehouse.duckdb")] == ["c1"]
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "elsewhere.duckdb"))
+    assert main(["sql", "deploy"]) == 0
+    assert f"{tmp_path / 'elsewhere.duckdb'}: " in capsys.readouterr().out
 
 
 def test_the_warehouse_can_come_from_the_environment(tmp_path, capsys, monkeypatch) -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from company_activity.cli import demo, ingest, pipeline, services, simulator, transform, warehouse
+from company_activity.settings import SettingsError, apply_local_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The Azure SDK logs every HTTP request at INFO; that drowns the pipeline's own messages.
     if not args.verbose:
         logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        # One rule for every command: environment variable > local.settings.json Values > default.
+        apply_local_settings()
+    except SettingsError as exc:
+        print(f"company-activity: error: {exc}", file=sys.stderr)
+        return 2
     return int(args.handler(args) or 0)
 
 

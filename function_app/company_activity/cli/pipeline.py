@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from rich.console import Console
 from rich.markup import escape
 
 from company_activity.cli.console import make_console
@@ -112,6 +113,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     console.print(f"warehouse: {escape(settings.describe_warehouse())}")
     with LocalResources(settings) as resources:
+        if not deploy_warehouse(console, resources):
+            return EXIT_FAILED
         try:
             executor = PipelineExecutor(factory, resources, global_parameters=overrides,
                                         listener=lambda r: console.print(activity_line(r)),
@@ -133,6 +136,21 @@ def run_pipeline(args: argparse.Namespace) -> int:
                     console.print(f"[yellow]stopped: {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})[/]")
                 return EXIT_FAILED
     return EXIT_OK
+
+
+def deploy_warehouse(console: Console, resources: LocalResources) -> bool:
+    """Deploy the warehouse as `transform` does (idempotent: only migrations not applied yet), so a run
+    never fails on a missing staging table or procedure."""
+    from company_activity.warehouse import WarehouseError
+
+    try:
+        report = resources.warehouse.deploy()
+    except WarehouseError as exc:
+        console.print(f"[red]error:[/] cannot deploy the warehouse: {escape(str(exc))}")
+        return False
+    if report.applied:
+        console.print(f"deployed the warehouse: {len(report.applied)} migration(s) applied")
+    return True
 
 
 def validate_pipeline(args: argparse.Namespace) -> int:

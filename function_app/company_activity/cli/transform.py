@@ -8,14 +8,14 @@ failed in the warehouse (the procedure rolled back and logged a `failed` row).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import DateFieldError, parse_iso_date
+from company_activity.pipeline.local_resources import warehouse_target
+from company_activity.settings import SettingsError
 from company_activity.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity.warehouse.staging import StagingError
 from company_activity.warehouse.transform import Thresholds, TransformError, transform
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help=f"local DuckDB warehouse file (default: ${PATH_ENV})")
+                        help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else out/warehouse.duckdb)")
     target.add_argument("--connection-string", metavar="ODBC",
                         help=f"SQL Server / Azure SQL ODBC connection string (default: ${CONNECTION_ENV}; prefer "
                         "the variable: a command line is visible to other users)")
@@ -62,23 +62,6 @@ def _date(text: str) -> date:
         return parse_iso_date("--run-date", text)
     except DateFieldError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def warehouse_target(path: Path | None, connection: str | None,
-                     env: Mapping[str, str]) -> tuple[Path | None, str | None]:
-    """(DuckDB path, None) or (None, connection string): the options, else WAREHOUSE_CONNECTION_STRING or
-    WAREHOUSE_PATH (the variables the local pipeline uses too; setting both is ambiguous)."""
-    if path is not None or connection:
-        return path, connection or None
-    from_env = env.get(CONNECTION_ENV, "").strip(), env.get(PATH_ENV, "").strip()
-    if all(from_env):
-        raise ValueError(f"both {CONNECTION_ENV} and {PATH_ENV} are set: pass --warehouse or --connection-string")
-    if from_env[0]:
-        return None, from_env[0]
-    if from_env[1]:
-        return Path(from_env[1]), None
-    raise ValueError(f"say where the warehouse is: --warehouse PATH.duckdb, --connection-string, "
-                     f"or {CONNECTION_ENV} / {PATH_ENV}")
 
 
 def usage_files(paths: list[Path]) -> list[Path]:
@@ -101,8 +84,8 @@ def _transform(args: argparse.Namespace) -> int:
     from company_activity.warehouse import WarehouseError, open_warehouse
 
     try:
-        path, connection = warehouse_target(args.warehouse, args.connection_string, os.environ)
-    except ValueError as exc:
+        path, connection = warehouse_target(args.warehouse, args.connection_string)
+    except SettingsError as exc:
         return _fail(2, str(exc))
     try:
         thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from pathlib import Path
 
 CONNECTION_STRING_ENV = "WAREHOUSE_CONNECTION_STRING"
 
@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     target = deploy.add_mutually_exclusive_group()
-    target.add_argument("--warehouse", metavar="PATH.duckdb", help="local DuckDB warehouse file (created if missing)")
+    target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
+                        help="local DuckDB warehouse file, created if missing (default: $WAREHOUSE_PATH, else "
+                             "out/warehouse.duckdb)")
     target.add_argument(
         "--connection-string",
         metavar="ODBC",
@@ -34,17 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def deploy_command(args: argparse.Namespace) -> int:
+    from company_activity.pipeline.local_resources import warehouse_target
+    from company_activity.settings import SettingsError
     from company_activity.warehouse import TranslationError, WarehouseError, open_warehouse
 
-    connection_string = args.connection_string or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
-    if not args.warehouse and not connection_string:
-        print(f"error: give --warehouse PATH.duckdb or --connection-string (or set {CONNECTION_STRING_ENV})",
-              file=sys.stderr)  # fmt: skip
+    try:
+        path, connection_string = warehouse_target(args.warehouse, args.connection_string)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        if args.warehouse:
-            warehouse = open_warehouse(duckdb_path=args.warehouse)
-            where = args.warehouse
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            warehouse = open_warehouse(duckdb_path=str(path))
+            where = str(path)
         else:
             warehouse = open_warehouse(connection_string=connection_string)
             where = "SQL Server"

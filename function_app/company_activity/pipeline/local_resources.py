@@ -48,6 +48,32 @@ LOCAL_SETTINGS: tuple[SettingSpec, ...] = (
 )
 
 
+def warehouse_target(path: Path | None, connection: str | None,
+                     env: Mapping[str, str] | None = None) -> tuple[Path | None, str | None]:
+    """(DuckDB path, None) or (None, connection string): the one rule every command uses.
+
+    A `--warehouse` / `--connection-string` option first; else WAREHOUSE_CONNECTION_STRING or WAREHOUSE_PATH
+    (both set is ambiguous: SettingsError); else the DuckDB file out/warehouse.duckdb.
+    """
+    env = os.environ if env is None else env
+    if path is not None or connection:
+        chosen_path, chosen_conn = path, connection or None
+    else:
+        from_path, from_conn = env.get("WAREHOUSE_PATH", "").strip(), env.get("WAREHOUSE_CONNECTION_STRING", "").strip()
+        if from_path and from_conn:
+            raise SettingsError(
+                "WAREHOUSE_PATH",
+                "both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set: set at most one (or pass --warehouse "
+                "or --connection-string)",
+            )
+        chosen_conn = from_conn or None
+        chosen_path = None if from_conn else Path(from_path or DEFAULT_WAREHOUSE_PATH)
+    if chosen_path is not None and chosen_path.is_dir():
+        raise SettingsError("WAREHOUSE_PATH", f"WAREHOUSE_PATH must be a DuckDB file path, got the directory "
+                                              f"{str(chosen_path)!r}")
+    return chosen_path, chosen_conn
+
+
 @dataclass(frozen=True)
 class LocalRunSettings:
     blob_connection_string: Secret
@@ -71,17 +97,7 @@ class LocalRunSettings:
                 "LOCAL_BLOB_CONNECTION_STRING is not a storage connection string "
                 "(expected BlobEndpoint=... or AccountName=...; value hidden)",
             )
-        path = env.get("WAREHOUSE_PATH", "").strip()
-        conn = env.get("WAREHOUSE_CONNECTION_STRING", "").strip()
-        if path and conn:
-            raise SettingsError(
-                "WAREHOUSE_PATH",
-                "set at most one of WAREHOUSE_PATH (DuckDB file) and WAREHOUSE_CONNECTION_STRING (SQL Server); "
-                "both are set",
-            )
-        if path and Path(path).is_dir():
-            message = f"WAREHOUSE_PATH must be a DuckDB file path, got the directory {path!r}"
-            raise SettingsError("WAREHOUSE_PATH", message)
+        path, conn = warehouse_target(None, None, env)
         slack = env.get("SLACK_WEBHOOK_URL", "").strip()
         if slack:
             parsed = urlparse(slack)
@@ -89,7 +105,7 @@ class LocalRunSettings:
                 raise SettingsError("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL must be an http(s) URL (value hidden)")
         return cls(
             blob_connection_string=Secret(blob),
-            warehouse_path=None if conn else Path(path or DEFAULT_WAREHOUSE_PATH),
+            warehouse_path=path,
             warehouse_connection_string=Secret(conn) if conn else None,
             slack_webhook_url=Secret(slack) if slack else None,
         )
