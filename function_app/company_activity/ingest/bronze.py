@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from pathlib import Path
 from typing import Any
 
 from azure.core import MatchConditions
@@ -593,11 +594,13 @@ def day_statuses(container: ContainerClient, start: date, end: date) -> list[Day
     return out
 
 
-def iter_file_lines(container: ContainerClient, entry: BronzeFile) -> Iterator[bytes]:
+def iter_file_lines(container: ContainerClient, entry: BronzeFile,
+                    raw: Callable[[bytes], object] | None = None) -> Iterator[bytes]:
     """The lines of one committed file, verified: IntegrityError on a missing blob or any mismatch.
 
     Verification completes when the file's last line has been read, before the iterator ends, so a
-    consumer that acts only once iteration finishes never acts on a corrupt file.
+    consumer that acts only once iteration finishes never acts on a corrupt file. `raw` receives the
+    stored (gzip) bytes chunk by chunk, e.g. to save the file as it is.
     """
     try:
         downloader = container.get_blob_client(entry.path).download_blob()
@@ -611,6 +614,8 @@ def iter_file_lines(container: ContainerClient, entry: BronzeFile) -> Iterator[b
     tail = b""
     try:
         for chunk in downloader.chunks():
+            if raw is not None:
+                raw(chunk)
             sha.update(chunk)
             stored += len(chunk)
             data = inflater.decompress(chunk)
@@ -651,3 +656,50 @@ def iter_committed_records(container: ContainerClient, day: date) -> Iterator[di
     for entry in manifest.files:
         for line in iter_file_lines(container, entry):
             yield json.loads(line)
+
+
+def iter_committed_rejects(container: ContainerClient, day: date) -> Iterator[dict[str, Any]]:
+    """Every `{"record": ..., "reason": ...}` of the day's committed run, verified like the records."""
+    manifest = read_manifest(container, day)
+    if manifest is None:
+        return
+    for entry in manifest.rejected_files:
+        for line in iter_file_lines(container, entry):
+            yield json.loads(line)
+
+
+def iter_run_rejects(container: ContainerClient, day: date, run_id: str) -> Iterator[dict[str, Any]]:
+    """The rejected records of any run folder of the day, e.g. one not committed because of the threshold.
+
+    No manifest describes such a run, so nothing is verified beyond gzip and JSON.
+    """
+    for blob in container.list_blobs(name_starts_with=run_prefix(day, run_id) + REJECTED_PREFIX):
+        inflater = zlib.decompressobj(_GZIP_WBITS)
+        text = inflater.decompress(container.get_blob_client(blob.name).download_blob().readall())
+        for line in text.splitlines():
+            yield json.loads(line)
+
+
+def download_committed_day(container: ContainerClient, day: date, dest: Path) -> Manifest | None:
+    """Save the day's committed run under dest with the container's layout (manifest, part and rejected files).
+
+    Each file is verified against the manifest (bytes, sha256, records) while it downloads and appears
+    under its name only once verified, so dest never holds a partial or damaged file. None when the day
+    is not committed (nothing is written).
+    """
+    manifest = read_manifest(container, day)
+    if manifest is None:
+        return None
+    for entry in (*manifest.files, *manifest.rejected_files):
+        target = dest / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            with partial.open("wb") as out:
+                for _ in iter_file_lines(container, entry, raw=out.write):
+                    pass
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    (dest / manifest_path(day)).write_bytes(manifest.to_json())
+    return manifest
