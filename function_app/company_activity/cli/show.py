@@ -167,7 +167,8 @@ def run_fact(args: argparse.Namespace) -> int:
                         "ORDER BY activity_date DESC, company_id", params)
     if isinstance(rows, int):
         return rows
-    _print(rows, FACT_COLUMNS, FACT_TABLE, f"dbo.fact_daily_company_activity ({len(rows)} rows, at most {args.limit})", args.json)
+    title = f"dbo.fact_daily_company_activity ({len(rows)} rows, at most {args.limit})"
+    _print(rows, FACT_COLUMNS, FACT_TABLE, title, args.json)
     return EXIT_OK
 
 
@@ -181,7 +182,8 @@ def run_load_log(args: argparse.Namespace) -> int:
                   params)
     if isinstance(rows, int):
         return rows
-    _print(rows, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE, f"etl.load_log ({len(rows)} rows, newest first, at most {args.limit})", args.json)
+    title = f"etl.load_log ({len(rows)} rows, newest first, at most {args.limit})"
+    _print(rows, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE, title, args.json)
     return EXIT_OK
 
 
