@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
     demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
     demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
+    demo.add_argument("--keep-services", action="store_true",
+                      help="start Azurite and the simulator with `services up` (data in OUT/services) and leave them "
+                           "running, to go on by hand; prints the export lines")
     demo.set_defaults(handler=run)
 
 
@@ -103,7 +107,8 @@ class ConsoleObserver(DemoObserver):
         self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
 
 
-def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date) -> None:
+def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date,
+                  kept: bool = False) -> None:
     console.print(observer.pipeline_table)
     console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows, [bold]{summary.companies}[/] "
                   f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
@@ -121,12 +126,25 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
         console.print(f"[red]{len(summary.alerts)} Slack alert(s) were posted[/]")
     path = escape(str(summary.warehouse))
     query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
-    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Query it with the duckdb CLI or with Python:")
+    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Look at it with `company-activity show` or with Python:")
     # soft_wrap: the commands stay on one line each, so they can be copied whatever the terminal width.
-    console.print(f'  duckdb {path} "{query}"', soft_wrap=True, highlight=False)
+    console.print(f"  company-activity show fact --warehouse {path} --date {last}", soft_wrap=True, highlight=False)
+    console.print(f"  company-activity show load-log --warehouse {path}", soft_wrap=True, highlight=False)
     python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
     console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
-    console.print(f"done in {summary.seconds:.1f}s; every local service was stopped.")
+    console.print(f"done in {summary.seconds:.1f}s" + ("." if kept else "; every local service was stopped."))
+
+
+def print_kept_services(console: Console, options: DemoOptions) -> None:
+    from company_activity.local.background import exports, read_state
+
+    state = read_state(options.services_dir)
+    if state is None:
+        return
+    console.print(f"[yellow]kept running[/] (stop with `company-activity services down --dir {options.services_dir}`): "
+                  + ", ".join(f"{p.name} pid {p.pid}" for p in state.processes)
+                  + f". Go on by hand with:\n  eval \"$(company-activity services env --dir {options.services_dir})\"")
+    console.print("\n".join(exports(state)), soft_wrap=True, highlight=False, markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         end = parse_iso_date("--end", args.end) if args.end else None
         options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
-                              warehouse=args.warehouse, end=end)
+                              warehouse=args.warehouse, end=end, keep_services=args.keep_services,
+                              free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
     except ValueError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
@@ -149,12 +168,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_demo(options, observer)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every local service was stopped[/]")
+        console.print("[yellow]interrupted: every local service was stopped[/]" if not options.keep_services else
+                      "[yellow]interrupted[/]; the kept services still run: `company-activity services down "
+                      f"--dir {options.services_dir}`")
         return EXIT_INTERRUPTED
     except Exception as exc:  # a service that did not start, a broken warehouse file, ...: say what, stop
         log.debug("demo failed", exc_info=True)
         console.print(f"[red]demo failed:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                      "every local service was stopped (run with -v for the traceback)")
+                      + ("every local service was stopped" if not options.keep_services else
+                         f"kept services still run (stop: company-activity services down --dir {options.services_dir})")
+                      + " (run with -v for the traceback)")
         return EXIT_FAILED
-    print_summary(console, summary, observer, dates[-1])
+    print_summary(console, summary, observer, dates[-1], kept=options.keep_services)
+    if options.keep_services:
+        print_kept_services(console, options)
     return EXIT_OK if summary.succeeded else EXIT_FAILED

@@ -36,8 +36,7 @@ FACT_TABLE = (("date", "activity_date"), ("company", "company_id"), ("name", "co
               ("7d avg", "7d_rolling_active_users"), ("days since contact", "days_since_last_contact"),
               ("churn risk", "churn_risk_reason"))
 LOAD_LOG_TABLE = (("load", "load_id"), ("run date", "run_date"), ("status", "status"), ("ins", "rows_inserted"),
-                  ("upd", "rows_updated"), ("del", "rows_deleted"), ("run id", "run_id"),
-                  ("finished", "finished_at"), ("message", "message"))
+                  ("upd", "rows_updated"), ("del", "rows_deleted"), ("message", "message"), ("run id", "run_id"))
 LOAD_LOG_COLUMNS = ("load_id", "run_id", "run_date", "status", "rows_inserted", "rows_updated", "rows_deleted",
                     "started_at", "finished_at", "message")
 
@@ -106,7 +105,7 @@ def _print(rows: list[dict[str, Any]], columns: tuple[str, ...], shown: tuple[tu
     table = Table(title=title, title_justify="left")
     for header, key in shown:
         wide = key in ("company_name", "message", "churn_risk_reason", "run_id")
-        table.add_column(header, overflow="fold", no_wrap=not wide,
+        table.add_column(header, overflow="fold", no_wrap=not wide, min_width=20 if key == "message" else None,
                          justify="right" if key.startswith(("rows_", "daily_", "7d_", "days_", "load_id")) else "left")
     for row in rows:
         table.add_row(*("" if row.get(k) is None else escape(_cell(row.get(k))) for _, k in shown))

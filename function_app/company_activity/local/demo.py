@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.local.azurite import Azurite
 from company_activity.local.crm_generator import CrmGenerator, upload_crm_snapshot
-from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
+from company_activity.local.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity.local.slack_catcher import CaughtMessage, SlackCatcher
 from company_activity.pipeline.executor import PipelineExecutor
 from company_activity.pipeline.local_resources import LocalResources, LocalRunSettings
@@ -48,6 +49,12 @@ class DemoOptions:
     warehouse: Path | None = None  # default: <out>/warehouse.duckdb
     end: date | None = None  # last date; default: yesterday (UTC)
     adf_dir: Path = ADF_DIR
+    keep_services: bool = False  # start Azurite and the simulator with `services up` and leave them running
+    free_ports: bool = False  # with keep_services: free ports instead of the standard ones
+
+    @property
+    def services_dir(self) -> Path:
+        return self.out / "services"
 
     def __post_init__(self) -> None:
         if not 1 <= self.days <= 366:
@@ -110,21 +117,19 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
     dates = options.dates()
     summary = DemoSummary(warehouse=options.warehouse_path)
     with contextlib.ExitStack() as stack:
-        azurite = stack.enter_context(Azurite())
-        observer.started("azurite", f"blob endpoint 127.0.0.1:{azurite.blob_port}")
-        simulator = stack.enter_context(UsageApiSimulator(SimulatorConfig(companies=options.companies,
-                                                                          seed=options.seed)))
-        observer.started("usage API simulator", simulator.base_url)
+        services = stack.enter_context(demo_services(options, observer))
         slack = stack.enter_context(SlackCatcher(on_message=observer.alert))
         observer.started("Slack catcher", f"127.0.0.1:{slack.port}")
 
         from azure.storage.blob import BlobServiceClient
 
-        service = stack.enter_context(BlobServiceClient.from_connection_string(azurite.connection_string))
-        bronze = service.create_container(BRONZE_CONTAINER)
-        crm = service.create_container(CRM_CONTAINER)
+        service = stack.enter_context(BlobServiceClient.from_connection_string(services.connection_string))
+        bronze, crm = (service.get_container_client(name) for name in (BRONZE_CONTAINER, CRM_CONTAINER))
+        for container in (bronze, crm):
+            if not container.exists():
+                container.create_container()
         generator = CrmGenerator(options.companies, seed=options.seed)
-        client = stack.enter_context(UsageApiClient(simulator.base_url, Secret(simulator.api_key)))
+        client = stack.enter_context(UsageApiClient(services.base_url, Secret(services.api_key)))
 
         observer.ingest_begin(len(dates))
         ingested: list[DateRun] = []
@@ -141,7 +146,7 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             raise RuntimeError(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
 
         warehouse = stack.enter_context(fresh_duckdb(options.warehouse_path))
-        settings = LocalRunSettings(blob_connection_string=Secret(azurite.connection_string),
+        settings = LocalRunSettings(blob_connection_string=Secret(services.connection_string),
                                     warehouse_path=options.warehouse_path, slack_webhook_url=Secret(slack.url))
         resources = stack.enter_context(LocalResources(settings, warehouse=warehouse))
         executor = PipelineExecutor(load_factory(options.adf_dir), resources, listener=observer.activity,
@@ -158,6 +163,36 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         summary.alerts = slack.messages
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the demo's blob storage and usage API are."""
+
+    connection_string: str
+    base_url: str
+    api_key: str
+
+
+@contextlib.contextmanager
+def demo_services(options: DemoOptions, observer: DemoObserver) -> Iterator[Endpoints]:
+    """Azurite and the simulator: in-process and stopped at the end, or with keep_services started in the
+    background by `services up` (data in <out>/services) and left running."""
+    if options.keep_services:
+        from company_activity.local.background import up
+
+        state = up(options.services_dir, simulator=True, free_ports=options.free_ports,
+                   companies=options.companies, seed=options.seed)
+        for process in state.processes:
+            observer.started(f"{process.name} (kept running, pid {process.pid})",
+                             f"127.0.0.1:{', '.join(str(p) for p in process.ports)}")
+        yield Endpoints(state.connection_string, state.api_url or "", DEFAULT_API_KEY)
+        return
+    with Azurite() as azurite, UsageApiSimulator(SimulatorConfig(companies=options.companies,
+                                                                 seed=options.seed)) as simulator:
+        observer.started("azurite", f"blob endpoint 127.0.0.1:{azurite.blob_port}")
+        observer.started("usage API simulator", simulator.base_url)
+        yield Endpoints(azurite.connection_string, simulator.base_url, simulator.api_key)
 
 
 @contextlib.contextmanager
