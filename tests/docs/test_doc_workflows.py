@@ -11,6 +11,7 @@ reader's shell is SERVICES_FREE_PORTS=1 (documented in local.md), so that tests 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -73,10 +74,8 @@ def test_doc_workflow_runs_as_written(doc: str, name: str, tmp_path: Path) -> No
     finally:
         left_running = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob(f"**/{STATE_FILE}"))
         for state in tmp_path.glob(f"**/{STATE_FILE}"):
-            try:
+            with contextlib.suppress(ServiceError):  # already stopped
                 down(state.parent)
-            except ServiceError:
-                pass
     output = f"--- script\n{script}\n--- stdout\n{completed.stdout[-6000:]}\n--- stderr\n{completed.stderr[-6000:]}"
     assert completed.returncode == 0, output
     assert "Traceback" not in completed.stdout + completed.stderr, output
