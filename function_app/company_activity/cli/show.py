@@ -103,12 +103,15 @@ def _print(rows: list[dict[str, Any]], columns: tuple[str, ...], shown: tuple[tu
         print()
         return
     table = Table(title=title, title_justify="left")
-    for header, key in shown:
-        wide = key in ("company_name", "message", "churn_risk_reason", "run_id")
-        table.add_column(header, overflow="fold", no_wrap=not wide, min_width=20 if key == "message" else None,
+    cells = [["" if row.get(k) is None else _cell(row.get(k)) for _, k in shown] for row in rows]
+    for index, (header, key) in enumerate(shown):
+        # Ids and dates stay whole (they are copied into the next command); free text wraps.
+        wraps = key in ("company_name", "message", "churn_risk_reason")
+        widest = max((len(c[index]) for c in cells), default=0)
+        table.add_column(header, overflow="fold", no_wrap=not wraps, min_width=20 if wraps else min(widest, 40),
                          justify="right" if key.startswith(("rows_", "daily_", "7d_", "days_", "load_id")) else "left")
-    for row in rows:
-        table.add_row(*("" if row.get(k) is None else escape(_cell(row.get(k))) for _, k in shown))
+    for row_cells in cells:
+        table.add_row(*(escape(c) for c in row_cells))
     make_console().print(table)
 
 
