@@ -99,3 +99,14 @@ def test_down_never_kills_a_reused_pid() -> None:
     assert stop(impostor) is False
     cmdline = [part.decode() for part in Path("/proc/self/cmdline").read_bytes().split(b"\0") if part]
     assert is_running(Started("pytest", os.getpid(), cmdline, [], ""))  # a matching command line is recognised
+
+
+def test_standard_ports_are_what_use_development_storage_means() -> None:
+    """`services up` without --free-ports serves `UseDevelopmentStorage=true` (local.settings.json.example)."""
+    from company_activity.local.azurite import ACCOUNT, ACCOUNT_KEY, connection_string
+
+    ports = background.STANDARD_PORTS
+    shortcut = BlobServiceClient.from_connection_string("UseDevelopmentStorage=true")
+    ours = BlobServiceClient.from_connection_string(connection_string(ports["blob"], ports["queue"]))
+    assert shortcut.url == ours.url == f"http://127.0.0.1:{ports['blob']}/{ACCOUNT}/"
+    assert shortcut.credential.account_key == ours.credential.account_key == ACCOUNT_KEY
