@@ -89,7 +89,7 @@ class LocalRunSettings:
             raise SettingsError(
                 "LOCAL_BLOB_CONNECTION_STRING",
                 "LOCAL_BLOB_CONNECTION_STRING is required: the blob connection string every AzureBlobStorage "
-                "linked service maps to (Azurite's, e.g. printed by `company-activity demo`)"
+                "linked service maps to (Azurite's: `eval \"$(company-activity services up)\"` sets it)"
             )
         if "BlobEndpoint=" not in blob and "AccountName=" not in blob and blob != "UseDevelopmentStorage=true":
             raise SettingsError(
