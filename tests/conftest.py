@@ -31,3 +31,11 @@ def container(blob_service: BlobServiceClient, container_name: str) -> Iterator[
     client = blob_service.create_container(container_name)
     yield client
     client.delete_container()
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_local_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The CLI reads function_app/local.settings.json; a developer's copy must not leak into the tests."""
+    import company_activity.settings as settings
+
+    monkeypatch.setattr(settings, "LOCAL_SETTINGS_FILE", tmp_path_factory.getbasetemp() / "no-local.settings.json")
