@@ -61,8 +61,9 @@ def test_the_cli_reads_the_functions_app_local_settings(tmp_path: Path, monkeypa
     warehouse = tmp_path / "from-file.duckdb"
     path = write_settings(tmp_path, {"WAREHOUSE_PATH": str(warehouse)})
     monkeypatch.setattr(settings_module, "LOCAL_SETTINGS_FILE", path)
-    monkeypatch.delenv("WAREHOUSE_PATH", raising=False)
-    monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
-    assert main(["sql", "deploy"]) == 0  # monkeypatch's undo removes the WAREHOUSE_PATH the file set
+    # Empty counts as unset (the file fills it); setenv, unlike delenv of an absent variable, is undone.
+    monkeypatch.setenv("WAREHOUSE_PATH", "")
+    monkeypatch.setenv("WAREHOUSE_CONNECTION_STRING", "")
+    assert main(["sql", "deploy"]) == 0
     assert warehouse.exists()
     assert f"{warehouse}: " in capsys.readouterr().out

@@ -159,16 +159,21 @@ def test_cli_deploy_exits_2_with_file_and_line_on_a_translation_error(tmp_path, 
 
 
 def test_cli_deploy_reads_the_connection_string_from_the_environment(monkeypatch, capsys):
+    monkeypatch.delenv("WAREHOUSE_PATH", raising=False)
     monkeypatch.setenv("WAREHOUSE_CONNECTION_STRING", "Driver={ODBC Driver 18 for SQL Server};Server=tcp:none")
     monkeypatch.setitem(sys.modules, "pyodbc", None)  # as on a machine without the sqlserver extra
     assert main(["sql", "deploy"]) == 1
     assert "needs pyodbc" in capsys.readouterr().err
 
 
-def test_cli_deploy_without_a_target_is_a_usage_error(monkeypatch, capsys):
-    monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
+def test_cli_deploy_with_two_targets_in_the_environment_is_a_usage_error(monkeypatch, capsys):
+    """Without --warehouse, WAREHOUSE_PATH or WAREHOUSE_CONNECTION_STRING; both is ambiguous (neither:
+    out/warehouse.duckdb, tests/warehouse_io/test_transform_cli.py)."""
+    monkeypatch.setenv("WAREHOUSE_CONNECTION_STRING", "Driver=x;Server=y")
+    monkeypatch.setenv("WAREHOUSE_PATH", "w.duckdb")
     assert main(["sql", "deploy"]) == 2
-    assert "--warehouse" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set" in err and "Server=y" not in err
 
 
 def test_deploy_keeps_data(tmp_path, sql_dir):
