@@ -390,9 +390,9 @@ def run_guarded(runner: ActivityRunner, activity: Mapping[str, Any], ctx: Activi
 
 
 def activity_views(results: Mapping[str, ActivityResult]) -> dict[str, dict[str, Any]]:
-    """`activity('X')` as expressions see it: status, output and error (ADF shape). A skipped activity has
-    status Skipped and null output and error, so `activity('X')?.error?.message` reads null while
-    `activity('X').output.y` fails."""
+    """`activity('X')` as expressions see it: status, output and error (ADF shape). Reading an activity that
+    did not run (Skipped) is an expression error (expressions.activity), as is `.error` of one that
+    succeeded (its error is null)."""
     return {
         name: {
             "status": str(r.status),

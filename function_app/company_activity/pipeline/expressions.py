@@ -704,6 +704,8 @@ def _function(name: str, min_args: int, max_args: int | None = None) -> Callable
 
 # References to the run.
 
+RAN_STATUSES = frozenset({"Succeeded", "Failed"})
+
 @_function("pipeline", 0)
 def _pipeline(ctx: EvalContext) -> dict[str, Any]:
     return ctx.pipeline_object()
@@ -716,7 +718,15 @@ def _activity(ctx: EvalContext, name: Any) -> Any:
         raise ExpressionError(
             f"activity {name!r} has no result in this run: it has not run yet or is not upstream of this activity",
             function="activity")
-    return ctx.activities[name]
+    view = ctx.activities[name]
+    if view.get("status") not in RAN_STATUSES:
+        # ADF documents Status, output and error only "after an activity ran and completed" ("Pipeline
+        # failure and error message"); a Skipped activity has none, so reading it is an error here.
+        raise ExpressionError(
+            f"activity {name!r} did not run in this run (it is {view.get('status')}): its Status, output and error "
+            "exist only for an activity that ran; read it only on a path that runs after it succeeded or failed",
+            function="activity")
+    return view
 
 
 @_function("dataset", 0)
