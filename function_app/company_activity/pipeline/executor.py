@@ -245,9 +245,11 @@ class PipelineExecutor:
                                      if k not in nested}
             for path, text in expressions.find_expressions(own, str(name)):
                 try:
-                    expressions.parse(text)
+                    node = expressions.parse(text)
                 except expressions.ExpressionError as exc:
                     problems.append(f"activity '{name}' {path}: {exc}")
+                    continue
+                problems.extend(f"activity '{name}' {path}: {use}" for use in expressions.undocumented_uses(node))
         return problems
 
     # -- one scope ------------------------------------------------------------------------------------

@@ -442,6 +442,8 @@ def _check_expressions(factory: rs.Factory, kind: str, data: dict, file: str, pr
             except ex.ExpressionError as exc:
                 problems.append(Problem(file, path, f"expression does not parse: {exc}"))
                 continue
+            for message in ex.undocumented_uses(node):
+                problems.append(Problem(file, path, message))
             for function in sorted(ex.called_functions(node) & REFERENCE_FUNCTIONS - allowed):
                 problems.append(Problem(file, path, f"{function}() cannot be used in a {kind}"))
             for scope, names, owner in (("pipeline", declared if kind == "pipeline" else set(), "the pipeline"),
@@ -571,7 +573,12 @@ def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
                                             f"handled failure as Succeeded); it ends with {', '.join(sorted(ends))}"))
         return
     reads = {name: _activities_read(activity) for name, activity in by_name.items()}
-    for problem_path, message in _play_alert(activities, chain, fails[0], reads):
+    posts = [n for n in alert if by_name[n].get("type") == "WebActivity"
+             and str((by_name[n].get("typeProperties") or {}).get("method", "")).upper() != "GET"]
+    if not posts:
+        problems.append(Problem(file, path, "the alert branch has no Web activity that posts the alert"))
+        return
+    for problem_path, message in _play_alert(activities, chain, fails[0], posts, reads):
         problems.append(Problem(file, f"{path}[{index[problem_path]}]", message))
         return
 
@@ -590,12 +597,13 @@ def _activities_read(activity: dict) -> set[str]:
     return names
 
 
-def _play_alert(activities: list[dict], chain: list[str], fail: str,
+def _play_alert(activities: list[dict], chain: list[str], fail: str, posts: list[str],
                 reads: dict[str, set[str]]) -> Iterator[tuple[str, str]]:
     """(activity, message) for the first broken promise, playing every scenario: no failure, or each chain
     activity failing (those after it are then skipped), times every outcome of each alert activity that
     runs. Promises: the Fail activity runs exactly when the chain failed, the run ends Failed exactly then,
-    and no activity that runs reads an activity that did not run (ADF has no Status, output or error for it)."""
+    the alert is posted on every chain failure unless an alert step before the post failed, and no activity
+    that runs reads an activity that did not run (ADF has no Status, output or error for it)."""
     ordered = rs.topological_order(activities)
     for failing in (None, *chain):
         def play(at: int, statuses: dict[str, str], failing: str | None = failing) -> Iterator[tuple[str, str]]:
@@ -610,6 +618,11 @@ def _play_alert(activities: list[dict], chain: list[str], fail: str,
                                  "run's failure would be reported without the Fail activity's message")
                 elif failing is not None and result != rs.FAILED:
                     yield fail, f"the run ends {result} {what}"
+                elif failing is not None and not any(s == rs.FAILED for n, s in statuses.items()
+                                                         if n not in chain and n != fail):
+                    for post in posts:
+                        if statuses[post] == rs.SKIPPED:
+                            yield post, f"{post!r} is skipped {what} although no alert step failed: no alert is sent"
                 return
             activity = ordered[at]
             name = str(activity.get("name"))
@@ -640,6 +653,49 @@ def _play_alert(activities: list[dict], chain: list[str], fail: str,
             return
 
 
+def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    """A top-level activity that reads variables('v') must depend (transitively) on every top-level activity
+    that sets v: otherwise it may read the default while the setter runs (ADF runs independent activities
+    in parallel)."""
+    activities = [a for a in rs.pipeline_activities(pipeline) if isinstance(a, dict)]
+    try:
+        closure = rs.upstream_closure(activities)
+    except rs.ResourceError:
+        return
+    writers: dict[str, list[str]] = {}
+    for activity in activities:
+        if activity.get("type") in ("SetVariable", "AppendVariable"):
+            name = (activity.get("typeProperties") or {}).get("variableName")
+            writers.setdefault(str(name), []).append(str(activity.get("name")))
+    for position, activity in enumerate(activities):
+        name = str(activity.get("name"))
+        for path, text in ex.find_expressions(activity, f"$.properties.activities[{position}]",
+                                              skip_keys=frozenset({"description", "activities"})):
+            try:
+                read = _referenced_variables(ex.parse(text))
+            except ex.ExpressionError:
+                continue
+            for variable in sorted(read):
+                early = [w for w in writers.get(variable, []) if w != name and w not in closure.get(name, set())]
+                if early:
+                    problems.append(Problem(file, path, f"variable {variable!r} is read before (or while) "
+                                                        f"{early[0]!r} may set it: make {name!r} depend on it"))
+
+
+def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        if item.activity.get("type") != "SqlServerStoredProcedure":
+            continue
+        params = (item.activity.get("typeProperties") or {}).get("storedProcedureParameters") or {}
+        for name, spec in params.items():
+            kind = spec.get("type", "String") if isinstance(spec, dict) else None
+            if kind not in rs.STORED_PROCEDURE_PARAMETER_TYPES:
+                problems.append(Problem(file, f"{item.path}.typeProperties.storedProcedureParameters.{name}.type",
+                                        f"{kind!r}: only the documented types "
+                                        f"{', '.join(rs.STORED_PROCEDURE_PARAMETER_TYPES)} are accepted (pass other "
+                                        "values as String and let SQL convert them)"))
+
+
 def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, file: str,
                        problems: list[Problem]) -> None:
     prefix = rs.NAME_PREFIXES.get(kind)
@@ -667,6 +723,8 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
                 _check_dependencies(data, file, problems)
                 _check_policies(data, file, problems)
                 _check_alerting(data, file, problems)
+                _check_variable_order(data, file, problems)
+                _check_procedure_parameter_types(data, file, problems)
     return sorted(set(problems))
 
 

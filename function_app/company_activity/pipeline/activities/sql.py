@@ -9,13 +9,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from company_activity.pipeline.executor import ActivityContext
+from company_activity.pipeline.resources import STORED_PROCEDURE_PARAMETER_TYPES as DOCUMENTED_TYPES
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
 
-# The REST enum StoredProcedureParameterType also lists Decimal, Guid, Boolean and Date, but the
-# documentation's examples ("Transform data by using the SQL Server Stored Procedure activity", the
-# stored procedure tutorials) pass only String, Int and Int64, and nothing documents how the others
-# travel. The strict reading accepts only those three; pass anything else as String and let SQL convert.
-DOCUMENTED_TYPES = ("String", "Int", "Int64")
 _INTS = {"Int16": 2**15, "Int": 2**31, "Int32": 2**31, "Int64": 2**63}
 
 
