@@ -242,6 +242,10 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
            "run_date", "type"], "Date"),
      f"$.properties.activities[{index_of('MergeFactDailyCompanyActivity')}].typeProperties"
      ".storedProcedureParameters.run_date.type", "only the documented types String, Int, Int64"),
+    ("type conversion on the JSON copy", "pipeline", PIPELINE,
+     _set([*COPY, "typeProperties", "translator", "typeConversion"], True),
+     f"{COPY_PATH}.typeProperties.translator.typeConversion",
+     "type conversion does not apply to a JSON (hierarchical) source"),
     ("no Fail activity", "pipeline", PIPELINE,
      lambda d: d["properties"].__setitem__("activities", [a for a in d["properties"]["activities"]
                                                            if a["name"] != "FailRun"]),

@@ -682,6 +682,21 @@ def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) ->
                                                         f"{early[0]!r} may set it: make {name!r} depend on it"))
 
 
+def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    """"Schema and data type mapping in copy activity": type conversion is supported between tabular data
+    only; with a hierarchical (JSON) source the settings would promise checks that never happen."""
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        props = item.activity.get("typeProperties") or {}
+        if item.activity.get("type") != "Copy" or (props.get("source") or {}).get("type") != "JsonSource":
+            continue
+        translator = props.get("translator") or {}
+        for key in ("typeConversion", "typeConversionSettings"):
+            if key in translator:
+                problems.append(Problem(file, f"{item.path}.typeProperties.translator.{key}",
+                                        "type conversion does not apply to a JSON (hierarchical) source: remove it "
+                                        "and let the sink's conversion fail bad values"))
+
+
 def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[Problem]) -> None:
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
         if item.activity.get("type") != "SqlServerStoredProcedure":
@@ -725,6 +740,7 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
                 _check_alerting(data, file, problems)
                 _check_variable_order(data, file, problems)
                 _check_procedure_parameter_types(data, file, problems)
+                _check_json_type_conversion(data, file, problems)
     return sorted(set(problems))
 
 
