@@ -28,7 +28,7 @@ import requests
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
-from company_activity.settings import Secret, SettingsError, SettingSpec
+from company_activity.settings import Secret, SettingsError, SettingSpec, storage_connection_string
 
 DEFAULT_WAREHOUSE_PATH = "out/warehouse.duckdb"
 BLOB_TYPES = frozenset({"AzureBlobStorage"})
@@ -65,12 +65,7 @@ class LocalRunSettings:
                 "LOCAL_BLOB_CONNECTION_STRING is required: the blob connection string every AzureBlobStorage "
                 "linked service maps to (Azurite's, e.g. printed by `company-activity demo`)"
             )
-        if "BlobEndpoint=" not in blob and "AccountName=" not in blob and blob != "UseDevelopmentStorage=true":
-            raise SettingsError(
-                "LOCAL_BLOB_CONNECTION_STRING",
-                "LOCAL_BLOB_CONNECTION_STRING is not a storage connection string "
-                "(expected BlobEndpoint=... or AccountName=...; value hidden)",
-            )
+        storage_connection_string("LOCAL_BLOB_CONNECTION_STRING", blob)
         path = env.get("WAREHOUSE_PATH", "").strip()
         conn = env.get("WAREHOUSE_CONNECTION_STRING", "").strip()
         if path and conn:
