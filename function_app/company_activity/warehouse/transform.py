@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from company_activity.warehouse.crm import CrmParseResult, CrmRejectedError, parse_crm_csv, snapshot_date_of_path
 from company_activity.ingest.bronze import MANIFEST_NAME, Manifest, ManifestError
+from company_activity.warehouse.crm import CrmParseResult, CrmRejectedError, parse_crm_csv, snapshot_date_of_path
 from company_activity.warehouse.staging import (
     StagedUsage,
     StagingError,
