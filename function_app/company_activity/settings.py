@@ -130,6 +130,16 @@ class IngestSettings:
         )
 
 
+def date_limits(env: Mapping[str, str] | None = None) -> tuple[ZoneInfo, int]:
+    """(INGEST_TIMEZONE, BACKFILL_MAX_DAYS) alone, for the commands that load days without the API or storage
+    settings (transform, pipeline run): they refuse the same future dates and over-long ranges as ingestion."""
+    env = os.environ if env is None else env
+    specs = {s.name: s for s in SETTINGS}
+    raw = {name: _raw(env, specs[name]) for name in ("INGEST_TIMEZONE", "BACKFILL_MAX_DAYS")}
+    zone = _timezone("INGEST_TIMEZONE", raw["INGEST_TIMEZONE"])
+    return ZoneInfo(zone), _number("BACKFILL_MAX_DAYS", raw, int, 1, 3660)
+
+
 def _raw(env: Mapping[str, str], spec: SettingSpec) -> str:
     value = env.get(spec.name, "").strip()
     if value:

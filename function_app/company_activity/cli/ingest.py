@@ -21,7 +21,7 @@ from rich.table import Table
 from company_activity.cli.console import make_console
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
 from company_activity.ingest.bronze import committed_days, day_statuses
-from company_activity.ingest.dates import DateFieldError, parse_iso_date, yesterday
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day, yesterday
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings
 from company_activity.settings import IngestSettings, SettingsError
 
@@ -149,10 +149,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     _quiet_sdk(args)
     try:
         settings = settings_from(args)
-        day = parse_iso_date("--date", args.date)
-        if day > yesterday(settings.tz):
-            raise SettingsError("--date", f"--date {day} is after yesterday ({yesterday(settings.tz)}); "
-                                "only complete days can be ingested")
+        day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
     except (SettingsError, DateFieldError) as exc:
         return _error(str(exc))
     try:

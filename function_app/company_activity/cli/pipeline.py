@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
 from rich.markup import escape
 
 from company_activity.cli.console import make_console
-from company_activity.ingest.dates import date_range, parse_iso_date
+from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
 from company_activity.pipeline.executor import PipelineExecutor
 from company_activity.pipeline.local_resources import LocalResources, LocalRunSettings
 from company_activity.pipeline.report import activity_line, print_run
 from company_activity.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity.pipeline.results import PipelineDefinitionError
-from company_activity.settings import SettingsError
+from company_activity.settings import SettingsError, date_limits
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAILY_PIPELINE = "PL_daily_company_activity"
@@ -77,17 +77,19 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, str]:
     return values
 
 
-def parse_dates(single: str | None, span: str | None) -> list[date]:
+def parse_dates(single: str | None, span: str | None, env: Mapping[str, str] | None = None) -> list[date]:
+    """The run dates: complete days only (INGEST_TIMEZONE), a range at most BACKFILL_MAX_DAYS long."""
+    zone, max_days = date_limits(env)
     if single is not None:
-        return [parse_iso_date("--date", single)]
+        return [require_complete_day("--date", parse_iso_date("--date", single), zone)]
     assert span is not None
     start, sep, end = span.partition("..")
     if not sep:
         raise ValueError(f"--dates expects START..END, got {span!r}")
     first, last = parse_iso_date("--dates start", start), parse_iso_date("--dates end", end)
-    if last < first:
-        raise ValueError(f"--dates: end {last} is before start {first}")
-    return date_range(first, last)
+    days = require_span("--dates", first, last, max_days)
+    require_complete_day("--dates end", last, zone)
+    return days
 
 
 def run_pipeline(args: argparse.Namespace) -> int:

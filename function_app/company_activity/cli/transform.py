@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 
 from company_activity.ingest.bronze import PART_PREFIX
-from company_activity.ingest.dates import DateFieldError, parse_iso_date
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
+from company_activity.settings import date_limits
 from company_activity.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity.warehouse.staging import EmptyUsageError, StagingError
 from company_activity.warehouse.transform import Thresholds, TransformError, transform
@@ -68,6 +69,11 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def _complete_day(day: date) -> date:
+    zone, _ = date_limits()
+    return require_complete_day("--run-date", day, zone)
+
+
 def warehouse_target(path: Path | None, connection: str | None,
                      env: Mapping[str, str]) -> tuple[Path | None, str | None]:
     """(DuckDB path, None) or (None, connection string): the options, else WAREHOUSE_CONNECTION_STRING or
@@ -105,6 +111,7 @@ def _transform(args: argparse.Namespace) -> int:
     from company_activity.warehouse import WarehouseError, open_warehouse
 
     try:
+        _complete_day(args.run_date)
         path, connection = warehouse_target(args.warehouse, args.connection_string, os.environ)
     except ValueError as exc:
         return _fail(2, str(exc))
