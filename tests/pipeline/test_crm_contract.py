@@ -1,0 +1,83 @@
+"""One CRM contract on both paths: the same files are accepted or refused by `transform` (the replay) and by
+`pipeline run`'s Copy into stg.crm_company (+ the merge procedure), see docs/crm.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from company_activity.cli import main
+from company_activity.ingest.bronze import read_manifest
+from company_activity.local.azurite import Azurite
+from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
+from company_activity.local.slack_catcher import SlackCatcher
+from company_activity.warehouse.crm import crm_blob_path
+
+from .night import LocalNight, deployed_duckdb
+
+DAY = date(2026, 3, 1)
+HEADER = "company_id,company_name,industry_tag,country,last_contact_date"
+ROW = "c000001,Acme,saas,US,2026-02-20"
+LONG = "x" * 300
+CASES = {
+    # name: (file content, accepted by the contract?)
+    "exact header": (f"{HEADER}\n{ROW}\nc000002,Beta,,DE,\n", True),
+    "reordered header": ("country,company_id,last_contact_date,industry_tag,company_name\nUS,c000001,2026-02-20,saas,Acme\n",
+                         True),
+    "extra column": (f"{HEADER},owner\n{ROW},alice\n", True),
+    "missing column": ("company_id,company_name,industry_tag,last_contact_date\nc000001,Acme,saas,2026-02-20\n", False),
+    "column name in other case": (f"Company_ID,company_name,industry_tag,country,last_contact_date\n{ROW}\n", False),
+    "300-character name": (f"{HEADER}\nc000001,{LONG},saas,US,\n", False),
+    "duplicate company_id": (f"{HEADER}\n{ROW}\n{ROW}\n", False),
+    "not a calendar date": (f"{HEADER}\nc000001,Acme,saas,US,2026-02-30\n", False),
+    "too many fields": (f"{HEADER}\n{ROW},surplus\n", False),
+    "empty company_id": (f"{HEADER}\n,Acme,saas,US,\n", False),
+    "company_id with a space": (f"{HEADER}\nc000001 ,Acme,saas,US,\n", False),
+    "basic-format date": (f"{HEADER}\nc000001,Acme,saas,US,20260220\n", False),
+}
+
+
+@pytest.fixture(scope="module")
+def night(azurite: Azurite, tmp_path_factory) -> Iterator[LocalNight]:
+    folder = tmp_path_factory.mktemp("contract")
+    with UsageApiSimulator(SimulatorConfig(companies=10, seed=5)) as simulator, SlackCatcher() as slack:
+        warehouse = deployed_duckdb(folder)
+        local = LocalNight(azurite.connection_string, simulator, slack, warehouse, 10, 5)
+        try:
+            local.ingest(DAY)
+            yield local
+        finally:
+            local.close()
+            warehouse.close()
+
+
+@pytest.fixture(scope="module")
+def bronze_folder(night: LocalNight, tmp_path_factory) -> Path:
+    manifest = read_manifest(night.bronze, DAY)
+    assert manifest is not None
+    folder = tmp_path_factory.mktemp("bronze")
+    for entry in manifest.files:
+        target = folder / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(night.bronze.get_blob_client(entry.path).download_blob().readall())
+    return folder / manifest.run_path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_transform_and_pipeline_accept_and_refuse_the_same_crm_files(case, night, bronze_folder, tmp_path,
+                                                                       capsys) -> None:
+    content, accepted = CASES[case]
+    crm = tmp_path / "crm" / crm_blob_path(DAY)
+    crm.parent.mkdir(parents=True)
+    crm.write_text(content, encoding="utf-8")
+    code = main(["transform", "--run-date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
+                 "--warehouse", str(tmp_path / "replay.duckdb")])
+    replay_err = capsys.readouterr().err
+    night.crm.upload_blob(crm_blob_path(DAY), content.encode(), overwrite=True)
+    result = night.run(DAY)
+    assert (code == 0) is accepted, replay_err
+    assert result.succeeded is accepted, result.message
+    if not accepted:
+        assert code == 2 and "Traceback" not in replay_err
