@@ -24,8 +24,8 @@ LONG = "x" * 300
 CASES = {
     # name: (file content, accepted by the contract?)
     "exact header": (f"{HEADER}\n{ROW}\nc000002,Beta,,DE,\n", True),
-    "reordered header": ("country,company_id,last_contact_date,industry_tag,company_name\nUS,c000001,2026-02-20,saas,Acme\n",
-                         True),
+    "reordered header": ("country,company_id,last_contact_date,industry_tag,company_name\n"
+                         "US,c000001,2026-02-20,saas,Acme\n", True),
     "extra column": (f"{HEADER},owner\n{ROW},alice\n", True),
     "missing column": ("company_id,company_name,industry_tag,last_contact_date\nc000001,Acme,saas,2026-02-20\n", False),
     "column name in other case": (f"Company_ID,company_name,industry_tag,country,last_contact_date\n{ROW}\n", False),
