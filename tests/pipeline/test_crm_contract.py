@@ -81,3 +81,20 @@ def test_transform_and_pipeline_accept_and_refuse_the_same_crm_files(case, night
     assert result.succeeded is accepted, result.message
     if not accepted:
         assert code == 2 and "Traceback" not in replay_err
+
+
+def test_procedure_retries_are_reported_as_they_happen(night, tmp_path) -> None:
+    events = []
+    night.executor.wait_listener = events.append
+    try:
+        night.crm.upload_blob(crm_blob_path(DAY), CASES["duplicate company_id"][0].encode(), overwrite=True)
+        result = night.run(DAY)
+    finally:
+        night.executor.wait_listener = None
+    assert not result.succeeded
+    retries = [e for e in events if e.kind == "retry"]
+    assert [(e.activity, e.detail.split(":")[0]) for e in retries] == [
+        ("MergeFactDailyCompanyActivity", "attempt 1 of 3 failed"),
+        ("MergeFactDailyCompanyActivity", "attempt 2 of 3 failed"),
+    ]
+    assert "duplicate rows for snapshot_date 2026-03-01" in retries[0].detail
