@@ -102,7 +102,9 @@ def test_backfill_skips_committed_days_and_exits_0_when_all_are_committed(
 
     capsys.readouterr()
     assert main(["ingestions", "--start", ago(4), "--end", ago(1), "--json"]) == 0
-    days = json.loads(capsys.readouterr().out)
+    body = json.loads(capsys.readouterr().out)  # the same object as GET /api/ingestions
+    assert (body["start_date"], body["end_date"], body["committed"], body["missing"]) == (ago(4), ago(1), 3, 1)
+    days = body["days"]
     assert [(d["date"], d["committed"]) for d in days] == [(ago(4), False), (ago(3), True), (ago(2), True),
                                                            (ago(1), True)]
     assert days[2]["run_id"] == after.run_id

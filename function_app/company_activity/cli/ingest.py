@@ -20,7 +20,7 @@ from rich.table import Table
 
 from company_activity.cli.console import make_console
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
-from company_activity.ingest.bronze import committed_days, day_statuses
+from company_activity.ingest.bronze import committed_days, day_statuses, status_body
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day, yesterday
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings
 from company_activity.settings import IngestSettings, SettingsError
@@ -152,6 +152,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
     except (SettingsError, DateFieldError) as exc:
         return _error(str(exc))
+    if not getattr(args, "verbose", False):  # the runner logs the same summary; print it once
+        logging.getLogger("company_activity.ingest.runner").setLevel(logging.CRITICAL)
     try:
         result = ingest_day_with_settings(settings, day)
     except AzureError as exc:
@@ -218,11 +220,11 @@ def run_ingestions(args: argparse.Namespace) -> int:
     except AzureError as exc:
         return _storage_error(exc)
     if args.json:
-        json.dump([d.to_dict() for d in days], sys.stdout, indent=2)
+        json.dump(status_body(request.range.start, request.range.end, days), sys.stdout, indent=2)
         print()
         return EXIT_OK
     committed = sum(d.committed for d in days)
-    table = Table(title=f"bronze {settings.bronze_container}: {committed} of {len(days)} days committed")
+    table = Table(title=f"container {settings.bronze_container!r}: {committed} of {len(days)} days committed")
     for column in ("date", "committed", "records", "rejected", "run id", "committed at"):
         table.add_column(column)
     for d in days:

@@ -64,8 +64,9 @@ class IngestResult:
     replaced_run_id: str | None = None
 
     def summary(self) -> str:
+        stored = f", {self.bytes} bytes" if self.committed else ""  # nothing is stored for a day not committed
         head = (f"{self.date} run {self.run_id}: {self.record_count} records, {self.rejected_count} rejected, "
-                f"{self.pages} pages, {self.bytes} bytes in {self.seconds:.1f}s")
+                f"{self.pages} pages{stored} in {self.seconds:.1f}s")
         if self.committed:
             swapped = f" (replaced run {self.replaced_run_id})" if self.replaced_run_id else ""
             return f"{head}: committed{swapped}"
