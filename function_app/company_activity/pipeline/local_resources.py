@@ -29,6 +29,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
 from company_activity.settings import Secret, SettingsError, SettingSpec, storage_connection_string
+from company_activity.storage import blob_service_from_connection_string
 
 DEFAULT_WAREHOUSE_PATH = "out/warehouse.duckdb"
 BLOB_TYPES = frozenset({"AzureBlobStorage"})
@@ -137,9 +138,7 @@ class LocalResources:
     @property
     def blob_service(self) -> BlobServiceClient:
         if self._blob_service is None:
-            self._blob_service = BlobServiceClient.from_connection_string(
-                self.settings.blob_connection_string.reveal()
-            )
+            self._blob_service = blob_service_from_connection_string(self.settings.blob_connection_string.reveal())
         return self._blob_service
 
     @property
