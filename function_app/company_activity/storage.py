@@ -15,7 +15,7 @@ from company_activity.settings import IngestSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_CONNECT_TIMEOUT_S = 3
-LOCAL_RETRY = {"initial_backoff": 1, "increment_base": 2, "retry_total": 2}
+LOCAL_RETRY = {"initial_backoff": 0.5, "increment_base": 1.5, "retry_total": 2, "random_jitter_range": 0.5}
 
 
 def blob_service(settings: IngestSettings) -> BlobServiceClient:

@@ -177,10 +177,12 @@ def run_backfill(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _error(str(exc))
     try:
-        container = bronze_container(settings)
+        with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
+                                              "has committed"):
+            container = bronze_container(settings)
+            done = () if request.force else committed_days(container, request.range.start, request.range.end)
     except AzureError as exc:
         return _storage_error(exc)
-    done = () if request.force else committed_days(container, request.range.start, request.range.end)
     plan = plan_backfill(request, done)
     rows: list[tuple[str, str, str, str, str, str]] = [
         (d.isoformat(), "skipped", "", "", "", "already committed (use --force to re-ingest)") for d in plan.skipped
@@ -242,7 +244,9 @@ def run_ingestions(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _error(str(exc))
     try:
-        days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
+        with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."
+                                              f"{request.range.end} from container {settings.bronze_container!r}"):
+            days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
     except AzureError as exc:
         return _storage_error(exc)
     if args.json:
