@@ -98,3 +98,25 @@ def test_procedure_retries_are_reported_as_they_happen(night, tmp_path) -> None:
         ("MergeFactDailyCompanyActivity", "attempt 2 of 3 failed"),
     ]
     assert "duplicate rows for snapshot_date 2026-03-01" in retries[0].detail
+
+
+
+@pytest.mark.parametrize(("case", "replay_says", "pipeline_says"), [
+    ("300-character name", "line 2, company_name: company_name is 300 bytes in UTF-8, at most 200 allowed",
+     "companies.csv:2: column 'company_name' (source company_name): cannot convert 'xxxx"),
+    ("missing column", "column(s) country missing",
+     "column(s) ['country'] specified in the column mapping cannot be found in the source header"),
+    ("company_id with a space", "line 2, company_id: company_id has leading or trailing whitespace",
+     "stg.crm_company: company_id 'c000001 ' of snapshot_date 2026-03-01 has leading or trailing whitespace"),
+])
+def test_both_paths_name_what_is_wrong(case, replay_says, pipeline_says, night, bronze_folder, tmp_path,
+                                       capsys) -> None:
+    content = CASES[case][0]
+    crm = tmp_path / "crm" / crm_blob_path(DAY)
+    crm.parent.mkdir(parents=True)
+    crm.write_text(content, encoding="utf-8")
+    assert main(["transform", "--run-date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
+                 "--warehouse", str(tmp_path / "replay.duckdb")]) == 2
+    assert replay_says in capsys.readouterr().err
+    night.crm.upload_blob(crm_blob_path(DAY), content.encode(), overwrite=True)
+    assert pipeline_says in night.run(DAY).message

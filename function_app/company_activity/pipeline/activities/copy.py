@@ -140,7 +140,7 @@ def _single_dataset(ctx: ActivityContext, activity: Mapping[str, Any], key: str)
 
 def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
     """Column name -> SQL type of the sink table, from the warehouse's INFORMATION_SCHEMA (T-SQL on both
-    engines). DuckDB does not keep VARCHAR lengths, so there only SQL Server's lengths are checked here."""
+    engines), with the VARCHAR(n) lengths DuckDB keeps only as CHECK constraints (declared_lengths)."""
     rows = warehouse.query(
         "SELECT COLUMN_NAME AS column_name, DATA_TYPE AS data_type, CHARACTER_MAXIMUM_LENGTH AS max_length "
         "FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME = @table "
@@ -160,6 +160,13 @@ def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
             columns[str(row["column_name"])] = SqlType.parse(type_text)
         except ValueError as exc:
             raise UnsupportedFeature(f"sink {schema}.{table} column {row['column_name']!r}: {exc}") from None
+    # DuckDB answers no lengths; its engine reads them from the translator's CHECKs, so an over-long value
+    # fails here with file:line, column and value, as SQL Server's declared lengths do.
+    declared = getattr(warehouse, "declared_lengths", None)
+    for name, (kind, length) in (declared(schema, table) if declared else {}).items():
+        current = columns.get(name)
+        if current is not None and current.name in ("varchar", "nvarchar") and current.length is None:
+            columns[name] = SqlType(kind, length)
     return columns
 
 
