@@ -155,8 +155,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
     except (SettingsError, DateFieldError) as exc:
         return _error(str(exc))
+    runner_log = logging.getLogger("company_activity.ingest.runner")
+    level = runner_log.level
     if not getattr(args, "verbose", False):  # the runner logs the same summary; print it once
-        logging.getLogger("company_activity.ingest.runner").setLevel(logging.CRITICAL)
+        runner_log.setLevel(logging.CRITICAL)
     err = make_console(stderr=True)
     try:
         with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
@@ -164,6 +166,8 @@ def run_ingest(args: argparse.Namespace) -> int:
             result = ingest_day_with_settings(settings, day)
     except AzureError as exc:
         return _storage_error(exc)
+    finally:
+        runner_log.setLevel(level)
     print(result.summary())
     return EXIT_OK if result.committed else EXIT_FAILED
 
