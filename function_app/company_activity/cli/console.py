@@ -21,7 +21,11 @@ def make_console(*, stderr: bool = False) -> Console:
 @contextmanager
 def logs_through(console: Console) -> Iterator[None]:
     """Route log records through `console` for the block, so they print above its live progress bar or
-    spinner instead of through it (a plain stderr handler would write into the bar's line)."""
+    spinner instead of through it (a plain stderr handler would write into the bar's line). Only on a
+    terminal: elsewhere nothing is live, and the plain handler keeps each record on one greppable line."""
+    if not console.is_terminal:
+        yield
+        return
     root = logging.getLogger()
     previous = root.handlers[:]
     handler = RichHandler(console=console, show_path=False, show_time=False, markup=False, rich_tracebacks=False)
