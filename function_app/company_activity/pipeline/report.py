@@ -35,7 +35,7 @@ def run_table(result: PipelineRunResult) -> Table:
     table = Table(title=f"{result.pipeline_name} run {result.run_id}", title_justify="left")
     for column, kwargs in (("activity", {}), ("type", {"style": "dim"}), ("status", {}),
                            ("seconds", {"justify": "right"}), ("tries", {"justify": "right"}),
-                           ("output / error", {"overflow": "ellipsis", "no_wrap": True, "max_width": 80})):
+                           ("output / error", {"overflow": "ellipsis", "max_width": 40})):
         table.add_column(column, **kwargs)  # type: ignore[arg-type]
     for activity in result.activities:
         name = f"  {activity.name}" if activity.scope else activity.name
@@ -46,7 +46,7 @@ def run_table(result: PipelineRunResult) -> Table:
             f"[{STYLE[activity.status]}]{activity.status.value}[/]",
             "" if skipped else f"{activity.duration_s:.2f}",
             "" if skipped else str(activity.attempts),
-            escape(summary(activity, 200)),
+            escape(summary(activity, 60)),
         )
     return table
 
