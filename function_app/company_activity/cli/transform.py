@@ -13,11 +13,11 @@ from datetime import date
 from pathlib import Path
 
 from company_activity.ingest.bronze import PART_PREFIX
-from company_activity.ingest.dates import DateFieldError, parse_iso_date
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
 from company_activity.pipeline.local_resources import warehouse_target
-from company_activity.settings import SettingsError
+from company_activity.settings import date_limits
 from company_activity.warehouse.crm import CrmFormatError, CrmRejectedError
-from company_activity.warehouse.staging import StagingError
+from company_activity.warehouse.staging import EmptyUsageError, StagingError
 from company_activity.warehouse.transform import Thresholds, TransformError, transform
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument("--crm", type=Path, metavar="FILE.csv",
                         help="the date's CRM snapshot CSV; without it the date has no snapshot")
+    parser.add_argument("--allow-empty-usage", action="store_true",
+                        help="stage usage files that hold 0 records, setting every company's usage of the date to "
+                        "zero (default: refused, unless the day's bronze _manifest.json beside the run folder "
+                        "says the day committed 0 records)")
     parser.add_argument("--allow-rejects", action="store_true",
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
@@ -64,6 +68,11 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def _complete_day(day: date) -> date:
+    zone, _ = date_limits()
+    return require_complete_day("--run-date", day, zone)
+
+
 def usage_files(paths: list[Path]) -> list[Path]:
     """Files as given; a directory stands for its bronze part files (never its rejected-* files)."""
     out: list[Path] = []
@@ -84,8 +93,9 @@ def _transform(args: argparse.Namespace) -> int:
     from company_activity.warehouse import WarehouseError, open_warehouse
 
     try:
+        _complete_day(args.run_date)
         path, connection = warehouse_target(args.warehouse, args.connection_string)
-    except SettingsError as exc:
+    except ValueError as exc:  # SettingsError, DateFieldError
         return _fail(2, str(exc))
     try:
         thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
@@ -99,7 +109,10 @@ def _transform(args: argparse.Namespace) -> int:
     try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
         result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
-                               allow_crm_rejects=args.allow_rejects)
+                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage)
+    except EmptyUsageError as exc:
+        return _fail(2, f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze run "
+                        "folder with the day's _manifest.json beside it (record_count 0)")
     except CrmRejectedError as exc:
         return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
     except (CrmFormatError, StagingError, FileNotFoundError) as exc:

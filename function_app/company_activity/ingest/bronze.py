@@ -658,6 +658,17 @@ def iter_committed_records(container: ContainerClient, day: date) -> Iterator[di
             yield json.loads(line)
 
 
+def status_body(start: date, end: date, days: Sequence[Any]) -> dict[str, Any]:
+    """The ingestion status object of start..end (GET /api/ingestions and `ingestions --json`)."""
+    return {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "committed": sum(d.committed for d in days),
+        "missing": sum(not d.committed for d in days),
+        "days": [d.to_dict() for d in days],
+    }
+
+
 def iter_committed_rejects(container: ContainerClient, day: date) -> Iterator[dict[str, Any]]:
     """Every `{"record": ..., "reason": ...}` of the day's committed run, verified like the records."""
     manifest = read_manifest(container, day)
