@@ -108,7 +108,14 @@ CASES = [
     ("pipeline run: negative --retry-interval", {}, ["pipeline", "run", "--date", DAY, "--retry-interval", "-1"],
      2, ["retry_interval_s must be >= 0"]),
     ("demo: future end", {}, ["demo", "--end", "2099-01-01"], 2, ["--end", "after yesterday"]),
-    ("sql deploy: no target", {"WAREHOUSE_CONNECTION_STRING": ""}, ["sql", "deploy"], 2, ["--warehouse"]),
+    # Without any target sql deploy uses out/warehouse.duckdb like every command; two targets are ambiguous.
+    ("sql deploy: two targets", {"WAREHOUSE_CONNECTION_STRING": "Driver=x;Server=y"}, ["sql", "deploy"], 2,
+     ["both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set"]),
+    ("show fact: no warehouse file", {"WAREHOUSE_PATH": "{dir}/absent.duckdb"}, ["show", "fact"], 1,
+     ["no warehouse at"]),
+    ("bronze download: bad --dates", {}, ["bronze", "download", "--dates", "2026-06-10"], 2,
+     ["--dates expects START..END"]),
+    ("crm upload: missing file", {}, ["crm", "upload", "--date", DAY, "{dir}/none.csv"], 2, ["no such file"]),
 ]
 
 
