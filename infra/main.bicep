@@ -17,7 +17,7 @@ param usageApiBaseUrl string
 @description('Required. Login name of the SQL server\'s Microsoft Entra administrator (a user principal name, group or app display name).')
 param sqlAdminLogin string
 
-@description('Required. Object id of the SQL server\'s Microsoft Entra administrator.')
+@description('Required. The SQL server\'s Microsoft Entra administrator as its sid: the object id of a user or group, the application (client) id of an application.')
 param sqlAdminObjectId string
 
 @description('Optional. Principal type of the SQL administrator: User, Group or Application.')

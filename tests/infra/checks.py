@@ -97,6 +97,16 @@ DIAGNOSTICS = {
     "Microsoft.Storage/storageAccounts/blobServices": (True, "Transaction"),
     "Microsoft.Storage/storageAccounts/queueServices": (True, "Transaction"),
 }
+# grant_identities.sql creates the factory's user from its identity's client id, guarded (see the script).
+FACTORY_USER = re.compile(
+    r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)\s+BEGIN"
+    r"(?:(?!END;).)*CONVERT\(UNIQUEIDENTIFIER, N'\$\(DataFactoryClientId\)'\)"
+    r"(?:(?!END;).)*N'CREATE USER ' \+ QUOTENAME\(N'\$\(DataFactoryName\)'\)"
+    r" \+ N' WITH SID = ' \+ @sid \+ N', TYPE = E;'"
+    r"(?:(?!END;).)*EXEC \(@create\);\s+END;",
+    re.DOTALL,
+)
+SAMPLE_CLIENT_ID = "bbbbbbbb-1111-2222-3333-444444444444"
 ADF_FOLDERS = ("factory", "linkedService", "dataset", "pipeline", "trigger")
 GLOBAL_PARAMETER_REF = re.compile(r"pipeline\(\)\.globalParameters\.(\w+)")
 
@@ -440,7 +450,7 @@ def linked_services(deployment: Deployment, root: Path) -> list[str]:
             if auth != "SystemAssignedManagedIdentity":
                 problems.append(f"{name}: SQL linked service must use the factory identity, got {auth!r}")
             deployment.only("Microsoft.Sql/servers/databases")
-            if not re.search(r"CREATE USER \[\$\(DataFactoryName\)\] FROM EXTERNAL PROVIDER", script):
+            if not FACTORY_USER.search(script):
                 problems.append(f"{name}: infra/sql/grant_identities.sql does not create the factory's user")
         else:
             problems.append(f"{name}: no Azure resource of this bundle backs linked service type {kind}")
@@ -478,12 +488,12 @@ def sql_grants(root: Path) -> list[str]:
         return [f"{path}: missing"]
     script = path.read_text(encoding="utf-8")
     problems: list[str] = []
-    if not re.search(
-        r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)"
-        r"\s+CREATE USER \[\$\(DataFactoryName\)\] FROM EXTERNAL PROVIDER;",
-        script,
-    ):
-        problems.append(f"{path}: CREATE USER ... FROM EXTERNAL PROVIDER must be guarded by IF NOT EXISTS")
+    if not FACTORY_USER.search(script):
+        problems.append(
+            f"{path}: the factory's user must be created WITH SID = <its client id>, TYPE = E, guarded by IF NOT EXISTS"
+        )
+    if re.search(r"^[^-\n]*FROM EXTERNAL PROVIDER", script, re.IGNORECASE | re.MULTILINE):
+        problems.append(f"{path}: FROM EXTERNAL PROVIDER needs a Graph lookup (Directory Readers); use WITH SID")
     grants = re.findall(r"^\s*GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+\[\$\(DataFactoryName\)\]", script, re.MULTILINE)
     for permissions, securable in grants:
         allowed = {
@@ -516,7 +526,8 @@ def sql_grants(root: Path) -> list[str]:
 def _sql_parses(path: Path, script: str) -> list[str]:
     """The script is valid T-SQL once sqlcmd has substituted its variables (sqlfluff, dialect tsql)."""
     try:
-        sqlfluff.parse(script.replace("$(DataFactoryName)", "adfexample"), dialect="tsql")
+        substituted = script.replace("$(DataFactoryName)", "adfexample")
+        sqlfluff.parse(substituted.replace("$(DataFactoryClientId)", SAMPLE_CLIENT_ID), dialect="tsql")
     except APIParsingError as exc:
         return [f"{path}: not valid T-SQL: {str(exc).splitlines()[-1][:200]}"]
     return []
