@@ -13,6 +13,8 @@
 #                        Entra administrator of the SQL server (default: you, the signed-in user or service
 #                        principal). SQL_ADMIN_OBJECT_ID is the object id of a user or group, the application
 #                        (client) id of an application
+#   ALERT_EMAILS         required: comma-separated e-mail addresses for the backstop alerts (docs/deploy.md, Alerts)
+#   ALERT_WEBHOOK_URL    optional webhook that also receives the alerts (common alert schema)
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
@@ -53,6 +55,10 @@ need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-u
 need curl "any package manager"
 [[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
 [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
+[[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
+[[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
+  fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
+export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
 az account show --output none 2>/dev/null || fail "run az login first"
 az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
 

@@ -65,6 +65,14 @@ param rejectThreshold string = '0.01'
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
 param storageSkuName string = 'Standard_LRS'
 
+@description('Required. E-mail addresses that receive the backstop alerts (no successful daily run in 26 h, a failed pipeline run, a failed ingestion Function).')
+@minLength(1)
+param alertEmailAddresses array
+
+@description('Optional. Webhook that also receives the backstop alerts (common alert schema); empty for none.')
+@secure()
+param alertWebhookUrl string = ''
+
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
 
@@ -78,6 +86,7 @@ var names = {
   functionApp: 'func${token}'
   sqlServer: 'sql${token}'
   dataFactory: 'adf${token}'
+  actionGroup: 'ag${token}'
 }
 var sqlDatabaseName = 'company_activity'
 var bronzeContainerName = 'bronze'
@@ -194,6 +203,18 @@ module dataFactory 'modules/data-factory.bicep' = {
   }
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    actionGroupName: names.actionGroup
+    location: location
+    workspaceId: monitoring.outputs.workspaceId
+    emailAddresses: alertEmailAddresses
+    webhookUrl: alertWebhookUrl
+    tags: allTags
+  }
+}
+
 module roleAssignments 'modules/role-assignments.bicep' = {
   name: 'role-assignments'
   params: {
@@ -262,3 +283,6 @@ output backfillQueueName string = backfillQueueName
 
 @description('Name of the Log Analytics workspace that receives every diagnostic setting.')
 output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName
+
+@description('Names of the backstop alert rules (Azure Monitor scheduled-query rules over the workspace).')
+output alertRuleNames array = alerts.outputs.ruleNames

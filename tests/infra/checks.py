@@ -39,6 +39,7 @@ SAMPLE_ENVIRONMENT = {
     "SQL_ADMIN_OBJECT_ID": "00000000-0000-0000-0000-000000000001",
     "PIPELINE_START_DATE": "2026-01-01",
     "DEPLOYER_IP": "203.0.113.7",
+    "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
 }
 # In Azure the code reaches Blob with its identity (STORAGE_ACCOUNT_URL); settings.py wants exactly one of
 # these two set (tests verify that rule against IngestSettings.from_env).

@@ -23,11 +23,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jmespath
-from azure.mgmt.datafactory.models import TriggerResource
-from knack.output import CommandResultItem, format_tsv
-from knack.util import todict
-
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
     "functionAppName": "funcabc",
@@ -44,7 +39,13 @@ APP_ID = "aaaaaaaa-1111-2222-3333-444444444444"
 SP = {"id": "99999999-8888-7777-6666-555555555555", "appId": APP_ID, "displayName": "gh-company-activity-deploy"}
 FACTORY_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/adfabc"
 FACTORY_CLIENT_ID = "bbbbbbbb-1111-2222-3333-444444444444"
-ENVIRONMENT_SEEN = ("SQL_ADMIN_LOGIN", "SQL_ADMIN_OBJECT_ID", "SQL_ADMIN_PRINCIPAL_TYPE", "PIPELINE_START_DATE")
+ENVIRONMENT_SEEN = (
+    "SQL_ADMIN_LOGIN",
+    "SQL_ADMIN_OBJECT_ID",
+    "SQL_ADMIN_PRINCIPAL_TYPE",
+    "PIPELINE_START_DATE",
+    "ALERT_EMAILS",
+)
 
 
 def main() -> int:
@@ -64,14 +65,20 @@ def main() -> int:
 
 def cli_output(result: Any, query: str) -> str:
     """What `az ... --query <query> --output tsv` prints for a command that returned `result`."""
+    import jmespath  # imported here: every fake call is a new process, most never render output
+    from knack.output import CommandResultItem, format_tsv
+    from knack.util import todict
+
     value = todict(result)
     if query:
         value = jmespath.search(query, value, jmespath.Options(collections.OrderedDict))
     return "" if value is None else format_tsv(CommandResultItem(value))
 
 
-def existing_trigger() -> TriggerResource:
+def existing_trigger() -> Any:
     """The trigger as the Data Factory REST API returns it after an earlier deployment (then started)."""
+    from azure.mgmt.datafactory.models import TriggerResource
+
     body = json.loads((ROOT / "adf" / "trigger" / "TR_daily_company_activity.json").read_text(encoding="utf-8"))
     body["properties"]["typeProperties"]["startTime"] = EXISTING_TRIGGER_START
     body["properties"]["runtimeState"] = "Started"

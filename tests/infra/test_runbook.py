@@ -51,6 +51,7 @@ def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[
         "HOME": str(tmp_path),
         "FAKE_AZ_LOG": str(log),
         "USAGE_API_BASE_URL": "https://usage.example.com/v1",
+        "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
         "ASSUME_YES": "1",
         "COMPANY_ACTIVITY": "company-activity",
@@ -191,6 +192,8 @@ def test_a_role_assignment_that_really_fails_stops_the_deployment(tmp_path: Path
     [
         ("staging", {}, "usage:"),
         ("dev", {"USAGE_API_BASE_URL": ""}, "set USAGE_API_BASE_URL"),
+        ("dev", {"ALERT_EMAILS": ""}, "set ALERT_EMAILS"),
+        ("dev", {"ALERT_EMAILS": "oncall@example.com; lead@example.com"}, "ALERT_EMAILS must be e-mail addresses"),
         ("dev", {"DEPLOYER_IP": "0.0.0.0/0"}, "DEPLOYER_IP must be one IPv4 address"),
         ("dev", {"USAGE_API_KEY": ""}, "set USAGE_API_KEY (secret usage-api-key does not exist yet)"),
     ],
