@@ -18,6 +18,7 @@
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
+#   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
 #   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
 #   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity)
 #
@@ -48,12 +49,22 @@ fi
 step() { printf '\n==> %s\n' "$*"; }
 fail() { echo "error: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"; }
+# The signed-in principal's object id from the oid claim of its ARM access token: no Microsoft Graph call.
+token_object_id() {
+  local payload
+  payload=$(az account get-access-token --query accessToken --output tsv | cut -d. -f2 | tr '_-' '/+')
+  while (( ${#payload} % 4 )); do payload+="="; done
+  printf '%s' "$payload" | base64 -d | grep -o '"oid" *: *"[0-9a-f-]*"' | grep -o '[0-9a-f-]\{36\}'
+}
 yesterday_utc() { date -u -d 'yesterday' +%F 2>/dev/null || date -u -v-1d +%F; }
 
 need az "https://learn.microsoft.com/cli/azure/install-azure-cli"
-need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
-need curl "any package manager"
-[[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
+if [[ $WHAT_IF_ONLY != 1 ]]; then
+  need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
+  need curl "any package manager"
+  [[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+fi
 [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
 [[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
 [[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
@@ -68,8 +79,9 @@ step "1/9 Who deploys"
 if [[ $(az account show --query user.type --output tsv) == servicePrincipal ]]; then  # a CI pipeline
   ME_TYPE=ServicePrincipal
   ME_APP_ID=$(az account show --query user.name --output tsv)
-  ME_ID=$(az ad sp show --id "$ME_APP_ID" --query id --output tsv)
-  ME_LOGIN=$(az ad sp show --id "$ME_APP_ID" --query displayName --output tsv)
+  ME_ID=$(token_object_id)
+  # A service principal may not read Microsoft Graph: name it only when SQL_ADMIN_LOGIN does not.
+  ME_LOGIN=${SQL_ADMIN_LOGIN:-$(az ad sp show --id "$ME_APP_ID" --query displayName --output tsv)}
   ME_SQL_TYPE=Application
   ME_SQL_SID=$ME_APP_ID
 else
@@ -90,7 +102,14 @@ fi
 echo "subscription: $(az account show --query name --output tsv); SQL admin: $SQL_ADMIN_LOGIN ($SQL_ADMIN_PRINCIPAL_TYPE)"
 
 step "2/9 Resource group $RESOURCE_GROUP"
-az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+if [[ $WHAT_IF_ONLY == 1 ]]; then
+  if [[ $(az group exists --name "$RESOURCE_GROUP") != true ]]; then
+    echo "resource group $RESOURCE_GROUP does not exist yet: nothing to compare, what-if skipped"
+    exit 0
+  fi
+else
+  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+fi
 
 # A started trigger cannot be updated: stop it for the deployment (started again in step 8), and keep its
 # first window, which must not move once the trigger has run.
@@ -101,15 +120,21 @@ if [[ -n $EXISTING_FACTORY ]] && az datafactory trigger show --factory-name "$EX
   PREVIOUS_START=$(az datafactory trigger show --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
     --name "$TRIGGER_NAME" --query 'properties.startTime' --output tsv)  # the CLI flattens typeProperties
   export PIPELINE_START_DATE=${PIPELINE_START_DATE:-${PREVIOUS_START:0:10}}
-  echo "stopping $TRIGGER_NAME for the update"
-  az datafactory trigger stop --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
-    --name "$TRIGGER_NAME" --output none
+  if [[ $WHAT_IF_ONLY != 1 ]]; then
+    echo "stopping $TRIGGER_NAME for the update"
+    az datafactory trigger stop --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
+      --name "$TRIGGER_NAME" --output none
+  fi
 fi
 export PIPELINE_START_DATE=${PIPELINE_START_DATE:-$(yesterday_utc)}
 echo "daily trigger starts at $PIPELINE_START_DATE"
 
 step "3/9 What-if"
 az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
+if [[ $WHAT_IF_ONLY == 1 ]]; then
+  echo "what-if only (WHAT_IF_ONLY=1): nothing was changed"
+  exit 0
+fi
 if [[ ${ASSUME_YES:-0} != 1 ]]; then
   read -r -p "Deploy these changes? [y/N] " answer
   [[ $answer == [yY]* ]] || fail "stopped before deploying"

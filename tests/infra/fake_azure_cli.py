@@ -16,6 +16,7 @@ versions do (see docs/azure-fidelity.md), and FAKE_AZ_ROLE_CREATE=forbidden fail
 
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import os
@@ -75,6 +76,16 @@ def cli_output(result: Any, query: str) -> str:
     return "" if value is None else format_tsv(CommandResultItem(value))
 
 
+def access_token(object_id: str) -> str:
+    """An unsigned JWT shaped like an ARM access token: header.payload.signature, base64url without padding."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    claims = {"aud": "https://management.core.windows.net/", "oid": object_id, "tid": "t", "name": "ä~?>"}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
 def existing_trigger() -> Any:
     """The trigger as the Data Factory REST API returns it after an earlier deployment (then started)."""
     from azure.mgmt.datafactory.models import TriggerResource
@@ -96,6 +107,10 @@ def az(args: list[str]) -> int:
         if service_principal:
             account["user"] = {"type": "servicePrincipal", "name": APP_ID}
         sys.stdout.write(cli_output(account, query))
+    elif line.startswith("account get-access-token"):
+        sys.stdout.write(
+            cli_output({"accessToken": access_token(SP["id"] if service_principal else USER["id"])}, query)
+        )
     elif line.startswith("ad signed-in-user show"):
         if service_principal:
             print("ERROR: /me request is only valid with delegated authentication flow.", file=sys.stderr)
@@ -103,6 +118,8 @@ def az(args: list[str]) -> int:
         sys.stdout.write(cli_output(USER, query))
     elif line.startswith("ad sp show"):
         sys.stdout.write(cli_output(SP, query))
+    elif line.startswith("group exists"):
+        print("true" if existing else "false")
     elif line.startswith("resource list"):
         print("adfabc" if existing else "")
     elif line.startswith("resource show"):

@@ -135,6 +135,21 @@ def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path:
     assert calls[create]["env"]["PIPELINE_START_DATE"] == "2025-06-01"
 
 
+@pytest.mark.parametrize("existing", ["1", "0"])
+def test_what_if_only_changes_nothing(tmp_path: Path, existing: str) -> None:
+    # The pull-request check of .github/workflows/deploy.yml: read-only calls, the trigger left running.
+    result, calls = run_deploy(tmp_path, WHAT_IF_ONLY="1", FAKE_AZ_EXISTING=existing)
+    assert result.returncode == 0, result.stderr
+    changing = ("group create", "deployment group create", "trigger stop", "trigger start", "role assignment create")
+    assert [command(c) for c in calls if any(f"az {verb}" in command(c) for verb in changing)] == []
+    assert all(c["tool"] == "az" for c in calls)
+    if existing == "1":
+        what_if = calls[index_of(calls, r"^az deployment group what-if")]
+        assert what_if["env"]["PIPELINE_START_DATE"] == "2025-06-01"
+    else:
+        assert "what-if skipped" in result.stdout
+
+
 def deployment_environment(calls: list) -> dict[str, str]:
     return calls[index_of(calls, r"^az deployment group create")]["env"]
 
@@ -150,6 +165,21 @@ def test_a_service_principal_is_sql_admin_by_its_application_id(tmp_path: Path) 
     # Azure RBAC, unlike SQL, names the principal by its object id.
     role = calls[index_of(calls, r"^az role assignment create")]["argv"]
     assert role[role.index("--assignee-object-id") + 1] == SP["id"]
+    # The object id comes from the access token, not from Microsoft Graph, which a CI principal may not read.
+    assert [command(c) for c in calls if "ad sp show" in command(c) and "--query id" in command(c)] == []
+
+
+def test_a_service_principal_with_a_named_sql_admin_makes_no_graph_call(tmp_path: Path) -> None:
+    result, calls = run_deploy(
+        tmp_path,
+        FAKE_AZ_SIGNED_IN="servicePrincipal",
+        SQL_ADMIN_LOGIN="sg-company-activity-sql-admins",
+        SQL_ADMIN_OBJECT_ID="cccccccc-1111-2222-3333-444444444444",
+        SQL_ADMIN_PRINCIPAL_TYPE="Group",
+    )
+    assert result.returncode == 0, result.stderr
+    assert [command(c) for c in calls if command(c).startswith("az ad ")] == []
+    assert deployment_environment(calls)["SQL_ADMIN_PRINCIPAL_TYPE"] == "Group"
 
 
 def test_a_signed_in_user_is_sql_admin_by_object_id(
