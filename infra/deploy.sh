@@ -168,7 +168,8 @@ ensure_role() {  # role, scope: idempotent whatever the CLI version does with an
   fi
   if ! error=$(az role assignment create --assignee-object-id "$ME_ID" --assignee-principal-type "$ME_TYPE" \
       --role "$role" --scope "$scope" --output none 2>&1); then
-    [[ $error == *RoleAssignmentExists* ]] || fail "could not assign $role: $error"
+    [[ $error == *RoleAssignmentExists* || $error == *"role assignment already exists"* ]] ||
+      fail "could not assign $role: $error"
   fi
   echo "role $role: assigned"
 }
