@@ -74,3 +74,18 @@ def test_a_loading_pipeline_without_alerting_is_still_refused(edit: Editor, adf_
     edit("pipeline", "PL_daily_company_activity", drop_fail_run)
     problems = [p for p in validate_directory(adf_copy) if p.file == "adf/pipeline/PL_daily_company_activity.json"]
     assert any("the alert branch must end with one Fail activity" in p.message for p in problems), problems
+
+
+def test_an_orchestrator_that_touches_data_carries_the_alerting_invariant(edit: Editor, adf_copy: Path) -> None:
+    """Only a pipeline of Execute Pipeline and control activities is exempt: adding a data activity ends that."""
+    def add_lookup(data: dict) -> None:
+        data["properties"]["activities"].append({
+            "name": "PeekManifest", "type": "Lookup", "dependsOn": [], "policy": {"timeout": "0.00:05:00"},
+            "typeProperties": {"source": {"type": "JsonSource"},
+                               "dataset": {"referenceName": "DS_bronze_manifest", "type": "DatasetReference",
+                                           "parameters": {"serviceEndpoint": "x", "container": "y",
+                                                          "runDate": "2026-01-01"}}}})
+
+    edit("pipeline", BACKFILL, add_lookup)
+    problems = [p for p in validate_directory(adf_copy) if p.file == f"adf/pipeline/{BACKFILL}.json"]
+    assert any(p.message.startswith("expected exactly one") for p in problems), problems  # the alerting rules apply

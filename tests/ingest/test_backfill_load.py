@@ -178,6 +178,7 @@ def test_status_shows_bronze_and_load_per_date(
     ("not-a-guid", None, 400, "run_id must be a Data Factory run id"),
     ("00000000-0000-0000-0000-0000000000aa", None, 404, "does not exist (404)"),
     ("00000000-0000-0000-0000-0000000000bb", "daily", 404, "is a run of PL_daily_company_activity, not of"),
+    ("00000000-0000-0000-0000-0000000000ee", "no-dates", 502, "has no valid startDate parameter (got None)"),
     ("00000000-0000-0000-0000-0000000000cc", 403, 502, "no permission on the factory (403)"),
     ("00000000-0000-0000-0000-0000000000dd", 429, 503, "throttling"),
 ])
@@ -187,6 +188,9 @@ def test_status_errors(handlers: dict[str, Callable[..., Any]], arm: tuple[ArmSt
     if setup == "daily":
         stand_in.runs[run_id] = {"runId": run_id, "pipelineName": "PL_daily_company_activity", "status": "Succeeded",
                                  "parameters": {"runDate": str(date(2026, 1, 1))}}
+    elif setup == "no-dates":
+        stand_in.runs[run_id] = {"runId": run_id, "pipelineName": "PL_backfill_company_activity",
+                                 "status": "Succeeded", "parameters": {}}
     elif isinstance(setup, int):
         stand_in.fail_next(setup, count=3, retry_after="0")
     response = get_backfill(handlers, run_id)

@@ -7,7 +7,7 @@ import azure.functions as func
 
 from company_activity.functions import load, runtime
 from company_activity.ingest.bronze import day_statuses
-from company_activity.orchestration.backfill_load import backfill_view, read_backfill
+from company_activity.orchestration.backfill_load import backfill_range, backfill_view, read_backfill
 from company_activity.orchestration.data_factory import ArmError
 
 bp = func.Blueprint()
@@ -41,10 +41,8 @@ def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
         status = 404 if exc.status == 404 else 503 if exc.status == 429 else 502
         return runtime.json_response({"error": str(exc), "arm_status": exc.status}, status)
     try:
-        view = backfill_view(run, activity_runs, [])
-        bronze = day_statuses(runtime.container(), *(datetime.fromisoformat(view[k]).date()
-                                                     for k in ("start_date", "end_date")))
-    except (KeyError, ValueError) as exc:
-        return runtime.json_response({"error": f"run {run_id} has no valid startDate/endDate parameters: {exc}"},
-                                     502)
+        start, end = backfill_range(run)
+    except ValueError as exc:
+        return runtime.json_response({"error": str(exc)}, 502)
+    bronze = day_statuses(runtime.container(), start, end)
     return runtime.json_response(backfill_view(run, activity_runs, bronze), 200)

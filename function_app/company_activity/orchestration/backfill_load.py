@@ -82,10 +82,22 @@ def date_loads(dates: Sequence[date], backfill_status: str, activity_runs: Seque
     return out
 
 
+def backfill_range(run: PipelineRun) -> tuple[date, date]:
+    """startDate and endDate of a backfill run (ValueError naming the parameter when missing or not a date)."""
+    values = []
+    for name in ("startDate", "endDate"):
+        try:
+            values.append(date.fromisoformat(str(run.parameters[name])[:10]))
+        except (KeyError, ValueError):
+            raise ValueError(f"run {run.run_id} has no valid {name} parameter "
+                             f"(got {run.parameters.get(name)!r})") from None
+    return values[0], values[1]
+
+
 def backfill_view(run: PipelineRun, activity_runs: Sequence[Mapping[str, Any]],
                   bronze_days: Sequence[DayStatus]) -> dict[str, Any]:
     """The body of GET /api/backfill/{run id}: the run, then per date bronze and load side by side."""
-    start, end = (date.fromisoformat(str(run.parameters[k])[:10]) for k in ("startDate", "endDate"))
+    start, end = backfill_range(run)
     dates = date_range(start, end)
     loads = date_loads(dates, run.status, activity_runs)
     bronze = {d.date: d for d in bronze_days}

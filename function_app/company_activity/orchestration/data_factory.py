@@ -48,8 +48,9 @@ class TokenCredential(Protocol):
 class ArmError(RuntimeError):
     """ARM answered with an error (or could not be reached: status 0)."""
 
-    def __init__(self, status: int, code: str, message: str, meaning: str) -> None:
+    def __init__(self, status: int, code: str, message: str, meaning: str, retry_after: float | None = None) -> None:
         self.status, self.code, self.arm_message, self.meaning = status, code, message, meaning
+        self.retry_after = retry_after  # seconds ARM asked to wait (Retry-After), capped
         shown = f"ARM {status}" if status else "ARM unreachable"
         super().__init__(f"{meaning} ({shown}{' ' + code if code else ''}: {message})")
 
@@ -189,9 +190,8 @@ class DataFactoryClient:
                                                                                            what)) from None
             return parsed if isinstance(parsed, dict) else {}
         code, message = _cloud_error(response)
-        error = ArmError(response.status_code, code, message, _meaning(response.status_code, what))
-        error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
-        raise error
+        raise ArmError(response.status_code, code, message, _meaning(response.status_code, what),
+                       _retry_after(response))
 
 
 def _cloud_error(response: requests.Response) -> tuple[str, str]:
@@ -213,7 +213,7 @@ def _retry_after(response: requests.Response) -> float | None:
 
 def _wait_retry_after(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
-    after = getattr(exc, "retry_after", None)
+    after = exc.retry_after if isinstance(exc, ArmError) else None
     return after if after is not None else min(2.0 ** (state.attempt_number - 1), MAX_RETRY_AFTER_S)
 
 

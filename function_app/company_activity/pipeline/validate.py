@@ -605,11 +605,16 @@ def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, fi
                                 "commit triggers Stopped; the deployment starts them explicitly"))
 
 
-def _loads_warehouse(pipeline: dict) -> bool:
-    """A pipeline that runs the stored procedure loads the warehouse: it carries the alerting invariant. An
-    orchestrating pipeline (PL_backfill) runs loading pipelines, whose own alert branches alert for it."""
-    return any(item.activity.get("type") == "SqlServerStoredProcedure"
-               for item in rs.walk_activities(rs.pipeline_activities(pipeline)))
+def _orchestrates(pipeline: dict) -> bool:
+    """An orchestrating pipeline (PL_backfill) only runs other pipelines (Execute Pipeline) and touches no data
+    itself: the pipelines it runs alert for it, so it is exempt from the loading pipeline's alerting invariant.
+    Every other pipeline carries the invariant, also one that lost its stored procedure."""
+    types = {str(item.activity.get("type")) for item in rs.walk_activities(rs.pipeline_activities(pipeline))}
+    return "ExecutePipeline" in types and not types & DATA_ACTIVITY_TYPES
+
+
+DATA_ACTIVITY_TYPES = frozenset({"Copy", "Lookup", "GetMetadata", "Validation", "SqlServerStoredProcedure", "Script",
+                                 "WebActivity", "Delete", "ExecuteDataFlow"})
 
 
 def _check_execute_pipeline(factory: rs.Factory, name: str, pipeline: dict, file: str,
@@ -662,7 +667,7 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
             if kind == "pipeline":
                 _check_dependencies(data, file, problems)
                 _check_policies(data, file, problems)
-                if _loads_warehouse(data):
+                if not _orchestrates(data):
                     _check_alerting(data, file, problems)
                 _check_execute_pipeline(factory, name, data, file, problems)
     return sorted(set(problems))
