@@ -66,7 +66,14 @@ def test_small_demo_night(tmp_path: Path) -> None:
     assert len(late) == 3
     assert f"late backfill: {late[0]}..{late[-1]}" in output
     assert re.search(r"late backfill PL_backfill_company_activity: Succeeded", output), output
-    assert "Slack alert" not in output
+    # The injected failure: the day after END was never ingested; one alert names it, the run is Failed.
+    missing = END + timedelta(days=1)
+    assert output.count("Slack alert received") == 1, output
+    alert = output[output.index("Slack alert received"):]
+    assert f"runDate: {missing}" in alert and "failed activity: WaitForManifest" in alert
+    assert f"injected failure on {missing}: nothing was ingested" in output
+    assert "the run ended Failed and posted 1 Slack alert(s)" in output
+    assert "posted by the night's runs" not in output
 
     warehouse = out / "warehouse.duckdb"
     assert f"warehouse: {warehouse}" in output
