@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from company_activity.cli import demo, ingest, pipeline, simulator, transform, warehouse
+from company_activity.cli import dashboard, demo, ingest, pipeline, simulator, transform, warehouse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (simulator, ingest, warehouse, transform, pipeline, demo):
+    for module in (simulator, ingest, warehouse, transform, pipeline, demo, dashboard):
         module.register(sub)
     return parser
 

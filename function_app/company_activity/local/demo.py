@@ -85,6 +85,7 @@ class DemoSummary:
     top_risk: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[CaughtMessage] = field(default_factory=list)
     seconds: float = 0.0
+    dashboard: Path | None = None  # <out>/dashboard.html, from the rpt views
 
     @property
     def succeeded(self) -> bool:
@@ -155,9 +156,16 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             summary.runs.append(done)
             observer.pipeline_done(done)
         read_fact_summary(warehouse, summary, dates[-1])
+        summary.dashboard = write_demo_dashboard(warehouse, options.out / "dashboard.html")
         summary.alerts = slack.messages
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def write_demo_dashboard(warehouse: Any, path: Path) -> Path:
+    from company_activity.dashboard import load, write_dashboard
+
+    return write_dashboard(load(warehouse), path)
 
 
 @contextlib.contextmanager

@@ -982,13 +982,14 @@ class _DDL:
         return Translated(f"CREATE VIEW {view} AS {sql}", (), "ddl", self.loc.line)
 
     def security(self, verb: str, rest: str) -> Translated:
-        """CREATE SCHEMA s AUTHORIZATION dbo, CREATE ROLE r, GRANT SELECT ON SCHEMA::s TO r. DuckDB has no principals: the statements are
-        recorded in etl.database_roles / etl.schema_permissions (checked as SQL Server checks them)
-        and enforce nothing; anyone who can open the DuckDB file reads every table."""
+        """CREATE SCHEMA s AUTHORIZATION dbo, CREATE ROLE r, GRANT SELECT ON SCHEMA::s TO r. DuckDB has no
+        principals: the statements are recorded in etl.database_roles / etl.schema_permissions (checked as
+        SQL Server checks them) and enforce nothing; anyone who can open the DuckDB file reads every table."""
         before = (
             "CREATE TABLE IF NOT EXISTS etl.database_roles (role_name VARCHAR PRIMARY KEY)",
             "CREATE TABLE IF NOT EXISTS etl.schema_permissions (schema_name VARCHAR NOT NULL, "
-            "permission VARCHAR NOT NULL, role_name VARCHAR NOT NULL, PRIMARY KEY (schema_name, permission, role_name))",
+            "permission VARCHAR NOT NULL, role_name VARCHAR NOT NULL, "
+            "PRIMARY KEY (schema_name, permission, role_name))",
         )
         schema_owner = _CREATE_SCHEMA_OWNER.fullmatch(rest) if verb == "CREATE" else None
         if schema_owner is not None:
@@ -996,7 +997,8 @@ class _DDL:
             # by dbo (the owner of a plain CREATE SCHEMA is whoever runs it). DuckDB has no owners.
             if _security_name(schema_owner, "owner") != "dbo":
                 raise self.loc.error("CREATE SCHEMA ... AUTHORIZATION other than dbo")
-            return Translated(f"CREATE SCHEMA {quote(_security_name(schema_owner, 'schema'))}", (), "ddl", self.loc.line)
+            schema = quote(_security_name(schema_owner, "schema"))
+            return Translated(f"CREATE SCHEMA {schema}", (), "ddl", self.loc.line)
         if verb == "CREATE":
             match = _CREATE_ROLE.fullmatch(rest)
             if match is None:

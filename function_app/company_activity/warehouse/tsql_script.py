@@ -670,8 +670,8 @@ class _Parser:
         return Parameter(name, data_type, default)
 
     def parse_security_statement(self) -> SqlStatement:
-        """CREATE ROLE, GRANT, CREATE SCHEMA ... AUTHORIZATION: sqlglot has no tree for them (only an opaque command, with a logged
-        warning); the translator checks their text against a strict grammar."""
+        """CREATE ROLE, GRANT, CREATE SCHEMA ... AUTHORIZATION: sqlglot has no tree for them (only an
+        opaque command, with a logged warning); the translator checks their text against a strict grammar."""
         loc = self.loc()
         end = self.scan_statement_end()
         text = self.source(self.pos, end)
