@@ -224,3 +224,26 @@ def test_role_statements_are_checked_as_sql_server_checks_them(duckdb_warehouse)
     assert duckdb_warehouse.query(
         "SELECT role_name FROM etl.schema_permissions ORDER BY role_name;"
     ) == [{"role_name": "analysts"}, {"role_name": "rpt_reader"}]
+
+
+def test_the_dashboard_queries_run_on_every_engine(loaded):
+    """The dashboard's T-SQL (company_activity.dashboard.data) on this engine, checked against the fact."""
+    from company_activity.dashboard import load
+
+    data = load(loaded, day(8))
+    facts = [f for f in fact(loaded).values() if f["activity_date"] == day(8)]
+    kpis = {k.name: k.value for k in data.kpis}
+    assert kpis == {
+        "companies": len(facts),
+        "active_users": sum(f["daily_active_users"] for f in facts),
+        "companies_at_risk": sum(1 for f in facts if f["is_churn_risk"]),
+    }
+    at_risk = sorted(
+        (f for f in facts if f["is_churn_risk"]), key=lambda f: (f["7d_rolling_active_users"], f["company_id"])
+    )
+    assert [r["company_id"] for r in data.at_risk] == [f["company_id"] for f in at_risk]
+    assert set(data.series) == {f["company_id"] for f in at_risk}
+    assert all(len(s["dates"]) == 8 for s in data.series.values())
+    assert data.trend["dates"] == [day(n) for n in range(1, 9)]
+    assert data.freshness["latest_fact_date"] == day(8)
+    assert [r["run_date"] for r in data.load_runs] == [day(n) for n in range(8, 0, -1)]
