@@ -159,14 +159,27 @@ def test_filter_by_reason_and_sort(page, demo):
     assert numbers == sorted(numbers) and values[len(numbers):] == ["never"] * (len(values) - len(numbers))
 
 
-def test_drill_down_follows_the_clicked_row(page):
+def test_drill_down_follows_the_clicked_row_and_marks_its_contacts(page, demo):
     opened, _, _ = page
-    row = opened.locator("#at-risk tbody tr").nth(1)
-    company = row.get_attribute("data-company")
-    row.click()
+    rows = opened.locator("#at-risk tbody tr")
+    with duckdb.connect(str(demo[1]), read_only=True) as connection:
+        contacts = {
+            company: sorted(d.isoformat() for d in dates)
+            for company, dates in connection.execute(
+                "SELECT company_id, list(contact_date) FROM dbo.crm_contact_history "
+                "WHERE contact_date BETWEEN ? AND ? GROUP BY company_id",
+                [END - timedelta(days=DAYS - 1), END],
+            ).fetchall()
+        }
+    listed = rows.evaluate_all("trs => trs.map(tr => tr.dataset.company)")
+    # A listed company with contacts in the window if there is one (its markers are then checked).
+    company = next((c for c in listed if c in contacts), listed[-1])
+    opened.locator(f'#at-risk tbody tr[data-company="{company}"]').click()
     assert company in opened.locator("#drilldown-title").inner_text()
     assert opened.locator("#drilldown-company").input_value() == company
     assert opened.locator("#drilldown path[data-series]").count() == 2
+    markers = opened.locator("#drilldown line[data-marker]").evaluate_all("ls => ls.map(l => l.dataset.marker)")
+    assert sorted(markers) == contacts.get(company, [])
 
 
 def test_pipeline_health_shows_freshness_and_the_last_loads(page, demo):
@@ -176,3 +189,29 @@ def test_pipeline_health_shows_freshness_and_the_last_loads(page, demo):
     assert opened.locator("#load-runs tbody tr").count() == min(runs, 15)
     assert opened.locator("#freshness tr[data-key='Latest loaded fact day'] td").inner_text() == END.isoformat()
     assert "Up to date" in opened.locator("#health-status").inner_text()
+
+
+def test_contact_dates_are_marked_and_names_stay_text(browser, loaded, tmp_path):
+    """A small warehouse where at-risk company a was contacted on day 3 (tests/dashboard/conftest.py)."""
+    from company_activity.cli import main
+
+    from tests.dashboard.conftest import EVIL
+    from tests.warehouse.helpers import day
+
+    html = tmp_path / "dashboard.html"
+    assert main(["dashboard", "--warehouse", str(loaded), "-o", str(html)]) == 0
+    context = browser.new_context()
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(html.as_uri())
+    opened.wait_for_selector("body[data-rendered=true]")
+    try:
+        assert errors == []
+        assert opened.title() == "Company Activity Dashboard"  # the name's <script> never ran
+        assert opened.locator("#drilldown-company").input_value() == "a"
+        markers = opened.locator("#drilldown line[data-marker]").evaluate_all("ls => ls.map(l => l.dataset.marker)")
+        assert markers == [day(3).isoformat()]
+        assert opened.locator('#at-risk tbody tr[data-company="a"] td').first.inner_text() == f"{EVIL} (a)"
+    finally:
+        context.close()

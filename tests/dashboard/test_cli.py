@@ -6,38 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
-from pathlib import Path
 
-import pytest
 from company_activity.cli import main
 from company_activity.dashboard import AT_RISK_ROW_CAP, load
 from company_activity.warehouse import open_warehouse
 
-from tests.warehouse.helpers import day, run, stage_crm, stage_usage
-
-EVIL = "</script><script>document.title='x'</script>"
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("deployed") / "empty.duckdb"
-    with open_warehouse(duckdb_path=path) as warehouse:
-        warehouse.deploy()
-    return path
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory, deployed: Path) -> Path:
-    path = tmp_path_factory.mktemp("loaded") / "warehouse.duckdb"
-    shutil.copy(deployed, path)
-    with open_warehouse(duckdb_path=path) as warehouse:
-        for n in range(1, 11):
-            stage_usage(warehouse, day(n), [("a", 0, 0), ("b", 5, 9), ("c", 2, 2)])
-            stage_crm(warehouse, day(n), [("a", EVIL, "retail", "DE", None), ("b", "Beta", None, None, day(1)),
-                                          ("c", "Gamma", "saas", "FR", day(n))])  # fmt: skip
-            run(warehouse, day(n))
-    return path
+from tests.dashboard.conftest import EVIL
+from tests.warehouse.helpers import day
 
 
 def _payload(html: str) -> dict:
@@ -60,6 +35,8 @@ def test_writes_one_self_contained_file(loaded, tmp_path, capsys):
     assert kpis["active_users"]["value"] == 7
     assert [r[0] for r in data["at_risk"]] == ["a"]  # b and c are active and contacted in the last 90 days
     assert data["at_risk"][0][1] == EVIL
+    assert data["contacts"] == {"a": [day(3).isoformat()]}  # the drill-down's markers
+    assert data["series"]["a"]["dates"][0] == day(1).isoformat() and len(data["series"]["a"]["dau"]) == 10
     assert data["trend"]["dates"][-1] == day(10).isoformat()
     assert data["freshness"]["fact_lag_days"] == 0
     assert len(data["load_runs"]) == 10
