@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from company_activity.ingest import bronze
 from company_activity.pipeline import resources as rs
-from company_activity.pipeline.expressions import EvalContext, evaluate
+from company_activity.pipeline.expressions import EvalContext, evaluate, find_expressions, referenced_activities
 from company_activity.settings import SETTINGS
 from company_activity.warehouse import crm
 
@@ -20,9 +20,11 @@ FACTORY = rs.load_factory()
 PIPELINE = FACTORY.pipelines["PL_daily_company_activity"]
 ACTIVITIES = {a["name"]: a for a in rs.pipeline_activities(PIPELINE)}
 NESTED = {i.activity["name"]: i.activity for i in rs.walk_activities(rs.pipeline_activities(PIPELINE))}
-CHAIN = ["WaitForManifest", "ReadManifest", "CopyUsageToStaging", "VerifyUsageAgainstManifest", "CheckCrmSnapshot",
-         "IfCrmSnapshotExists", "MergeFactDailyCompanyActivity"]
-ALERT = ["GetSlackWebhookUrl", "PostFailureToSlack", "FailRun"]
+CHAIN = ["WaitForManifest", "ReadManifest", "IfManifestHasRecords", "CountStagedUsage", "VerifyUsageAgainstManifest",
+         "CheckCrmSnapshot", "IfCrmSnapshotExists", "MergeFactDailyCompanyActivity"]
+NOTES = [f"NoteFailed{name}" for name in CHAIN]
+ALERT = [*NOTES, "GetSlackWebhookUrl", "PostFailureToSlack", "FailRun"]
+VARIABLES = {name: spec.get("defaultValue") for name, spec in PIPELINE["properties"]["variables"].items()}
 DAY = date(2024, 3, 1)
 RUN_ID = "20240302T010000Z-0a1b2c3d"
 
@@ -42,7 +44,7 @@ def run_context(activities: dict[str, dict] | None = None, **parameters: Any) ->
     return EvalContext(
         pipeline_name=PIPELINE["name"], run_id="run-7", parameters=bound, trigger={},
         activities=activities or {}, factory_name=FACTORY.name, global_parameters=FACTORY.global_parameters,
-        now=datetime(2024, 3, 2, 2, tzinfo=UTC))
+        now=datetime(2024, 3, 2, 2, tzinfo=UTC), variables=dict(VARIABLES))
 
 
 def resolve_location(reference: dict, ctx: EvalContext) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def test_linked_services_use_the_global_endpoints_and_managed_identity() -> None
     location = resolve_location(ACTIVITIES["WaitForManifest"]["typeProperties"]["dataset"], ctx)
     assert location["linkedService"] == {"serviceEndpoint": FACTORY.global_parameters["bronzeBlobEndpoint"],
                                          "accountKind": "StorageV2", "authenticationType": "Msi"}
-    sql = resolve_location(ACTIVITIES["CopyUsageToStaging"]["outputs"][0], ctx)
+    sql = resolve_location(NESTED["CopyUsageToStaging"]["outputs"][0], ctx)
     assert sql["linkedService"]["server"] == FACTORY.global_parameters["sqlServer"]
     assert sql["linkedService"]["authenticationType"] == "SystemAssignedManagedIdentity"
     assert (sql["schema"], sql["table"]) == ("stg", "product_usage_daily")
@@ -120,7 +122,7 @@ def test_run_date_is_normalised_before_it_reaches_paths_and_sql() -> None:
     location = resolve_location(ACTIVITIES["WaitForManifest"]["typeProperties"]["dataset"], ctx)["location"]
     assert location["folderPath"] == "product_usage/date=2024-03-01"
     with pytest.raises(ValueError, match="cannot read \"2024-03-01'; DROP TABLE x; --\" as an ISO 8601 timestamp"):
-        evaluate(ACTIVITIES["CopyUsageToStaging"]["typeProperties"]["sink"]["preCopyScript"],
+        evaluate(NESTED["CopyUsageToStaging"]["typeProperties"]["sink"]["preCopyScript"],
                  run_context(runDate="2024-03-01'; DROP TABLE x; --"))
 
 
@@ -130,7 +132,7 @@ def test_run_date_is_normalised_before_it_reaches_paths_and_sql() -> None:
 def test_usage_copy_reads_exactly_the_run_folder_the_manifest_names() -> None:
     row = manifest()
     ctx = run_context({"ReadManifest": {"status": "Succeeded", "output": {"firstRow": row}}})
-    copy = ACTIVITIES["CopyUsageToStaging"]
+    copy = NESTED["CopyUsageToStaging"]
     source = resolve_location(copy["inputs"][0], ctx)
     assert source["location"]["container"] == FACTORY.global_parameters["bronzeContainer"]
     assert source["location"]["folderPath"] + "/" == bronze.run_prefix(DAY, RUN_ID) == row["run_path"]
@@ -144,26 +146,43 @@ def test_usage_copy_reads_exactly_the_run_folder_the_manifest_names() -> None:
     assert props["source"]["additionalColumns"] == [{"name": "bronze_run_id", "value": RUN_ID}]
     assert props["sink"]["preCopyScript"] == "DELETE FROM stg.product_usage_daily WHERE usage_date = '2024-03-01'"
     assert props["enableSkipIncompatibleRow"] is False
-    assert props["translator"]["typeConversionSettings"]["allowDataTruncation"] is False
+    # "Schema and data type mapping in copy activity": type conversion applies between tabular source and
+    # sink only; JSON is hierarchical, so the settings would do nothing and are not there.
+    assert "typeConversion" not in props["translator"] and "typeConversionSettings" not in props["translator"]
     mappings = [(m["source"]["path"], m["sink"]["name"]) for m in props["translator"]["mappings"]]
     assert mappings == [("$['date']", "usage_date"), ("$['company_id']", "company_id"),
                         ("$['active_users']", "active_users"), ("$['events']", "events"),
                         ("$['bronze_run_id']", "bronze_run_id")]
 
 
-@pytest.mark.parametrize(("manifest_day", "rows_copied", "matches"), [
-    (DAY, 7, True), (DAY, 6, False), (DAY + timedelta(days=1), 7, False)])
-def test_usage_is_verified_against_the_manifest(manifest_day: date, rows_copied: int, matches: bool) -> None:
+@pytest.mark.parametrize(("manifest_day", "records", "staged", "matches"), [
+    (DAY, 7, 7, True), (DAY, 7, 6, False), (DAY + timedelta(days=1), 7, 7, False), (DAY, 0, 0, True),
+    (DAY, 0, 3, False)])
+def test_usage_is_verified_against_the_manifest(manifest_day: date, records: int, staged: int, matches: bool) -> None:
     ctx = run_context({
-        "ReadManifest": {"status": "Succeeded", "output": {"firstRow": manifest(manifest_day, 7)}},
-        "CopyUsageToStaging": {"status": "Succeeded", "output": {"rowsRead": rows_copied, "rowsCopied": rows_copied}},
+        "ReadManifest": {"status": "Succeeded", "output": {"firstRow": manifest(manifest_day, records)}},
+        "CountStagedUsage": {"status": "Succeeded", "output": {"firstRow": {"staged_rows": staged}}},
     })
     verify = ACTIVITIES["VerifyUsageAgainstManifest"]["typeProperties"]
     assert evaluate(verify["expression"], ctx) is matches
     fail = evaluate(verify["ifFalseActivities"][0]["typeProperties"], ctx)
     assert fail["errorCode"] == "UsageManifestMismatch"
     assert fail["message"] == (f"Bronze usage does not match its manifest: manifest date {manifest_day.isoformat()}, "
-                               f"run date 2024-03-01, manifest record_count 7, rows copied {rows_copied}")
+                               f"run date 2024-03-01, manifest record_count {records}, rows staged {staged}")
+
+
+@pytest.mark.parametrize(("records", "branch"), [(7, "ifTrueActivities"), (0, "ifFalseActivities")])
+def test_a_zero_record_day_clears_staging_instead_of_copying(records: int, branch: str) -> None:
+    ctx = run_context({"ReadManifest": {"status": "Succeeded", "output": {"firstRow": manifest(DAY, records)}}})
+    branches = ACTIVITIES["IfManifestHasRecords"]["typeProperties"]
+    assert evaluate(branches["expression"], ctx) is (branch == "ifTrueActivities")
+    assert [a["name"] for a in branches[branch]] == (
+        ["CopyUsageToStaging"] if records else ["ClearUsageStaging"])
+    clear = evaluate(NESTED["ClearUsageStaging"]["typeProperties"], ctx)
+    assert clear["scripts"] == [{"type": "NonQuery",
+                                 "text": "DELETE FROM stg.product_usage_daily WHERE usage_date = '2024-03-01'"}]
+    count = evaluate(ACTIVITIES["CountStagedUsage"]["typeProperties"]["source"]["sqlReaderQuery"], ctx)
+    assert count == "SELECT COUNT(*) AS staged_rows FROM stg.product_usage_daily WHERE usage_date = '2024-03-01'"
 
 
 def test_crm_snapshot_is_staged_only_when_it_exists() -> None:
@@ -192,22 +211,23 @@ def test_stored_procedure_call() -> None:
     props = evaluate(proc["typeProperties"], run_context(lowActivityThreshold=2.5, staleContactDays=30))
     assert props["storedProcedureName"] == "[dbo].[usp_merge_fact_daily_company_activity]"
     assert props["storedProcedureParameters"] == {
-        "run_date": {"value": "2024-03-01", "type": "Date"},
+        "run_date": {"value": "2024-03-01", "type": "String"},
         "run_id": {"value": "run-7", "type": "String"},
-        "low_activity_threshold": {"value": 2.5, "type": "Decimal"},
+        "low_activity_threshold": {"value": "2.5", "type": "String"},
         "stale_contact_days": {"value": 30, "type": "Int"},
     }
     defaults = evaluate(proc["typeProperties"]["storedProcedureParameters"], run_context())
-    assert (defaults["low_activity_threshold"]["value"], defaults["stale_contact_days"]["value"]) == (1.0, 90)
+    assert (defaults["low_activity_threshold"]["value"], defaults["stale_contact_days"]["value"]) == ("1", 90)
 
 
 def test_every_execution_activity_retries_and_times_out_within_a_day() -> None:
     for name, activity in NESTED.items():
-        if activity["type"] in ("IfCondition", "Validation", "Fail"):
+        if activity["type"] in ("IfCondition", "Validation", "Fail", "SetVariable"):
             continue
         policy = activity["policy"]
         assert rs.parse_timespan(policy["timeout"]) <= timedelta(hours=1), name
-        assert policy["retry"] >= 1, name
+        # The Slack post is never retried: a delivered post answered with text/plain 'ok' may end Failed.
+        assert policy["retry"] == 0 if name == "PostFailureToSlack" else policy["retry"] >= 1, name
 
 
 # ------------------------------------------------------------------------------------- alert
@@ -229,8 +249,13 @@ def failed_at(failing: str, message: str = "Operation on target failed: boom 'qu
 
 @pytest.mark.parametrize("failing", CHAIN)
 def test_alert_message_names_the_failed_activity_and_its_error(failing: str) -> None:
+    # Only the failed activity's own NoteFailed runs, and it reads only that activity; every other chain
+    # activity is Succeeded or Skipped in the context, and reading a skipped one would raise.
     ctx = run_context({**failed_at(failing), "GetSlackWebhookUrl": {
         "status": "Succeeded", "output": {"value": "http://127.0.0.1:9/hook"}}})
+    note = ACTIVITIES[f"NoteFailed{failing}"]
+    assert note["dependsOn"] == [{"activity": failing, "dependencyConditions": ["Failed"]}]
+    ctx.variables["failure"] = evaluate(note["typeProperties"]["value"], ctx)
     post = evaluate(ACTIVITIES["PostFailureToSlack"]["typeProperties"], ctx)
     assert post["method"] == "POST" and post["url"] == "http://127.0.0.1:9/hook"
     assert post["headers"] == {"Content-Type": "application/json"}
@@ -246,7 +271,14 @@ def test_alert_message_names_the_failed_activity_and_its_error(failing: str) -> 
 def test_alert_without_a_recorded_error() -> None:
     results = {name: {"status": "Skipped"} for name in CHAIN}
     text = evaluate(ACTIVITIES["FailRun"]["typeProperties"]["message"], run_context(results))
-    assert text.endswith("failed activity: none recorded\nerror: no error message recorded")
+    assert text.endswith("run id: run-7\nfailed activity: not recorded\nerror: not recorded")
+
+
+def test_no_alert_expression_reads_an_activity() -> None:
+    """The alert's own expressions read only the secret's output and the variable: nothing that may be skipped."""
+    for name in ("PostFailureToSlack", "FailRun"):
+        texts = [text for _, text in find_expressions(ACTIVITIES[name]["typeProperties"])]
+        assert set().union(*(referenced_activities(t) for t in texts)) <= {"GetSlackWebhookUrl"}, name
 
 
 def test_webhook_secret_is_read_with_the_factory_identity_and_kept_out_of_logs() -> None:
@@ -284,3 +316,11 @@ def test_any_failure_alerts_and_fails_the_run(failing: str, alert_failures: tupl
     assert result == "Failed"
     if not alert_failures:
         assert statuses["PostFailureToSlack"] == "Succeeded"
+
+
+@pytest.mark.parametrize("failing", CHAIN)
+def test_a_failed_note_still_alerts_with_the_default_text(failing: str) -> None:
+    statuses, result = _outcome(failing, (f"NoteFailed{failing}",))
+    assert statuses["PostFailureToSlack"] == "Succeeded" and statuses["FailRun"] == "Failed"
+    assert result == "Failed"
+    assert [n for n in NOTES if statuses[n] != "Skipped"] == [f"NoteFailed{failing}"]

@@ -35,8 +35,12 @@ def test_shipped_resources_deserialize_with_the_sdk_models() -> None:
     factory = load_factory()
     pipeline = MODELS[ROOT_MODELS["pipeline"]].deserialize(factory.pipelines[PIPELINE])
     assert [type(a).__name__ for a in pipeline.activities] == [
-        "ValidationActivity", "LookupActivity", "CopyActivity", "IfConditionActivity", "GetMetadataActivity",
-        "IfConditionActivity", "SqlServerStoredProcedureActivity", "WebActivity", "WebActivity", "FailActivity"]
+        "ValidationActivity", "LookupActivity", "IfConditionActivity", "LookupActivity", "IfConditionActivity",
+        "GetMetadataActivity", "IfConditionActivity", "SqlServerStoredProcedureActivity",
+        *["SetVariableActivity"] * 8, "WebActivity", "WebActivity", "FailActivity"]
+    branches = pipeline.activities[2]
+    assert [type(a).__name__ for a in branches.if_true_activities + branches.if_false_activities] == [
+        "CopyActivity", "ScriptActivity"]
     trigger = MODELS["TriggerResource"].deserialize(factory.triggers[TRIGGER])
     assert type(trigger.properties).__name__ == "TumblingWindowTrigger"
     assert trigger.properties.max_concurrency == 1
@@ -68,11 +72,14 @@ def _rename_key(path: list[Any], old: str, new: str) -> Change:
 
 
 ACT = ["properties", "activities"]
+# CopyUsageToStaging is the true branch of IfManifestHasRecords.
+COPY = [*ACT, index_of("IfManifestHasRecords"), "typeProperties", "ifTrueActivities", 0]
+COPY_PATH = f"$.properties.activities[{index_of('IfManifestHasRecords')}].typeProperties.ifTrueActivities[0]"
 CASES: list[tuple[str, str, str, Change, str, str]] = [
     # (id, folder, resource, change, expected JSON path, expected message fragment)
     ("misspelled key inside typeProperties", "pipeline", PIPELINE,
-     _rename_key([*ACT, index_of("CopyUsageToStaging"), "typeProperties", "sink"], "preCopyScript", "preCopyScrpt"),
-     f"$.properties.activities[{index_of('CopyUsageToStaging')}].typeProperties.sink.preCopyScrpt",
+     _rename_key([*COPY, "typeProperties", "sink"], "preCopyScript", "preCopyScrpt"),
+     f"{COPY_PATH}.typeProperties.sink.preCopyScrpt",
      "unknown property 'preCopyScrpt' of AzureSqlSink; did you mean 'preCopyScript'?"),
     ("misspelled top-level activity key", "pipeline", PIPELINE,
      _rename_key([*ACT, index_of("ReadManifest")], "dependsOn", "dependOn"),
@@ -81,8 +88,8 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
      _rename_key(["properties", "typeProperties"], "serviceEndpoint", "servicEndpoint"),
      "$.properties.typeProperties.servicEndpoint", "did you mean 'serviceEndpoint'?"),
     ("misspelled translator mapping key", "pipeline", PIPELINE,
-     _rename_key([*ACT, index_of("CopyUsageToStaging"), "typeProperties", "translator", "mappings", 0], "sink", "snk"),
-     f"$.properties.activities[{index_of('CopyUsageToStaging')}].typeProperties.translator.mappings[0].snk",
+     _rename_key([*COPY, "typeProperties", "translator", "mappings", 0], "sink", "snk"),
+     f"{COPY_PATH}.typeProperties.translator.mappings[0].snk",
      "unknown mapping key 'snk'"),
     ("unknown activity type", "pipeline", PIPELINE,
      _set([*ACT, index_of("ReadManifest"), "type"], "Lookupp"),
@@ -174,9 +181,9 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
      _set(["properties", "typeProperties", "location", "container", "value"], "@pipeline().parameters.runDate"),
      "$.properties.typeProperties.location.container.value", "pipeline() cannot be used in a dataset"),
     ("unparsable expression", "pipeline", PIPELINE,
-     _set([*ACT, index_of("CopyUsageToStaging"), "typeProperties", "sink", "preCopyScript", "value"],
+     _set([*COPY, "typeProperties", "sink", "preCopyScript", "value"],
           "DELETE FROM stg.product_usage_daily WHERE usage_date = '@{pipeline().parameters.runDate'"),
-     f"$.properties.activities[{index_of('CopyUsageToStaging')}].typeProperties.sink.preCopyScript.value",
+     f"{COPY_PATH}.typeProperties.sink.preCopyScript.value",
      "expression does not parse: unterminated '@{' interpolation"),
     ("unsupported function", "pipeline", PIPELINE,
      _set([*ACT, index_of("IfCrmSnapshotExists"), "typeProperties", "expression", "value"],
@@ -195,13 +202,50 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
      "activity 'GetSlackWebhook' does not exist; did you mean 'GetSlackWebhookUrl'?"),
     ("alert condition only Failed", "pipeline", PIPELINE,
      _set([*ACT, index_of("GetSlackWebhookUrl"), "dependsOn", 0, "dependencyConditions"], ["Failed"]),
-     f"$.properties.activities[{index_of('GetSlackWebhookUrl')}].dependsOn",
-     "must depend only on 'MergeFactDailyCompanyActivity' with dependencyConditions exactly [Failed, Skipped]"),
+     f"$.properties.activities[{index_of('PostFailureToSlack')}]",
+     "'PostFailureToSlack' is skipped when WaitForManifest fails although no alert step failed"),
     ("alert conditions split over two entries", "pipeline", PIPELINE,
+     lambda d: activity(d, "GetSlackWebhookUrl").__setitem__("dependsOn", [
+         {"activity": "MergeFactDailyCompanyActivity", "dependencyConditions": ["Failed"]},
+         {"activity": "MergeFactDailyCompanyActivity", "dependencyConditions": ["Skipped"]},
+         *activity(d, "GetSlackWebhookUrl")["dependsOn"][1:]]),
+     f"$.properties.activities[{index_of('PostFailureToSlack')}]", "no alert is sent"),
+    ("alert posted before the failure is noted", "pipeline", PIPELINE,
      _set([*ACT, index_of("GetSlackWebhookUrl"), "dependsOn"],
-          [{"activity": "MergeFactDailyCompanyActivity", "dependencyConditions": ["Failed"]},
-           {"activity": "MergeFactDailyCompanyActivity", "dependencyConditions": ["Skipped"]}]),
-     f"$.properties.activities[{index_of('GetSlackWebhookUrl')}].dependsOn", "in one entry"),
+          [{"activity": "MergeFactDailyCompanyActivity", "dependencyConditions": ["Failed", "Skipped"]}]),
+     f"$.properties.activities[{index_of('PostFailureToSlack')}].typeProperties.body.text",
+     "variable 'failure' is read before"),
+    ("alert reads a chain activity that was skipped", "pipeline", PIPELINE,
+     _set([*ACT, index_of("PostFailureToSlack"), "typeProperties", "body", "text"],
+          "failed: @{activity('MergeFactDailyCompanyActivity').error.message}"),
+     f"$.properties.activities[{index_of('PostFailureToSlack')}]",
+     "reads activity 'MergeFactDailyCompanyActivity', which did not run then"),
+    ("null-safe read of an activity", "pipeline", PIPELINE,
+     _set([*ACT, index_of("FailRun"), "typeProperties", "message", "value"],
+          "@coalesce(activity('MergeFactDailyCompanyActivity')?.error?.message, 'none')"),
+     f"$.properties.activities[{index_of('FailRun')}].typeProperties.message.value",
+     "'?' after activity(...)"),
+    ("undocumented activity property", "pipeline", PIPELINE,
+     _set([*ACT, index_of("NoteFailedReadManifest"), "typeProperties", "value"],
+          "@activity('ReadManifest').error.errorCode"),
+     f"$.properties.activities[{index_of('NoteFailedReadManifest')}].typeProperties.value",
+     "only activity(...).error.message is documented"),
+    ("undocumented system variable", "pipeline", PIPELINE,
+     _set([*ACT, index_of("PostFailureToSlack"), "typeProperties", "body", "text"], "@{pipeline().Factory}"),
+     f"$.properties.activities[{index_of('PostFailureToSlack')}].typeProperties.body.text",
+     "pipeline().Factory (pipeline().Factory) is not a documented system variable"),
+    ("alert post retried", "pipeline", PIPELINE,
+     _set([*ACT, index_of("PostFailureToSlack"), "policy", "retry"], 2),
+     f"$.properties.activities[{index_of('PostFailureToSlack')}].policy.retry", "retry must be 0, got 2"),
+    ("undocumented stored procedure parameter type", "pipeline", PIPELINE,
+     _set([*ACT, index_of("MergeFactDailyCompanyActivity"), "typeProperties", "storedProcedureParameters",
+           "run_date", "type"], "Date"),
+     f"$.properties.activities[{index_of('MergeFactDailyCompanyActivity')}].typeProperties"
+     ".storedProcedureParameters.run_date.type", "only the documented types String, Int, Int64"),
+    ("type conversion on the JSON copy", "pipeline", PIPELINE,
+     _set([*COPY, "typeProperties", "translator", "typeConversion"], True),
+     f"{COPY_PATH}.typeProperties.translator.typeConversion",
+     "type conversion does not apply to a JSON (hierarchical) source"),
     ("no Fail activity", "pipeline", PIPELINE,
      lambda d: d["properties"].__setitem__("activities", [a for a in d["properties"]["activities"]
                                                            if a["name"] != "FailRun"]),
@@ -209,13 +253,13 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
     ("Fail skipped when the Slack post fails", "pipeline", PIPELINE,
      _set([*ACT, index_of("FailRun"), "dependsOn"],
           [{"activity": "PostFailureToSlack", "dependencyConditions": ["Succeeded"]}]),
-     f"$.properties.activities[{index_of('FailRun')}].dependsOn",
-     "'FailRun' is skipped when 'MergeFactDailyCompanyActivity' is Failed and PostFailureToSlack failed"),
+     f"$.properties.activities[{index_of('FailRun')}]",
+     "'FailRun' is skipped when WaitForManifest fails and PostFailureToSlack failed"),
     ("Fail runs after a successful chain", "pipeline", PIPELINE,
      _set([*ACT, index_of("FailRun"), "dependsOn"],
-          [{"activity": "PostFailureToSlack", "dependencyConditions": ["Succeeded", "Failed", "Skipped"]}]),
-     f"$.properties.activities[{index_of('FailRun')}].dependsOn",
-     "'FailRun' runs although 'MergeFactDailyCompanyActivity' succeeded"),
+          [{"activity": "PostFailureToSlack", "dependencyConditions": ["Completed", "Skipped"]}]),
+     f"$.properties.activities[{index_of('FailRun')}]",
+     "'FailRun' runs or the run ends Failed when nothing fails"),
     ("second chain end", "pipeline", PIPELINE,
      _set([*ACT, index_of("MergeFactDailyCompanyActivity"), "dependsOn"],
           [{"activity": "CheckCrmSnapshot", "dependencyConditions": ["Succeeded"]}]),

@@ -54,7 +54,14 @@ def test_small_demo_night(tmp_path: Path) -> None:
     assert summary is not None, output
     assert summary.groups() == (str(len(fact)), str(len(companies)), END.isoformat(), str(len(risky_last_day)))
     assert output.count("Succeeded") == DAYS
-    assert "Slack alert" not in output
+    # The injected failure: the day after END was never ingested; one alert names it, the run is Failed.
+    missing = END + timedelta(days=1)
+    assert output.count("Slack alert received") == 1, output
+    alert = output[output.index("Slack alert received"):]
+    assert f"runDate: {missing}" in alert and "failed activity: WaitForManifest" in alert
+    assert f"injected failure on {missing}: nothing was ingested" in output
+    assert "the run ended Failed and posted 1 Slack alert(s)" in output
+    assert "posted by the night's runs" not in output
 
     warehouse = out / "warehouse.duckdb"
     assert f"warehouse: {warehouse}" in output

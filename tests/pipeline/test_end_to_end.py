@@ -48,6 +48,9 @@ def assert_alerted(night: LocalNight, result: PipelineRunResult, failed_activity
     assert result.activity("FailRun").status is Status.FAILED
     assert result.activity("FailRun").error.error_code == "CompanyActivityLoadFailed"
     [message] = night.slack.wait_for(1)
+    assert night.slack.requests == 1  # posted once: the post is not retried
+    assert [r.name for r in result.activities if r.name.startswith("NoteFailed") and r.status is Status.SUCCEEDED] \
+        == [f"NoteFailed{failed_activity}"]
     assert f"run id: {result.run_id}" in message.text
     assert f"failed activity: {failed_activity}" in message.text
     assert f"runDate: {result.parameters['runDate']}" in message.text
@@ -122,7 +125,8 @@ def test_garbage_data_file_fails_the_copy_and_alerts(night: LocalNight) -> None:
     night.bronze.upload_blob(part, b"this is not gzip", overwrite=True)
 
     result = night.run(DAY3)
-    text = assert_alerted(night, result, "CopyUsageToStaging")
+    # The copy is the true branch of IfManifestHasRecords: the If fails with the copy's error.
+    text = assert_alerted(night, result, "IfManifestHasRecords")
     copy = result.activity("CopyUsageToStaging")
     assert copy.attempts == 3  # policy.retry 2: the copy was tried three times
     assert f"{part}: not valid gzip data" in copy.error.message
@@ -145,7 +149,7 @@ def test_bad_record_fails_the_copy_naming_line_column_and_value(night: LocalNigh
     night.bronze.upload_blob(part, gzip.compress(lines), overwrite=True)
 
     result = night.run(DAY2)
-    assert_alerted(night, result, "CopyUsageToStaging")
+    assert_alerted(night, result, "IfManifestHasRecords")
     error = result.activity("CopyUsageToStaging").error.message
     assert f"{part}:2: column 'active_users'" in error and "'many'" in error
     assert night.state() == before
@@ -204,7 +208,7 @@ def test_slack_down_still_fails_the_run(night: LocalNight) -> None:
     result = night.run(DAY2)  # no manifest for DAY2, and Slack does not answer
     assert result.status is Status.FAILED
     post = result.activity("PostFailureToSlack")
-    assert post.status is Status.FAILED and post.attempts == 3
+    assert post.status is Status.FAILED and post.attempts == 1  # never retried: a retry could post twice
     assert night.slack.path not in post.error.message  # the webhook's secret path never shows
     assert result.activity("FailRun").status is Status.FAILED
     assert night.slack.messages == []

@@ -117,8 +117,14 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
                           f"{row['rolling_avg']:.2f}", "never" if since is None else f"{since} days ago",
                           row["churn_risk_reason"] or "")
         console.print(table)
-    if summary.alerts:
-        console.print(f"[red]{len(summary.alerts)} Slack alert(s) were posted[/]")
+    injected = summary.injected
+    if injected is not None:
+        console.print(f"injected failure on {injected.day}: {injected.what}; the run ended "
+                      f"[{STYLE[injected.result.status]}]{injected.result.status.value}[/] and posted "
+                      f"{len(injected.alerts)} Slack alert(s)")
+    unexpected = len(summary.alerts) - (len(injected.alerts) if injected is not None else 0)
+    if unexpected:
+        console.print(f"[red]{unexpected} Slack alert(s) were posted by the night's runs[/]")
     path = escape(str(summary.warehouse))
     query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
     console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Query it with the duckdb CLI or with Python:")

@@ -20,6 +20,7 @@ from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.local.azurite import Azurite
 from company_activity.local.crm_generator import CrmGenerator, upload_crm_snapshot
+from company_activity.local.demo_failure import InjectedFailure, run_missing_day
 from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
 from company_activity.local.slack_catcher import CaughtMessage, SlackCatcher
 from company_activity.pipeline.executor import PipelineExecutor
@@ -84,6 +85,7 @@ class DemoSummary:
     churn_risk_companies: int = 0  # on the last date
     top_risk: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[CaughtMessage] = field(default_factory=list)
+    injected: InjectedFailure | None = None  # the run that fails on purpose, with its alert
     seconds: float = 0.0
     dashboard: Path | None = None  # <out>/dashboard.html, from the rpt views
 
@@ -155,6 +157,7 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             done = DateRun(run.day, run.ingest, run.crm_rows, result, last_load_log(warehouse, result.run_id))
             summary.runs.append(done)
             observer.pipeline_done(done)
+        summary.injected = run_missing_day(executor, DAILY_PIPELINE, slack, dates[-1] + timedelta(days=1))
         read_fact_summary(warehouse, summary, dates[-1])
         summary.dashboard = write_demo_dashboard(warehouse, options.out / "dashboard.html")
         summary.alerts = slack.messages

@@ -245,9 +245,11 @@ class PipelineExecutor:
                                      if k not in nested}
             for path, text in expressions.find_expressions(own, str(name)):
                 try:
-                    expressions.parse(text)
+                    node = expressions.parse(text)
                 except expressions.ExpressionError as exc:
                     problems.append(f"activity '{name}' {path}: {exc}")
+                    continue
+                problems.extend(f"activity '{name}' {path}: {use}" for use in expressions.undocumented_uses(node))
         return problems
 
     # -- one scope ------------------------------------------------------------------------------------
@@ -390,9 +392,9 @@ def run_guarded(runner: ActivityRunner, activity: Mapping[str, Any], ctx: Activi
 
 
 def activity_views(results: Mapping[str, ActivityResult]) -> dict[str, dict[str, Any]]:
-    """`activity('X')` as expressions see it: status, output and error (ADF shape). A skipped activity has
-    status Skipped and null output and error, so `activity('X')?.error?.message` reads null while
-    `activity('X').output.y` fails."""
+    """`activity('X')` as expressions see it: status, output and error (ADF shape). Reading an activity that
+    did not run (Skipped) is an expression error (expressions.activity), as is `.error` of one that
+    succeeded (its error is null)."""
     return {
         name: {
             "status": str(r.status),

@@ -704,6 +704,8 @@ def _function(name: str, min_args: int, max_args: int | None = None) -> Callable
 
 # References to the run.
 
+RAN_STATUSES = frozenset({"Succeeded", "Failed"})
+
 @_function("pipeline", 0)
 def _pipeline(ctx: EvalContext) -> dict[str, Any]:
     return ctx.pipeline_object()
@@ -716,7 +718,15 @@ def _activity(ctx: EvalContext, name: Any) -> Any:
         raise ExpressionError(
             f"activity {name!r} has no result in this run: it has not run yet or is not upstream of this activity",
             function="activity")
-    return ctx.activities[name]
+    view = ctx.activities[name]
+    if view.get("status") not in RAN_STATUSES:
+        # ADF documents Status, output and error only "after an activity ran and completed" ("Pipeline
+        # failure and error message"); a Skipped activity has none, so reading it is an error here.
+        raise ExpressionError(
+            f"activity {name!r} did not run in this run (it is {view.get('status')}): its Status, output and error "
+            "exist only for an activity that ran; read it only on a path that runs after it succeeded or failed",
+            function="activity")
+    return view
 
 
 @_function("dataset", 0)
@@ -1194,6 +1204,84 @@ def called_functions(text: str | Node) -> set[str]:
     """Lower-case names of every function an expression calls."""
     node = parse(text) if isinstance(text, str) else text
     return {sub.key for sub in _walk(node) if isinstance(sub, Call)}
+
+
+# Every function "Expressions and functions in Azure Data Factory and Azure Synapse Analytics" lists, plus
+# the reference functions of "System variables supported by Azure Data Factory", "Parameterize linked
+# services", "ForEach activity" and "Set Variable activity". FUNCTIONS (what the evaluator implements)
+# must stay inside this set; the validator refuses a call of anything else.
+DOCUMENTED_FUNCTIONS = frozenset(name.lower() for name in (
+    # string
+    "concat", "endsWith", "guid", "indexOf", "lastIndexOf", "replace", "split", "startsWith", "substring",
+    "toLower", "toUpper", "trim",
+    # collection
+    "contains", "empty", "first", "intersection", "join", "last", "length", "skip", "take", "union",
+    # logical
+    "and", "equals", "greater", "greaterOrEquals", "if", "less", "lessOrEquals", "not", "or",
+    # conversion
+    "array", "base64", "base64ToBinary", "base64ToString", "binary", "bool", "coalesce", "createArray", "dataUri",
+    "dataUriToBinary", "dataUriToString", "decodeBase64", "decodeDataUri", "decodeUriComponent",
+    "encodeUriComponent", "float", "int", "json", "string", "uriComponent", "uriComponentToBinary",
+    "uriComponentToString", "xml", "xpath",
+    # math
+    "add", "div", "max", "min", "mod", "mul", "rand", "range", "sub",
+    # date
+    "addDays", "addHours", "addMinutes", "addSeconds", "addToTime", "convertFromUtc", "convertTimeZone",
+    "convertToUtc", "dayOfMonth", "dayOfWeek", "dayOfYear", "formatDateTime", "getFutureTime", "getPastTime",
+    "startOfDay", "startOfHour", "startOfMonth", "subtractFromTime", "ticks", "utcNow",
+    # references to the run
+    "pipeline", "activity", "dataset", "linkedService", "trigger", "item", "variables",
+))
+
+# Documented properties: pipeline() system variables ("System variables supported by Azure Data Factory",
+# pipeline().globalParameters in "Global parameters in Azure Data Factory"); an activity's Status ("Pipeline
+# failure and error message"), output and error.message (same page and the activity pages).
+PIPELINE_PROPERTIES = frozenset({"DataFactory", "Pipeline", "RunId", "TriggerType", "TriggerId", "TriggerName",
+                                 "TriggerTime", "GroupId", "TriggeredByPipelineName", "TriggeredByPipelineRunId",
+                                 "parameters", "globalParameters"})
+ACTIVITY_PROPERTIES = frozenset({"output", "Status", "error"})
+ACTIVITY_ERROR_PROPERTIES = frozenset({"message"})
+
+
+def undocumented_uses(text: str | Node) -> list[str]:
+    """What an expression uses that ADF's documentation does not list: a function outside
+    DOCUMENTED_FUNCTIONS, `?` after activity(...) (the null-safe step is documented only for pipeline()
+    system variables), a property of pipeline() or activity() the documentation does not name."""
+    node = parse(text) if isinstance(text, str) else text
+    found = [f"function {name!r} is not in ADF's documented expression language"
+             for name in sorted(called_functions(node) - DOCUMENTED_FUNCTIONS)]
+    for sub in _walk(node):
+        if not isinstance(sub, Access) or isinstance(sub.target, Access):
+            continue  # judge each access chain once, from its first step
+        call = sub.target
+        if not isinstance(call, Call) or call.key not in ("activity", "pipeline"):
+            continue
+        chain = _chain_from(node, sub)
+        steps = [(step.key.value if isinstance(step.key, Literal) else None, step.safe) for step in chain]
+        shown = _describe(chain[-1])
+        if call.key == "activity":
+            if any(safe for _, safe in steps):
+                found.append(f"'?' after activity(...) ({shown}) is not in ADF's documented expression language: "
+                             "read an activity only on a path where it ran")
+            first = steps[0][0]
+            if first not in ACTIVITY_PROPERTIES:
+                found.append(f"activity(...).{first} ({shown}) is not a documented activity property "
+                             f"({', '.join(sorted(ACTIVITY_PROPERTIES))})")
+            elif first == "error" and (len(steps) < 2 or steps[1][0] not in ACTIVITY_ERROR_PROPERTIES):
+                found.append(f"{shown}: only activity(...).error.message is documented")
+        elif steps[0][0] not in PIPELINE_PROPERTIES:
+            found.append(f"pipeline().{steps[0][0]} ({shown}) is not a documented system variable")
+    return found
+
+
+def _chain_from(root: Node, first: Access) -> list[Access]:
+    """The accesses applied in order on top of `first` (first included), found by walking `root`."""
+    chain = [first]
+    while True:
+        parent = next((sub for sub in _walk(root) if isinstance(sub, Access) and sub.target is chain[-1]), None)
+        if parent is None:
+            return chain
+        chain.append(parent)
 
 
 def find_expressions(value: Any, path: str = "$", skip_keys: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:

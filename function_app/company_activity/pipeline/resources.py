@@ -35,6 +35,10 @@ SKIPPED = "Skipped"
 COMPLETED = "Completed"
 DEPENDENCY_CONDITIONS: frozenset[str] = frozenset({SUCCEEDED, FAILED, SKIPPED, COMPLETED})
 FINAL_STATUSES: frozenset[str] = frozenset({SUCCEEDED, FAILED, SKIPPED})
+# Stored procedure parameter types with documented examples ("Transform data by using the SQL Server Stored
+# Procedure activity" and the stored procedure tutorials). The REST enum also lists Decimal, Guid, Boolean
+# and Date, but nothing documents how they travel; the strict reading accepts only these.
+STORED_PROCEDURE_PARAMETER_TYPES: tuple[str, ...] = ("String", "Int", "Int64")
 
 # Containers and the keys (under typeProperties) of the activity lists they run.
 CONTAINER_LISTS: dict[str, tuple[str, ...]] = {

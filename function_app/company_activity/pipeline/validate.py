@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import cache
-from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -444,6 +442,8 @@ def _check_expressions(factory: rs.Factory, kind: str, data: dict, file: str, pr
             except ex.ExpressionError as exc:
                 problems.append(Problem(file, path, f"expression does not parse: {exc}"))
                 continue
+            for message in ex.undocumented_uses(node):
+                problems.append(Problem(file, path, message))
             for function in sorted(ex.called_functions(node) & REFERENCE_FUNCTIONS - allowed):
                 problems.append(Problem(file, path, f"{function}() cannot be used in a {kind}"))
             for scope, names, owner in (("pipeline", declared if kind == "pipeline" else set(), "the pipeline"),
@@ -513,7 +513,10 @@ def _check_secrets(data: dict, file: str, problems: list[Problem]) -> None:
 
 
 def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
-    """One chain ending in the stored procedure; one alert branch starting on its failure and ending in Fail."""
+    """One chain ending in the stored procedure; an alert branch that reacts to its failure and ends in Fail.
+
+    The branch is judged by playing it (`_play_alert`), not by its shape: every chain activity failing
+    in turn, and every success or failure of each alert activity that runs."""
     activities = [a for a in rs.pipeline_activities(pipeline) if isinstance(a, dict)]
     path = "$.properties.activities"
     index = {str(a.get("name")): i for i, a in enumerate(activities)}
@@ -535,10 +538,8 @@ def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
                 alert.add(name)
                 changed = True
     chain = [name for name in by_name if name not in alert]
-    heads = [n for n in by_name if n in alert and not any(u in alert for u, _ in rs.dependencies(by_name[n]))]
-    if len(heads) != 1:
-        problems.append(Problem(file, path, f"expected exactly one alert branch (an activity that runs when the "
-                                            f"chain fails), found {len(heads)}: {', '.join(heads) or 'none'}"))
+    if not alert:
+        problems.append(Problem(file, path, "no alert branch: nothing runs when the chain fails"))
     downstream_in_chain = {u for n in chain for u, _ in rs.dependencies(by_name[n])}
     terminals = [n for n in chain if n not in downstream_in_chain]
     if len(terminals) != 1:
@@ -552,15 +553,18 @@ def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
     for name in chain:
         if name != terminal and name not in closure.get(terminal, set()):
             problems.append(Problem(file, f"{path}[{index[name]}]", f"{name!r} is not upstream of {terminal!r}"))
-    if len(heads) != 1:
+    if not alert:
         return
-    head = heads[0]
-    deps = rs.dependencies(by_name[head])
-    if [(u, set(c)) for u, c in deps] != [(terminal, {rs.FAILED, rs.SKIPPED})]:
-        shown = json.dumps(by_name[head].get("dependsOn", []))
-        problems.append(Problem(file, f"{path}[{index[head]}].dependsOn",
-                                f"the alert branch's first activity {head!r} must depend only on {terminal!r} with "
-                                f"dependencyConditions exactly [Failed, Skipped] in one entry, got {shown}"))
+    for name in sorted(alert, key=index.__getitem__):
+        activity = by_name[name]
+        if activity.get("type") == "WebActivity" and str((activity.get("typeProperties") or {}).get("method", "")
+                                                           ).upper() != "GET":
+            retry = (activity.get("policy") or {}).get("retry", 0)
+            if retry != 0:
+                problems.append(Problem(file, f"{path}[{index[name]}].policy.retry",
+                                        f"{name!r} posts the alert: retry must be 0, got {retry!r} (a post that was "
+                                        "delivered but answered with a body the Web activity cannot read would be "
+                                        "sent again)"))
     alert_upstreams = {u for n in alert for u, _ in rs.dependencies(by_name[n])}
     ends = [n for n in alert if n not in alert_upstreams]
     fails = [n for n in ends if by_name[n].get("type") == "Fail"]
@@ -568,31 +572,143 @@ def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
         problems.append(Problem(file, path, f"the alert branch must end with one Fail activity (else ADF reports the "
                                             f"handled failure as Succeeded); it ends with {', '.join(sorted(ends))}"))
         return
-    _simulate_alert(activities, chain, terminal, fails[0], file, f"{path}[{index[fails[0]]}].dependsOn", problems)
+    reads = {name: _activities_read(activity) for name, activity in by_name.items()}
+    posts = [n for n in alert if by_name[n].get("type") == "WebActivity"
+             and str((by_name[n].get("typeProperties") or {}).get("method", "")).upper() != "GET"]
+    if not posts:
+        problems.append(Problem(file, path, "the alert branch has no Web activity that posts the alert"))
+        return
+    for problem_path, message in _play_alert(activities, chain, fails[0], posts, reads):
+        problems.append(Problem(file, f"{path}[{index[problem_path]}]", message))
+        return
 
 
-def _simulate_alert(activities: list[dict], chain: list[str], terminal: str, fail: str, file: str, path: str,
-                    problems: list[Problem]) -> None:
-    """Play the alert branch for every chain result and every success/failure of its own steps."""
-    alert = [a for a in rs.topological_order(activities) if str(a.get("name")) not in chain]
-    steps = [str(a.get("name")) for a in alert if str(a.get("name")) != fail]
-    for terminal_status in (rs.SUCCEEDED, rs.FAILED, rs.SKIPPED):
-        for outcome in product((rs.SUCCEEDED, rs.FAILED), repeat=len(steps)):
-            statuses = {name: rs.SUCCEEDED for name in chain} | {terminal: terminal_status}
-            for activity in alert:
-                name = str(activity.get("name"))
-                runs = rs.dependencies_met(activity, statuses)
-                statuses[name] = dict(zip(steps, outcome, strict=True)).get(name, rs.FAILED) if runs else rs.SKIPPED
-            result = rs.run_outcome(activities, statuses)
-            failed_steps = [s for s, o in zip(steps, outcome, strict=True) if o == rs.FAILED]
-            if terminal_status == rs.SUCCEEDED and (statuses[fail] != rs.SKIPPED or result != rs.SUCCEEDED):
-                problems.append(Problem(file, path, f"{fail!r} runs although {terminal!r} succeeded"))
+def _activities_read(activity: dict) -> set[str]:
+    """Activity names an activity's own expressions read with activity('X') (not its nested lists')."""
+    nested = {sub.split(".", 1)[1].split("[", 1)[0] for sub, _ in rs.child_activity_lists(activity)}
+    own = dict(activity)
+    own["typeProperties"] = {k: v for k, v in (activity.get("typeProperties") or {}).items() if k not in nested}
+    names: set[str] = set()
+    for _, text in ex.find_expressions(own, skip_keys=frozenset({"description"})):
+        try:
+            names |= ex.referenced_activities(text)
+        except ex.ExpressionError:
+            continue  # reported by _check_expressions
+    return names
+
+
+def _play_alert(activities: list[dict], chain: list[str], fail: str, posts: list[str],
+                reads: dict[str, set[str]]) -> Iterator[tuple[str, str]]:
+    """(activity, message) for the first broken promise, playing every scenario: no failure, or each chain
+    activity failing (those after it are then skipped), times every outcome of each alert activity that
+    runs. Promises: the Fail activity runs exactly when the chain failed, the run ends Failed exactly then,
+    the alert is posted on every chain failure unless an alert step before the post failed, and no activity
+    that runs reads an activity that did not run (ADF has no Status, output or error for it)."""
+    ordered = rs.topological_order(activities)
+    for failing in (None, *chain):
+        def play(at: int, statuses: dict[str, str], failing: str | None = failing) -> Iterator[tuple[str, str]]:
+            if at == len(ordered):
+                result = rs.run_outcome(activities, statuses)
+                what = f"when {failing} fails" if failing else "when nothing fails"
+                if failing is None and (statuses[fail] != rs.SKIPPED or result != rs.SUCCEEDED):
+                    yield fail, f"{fail!r} runs or the run ends {result} {what}"
+                elif failing is not None and statuses[fail] == rs.SKIPPED:
+                    failed = sorted(n for n, s in statuses.items() if s == rs.FAILED and n not in chain)
+                    yield fail, (f"{fail!r} is skipped {what} and {', '.join(failed) or 'no alert step'} failed: the "
+                                 "run's failure would be reported without the Fail activity's message")
+                elif failing is not None and result != rs.FAILED:
+                    yield fail, f"the run ends {result} {what}"
+                elif failing is not None and not any(s == rs.FAILED for n, s in statuses.items()
+                                                         if n not in chain and n != fail):
+                    for post in posts:
+                        if statuses[post] == rs.SKIPPED:
+                            yield post, f"{post!r} is skipped {what} although no alert step failed: no alert is sent"
                 return
-            if terminal_status != rs.SUCCEEDED and statuses[fail] == rs.SKIPPED:
-                problems.append(Problem(file, path, f"{fail!r} is skipped when {terminal!r} is {terminal_status} and "
-                                                    f"{', '.join(failed_steps) or 'no alert step'} failed: the run's "
-                                                    "failure could be reported without the Fail activity's message"))
+            activity = ordered[at]
+            name = str(activity.get("name"))
+            if not rs.dependencies_met(activity, statuses):
+                yield from play(at + 1, {**statuses, name: rs.SKIPPED})
                 return
+            unread = sorted(r for r in reads[name] if statuses.get(r) not in (rs.SUCCEEDED, rs.FAILED))
+            if unread:
+                yield name, (f"{name!r} runs {f'when {failing} fails' if failing else 'when nothing fails'} and reads "
+                             f"activity {unread[0]!r}, which did not run then (ADF gives no Status, output or error "
+                             "of a skipped activity)")
+                return
+            if name in chain:
+                outcomes = [rs.FAILED if name == failing else rs.SUCCEEDED]
+            elif name == fail:
+                outcomes = [rs.FAILED]
+            else:
+                outcomes = [rs.SUCCEEDED, rs.FAILED]
+            for outcome in outcomes:
+                found = next(play(at + 1, {**statuses, name: outcome}), None)
+                if found:
+                    yield found
+                    return
+
+        found = next(play(0, {}), None)
+        if found:
+            yield found
+            return
+
+
+def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    """A top-level activity that reads variables('v') must depend (transitively) on every top-level activity
+    that sets v: otherwise it may read the default while the setter runs (ADF runs independent activities
+    in parallel)."""
+    activities = [a for a in rs.pipeline_activities(pipeline) if isinstance(a, dict)]
+    try:
+        closure = rs.upstream_closure(activities)
+    except rs.ResourceError:
+        return
+    writers: dict[str, list[str]] = {}
+    for activity in activities:
+        if activity.get("type") in ("SetVariable", "AppendVariable"):
+            name = (activity.get("typeProperties") or {}).get("variableName")
+            writers.setdefault(str(name), []).append(str(activity.get("name")))
+    for position, activity in enumerate(activities):
+        name = str(activity.get("name"))
+        for path, text in ex.find_expressions(activity, f"$.properties.activities[{position}]",
+                                              skip_keys=frozenset({"description", "activities"})):
+            try:
+                read = _referenced_variables(ex.parse(text))
+            except ex.ExpressionError:
+                continue
+            for variable in sorted(read):
+                early = [w for w in writers.get(variable, []) if w != name and w not in closure.get(name, set())]
+                if early:
+                    problems.append(Problem(file, path, f"variable {variable!r} is read before (or while) "
+                                                        f"{early[0]!r} may set it: make {name!r} depend on it"))
+
+
+def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    """"Schema and data type mapping in copy activity": type conversion is supported between tabular data
+    only; with a hierarchical (JSON) source the settings would promise checks that never happen."""
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        props = item.activity.get("typeProperties") or {}
+        if item.activity.get("type") != "Copy" or (props.get("source") or {}).get("type") != "JsonSource":
+            continue
+        translator = props.get("translator") or {}
+        for key in ("typeConversion", "typeConversionSettings"):
+            if key in translator:
+                problems.append(Problem(file, f"{item.path}.typeProperties.translator.{key}",
+                                        "type conversion does not apply to a JSON (hierarchical) source: remove it "
+                                        "and let the sink's conversion fail bad values"))
+
+
+def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        if item.activity.get("type") != "SqlServerStoredProcedure":
+            continue
+        params = (item.activity.get("typeProperties") or {}).get("storedProcedureParameters") or {}
+        for name, spec in params.items():
+            kind = spec.get("type", "String") if isinstance(spec, dict) else None
+            if kind not in rs.STORED_PROCEDURE_PARAMETER_TYPES:
+                problems.append(Problem(file, f"{item.path}.typeProperties.storedProcedureParameters.{name}.type",
+                                        f"{kind!r}: only the documented types "
+                                        f"{', '.join(rs.STORED_PROCEDURE_PARAMETER_TYPES)} are accepted (pass other "
+                                        "values as String and let SQL convert them)"))
 
 
 def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, file: str,
@@ -622,6 +738,9 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
                 _check_dependencies(data, file, problems)
                 _check_policies(data, file, problems)
                 _check_alerting(data, file, problems)
+                _check_variable_order(data, file, problems)
+                _check_procedure_parameter_types(data, file, problems)
+                _check_json_type_conversion(data, file, problems)
     return sorted(set(problems))
 
 

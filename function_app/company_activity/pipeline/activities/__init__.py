@@ -13,6 +13,7 @@ from company_activity.pipeline.activities.control import (
     run_wait,
 )
 from company_activity.pipeline.activities.copy import run_copy
+from company_activity.pipeline.activities.script import run_script
 from company_activity.pipeline.activities.sql import run_stored_procedure
 from company_activity.pipeline.activities.storage import run_get_metadata, run_lookup, run_validation
 from company_activity.pipeline.activities.web import run_web
@@ -24,6 +25,7 @@ RUNNERS: Mapping[str, ActivityRunner] = {
     "GetMetadata": run_get_metadata,
     "Copy": run_copy,
     "SqlServerStoredProcedure": run_stored_procedure,
+    "Script": run_script,
     "WebActivity": run_web,
     "Fail": run_fail,
     "Wait": run_wait,

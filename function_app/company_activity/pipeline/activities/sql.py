@@ -9,10 +9,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from company_activity.pipeline.executor import ActivityContext
+from company_activity.pipeline.resources import STORED_PROCEDURE_PARAMETER_TYPES as DOCUMENTED_TYPES
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
 
-# ADF's StoredProcedureParameterType names (String, Int, Int64, Decimal, Guid, Boolean, Date) and the
-# .NET names older JSON uses.
 _INTS = {"Int16": 2**15, "Int": 2**31, "Int32": 2**31, "Int64": 2**63}
 
 
@@ -32,6 +31,10 @@ def run_stored_procedure(activity: Mapping[str, Any], ctx: ActivityContext) -> A
                                  retryable=False)
         value = ctx.evaluate(spec.get("value"), f"storedProcedureParameters.{pname}.value")
         kind = str(spec.get("type", "String"))
+        if kind not in DOCUMENTED_TYPES:
+            raise UnsupportedFeature(
+                f"'{ctx.name}': parameter {pname!r} has type {kind!r}; only the documented types "
+                f"{', '.join(DOCUMENTED_TYPES)} are accepted (pass other values as String)")
         params[pname.lstrip("@")] = typed_parameter(ctx.name, pname, kind, value)
     started = time.monotonic()
     ctx.check_deadline()

@@ -73,7 +73,7 @@ def run_web(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
             f"Web '{ctx.name}': {method} {_safe(url)} answered {response.status_code}: {response.text[:200]!r}",
             str(response.status_code),
         )
-    return _output(response)
+    return _output(ctx, method, url, response)
 
 
 def _key_vault(ctx: ActivityContext, method: str, auth: Mapping[str, Any], *, vault: str, name: str) -> Any:
@@ -102,15 +102,22 @@ def _headers(ctx: ActivityContext, raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def _output(response: requests.Response) -> Any:
+def _output(ctx: ActivityContext, method: str, url: str, response: requests.Response) -> Any:
+    """The response body as the activity's output. "Web activity" documents a JSON object as the only
+    supported response body (arrays, bare values and non-JSON are "Unsupported") without saying what
+    happens otherwise; the stricter reading fails the activity, after the request was delivered."""
     headers = dict(response.headers)
     try:
         parsed = response.json()
     except ValueError:
         parsed = None
-    if isinstance(parsed, dict):
-        return {**parsed, "ADFWebActivityResponseHeaders": headers}
-    return {"Response": response.text if parsed is None else parsed, "ADFWebActivityResponseHeaders": headers}
+    if not isinstance(parsed, dict):
+        kind = "a JSON " + type(parsed).__name__ if parsed is not None else (
+            f"a non-JSON body ({response.headers.get('Content-Type') or 'no Content-Type'})")
+        raise ActivityFailed(
+            f"Web '{ctx.name}': {method} {_safe(url)} answered {response.status_code} with {kind}; the Web activity "
+            "supports only a JSON object response body (the request itself was sent)", "WebActivityInvalidResponse")
+    return {**parsed, "ADFWebActivityResponseHeaders": headers}
 
 
 def _safe(url: Any) -> str:
