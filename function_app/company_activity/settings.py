@@ -6,6 +6,8 @@ and the offending value, except for secrets, whose values are never echoed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,7 +118,8 @@ class IngestSettings:
             usage_api_key=Secret(raw["USAGE_API_KEY"]),
             usage_api_page_size=_number("USAGE_API_PAGE_SIZE", raw, int, 1, 10_000),
             usage_api_timeout_s=_number("USAGE_API_TIMEOUT_S", raw, float, 0.1, 600.0),
-            storage_connection_string=Secret(conn) if conn else None,
+            storage_connection_string=Secret(storage_connection_string("STORAGE_CONNECTION_STRING", conn))
+            if conn else None,
             storage_account_url=_http_url("STORAGE_ACCOUNT_URL", url) if url else None,
             bronze_container=_container("BRONZE_CONTAINER", raw["BRONZE_CONTAINER"]),
             ingest_schedule=_ncrontab("INGEST_SCHEDULE", raw["INGEST_SCHEDULE"]),
@@ -125,6 +128,16 @@ class IngestSettings:
             backfill_max_days=_number("BACKFILL_MAX_DAYS", raw, int, 1, 3660),
             reject_threshold=_number("REJECT_THRESHOLD", raw, float, 0.0, 1.0),
         )
+
+
+def date_limits(env: Mapping[str, str] | None = None) -> tuple[ZoneInfo, int]:
+    """(INGEST_TIMEZONE, BACKFILL_MAX_DAYS) alone, for the commands that load days without the API or storage
+    settings (transform, pipeline run): they refuse the same future dates and over-long ranges as ingestion."""
+    env = os.environ if env is None else env
+    specs = {s.name: s for s in SETTINGS}
+    raw = {name: _raw(env, specs[name]) for name in ("INGEST_TIMEZONE", "BACKFILL_MAX_DAYS")}
+    zone = _timezone("INGEST_TIMEZONE", raw["INGEST_TIMEZONE"])
+    return ZoneInfo(zone), _number("BACKFILL_MAX_DAYS", raw, int, 1, 3660)
 
 
 def _raw(env: Mapping[str, str], spec: SettingSpec) -> str:
@@ -146,7 +159,8 @@ def _number(name: str, raw: Mapping[str, str], kind: Callable[[str], T], low: An
     try:
         value = kind(text)
     except ValueError:
-        raise SettingsError(name, f"{name} must be a {kind.__name__}, got {text!r}") from None
+        noun = {"int": "a whole number", "float": "a number"}.get(kind.__name__, f"a {kind.__name__}")
+        raise SettingsError(name, f"{name} must be {noun}, got {text!r}") from None
     if not low <= value <= high:  # type: ignore[operator]
         raise SettingsError(name, f"{name} must be between {low} and {high}, got {text!r}")
     return value
@@ -193,4 +207,40 @@ def _timezone(name: str, value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         message = f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
         raise SettingsError(name, message) from None
+    return value
+
+
+def storage_connection_string(name: str, value: str) -> str:
+    """Check a blob connection string as the Azure SDK will read it (`Key=Value;...`), so a malformed one
+    stops at load time with an error naming the setting instead of a ValueError from the SDK at the first
+    request. The value holds an account key: messages describe the problem, never the value."""
+    segments = [s for s in value.strip().rstrip(";").split(";")]
+    pairs: dict[str, str] = {}
+    for number, segment in enumerate(segments, start=1):
+        key, sep, item = segment.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(name, f"{name} is malformed: part {number} of {len(segments)} is not Key=Value "
+                                      "(expected e.g. UseDevelopmentStorage=true or "
+                                      "DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;BlobEndpoint=...; "
+                                      "value hidden)")
+        pairs[key.strip().upper()] = item
+    if pairs.get("USEDEVELOPMENTSTORAGE") == "true":
+        return value
+    if "ACCOUNTNAME" not in pairs and "BLOBENDPOINT" not in pairs:
+        raise SettingsError(name, f"{name} names no account: it needs AccountName=... or BlobEndpoint=... "
+                                  "(or UseDevelopmentStorage=true; value hidden)")
+    if "BLOBENDPOINT" in pairs:
+        endpoint = urlparse(pairs["BLOBENDPOINT"])
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise SettingsError(name, f"{name}: BlobEndpoint must be an http(s) URL (value hidden)")
+    key = pairs.get("ACCOUNTKEY")
+    if key is not None:
+        try:
+            base64.b64decode(key, validate=True)
+        except (binascii.Error, ValueError):
+            raise SettingsError(name, f"{name}: AccountKey is not valid base64 (a truncated or mistyped key?; "
+                                      "value hidden)") from None
+    elif "SHAREDACCESSSIGNATURE" not in pairs:
+        raise SettingsError(name, f"{name} has no credential: it needs AccountKey=... or SharedAccessSignature=... "
+                                  "(value hidden)")
     return value

@@ -132,6 +132,22 @@ BEGIN
             THROW 50002, @error_message, 1;
         END;
 
+        -- The CRM contract (docs/crm.md): an id with surrounding spaces would be another company. The
+        -- pipeline's copy loads what the CSV holds, so this is where that path refuses it.
+        SET @duplicate_company_id = NULL;
+        SELECT TOP (1) @duplicate_company_id = company_id
+        FROM stg.crm_company
+        WHERE snapshot_date = @run_date AND (LEFT(company_id, 1) = ' ' OR RIGHT(company_id, 1) = ' ')
+        ORDER BY company_id;
+        IF @duplicate_company_id IS NOT NULL
+        BEGIN
+            SET @error_message = CONCAT(
+                N'stg.crm_company: company_id ''', @duplicate_company_id, N''' of snapshot_date ', @run_date,
+                N' has leading or trailing whitespace (docs/crm.md)'
+            );
+            THROW 50004, @error_message, 1;
+        END;
+
         INSERT INTO #usage (company_id, active_users, events)
         SELECT company_id, active_users, events
         FROM stg.product_usage_daily

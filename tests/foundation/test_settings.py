@@ -31,11 +31,11 @@ def test_secrets_never_appear_in_repr() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [
-        ("USAGE_API_PAGE_SIZE", "lots", "USAGE_API_PAGE_SIZE must be a int, got 'lots'"),
+        ("USAGE_API_PAGE_SIZE", "lots", "USAGE_API_PAGE_SIZE must be a whole number, got 'lots'"),
         ("USAGE_API_PAGE_SIZE", "0", "USAGE_API_PAGE_SIZE must be between 1 and 10000"),
         ("USAGE_API_TIMEOUT_S", "-1", "USAGE_API_TIMEOUT_S must be between"),
         ("REJECT_THRESHOLD", "1.5", "REJECT_THRESHOLD must be between 0.0 and 1.0, got '1.5'"),
-        ("BACKFILL_MAX_DAYS", "3.5", "BACKFILL_MAX_DAYS must be a int, got '3.5'"),
+        ("BACKFILL_MAX_DAYS", "3.5", "BACKFILL_MAX_DAYS must be a whole number, got '3.5'"),
         ("BRONZE_CONTAINER", "Bronze_Data", "BRONZE_CONTAINER must be 3-63 lowercase"),
         ("BACKFILL_QUEUE", "q", "BACKFILL_QUEUE must be 3-63 lowercase"),
         ("INGEST_SCHEDULE", "0 1 * * *", "INGEST_SCHEDULE must be an NCRONTAB expression with 6 fields"),
@@ -75,3 +75,36 @@ def test_account_url_mode_needs_no_connection_string() -> None:
 def test_setting_names_are_the_documented_list() -> None:
     assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
     assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 12
+
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("garbage", "part 1 of 1 is not Key=Value"),
+        ("AccountName=devstoreaccount1;AccountKey", "part 2 of 2 is not Key=Value"),
+        ("AccountName=devstoreaccount1;AccountKey=abc", "AccountKey is not valid base64"),
+        ("AccountName=devstoreaccount1", "has no credential"),
+        ("AccountKey=" + AZURITE_KEY, "names no account"),
+        ("AccountName=a;AccountKey=" + AZURITE_KEY + ";BlobEndpoint=localhost:10000", "BlobEndpoint must be an http"),
+    ],
+)
+def test_malformed_storage_connection_string_names_the_setting_and_hides_the_value(value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment) as info:
+        IngestSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value})
+    assert info.value.setting == "STORAGE_CONNECTION_STRING"
+    assert "STORAGE_CONNECTION_STRING" in str(info.value)
+    for secret_part in ("garbage", "abc", AZURITE_KEY, "localhost:10000"):
+        assert secret_part not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [
+    "UseDevelopmentStorage=true",
+    f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+    "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2022&sig=x",
+])
+def test_wellformed_storage_connection_strings_load(value: str) -> None:
+    assert IngestSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value}).storage_connection_string

@@ -102,7 +102,9 @@ def test_backfill_skips_committed_days_and_exits_0_when_all_are_committed(
 
     capsys.readouterr()
     assert main(["ingestions", "--start", ago(4), "--end", ago(1), "--json"]) == 0
-    days = json.loads(capsys.readouterr().out)
+    body = json.loads(capsys.readouterr().out)  # the same object as GET /api/ingestions
+    assert (body["start_date"], body["end_date"], body["committed"], body["missing"]) == (ago(4), ago(1), 3, 1)
+    days = body["days"]
     assert [(d["date"], d["committed"]) for d in days] == [(ago(4), False), (ago(3), True), (ago(2), True),
                                                            (ago(1), True)]
     assert days[2]["run_id"] == after.run_id
@@ -113,7 +115,7 @@ def test_backfill_exits_1_when_a_day_fails(cli_env: ContainerClient,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     broken = usage_api_factory("404@2-999", companies=500)
     assert main(["backfill", "--start", ago(2), "--end", ago(1), "--api-url", broken.base_url,
-                 "--page-size", "100"]) == 1
+                 "--page-size", "100", "--keep-going"]) == 1
     out = capsys.readouterr().out
     assert "0 skipped, 2 failed" in out and "NOT committed" in out and "HTTP 404" in out
 
@@ -135,3 +137,23 @@ def test_help_describes_every_subcommand(capsys: pytest.CaptureFixture[str]) -> 
             main([command, "--help"])
         assert exited.value.code == 0
         assert "--connection-string" in capsys.readouterr().out
+
+
+def test_backfill_stops_after_a_failure_every_date_would_share(cli_env: ContainerClient,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("USAGE_API_KEY", "not-the-key")  # HTTP 401: no other date can do better
+    assert main(["backfill", "--start", ago(3), "--end", ago(1)]) == 1
+    captured = capsys.readouterr()
+    assert "HTTP 401" in captured.out and captured.out.count("not tried") == 2
+    assert f"stopped after {ago(3)}" in captured.err and "--keep-going" in captured.err
+
+    assert main(["backfill", "--start", ago(3), "--end", ago(1), "--keep-going"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("HTTP 401") == 3 and "not tried" not in captured.out
+
+
+def test_ingest_prints_its_result_once(cli_env: ContainerClient, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--date", ago(1)]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count(": committed") == 1

@@ -54,6 +54,10 @@ def test_run_prints_activities_and_exits_by_outcome(azurite: Azurite, tmp_path: 
         assert main(["pipeline", "run", "--dates", f"{DAY3}..{DAY4}", *common]) == 1
         failed = capsys.readouterr().out
         assert "ValidationTimedOut" in failed and "Failed in" in failed
+        # Each wait is printed as it starts: what, how long, which option shortens it.
+        assert "waiting WaitForManifest: cli-bronze/product_usage/date=2026-04-03/_manifest.json does not exist" \
+            in failed
+        assert "shorten with --manifest-timeout / --manifest-sleep" in failed
         assert "stopped: 1 later date(s) not run (2026-04-04..2026-04-04)" in failed
         assert slack.path not in out + failed  # the webhook (a secret) is never printed
         assert len(slack.messages) == 1

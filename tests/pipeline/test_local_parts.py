@@ -14,7 +14,7 @@ from company_activity.pipeline.local_resources import LocalRunSettings
 from company_activity.pipeline.resources import load_factory
 from company_activity.settings import SettingsError
 
-AZURITE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;BlobEndpoint=http://127.0.0.1:1/x;"
+AZURITE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/x;"
 
 
 # ------------------------------------------------------------------------------------------ settings

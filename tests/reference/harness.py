@@ -78,8 +78,10 @@ def write_load_files(load: Load, folder: Path) -> tuple[Path, Path | None]:
 
 def transform_load(wh: Any, load: Load, folder: Path) -> TransformResult:
     usage, crm = write_load_files(load, folder)
+    # A day without usage is a scenario the rules cover; the refusal of empty files is tested on its own.
     return transform(wh, load.run_date, [usage], crm, run_id=load.run_id,
-                     thresholds=Thresholds(load.low_activity_threshold, load.stale_contact_days))
+                     thresholds=Thresholds(load.low_activity_threshold, load.stale_contact_days),
+                     allow_empty_usage=True)
 
 
 # ---- reading the warehouse ----------------------------------------------------------------------------

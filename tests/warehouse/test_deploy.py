@@ -36,6 +36,7 @@ def deployed(path: Path, sql_dir: Path) -> tuple[DuckDBWarehouse, object]:
 def test_a_second_deploy_applies_no_migration_and_recreates_the_procedures(warehouse):
     report = warehouse.deploy()  # the fixture deployed once already
     assert (report.applied, report.skipped, report.procedures) == ([], MIGRATIONS, PROCEDURES)
+    assert report.procedure_changes == {name: "unchanged" for name in PROCEDURES}
 
 
 def test_migrations_apply_once_in_order_with_their_sha256(tmp_path, sql_dir):
@@ -51,13 +52,15 @@ def test_migrations_apply_once_in_order_with_their_sha256(tmp_path, sql_dir):
 
 
 def test_procedures_are_recreated_on_every_deploy(tmp_path, sql_dir):
-    warehouse, _ = deployed(tmp_path / "w.duckdb", sql_dir)
+    warehouse, first = deployed(tmp_path / "w.duckdb", sql_dir)
+    assert first.procedure_changes == {name: "created" for name in PROCEDURES}
     with warehouse:
         procedure = sql_dir / "procedures" / PROCEDURES[0]
         text = procedure.read_text()
         procedure.write_text(text.replace("must not be NULL", "are required (v2)"))
         report = warehouse.deploy()
         assert report.applied == [] and report.procedures == PROCEDURES
+        assert report.procedure_changes[PROCEDURES[0]] == "altered"
         with pytest.raises(WarehouseError, match=r"are required \(v2\)"):
             warehouse.call_procedure(PROCEDURE, {"run_date": None, "run_id": "x"})
 

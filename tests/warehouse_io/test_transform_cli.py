@@ -136,7 +136,7 @@ def test_crm_rejects_fail_the_load_unless_allowed(tmp_path, capsys) -> None:
     ("setup", "message"),
     [
         ("bad_record", "day.jsonl.gz:2: field 'active_users' must be an integer >= 0, got -4"),
-        ("wrong_header", "the header must be exactly company_id,company_name,industry_tag,country,last_contact_date"),
+        ("wrong_header", "the header needs each of company_id,company_name,industry_tag,country,last_contact_date"),
         ("crm_of_other_date", "is the snapshot of 2026-06-09, not of the run date 2026-06-10"),
         ("empty_folder", "no part-*.jsonl.gz files in this folder"),
         ("no_warehouse", "say where the warehouse is"),

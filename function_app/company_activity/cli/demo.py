@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from company_activity.cli.console import make_console
-from company_activity.ingest.dates import parse_iso_date
+from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity.local.demo import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity.local.slack_catcher import CaughtMessage
 from company_activity.pipeline.report import STYLE, activity_line
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         for name in ("azure", "company_activity"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        end = parse_iso_date("--end", args.end) if args.end else None
+        end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
         options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
                               warehouse=args.warehouse, end=end)
     except ValueError as exc:

@@ -13,16 +13,16 @@ import logging
 import os
 import sys
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from company_activity.cli.console import make_console
+from company_activity.cli.console import logs_through, make_console
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
-from company_activity.ingest.bronze import committed_days, day_statuses
-from company_activity.ingest.dates import DateFieldError, parse_iso_date, yesterday
-from company_activity.ingest.runner import bronze_container, ingest_day_with_settings
+from company_activity.ingest.bronze import committed_days, day_statuses, status_body
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day, yesterday
+from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
 from company_activity.settings import IngestSettings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     backfill.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
     backfill.add_argument("--force", action="store_true", help="re-ingest days that are already committed")
+    backfill.add_argument("--keep-going", action="store_true",
+                          help="try every date even after a failure that will fail every date (the API unreachable, "
+                               "its key refused, storage unreachable); by default the backfill stops there")
     backfill.add_argument("--max-days", type=int, help="largest range allowed (env BACKFILL_MAX_DAYS)")
     _api_flags(backfill)
     _storage_flags(backfill)
@@ -149,16 +152,22 @@ def run_ingest(args: argparse.Namespace) -> int:
     _quiet_sdk(args)
     try:
         settings = settings_from(args)
-        day = parse_iso_date("--date", args.date)
-        if day > yesterday(settings.tz):
-            raise SettingsError("--date", f"--date {day} is after yesterday ({yesterday(settings.tz)}); "
-                                "only complete days can be ingested")
+        day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
     except (SettingsError, DateFieldError) as exc:
         return _error(str(exc))
+    runner_log = logging.getLogger("company_activity.ingest.runner")
+    level = runner_log.level
+    if not getattr(args, "verbose", False):  # the runner logs the same summary; print it once
+        runner_log.setLevel(logging.CRITICAL)
+    err = make_console(stderr=True)
     try:
-        result = ingest_day_with_settings(settings, day)
+        with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
+                                           "(API retries are logged as they happen)"):
+            result = ingest_day_with_settings(settings, day)
     except AzureError as exc:
         return _storage_error(exc)
+    finally:
+        runner_log.setLevel(level)
     print(result.summary())
     return EXIT_OK if result.committed else EXIT_FAILED
 
@@ -172,32 +181,45 @@ def run_backfill(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _error(str(exc))
     try:
-        container = bronze_container(settings)
+        with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
+                                              "has committed"):
+            container = bronze_container(settings)
+            done = () if request.force else committed_days(container, request.range.start, request.range.end)
     except AzureError as exc:
         return _storage_error(exc)
-    done = () if request.force else committed_days(container, request.range.start, request.range.end)
     plan = plan_backfill(request, done)
     rows: list[tuple[str, str, str, str, str, str]] = [
         (d.isoformat(), "skipped", "", "", "", "already committed (use --force to re-ingest)") for d in plan.skipped
     ]
     failures = 0
+    stopped: str | None = None
     err = make_console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with logs_through(err), Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("backfill", total=len(plan.enqueue))
-        for day in plan.enqueue:
+        for index, day in enumerate(plan.enqueue):
             progress.update(task, description=f"ingesting {day}")
+            systemic = False
             try:
                 result = ingest_day_with_settings(settings, day, container=container)
             except Exception as exc:  # a storage outage on one day: report it and go on with the others
                 failures += 1
+                systemic = storage_unusable(exc)
                 rows.append((day.isoformat(), "ERROR", "", "", "", f"{type(exc).__name__}: {exc}"[:300]))
             else:
                 failures += not result.committed
+                systemic = not result.committed and result.systemic
                 rows.append((day.isoformat(), "committed" if result.committed else "NOT committed",
                               str(result.record_count), str(result.rejected_count), f"{result.seconds:.1f}s",
                               result.run_id if result.committed else f"{result.run_id}: {result.reason}"))
             progress.advance(task)
+            rest = plan.enqueue[index + 1:]
+            if systemic and rest and not args.keep_going:
+                stopped = (f"stopped after {day}: its failure (the API or storage unreachable, or the key refused) "
+                           f"would fail every date; {len(rest)} date(s) not tried ({rest[0]}..{rest[-1]}). Fix the "
+                           "cause and run the backfill again, or pass --keep-going to try every date anyway")
+                rows.extend((d.isoformat(), "not tried", "", "", "", "backfill stopped") for d in rest)
+                break
     table = Table(title=f"backfill {request.range.start}..{request.range.end}"
                         f" ({len(plan.enqueue)} ingested, {len(plan.skipped)} skipped, {failures} failed)")
     for column in ("date", "status", "records", "rejected", "time", "run / reason"):
@@ -205,7 +227,16 @@ def run_backfill(args: argparse.Namespace) -> int:
     for row in sorted(rows):
         table.add_row(*(escape(cell) for cell in row))
     make_console().print(table)
+    if stopped:
+        err.print(f"[bold red]{escape(stopped)}[/]")
     return EXIT_OK if failures == 0 else EXIT_FAILED
+
+
+def storage_unusable(exc: BaseException) -> bool:
+    """A storage error no other date can escape: no connection, or credentials refused."""
+    if isinstance(exc, ServiceRequestError | ClientAuthenticationError):
+        return True
+    return isinstance(exc, HttpResponseError) and exc.status_code in (401, 403)
 
 
 def run_ingestions(args: argparse.Namespace) -> int:
@@ -217,15 +248,17 @@ def run_ingestions(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         return _error(str(exc))
     try:
-        days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
+        with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."
+                                              f"{request.range.end} from container {settings.bronze_container!r}"):
+            days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
     except AzureError as exc:
         return _storage_error(exc)
     if args.json:
-        json.dump([d.to_dict() for d in days], sys.stdout, indent=2)
+        json.dump(status_body(request.range.start, request.range.end, days), sys.stdout, indent=2)
         print()
         return EXIT_OK
     committed = sum(d.committed for d in days)
-    table = Table(title=f"bronze {settings.bronze_container}: {committed} of {len(days)} days committed")
+    table = Table(title=f"container {settings.bronze_container!r}: {committed} of {len(days)} days committed")
     for column in ("date", "committed", "records", "rejected", "run id", "committed at"):
         table.add_column(column)
     for d in days:

@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
 from rich.markup import escape
 
 from company_activity.cli.console import make_console
-from company_activity.ingest.dates import date_range, parse_iso_date
-from company_activity.pipeline.executor import PipelineExecutor
+from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
+from company_activity.pipeline.executor import PipelineExecutor, WaitEvent
 from company_activity.pipeline.local_resources import LocalResources, LocalRunSettings
 from company_activity.pipeline.report import activity_line, print_run
 from company_activity.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity.pipeline.results import PipelineDefinitionError
-from company_activity.settings import SettingsError
+from company_activity.settings import SettingsError, date_limits
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAILY_PIPELINE = "PL_daily_company_activity"
 RUN_DATE_PARAMETER = "runDate"
+# Local runs are attended: short waits, each one printed as it starts. The adf/ JSON keeps production values.
+LOCAL_RETRY_INTERVAL_S = 5.0
+LOCAL_MANIFEST_TIMEOUT = "0.00:01:00"
+LOCAL_MANIFEST_SLEEP_S = 5
+_WAIT_OPTION = {"retry": "--retry-interval", "poll": "--manifest-timeout / --manifest-sleep"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,9 +57,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--global", dest="globals", action="append", default=[], metavar="NAME=VALUE",
                      help="override a factory global parameter, e.g. bronzeContainer=bronze (repeatable)")
     run.add_argument("--warehouse", type=Path, help="DuckDB file (overrides WAREHOUSE_PATH)")
-    run.add_argument("--retry-interval", type=float, metavar="SECONDS",
+    run.add_argument("--retry-interval", type=float, default=LOCAL_RETRY_INTERVAL_S, metavar="SECONDS",
                      help="wait this long between activity retries instead of each policy's retryIntervalInSeconds "
-                          "(the number of retries is unchanged)")
+                          f"(the adf/ JSON waits 30-300 s; default here {LOCAL_RETRY_INTERVAL_S:g} s; the number of "
+                          "retries is unchanged)")
+    run.add_argument("--manifest-timeout", default=LOCAL_MANIFEST_TIMEOUT, metavar="D.HH:MM:SS",
+                     help="how long WaitForManifest waits for the day's bronze manifest (pipeline parameter "
+                          f"manifestTimeout; the adf/ JSON default is 6 hours; default here {LOCAL_MANIFEST_TIMEOUT})")
+    run.add_argument("--manifest-sleep", type=int, default=LOCAL_MANIFEST_SLEEP_S, metavar="SECONDS",
+                     help="seconds between two manifest checks (pipeline parameter manifestSleepSeconds; the adf/ "
+                          f"JSON default is 300; default here {LOCAL_MANIFEST_SLEEP_S})")
     run.add_argument("--adf-dir", type=Path, default=ADF_DIR, help="the ADF git folder (default: the repo's adf/)")
     run.set_defaults(handler=run_pipeline)
 
@@ -77,17 +89,19 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, str]:
     return values
 
 
-def parse_dates(single: str | None, span: str | None) -> list[date]:
+def parse_dates(single: str | None, span: str | None, env: Mapping[str, str] | None = None) -> list[date]:
+    """The run dates: complete days only (INGEST_TIMEZONE), a range at most BACKFILL_MAX_DAYS long."""
+    zone, max_days = date_limits(env)
     if single is not None:
-        return [parse_iso_date("--date", single)]
+        return [require_complete_day("--date", parse_iso_date("--date", single), zone)]
     assert span is not None
     start, sep, end = span.partition("..")
     if not sep:
         raise ValueError(f"--dates expects START..END, got {span!r}")
     first, last = parse_iso_date("--dates start", start), parse_iso_date("--dates end", end)
-    if last < first:
-        raise ValueError(f"--dates: end {last} is before start {first}")
-    return date_range(first, last)
+    days = require_span("--dates", first, last, max_days)
+    require_complete_day("--dates end", last, zone)
+    return days
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
@@ -110,12 +124,17 @@ def run_pipeline(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/] set the run date with --date/--dates, not --param {RUN_DATE_PARAMETER}=...")
         return EXIT_USAGE
 
+    declared = (factory.pipelines.get(args.pipeline) or {}).get("properties", {}).get("parameters") or {}
+    for name, value in (("manifestTimeout", args.manifest_timeout), ("manifestSleepSeconds", args.manifest_sleep)):
+        if name in declared:
+            parameters.setdefault(name, value)
     console.print(f"warehouse: {escape(settings.describe_warehouse())}")
     with LocalResources(settings) as resources:
         try:
             executor = PipelineExecutor(factory, resources, global_parameters=overrides,
                                         listener=lambda r: console.print(activity_line(r)),
-                                        retry_interval_s=args.retry_interval)
+                                        retry_interval_s=args.retry_interval,
+                                        wait_listener=lambda e: console.print(wait_line(e)))
         except (PipelineDefinitionError, ValueError) as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE
@@ -133,6 +152,14 @@ def run_pipeline(args: argparse.Namespace) -> int:
                     console.print(f"[yellow]stopped: {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})[/]")
                 return EXIT_FAILED
     return EXIT_OK
+
+
+def wait_line(event: WaitEvent) -> str:
+    """One printed line per wait: what is awaited, how long, which option shortens it."""
+    what = "retrying" if event.kind == "retry" else "waiting"
+    detail = event.detail if len(event.detail) <= 200 else event.detail[:197] + "..."
+    return (f"[yellow]{what}[/] {escape(event.activity)}: {escape(detail)}; next try in {event.seconds:g}s "
+            f"[dim](shorten with {_WAIT_OPTION.get(event.kind, 'the pipeline parameters')})[/]")
 
 
 def validate_pipeline(args: argparse.Namespace) -> int:

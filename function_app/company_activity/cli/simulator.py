@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -49,8 +50,14 @@ def simulate_api(args: argparse.Namespace) -> int:
             host=args.host, port=args.port,
         )
         simulator = UsageApiSimulator(config).start()
-    except (SimulatorError, OSError) as exc:
+    except SimulatorError as exc:
         print(f"company-activity simulate-api: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the port is taken: say which one
+        reason = exc.strerror or str(exc)
+        print(f"company-activity simulate-api: error: cannot listen on {args.host}:{args.port}: {reason}"
+              + (" (another process uses it; pick another --port, or 0 for a free one)"
+                 if exc.errno == errno.EADDRINUSE else ""), file=sys.stderr)
         return 2
 
     stop = threading.Event()

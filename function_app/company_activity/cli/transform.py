@@ -15,9 +15,10 @@ from datetime import date
 from pathlib import Path
 
 from company_activity.ingest.bronze import PART_PREFIX
-from company_activity.ingest.dates import DateFieldError, parse_iso_date
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
+from company_activity.settings import date_limits
 from company_activity.warehouse.crm import CrmFormatError, CrmRejectedError
-from company_activity.warehouse.staging import StagingError
+from company_activity.warehouse.staging import EmptyUsageError, StagingError
 from company_activity.warehouse.transform import Thresholds, TransformError, transform
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
@@ -41,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument("--crm", type=Path, metavar="FILE.csv",
                         help="the date's CRM snapshot CSV; without it the date has no snapshot")
+    parser.add_argument("--allow-empty-usage", action="store_true",
+                        help="stage usage files that hold 0 records, setting every company's usage of the date to "
+                        "zero (default: refused, unless the day's bronze _manifest.json beside the run folder "
+                        "says the day committed 0 records)")
     parser.add_argument("--allow-rejects", action="store_true",
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
@@ -62,6 +67,11 @@ def _date(text: str) -> date:
         return parse_iso_date("--run-date", text)
     except DateFieldError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _complete_day(day: date) -> date:
+    zone, _ = date_limits()
+    return require_complete_day("--run-date", day, zone)
 
 
 def warehouse_target(path: Path | None, connection: str | None,
@@ -101,6 +111,7 @@ def _transform(args: argparse.Namespace) -> int:
     from company_activity.warehouse import WarehouseError, open_warehouse
 
     try:
+        _complete_day(args.run_date)
         path, connection = warehouse_target(args.warehouse, args.connection_string, os.environ)
     except ValueError as exc:
         return _fail(2, str(exc))
@@ -116,7 +127,10 @@ def _transform(args: argparse.Namespace) -> int:
     try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
         result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
-                               allow_crm_rejects=args.allow_rejects)
+                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage)
+    except EmptyUsageError as exc:
+        return _fail(2, f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze run "
+                        "folder with the day's _manifest.json beside it (record_count 0)")
     except CrmRejectedError as exc:
         return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
     except (CrmFormatError, StagingError, FileNotFoundError) as exc:

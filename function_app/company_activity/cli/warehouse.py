@@ -61,7 +61,11 @@ def deploy_command(args: argparse.Namespace) -> int:
     for name in report.skipped:
         print(f"skipped   migrations/{name} (already applied)")
     for name in report.procedures:
-        print(f"created   procedures/{name}")
-    print(f"{where}: {len(report.applied)} migration(s) applied, {len(report.skipped)} already applied, "
-          f"{len(report.procedures)} procedure(s) created or altered")  # fmt: skip
+        change = report.procedure_changes.get(name, "created")
+        note = " (text unchanged, re-applied)" if change == "unchanged" else ""
+        print(f"{change:<9} procedures/{name}{note}")
+    counts = {kind: sum(1 for c in report.procedure_changes.values() if c == kind)
+              for kind in ("created", "altered", "unchanged")}
+    print(f"{where}: {len(report.applied)} migration(s) applied, {len(report.skipped)} already applied; procedures: "
+          f"{counts['created']} created, {counts['altered']} altered, {counts['unchanged']} unchanged")
     return 0

@@ -4,7 +4,7 @@ import azure.functions as func
 
 from company_activity.functions import runtime
 from company_activity.ingest.backfill import RequestInvalid, parse_status_query
-from company_activity.ingest.bronze import day_statuses
+from company_activity.ingest.bronze import day_statuses, status_body
 from company_activity.ingest.dates import yesterday
 
 bp = func.Blueprint()
@@ -24,11 +24,4 @@ def ingestions(req: func.HttpRequest) -> func.HttpResponse:
     except RequestInvalid as exc:
         return runtime.json_response(exc.to_body(), 400)
     days = day_statuses(runtime.container(), dates.start, dates.end)
-    body = {
-        "start_date": dates.start.isoformat(),
-        "end_date": dates.end.isoformat(),
-        "committed": sum(d.committed for d in days),
-        "missing": sum(not d.committed for d in days),
-        "days": [d.to_dict() for d in days],
-    }
-    return runtime.json_response(body, 200)
+    return runtime.json_response(status_body(dates.start, dates.end, days), 200)

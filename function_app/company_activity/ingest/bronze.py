@@ -651,3 +651,14 @@ def iter_committed_records(container: ContainerClient, day: date) -> Iterator[di
     for entry in manifest.files:
         for line in iter_file_lines(container, entry):
             yield json.loads(line)
+
+
+def status_body(start: date, end: date, days: Sequence[Any]) -> dict[str, Any]:
+    """The ingestion status object of start..end (GET /api/ingestions and `ingestions --json`)."""
+    return {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "committed": sum(d.committed for d in days),
+        "missing": sum(not d.committed for d in days),
+        "days": [d.to_dict() for d in days],
+    }

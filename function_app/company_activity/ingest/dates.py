@@ -46,6 +46,26 @@ def yesterday(tz: tzinfo, now: datetime | None = None) -> date:
     return instant.astimezone(tz).date() - timedelta(days=1)
 
 
+def require_complete_day(field: str, day: date, tz: tzinfo = UTC, now: datetime | None = None) -> date:
+    """`day` when it is at most yesterday in `tz`; else DateFieldError. One rule for every command: bronze
+    only ever holds complete days, so a later date can neither be ingested nor loaded."""
+    latest = yesterday(tz, now)
+    if day > latest:
+        raise DateFieldError(field, day.isoformat(), f"{day} is after yesterday ({latest}); only complete days "
+                                                     "can be ingested or loaded")
+    return day
+
+
+def require_span(field: str, start: date, end: date, max_days: int) -> list[date]:
+    """Every day of start..end; DateFieldError when end is before start or the range spans more than max_days."""
+    if end < start:
+        raise DateFieldError(field, f"{start}..{end}", f"end {end} is before start {start}")
+    if day_count(start, end) > max_days:
+        raise DateFieldError(field, f"{start}..{end}", f"the range spans {day_count(start, end)} days; at most "
+                                                       f"{max_days} (BACKFILL_MAX_DAYS) are allowed")
+    return date_range(start, end)
+
+
 def day_count(start: date, end: date) -> int:
     """Number of days in the inclusive range start..end (0 when end < start)."""
     return max(0, (end - start).days + 1)

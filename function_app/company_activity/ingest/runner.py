@@ -62,10 +62,12 @@ class IngestResult:
     seconds: float
     reason: str | None = None  # why the day was not committed; None when committed
     replaced_run_id: str | None = None
+    systemic: bool = False  # not committed for a reason every date shares (API unreachable, key refused)
 
     def summary(self) -> str:
+        stored = f", {self.bytes} bytes" if self.committed else ""  # nothing is stored for a day not committed
         head = (f"{self.date} run {self.run_id}: {self.record_count} records, {self.rejected_count} rejected, "
-                f"{self.pages} pages, {self.bytes} bytes in {self.seconds:.1f}s")
+                f"{self.pages} pages{stored} in {self.seconds:.1f}s")
         if self.committed:
             swapped = f" (replaced run {self.replaced_run_id})" if self.replaced_run_id else ""
             return f"{head}: committed{swapped}"
@@ -149,9 +151,9 @@ def ingest_day(
     log.info("ingesting %s as run %s from %s", day, run_id, public_url(client.base_url))
 
     def result(committed: bool, files_bytes: int = 0, reason: str | None = None,
-               replaced: str | None = None) -> IngestResult:
+               replaced: str | None = None, systemic: bool = False) -> IngestResult:
         outcome = IngestResult(day, run_id, committed, valid, rejected, files_bytes, pages,
-                               round(time.perf_counter() - clock, 3), reason, replaced)
+                               round(time.perf_counter() - clock, 3), reason, replaced, systemic)
         (log.info if committed else log.error)("ingestion %s", outcome.summary())
         return outcome
 
@@ -190,7 +192,7 @@ def ingest_day(
     except UsageApiError as exc:
         writer.discard()
         return result(False, reason=f"usage API failed after {pages} pages: {exc}; day not committed, "
-                                    "the previous commit is unchanged")
+                                    "the previous commit is unchanged", systemic=exc.systemic)
     except bronze.CommitRefused as exc:
         writer.discard()
         return result(False, reason=str(exc))

@@ -89,7 +89,14 @@ class ClientStats:
 
 
 class UsageApiError(Exception):
-    """The API answered in a way retrying cannot fix (4xx, wrong shape, cursor loop). No secret inside."""
+    """The API answered in a way retrying cannot fix (4xx, wrong shape, cursor loop). No secret inside.
+
+    `systemic` is true when the cause is not the date but the setup (the API unreachable, the key refused,
+    the URL wrong): every other date would fail the same way, so a backfill stops (see cli/ingest.py)."""
+
+    def __init__(self, message: str, *, systemic: bool = False) -> None:
+        super().__init__(message)
+        self.systemic = systemic
 
 
 class UsageApiUnavailable(UsageApiError):
@@ -99,9 +106,10 @@ class UsageApiUnavailable(UsageApiError):
 class _Transient(Exception):
     """A retryable failure of one attempt. Its message is safe to log; it holds no request object."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *, connection: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.connection = connection  # no HTTP answer at all (refused, unreachable)
 
 
 class UsageApiClient:
@@ -199,17 +207,20 @@ class UsageApiClient:
             sleep=self._sleep,
         )
         started = time.monotonic()
-        attempts, failure = 0, ""
+        attempts, failure, unreachable = 0, "", False
         try:
             return retrying(self._attempt, day, cursor, number)
         except RetryError as exhausted:
             attempts = exhausted.last_attempt.attempt_number
-            failure = str(exhausted.last_attempt.exception())
+            last = exhausted.last_attempt.exception()
+            failure = str(last)
+            unreachable = isinstance(last, _Transient) and last.connection
         # Raised outside the except block, so the RetryError (and what it holds) is not chained.
         raise UsageApiUnavailable(
             f"usage API unavailable for date {day.isoformat()} (page {number}, {self._server}): gave up after "
             f"{attempts} attempt(s) in {time.monotonic() - started:.1f}s (limits: {policy.max_attempts} attempts, "
-            f"{policy.max_total_s:g}s); last failure: {failure}"
+            f"{policy.max_total_s:g}s); last failure: {failure}",
+            systemic=unreachable,
         )
 
     def _wait(self, state: RetryCallState) -> float:
@@ -237,6 +248,7 @@ class UsageApiClient:
         # outside the except blocks so nothing is chained.
         transient: str | None = None
         fatal: str | None = None
+        connection_failed = False
         try:
             response = self._session.get(
                 self.base_url + API_PATH,
@@ -250,11 +262,12 @@ class UsageApiClient:
             transient = f"{target}: no response within {self.timeout_s:g}s"
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             transient = f"{target}: connection failed: {self._scrub(_shorten(str(exc), 300))}"
+            connection_failed = isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
         except requests.RequestException as exc:
             detail = self._scrub(_shorten(str(exc), 300))
             fatal = f"usage API request {target} for date {day.isoformat()} failed: {detail}"
         if transient is not None:
-            raise _Transient(transient)
+            raise _Transient(transient, connection=connection_failed)
         if fatal is not None:
             raise UsageApiError(fatal)
         return self._page(response, day, number, target)
@@ -275,7 +288,8 @@ class UsageApiClient:
         if status != 200:
             raise UsageApiError(
                 f"usage API answered HTTP {status} to {target} for date {day.isoformat()} ({self._server})"
-                f"{self._detail(body)}; not retried{_hint(status, response)}"
+                f"{self._detail(body)}; not retried{_hint(status, response)}",
+                systemic=status in (401, 403, 404),
             )
         payload, not_json = _parse_json(body)
         if not_json is not None:  # truncated or garbled body

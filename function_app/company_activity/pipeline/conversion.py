@@ -33,6 +33,7 @@ _ALIASES = {
     # ADF interim type names (translator mappings may carry them)
     "datetimeoffset": "datetime2", "single": "float", "byte": "tinyint",
 }
+_EXTENDED_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?![\d-])")
 _TYPE = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9 ]*?)\s*(?:\(\s*(max|\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*")
 
 
@@ -156,6 +157,8 @@ def _date(value: Any) -> date:
         return value
     if isinstance(value, str):
         text = value.strip()
+        if not _EXTENDED_DATE.match(text):  # fromisoformat would also take 20261127 and week dates
+            raise ConversionError("not a date (YYYY-MM-DD)")
         try:
             return date.fromisoformat(text)
         except ValueError:

@@ -57,6 +57,20 @@ ActivityRunner = Callable[[Mapping[str, Any], "ActivityContext"], Any]
 Listener = Callable[[ActivityResult], None]
 
 
+@dataclass(frozen=True)
+class WaitEvent:
+    """The run is about to wait: `kind` "retry" (policy.retry after a failed attempt) or "poll" (an activity
+    polling, e.g. Validation); `seconds` how long this wait is; `detail` what is awaited or what failed."""
+
+    kind: str
+    activity: str
+    seconds: float
+    detail: str
+
+
+WaitListener = Callable[[WaitEvent], None]
+
+
 @dataclass
 class ScopeOutcome:
     status: Status
@@ -139,6 +153,11 @@ class ActivityContext:
         if time.monotonic() >= self.deadline:
             raise ActivityTimedOut(f"activity '{self.name}' timed out (policy.timeout)")
 
+    def report_wait(self, kind: str, seconds: float, detail: str) -> None:
+        """Tell the executor's wait listener (the CLI prints it) that this activity is about to wait."""
+        if self.executor.wait_listener is not None:
+            self.executor.wait_listener(WaitEvent(kind, self.name, seconds, detail))
+
     def sleep(self, seconds: float) -> None:
         """Sleep, but never past the activity's deadline (then fail as timed out)."""
         if seconds >= self.remaining():
@@ -158,12 +177,14 @@ class PipelineExecutor:
     `listener` is called with each activity's result as it finishes (the CLI prints them live);
     `global_parameters` override the factory's values (as a deployment would);
     `retry_interval_s`, when set, replaces every `retryIntervalInSeconds` (the number of attempts is
-    unchanged): the JSON waits minutes between attempts, which tests and the demo cannot afford.
+    unchanged): the JSON waits minutes between attempts, which tests and the demo cannot afford;
+    `wait_listener` is told before every retry wait and polling wait (WaitEvent), so a run never waits silently.
     """
 
     def __init__(self, factory: Factory, resources: Any, *, runners: Mapping[str, ActivityRunner] | None = None,
                  listener: Listener | None = None, global_parameters: Mapping[str, Any] | None = None,
-                 retry_interval_s: float | None = None) -> None:
+                 retry_interval_s: float | None = None, wait_listener: WaitListener | None = None) -> None:
+        self.wait_listener = wait_listener
         if retry_interval_s is not None and retry_interval_s < 0:
             raise ValueError(f"retry_interval_s must be >= 0, got {retry_interval_s}")
         self.retry_interval_s = retry_interval_s
@@ -324,6 +345,9 @@ class PipelineExecutor:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             log.info("activity %s attempt %d failed (%s); retrying in %gs", name, retry_state.attempt_number,
                      exc, interval)
+            if self.wait_listener is not None:
+                self.wait_listener(WaitEvent("retry", name, interval,
+                                             f"attempt {retry_state.attempt_number} of {retries + 1} failed: {exc}"))
 
         retrying = Retrying(
             stop=stop_after_attempt(retries + 1),

@@ -28,7 +28,8 @@ import requests
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
-from company_activity.settings import Secret, SettingsError, SettingSpec
+from company_activity.settings import Secret, SettingsError, SettingSpec, storage_connection_string
+from company_activity.storage import blob_service_from_connection_string
 
 DEFAULT_WAREHOUSE_PATH = "out/warehouse.duckdb"
 BLOB_TYPES = frozenset({"AzureBlobStorage"})
@@ -65,12 +66,7 @@ class LocalRunSettings:
                 "LOCAL_BLOB_CONNECTION_STRING is required: the blob connection string every AzureBlobStorage "
                 "linked service maps to (Azurite's, e.g. printed by `company-activity demo`)"
             )
-        if "BlobEndpoint=" not in blob and "AccountName=" not in blob and blob != "UseDevelopmentStorage=true":
-            raise SettingsError(
-                "LOCAL_BLOB_CONNECTION_STRING",
-                "LOCAL_BLOB_CONNECTION_STRING is not a storage connection string "
-                "(expected BlobEndpoint=... or AccountName=...; value hidden)",
-            )
+        storage_connection_string("LOCAL_BLOB_CONNECTION_STRING", blob)
         path = env.get("WAREHOUSE_PATH", "").strip()
         conn = env.get("WAREHOUSE_CONNECTION_STRING", "").strip()
         if path and conn:
@@ -142,9 +138,7 @@ class LocalResources:
     @property
     def blob_service(self) -> BlobServiceClient:
         if self._blob_service is None:
-            self._blob_service = BlobServiceClient.from_connection_string(
-                self.settings.blob_connection_string.reveal()
-            )
+            self._blob_service = blob_service_from_connection_string(self.settings.blob_connection_string.reveal())
         return self._blob_service
 
     @property

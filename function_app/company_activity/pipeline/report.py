@@ -30,10 +30,12 @@ def activity_line(result: ActivityResult) -> str:
 
 
 def run_table(result: PipelineRunResult) -> Table:
+    """One line per activity: outputs are cut to the column (the live lines and the run's message below the
+    table carry the errors in full), so a JSON output never folds into dozens of lines."""
     table = Table(title=f"{result.pipeline_name} run {result.run_id}", title_justify="left")
     for column, kwargs in (("activity", {}), ("type", {"style": "dim"}), ("status", {}),
                            ("seconds", {"justify": "right"}), ("tries", {"justify": "right"}),
-                           ("output / error", {"overflow": "fold", "max_width": 70})):
+                           ("output / error", {"overflow": "ellipsis", "max_width": 40})):
         table.add_column(column, **kwargs)  # type: ignore[arg-type]
     for activity in result.activities:
         name = f"  {activity.name}" if activity.scope else activity.name
@@ -44,7 +46,7 @@ def run_table(result: PipelineRunResult) -> Table:
             f"[{STYLE[activity.status]}]{activity.status.value}[/]",
             "" if skipped else f"{activity.duration_s:.2f}",
             "" if skipped else str(activity.attempts),
-            escape(summary(activity, 200)),
+            escape(summary(activity, 60)),
         )
     return table
 

@@ -2,11 +2,14 @@
 
 ```
 <crm container, default "crm">/companies/snapshot_date=YYYY-MM-DD/companies.csv
-company_id,company_name,industry_tag,country,last_contact_date      <- header, exactly
+company_id,company_name,industry_tag,country,last_contact_date      <- header: these names, any order
 c000001,Acme Corp,saas,US,2026-11-20
 c000002,"Müller, Söhne & Co",,DE,                                   <- empty = NULL
 ```
 
+The header is read as the Data Factory copy reads it (columns mapped by name): the five names must
+each appear once, exactly as spelled; their order is free and further columns are ignored. So the
+nightly pipeline and a replay accept the same files (docs/crm.md, "One contract on both paths").
 UTF-8 with or without a byte-order mark, RFC 4180 quoting, any line ending. Sizes are checked in
 UTF-8 *bytes* because the warehouse stores VARCHAR(n) in a UTF-8 collation, where n counts bytes:
 company_id <= 64 (required, no surrounding whitespace), company_name <= 200, industry_tag <= 100,
@@ -192,19 +195,35 @@ def _records(lines: Iterable[str], source: str) -> Iterator[tuple[int, CrmRow | 
             raise CrmFormatError(f"{source}: empty file; expected the header {','.join(CRM_HEADER)}")
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]  # a BOM that reached us through a text stream
-        if tuple(header) != CRM_HEADER:
-            raise CrmFormatError(
-                f"{source}: line 1: the header must be exactly {','.join(CRM_HEADER)}; got {shown(','.join(header))}"
-            )
+        positions = _header_positions(header, source)
         previous_end = reader.line_num
         for fields in reader:
             start, previous_end = previous_end + 1, reader.line_num
             if not fields:
                 continue  # a blank line carries no data
-            yield start, _row(start, fields)
+            if len(fields) != len(header):
+                yield start, CrmReject(start, None, ",".join(fields),
+                                       f"expected {len(header)} fields, got {len(fields)}")
+                continue
+            yield start, _row(start, [fields[i] for i in positions])
     except csv.Error as exc:
         raise CrmFormatError(f"{source}: line {reader.line_num}: broken CSV ({exc})") from None
 
+
+
+def _header_positions(header: list[str], source: str) -> list[int]:
+    """Where each CRM_HEADER column is in the file's header; CrmFormatError naming missing or repeated names."""
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    missing = [name for name in CRM_HEADER if name not in header]
+    if repeated or missing:
+        problem = (f"column(s) {', '.join(missing)} missing" if missing else "") + \
+                  ("; " if missing and repeated else "") + \
+                  (f"column(s) {', '.join(repeated)} repeated" if repeated else "")
+        raise CrmFormatError(
+            f"{source}: line 1: {problem}; the header needs each of {','.join(CRM_HEADER)} exactly once "
+            f"(any order, further columns ignored); got {shown(','.join(header))}"
+        )
+    return [header.index(name) for name in CRM_HEADER]
 
 
 def _row(line: int, fields: list[str]) -> CrmRow | CrmReject:

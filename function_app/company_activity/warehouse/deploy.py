@@ -5,7 +5,8 @@
    its etl.schema_migrations row (file name + sha256 of its text, line endings normalized). A file
    changed after it was applied, an applied file that disappeared, or a new file that sorts before
    an applied one is an error: schema history only moves forward through new files.
-3. sql/procedures/*.sql are re-created on every deploy (CREATE OR ALTER PROCEDURE).
+3. sql/procedures/*.sql are re-created on every deploy (CREATE OR ALTER PROCEDURE); etl.schema_procedures
+   (created by the bootstrap) keeps each file's sha256, so the report says created, altered or unchanged.
 """
 
 from __future__ import annotations
@@ -91,9 +92,27 @@ def deploy(warehouse: ScriptRunner, sql_dir: Path) -> DeployReport:
         _apply(warehouse, migration)
         report.applied.append(migration.name)
 
+    deployed = {
+        row["file_name"]: row["sha256"]
+        for row in warehouse.query("SELECT file_name, sha256 FROM etl.schema_procedures;")
+    }
     for procedure in sql_files(sql_dir, "procedures"):
+        # Always re-applied (CREATE OR ALTER is idempotent, and a dropped procedure comes back); the record
+        # only tells the report whether the text changed.
         _run(warehouse, procedure)
+        recorded = deployed.get(procedure.name)
+        if recorded != procedure.sha256:
+            warehouse.execute("DELETE FROM etl.schema_procedures WHERE file_name = @file_name;",
+                              {"file_name": procedure.name})
+            warehouse.execute(
+                "INSERT INTO etl.schema_procedures (file_name, sha256, deployed_at) "
+                "VALUES (@file_name, @sha256, SYSUTCDATETIME());",
+                {"file_name": procedure.name, "sha256": procedure.sha256},
+            )
         report.procedures.append(procedure.name)
+        report.procedure_changes[procedure.name] = (
+            "created" if recorded is None else "unchanged" if recorded == procedure.sha256 else "altered"
+        )
     return report
 
 

@@ -218,6 +218,22 @@ class DuckDBWarehouse(ScriptWarehouse):
                 raise
             return total
 
+    def declared_lengths(self, schema: str, table: str) -> dict[str, tuple[str, int]]:
+        """Column -> ("varchar" | "nvarchar", n) of the table's VARCHAR(n) / NVARCHAR(n) columns: DuckDB keeps
+        no lengths in its catalog, only the CHECK the translator adds (strlen: bytes, length: characters)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT expression FROM duckdb_constraints() WHERE constraint_type = 'CHECK' "
+                "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?)", [schema, table]
+            ).fetchall()
+        lengths = {}
+        for (expression,) in rows:
+            match = _LENGTH_CHECK.fullmatch(str(expression))
+            if match:
+                kind = "varchar" if match.group(1) == "strlen" else "nvarchar"
+                lengths[match.group(2).strip('"')] = (kind, int(match.group(3)))
+        return lengths
+
     def close(self) -> None:
         with self._lock:
             self._session.abort()
@@ -313,6 +329,9 @@ class DuckDBWarehouse(ScriptWarehouse):
             plan = compile_procedure(procedure, self._catalog)
             _PROCEDURES.put(sha, fingerprint, plan)
         return plan
+
+
+_LENGTH_CHECK = re.compile(r'\((strlen|length)\(("?[^()"]+"?)\) <= (\d+)\)')
 
 
 def _procedure_name(name: str) -> str:

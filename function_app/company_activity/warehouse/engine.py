@@ -46,6 +46,8 @@ class DeployReport:
     applied: list[str] = field(default_factory=list)  # migrations applied now
     skipped: list[str] = field(default_factory=list)  # migrations applied earlier (same sha256)
     procedures: list[str] = field(default_factory=list)  # procedure files (re-)created
+    # procedure file -> "created" (new), "altered" (its text changed) or "unchanged" (same sha256; re-applied)
+    procedure_changes: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -41,6 +41,11 @@ class StagingError(ValueError):
     """Input that must not be staged; the message names file:line, field and value. Nothing was changed."""
 
 
+class EmptyUsageError(StagingError):
+    """The usage files hold no record and an empty day was not confirmed: staging them would set every
+    company's usage of the date to zero."""
+
+
 @dataclass(frozen=True)
 class StagedUsage:
     run_date: date
@@ -139,11 +144,12 @@ def check_usage_files(paths: Iterable[str | Path], run_date: date) -> int:
     return sum(1 for _ in _valid_records([Path(p) for p in paths], run_date))
 
 
-def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronze_run_id: str | None = None
-                     ) -> StagedUsage:
+def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronze_run_id: str | None = None,
+                     *, allow_empty: bool = True) -> StagedUsage:
     """Replace the staged usage of `run_date` with the records of `paths` (all of that day's part files).
 
-    `bronze_run_id` defaults to the run folder the files lie in, when they all lie in the same one.
+    `bronze_run_id` defaults to the run folder the files lie in, when they all lie in the same one. With
+    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched.
     """
     files = [Path(p) for p in paths]
     for path in files:
@@ -153,6 +159,11 @@ def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronz
         found = {bronze_run_id_of(p) for p in files}
         bronze_run_id = found.pop() if len(found) == 1 else None
     records = check_usage_files(files, run_date)  # pass 1: nothing is touched unless everything is valid
+    if records == 0 and not allow_empty:
+        raise EmptyUsageError(
+            f"usage for {run_date}: {', '.join(str(p) for p in files)} hold 0 records; staging them would set "
+            f"every company's usage of {run_date} to zero. Nothing was changed"
+        )
     wh.execute(f"DELETE FROM {USAGE_TABLE} WHERE usage_date = @run_date", {"run_date": run_date})
     batch: list[tuple[Any, ...]] = []
     inserted = 0

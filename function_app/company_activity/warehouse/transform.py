@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from company_activity.ingest.bronze import MANIFEST_NAME, Manifest, ManifestError
 from company_activity.warehouse.crm import CrmParseResult, CrmRejectedError, parse_crm_csv, snapshot_date_of_path
 from company_activity.warehouse.staging import (
     StagedUsage,
@@ -109,13 +110,19 @@ def transform(
     *,
     allow_crm_rejects: bool = False,
     bronze_run_id: str | None = None,
+    allow_empty_usage: bool = False,
 ) -> TransformResult:
     """Stage `usage_files` (all part files of `run_date`) and `crm_file`, run the procedure; return what was
-    staged and the procedure's load-log row."""
+    staged and the procedure's load-log row.
+
+    Usage files without a record would zero the date's usage, so they are refused (EmptyUsageError)
+    unless `allow_empty_usage` or the bronze manifest next to their run folder says the day committed
+    0 records (see empty_day_confirmed)."""
     run_id = run_id or new_run_id()
     # Every input is checked before the warehouse is touched (load_usage_files validates all files first).
     crm = read_crm_file(crm_file, run_date, allow_rejects=allow_crm_rejects) if crm_file is not None else None
-    usage = load_usage_files(wh, usage_files, run_date, bronze_run_id)
+    allow_empty = allow_empty_usage or empty_day_confirmed(usage_files, run_date)
+    usage = load_usage_files(wh, usage_files, run_date, bronze_run_id, allow_empty=allow_empty)
     if crm is not None:
         if not crm.rows:
             log.warning("%s has no rows: %s is treated as a date without a snapshot", crm.source, run_date)
@@ -137,6 +144,24 @@ def transform(
     if row is None:
         raise TransformError(f"{PROCEDURE} ran for {run_date} but wrote no {LOAD_LOG} row for run {run_id}")
     return TransformResult(row, usage, crm)
+
+
+def empty_day_confirmed(usage_files: Sequence[str | Path], run_date: date) -> bool:
+    """True when the files lie in one bronze run folder and the day's `_manifest.json` beside that folder
+    (`date=D/_manifest.json`, as `az storage blob download-batch` or a copy of the day's prefix lays it
+    out) names that run with record_count 0: the ingestion itself committed an empty day."""
+    folders = {Path(p).parent for p in usage_files}
+    if len(folders) != 1:
+        return False
+    folder = folders.pop()
+    manifest_file = folder.parent / MANIFEST_NAME
+    if not manifest_file.is_file():
+        return False
+    try:
+        manifest = Manifest.from_json(manifest_file.read_bytes(), str(manifest_file))
+    except (ManifestError, OSError):
+        return False
+    return manifest.date == run_date and manifest.run_id == folder.name and manifest.record_count == 0
 
 
 def load_log_row(wh: Any, run_id: str, after_load_id: int = 0) -> LoadLogRow | None:

@@ -95,7 +95,11 @@ def run_copy(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
         data = datasets.download(container, blob.path)
         data_read += len(data)
         relative = _relative_path(blob.path, source_ds.location.folder_path)
+        checked = source_ds.type != "DelimitedText"
         for line, record in datasets.read_rows(source_ds, data, blob.path, source.get("formatSettings")):
+            if not checked:
+                _require_mapped_columns(ctx, mappings, record, {name for name, _ in extra}, blob.path)
+                checked = True
             values = _extra_values(extra, relative, record)
             rows.append(tuple(_converted(m, record, values, blob.path, line) for m in mappings))
 
@@ -136,7 +140,7 @@ def _single_dataset(ctx: ActivityContext, activity: Mapping[str, Any], key: str)
 
 def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
     """Column name -> SQL type of the sink table, from the warehouse's INFORMATION_SCHEMA (T-SQL on both
-    engines). DuckDB does not keep VARCHAR lengths, so there only SQL Server's lengths are checked here."""
+    engines), with the VARCHAR(n) lengths DuckDB keeps only as CHECK constraints (declared_lengths)."""
     rows = warehouse.query(
         "SELECT COLUMN_NAME AS column_name, DATA_TYPE AS data_type, CHARACTER_MAXIMUM_LENGTH AS max_length "
         "FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME = @table "
@@ -156,6 +160,13 @@ def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
             columns[str(row["column_name"])] = SqlType.parse(type_text)
         except ValueError as exc:
             raise UnsupportedFeature(f"sink {schema}.{table} column {row['column_name']!r}: {exc}") from None
+    # DuckDB answers no lengths; its engine reads them from the translator's CHECKs, so an over-long value
+    # fails here with file:line, column and value, as SQL Server's declared lengths do.
+    declared = getattr(warehouse, "declared_lengths", None)
+    for name, (kind, length) in (declared(schema, table) if declared else {}).items():
+        current = columns.get(name)
+        if current is not None and current.name in ("varchar", "nvarchar") and current.length is None:
+            columns[name] = SqlType(kind, length)
     return columns
 
 
@@ -224,6 +235,18 @@ def _additional_columns(ctx: ActivityContext, source: Mapping[str, Any]) -> list
             raise ActivityFailed(f"Copy '{ctx.name}': additionalColumns[{i}] needs name and value", retryable=False)
         out.append((str(column["name"]), column.get("value")))
     return out
+
+
+def _require_mapped_columns(ctx: ActivityContext, mappings: Sequence[ColumnMapping], record: Mapping[str, Any],
+                            extra: set[str], path: str) -> None:
+    """A delimited-text source column named in the mapping must be in the file's header (names are
+    case-sensitive); columns the mapping does not name are not copied. ADF fails such a copy rather than
+    loading NULLs, and so does this one."""
+    missing = [m.source for m in mappings if len(m.path) == 1 and m.path[0] not in record and m.path[0] not in extra]
+    if missing:
+        raise ActivityFailed(f"Copy '{ctx.name}': {path}: column(s) {missing} specified in the column mapping "
+                             f"cannot be found in the source header {sorted(record)}",
+                             "UserErrorInvalidColumnMappingColumnNotFound", retryable=False)
 
 
 def _relative_path(path: str, folder: str) -> str:

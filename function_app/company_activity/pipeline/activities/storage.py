@@ -72,6 +72,10 @@ def run_validation(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
                 f"{location.container}/{location.path} {_expectation(location, minimum, child_items)}",
                 "ValidationTimedOut",
             )
+        if checks == 1:
+            ctx.report_wait("poll", min(sleep, remaining),
+                            f"{location.container}/{location.path} {_expectation(location, minimum, child_items)}; "
+                            f"checking every {sleep:g}s for up to {timeout:g}s")
         ctx.sleep(min(sleep, remaining))
 
 

@@ -1,0 +1,122 @@
+"""One CRM contract on both paths: the same files are accepted or refused by `transform` (the replay) and by
+`pipeline run`'s Copy into stg.crm_company (+ the merge procedure), see docs/crm.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from company_activity.cli import main
+from company_activity.ingest.bronze import read_manifest
+from company_activity.local.azurite import Azurite
+from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
+from company_activity.local.slack_catcher import SlackCatcher
+from company_activity.warehouse.crm import crm_blob_path
+
+from .night import LocalNight, deployed_duckdb
+
+DAY = date(2026, 3, 1)
+HEADER = "company_id,company_name,industry_tag,country,last_contact_date"
+ROW = "c000001,Acme,saas,US,2026-02-20"
+LONG = "x" * 300
+CASES = {
+    # name: (file content, accepted by the contract?)
+    "exact header": (f"{HEADER}\n{ROW}\nc000002,Beta,,DE,\n", True),
+    "reordered header": ("country,company_id,last_contact_date,industry_tag,company_name\n"
+                         "US,c000001,2026-02-20,saas,Acme\n", True),
+    "extra column": (f"{HEADER},owner\n{ROW},alice\n", True),
+    "missing column": ("company_id,company_name,industry_tag,last_contact_date\nc000001,Acme,saas,2026-02-20\n", False),
+    "column name in other case": (f"Company_ID,company_name,industry_tag,country,last_contact_date\n{ROW}\n", False),
+    "300-character name": (f"{HEADER}\nc000001,{LONG},saas,US,\n", False),
+    "duplicate company_id": (f"{HEADER}\n{ROW}\n{ROW}\n", False),
+    "not a calendar date": (f"{HEADER}\nc000001,Acme,saas,US,2026-02-30\n", False),
+    "too many fields": (f"{HEADER}\n{ROW},surplus\n", False),
+    "empty company_id": (f"{HEADER}\n,Acme,saas,US,\n", False),
+    "company_id with a space": (f"{HEADER}\nc000001 ,Acme,saas,US,\n", False),
+    "basic-format date": (f"{HEADER}\nc000001,Acme,saas,US,20260220\n", False),
+}
+
+
+@pytest.fixture(scope="module")
+def night(azurite: Azurite, tmp_path_factory) -> Iterator[LocalNight]:
+    folder = tmp_path_factory.mktemp("contract")
+    with UsageApiSimulator(SimulatorConfig(companies=10, seed=5)) as simulator, SlackCatcher() as slack:
+        warehouse = deployed_duckdb(folder)
+        local = LocalNight(azurite.connection_string, simulator, slack, warehouse, 10, 5)
+        try:
+            local.ingest(DAY)
+            yield local
+        finally:
+            local.close()
+            warehouse.close()
+
+
+@pytest.fixture(scope="module")
+def bronze_folder(night: LocalNight, tmp_path_factory) -> Path:
+    manifest = read_manifest(night.bronze, DAY)
+    assert manifest is not None
+    folder = tmp_path_factory.mktemp("bronze")
+    for entry in manifest.files:
+        target = folder / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(night.bronze.get_blob_client(entry.path).download_blob().readall())
+    return folder / manifest.run_path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_transform_and_pipeline_accept_and_refuse_the_same_crm_files(case, night, bronze_folder, tmp_path,
+                                                                       capsys) -> None:
+    content, accepted = CASES[case]
+    crm = tmp_path / "crm" / crm_blob_path(DAY)
+    crm.parent.mkdir(parents=True)
+    crm.write_text(content, encoding="utf-8")
+    code = main(["transform", "--run-date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
+                 "--warehouse", str(tmp_path / "replay.duckdb")])
+    replay_err = capsys.readouterr().err
+    night.crm.upload_blob(crm_blob_path(DAY), content.encode(), overwrite=True)
+    result = night.run(DAY)
+    assert (code == 0) is accepted, replay_err
+    assert result.succeeded is accepted, result.message
+    if not accepted:
+        assert code == 2 and "Traceback" not in replay_err
+
+
+def test_procedure_retries_are_reported_as_they_happen(night, tmp_path) -> None:
+    events = []
+    night.executor.wait_listener = events.append
+    try:
+        night.crm.upload_blob(crm_blob_path(DAY), CASES["duplicate company_id"][0].encode(), overwrite=True)
+        result = night.run(DAY)
+    finally:
+        night.executor.wait_listener = None
+    assert not result.succeeded
+    retries = [e for e in events if e.kind == "retry"]
+    assert [(e.activity, e.detail.split(":")[0]) for e in retries] == [
+        ("MergeFactDailyCompanyActivity", "attempt 1 of 3 failed"),
+        ("MergeFactDailyCompanyActivity", "attempt 2 of 3 failed"),
+    ]
+    assert "duplicate rows for snapshot_date 2026-03-01" in retries[0].detail
+
+
+
+@pytest.mark.parametrize(("case", "replay_says", "pipeline_says"), [
+    ("300-character name", "line 2, company_name: company_name is 300 bytes in UTF-8, at most 200 allowed",
+     "companies.csv:2: column 'company_name' (source company_name): cannot convert 'xxxx"),
+    ("missing column", "column(s) country missing",
+     "column(s) ['country'] specified in the column mapping cannot be found in the source header"),
+    ("company_id with a space", "line 2, company_id: company_id has leading or trailing whitespace",
+     "stg.crm_company: company_id 'c000001 ' of snapshot_date 2026-03-01 has leading or trailing whitespace"),
+])
+def test_both_paths_name_what_is_wrong(case, replay_says, pipeline_says, night, bronze_folder, tmp_path,
+                                       capsys) -> None:
+    content = CASES[case][0]
+    crm = tmp_path / "crm" / crm_blob_path(DAY)
+    crm.parent.mkdir(parents=True)
+    crm.write_text(content, encoding="utf-8")
+    assert main(["transform", "--run-date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
+                 "--warehouse", str(tmp_path / "replay.duckdb")]) == 2
+    assert replay_says in capsys.readouterr().err
+    night.crm.upload_blob(crm_blob_path(DAY), content.encode(), overwrite=True)
+    assert pipeline_says in night.run(DAY).message
