@@ -10,10 +10,15 @@
 #   USAGE_API_KEY        the API key; prompted for (not echoed) when unset and the secret does not exist yet
 #   SLACK_WEBHOOK_URL    the Slack incoming-webhook URL; prompted for like USAGE_API_KEY
 #   SQL_ADMIN_LOGIN, SQL_ADMIN_OBJECT_ID, SQL_ADMIN_PRINCIPAL_TYPE
-#                        Entra administrator of the SQL server (default: you, the signed-in user)
+#                        Entra administrator of the SQL server (default: you, the signed-in user or service
+#                        principal). SQL_ADMIN_OBJECT_ID is the object id of a user or group, the application
+#                        (client) id of an application
+#   ALERT_EMAILS         required: comma-separated e-mail addresses for the backstop alerts (docs/deploy.md, Alerts)
+#   ALERT_WEBHOOK_URL    optional webhook that also receives the alerts (common alert schema)
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
+#   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
 #   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
 #   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity)
 #
@@ -44,30 +49,50 @@ fi
 step() { printf '\n==> %s\n' "$*"; }
 fail() { echo "error: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"; }
+# The signed-in principal's object id from the oid claim of its ARM access token: no Microsoft Graph call.
+token_object_id() {
+  local payload
+  payload=$(az account get-access-token --query accessToken --output tsv | cut -d. -f2 | tr '_-' '/+')
+  while (( ${#payload} % 4 )); do payload+="="; done
+  printf '%s' "$payload" | base64 -d | grep -o '"oid" *: *"[0-9a-f-]*"' | grep -o '[0-9a-f-]\{36\}'
+}
 yesterday_utc() { date -u -d 'yesterday' +%F 2>/dev/null || date -u -v-1d +%F; }
 
 need az "https://learn.microsoft.com/cli/azure/install-azure-cli"
-need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
-need curl "any package manager"
-[[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
+if [[ $WHAT_IF_ONLY != 1 ]]; then
+  need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
+  need curl "any package manager"
+  [[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+fi
 [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
+[[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
+[[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
+  fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
+export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
 az account show --output none 2>/dev/null || fail "run az login first"
 az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
 
 step "1/9 Who deploys"
+# ME_ID is the object id (Azure RBAC); ME_SQL_SID what the SQL Entra administrator is keyed by: the object id
+# of a user or group, but the application (client) id of an application.
 if [[ $(az account show --query user.type --output tsv) == servicePrincipal ]]; then  # a CI pipeline
   ME_TYPE=ServicePrincipal
-  ME_ID=$(az ad sp show --id "$(az account show --query user.name --output tsv)" --query id --output tsv)
-  ME_LOGIN=$(az ad sp show --id "$ME_ID" --query displayName --output tsv)
+  ME_APP_ID=$(az account show --query user.name --output tsv)
+  ME_ID=$(token_object_id)
+  # A service principal may not read Microsoft Graph: name it only when SQL_ADMIN_LOGIN does not.
+  ME_LOGIN=${SQL_ADMIN_LOGIN:-$(az ad sp show --id "$ME_APP_ID" --query displayName --output tsv)}
   ME_SQL_TYPE=Application
+  ME_SQL_SID=$ME_APP_ID
 else
   ME_TYPE=User
   ME_ID=$(az ad signed-in-user show --query id --output tsv)
   ME_LOGIN=$(az ad signed-in-user show --query userPrincipalName --output tsv)
   ME_SQL_TYPE=User
+  ME_SQL_SID=$ME_ID
 fi
 export SQL_ADMIN_LOGIN=${SQL_ADMIN_LOGIN:-$ME_LOGIN}
-export SQL_ADMIN_OBJECT_ID=${SQL_ADMIN_OBJECT_ID:-$ME_ID}
+export SQL_ADMIN_OBJECT_ID=${SQL_ADMIN_OBJECT_ID:-$ME_SQL_SID}
 export SQL_ADMIN_PRINCIPAL_TYPE=${SQL_ADMIN_PRINCIPAL_TYPE:-$ME_SQL_TYPE}
 export USAGE_API_BASE_URL
 if [[ -n ${DEPLOYER_IP:-} ]]; then
@@ -77,7 +102,14 @@ fi
 echo "subscription: $(az account show --query name --output tsv); SQL admin: $SQL_ADMIN_LOGIN ($SQL_ADMIN_PRINCIPAL_TYPE)"
 
 step "2/9 Resource group $RESOURCE_GROUP"
-az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+if [[ $WHAT_IF_ONLY == 1 ]]; then
+  if [[ $(az group exists --name "$RESOURCE_GROUP") != true ]]; then
+    echo "resource group $RESOURCE_GROUP does not exist yet: nothing to compare, what-if skipped"
+    exit 0
+  fi
+else
+  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+fi
 
 # A started trigger cannot be updated: stop it for the deployment (started again in step 8), and keep its
 # first window, which must not move once the trigger has run.
@@ -86,17 +118,23 @@ EXISTING_FACTORY=$(az resource list --resource-group "$RESOURCE_GROUP" \
 if [[ -n $EXISTING_FACTORY ]] && az datafactory trigger show --factory-name "$EXISTING_FACTORY" \
     --resource-group "$RESOURCE_GROUP" --name "$TRIGGER_NAME" --output none 2>/dev/null; then
   PREVIOUS_START=$(az datafactory trigger show --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
-    --name "$TRIGGER_NAME" --query 'properties.typeProperties.startTime' --output tsv)
+    --name "$TRIGGER_NAME" --query 'properties.startTime' --output tsv)  # the CLI flattens typeProperties
   export PIPELINE_START_DATE=${PIPELINE_START_DATE:-${PREVIOUS_START:0:10}}
-  echo "stopping $TRIGGER_NAME for the update"
-  az datafactory trigger stop --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
-    --name "$TRIGGER_NAME" --output none
+  if [[ $WHAT_IF_ONLY != 1 ]]; then
+    echo "stopping $TRIGGER_NAME for the update"
+    az datafactory trigger stop --factory-name "$EXISTING_FACTORY" --resource-group "$RESOURCE_GROUP" \
+      --name "$TRIGGER_NAME" --output none
+  fi
 fi
 export PIPELINE_START_DATE=${PIPELINE_START_DATE:-$(yesterday_utc)}
 echo "daily trigger starts at $PIPELINE_START_DATE"
 
 step "3/9 What-if"
 az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
+if [[ $WHAT_IF_ONLY == 1 ]]; then
+  echo "what-if only (WHAT_IF_ONLY=1): nothing was changed"
+  exit 0
+fi
 if [[ ${ASSUME_YES:-0} != 1 ]]; then
   read -r -p "Deploy these changes? [y/N] " answer
   [[ $answer == [yY]* ]] || fail "stopped before deploying"
@@ -121,8 +159,21 @@ step "5/9 Key Vault secrets"
 # The vault is in RBAC mode: to write secrets the deployer needs Key Vault Secrets Officer on it. This is the
 # one grant to a person, made here rather than in the template, and only on this vault.
 KEY_VAULT_ID=$(az keyvault show --name "$KEY_VAULT" --query id --output tsv)
-az role assignment create --assignee-object-id "$ME_ID" --assignee-principal-type "$ME_TYPE" \
-  --role "Key Vault Secrets Officer" --scope "$KEY_VAULT_ID" --output none
+ensure_role() {  # role, scope: idempotent whatever the CLI version does with an assignment that exists
+  local role=$1 scope=$2 error
+  if [[ -n $(az role assignment list --assignee "$ME_ID" --role "$role" --scope "$scope" \
+      --query '[0].id' --output tsv) ]]; then
+    echo "role $role: already assigned"
+    return
+  fi
+  if ! error=$(az role assignment create --assignee-object-id "$ME_ID" --assignee-principal-type "$ME_TYPE" \
+      --role "$role" --scope "$scope" --output none 2>&1); then
+    [[ $error == *RoleAssignmentExists* || $error == *"role assignment already exists"* ]] ||
+      fail "could not assign $role: $error"
+  fi
+  echo "role $role: assigned"
+}
+ensure_role "Key Vault Secrets Officer" "$KEY_VAULT_ID"
 set_secret() {  # name, environment variable; the value never appears on a command line or in output
   local name=$1 variable=$2 value=${!2:-}
   if [[ -z $value ]]; then
@@ -152,7 +203,16 @@ step "6/9 Warehouse schema and the Data Factory's database user"
 [[ -n ${DEPLOYER_IP:-} ]] || echo "note: DEPLOYER_IP is unset; the SQL firewall admits you only if another rule does"
 "$COMPANY_ACTIVITY" sql deploy --connection-string \
   "Driver={ODBC Driver 18 for SQL Server};Server=tcp:${SQL_FQDN},1433;Database=${SQL_DATABASE};Encrypt=yes;TrustServerCertificate=no;Authentication=ActiveDirectoryDefault"
-sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" -i infra/sql/grant_identities.sql
+# The factory's database user is created from its identity's application (client) id (WITH SID ... TYPE = E), so
+# no Microsoft Graph lookup is needed: read it from ARM, not Graph, so that a CI service principal can too.
+FACTORY_ID=$(az resource show --resource-group "$RESOURCE_GROUP" --name "$DATA_FACTORY" \
+  --resource-type Microsoft.DataFactory/factories --query id --output tsv)
+DATA_FACTORY_CLIENT_ID=$(az rest --method get \
+  --url "${FACTORY_ID}/providers/Microsoft.ManagedIdentity/identities/default?api-version=2023-01-31" \
+  --query properties.clientId --output tsv)
+[[ -n $DATA_FACTORY_CLIENT_ID ]] || fail "could not read the client id of $DATA_FACTORY's managed identity"
+sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" \
+  DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
 
 step "7/9 Publish the Function App code"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then

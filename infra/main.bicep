@@ -17,7 +17,7 @@ param usageApiBaseUrl string
 @description('Required. Login name of the SQL server\'s Microsoft Entra administrator (a user principal name, group or app display name).')
 param sqlAdminLogin string
 
-@description('Required. Object id of the SQL server\'s Microsoft Entra administrator.')
+@description('Required. The SQL server\'s Microsoft Entra administrator as its sid: the object id of a user or group, the application (client) id of an application.')
 param sqlAdminObjectId string
 
 @description('Optional. Principal type of the SQL administrator: User, Group or Application.')
@@ -65,6 +65,14 @@ param rejectThreshold string = '0.01'
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
 param storageSkuName string = 'Standard_LRS'
 
+@description('Required. E-mail addresses that receive the backstop alerts (no successful daily run in 26 h, a failed pipeline run, a failed ingestion Function).')
+@minLength(1)
+param alertEmailAddresses array
+
+@description('Optional. Webhook that also receives the backstop alerts (common alert schema); empty for none.')
+@secure()
+param alertWebhookUrl string = ''
+
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
 
@@ -78,6 +86,7 @@ var names = {
   functionApp: 'func${token}'
   sqlServer: 'sql${token}'
   dataFactory: 'adf${token}'
+  actionGroup: 'ag${token}'
 }
 var sqlDatabaseName = 'company_activity'
 var bronzeContainerName = 'bronze'
@@ -167,6 +176,7 @@ module functionApp 'modules/function-app.bicep' = {
     storageAccountName: storage.outputs.name
     blobEndpoint: storage.outputs.blobEndpoint
     queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     workspaceId: monitoring.outputs.workspaceId
@@ -189,6 +199,18 @@ module dataFactory 'modules/data-factory.bicep' = {
     slackWebhookSecretName: slackWebhookSecretName
     triggerStartDate: pipelineStartDate
     workspaceId: monitoring.outputs.workspaceId
+    tags: allTags
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    actionGroupName: names.actionGroup
+    location: location
+    workspaceId: monitoring.outputs.workspaceId
+    emailAddresses: alertEmailAddresses
+    webhookUrl: alertWebhookUrl
     tags: allTags
   }
 }
@@ -261,3 +283,6 @@ output backfillQueueName string = backfillQueueName
 
 @description('Name of the Log Analytics workspace that receives every diagnostic setting.')
 output logAnalyticsWorkspaceName string = monitoring.outputs.workspaceName
+
+@description('Names of the backstop alert rules (Azure Monitor scheduled-query rules over the workspace).')
+output alertRuleNames array = alerts.outputs.ruleNames

@@ -10,6 +10,9 @@ param sqlAdminLogin = readEnvironmentVariable('SQL_ADMIN_LOGIN')
 param sqlAdminObjectId = readEnvironmentVariable('SQL_ADMIN_OBJECT_ID')
 param sqlAdminPrincipalType = readEnvironmentVariable('SQL_ADMIN_PRINCIPAL_TYPE', 'User')
 param pipelineStartDate = readEnvironmentVariable('PIPELINE_START_DATE')
+// Backstop alerts: comma-separated e-mail addresses (required) and an optional webhook.
+param alertEmailAddresses = split(readEnvironmentVariable('ALERT_EMAILS'), ',')
+param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
 // The deployer's own address, so that sqlcmd and `company-activity sql deploy` can connect.
 param sqlFirewallRules = empty(deployerIp) ? [] : [
   {

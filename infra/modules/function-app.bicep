@@ -21,6 +21,9 @@ param blobEndpoint string
 @description('Required. Queue endpoint of the host storage account.')
 param queueEndpoint string
 
+@description('Required. Table endpoint of the host storage account (the host writes diagnostic events to tables).')
+param tableEndpoint string
+
 @description('Required. URL of the blob container that holds the deployment package.')
 param deploymentContainerUrl string
 
@@ -52,6 +55,7 @@ var hostSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__blobServiceUri: blobEndpoint
   AzureWebJobsStorage__queueServiceUri: queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: tableEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
@@ -83,6 +87,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per event; a nightly batch needs no always-ready instances.
   // checkov:skip=CKV_AZURE_213:Health check pings keep instances warm and are not supported on Flex Consumption; failures surface in Application Insights.
   // checkov:skip=CKV_AZURE_222:The backfill and status HTTP endpoints are called from outside Azure; they require a function key.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption rejects siteConfig.ftpsState (ARM error for Flex sites); FTP deployment is not part of Flex, which deploys from the blob container.
+  // checkov:skip=CKV_AZURE_15:Flex Consumption rejects most siteConfig properties; minTlsVersion is left at the platform default, TLS 1.2.
+  // checkov:skip=CKV_AZURE_18:Flex Consumption rejects most siteConfig properties; http20Enabled stays at the platform default.
+  // checkov:skip=CKV_AZURE_67:Flex Consumption rejects most siteConfig properties; the HTTP version stays at the platform default.
   name: name
   location: location
   tags: tags
@@ -95,12 +103,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
     clientCertEnabled: false
+    // Flex Consumption refuses most siteConfig properties (ARM: "site configuration property ... for Flex
+    // Consumption sites is invalid", FtpsState among them): only what the official Flex samples set goes here.
+    // TLS 1.2 is the platform default for new apps; FTP and remote debugging are not offered on Flex.
     siteConfig: {
-      minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      remoteDebuggingEnabled: false
       appSettings: appSettings
     }
     functionAppConfig: {

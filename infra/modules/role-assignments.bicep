@@ -28,6 +28,9 @@ var storageBlobDataOwner = subscriptionResourceId('Microsoft.Authorization/roleD
 // Storage Queue Data Contributor: the backfill endpoint enqueues, the worker dequeues and deletes,
 // and the host moves failed messages to <queue>-poison (Message Sender/Processor alone cannot do all).
 var storageQueueDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
+// Storage Table Data Contributor: with identity-based AzureWebJobsStorage the Functions host writes its
+// diagnostic events to Table storage (the official Flex Consumption sample grants the same role).
+var storageTableDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3')
 // Storage Blob Data Reader: Data Factory copies bronze usage files and CRM snapshots to staging.
 var storageBlobDataReader = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1')
 // Key Vault Secrets User: read secret values (the Function App's Key Vault reference, Data Factory's
@@ -74,6 +77,16 @@ resource functionQueueContributor 'Microsoft.Authorization/roleAssignments@2022-
   scope: storage
   properties: {
     roleDefinitionId: storageQueueDataContributor
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource functionTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionPrincipalId, storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: storageTableDataContributor
     principalId: functionPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -14,7 +14,7 @@ param location string
 @description('Required. Login name of the Entra administrator (a user principal name, group or app display name).')
 param adminLogin string
 
-@description('Required. Object id of the Entra administrator.')
+@description('Required. sid of the Entra administrator: object id of a user or group, application (client) id of an application.')
 param adminObjectId string
 
 @description('Required. Principal type of the Entra administrator: User, Group or Application.')

@@ -175,5 +175,8 @@ output blobEndpoint string = storage.properties.primaryEndpoints.blob
 @description('Queue endpoint, e.g. https://<account>.queue.core.windows.net/.')
 output queueEndpoint string = storage.properties.primaryEndpoints.queue
 
+@description('Table endpoint of the storage account (Functions host diagnostic events).')
+output tableEndpoint string = storage.properties.primaryEndpoints.table
+
 @description('URL of the Flex Consumption deployment-package container.')
 output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'

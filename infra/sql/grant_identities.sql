@@ -2,7 +2,12 @@
 -- Run it in the warehouse database as the server's Microsoft Entra administrator, after
 -- `company-activity sql deploy` has created the schemas and the procedure:
 --   sqlcmd -S <server>.database.windows.net -d company_activity -G -b \
---     -v DataFactoryName="<data factory name>" -i infra/sql/grant_identities.sql
+--     -v DataFactoryName="<data factory name>" DataFactoryClientId="<client id of its managed identity>" \
+--     -i infra/sql/grant_identities.sql
+--
+-- The user is created WITH SID = <the identity's application (client) id as binary>, TYPE = E rather than
+-- FROM EXTERNAL PROVIDER: no Microsoft Graph lookup, so neither the runner (a CI service principal) nor the
+-- server's own identity needs Directory Readers (CREATE USER (Transact-SQL), "Microsoft Entra ID" users).
 --
 -- Data Factory (system-assigned identity; its database user is named after the factory):
 --   * stg: SELECT, INSERT, DELETE. The copy activities' pre-copy scripts delete the run date's rows
@@ -18,7 +23,12 @@ IF SCHEMA_ID(N'stg') IS NULL OR OBJECT_ID(N'dbo.usp_merge_fact_daily_company_act
     THROW 50001, N'Schema stg or procedure dbo.usp_merge_fact_daily_company_activity is missing: run company-activity sql deploy first.', 1;
 
 IF NOT EXISTS (SELECT 1 FROM sys.database_principals WHERE name = N'$(DataFactoryName)')
-    CREATE USER [$(DataFactoryName)] FROM EXTERNAL PROVIDER;
+BEGIN
+    -- A value that is not a GUID fails the conversion, before anything is created.
+    DECLARE @sid NVARCHAR(40) = CONVERT(NVARCHAR(40), CONVERT(VARBINARY(16), CONVERT(UNIQUEIDENTIFIER, N'$(DataFactoryClientId)')), 1);
+    DECLARE @create NVARCHAR(400) = N'CREATE USER ' + QUOTENAME(N'$(DataFactoryName)') + N' WITH SID = ' + @sid + N', TYPE = E;';
+    EXEC (@create);
+END;
 
 GRANT SELECT, INSERT, DELETE ON SCHEMA::stg TO [$(DataFactoryName)];
 GRANT EXECUTE ON OBJECT::dbo.usp_merge_fact_daily_company_activity TO [$(DataFactoryName)];

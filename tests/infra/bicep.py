@@ -3,7 +3,7 @@
 No Bicep compiler can be installed here, and checkov (pycep) does not follow module parameters,
 conditions or role assignments, so the infra checks read the templates themselves with
 tree-sitter-bicep. The evaluator computes what can be known before deployment (literals, parameters
-bound from a .bicepparam file or a module call, variables, union/items/string/json/loadJsonContent,
+bound from a .bicepparam file or a module call, variables, union/items/string/json/loadJsonContent/loadTextContent,
 for-expressions, ternaries on known conditions); anything that only exists at deployment time (resource
 properties, module outputs, uniqueString, ...) stays an `Unresolved` carrying its source text and, for
 function calls, the function name and evaluated arguments.
@@ -532,6 +532,11 @@ class Evaluator:
             if not target.is_file():
                 raise BicepError(f"{self.file.path}: loadJsonContent path {args[0]!r} does not exist")
             return json.loads(target.read_text(encoding="utf-8"))
+        if name == "loadTextContent" and known:
+            target = (self.file.path.parent / args[0]).resolve()
+            if not target.is_file():
+                raise BicepError(f"{self.file.path}: loadTextContent path {args[0]!r} does not exist")
+            return target.read_text(encoding="utf-8")
         if name == "union" and known and all(isinstance(a, dict) for a in args):
             merged: dict[str, Any] = {}
             for arg in args:
@@ -549,6 +554,8 @@ class Evaluator:
             if all(isinstance(a, list) for a in args):
                 return [x for a in args for x in a]
             return "".join(to_string(a) for a in args)
+        if name == "split" and known and isinstance(args[0], str) and isinstance(args[1], str):
+            return args[0].split(args[1])
         if name == "empty" and known:
             return not args[0]
         if name == "readEnvironmentVariable" and known:

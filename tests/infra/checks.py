@@ -39,6 +39,7 @@ SAMPLE_ENVIRONMENT = {
     "SQL_ADMIN_OBJECT_ID": "00000000-0000-0000-0000-000000000001",
     "PIPELINE_START_DATE": "2026-01-01",
     "DEPLOYER_IP": "203.0.113.7",
+    "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
 }
 # In Azure the code reaches Blob with its identity (STORAGE_ACCOUNT_URL); settings.py wants exactly one of
 # these two set (tests verify that rule against IngestSettings.from_env).
@@ -49,6 +50,7 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__blobServiceUri",
     "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
     "AzureWebJobsStorage__credential",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
@@ -68,6 +70,7 @@ ROLE_NAMES = {
     "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
 }
 # (identity, role, scope): the complete least-privilege set; anything else is a problem.
 EXPECTED_ROLES = {
@@ -75,6 +78,7 @@ EXPECTED_ROLES = {
     ("function", "Storage Queue Data Contributor", "storage account"),
     ("function", "Key Vault Secrets User", "key vault"),
     ("function", "Monitoring Metrics Publisher", "application insights"),
+    ("function", "Storage Table Data Contributor", "storage account"),
     ("factory", "Storage Blob Data Reader", "container bronze"),
     ("factory", "Storage Blob Data Reader", "container crm"),
     ("factory", "Key Vault Secrets User", "key vault"),
@@ -85,6 +89,12 @@ SCOPE_KINDS = {
     "microsoft.insights/components": "application insights",
     "microsoft.storage/storageaccounts/blobservices/containers": "container",
 }
+# siteConfig properties a Flex Consumption site accepts: what the official Flex samples set on the site
+# (Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/main.bicep and IaC/armtemplate/azuredeploy.json,
+# Azure-Samples/functions-quickstart-python-http-azd infra/app/api.bicep). ARM rejects others, e.g. FtpsState and
+# LinuxFxVersion, with "The following site configuration property (Site.SiteConfig.<name>) for Flex Consumption
+# sites is invalid"; where the samples are silent we take the strictest reading (docs/azure-fidelity.md).
+FLEX_SITE_CONFIG_ALLOWED = frozenset({"appSettings", "alwaysOn"})
 # Only these resources may be conditional (checkov treats a conditional resource as always deployed).
 ALLOWED_CONDITIONAL = {("sql.bicep", "allowAzure")}
 # Diagnostic settings: target resource type -> (needs categoryGroup allLogs, metric category).
@@ -97,6 +107,16 @@ DIAGNOSTICS = {
     "Microsoft.Storage/storageAccounts/blobServices": (True, "Transaction"),
     "Microsoft.Storage/storageAccounts/queueServices": (True, "Transaction"),
 }
+# grant_identities.sql creates the factory's user from its identity's client id, guarded (see the script).
+FACTORY_USER = re.compile(
+    r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)\s+BEGIN"
+    r"(?:(?!END;).)*CONVERT\(UNIQUEIDENTIFIER, N'\$\(DataFactoryClientId\)'\)"
+    r"(?:(?!END;).)*N'CREATE USER ' \+ QUOTENAME\(N'\$\(DataFactoryName\)'\)"
+    r" \+ N' WITH SID = ' \+ @sid \+ N', TYPE = E;'"
+    r"(?:(?!END;).)*EXEC \(@create\);\s+END;",
+    re.DOTALL,
+)
+SAMPLE_CLIENT_ID = "bbbbbbbb-1111-2222-3333-444444444444"
 ADF_FOLDERS = ("factory", "linkedService", "dataset", "pipeline", "trigger")
 GLOBAL_PARAMETER_REF = re.compile(r"pipeline\(\)\.globalParameters\.(\w+)")
 
@@ -440,7 +460,7 @@ def linked_services(deployment: Deployment, root: Path) -> list[str]:
             if auth != "SystemAssignedManagedIdentity":
                 problems.append(f"{name}: SQL linked service must use the factory identity, got {auth!r}")
             deployment.only("Microsoft.Sql/servers/databases")
-            if not re.search(r"CREATE USER \[\$\(DataFactoryName\)\] FROM EXTERNAL PROVIDER", script):
+            if not FACTORY_USER.search(script):
                 problems.append(f"{name}: infra/sql/grant_identities.sql does not create the factory's user")
         else:
             problems.append(f"{name}: no Azure resource of this bundle backs linked service type {kind}")
@@ -478,12 +498,12 @@ def sql_grants(root: Path) -> list[str]:
         return [f"{path}: missing"]
     script = path.read_text(encoding="utf-8")
     problems: list[str] = []
-    if not re.search(
-        r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)"
-        r"\s+CREATE USER \[\$\(DataFactoryName\)\] FROM EXTERNAL PROVIDER;",
-        script,
-    ):
-        problems.append(f"{path}: CREATE USER ... FROM EXTERNAL PROVIDER must be guarded by IF NOT EXISTS")
+    if not FACTORY_USER.search(script):
+        problems.append(
+            f"{path}: the factory's user must be created WITH SID = <its client id>, TYPE = E, guarded by IF NOT EXISTS"
+        )
+    if re.search(r"^[^-\n]*FROM EXTERNAL PROVIDER", script, re.IGNORECASE | re.MULTILINE):
+        problems.append(f"{path}: FROM EXTERNAL PROVIDER needs a Graph lookup (Directory Readers); use WITH SID")
     grants = re.findall(r"^\s*GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+\[\$\(DataFactoryName\)\]", script, re.MULTILINE)
     for permissions, securable in grants:
         allowed = {
@@ -516,7 +536,8 @@ def sql_grants(root: Path) -> list[str]:
 def _sql_parses(path: Path, script: str) -> list[str]:
     """The script is valid T-SQL once sqlcmd has substituted its variables (sqlfluff, dialect tsql)."""
     try:
-        sqlfluff.parse(script.replace("$(DataFactoryName)", "adfexample"), dialect="tsql")
+        substituted = script.replace("$(DataFactoryName)", "adfexample")
+        sqlfluff.parse(substituted.replace("$(DataFactoryClientId)", SAMPLE_CLIENT_ID), dialect="tsql")
     except APIParsingError as exc:
         return [f"{path}: not valid T-SQL: {str(exc).splitlines()[-1][:200]}"]
     return []
@@ -665,9 +686,7 @@ def function_security(deployment: Deployment) -> list[str]:
         problems.append(f"{where}: the Function App must be Linux (kind functionapp,linux)")
     _expect(problems, where, "identity.type", body.get("identity", {}).get("type"), "SystemAssigned")
     _expect(problems, where, "httpsOnly", props.get("httpsOnly"), True)
-    config, site_config = props.get("functionAppConfig", {}), props.get("siteConfig", {})
-    _expect(problems, where, "siteConfig.minTlsVersion", site_config.get("minTlsVersion"), "1.2")
-    _expect(problems, where, "siteConfig.ftpsState", site_config.get("ftpsState"), "Disabled")
+    config = props.get("functionAppConfig", {})
     _expect(problems, where, "functionAppConfig.runtime", config.get("runtime"), {"name": "python", "version": "3.11"})
     storage = config.get("deployment", {}).get("storage", {})
     _expect(
@@ -697,6 +716,33 @@ def function_security(deployment: Deployment) -> list[str]:
         factory_body.get("identity", {}).get("type"),
         "SystemAssigned",
     )
+    return problems
+
+
+def flex_site_config(deployment: Deployment) -> list[str]:
+    """The Flex Consumption site sets only the siteConfig properties Flex accepts (FLEX_SITE_CONFIG_ALLOWED)."""
+    file, _, site, body = _body(deployment, "Microsoft.Web/sites")
+    site_config = body.get("properties", {}).get("siteConfig", {})
+    return [
+        f"{file.where(site.node)}: siteConfig.{name} is not accepted on a Flex Consumption site "
+        f"(allowed: {', '.join(sorted(FLEX_SITE_CONFIG_ALLOWED))})"
+        for name in sorted(set(site_config) - FLEX_SITE_CONFIG_ALLOWED)
+    ]
+
+
+def host_table_storage(deployment: Deployment) -> list[str]:
+    """Identity-based AzureWebJobsStorage reaches Table storage (the host's diagnostic events), as the Flex sample."""
+    problems: list[str] = []
+    try:
+        settings = app_settings(deployment)
+    except BicepError as exc:
+        return [str(exc)]
+    value = settings.get("AzureWebJobsStorage__tableServiceUri")
+    if not (isinstance(value, Unresolved) and value.text == "storage.outputs.tableEndpoint"):
+        problems.append(f"AzureWebJobsStorage__tableServiceUri must be the storage table endpoint, got {value!r}")
+    found, _ = role_assignments(deployment)
+    if ("function", "Storage Table Data Contributor", "storage account") not in {f[:3] for f in found}:
+        problems.append("the Function App identity needs Storage Table Data Contributor on the storage account")
     return problems
 
 
@@ -839,6 +885,7 @@ def security(deployment: Deployment) -> list[str]:
         + key_vault_security(deployment)
         + sql_security(deployment)
         + function_security(deployment)
+        + flex_site_config(deployment)
         + least_privilege(deployment)
         + conditional_resources(deployment)
         + diagnostics(deployment)

@@ -14,6 +14,7 @@ import pytest
 
 from .bicep import BicepFile
 from .conftest import ROOT
+from .fake_azure_cli import APP_ID, FACTORY_CLIENT_ID, SP
 
 SCRIPT = ROOT / "infra" / "deploy.sh"
 RUNBOOK = ROOT / "docs" / "deploy.md"
@@ -50,6 +51,7 @@ def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[
         "HOME": str(tmp_path),
         "FAKE_AZ_LOG": str(log),
         "USAGE_API_BASE_URL": "https://usage.example.com/v1",
+        "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
         "ASSUME_YES": "1",
         "COMPANY_ACTIVITY": "company-activity",
@@ -98,7 +100,7 @@ def test_deploy_runs_the_runbook_in_order(first_deploy: tuple[subprocess.Complet
         r"^company-activity sql deploy --connection-string .*Server=tcp:sqlabc\.database\.windows\.net,1433;"
         r"Database=company_activity;.*Authentication=ActiveDirectoryDefault",
         r"^sqlcmd -S sqlabc\.database\.windows\.net -d company_activity -G -b -v DataFactoryName=adfabc "
-        r"-i infra/sql/grant_identities\.sql",
+        r"DataFactoryClientId=\S+ -i infra/sql/grant_identities\.sql",
         r"^func azure functionapp publish funcabc --python",
         r"^az datafactory trigger start --factory-name adfabc .*--name TR_daily_company_activity",
         r"^az functionapp function keys list .*--name funcabc --function-name backfill",
@@ -122,11 +124,97 @@ def test_secrets_reach_key_vault_but_never_a_command_line_or_the_output(
 
 
 def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path: Path) -> None:
+    # The fake answers `az datafactory trigger show` with the SDK model rendered by the CLI's own output layer,
+    # so the script's --query runs against the shape the CLI really prints (typeProperties flattened).
     result, calls = run_deploy(tmp_path, FAKE_AZ_EXISTING="1")
     assert result.returncode == 0, result.stderr
     stop = index_of(calls, r"^az datafactory trigger stop --factory-name adfabc")
-    assert stop < index_of(calls, r"^az deployment group create") < index_of(calls, r"^az datafactory trigger start")
+    create = index_of(calls, r"^az deployment group create")
+    assert stop < create < index_of(calls, r"^az datafactory trigger start")
     assert "daily trigger starts at 2025-06-01" in result.stdout
+    assert calls[create]["env"]["PIPELINE_START_DATE"] == "2025-06-01"
+
+
+@pytest.mark.parametrize("existing", ["1", "0"])
+def test_what_if_only_changes_nothing(tmp_path: Path, existing: str) -> None:
+    # The pull-request check of .github/workflows/deploy.yml: read-only calls, the trigger left running.
+    result, calls = run_deploy(tmp_path, WHAT_IF_ONLY="1", FAKE_AZ_EXISTING=existing)
+    assert result.returncode == 0, result.stderr
+    changing = ("group create", "deployment group create", "trigger stop", "trigger start", "role assignment create")
+    assert [command(c) for c in calls if any(f"az {verb}" in command(c) for verb in changing)] == []
+    assert all(c["tool"] == "az" for c in calls)
+    if existing == "1":
+        what_if = calls[index_of(calls, r"^az deployment group what-if")]
+        assert what_if["env"]["PIPELINE_START_DATE"] == "2025-06-01"
+    else:
+        assert "what-if skipped" in result.stdout
+
+
+def deployment_environment(calls: list) -> dict[str, str]:
+    return calls[index_of(calls, r"^az deployment group create")]["env"]
+
+
+def test_a_service_principal_is_sql_admin_by_its_application_id(tmp_path: Path) -> None:
+    # The CI path: for an application the SQL Entra administrator's sid is its application (client) id.
+    result, calls = run_deploy(tmp_path, FAKE_AZ_SIGNED_IN="servicePrincipal")
+    assert result.returncode == 0, result.stderr
+    environment = deployment_environment(calls)
+    assert environment["SQL_ADMIN_OBJECT_ID"] == APP_ID
+    assert environment["SQL_ADMIN_PRINCIPAL_TYPE"] == "Application"
+    assert environment["SQL_ADMIN_LOGIN"] == SP["displayName"]
+    # Azure RBAC, unlike SQL, names the principal by its object id.
+    role = calls[index_of(calls, r"^az role assignment create")]["argv"]
+    assert role[role.index("--assignee-object-id") + 1] == SP["id"]
+    # The object id comes from the access token, not from Microsoft Graph, which a CI principal may not read.
+    assert [command(c) for c in calls if "ad sp show" in command(c) and "--query id" in command(c)] == []
+
+
+def test_a_service_principal_with_a_named_sql_admin_makes_no_graph_call(tmp_path: Path) -> None:
+    result, calls = run_deploy(
+        tmp_path,
+        FAKE_AZ_SIGNED_IN="servicePrincipal",
+        SQL_ADMIN_LOGIN="sg-company-activity-sql-admins",
+        SQL_ADMIN_OBJECT_ID="cccccccc-1111-2222-3333-444444444444",
+        SQL_ADMIN_PRINCIPAL_TYPE="Group",
+    )
+    assert result.returncode == 0, result.stderr
+    assert [command(c) for c in calls if command(c).startswith("az ad ")] == []
+    assert deployment_environment(calls)["SQL_ADMIN_PRINCIPAL_TYPE"] == "Group"
+
+
+def test_a_signed_in_user_is_sql_admin_by_object_id(
+    first_deploy: tuple[subprocess.CompletedProcess[str], list],
+) -> None:
+    _, calls = first_deploy
+    environment = deployment_environment(calls)
+    assert environment["SQL_ADMIN_OBJECT_ID"] == "11111111-2222-3333-4444-555555555555"
+    assert environment["SQL_ADMIN_PRINCIPAL_TYPE"] == "User"
+
+
+def test_the_factory_user_is_created_from_its_client_id_without_a_graph_lookup(
+    first_deploy: tuple[subprocess.CompletedProcess[str], list],
+) -> None:
+    _, calls = first_deploy
+    sqlcmd = command(calls[index_of(calls, r"^sqlcmd ")])
+    assert f"DataFactoryClientId={FACTORY_CLIENT_ID}" in sqlcmd
+    script = (ROOT / "infra" / "sql" / "grant_identities.sql").read_text(encoding="utf-8")
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    assert "FROM EXTERNAL PROVIDER" not in code.upper()
+    assert re.search(r"WITH SID = .*TYPE = E", code)
+    assert "$(DataFactoryClientId)" in code
+
+
+def test_redeploy_survives_a_cli_that_fails_on_an_existing_role_assignment(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, FAKE_AZ_EXISTING="1", FAKE_AZ_ROLE_CREATE="fails-if-exists")
+    assert result.returncode == 0, result.stderr
+    assert index_of(calls, r"^az keyvault secret set") > index_of(calls, r"^az role assignment list")
+
+
+def test_a_role_assignment_that_really_fails_stops_the_deployment(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, FAKE_AZ_ROLE_CREATE="forbidden")
+    assert result.returncode != 0
+    assert "AuthorizationFailed" in result.stderr
+    assert all("keyvault secret set" not in command(c) for c in calls)
 
 
 @pytest.mark.parametrize(
@@ -134,6 +222,8 @@ def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path:
     [
         ("staging", {}, "usage:"),
         ("dev", {"USAGE_API_BASE_URL": ""}, "set USAGE_API_BASE_URL"),
+        ("dev", {"ALERT_EMAILS": ""}, "set ALERT_EMAILS"),
+        ("dev", {"ALERT_EMAILS": "oncall@example.com; lead@example.com"}, "ALERT_EMAILS must be e-mail addresses"),
         ("dev", {"DEPLOYER_IP": "0.0.0.0/0"}, "DEPLOYER_IP must be one IPv4 address"),
         ("dev", {"USAGE_API_KEY": ""}, "set USAGE_API_KEY (secret usage-api-key does not exist yet)"),
     ],

@@ -247,7 +247,7 @@ MAIN, DF = "infra/main.bicep", "infra/modules/data-factory.bicep"
             id="blob-linked-service-without-role",
         ),
         pytest.param(
-            {"infra/sql/grant_identities.sql": ("    CREATE USER [$(DataFactoryName)] FROM EXTERNAL PROVIDER;\n", "")},
+            {"infra/sql/grant_identities.sql": ("    EXEC (@create);\n", "")},
             with_root(checks.linked_services),
             "grant_identities.sql does not create the factory's user",
             id="sql-linked-service-without-user",
@@ -282,8 +282,19 @@ MAIN, DF = "infra/main.bicep", "infra/modules/data-factory.bicep"
                 )
             },
             checks.sql_grants,
-            "must be guarded by IF NOT EXISTS",
+            "guarded by IF NOT EXISTS",
             id="create-user-not-idempotent",
+        ),
+        pytest.param(
+            {
+                "infra/sql/grant_identities.sql": (
+                    "    EXEC (@create);\n",
+                    "    CREATE USER [$(DataFactoryName)] FROM EXTERNAL PROVIDER;\n",
+                )
+            },
+            checks.sql_grants,
+            "FROM EXTERNAL PROVIDER needs a Graph lookup",
+            id="create-user-from-graph",
         ),
         pytest.param(
             {"sql/migrations/0001_schemas.sql": ("CREATE SCHEMA stg;", "CREATE SCHEMA staging;")},
