@@ -58,6 +58,10 @@ param usageApiTimeoutSeconds string = '30'
 @maxValue(3660)
 param backfillMaxDays int = 400
 
+@description('Optional. Whether POST /api/backfill also starts PL_backfill_company_activity (BACKFILL_LOAD_ENABLED).')
+@allowed(['true', 'false'])
+param backfillLoadEnabled string = 'true'
+
 @description('Optional. Largest rejected share of a day\'s records that still commits, 0..1 (REJECT_THRESHOLD).')
 param rejectThreshold string = '0.01'
 
@@ -165,6 +169,9 @@ var ingestSettings = {
   BACKFILL_QUEUE: backfillQueueName
   BACKFILL_MAX_DAYS: string(backfillMaxDays)
   REJECT_THRESHOLD: rejectThreshold
+  BACKFILL_LOAD_ENABLED: backfillLoadEnabled
+  DATA_FACTORY_RESOURCE_ID: resourceId('Microsoft.DataFactory/factories', names.dataFactory)
+  ARM_ENDPOINT: 'https://management.azure.com' // public cloud: the token's scope is fixed to it
 }
 
 module functionApp 'modules/function-app.bicep' = {
@@ -227,6 +234,15 @@ module roleAssignments 'modules/role-assignments.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     functionPrincipalId: functionApp.outputs.principalId
     factoryPrincipalId: dataFactory.outputs.principalId
+  }
+}
+
+// The Function App starts and reads backfill runs (and nothing else) on the factory: see the module.
+module backfillLoadRole 'modules/backfill-load-role.bicep' = {
+  name: 'backfill-load-role'
+  params: {
+    factoryName: dataFactory.outputs.name
+    functionPrincipalId: functionApp.outputs.principalId
   }
 }
 

@@ -77,6 +77,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("BACKFILL_QUEUE", "usage-backfill", "Storage queue of backfill dates (one message per date)."),
     SettingSpec("BACKFILL_MAX_DAYS", "400", "Largest number of days one backfill request may span."),
     SettingSpec("REJECT_THRESHOLD", "0.01", "Largest rejected share of a day's records that still commits."),
+    SettingSpec("BACKFILL_LOAD_ENABLED", "true",
+                "Whether POST /api/backfill also starts the load (PL_backfill_company_activity); false: bronze only."),
+    SettingSpec("DATA_FACTORY_RESOURCE_ID", "",
+                "Resource id of the Data Factory that runs the backfill load; needed when the load is enabled."),
+    SettingSpec("ARM_ENDPOINT", "https://management.azure.com",
+                "Azure Resource Manager base URL the load is started through (a local stand-in in tests)."),
 )
 SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
 
@@ -95,6 +101,9 @@ class IngestSettings:
     backfill_queue: str = "usage-backfill"
     backfill_max_days: int = 400
     reject_threshold: float = 0.01
+    backfill_load_enabled: bool = True
+    data_factory_resource_id: str = ""
+    arm_endpoint: str = "https://management.azure.com"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -127,6 +136,9 @@ class IngestSettings:
             backfill_queue=_container("BACKFILL_QUEUE", raw["BACKFILL_QUEUE"]),
             backfill_max_days=_number("BACKFILL_MAX_DAYS", raw, int, 1, 3660),
             reject_threshold=_number("REJECT_THRESHOLD", raw, float, 0.0, 1.0),
+            backfill_load_enabled=_boolean("BACKFILL_LOAD_ENABLED", raw["BACKFILL_LOAD_ENABLED"]),
+            data_factory_resource_id=_factory_id("DATA_FACTORY_RESOURCE_ID", raw["DATA_FACTORY_RESOURCE_ID"]),
+            arm_endpoint=_http_url("ARM_ENDPOINT", raw["ARM_ENDPOINT"]).rstrip("/"),
         )
 
 
@@ -207,6 +219,25 @@ def _timezone(name: str, value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         message = f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
         raise SettingsError(name, message) from None
+    return value
+
+
+def _boolean(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise SettingsError(name, f"{name} must be true or false, got {value!r}")
+    return lowered == "true"
+
+
+def _factory_id(name: str, value: str) -> str:
+    if not value:
+        return ""
+    from company_activity.orchestration.data_factory import FactoryRef
+
+    try:
+        FactoryRef.parse(value)
+    except ValueError as exc:
+        raise SettingsError(name, f"{name} {exc}") from None
     return value
 
 

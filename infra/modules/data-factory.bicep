@@ -94,6 +94,7 @@ var datasets = [
 
 var pipelineDefinition = loadJsonContent('../../adf/pipeline/PL_daily_company_activity.json')
 var triggerDefinition = loadJsonContent('../../adf/trigger/TR_daily_company_activity.json')
+var backfillPipelineDefinition = loadJsonContent('../../adf/pipeline/PL_backfill_company_activity.json')
 
 // The trigger as in adf/, with this environment's first window. ARM creates triggers Stopped
 // (runtimeState is read-only); the runbook starts it.
@@ -140,6 +141,16 @@ resource pipeline 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = {
   ]
 }
 
+// The backfill pipeline runs the daily pipeline through Execute Pipeline, so it is deployed after it.
+resource backfillPipeline 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = {
+  parent: factory
+  name: backfillPipelineDefinition.name
+  properties: backfillPipelineDefinition.properties
+  dependsOn: [
+    pipeline
+  ]
+}
+
 resource trigger 'Microsoft.DataFactory/factories/triggers@2018-06-01' = {
   parent: factory
   name: triggerDefinition.name
@@ -182,3 +193,6 @@ output triggerName string = trigger.name
 
 @description('Name of the daily pipeline.')
 output pipelineName string = pipeline.name
+
+@description('Resource id of the factory (the Function App starts the backfill pipeline in it through ARM).')
+output id string = factory.id

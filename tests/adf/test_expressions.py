@@ -249,6 +249,10 @@ FUNCTION_CASES: list[tuple[str, Any]] = [
     ("@startOfMonth('2018-03-15T13:30:30Z', 'yyyy-MM-dd')", "2018-03-01"),
     ("@dayOfWeek('2024-03-03')", 0),  # a Sunday
     ("@dayOfMonth('2024-03-03')", 3),
+    ("@range(0, 3)", [0, 1, 2]),
+    ("@range(5, 0)", []),
+    ("@ticks('2026-01-01T00:00:00Z')", 639028224000000000),  # DateTime(2026, 1, 1).Ticks in .NET
+    ("@div(sub(ticks('2024-03-01'), ticks('2024-02-28')), 864000000000)", 2),  # whole days, leap year
 ]
 
 
@@ -273,6 +277,7 @@ def test_function_names_are_case_insensitive(ctx: EvalContext) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("@if(1, 'a', 'b')", "function 'if' argument 1 must be boolean, got integer 1"),
+    ("@range(0, -1)", "function 'range': count must be >= 0, got -1"),
     ("@and(true, 'x')", "function 'and' argument 2 must be boolean"),
     ("@not('true')", "function 'not' argument 1 must be boolean"),
     ("@int('1.5')", "cannot convert '1.5' to an integer"),

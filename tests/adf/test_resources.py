@@ -13,7 +13,7 @@ from company_activity.pipeline import resources as rs
 def test_load_shipped_factory() -> None:
     factory = rs.load_factory()
     assert factory.name == "adf-company-activity"
-    assert set(factory.pipelines) == {"PL_daily_company_activity"}
+    assert set(factory.pipelines) == {"PL_daily_company_activity", "PL_backfill_company_activity"}
     assert set(factory.datasets) == {"DS_bronze_manifest", "DS_bronze_usage", "DS_crm_companies",
                                      "DS_stg_product_usage_daily", "DS_stg_crm_company"}
     assert set(factory.linked_services) == {"LS_bronze_blob", "LS_crm_blob", "LS_warehouse_sql", "LS_key_vault"}

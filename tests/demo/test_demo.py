@@ -15,19 +15,27 @@ from pathlib import Path
 
 import duckdb
 from company_activity.local.crm_generator import CrmGenerator
+from company_activity.local.demo import late_dates
 from company_activity.local.services import port_answers
 from company_activity.local.usage_data import expected_valid_day
 from reference.model import CrmSnapshotRow, Load, UsageRow, run_reference
 
-DAYS, COMPANIES, SEED = 3, 50, 5
+DAYS, COMPANIES, SEED = 5, 50, 5  # 5 dates: 3 of them held back for the late backfill
 END = date(2026, 3, 3)
+
+
+def load_order() -> list[date]:
+    """The demo's order: the held-back dates (late_dates) load last, through the late backfill."""
+    dates = [END - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)]
+    late = late_dates(dates)
+    assert late, "the small demo must include a late backfill"
+    return [d for d in dates if d not in late] + late
 
 
 def expected_fact() -> dict[tuple[str, date], dict[str, object]]:
     generator = CrmGenerator(COMPANIES, seed=SEED)
     loads = []
-    for offset in range(DAYS - 1, -1, -1):
-        day = END - timedelta(days=offset)
+    for day in load_order():
         usage = tuple(UsageRow(r["company_id"], r["active_users"], r["events"])
                       for r in expected_valid_day(day, COMPANIES, SEED))
         crm = tuple(CrmSnapshotRow(r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date)
@@ -53,7 +61,11 @@ def test_small_demo_night(tmp_path: Path) -> None:
     summary = re.search(r"fact_daily_company_activity: (\d+) rows, (\d+) companies; on (\S+): (\d+) churn-risk", output)
     assert summary is not None, output
     assert summary.groups() == (str(len(fact)), str(len(companies)), END.isoformat(), str(len(risky_last_day)))
-    assert output.count("Succeeded") == DAYS
+    assert output.count("Succeeded") == DAYS + 1  # every daily run, and the late backfill run
+    late = late_dates([END - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)])
+    assert len(late) == 3
+    assert f"late backfill: {late[0]}..{late[-1]}" in output
+    assert re.search(r"late backfill PL_backfill_company_activity: Succeeded", output), output
     # The injected failure: the day after END was never ingested; one alert names it, the run is Failed.
     missing = END + timedelta(days=1)
     assert output.count("Slack alert received") == 1, output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
 
@@ -74,7 +76,32 @@ def test_account_url_mode_needs_no_connection_string() -> None:
 
 def test_setting_names_are_the_documented_list() -> None:
     assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
-    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 12
+    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 15
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("BACKFILL_LOAD_ENABLED", "yes", "BACKFILL_LOAD_ENABLED must be true or false, got 'yes'"),
+    ("DATA_FACTORY_RESOURCE_ID", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/x",
+     "DATA_FACTORY_RESOURCE_ID must be a Data Factory resource id"),
+    ("ARM_ENDPOINT", "management.azure.com", "ARM_ENDPOINT must be an http(s) URL"),
+])
+def test_load_settings_reject_bad_values_naming_them(name: str, value: str, fragment: str) -> None:
+    env = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
+    with pytest.raises(SettingsError, match=re.escape(fragment)) as caught:
+        IngestSettings.from_env(env)
+    assert caught.value.setting == name
+
+
+def test_load_settings_defaults_and_values() -> None:
+    base = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
+    defaults = IngestSettings.from_env(base)
+    assert (defaults.backfill_load_enabled, defaults.data_factory_resource_id, defaults.arm_endpoint) == (
+        True, "", "https://management.azure.com")
+    factory = "/subscriptions/0000/resourceGroups/rg-ca/providers/Microsoft.DataFactory/factories/adf-ca-dev"
+    set_ = IngestSettings.from_env({**base, "BACKFILL_LOAD_ENABLED": "FALSE", "DATA_FACTORY_RESOURCE_ID": factory,
+                                    "ARM_ENDPOINT": "http://127.0.0.1:9/"})
+    assert (set_.backfill_load_enabled, set_.data_factory_resource_id, set_.arm_endpoint) == (
+        False, factory, "http://127.0.0.1:9")
 
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

@@ -82,12 +82,23 @@ EXPECTED_ROLES = {
     ("factory", "Storage Blob Data Reader", "container bronze"),
     ("factory", "Storage Blob Data Reader", "container crm"),
     ("factory", "Key Vault Secrets User", "key vault"),
+    ("function", "custom role backfillStarter", "data factory"),
 }
 SCOPE_KINDS = {
     "microsoft.storage/storageaccounts": "storage account",
     "microsoft.keyvault/vaults": "key vault",
     "microsoft.insights/components": "application insights",
     "microsoft.storage/storageaccounts/blobservices/containers": "container",
+    "microsoft.datafactory/factories": "data factory",
+}
+# Custom roles a module may define and assign in the same file (symbol -> exactly these actions, no data
+# actions): no built-in role is narrow enough for them (see the module's comment).
+CUSTOM_ROLES = {
+    "backfillStarter": {
+        "Microsoft.DataFactory/factories/pipelines/createrun/action",
+        "Microsoft.DataFactory/factories/pipelineruns/read",
+        "Microsoft.DataFactory/factories/pipelineruns/queryactivityruns/action",
+    },
 }
 # siteConfig properties a Flex Consumption site accepts: what the official Flex samples set on the site
 # (Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/main.bicep and IaC/armtemplate/azuredeploy.json,
@@ -301,7 +312,9 @@ def _secret_settings(settings: Mapping[str, Any]) -> list[str]:
 
 def _validate_with_settings_module(settings: Mapping[str, Any]) -> list[str]:
     """IngestSettings.from_env on the deployed values (deploy-time values get a realistic sample)."""
-    samples = {"USAGE_API_KEY": "resolved-from-key-vault", SETTING_IN_AZURE: "https://account.blob.core.windows.net/"}
+    samples = {"USAGE_API_KEY": "resolved-from-key-vault", SETTING_IN_AZURE: "https://account.blob.core.windows.net/",
+               "DATA_FACTORY_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
+                                           "/providers/Microsoft.DataFactory/factories/adfsample"}
     env: dict[str, str] = {}
     problems: list[str] = []
     for name in SETTING_NAMES:
@@ -764,6 +777,9 @@ def role_assignments(deployment: Deployment) -> tuple[list[tuple[str, str, str, 
                 role_id = props.get("roleDefinitionId")
                 guid = role_id.args[-1] if isinstance(role_id, Unresolved) and role_id.args else None
                 role = ROLE_NAMES.get(str(guid), f"unknown role {guid}")
+                custom = _custom_role_symbol(file, declaration)
+                if custom is not None:
+                    role = f"custom role {custom}"
                 principal = props.get("principalId")
                 principal_text = principal.text if isinstance(principal, Unresolved) else repr(principal)
                 owner = principal_text.split(".")[0]
@@ -806,6 +822,8 @@ def _role_assignment_shape(file: BicepFile, declaration: Declaration) -> list[st
     expected = f"guid({scope.text.decode()}.id, {principal.text.decode()}, {role.text.decode()})"
     if name.text.decode() != expected:
         problems.append(f"{where}: name must be {expected}, got {name.text.decode()}")
+    if _custom_role_symbol(file, declaration) is not None:
+        return problems + _custom_role_problems(file, _custom_role_symbol(file, declaration) or "")
     variable = file.variables.get(role.text.decode())
     if variable is None:
         return [*problems, f"{where}: roleDefinitionId must be a named variable, got {role.text.decode()}"]
@@ -817,6 +835,34 @@ def _role_assignment_shape(file: BicepFile, declaration: Declaration) -> list[st
         problems.append(
             f"{file.where(variable.node)}: the comment above {variable.name} must name the role ({role_name})"
         )
+    return problems
+
+
+def _custom_role_symbol(file: BicepFile, declaration: Declaration) -> str | None:
+    """`roleDefinitionId: <symbol>.id` naming a roleDefinitions resource of the same file, else None."""
+    role = _property_node(declaration.value, "properties", "roleDefinitionId")
+    text = role.text.decode() if role is not None else ""
+    symbol = text[:-3] if text.endswith(".id") else ""
+    target = file.resources.get(symbol)
+    if target is None or not target.type.lower().startswith("microsoft.authorization/roledefinitions@"):
+        return None
+    return symbol
+
+
+def _custom_role_problems(file: BicepFile, symbol: str) -> list[str]:
+    where = file.where(file.resources[symbol].node)
+    if symbol not in CUSTOM_ROLES:
+        return [f"{where}: custom role {symbol} is not one of the reviewed custom roles ({sorted(CUSTOM_ROLES)})"]
+    body = file.resources[symbol].value
+    permissions = _property_node(body, "properties", "permissions")
+    text = permissions.text.decode() if permissions is not None else ""
+    actions = set(re.findall(r"'(Microsoft\.[^']+)'", text))
+    problems = []
+    if actions != CUSTOM_ROLES[symbol]:
+        problems.append(f"{where}: custom role {symbol} must grant exactly {sorted(CUSTOM_ROLES[symbol])}, "
+                        f"got {sorted(actions)}")
+    if re.search(r"dataActions:\s*\[\s*'", text) or "*" in text:
+        problems.append(f"{where}: custom role {symbol} must grant no data actions and no wildcards")
     return problems
 
 

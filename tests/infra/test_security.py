@@ -317,6 +317,19 @@ SHARED_KEY_VIA_MODULE = {
             id="conditional-role",
         ),
         pytest.param(
+            {"infra/modules/backfill-load-role.bicep": ("'Microsoft.DataFactory/factories/pipelineruns/read'",
+                                                        "'Microsoft.DataFactory/factories/*'")},
+            in_dev(checks.least_privilege),
+            "custom role backfillStarter must grant exactly",
+            id="backfill-role-wildcard",
+        ),
+        pytest.param(
+            {"infra/modules/backfill-load-role.bicep": ("  scope: factory\n", "  scope: resourceGroup()\n")},
+            in_dev(checks.least_privilege),
+            "missing role assignment: function needs custom role backfillStarter on data factory",
+            id="backfill-role-scope",
+        ),
+        pytest.param(
             {KV: ("        categoryGroup: 'allLogs'\n", "        category: 'AuditEvent'\n")},
             in_dev(checks.diagnostics),
             "vault must send categoryGroup allLogs",

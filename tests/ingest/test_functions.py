@@ -64,6 +64,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, usage_api: UsageA
         "BRONZE_CONTAINER": container_name,
         "INGEST_TIMEZONE": "UTC",
         "BACKFILL_MAX_DAYS": str(MAX_DAYS),
+        "BACKFILL_LOAD_ENABLED": "false",  # the load's ARM contract is tested in test_backfill_load.py
     }
     for name in ("STORAGE_ACCOUNT_URL", "REJECT_THRESHOLD", "USAGE_API_TIMEOUT_S"):
         monkeypatch.delenv(name, raising=False)
@@ -163,7 +164,9 @@ def test_backfill_enqueues_one_message_per_date_and_skips_committed_dates(
 
     response, out = post(handlers, body)
     assert response.status_code == 202
-    assert body_of(response) == {"enqueued": [days_ago(3), days_ago(1)], "skipped_already_committed": [days_ago(2)]}
+    assert body_of(response) == {"enqueued": [days_ago(3), days_ago(1)], "skipped_already_committed": [days_ago(2)],
+                                 "load": {"enabled": False, "started": False, "message": "BACKFILL_LOAD_ENABLED is "
+                                          "false: only bronze is ingested; load it from elsewhere"}}
     messages = [parse_backfill_message(m, yesterday=YESTERDAY) for m in out.value]
     assert [(m.date.isoformat(), m.force) for m in messages] == [(days_ago(3), False), (days_ago(1), False)]
 

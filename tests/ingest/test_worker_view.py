@@ -91,8 +91,9 @@ def lower(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v).rsplit(".", 1)[-1].upper() if k in ("direction", "authLevel") else v) for k, v in d.items()}
 
 
-def test_the_worker_indexes_four_functions_without_local_only_packages(worker_view: dict[str, Any]) -> None:
-    assert sorted(by_name(worker_view)) == ["backfill", "backfill_worker", "daily_ingest", "ingestions"]
+def test_the_worker_indexes_five_functions_without_local_only_packages(worker_view: dict[str, Any]) -> None:
+    assert sorted(by_name(worker_view)) == ["backfill", "backfill_status", "backfill_worker", "daily_ingest",
+                                            "ingestions"]
     assert worker_view["heavy_modules"] == []
     assert Path(worker_view["package"]).resolve().is_relative_to(APP_ROOT)
 
@@ -113,7 +114,8 @@ def test_timer_binding(worker_view: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("name", "route", "method"), [("backfill", "backfill", "POST"),
-                                                       ("ingestions", "ingestions", "GET")])
+                                                       ("ingestions", "ingestions", "GET"),
+                                                       ("backfill_status", "backfill/{run_id}", "GET")])
 def test_http_bindings(worker_view: dict[str, Any], name: str, route: str, method: str) -> None:
     function = by_name(worker_view)[name]
     trigger = lower(function["trigger"])

@@ -82,7 +82,7 @@ def test_validate_checks_local_support(tmp_path: Path, capsys: pytest.CaptureFix
     shutil.copytree(ADF_DIR, deep)
     assert main(["pipeline", "validate", "--adf-dir", str(deep)]) == 0
     [line] = capsys.readouterr().out.splitlines()  # a long path does not wrap the message
-    assert line == f"ok: {deep} is valid (1 pipeline(s), all runnable by the local executor)"
+    assert line == f"ok: {deep} is valid (2 pipeline(s), all runnable by the local executor)"
 
     adf = tmp_path / "adf"
     shutil.copytree(ADF_DIR, adf)

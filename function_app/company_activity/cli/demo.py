@@ -17,7 +17,7 @@ from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity.local.demo import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity.local.slack_catcher import CaughtMessage
 from company_activity.pipeline.report import STYLE, activity_line
-from company_activity.pipeline.results import ActivityResult, Status
+from company_activity.pipeline.results import ActivityResult, PipelineRunResult, Status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger(__name__)
@@ -101,6 +101,19 @@ class ConsoleObserver(DemoObserver):
 
     def alert(self, message: CaughtMessage) -> None:
         self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
+
+    def late_backfill_begin(self, days: list[date]) -> None:
+        self.console.print(f"late backfill: {days[0]}..{days[-1]} ({len(days)} dates held back) ingested and loaded "
+                           "now, after the later dates, with PL_backfill_company_activity")
+        self.ingest_table = Table(title="late backfill: ingestion (usage API -> bronze)", title_justify="left")
+        for column in ("date", "records", "rejected", "bytes", "seconds", "committed"):
+            self.ingest_table.add_column(column, justify="left" if column == "date" else "right", no_wrap=True)
+
+    def late_backfill_done(self, run: PipelineRunResult) -> None:
+        self.console.print(f"late backfill {escape(run.pipeline_name)}: [{STYLE[run.status]}]{run.status.value}[/] "
+                           f"in {run.duration_s:.1f}s (run id {run.run_id})")
+        if run.message:
+            self.console.print(f"[red]{escape(run.message)}[/]")
 
 
 def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date) -> None:

@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import sys
+from datetime import date
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.cli import backfill_load
 from company_activity.cli.console import logs_through, make_console
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
 from company_activity.ingest.bronze import committed_days, day_statuses, status_body
@@ -56,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     backfill = sub.add_parser(
         "backfill", help="ingest a range of days inline, with a progress bar and a summary table",
         description="Ingest every day of START..END in this process. Without --force, days already committed are "
-                    "skipped. Exit 0 only when every day is committed.",
+                    "skipped. With --load, then run PL_backfill_company_activity locally over the same dates. Exit 0 "
+                    "only when every day is committed (and, with --load, loaded).",
     )
     backfill.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
@@ -67,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     backfill.add_argument("--max-days", type=int, help="largest range allowed (env BACKFILL_MAX_DAYS)")
     _api_flags(backfill)
     _storage_flags(backfill)
+    backfill_load.add_flags(backfill)
     backfill.set_defaults(handler=run_backfill)
 
     status = sub.add_parser(
@@ -220,6 +224,9 @@ def run_backfill(args: argparse.Namespace) -> int:
                            "cause and run the backfill again, or pass --keep-going to try every date anyway")
                 rows.extend((d.isoformat(), "not tried", "", "", "", "backfill stopped") for d in rest)
                 break
+    if getattr(args, "load", False) and not stopped:
+        ingested = {date.fromisoformat(r[0]): backfill_load.IngestRow(r[1], r[2], r[5]) for r in rows}
+        return backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested)
     table = Table(title=f"backfill {request.range.start}..{request.range.end}"
                         f" ({len(plan.enqueue)} ingested, {len(plan.skipped)} skipped, {failures} failed)")
     for column in ("date", "status", "records", "rejected", "time", "run / reason"):
@@ -229,6 +236,8 @@ def run_backfill(args: argparse.Namespace) -> int:
     make_console().print(table)
     if stopped:
         err.print(f"[bold red]{escape(stopped)}[/]")
+        if getattr(args, "load", False):
+            err.print("[bold red]--load: the load was not started[/]")
     return EXIT_OK if failures == 0 else EXIT_FAILED
 
 

@@ -1,4 +1,5 @@
-"""POST /api/backfill: validate a date range and enqueue one message per date for the queue worker.
+"""POST /api/backfill: validate a date range, enqueue one message per date for the queue worker, and start
+the load of the range (PL_backfill_company_activity, see functions/load.py) unless BACKFILL_LOAD_ENABLED is false.
 
 No `from __future__ import annotations` in the functions modules: the worker reads the annotations to pick
 binding converters, and its queue converter accepts `typing.List[str]`, not `list[str]`.
@@ -8,7 +9,7 @@ import typing
 
 import azure.functions as func
 
-from company_activity.functions import runtime
+from company_activity.functions import load, runtime
 from company_activity.ingest.backfill import BackfillMessage, RequestInvalid, parse_backfill_body, plan_backfill
 from company_activity.ingest.bronze import committed_days
 from company_activity.ingest.dates import yesterday
@@ -22,7 +23,8 @@ bp = func.Blueprint()
 def backfill(
     req: func.HttpRequest, messages: func.Out[typing.List[str]]  # noqa: UP006
 ) -> func.HttpResponse:
-    """Answer 202 with the dates enqueued and skipped, 400 naming the bad field, 500 if misconfigured."""
+    """Answer 202 with the dates enqueued and skipped and the load's run id, 400 naming the bad field, 500 if
+    misconfigured; 502/503 when the load could not be started (the ingestion part of the answer is kept)."""
     try:
         settings = runtime.settings()
     except runtime.Misconfigured as exc:
@@ -39,4 +41,6 @@ def backfill(
         messages.set([BackfillMessage(day, request.force).to_json() for day in plan.enqueue])
     runtime.log.info("backfill %s..%s force=%s: %d enqueued, %d skipped", request.range.start, request.range.end,
                      request.force, len(plan.enqueue), len(plan.skipped))
-    return runtime.json_response(plan.to_body(), 202)
+    body = plan.to_body()
+    body["load"], status = load.start(settings, request.range.start, request.range.end)
+    return runtime.json_response(body, status)

@@ -3,7 +3,10 @@
 `run_demo(DemoOptions(...))` starts Azurite, the usage-API simulator and a Slack catcher on free
 loopback ports, uploads a generated CRM snapshot for every date, ingests the dates into bronze with
 the ingestion runner, deploys the warehouse to a fresh DuckDB file, runs PL_daily_company_activity
-for each date in order with the local executor, and reads a summary of the fact table. Everything it
+for each date in order with the local executor, and reads a summary of the fact table. A late
+backfill closes the night: up to a week of dates after the first (`late_dates`) is held back, then
+ingested and loaded with PL_backfill_company_activity after the later days were loaded, as
+`company-activity backfill --load` would (late data recomputes its neighbours: docs/fact-rules.md). Everything it
 started is stopped on the way out, also on errors and Ctrl-C (an ExitStack of context managers).
 """
 
@@ -30,6 +33,8 @@ from company_activity.pipeline.results import ActivityResult, PipelineRunResult
 from company_activity.settings import Secret
 
 DAILY_PIPELINE = "PL_daily_company_activity"
+BACKFILL_PIPELINE = "PL_backfill_company_activity"
+LATE_DAYS = 7
 BRONZE_CONTAINER = "bronze"
 CRM_CONTAINER = "crm"
 FACT = "dbo.fact_daily_company_activity"
@@ -87,11 +92,13 @@ class DemoSummary:
     alerts: list[CaughtMessage] = field(default_factory=list)
     injected: InjectedFailure | None = None  # the run that fails on purpose, with its alert
     seconds: float = 0.0
+    late_backfill: PipelineRunResult | None = None  # the backfill run of the late dates, if any
     dashboard: Path | None = None  # <out>/dashboard.html, from the rpt views
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.runs) and all(r.pipeline is not None and r.pipeline.succeeded for r in self.runs)
+        return bool(self.runs) and all(r.pipeline is not None and r.pipeline.succeeded for r in self.runs) and (
+            self.late_backfill is None or self.late_backfill.succeeded)
 
 
 class DemoObserver:
@@ -105,12 +112,15 @@ class DemoObserver:
     def pipeline_begin(self, day: date) -> None: ...
     def pipeline_done(self, run: DateRun) -> None: ...
     def alert(self, message: CaughtMessage) -> None: ...
+    def late_backfill_begin(self, days: list[date]) -> None: ...
+    def late_backfill_done(self, run: PipelineRunResult) -> None: ...
 
 
 def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> DemoSummary:
     observer = observer or DemoObserver()
     started = time.perf_counter()
     dates = options.dates()
+    late = late_dates(dates)
     summary = DemoSummary(warehouse=options.warehouse_path)
     with contextlib.ExitStack() as stack:
         azurite = stack.enter_context(Azurite())
@@ -129,11 +139,13 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         generator = CrmGenerator(options.companies, seed=options.seed)
         client = stack.enter_context(UsageApiClient(simulator.base_url, Secret(simulator.api_key)))
 
-        observer.ingest_begin(len(dates))
+        observer.ingest_begin(len(dates) - len(late))
         ingested: list[DateRun] = []
         for day in dates:
             rows = generator.snapshot(day)
             upload_crm_snapshot(crm, day, rows)
+            if day in late:
+                continue  # ingested and loaded by the late backfill, after the later days
             result = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
             run = DateRun(day, result, len(rows))
             ingested.append(run)
@@ -158,6 +170,8 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             summary.runs.append(done)
             observer.pipeline_done(done)
         summary.injected = run_missing_day(executor, DAILY_PIPELINE, slack, dates[-1] + timedelta(days=1))
+        if late:  # the night ends with the late backfill
+            run_late_backfill(late, client, bronze, generator, executor, warehouse, summary, observer)
         read_fact_summary(warehouse, summary, dates[-1])
         summary.dashboard = write_demo_dashboard(warehouse, options.out / "dashboard.html")
         summary.alerts = slack.messages
@@ -169,6 +183,35 @@ def write_demo_dashboard(warehouse: Any, path: Path) -> Path:
     from company_activity.dashboard import load, write_dashboard
 
     return write_dashboard(load(warehouse), path)
+
+
+def late_dates(dates: list[date]) -> list[date]:
+    """The dates held back for the late backfill: up to LATE_DAYS after the first, always leaving a later date
+    loaded before them (none for a night of fewer than 3 dates)."""
+    return dates[1:1 + min(LATE_DAYS, len(dates) - 2)] if len(dates) >= 3 else []
+
+
+def run_late_backfill(late: list[date], client: UsageApiClient, bronze: Any, generator: CrmGenerator,
+                      executor: PipelineExecutor, warehouse: Any, summary: DemoSummary,
+                      observer: DemoObserver) -> None:
+    """Ingest the late dates, then load them with one run of the backfill pipeline (ForEach + Execute Pipeline)."""
+    observer.late_backfill_begin(late)
+    observer.ingest_begin(len(late))
+    ingested = {}
+    for day in late:
+        ingested[day] = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
+        observer.ingested(DateRun(day, ingested[day], len(generator.snapshot(day))))
+    observer.ingest_end()
+    executor.child_runs.clear()
+    run = executor.run(BACKFILL_PIPELINE, {"startDate": late[0].isoformat(), "endDate": late[-1].isoformat(),
+                                           **PIPELINE_PARAMETERS})
+    for child in executor.child_runs:
+        day = date.fromisoformat(child.parameters["runDate"])
+        done = DateRun(day, ingested[day], len(generator.snapshot(day)), child, last_load_log(warehouse, child.run_id))
+        summary.runs.append(done)
+        observer.pipeline_done(done)
+    summary.late_backfill = run
+    observer.late_backfill_done(run)
 
 
 @contextlib.contextmanager

@@ -197,6 +197,7 @@ class PipelineExecutor:
         self.runners = dict(runners)
         self.listener = listener
         self.global_parameters = override_global_parameters(factory, global_parameters or {})
+        self.child_runs: list[PipelineRunResult] = []  # runs started by Execute Pipeline, in order
 
     # -- the run --------------------------------------------------------------------------------------
     def run(self, pipeline_name: str, parameters: Mapping[str, Any] | None = None, *, run_id: str | None = None,

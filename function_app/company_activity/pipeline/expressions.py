@@ -1044,6 +1044,15 @@ def _mod(ctx: EvalContext, a: Any, b: Any) -> Any:
     return math.fmod(a, b) if isinstance(a, float) or isinstance(b, float) else int(math.fmod(a, b))
 
 
+@_function("range", 2)
+def _range(ctx: EvalContext, start: Any, count: Any) -> list[int]:
+    """range(startIndex, count): `count` consecutive integers from startIndex; a negative count is an error."""
+    _arg("range", 1, start, "integer")
+    if _arg("range", 2, count, "integer") < 0:
+        raise ExpressionError(f"function 'range': count must be >= 0, got {count}", function="range")
+    return list(range(start, start + count))
+
+
 @_function("min", 1, _MANY)
 def _min(ctx: EvalContext, *values: Any) -> Any:
     items = values[0] if len(values) == 1 and isinstance(values[0], list) else values
@@ -1123,6 +1132,16 @@ def _start_of_month(ctx: EvalContext, timestamp: Any, fmt: Any = "o") -> str:
 @_function("dayOfWeek", 1)
 def _day_of_week(ctx: EvalContext, timestamp: Any) -> int:
     return (parse_timestamp(timestamp, "dayOfWeek").weekday() + 1) % 7  # Sunday = 0, as in .NET
+
+
+_TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000  # 100 ns intervals from 0001-01-01 to 1970-01-01 (.NET)
+
+
+@_function("ticks", 1)
+def _ticks(ctx: EvalContext, timestamp: Any) -> int:
+    """ticks(timestamp): 100-nanosecond intervals since 0001-01-01T00:00:00Z, an integer."""
+    delta = parse_timestamp(timestamp, "ticks") - datetime(1970, 1, 1, tzinfo=UTC)
+    return _TICKS_AT_UNIX_EPOCH + (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
 
 @_function("dayOfMonth", 1)

@@ -721,6 +721,52 @@ def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, fi
                                 "commit triggers Stopped; the deployment starts them explicitly"))
 
 
+def _orchestrates(pipeline: dict) -> bool:
+    """An orchestrating pipeline (PL_backfill) only runs other pipelines (Execute Pipeline) and touches no data
+    itself: the pipelines it runs alert for it, so it is exempt from the loading pipeline's alerting invariant.
+    Every other pipeline carries the invariant, also one that lost its stored procedure."""
+    types = {str(item.activity.get("type")) for item in rs.walk_activities(rs.pipeline_activities(pipeline))}
+    return "ExecutePipeline" in types and not types & DATA_ACTIVITY_TYPES
+
+
+DATA_ACTIVITY_TYPES = frozenset({"Copy", "Lookup", "GetMetadata", "Validation", "SqlServerStoredProcedure", "Script",
+                                 "WebActivity", "Delete", "ExecuteDataFlow"})
+
+
+def _check_execute_pipeline(factory: rs.Factory, name: str, pipeline: dict, file: str,
+                            problems: list[Problem]) -> None:
+    """Execute Pipeline: waitOnCompletion written out as true, the child's parameters, and no call cycle."""
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        activity = item.activity
+        if activity.get("type") != "ExecutePipeline":
+            continue
+        props = activity.get("typeProperties") or {}
+        if props.get("waitOnCompletion") is not True:
+            # The REST reference says the default is false, the activity page says true: never rely on it.
+            problems.append(Problem(file, f"{item.path}.typeProperties.waitOnCompletion",
+                                    "must be written out as true: the caller's outcome and order depend on the "
+                                    "child run, and the documented default is ambiguous"))
+        child = (props.get("pipeline") or {}).get("referenceName")
+        if child in factory.pipelines:
+            _check_parameters(file, f"{item.path}.typeProperties.parameters", f"pipeline {child!r}",
+                              rs.declared_parameters(factory.pipelines[child]), props.get("parameters"), problems)
+            if name in _called_pipelines(factory, str(child), set()):
+                problems.append(Problem(file, f"{item.path}.typeProperties.pipeline",
+                                        f"pipeline {child!r} calls {name!r} back: a call cycle never ends"))
+
+
+def _called_pipelines(factory: rs.Factory, name: str, seen: set[str]) -> set[str]:
+    """Every pipeline `name` runs through Execute Pipeline, transitively (itself included)."""
+    if name in seen or name not in factory.pipelines:
+        return seen
+    seen.add(name)
+    for item in rs.walk_activities(rs.pipeline_activities(factory.pipelines[name])):
+        if item.activity.get("type") == "ExecutePipeline":
+            child = ((item.activity.get("typeProperties") or {}).get("pipeline") or {}).get("referenceName")
+            _called_pipelines(factory, str(child), seen)
+    return seen
+
+
 # ------------------------------------------------------------------------------------- entry
 
 
@@ -737,7 +783,9 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
             if kind == "pipeline":
                 _check_dependencies(data, file, problems)
                 _check_policies(data, file, problems)
-                _check_alerting(data, file, problems)
+                if not _orchestrates(data):
+                    _check_alerting(data, file, problems)
+                _check_execute_pipeline(factory, name, data, file, problems)
                 _check_variable_order(data, file, problems)
                 _check_procedure_parameter_types(data, file, problems)
                 _check_json_type_conversion(data, file, problems)

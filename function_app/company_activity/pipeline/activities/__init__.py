@@ -13,6 +13,7 @@ from company_activity.pipeline.activities.control import (
     run_wait,
 )
 from company_activity.pipeline.activities.copy import run_copy
+from company_activity.pipeline.activities.execute_pipeline import run_execute_pipeline
 from company_activity.pipeline.activities.script import run_script
 from company_activity.pipeline.activities.sql import run_stored_procedure
 from company_activity.pipeline.activities.storage import run_get_metadata, run_lookup, run_validation
@@ -33,4 +34,5 @@ RUNNERS: Mapping[str, ActivityRunner] = {
     "ForEach": run_for_each,
     "SetVariable": run_set_variable,
     "AppendVariable": run_append_variable,
+    "ExecutePipeline": run_execute_pipeline,
 }
