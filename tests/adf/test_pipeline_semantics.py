@@ -171,6 +171,21 @@ def test_usage_is_verified_against_the_manifest(manifest_day: date, records: int
                                f"run date 2024-03-01, manifest record_count {records}, rows staged {staged}")
 
 
+@pytest.mark.parametrize(("read_back", "matches"), [
+    ("2024-03-01T00:00:00Z", True), ("2024-03-01T00:00:00", True), ("2024-03-02T00:00:00Z", False)])
+def test_the_manifest_date_is_compared_as_a_day(read_back: str, matches: bool) -> None:
+    """The Lookup page is silent on how a date-looking JSON string comes back in firstRow: compared through
+    formatDateTime, a timestamp form of the run date still matches and another day still does not."""
+    row = {**manifest(DAY, 7), "date": read_back}
+    ctx = run_context({
+        "ReadManifest": {"status": "Succeeded", "output": {"firstRow": row}},
+        "CountStagedUsage": {"status": "Succeeded", "output": {"firstRow": {"staged_rows": 7}}},
+    })
+    verify = ACTIVITIES["VerifyUsageAgainstManifest"]["typeProperties"]
+    assert evaluate(verify["expression"], ctx) is matches
+    fail = evaluate(verify["ifFalseActivities"][0]["typeProperties"], ctx)
+    assert fail["message"].startswith(f"Bronze usage does not match its manifest: manifest date {read_back[:10]}, ")
+
 @pytest.mark.parametrize(("records", "branch"), [(7, "ifTrueActivities"), (0, "ifFalseActivities")])
 def test_a_zero_record_day_clears_staging_instead_of_copying(records: int, branch: str) -> None:
     ctx = run_context({"ReadManifest": {"status": "Succeeded", "output": {"firstRow": manifest(DAY, records)}}})

@@ -116,6 +116,32 @@ def test_no_failure_posts_nothing_and_succeeds(night: LocalNight) -> None:
     assert night.slack.requests == 0
 
 
+def lookup_returning_a_timestamp_date() -> dict[str, ActivityRunner]:
+    """The executor's runners, except that ReadManifest returns the manifest's date as a timestamp-like string."""
+    def run(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
+        output = RUNNERS["Lookup"](activity, ctx)
+        if ctx.name == "ReadManifest":
+            output["firstRow"]["date"] += "T00:00:00Z"
+        return output
+    return {**RUNNERS, "Lookup": run}
+
+
+def test_a_manifest_date_read_back_as_a_timestamp_still_verifies(night: LocalNight) -> None:
+    """The Lookup page is silent on how a date-looking JSON string comes back in firstRow: the pipeline
+    compares the manifest date through formatDateTime, so a timestamp form of the same day still matches."""
+    night.slack.clear()
+    executor = PipelineExecutor(night.executor.factory, night.resources, runners=lookup_returning_a_timestamp_date(),
+                                retry_interval_s=0, global_parameters={
+                                    "bronzeContainer": night.bronze.container_name,
+                                    "crmContainer": night.crm.container_name})
+    result = executor.run(PIPELINE, {"runDate": DAY2.isoformat(), **PARAMETERS})
+    assert result.activity("ReadManifest").output["firstRow"]["date"] == f"{DAY2.isoformat()}T00:00:00Z"
+    assert result.succeeded, result.message
+    assert result.activity("VerifyUsageAgainstManifest").status is Status.SUCCEEDED
+    assert result.statuses().get("UsageDoesNotMatchManifest") is None
+    assert night.slack.requests == 0
+
+
 # ------------------------------------------------------------------------------------ zero records
 
 
