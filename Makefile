@@ -4,9 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install demo test lint bench clean
+.PHONY: install chromium demo test lint bench clean
 
-install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium
+
+# The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its
+# own browser here). Installed as root when missing; `apt-get update` only if the first try fails.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "chromium is missing: run 'sudo apt-get install -y chromium' or make install as root" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -37,6 +44,7 @@ test: install lint
 bench: install
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_warehouse.py
+	$(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis out

@@ -7,7 +7,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from company_activity.cli import bronze, crm, demo, ingest, pipeline, services, show, simulator, transform, warehouse
+from company_activity.cli import (
+    bronze,
+    crm,
+    dashboard,
+    demo,
+    ingest,
+    pipeline,
+    services,
+    show,
+    simulator,
+    transform,
+    warehouse,
+)
 from company_activity.settings import SettingsError, apply_local_settings
 
 
@@ -18,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (simulator, ingest, warehouse, transform, pipeline, demo, services, bronze, crm, show):
+    for module in (simulator, ingest, warehouse, transform, pipeline, demo, dashboard, services, bronze, crm, show):
         module.register(sub)
     return parser
 

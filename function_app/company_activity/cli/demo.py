@@ -151,6 +151,8 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
     console.print(f"  company-activity show load-log --warehouse {path}", soft_wrap=True, highlight=False)
     python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
     console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
+    if summary.dashboard is not None:
+        console.print(f"dashboard: [bold]{escape(str(summary.dashboard.resolve()))}[/] (open it in a browser)")
     console.print(f"done in {summary.seconds:.1f}s" + ("." if kept else "; every local service was stopped."))
 
 

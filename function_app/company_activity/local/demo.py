@@ -100,6 +100,7 @@ class DemoSummary:
     injected: InjectedFailure | None = None  # the run that fails on purpose, with its alert
     seconds: float = 0.0
     late_backfill: PipelineRunResult | None = None  # the backfill run of the late dates, if any
+    dashboard: Path | None = None  # <out>/dashboard.html, from the rpt views
 
     @property
     def succeeded(self) -> bool:
@@ -177,9 +178,16 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         if late:  # the night ends with the late backfill
             run_late_backfill(late, client, bronze, generator, executor, warehouse, summary, observer)
         read_fact_summary(warehouse, summary, dates[-1])
+        summary.dashboard = write_demo_dashboard(warehouse, options.out / "dashboard.html")
         summary.alerts = slack.messages
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def write_demo_dashboard(warehouse: Any, path: Path) -> Path:
+    from company_activity.dashboard import load, write_dashboard
+
+    return write_dashboard(load(warehouse), path)
 
 
 def late_dates(dates: list[date]) -> list[date]:

@@ -90,6 +90,10 @@ def duckdb_error_number(error: duckdb.Error) -> int:
         return 245
     if "Division by zero" in text or "Divide by zero" in text:
         return 8134
+    if "already exists in the current database" in text:  # CREATE ROLE of an existing role
+        return 15023
+    if "because it does not exist or you do not have permission" in text:  # GRANT to/on a missing one
+        return 15151
     if isinstance(error, duckdb.CatalogException):
         return 208
     return 50000

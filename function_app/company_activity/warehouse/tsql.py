@@ -14,6 +14,7 @@ the temp tables created earlier in the same batch). Unknown type -> refused, nev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -203,6 +204,8 @@ class Translator:
             return _DDL(self, loc).truncate(ast)
         if isinstance(ast, exp.Alter):
             return _DDL(self, loc).alter(ast)
+        if isinstance(ast, exp.Command) and ast.this in ("CREATE", "GRANT"):
+            return _DDL(self, loc).security(ast.this, ast.expression.name)
         if isinstance(ast, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
             return self._query(ast, loc)
         if isinstance(ast, (exp.Insert, exp.Update, exp.Delete, exp.Merge)):
@@ -884,6 +887,26 @@ def _find_cte(node: exp.Expression | None, name: str) -> exp.CTE | None:
     return None
 
 
+_SECURITY_NAME = r"(?:\[(?P<{0}_b>[A-Za-z_][A-Za-z0-9_]*)\]|(?P<{0}>[A-Za-z_][A-Za-z0-9_]*))"
+_CREATE_ROLE = re.compile(r"ROLE\s+" + _SECURITY_NAME.format("role"), re.IGNORECASE)
+_CREATE_SCHEMA_OWNER = re.compile(
+    r"SCHEMA\s+" + _SECURITY_NAME.format("schema") + r"\s+AUTHORIZATION\s+" + _SECURITY_NAME.format("owner"),
+    re.IGNORECASE,
+)
+_GRANT_SCHEMA = re.compile(
+    r"SELECT\s+ON\s+SCHEMA\s*::\s*" + _SECURITY_NAME.format("schema") + r"\s+TO\s+" + _SECURITY_NAME.format("role"),
+    re.IGNORECASE,
+)
+
+
+def _security_name(match: re.Match[str], group: str) -> str:
+    return (match.group(group) or match.group(group + "_b")).lower()
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 class _DDL:
     """CREATE/DROP/ALTER/TRUNCATE, generated as DuckDB text from the T-SQL tree."""
 
@@ -914,7 +937,97 @@ class _DDL:
             return self.create_table(ast)
         if kind.endswith("INDEX"):
             return self.create_index(ast)
+        if kind == "VIEW":
+            return self.create_view(ast)
         raise self.loc.error(f"CREATE {kind}")
+
+    def create_view(self, ast: exp.Create) -> Translated:
+        """CREATE VIEW schema.name AS <query>: the query translated like any other, stored by DuckDB."""
+        target = ast.this
+        if isinstance(target, exp.Schema):
+            raise self.loc.error("CREATE VIEW with a column list", "name the columns with AS aliases")
+        if ast.args.get("properties") is not None:
+            raise self.loc.error("CREATE VIEW ... WITH options")
+        query = ast.args.get("expression")
+        if not isinstance(query, (exp.Select, exp.Union)):
+            raise self.loc.error("CREATE VIEW over something other than a SELECT")
+        if query.args.get("order") is not None:
+            raise self.loc.error("ORDER BY in a view", "SQL Server refuses it without TOP (error 1033)")
+        first = query
+        while isinstance(first, exp.Union):
+            first = first.this
+        seen: set[str] = set()
+        for projection in first.expressions:
+            if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+                raise self.loc.error("SELECT * in a view", "list the columns")
+            if not isinstance(projection, (exp.Alias, exp.Column)) or not projection.alias_or_name:
+                raise self.loc.error("view column without a name", "give it an AS alias (SQL Server error 4511)")
+            name = projection.alias_or_name.lower()
+            if name in seen:
+                raise self.loc.error(f"duplicate view column {name}", "SQL Server error 4506")
+            seen.add(name)
+        if query.find(exp.Div, exp.Mod) is not None:
+            # Their translation calls the connection's temp macro tsql_nonzero, which a view stored in
+            # the file cannot rely on (another client opening the file has no such macro).
+            raise self.loc.error("division in a view", "divide in the query that reads the view")
+        view, temporary = self.table_name(target)
+        if temporary:
+            raise self.loc.error("temporary view")
+        rewriter = _Rewriter(self.translator, self.loc)
+        rewriter.check(query)
+        translated = rewriter.rewrite(query)
+        if rewriter.parameters:
+            raise self.loc.error("variable or system function in a view", "a view is evaluated without them")
+        sql = translated.sql(dialect="duckdb", identify=True)
+        return Translated(f"CREATE VIEW {view} AS {sql}", (), "ddl", self.loc.line)
+
+    def security(self, verb: str, rest: str) -> Translated:
+        """CREATE SCHEMA s AUTHORIZATION dbo, CREATE ROLE r, GRANT SELECT ON SCHEMA::s TO r. DuckDB has no
+        principals: the statements are recorded in etl.database_roles / etl.schema_permissions (checked as
+        SQL Server checks them) and enforce nothing; anyone who can open the DuckDB file reads every table."""
+        before = (
+            "CREATE TABLE IF NOT EXISTS etl.database_roles (role_name VARCHAR PRIMARY KEY)",
+            "CREATE TABLE IF NOT EXISTS etl.schema_permissions (schema_name VARCHAR NOT NULL, "
+            "permission VARCHAR NOT NULL, role_name VARCHAR NOT NULL, "
+            "PRIMARY KEY (schema_name, permission, role_name))",
+        )
+        schema_owner = _CREATE_SCHEMA_OWNER.fullmatch(rest) if verb == "CREATE" else None
+        if schema_owner is not None:
+            # SQL Server: a view's ownership chain to dbo tables holds only when its schema is owned
+            # by dbo (the owner of a plain CREATE SCHEMA is whoever runs it). DuckDB has no owners.
+            if _security_name(schema_owner, "owner") != "dbo":
+                raise self.loc.error("CREATE SCHEMA ... AUTHORIZATION other than dbo")
+            schema = quote(_security_name(schema_owner, "schema"))
+            return Translated(f"CREATE SCHEMA {schema}", (), "ddl", self.loc.line)
+        if verb == "CREATE":
+            match = _CREATE_ROLE.fullmatch(rest)
+            if match is None:
+                raise self.loc.error("CREATE ROLE with options", "only CREATE ROLE name")
+            role = _security_name(match, "role")
+            exists = f"EXISTS (SELECT 1 FROM etl.database_roles WHERE role_name = {_string(role)})"
+            message = f"User, group, or role '{role}' already exists in the current database."
+            sql = (
+                f"INSERT INTO etl.database_roles SELECT {_string(role)} "
+                f"WHERE CASE WHEN {exists} THEN error({_string(message)}) ELSE true END"
+            )
+            return Translated(sql, (), "ddl", self.loc.line, before=before)
+        match = _GRANT_SCHEMA.fullmatch(rest)
+        if match is None:
+            raise self.loc.error("GRANT other than GRANT SELECT ON SCHEMA::s TO role")
+        schema, role = _security_name(match, "schema"), _security_name(match, "role")
+        no_schema = (
+            "NOT EXISTS (SELECT 1 FROM information_schema.schemata WHERE catalog_name = current_database() "
+            f"AND lower(schema_name) = {_string(schema)})"
+        )
+        no_role = f"NOT EXISTS (SELECT 1 FROM etl.database_roles WHERE role_name = {_string(role)})"
+        missing_schema = f"Cannot find the schema '{schema}', because it does not exist or you do not have permission."
+        missing_role = f"Cannot find the user '{role}', because it does not exist or you do not have permission."
+        sql = (
+            f"INSERT OR IGNORE INTO etl.schema_permissions SELECT {_string(schema)}, 'SELECT', {_string(role)} "
+            f"WHERE CASE WHEN {no_schema} THEN error({_string(missing_schema)}) "
+            f"WHEN {no_role} THEN error({_string(missing_role)}) ELSE true END"
+        )
+        return Translated(sql, (), "ddl", self.loc.line, before=before)
 
     def create_table(self, ast: exp.Create) -> Translated:
         schema = ast.this
