@@ -31,7 +31,8 @@ $(CHECKOV_VENV)/.installed: infra/checkov-requirements.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/checkov-requirements.txt
 	touch $@
 
-demo: install
+# The demo needs neither checkov nor the browser, so a non-root user without chromium can run it.
+demo: $(VENV)/.installed node_modules/.installed
 	$(BIN)/company-activity demo
 
 lint: install
