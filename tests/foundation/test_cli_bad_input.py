@@ -154,3 +154,20 @@ def test_an_unreachable_api_is_a_failure_every_date_shares(env) -> None:
             pytest.raises(UsageApiError) as caught:
         list(client.iter_pages(date(2026, 6, 10)))
     assert caught.value.systemic
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`company-activity show ... --json | head` closes the pipe early: exit 1, nothing on stderr."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("company-activity")
+    warehouse = tmp_path / "wh.duckdb"
+    assert main(["sql", "deploy", "--warehouse", str(warehouse)]) == 0
+    proc = subprocess.Popen([str(script), "show", "load-log", "--json", "--warehouse", str(warehouse)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
