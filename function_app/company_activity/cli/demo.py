@@ -16,6 +16,7 @@ from rich.table import Table
 from company_activity.cli.console import make_console
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity.local.demo import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity.local.demo_check import LateBackfillCheck
 from company_activity.local.slack_catcher import CaughtMessage
 from company_activity.pipeline.report import STYLE, activity_line
 from company_activity.pipeline.results import ActivityResult, PipelineRunResult, Status
@@ -118,6 +119,9 @@ class ConsoleObserver(DemoObserver):
                            f"in {run.duration_s:.1f}s (run id {run.run_id})")
         if run.message:
             self.console.print(f"[red]{escape(run.message)}[/]")
+
+    def late_backfill_checked(self, check: LateBackfillCheck) -> None:
+        self.console.print(f"[{'green' if check.passed else 'bold red'}]{escape(check.line())}[/]")
 
 
 def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date,

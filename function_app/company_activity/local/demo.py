@@ -24,6 +24,7 @@ from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.local.azurite import Azurite
 from company_activity.local.crm_generator import CrmGenerator, upload_crm_snapshot
+from company_activity.local.demo_check import LateBackfillCheck, check_and_remove, replay_in_order
 from company_activity.local.demo_failure import InjectedFailure, run_missing_day
 from company_activity.local.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity.local.slack_catcher import CaughtMessage, SlackCatcher
@@ -39,6 +40,7 @@ LATE_DAYS = 7
 BRONZE_CONTAINER = "bronze"
 CRM_CONTAINER = "crm"
 FACT = "dbo.fact_daily_company_activity"
+REPLAY_FILE = "late-backfill-replay.duckdb"  # the late backfill check's in-order replay; removed once compared
 REJECT_THRESHOLD = 0.01
 # The manifest is committed before the pipeline starts, so the Validation never needs to wait long.
 PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 1}
@@ -101,11 +103,13 @@ class DemoSummary:
     seconds: float = 0.0
     late_backfill: PipelineRunResult | None = None  # the backfill run of the late dates, if any
     dashboard: Path | None = None  # <out>/dashboard.html, from the rpt views
+    late_backfill_check: LateBackfillCheck | None = None  # the fact table against an in-order replay of its bronze
 
     @property
     def succeeded(self) -> bool:
         return bool(self.runs) and all(r.pipeline is not None and r.pipeline.succeeded for r in self.runs) and (
-            self.late_backfill is None or self.late_backfill.succeeded)
+            self.late_backfill is None or self.late_backfill.succeeded) and (
+            self.late_backfill_check is None or self.late_backfill_check.passed)
 
 
 class DemoObserver:
@@ -121,6 +125,7 @@ class DemoObserver:
     def alert(self, message: CaughtMessage) -> None: ...
     def late_backfill_begin(self, days: list[date]) -> None: ...
     def late_backfill_done(self, run: PipelineRunResult) -> None: ...
+    def late_backfill_checked(self, check: LateBackfillCheck) -> None: ...
 
 
 def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> DemoSummary:
@@ -180,6 +185,10 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         read_fact_summary(warehouse, summary, dates[-1])
         summary.dashboard = write_demo_dashboard(warehouse, options.out / "dashboard.html")
         summary.alerts = slack.messages
+        replay = replay_in_order(bronze, crm, dates, options.out / REPLAY_FILE) if late else None
+    if replay is not None:  # compared once the demo's warehouse file is closed, then removed
+        summary.late_backfill_check = check_and_remove(options.warehouse_path, replay)
+        observer.late_backfill_checked(summary.late_backfill_check)
     summary.seconds = time.perf_counter() - started
     return summary
 
