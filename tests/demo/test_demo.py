@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
+import pytest
 from company_activity.local.crm_generator import CrmGenerator
-from company_activity.local.demo import late_dates
+from company_activity.local.demo import REPLAY_FILE, DemoSummary, late_dates
+from company_activity.local.demo_check import FactDifference, LateBackfillCheck, compare_facts
 from company_activity.local.services import port_answers
 from company_activity.local.usage_data import expected_valid_day
 from reference.model import CrmSnapshotRow, Load, UsageRow, run_reference
@@ -45,8 +49,10 @@ def expected_fact() -> dict[tuple[str, date], dict[str, object]]:
     return reference.fact
 
 
-def test_small_demo_night(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The small demo, run once as a user runs it: its output and its --out folder."""
+    out = tmp_path_factory.mktemp("demo") / "out"
     completed = subprocess.run(
         [str(Path(sys.executable).parent / "company-activity"), "demo", "--days", str(DAYS),
          "--companies", str(COMPANIES), "--seed", str(SEED), "--end", END.isoformat(), "--out", str(out)],
@@ -54,6 +60,11 @@ def test_small_demo_night(tmp_path: Path) -> None:
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
+    return output, out
+
+
+def test_small_demo_night(night: tuple[str, Path]) -> None:
+    output, out = night
 
     fact = expected_fact()
     companies = {company for company, _ in fact}
@@ -66,6 +77,10 @@ def test_small_demo_night(tmp_path: Path) -> None:
     assert len(late) == 3
     assert f"late backfill: {late[0]}..{late[-1]}" in output
     assert re.search(r"late backfill PL_backfill_company_activity: Succeeded", output), output
+    # The demo's own check of the late backfill ran and passed, on the fact table the reference computes.
+    assert (f"late backfill check: fact table equals an in-order replay of the same bronze ({len(fact)} rows, "
+            f"{len(companies)} companies)") in output, output
+    assert not (out / REPLAY_FILE).exists() and not list(out.glob("*replay*"))
     # The injected failure: the day after END was never ingested; one alert names it, the run is Failed.
     missing = END + timedelta(days=1)
     assert output.count("Slack alert received") == 1, output
@@ -89,3 +104,36 @@ def test_small_demo_night(tmp_path: Path) -> None:
     ports = [int(p) for p in re.findall(r"started [^:]+: [^\n]*?127\.0\.0\.1:(\d+)", output)]
     assert len(ports) == 3, output  # Azurite, the simulator, the Slack catcher
     assert not any(port_answers(port) for port in ports)
+
+
+def test_late_backfill_check_finds_a_changed_or_missing_row_and_ignores_operational_columns(
+        night: tuple[str, Path], tmp_path: Path) -> None:
+    _, out = night
+    demo = out / "warehouse.duckdb"
+    other = tmp_path / "other.duckdb"
+    shutil.copyfile(demo, other)
+    fact_rows = expected_fact()
+    clean = compare_facts(demo, other)
+    assert clean == LateBackfillCheck(len(fact_rows), len({c for c, _ in fact_rows}), 0)
+    fact = "dbo.fact_daily_company_activity"
+    with duckdb.connect(str(other)) as db:
+        [(company, day)] = db.sql(f"SELECT company_id, activity_date FROM {fact} ORDER BY activity_date, company_id "
+                                  "LIMIT 1").fetchall()
+        db.execute(f"UPDATE {fact} SET load_run_id = 'another run', loaded_at = now()")  # operational only
+    assert compare_facts(demo, other) == clean
+    with duckdb.connect(str(other)) as db:
+        db.execute(f"UPDATE {fact} SET daily_events_count = daily_events_count + 1 "
+                   "WHERE company_id = ? AND activity_date = ?", [company, day])
+        [(missing, missing_day)] = db.sql(f"DELETE FROM {fact} WHERE activity_date = '{END}' AND company_id = "
+                                          f"(SELECT max(company_id) FROM {fact}) RETURNING company_id, "
+                                          "activity_date").fetchall()
+    check = compare_facts(demo, other)
+    assert not check.passed and check.differing_rows == 2
+    assert check.examples == (FactDifference(company, day, "daily_events_count"),
+                              FactDifference(missing, missing_day, "(row missing)"))
+    assert check.line().startswith("late backfill check FAILED: 2 (company, date) rows differ")
+    assert f"({company}, {day}, daily_events_count)" in check.line()
+    # A failed check fails the demo (its exit status) even when every pipeline run succeeded.
+    succeeded = SimpleNamespace(pipeline=SimpleNamespace(succeeded=True))
+    assert DemoSummary(demo, runs=[succeeded], late_backfill_check=clean).succeeded
+    assert not DemoSummary(demo, runs=[succeeded], late_backfill_check=check).succeeded
