@@ -130,13 +130,15 @@ def test_both_paths_name_what_is_wrong(case, replay_says, pipeline_says, night, 
     assert pipeline_says in night.run(DAY).message
 
 
-def _run_with_date_format(night: LocalNight, date_format: str):
+def _run_with_date_format(night: LocalNight, date_format: str, date_time_format: str | None = None):
     """The nightly run with CopyCrmToStaging's typeConversionSettings.dateFormat replaced, and the snapshot_date
     column the copy adds written in that format (the setting converts it to DATE too)."""
     factory = copy.deepcopy(night.executor.factory)
     crm_copy = next(i.activity for i in rs.walk_activities(rs.pipeline_activities(factory.pipelines[PIPELINE]))
                     if i.activity["name"] == "CopyCrmToStaging")
-    crm_copy["typeProperties"]["translator"]["typeConversionSettings"]["dateFormat"] = date_format
+    settings = crm_copy["typeProperties"]["translator"]["typeConversionSettings"]
+    settings["dateFormat"] = date_format
+    settings["dateTimeFormat"] = date_time_format or date_format
     crm_copy["typeProperties"]["source"]["additionalColumns"][0]["value"]["value"] = \
         f"@formatDateTime(pipeline().parameters.runDate, '{date_format}')"
     executor = PipelineExecutor(factory, night.resources, retry_interval_s=0,
@@ -168,3 +170,12 @@ def test_a_date_format_the_local_copy_does_not_understand_fails_the_copy(date_fo
     result = _run_with_date_format(night, date_format)
     assert not result.succeeded
     assert f"typeConversionSettings.dateFormat {date_format!r}: {reason}" in result.message
+
+
+def test_a_date_time_format_other_than_the_date_format_fails_the_copy(night) -> None:
+    """Which of the two ADF applies to a SQL date column is not documented: locally they must agree."""
+    night.crm.upload_blob(crm_blob_path(DAY), f"{HEADER}\n{ROW}\n".encode(), overwrite=True)
+    result = _run_with_date_format(night, "yyyy-MM-dd", "yyyy-MM-dd HH:mm:ss")
+    assert not result.succeeded
+    assert "typeConversionSettings.dateTimeFormat 'yyyy-MM-dd HH:mm:ss' differs from dateFormat 'yyyy-MM-dd'" \
+        in result.message

@@ -179,7 +179,7 @@ def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapp
     ctx.reject_unknown(translator, _TRANSLATOR_KEYS, "translator")
     if translator.get("type") != "TabularTranslator":
         raise UnsupportedFeature(f"Copy '{ctx.name}': translator type {translator.get('type')!r}")
-    date_format = _date_format(ctx, translator)
+    date_format, datetime_format_set = _date_format(ctx, translator)
     by_lower = {name.lower(): name for name in columns}
     out = []
     for i, mapping in enumerate(translator.get("mappings") or []):
@@ -199,6 +199,9 @@ def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapp
             raise ActivityFailed(f"Copy '{ctx.name}': mappings[{i}] source has neither name nor path",
                                  "UserErrorInvalidColumnMapping", retryable=False)
         sql_type = columns[sink_name]
+        if datetime_format_set and sql_type.name == "datetime2":
+            raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateTimeFormat into the "
+                                     f"{sql_type} column {sink_name!r} is not implemented locally")
         out.append(ColumnMapping(description, path, sink_name, sql_type,
                                  date_format if sql_type.name == "date" else None))
     if not out:
@@ -209,23 +212,32 @@ def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapp
     return out
 
 
-def _date_format(ctx: ActivityContext, translator: Mapping[str, Any]) -> DateFormat | None:
-    """`typeConversionSettings.dateFormat` (when `typeConversion` is on), the only setting the local copy honours;
-    any other setting that would loosen a conversion (truncation, booleans as numbers, other formats, a
-    culture) is refused rather than ignored."""
+def _date_format(ctx: ActivityContext, translator: Mapping[str, Any]) -> tuple[DateFormat | None, bool]:
+    """`typeConversionSettings.dateFormat` (when `typeConversion` is on) and whether `dateTimeFormat` is set too.
+
+    dateFormat is the only format the local copy honours; any other setting that would loosen a conversion
+    (truncation, booleans as numbers, other formats, a culture) is refused rather than ignored. A
+    `dateTimeFormat` is accepted only equal to the dateFormat: the ADF page documents dateTimeFormat for
+    "dates without time zone offset", the REST model and Fabric's page document dateFormat for date values,
+    and which of the two ADF applies to a SQL `date` column is not settled, so both must say the same."""
     settings = dict(translator.get("typeConversionSettings") or {})
     text = settings.pop("dateFormat", None)
+    datetime_text = settings.pop("dateTimeFormat", None)
     enabled = sorted(k for k, v in settings.items() if v)
     if enabled:
         raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings {enabled} (the local copy never "
                                  "truncates, never treats booleans as numbers and reads only dateFormat)")
+    if datetime_text is not None and datetime_text != text:
+        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateTimeFormat {datetime_text!r} "
+                                 f"differs from dateFormat {text!r} (locally only a dateTimeFormat equal to the "
+                                 "dateFormat is accepted)")
     if text is None:
-        return None
+        return None, False
     if translator.get("typeConversion") is not True:
         raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateFormat applies only with "
                                  "typeConversion: true")
     try:
-        return DateFormat.parse(text)
+        return DateFormat.parse(text), datetime_text is not None
     except ValueError as exc:
         raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateFormat {text!r}: {exc}") from None
 
