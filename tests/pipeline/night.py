@@ -8,6 +8,8 @@ from the independent reference model, fed with the simulator's ground truth and 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,7 +19,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.local.crm_generator import CrmGenerator, upload_crm_snapshot
-from company_activity.local.simulator import UsageApiSimulator
+from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
 from company_activity.local.slack_catcher import SlackCatcher
 from company_activity.local.usage_data import expected_valid_day
 from company_activity.pipeline.executor import PipelineExecutor
@@ -122,3 +124,16 @@ def deployed_duckdb(folder: Path) -> Any:
     warehouse = open_warehouse(duckdb_path=str(folder / "warehouse.duckdb"))
     warehouse.deploy()
     return warehouse
+
+
+@contextmanager
+def local_night(connection_string: str, folder: Path, companies: int, seed: int) -> Iterator[LocalNight]:
+    """A simulator, a Slack catcher and a deployed DuckDB warehouse around one LocalNight, all closed after."""
+    with UsageApiSimulator(SimulatorConfig(companies=companies, seed=seed)) as simulator, SlackCatcher() as slack:
+        warehouse = deployed_duckdb(folder)
+        night = LocalNight(connection_string, simulator, slack, warehouse, companies, seed)
+        try:
+            yield night
+        finally:
+            night.close()
+            warehouse.close()

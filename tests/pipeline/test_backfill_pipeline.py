@@ -13,11 +13,9 @@ from datetime import date, timedelta
 
 import pytest
 from company_activity.local.azurite import Azurite
-from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
-from company_activity.local.slack_catcher import SlackCatcher
 from company_activity.pipeline.results import PipelineRunResult, Status
 
-from .night import PARAMETERS, LocalNight, deployed_duckdb
+from .night import PARAMETERS, LocalNight, local_night
 
 BACKFILL = "PL_backfill_company_activity"
 COMPANIES, SEED = 20, 5
@@ -27,14 +25,8 @@ MISSING = DAYS[2]
 
 @pytest.fixture()
 def night(azurite: Azurite, tmp_path) -> Iterator[LocalNight]:
-    with UsageApiSimulator(SimulatorConfig(companies=COMPANIES, seed=SEED)) as simulator, SlackCatcher() as slack:
-        warehouse = deployed_duckdb(tmp_path)
-        local = LocalNight(azurite.connection_string, simulator, slack, warehouse, COMPANIES, SEED)
-        try:
-            yield local
-        finally:
-            local.close()
-            warehouse.close()
+    with local_night(azurite.connection_string, tmp_path, COMPANIES, SEED) as local:
+        yield local
 
 
 def backfill(night: LocalNight, start: date, end: date) -> PipelineRunResult:

@@ -12,13 +12,11 @@ import pytest
 from company_activity.cli import main
 from company_activity.ingest.bronze import read_manifest
 from company_activity.local.azurite import Azurite
-from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
-from company_activity.local.slack_catcher import SlackCatcher
 from company_activity.pipeline import resources as rs
 from company_activity.pipeline.executor import PipelineExecutor
 from company_activity.warehouse.crm import crm_blob_path
 
-from .night import PARAMETERS, PIPELINE, LocalNight, deployed_duckdb
+from .night import PARAMETERS, PIPELINE, LocalNight, local_night
 
 DAY = date(2026, 3, 1)
 HEADER = "company_id,company_name,industry_tag,country,last_contact_date"
@@ -47,15 +45,9 @@ CASES = {
 @pytest.fixture(scope="module")
 def night(azurite: Azurite, tmp_path_factory) -> Iterator[LocalNight]:
     folder = tmp_path_factory.mktemp("contract")
-    with UsageApiSimulator(SimulatorConfig(companies=10, seed=5)) as simulator, SlackCatcher() as slack:
-        warehouse = deployed_duckdb(folder)
-        local = LocalNight(azurite.connection_string, simulator, slack, warehouse, 10, 5)
-        try:
-            local.ingest(DAY)
-            yield local
-        finally:
-            local.close()
-            warehouse.close()
+    with local_night(azurite.connection_string, folder, 10, 5) as local:
+        local.ingest(DAY)
+        yield local
 
 
 @pytest.fixture(scope="module")

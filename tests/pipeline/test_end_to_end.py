@@ -18,12 +18,10 @@ import pytest
 from company_activity.ingest import bronze
 from company_activity.local.azurite import Azurite
 from company_activity.local.crm_generator import upload_crm_snapshot
-from company_activity.local.simulator import SimulatorConfig, UsageApiSimulator
-from company_activity.local.slack_catcher import SlackCatcher
 from company_activity.local.usage_data import expected_valid_day
 from company_activity.pipeline.results import PipelineRunResult, Status
 
-from .night import LocalNight, deployed_duckdb
+from .night import LocalNight, local_night
 
 COMPANIES, SEED = 30, 11
 DAY1, DAY2, DAY3, DAY4 = (date(2026, 3, 1) + timedelta(days=i) for i in range(4))
@@ -32,14 +30,8 @@ ALERT_BRANCH = ("GetSlackWebhookUrl", "PostFailureToSlack", "FailRun")
 
 @pytest.fixture()
 def night(azurite: Azurite, tmp_path) -> Iterator[LocalNight]:
-    with UsageApiSimulator(SimulatorConfig(companies=COMPANIES, seed=SEED)) as simulator, SlackCatcher() as slack:
-        warehouse = deployed_duckdb(tmp_path)
-        local = LocalNight(azurite.connection_string, simulator, slack, warehouse, COMPANIES, SEED)
-        try:
-            yield local
-        finally:
-            local.close()
-            warehouse.close()
+    with local_night(azurite.connection_string, tmp_path, COMPANIES, SEED) as local:
+        yield local
 
 
 def assert_alerted(night: LocalNight, result: PipelineRunResult, failed_activity: str) -> str:

@@ -27,7 +27,7 @@ from company_activity.pipeline.executor import ActivityContext, ActivityRunner, 
 from company_activity.pipeline.results import ActivityFailed, PipelineRunResult, Status
 from company_activity.settings import Secret
 
-from .night import PARAMETERS, PIPELINE, LocalNight, deployed_duckdb
+from .night import PARAMETERS, PIPELINE, LocalNight, deployed_duckdb, local_night
 
 COMPANIES, SEED = 12, 5
 DAY1, DAY2 = date(2026, 4, 1), date(2026, 4, 2)
@@ -39,17 +39,11 @@ ALERT_MODES = ["alert delivered", "key vault fails", "slack fails"]
 @pytest.fixture(scope="module")
 def night(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNight]:
     """DAY1 loaded, DAY2 ingested with its CRM snapshot: every injected failure is played on DAY2."""
-    with UsageApiSimulator(SimulatorConfig(companies=COMPANIES, seed=SEED)) as simulator, SlackCatcher() as slack:
-        warehouse = deployed_duckdb(tmp_path_factory.mktemp("failures"))
-        local = LocalNight(azurite.connection_string, simulator, slack, warehouse, COMPANIES, SEED)
-        try:
-            local.load(DAY1)
-            local.ingest(DAY2)
-            local.upload_crm(DAY2)
-            yield local
-        finally:
-            local.close()
-            warehouse.close()
+    with local_night(azurite.connection_string, tmp_path_factory.mktemp("failures"), COMPANIES, SEED) as local:
+        local.load(DAY1)
+        local.ingest(DAY2)
+        local.upload_crm(DAY2)
+        yield local
 
 
 def failing_runners(faults: set[str]) -> dict[str, ActivityRunner]:
