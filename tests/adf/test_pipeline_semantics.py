@@ -219,6 +219,17 @@ def test_crm_snapshot_is_staged_only_when_it_exists() -> None:
     sinks = [m["sink"]["name"] for m in copy["typeProperties"]["translator"]["mappings"]]
     assert sinks == ["snapshot_date", "company_id", "company_name", "industry_tag", "country", "last_contact_date"]
     assert resolve_location(NESTED["CopyCrmToStaging"]["outputs"][0], run_context())["table"] == "crm_company"
+    # The CSV contract's one date spelling, given to ADF: without a format the spellings ADF parses are not
+    # documented. dateFormat (REST model, Fabric's page) and dateTimeFormat (ADF's page) both say it, as the docs
+    # do not settle which one ADF applies to a SQL date column; the sink has no datetime column.
+    translator = copy["typeProperties"]["translator"]
+    assert translator["typeConversion"] is True
+    assert translator["typeConversionSettings"] == {"allowDataTruncation": False, "treatBooleanAsNumber": False,
+                                                    "dateFormat": "yyyy-MM-dd", "dateTimeFormat": "yyyy-MM-dd"}
+    # the copy's added snapshot_date column is converted with the same format
+    assert NESTED["CopyCrmToStaging"]["typeProperties"]["source"]["additionalColumns"][0]["value"]["value"] == \
+        "@formatDateTime(pipeline().parameters.runDate, 'yyyy-MM-dd')"
+    assert copy["typeProperties"]["enableSkipIncompatibleRow"] is False
 
 
 def test_stored_procedure_call() -> None:

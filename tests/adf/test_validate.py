@@ -75,6 +75,9 @@ ACT = ["properties", "activities"]
 # CopyUsageToStaging is the true branch of IfManifestHasRecords.
 COPY = [*ACT, index_of("IfManifestHasRecords"), "typeProperties", "ifTrueActivities", 0]
 COPY_PATH = f"$.properties.activities[{index_of('IfManifestHasRecords')}].typeProperties.ifTrueActivities[0]"
+# CopyCrmToStaging is the true branch of IfCrmSnapshotExists.
+CRM_COPY = [*ACT, index_of("IfCrmSnapshotExists"), "typeProperties", "ifTrueActivities", 0]
+CRM_COPY_PATH = f"$.properties.activities[{index_of('IfCrmSnapshotExists')}].typeProperties.ifTrueActivities[0]"
 CASES: list[tuple[str, str, str, Change, str, str]] = [
     # (id, folder, resource, change, expected JSON path, expected message fragment)
     ("misspelled key inside typeProperties", "pipeline", PIPELINE,
@@ -246,6 +249,18 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
      _set([*COPY, "typeProperties", "translator", "typeConversion"], True),
      f"{COPY_PATH}.typeProperties.translator.typeConversion",
      "type conversion does not apply to a JSON (hierarchical) source"),
+    ("CSV copy without a dateFormat", "pipeline", PIPELINE,
+     _set([*CRM_COPY, "typeProperties", "translator", "typeConversionSettings"],
+          {"allowDataTruncation": False, "treatBooleanAsNumber": False}),
+     f"{CRM_COPY_PATH}.typeProperties.translator.typeConversionSettings", "a delimited-text copy must set dateFormat"),
+    ("CSV copy without type conversion", "pipeline", PIPELINE,
+     _set([*CRM_COPY, "typeProperties", "translator", "typeConversion"], False),
+     f"{CRM_COPY_PATH}.typeProperties.translator.typeConversion", "a delimited-text copy needs typeConversion: true"),
+    ("CSV copy with a dateTimeFormat unlike its dateFormat", "pipeline", PIPELINE,
+     _set([*CRM_COPY, "typeProperties", "translator", "typeConversionSettings", "dateTimeFormat"],
+          "yyyy-MM-dd HH:mm:ss"),
+     f"{CRM_COPY_PATH}.typeProperties.translator.typeConversionSettings.dateTimeFormat",
+     "'yyyy-MM-dd HH:mm:ss' differs from dateFormat 'yyyy-MM-dd'"),
     ("no Fail activity", "pipeline", PIPELINE,
      lambda d: d["properties"].__setitem__("activities", [a for a in d["properties"]["activities"]
                                                            if a["name"] != "FailRun"]),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import requests
 from company_activity.local.slack_catcher import SlackCatcher
-from company_activity.pipeline.conversion import ConversionError, SqlType, convert
+from company_activity.pipeline.conversion import ConversionError, DateFormat, SqlType, convert
 from company_activity.pipeline.executor import PipelineExecutor
 from company_activity.pipeline.local_resources import LocalRunSettings
 from company_activity.pipeline.resources import load_factory
@@ -116,6 +117,46 @@ def test_conversion(value: object, sql_type: str, expected: object) -> None:
 def test_conversion_refuses_values_that_would_change_meaning(value: object, sql_type: str) -> None:
     with pytest.raises(ConversionError):
         convert(value, SqlType.parse(sql_type))
+
+
+@pytest.mark.parametrize(("fmt", "text", "expected"), [
+    ("yyyy-MM-dd", "2026-02-20", date(2026, 2, 20)),
+    ("dd.MM.yyyy", "20.02.2026", date(2026, 2, 20)),
+    ("yyyy-M-d", "2026-2-5", date(2026, 2, 5)),
+    ("yyyy-M-d", "2026-02-05", date(2026, 2, 5)),  # .NET's M and d take one or two digits
+    ("yyyyMMdd", "20260220", date(2026, 2, 20)),
+])
+def test_date_format_reads_what_it_spells(fmt: str, text: str, expected: date) -> None:
+    assert convert(text, SqlType.parse("DATE"), DateFormat.parse(fmt)) == expected
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("2026/02/20", "does not match the dateFormat 'yyyy-MM-dd'"),
+    ("20260220", "does not match"),
+    ("2026-2-20", "does not match"),  # MM is exactly two digits
+    ("26-02-20", "does not match"),  # yyyy is exactly four
+    (" 2026-02-20", "does not match"),
+    ("2026-02-20T00:00:00", "does not match"),
+    ("2026-02-30", "not a calendar date (dateFormat 'yyyy-MM-dd')"),
+])
+def test_date_format_refuses_every_other_spelling(text: str, reason: str) -> None:
+    with pytest.raises(ConversionError, match=re.escape(reason)):
+        convert(text, SqlType.parse("DATE"), DateFormat.parse("yyyy-MM-dd"))
+
+
+@pytest.mark.parametrize(("fmt", "reason"), [
+    ("yyyy/MM/dd", "character '/' at position 4"),  # the culture's date separator
+    ("yy-MM-dd", "token 'yy'"),
+    ("yyyy-MMM-dd", "token 'MMM'"),
+    ("yyyy-MM-dd HH:mm", "token 'HH'"),
+    ("d", "standard format"),
+    ("yyyy-MM", "does not give the day"),
+    ("yyyy-MM-dd-dd", "the day appears twice"),
+    ("", "non-empty"),
+])
+def test_date_format_refuses_formats_it_does_not_understand(fmt: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        DateFormat.parse(fmt)
 
 
 def test_unsupported_sql_type_is_named() -> None:

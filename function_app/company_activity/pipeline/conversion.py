@@ -4,6 +4,12 @@ Strict on purpose: a value that would change meaning (a fraction into INT, `true
 is not a date) fails the copy instead of being coerced. VARCHAR lengths count UTF-8 bytes (the database
 uses a UTF-8 collation), NVARCHAR lengths count characters; DuckDB does not enforce either, so the
 check here keeps both engines equally strict.
+
+A copy's `typeConversionSettings.dateFormat` is a .NET custom date format string ("Custom date and time
+format strings"); `DateFormat` reads the subset the local copy understands (yyyy, MM, M, dd, d and
+separator literals) and refuses every other format rather than guessing: a culture-dependent `/`, a
+one-letter standard format, two-digit years, month names. Python's strptime is not used because it is
+lenient where .NET's ParseExact is not (`%m` takes `2` as well as `02`, `%Y` takes fewer than 4 digits).
 """
 
 from __future__ import annotations
@@ -37,6 +43,14 @@ _EXTENDED_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?![\d-])")
 _TYPE = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9 ]*?)\s*(?:\(\s*(max|\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*")
 
 
+_FORMAT_TOKENS = {
+    # .NET token -> (date part, digits): yyyy exactly four digits, MM/dd exactly two, M/d one or two
+    "yyyy": ("year", r"\d{4}"), "MM": ("month", r"\d{2}"), "M": ("month", r"\d{1,2}"),
+    "dd": ("day", r"\d{2}"), "d": ("day", r"\d{1,2}"),
+}
+_FORMAT_LITERALS = frozenset("-._, ")
+
+
 class ConversionError(ValueError):
     """The value does not fit the column's type; the message says why (the caller adds file:line, column)."""
 
@@ -67,8 +81,64 @@ class SqlType:
         return f"{self.name.upper()}({self.length}{',' + str(self.scale) if self.scale is not None else ''})"
 
 
-def convert(value: Any, sql_type: SqlType) -> Any:
-    """The Python value to insert; None stays None."""
+@dataclass(frozen=True)
+class DateFormat:
+    """A .NET custom date format (`yyyy-MM-dd`) as the copy's `typeConversionSettings.dateFormat` gives it."""
+
+    text: str
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def parse(cls, text: str) -> DateFormat:
+        """ValueError (saying what is not understood) for any format outside the supported subset."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"must be a non-empty format string, got {text!r}")
+        if len(text) == 1:
+            raise ValueError(f"{text!r} is a .NET standard format (culture-dependent), not a custom format")
+        parts: list[str] = []
+        seen: set[str] = set()
+        pos = 0
+        while pos < len(text):
+            char = text[pos]
+            if char.isalpha():
+                end = pos
+                while end < len(text) and text[end] == char:
+                    end += 1
+                token = text[pos:end]
+                if token not in _FORMAT_TOKENS:
+                    raise ValueError(f"token {token!r} at position {pos} is not supported locally "
+                                     f"(supported: {', '.join(_FORMAT_TOKENS)})")
+                part, digits = _FORMAT_TOKENS[token]
+                if part in seen:
+                    raise ValueError(f"the {part} appears twice")
+                seen.add(part)
+                parts.append(f"(?P<{part}>{digits})")
+                pos = end
+            elif char in _FORMAT_LITERALS:
+                parts.append(re.escape(char))
+                pos += 1
+            else:
+                raise ValueError(f"character {char!r} at position {pos} is not supported locally ('/' and ':' are "
+                                 f"the culture's separators; literals allowed: {''.join(sorted(_FORMAT_LITERALS))!r})")
+        missing = [p for p in ("year", "month", "day") if p not in seen]
+        if missing:
+            raise ValueError(f"does not give the {', '.join(missing)}")
+        return cls(text, re.compile("".join(parts)))
+
+    def read(self, text: str) -> date:
+        """The date `text` spells in this format, exactly (no surrounding whitespace); else ConversionError."""
+        match = self.pattern.fullmatch(text)
+        if not match:
+            raise ConversionError(f"does not match the dateFormat {self.text!r}")
+        try:
+            return date(int(match["year"]), int(match["month"]), int(match["day"]))
+        except ValueError:
+            raise ConversionError(f"not a calendar date (dateFormat {self.text!r})") from None
+
+
+def convert(value: Any, sql_type: SqlType, date_format: DateFormat | None = None) -> Any:
+    """The Python value to insert; None stays None. A string into DATE must match `date_format` when the copy
+    sets one, else YYYY-MM-DD (or an ISO timestamp at midnight)."""
     if value is None:
         return None
     name = sql_type.name
@@ -83,6 +153,8 @@ def convert(value: Any, sql_type: SqlType) -> Any:
     if name in ("varchar", "nvarchar"):
         return _text(value, sql_type)
     if name == "date":
+        if date_format is not None and isinstance(value, str):
+            return date_format.read(value)
         return _date(value)
     if name == "datetime2":
         return _datetime(value)

@@ -697,6 +697,32 @@ def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Proble
                                         "and let the sink's conversion fail bad values"))
 
 
+def _check_text_date_format(pipeline: dict, file: str, problems: list[Problem]) -> None:
+    """A delimited-text copy converts text into the sink's types; which date spellings ADF parses without
+    `typeConversionSettings.dateFormat` is not documented, so the copy must name the one its contract
+    accepts (docs/crm.md), and any dateTimeFormat must say the same (the docs do not settle which of the two
+    ADF applies to a SQL date column)."""
+    for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
+        props = item.activity.get("typeProperties") or {}
+        if item.activity.get("type") != "Copy" or (props.get("source") or {}).get("type") != "DelimitedTextSource":
+            continue
+        translator = props.get("translator") or {}
+        at = f"{item.path}.typeProperties.translator"
+        settings = translator.get("typeConversionSettings") or {}
+        if translator.get("typeConversion") is not True:
+            problems.append(Problem(file, f"{at}.typeConversion", "a delimited-text copy needs typeConversion: true "
+                                    "and typeConversionSettings.dateFormat, else the date spellings ADF accepts "
+                                    "are not documented"))
+        elif not settings.get("dateFormat"):
+            problems.append(Problem(file, f"{at}.typeConversionSettings", "a delimited-text copy must set "
+                                    "dateFormat (e.g. 'yyyy-MM-dd'), else the date spellings ADF accepts are not "
+                                    "documented"))
+        elif "dateTimeFormat" in settings and settings["dateTimeFormat"] != settings["dateFormat"]:
+            problems.append(Problem(file, f"{at}.typeConversionSettings.dateTimeFormat",
+                                    f"{settings['dateTimeFormat']!r} differs from dateFormat {settings['dateFormat']!r}"
+                                    ": which of the two ADF applies to a SQL date column is not documented"))
+
+
 def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[Problem]) -> None:
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
         if item.activity.get("type") != "SqlServerStoredProcedure":
@@ -789,6 +815,7 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
                 _check_variable_order(data, file, problems)
                 _check_procedure_parameter_types(data, file, problems)
                 _check_json_type_conversion(data, file, problems)
+                _check_text_date_format(data, file, problems)
     return sorted(set(problems))
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from company_activity.pipeline import datasets
 from company_activity.pipeline.activities.storage import container_of, resolve_reference
-from company_activity.pipeline.conversion import ConversionError, SqlType, convert
+from company_activity.pipeline.conversion import ConversionError, DateFormat, SqlType, convert
 from company_activity.pipeline.executor import ActivityContext
 from company_activity.pipeline.results import ActivityFailed, UnsupportedFeature
 
@@ -43,6 +43,7 @@ class ColumnMapping:
     path: tuple[str, ...]  # keys from the record's root (JSON) or the column name (one element)
     sink: str
     sql_type: SqlType
+    date_format: DateFormat | None = None  # typeConversionSettings.dateFormat, for a DATE sink column
 
 
 def run_copy(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
@@ -178,11 +179,7 @@ def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapp
     ctx.reject_unknown(translator, _TRANSLATOR_KEYS, "translator")
     if translator.get("type") != "TabularTranslator":
         raise UnsupportedFeature(f"Copy '{ctx.name}': translator type {translator.get('type')!r}")
-    settings = translator.get("typeConversionSettings") or {}
-    enabled = sorted(k for k, v in settings.items() if v)
-    if enabled:
-        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings {enabled} (the local copy never "
-                                 "truncates and never treats booleans as numbers)")
+    date_format, datetime_format_set = _date_format(ctx, translator)
     by_lower = {name.lower(): name for name in columns}
     out = []
     for i, mapping in enumerate(translator.get("mappings") or []):
@@ -201,13 +198,48 @@ def _mappings(ctx: ActivityContext, translator: Mapping[str, Any], columns: Mapp
         else:
             raise ActivityFailed(f"Copy '{ctx.name}': mappings[{i}] source has neither name nor path",
                                  "UserErrorInvalidColumnMapping", retryable=False)
-        out.append(ColumnMapping(description, path, sink_name, columns[sink_name]))
+        sql_type = columns[sink_name]
+        if datetime_format_set and sql_type.name == "datetime2":
+            raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateTimeFormat into the "
+                                     f"{sql_type} column {sink_name!r} is not implemented locally")
+        out.append(ColumnMapping(description, path, sink_name, sql_type,
+                                 date_format if sql_type.name == "date" else None))
     if not out:
         raise ActivityFailed(f"Copy '{ctx.name}': the TabularTranslator has no mappings", retryable=False)
     duplicated = {m.sink for m in out if [n.sink for n in out].count(m.sink) > 1}
     if duplicated:
         raise ActivityFailed(f"Copy '{ctx.name}': sink column(s) mapped twice: {sorted(duplicated)}", retryable=False)
     return out
+
+
+def _date_format(ctx: ActivityContext, translator: Mapping[str, Any]) -> tuple[DateFormat | None, bool]:
+    """`typeConversionSettings.dateFormat` (when `typeConversion` is on) and whether `dateTimeFormat` is set too.
+
+    dateFormat is the only format the local copy honours; any other setting that would loosen a conversion
+    (truncation, booleans as numbers, other formats, a culture) is refused rather than ignored. A
+    `dateTimeFormat` is accepted only equal to the dateFormat: the ADF page documents dateTimeFormat for
+    "dates without time zone offset", the REST model and Fabric's page document dateFormat for date values,
+    and which of the two ADF applies to a SQL `date` column is not settled, so both must say the same."""
+    settings = dict(translator.get("typeConversionSettings") or {})
+    text = settings.pop("dateFormat", None)
+    datetime_text = settings.pop("dateTimeFormat", None)
+    enabled = sorted(k for k, v in settings.items() if v)
+    if enabled:
+        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings {enabled} (the local copy never "
+                                 "truncates, never treats booleans as numbers and reads only dateFormat)")
+    if datetime_text is not None and datetime_text != text:
+        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateTimeFormat {datetime_text!r} "
+                                 f"differs from dateFormat {text!r} (locally only a dateTimeFormat equal to the "
+                                 "dateFormat is accepted)")
+    if text is None:
+        return None, False
+    if translator.get("typeConversion") is not True:
+        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateFormat applies only with "
+                                 "typeConversion: true")
+    try:
+        return DateFormat.parse(text), datetime_text is not None
+    except ValueError as exc:
+        raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateFormat {text!r}: {exc}") from None
 
 
 def _json_path(ctx: ActivityContext, text: str, index: int) -> tuple[str, ...]:
@@ -276,7 +308,7 @@ def _converted(mapping: ColumnMapping, record: Mapping[str, Any], extra: Mapping
         for key in mapping.path:
             value = value.get(key) if isinstance(value, Mapping) else None
     try:
-        return convert(value, mapping.sql_type)
+        return convert(value, mapping.sql_type, mapping.date_format)
     except ConversionError as exc:
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         raise ActivityFailed(
