@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -165,13 +166,10 @@ def run_fact(args: argparse.Namespace) -> int:
         return filters
     where, params = filters
     columns = ", ".join(f"[{c}]" for c in FACT_COLUMNS)
-    rows = _query(args, f"SELECT TOP ({int(args.limit)}) {columns} FROM dbo.fact_daily_company_activity{where} "
-                        "ORDER BY activity_date DESC, company_id", params)
-    if isinstance(rows, int):
-        return rows
-    title = f"dbo.fact_daily_company_activity ({len(rows)} rows, at most {args.limit})"
-    _print(rows, FACT_COLUMNS, FACT_TABLE, title, args.json)
-    return EXIT_OK
+    sql = (f"SELECT TOP ({int(args.limit)}) {columns} FROM dbo.fact_daily_company_activity{where} "
+           "ORDER BY activity_date DESC, company_id")
+    return _show(args, sql, params, FACT_COLUMNS, FACT_TABLE,
+                 lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})")
 
 
 def run_load_log(args: argparse.Namespace) -> int:
@@ -180,12 +178,18 @@ def run_load_log(args: argparse.Namespace) -> int:
         return filters
     where, params = filters
     columns = ", ".join(LOAD_LOG_COLUMNS)
-    rows = _query(args, f"SELECT TOP ({int(args.limit)}) {columns} FROM etl.load_log{where} ORDER BY load_id DESC",
-                  params)
+    sql = f"SELECT TOP ({int(args.limit)}) {columns} FROM etl.load_log{where} ORDER BY load_id DESC"
+    return _show(args, sql, params, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE,
+                 lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})")
+
+
+def _show(args: argparse.Namespace, sql: str, params: dict[str, Any], columns: tuple[str, ...],
+          shown: tuple[tuple[str, str], ...], title: Callable[[int], str]) -> int:
+    """Run one warehouse query and print its rows (table or --json); an exit code when the query failed."""
+    rows = _query(args, sql, params)
     if isinstance(rows, int):
         return rows
-    title = f"etl.load_log ({len(rows)} rows, newest first, at most {args.limit})"
-    _print(rows, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE, title, args.json)
+    _print(rows, columns, shown, title(len(rows)), args.json)
     return EXIT_OK
 
 

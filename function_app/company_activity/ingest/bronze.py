@@ -650,12 +650,7 @@ def iter_committed_records(container: ContainerClient, day: date) -> Iterator[di
 
     Yields nothing when the day was never committed; use read_manifest to tell that apart from an empty day.
     """
-    manifest = read_manifest(container, day)
-    if manifest is None:
-        return
-    for entry in manifest.files:
-        for line in iter_file_lines(container, entry):
-            yield json.loads(line)
+    yield from _iter_committed_lines(container, day, rejected=False)
 
 
 def status_body(start: date, end: date, days: Sequence[Any]) -> dict[str, Any]:
@@ -671,10 +666,15 @@ def status_body(start: date, end: date, days: Sequence[Any]) -> dict[str, Any]:
 
 def iter_committed_rejects(container: ContainerClient, day: date) -> Iterator[dict[str, Any]]:
     """Every `{"record": ..., "reason": ...}` of the day's committed run, verified like the records."""
+    yield from _iter_committed_lines(container, day, rejected=True)
+
+
+def _iter_committed_lines(container: ContainerClient, day: date, *, rejected: bool) -> Iterator[dict[str, Any]]:
+    """The JSON lines of the committed run's part files (or rejected files), each verified against the manifest."""
     manifest = read_manifest(container, day)
     if manifest is None:
         return
-    for entry in manifest.rejected_files:
+    for entry in manifest.rejected_files if rejected else manifest.files:
         for line in iter_file_lines(container, entry):
             yield json.loads(line)
 
