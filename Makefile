@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install chromium demo test lint bench clean
+.PHONY: install chromium demo test check lint bench clean
 
 install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium
 
@@ -35,11 +35,21 @@ $(CHECKOV_VENV)/.installed: infra/checkov-requirements.txt
 demo: $(VENV)/.installed node_modules/.installed
 	$(BIN)/company-activity demo
 
-lint: install
-	$(BIN)/ruff check .
+# The fast tier leaves out what the markers say needs a real service, a browser, a subprocess CLI or
+# minutes: every test left needs only the venv (no Azurite, no chromium, no checkov).
+FAST := not (services or browser or docs or cli or slow)
 
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+
+# Everything, on two workers (the machine has two cores): docs/benchmarks.md records its time.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
+
+# The edit-test loop: lint plus every test that needs no service, browser or subprocess (under a minute).
+check: $(VENV)/.installed lint
+	$(BIN)/python -m pytest -n 2 -q -m "$(FAST)"
 
 # Not part of `make test`: figures go to docs/benchmarks.md (several minutes each).
 bench: install

@@ -29,8 +29,8 @@ import duckdb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "function_app"))
 
-from company_activity.cli.dashboard import build  # noqa: E402
-from company_activity.warehouse import open_warehouse  # noqa: E402
+from company_activity_local.cli.dashboard import build  # noqa: E402
+from company_activity_local.warehouse import open_warehouse  # noqa: E402
 
 END = dt.date(2026, 3, 31)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

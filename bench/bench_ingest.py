@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient
-from company_activity.local.azurite import Azurite
-from company_activity.local.services import Process, free_port
-from company_activity.local.simulator import DEFAULT_API_KEY
-from company_activity.local.usage_data import ABSENT_SHARE, expected_day
 from company_activity.settings import Secret
+from company_activity_local.services.azurite import Azurite
+from company_activity_local.services.processes import Process, free_port
+from company_activity_local.services.simulator import DEFAULT_API_KEY
+from company_activity_local.services.usage_data import ABSENT_SHARE, expected_day
 
 DAY = datetime.date(2026, 3, 14)
 BIN = Path(sys.executable).parent
@@ -79,7 +79,7 @@ NO_DEDUPE = (
     "    def check(self, record, page):\n"
     "        return self._reason(record)  # every check but the duplicate bookkeeping\n"
     "runner.DayRecordValidator = Stateless\n"
-    "from company_activity.cli import main\n"
+    "from company_activity_local.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 

@@ -34,12 +34,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from company_activity.local.crm_generator import CrmGenerator, write_crm_csv
-from company_activity.local.usage_data import Dataset
-from company_activity.warehouse import open_warehouse
-from company_activity.warehouse.crm import CrmRow, crm_blob_path
-from company_activity.warehouse.staging import load_crm_snapshot, load_usage_file
-from company_activity.warehouse.transform import PROCEDURE, Thresholds, transform
+from company_activity_local.services.crm_generator import CrmGenerator, write_crm_csv
+from company_activity_local.services.usage_data import Dataset
+from company_activity_local.warehouse import open_warehouse
+from company_activity_local.warehouse.crm import CrmRow, crm_blob_path
+from company_activity_local.warehouse.staging import load_crm_snapshot, load_usage_file
+from company_activity_local.warehouse.transform import PROCEDURE, Thresholds, transform
 
 START = date(2025, 1, 1)
 MEASURED_DAYS = 3

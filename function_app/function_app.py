@@ -5,6 +5,7 @@ local-only parts of company_activity (warehouse, pipeline, local, cli), which .f
 """
 
 import azure.functions as func
+
 from company_activity.functions import BLUEPRINTS
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

@@ -1,36 +1,32 @@
-"""Session-wide real services for the tests: one Azurite per session, a fresh container per test."""
+"""Fixtures for the whole suite live in tests/support and are registered here, once.
+
+Markers (registered in pyproject.toml) are also set here from what a test uses, so the fast tier
+(`make check`) can leave out every test that needs a real service without each test saying so.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from company_activity.local.azurite import Azurite
+
+pytest_plugins = [
+    "tests.support.storage_fixtures",
+    "tests.support.adf_fixtures",
+    "tests.support.pipeline_fixtures",
+    "tests.support.dashboard_fixtures",
+    "tests.support.ingest_fixtures",
+    "tests.support.warehouse_fixtures",
+    "tests.support.staging_fixtures",
+]
+
+# A test that uses one of these fixtures (directly or through another fixture) talks to a process the
+# suite starts: Azurite, the usage-API simulator, the Slack catcher.
+SERVICE_FIXTURES = frozenset({"azurite", "usage_api", "usage_api_factory", "slack"})
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    with Azurite() as emulator:
-        yield emulator
-
-
-@pytest.fixture()
-def blob_service(azurite: Azurite) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(azurite.connection_string)
-
-
-@pytest.fixture()
-def container_name() -> str:
-    return f"t{uuid.uuid4().hex[:20]}"
-
-
-@pytest.fixture()
-def container(blob_service: BlobServiceClient, container_name: str) -> Iterator[ContainerClient]:
-    client = blob_service.create_container(container_name)
-    yield client
-    client.delete_container()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(autouse=True)

@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from company_activity.errors import InputError
+from company_activity.resource_ids import FactoryRef
+
 T = TypeVar("T")
 # The Functions app root's local settings file (not committed; copy local.settings.json.example).
 LOCAL_SETTINGS_FILE = Path(__file__).resolve().parents[1] / "local.settings.json"
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError, ValueError):
     """A setting is missing or invalid; `setting` names it and so does the message."""
 
     def __init__(self, setting: str, message: str):
@@ -241,8 +244,6 @@ def _boolean(name: str, value: str) -> bool:
 def _factory_id(name: str, value: str) -> str:
     if not value:
         return ""
-    from company_activity.orchestration.data_factory import FactoryRef
-
     try:
         FactoryRef.parse(value)
     except ValueError as exc:

@@ -18,10 +18,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from company_activity.local.background import STATE_FILE, down
-from company_activity.local.services import ServiceError
-from company_activity.pipeline.local_resources import LOCAL_SETTINGS
+
 from company_activity.settings import SETTINGS
+from company_activity_local.pipeline.local_resources import LOCAL_SETTINGS
+from company_activity_local.services.background import STATE_FILE, down
+from company_activity_local.services.processes import ServiceError
+
+pytestmark = [pytest.mark.docs, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("docs/local.md", "docs/crm.md", "docs/ingestion.md", "docs/pipeline.md")

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlfluff
-from company_activity.settings import SETTING_NAMES, SETTINGS, IngestSettings, SettingsError
 from sqlfluff.api.simple import APIParsingError
+
+from company_activity.settings import SETTING_NAMES, SETTINGS, IngestSettings, SettingsError
 
 from .bicep import (
     BicepError,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .bicep import BicepFile
 from .checkov_run import checkov_python
 from .conftest import BROKEN_FILE, ROOT, CheckovRuns
+
+pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
 
 def test_checkov_venv_is_installed() -> None:

@@ -16,6 +16,8 @@ from .bicep import BicepFile
 from .conftest import ROOT
 from .fake_azure_cli import APP_ID, FACTORY_CLIENT_ID, SP
 
+pytestmark = pytest.mark.cli
+
 SCRIPT = ROOT / "infra" / "deploy.sh"
 RUNBOOK = ROOT / "docs" / "deploy.md"
 TOOLS = ("az", "sqlcmd", "func", "curl", "company-activity")

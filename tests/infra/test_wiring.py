@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
 
 from . import checks

@@ -13,6 +13,8 @@ import pytest
 from . import workflow_checks
 from .conftest import ROOT
 
+pytestmark = pytest.mark.cli
+
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 

@@ -15,7 +15,6 @@ POST createRun is not idempotent); reads retry 429 and 5xx.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,8 @@ from typing import Any, Protocol
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from company_activity.resource_ids import FactoryRef
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,6 @@ DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 TIMEOUT_S = 30.0
 ATTEMPTS = 3
 MAX_RETRY_AFTER_S = 10.0
-FACTORY_ID = re.compile(
-    r"^/subscriptions/(?P<subscription>[0-9A-Za-z-]+)/resourceGroups/(?P<group>[-\w._()]{1,90})"
-    r"/providers/Microsoft\.DataFactory/factories/(?P<factory>[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)$",
-    re.IGNORECASE,
-)
 # PipelineRun.status values (REST reference "Pipeline Runs - Get", PipelineRun definition).
 RUN_STATUSES = ("Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled")
 
@@ -72,27 +68,6 @@ def _meaning(status: int, what: str) -> str:
     if status == 0:
         return f"{what}: ARM could not be reached"
     return f"{what}: ARM rejected the request ({status})"
-
-
-@dataclass(frozen=True)
-class FactoryRef:
-    subscription: str
-    resource_group: str
-    factory: str
-
-    @classmethod
-    def parse(cls, resource_id: str) -> FactoryRef:
-        match = FACTORY_ID.match(resource_id.strip())
-        if match is None:
-            raise ValueError(
-                "must be a Data Factory resource id: /subscriptions/<id>/resourceGroups/<group>/providers/"
-                f"Microsoft.DataFactory/factories/<name>, got {resource_id!r}")
-        return cls(match["subscription"], match["group"], match["factory"])
-
-    @property
-    def path(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.DataFactory/factories/{self.factory}")
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,0 @@
-"""Local stand-ins for the Azure services: Azurite, the usage-API simulator, a Slack catcher."""

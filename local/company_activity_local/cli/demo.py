@@ -1,0 +1,210 @@
+"""`company-activity demo` (what `make demo` runs): the whole night locally, with progress and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from company_activity.ingest.dates import parse_iso_date, require_complete_day
+from company_activity_local.cli.console import make_console
+from company_activity_local.demo.check import LateBackfillCheck
+from company_activity_local.demo.night import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity_local.pipeline.report import STYLE, activity_line
+from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
+from company_activity_local.services.slack_catcher import CaughtMessage
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    demo = sub.add_parser(
+        "demo", help="the whole night locally: simulator, ingestion, ADF pipeline, DuckDB warehouse",
+        description="Start Azurite, the usage-API simulator and a Slack catcher; ingest the last DAYS days; run "
+                    "the Data Factory pipeline locally for each date into a DuckDB warehouse; print a summary. "
+                    "Everything started is stopped at the end.",
+    )
+    demo.add_argument("--days", type=int, default=14, help="days to load, ending yesterday (default 14)")
+    demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
+    demo.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
+    demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
+    demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
+    demo.add_argument("--keep-services", action="store_true",
+                      help="start Azurite and the simulator with `services up` (data in OUT/services) and leave them "
+                           "running, to go on by hand; prints the export lines")
+    demo.set_defaults(handler=run)
+
+
+class ConsoleObserver(DemoObserver):
+    def __init__(self, console: Console, verbose: bool) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.progress: Progress | None = None
+        self.task: object = None
+        self.ingest_table = Table(title="ingestion (usage API -> bronze)", title_justify="left")
+        for column in ("date", "records", "rejected", "bytes", "seconds", "committed"):
+            self.ingest_table.add_column(column, justify="left" if column == "date" else "right", no_wrap=True)
+        self.pipeline_table = Table(title=f"pipeline runs ({escape('PL_daily_company_activity')})",
+                                    title_justify="left")
+        self.pipeline_table.caption = "usage, CRM: rows copied to staging; ins, upd, del: fact rows the merge changed"
+        for column in ("runDate", "status", "seconds", "usage", "CRM", "ins", "upd", "del"):
+            self.pipeline_table.add_column(column, justify="left" if column in ("runDate", "status") else "right",
+                                           no_wrap=True)
+
+    def started(self, what: str, detail: str) -> None:
+        self.console.print(f"[green]started[/] {what}: {escape(detail)}")
+
+    def ingest_begin(self, total: int) -> None:
+        self.progress = Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=self.console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("ingest", total=total)
+
+    def ingested(self, run: DateRun) -> None:
+        r = run.ingest
+        self.ingest_table.add_row(str(r.date), str(r.record_count), str(r.rejected_count), f"{r.bytes:,}",
+                                  f"{r.seconds:.2f}", "[green]yes[/]" if r.committed else f"[red]no[/] {r.reason}")
+        if self.progress is not None:
+            self.progress.advance(self.task)  # type: ignore[arg-type]
+
+    def ingest_end(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.console.print(self.ingest_table)
+
+    def pipeline_begin(self, day: date) -> None:
+        if self.verbose:
+            self.console.rule(f"PL_daily_company_activity runDate={day}")
+
+    def activity(self, result: ActivityResult) -> None:
+        if self.verbose or result.status is Status.FAILED:
+            self.console.print(activity_line(result))
+
+    def pipeline_done(self, run: DateRun) -> None:
+        result = run.pipeline
+        assert result is not None
+        copied = {a.name: a.output for a in result.activities if a.type == "Copy" and a.output}
+        log = run.load_log or {}
+        self.pipeline_table.add_row(
+            str(run.day), f"[{STYLE[result.status]}]{result.status.value}[/]", f"{result.duration_s:.2f}",
+            str(copied.get("CopyUsageToStaging", {}).get("rowsCopied", "")),
+            str(copied.get("CopyCrmToStaging", {}).get("rowsCopied", "")),
+            str(log.get("rows_inserted", "")), str(log.get("rows_updated", "")), str(log.get("rows_deleted", "")),
+        )
+        if not result.succeeded:
+            self.console.print(f"[red]{run.day}: {escape(result.message)}[/]")
+
+    def alert(self, message: CaughtMessage) -> None:
+        self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
+
+    def late_backfill_begin(self, days: list[date]) -> None:
+        self.console.print(f"late backfill: {days[0]}..{days[-1]} ({len(days)} dates held back) ingested and loaded "
+                           "now, after the later dates, with PL_backfill_company_activity")
+        self.ingest_table = Table(title="late backfill: ingestion (usage API -> bronze)", title_justify="left")
+        for column in ("date", "records", "rejected", "bytes", "seconds", "committed"):
+            self.ingest_table.add_column(column, justify="left" if column == "date" else "right", no_wrap=True)
+
+    def late_backfill_done(self, run: PipelineRunResult) -> None:
+        self.console.print(f"late backfill {escape(run.pipeline_name)}: [{STYLE[run.status]}]{run.status.value}[/] "
+                           f"in {run.duration_s:.1f}s (run id {run.run_id})")
+        if run.message:
+            self.console.print(f"[red]{escape(run.message)}[/]")
+
+    def late_backfill_checked(self, check: LateBackfillCheck) -> None:
+        self.console.print(f"[{'green' if check.passed else 'bold red'}]{escape(check.line())}[/]")
+
+
+def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date,
+                  kept: bool = False) -> None:
+    console.print(observer.pipeline_table)
+    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows, [bold]{summary.companies}[/] "
+                  f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
+    if summary.top_risk:
+        table = Table(title=f"top churn risk on {last} (lowest 7-day rolling average)", title_justify="left")
+        for column in ("company", "name", "7d avg", "last contact", "reasons"):
+            table.add_column(column, no_wrap=column != "name", justify="right" if column == "7d avg" else "left")
+        for row in summary.top_risk:
+            since = row["days_since_last_contact"]
+            table.add_row(row["company_id"], escape(row["company_name"] or "(not in CRM)"),
+                          f"{row['rolling_avg']:.2f}", "never" if since is None else f"{since} days ago",
+                          row["churn_risk_reason"] or "")
+        console.print(table)
+    injected = summary.injected
+    if injected is not None:
+        console.print(f"injected failure on {injected.day}: {injected.what}; the run ended "
+                      f"[{STYLE[injected.result.status]}]{injected.result.status.value}[/] and posted "
+                      f"{len(injected.alerts)} Slack alert(s)")
+    unexpected = len(summary.alerts) - (len(injected.alerts) if injected is not None else 0)
+    if unexpected:
+        console.print(f"[red]{unexpected} Slack alert(s) were posted by the night's runs[/]")
+    path = escape(str(summary.warehouse))
+    query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
+    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Look at it with `company-activity show` or with Python:")
+    # soft_wrap: the commands stay on one line each, so they can be copied whatever the terminal width.
+    console.print(f"  company-activity show fact --warehouse {path} --date {last}", soft_wrap=True, highlight=False)
+    console.print(f"  company-activity show load-log --warehouse {path}", soft_wrap=True, highlight=False)
+    python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
+    console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
+    if summary.dashboard is not None:
+        console.print(f"dashboard: [bold]{escape(str(summary.dashboard.resolve()))}[/] (open it in a browser)")
+    console.print(f"done in {summary.seconds:.1f}s" + ("." if kept else "; every local service was stopped."))
+
+
+def print_kept_services(console: Console, options: DemoOptions) -> None:
+    from company_activity_local.services.background import exports, read_state
+
+    state = read_state(options.services_dir)
+    if state is None:
+        return
+    console.print(f"[yellow]kept running[/] (stop with `company-activity services down --dir {options.services_dir}`): "
+                  + ", ".join(f"{p.name} pid {p.pid}" for p in state.processes)
+                  + f". Go on by hand with:\n  eval \"$(company-activity services env --dir {options.services_dir})\"")
+    console.print("\n".join(exports(state)), soft_wrap=True, highlight=False, markup=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = make_console()
+    if not getattr(args, "verbose", False):
+        # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
+        for name in ("azure", "company_activity"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
+        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
+                              warehouse=args.warehouse, end=end, keep_services=args.keep_services,
+                              free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    observer = ConsoleObserver(console, args.verbose_activities)
+    dates = options.dates()
+    console.print(f"demo: {options.days} days ({dates[0]}..{dates[-1]}), {options.companies} companies, "
+                  f"seed {options.seed}")
+    try:
+        summary = run_demo(options, observer)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every local service was stopped[/]" if not options.keep_services else
+                      "[yellow]interrupted[/]; the kept services still run: `company-activity services down "
+                      f"--dir {options.services_dir}`")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a service that did not start, a broken warehouse file, ...: say what, stop
+        log.debug("demo failed", exc_info=True)
+        console.print(f"[red]demo failed:[/] {type(exc).__name__}: {escape(str(exc))}\n"
+                      + ("every local service was stopped" if not options.keep_services else
+                         f"kept services still run (stop: company-activity services down --dir {options.services_dir})")
+                      + " (run with -v for the traceback)")
+        return EXIT_FAILED
+    print_summary(console, summary, observer, dates[-1], kept=options.keep_services)
+    if options.keep_services:
+        print_kept_services(console, options)
+    return EXIT_OK if summary.succeeded else EXIT_FAILED

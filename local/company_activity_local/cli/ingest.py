@@ -1,0 +1,279 @@
+"""`company-activity ingest | backfill | ingestions`: the ingestion stage from a terminal.
+
+Settings come from the environment (the same app settings as the Functions app, see settings.py); flags
+override them. The API key is read from USAGE_API_KEY only, never from a flag, so it does not show up in
+shell history or the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import date
+
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
+from company_activity.ingest.bronze import committed_days, day_statuses, status_body
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day, yesterday
+from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
+from company_activity.settings import IngestSettings, SettingsError
+from company_activity_local.cli import backfill_load
+from company_activity_local.cli.console import logs_through, make_console
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# flag dest -> setting it overrides
+_OVERRIDES = {
+    "api_url": "USAGE_API_BASE_URL",
+    "page_size": "USAGE_API_PAGE_SIZE",
+    "timeout": "USAGE_API_TIMEOUT_S",
+    "connection_string": "STORAGE_CONNECTION_STRING",
+    "account_url": "STORAGE_ACCOUNT_URL",
+    "container": "BRONZE_CONTAINER",
+    "timezone": "INGEST_TIMEZONE",
+    "max_days": "BACKFILL_MAX_DAYS",
+    "reject_threshold": "REJECT_THRESHOLD",
+}
+# `ingestions` reads storage only; these stand in for API settings it never uses when they are unset.
+_UNUSED_API = {"USAGE_API_BASE_URL": "http://unused.invalid", "USAGE_API_KEY": "unused"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `ingest`, `backfill` and `ingestions`; each sets `handler` to a function(args) -> exit code."""
+    ingest = sub.add_parser(
+        "ingest", help="ingest one day of product usage into bronze and commit it",
+        description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed).",
+    )
+    ingest.add_argument("--date", required=True, help="day to ingest, YYYY-MM-DD (at most yesterday)")
+    _api_flags(ingest)
+    _storage_flags(ingest)
+    ingest.set_defaults(handler=run_ingest)
+
+    backfill = sub.add_parser(
+        "backfill", help="ingest a range of days inline, with a progress bar and a summary table",
+        description="Ingest every day of START..END in this process. Without --force, days already committed are "
+                    "skipped. With --load, then run PL_backfill_company_activity locally over the same dates. Exit 0 "
+                    "only when every day is committed (and, with --load, loaded).",
+    )
+    backfill.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    backfill.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
+    backfill.add_argument("--force", action="store_true", help="re-ingest days that are already committed")
+    backfill.add_argument("--keep-going", action="store_true",
+                          help="try every date even after a failure that will fail every date (the API unreachable, "
+                               "its key refused, storage unreachable); by default the backfill stops there")
+    backfill.add_argument("--max-days", type=int, help="largest range allowed (env BACKFILL_MAX_DAYS)")
+    _api_flags(backfill)
+    _storage_flags(backfill)
+    backfill_load.add_flags(backfill)
+    backfill.set_defaults(handler=run_backfill)
+
+    status = sub.add_parser(
+        "ingestions", help="show which days are committed in bronze",
+        description="Per day of START..END: committed or not, record and rejected counts, run id, commit time. "
+                    "Needs only the storage settings.",
+    )
+    status.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    status.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument("--max-days", type=int, help="largest range allowed (env BACKFILL_MAX_DAYS)")
+    _storage_flags(status)
+    status.set_defaults(handler=run_ingestions)
+
+
+def _api_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("usage API (the key is read from USAGE_API_KEY only)")
+    group.add_argument("--api-url", help="base URL of the usage API (env USAGE_API_BASE_URL)")
+    group.add_argument("--page-size", type=int, help="records per page (env USAGE_API_PAGE_SIZE)")
+    group.add_argument("--timeout", type=float, help="seconds per request (env USAGE_API_TIMEOUT_S)")
+    group.add_argument("--reject-threshold", type=float,
+                       help="largest rejected share that still commits, 0..1 (env REJECT_THRESHOLD)")
+
+
+def _storage_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("storage")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--connection-string", help="blob connection string (env STORAGE_CONNECTION_STRING)")
+    where.add_argument("--account-url", help="blob endpoint, signs in with DefaultAzureCredential "
+                                             "(env STORAGE_ACCOUNT_URL)")
+    group.add_argument("--container", help="bronze container (env BRONZE_CONTAINER)")
+    group.add_argument("--timezone", help="IANA zone that defines 'yesterday' (env INGEST_TIMEZONE)")
+
+
+def settings_from(args: argparse.Namespace, *, storage_only: bool = False) -> IngestSettings:
+    """IngestSettings from the environment with the flags given on the command line on top."""
+    env = dict(os.environ)
+    for dest, name in _OVERRIDES.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            env[name] = str(value)
+    # One storage flag replaces the environment's choice of connection string vs account URL.
+    if getattr(args, "connection_string", None) is not None:
+        env["STORAGE_ACCOUNT_URL"] = ""
+    if getattr(args, "account_url", None) is not None:
+        env["STORAGE_CONNECTION_STRING"] = ""
+    if storage_only:
+        for name, placeholder in _UNUSED_API.items():
+            if not env.get(name, "").strip():
+                env[name] = placeholder
+    return IngestSettings.from_env(env)
+
+
+def _quiet_sdk(args: argparse.Namespace) -> None:
+    if not getattr(args, "verbose", False):
+        logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+def _error(message: str) -> int:
+    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    return EXIT_USAGE
+
+
+def _storage_error(exc: AzureError) -> int:
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    make_console(stderr=True).print(f"[bold red]storage error:[/] {escape(first_line)}")
+    return EXIT_FAILED
+
+
+def _range(args: argparse.Namespace, settings: IngestSettings) -> BackfillRequest:
+    try:
+        dates = parse_status_query({"start_date": args.start, "end_date": args.end},
+                                   yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
+    except RequestInvalid as exc:
+        flags = {"start_date": "--start", "end_date": "--end"}
+        message = "; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)
+        raise SettingsError("--start/--end", message) from None
+    return BackfillRequest(dates, getattr(args, "force", False))
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """`company-activity ingest --date D`."""
+    _quiet_sdk(args)
+    try:
+        settings = settings_from(args)
+        day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
+    except (SettingsError, DateFieldError) as exc:
+        return _error(str(exc))
+    runner_log = logging.getLogger("company_activity.ingest.runner")
+    level = runner_log.level
+    if not getattr(args, "verbose", False):  # the runner logs the same summary; print it once
+        runner_log.setLevel(logging.CRITICAL)
+    err = make_console(stderr=True)
+    try:
+        with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
+                                           "(API retries are logged as they happen)"):
+            result = ingest_day_with_settings(settings, day)
+    except AzureError as exc:
+        return _storage_error(exc)
+    finally:
+        runner_log.setLevel(level)
+    print(result.summary())
+    return EXIT_OK if result.committed else EXIT_FAILED
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    """`company-activity backfill --start D1 --end D2 [--force]`, every date inline."""
+    _quiet_sdk(args)
+    try:
+        settings = settings_from(args)
+        request = _range(args, settings)
+    except SettingsError as exc:
+        return _error(str(exc))
+    try:
+        with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
+                                              "has committed"):
+            container = bronze_container(settings)
+            done = () if request.force else committed_days(container, request.range.start, request.range.end)
+    except AzureError as exc:
+        return _storage_error(exc)
+    plan = plan_backfill(request, done)
+    rows: list[tuple[str, str, str, str, str, str]] = [
+        (d.isoformat(), "skipped", "", "", "", "already committed (use --force to re-ingest)") for d in plan.skipped
+    ]
+    failures = 0
+    stopped: str | None = None
+    err = make_console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with logs_through(err), Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("backfill", total=len(plan.enqueue))
+        for index, day in enumerate(plan.enqueue):
+            progress.update(task, description=f"ingesting {day}")
+            systemic = False
+            try:
+                result = ingest_day_with_settings(settings, day, container=container)
+            except Exception as exc:  # a storage outage on one day: report it and go on with the others
+                failures += 1
+                systemic = storage_unusable(exc)
+                rows.append((day.isoformat(), "ERROR", "", "", "", f"{type(exc).__name__}: {exc}"[:300]))
+            else:
+                failures += not result.committed
+                systemic = not result.committed and result.systemic
+                rows.append((day.isoformat(), "committed" if result.committed else "NOT committed",
+                              str(result.record_count), str(result.rejected_count), f"{result.seconds:.1f}s",
+                              result.run_id if result.committed else f"{result.run_id}: {result.reason}"))
+            progress.advance(task)
+            rest = plan.enqueue[index + 1:]
+            if systemic and rest and not args.keep_going:
+                stopped = (f"stopped after {day}: its failure (the API or storage unreachable, or the key refused) "
+                           f"would fail every date; {len(rest)} date(s) not tried ({rest[0]}..{rest[-1]}). Fix the "
+                           "cause and run the backfill again, or pass --keep-going to try every date anyway")
+                rows.extend((d.isoformat(), "not tried", "", "", "", "backfill stopped") for d in rest)
+                break
+    if getattr(args, "load", False) and not stopped:
+        ingested = {date.fromisoformat(r[0]): backfill_load.IngestRow(r[1], r[2], r[5]) for r in rows}
+        return backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested)
+    table = Table(title=f"backfill {request.range.start}..{request.range.end}"
+                        f" ({len(plan.enqueue)} ingested, {len(plan.skipped)} skipped, {failures} failed)")
+    for column in ("date", "status", "records", "rejected", "time", "run / reason"):
+        table.add_column(column, overflow="fold")
+    for row in sorted(rows):
+        table.add_row(*(escape(cell) for cell in row))
+    make_console().print(table)
+    if stopped:
+        err.print(f"[bold red]{escape(stopped)}[/]")
+        if getattr(args, "load", False):
+            err.print("[bold red]--load: the load was not started[/]")
+    return EXIT_OK if failures == 0 else EXIT_FAILED
+
+
+def storage_unusable(exc: BaseException) -> bool:
+    """A storage error no other date can escape: no connection, or credentials refused."""
+    if isinstance(exc, ServiceRequestError | ClientAuthenticationError):
+        return True
+    return isinstance(exc, HttpResponseError) and exc.status_code in (401, 403)
+
+
+def run_ingestions(args: argparse.Namespace) -> int:
+    """`company-activity ingestions --start D1 --end D2 [--json]`."""
+    _quiet_sdk(args)
+    try:
+        settings = settings_from(args, storage_only=True)
+        request = _range(args, settings)
+    except SettingsError as exc:
+        return _error(str(exc))
+    try:
+        with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."
+                                              f"{request.range.end} from container {settings.bronze_container!r}"):
+            days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
+    except AzureError as exc:
+        return _storage_error(exc)
+    if args.json:
+        json.dump(status_body(request.range.start, request.range.end, days), sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    committed = sum(d.committed for d in days)
+    table = Table(title=f"container {settings.bronze_container!r}: {committed} of {len(days)} days committed")
+    for column in ("date", "committed", "records", "rejected", "run id", "committed at"):
+        table.add_column(column)
+    for d in days:
+        row = d.to_dict()
+        table.add_row(row["date"], "yes" if d.committed else "[red]no[/]",
+                      *(escape(str(row[k])) if row[k] is not None else "" for k in
+                        ("record_count", "rejected_count", "run_id", "committed_at")))
+    make_console().print(table)
+    return EXIT_OK

@@ -1,0 +1,139 @@
+"""`company-activity transform`: stage one date from bronze usage files (+ a CRM CSV) and run the merge.
+
+This is the recovery path: any date can be replayed from its bronze part files at any time, in any
+order (docs/crm.md, "Replay"). Exit codes: 0 success, 2 bad input (nothing was changed), 1 the run
+failed in the warehouse (the procedure rolled back and logged a `failed` row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from company_activity.ingest.bronze import PART_PREFIX
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
+from company_activity.settings import date_limits
+from company_activity_local.pipeline.local_resources import warehouse_target
+from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
+from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
+from company_activity_local.warehouse.transform import Thresholds, TransformError, transform
+
+CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
+PATH_ENV = "WAREHOUSE_PATH"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    parser = sub.add_parser(
+        "transform",
+        help="stage one date's usage (+ CRM snapshot) and run the fact merge procedure",
+        description="Load bronze usage files (and the date's CRM CSV) into staging, run "
+        "dbo.usp_merge_fact_daily_company_activity for the date and print its etl.load_log row. "
+        "Rerunnable and usable in any date order: this is how to replay the warehouse from bronze.",
+    )
+    parser.add_argument("--run-date", required=True, type=_date, help="the business date, YYYY-MM-DD")
+    parser.add_argument(
+        "--usage", required=True, action="append", type=Path, metavar="FILE_OR_DIR",
+        help="a usage file (.jsonl or .jsonl.gz, e.g. a bronze part-00000.jsonl.gz) or a bronze run folder "
+        "(all its part-*.jsonl.gz); repeat for several; together they are the whole day",
+    )
+    parser.add_argument("--crm", type=Path, metavar="FILE.csv",
+                        help="the date's CRM snapshot CSV; without it the date has no snapshot")
+    parser.add_argument("--allow-empty-usage", action="store_true",
+                        help="stage usage files that hold 0 records, setting every company's usage of the date to "
+                        "zero (default: refused, unless the day's bronze _manifest.json beside the run folder "
+                        "says the day committed 0 records)")
+    parser.add_argument("--allow-rejects", action="store_true",
+                        help="load the accepted CRM rows even when some rows were rejected (default: fail)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
+                        help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else out/warehouse.duckdb)")
+    target.add_argument("--connection-string", metavar="ODBC",
+                        help=f"SQL Server / Azure SQL ODBC connection string (default: ${CONNECTION_ENV}; prefer "
+                        "the variable: a command line is visible to other users)")
+    parser.add_argument("--run-id", help="id recorded in load_run_id and etl.load_log (default: manual-<time>-<hex>)")
+    parser.add_argument("--low-activity-threshold", type=float, default=1.0, metavar="X",
+                        help="rolling average below X is low_activity (default 1.0)")
+    parser.add_argument("--stale-contact-days", type=int, default=90, metavar="N",
+                        help="more than N days since the last contact is stale_contact (default 90)")
+    parser.set_defaults(handler=_transform)
+
+
+def _date(text: str) -> date:
+    try:
+        return parse_iso_date("--run-date", text)
+    except DateFieldError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _complete_day(day: date) -> date:
+    zone, _ = date_limits()
+    return require_complete_day("--run-date", day, zone)
+
+
+def usage_files(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for its bronze part files (never its rejected-* files)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            parts = sorted(path.glob(f"{PART_PREFIX}-*.jsonl.gz"))
+            if not parts:
+                raise StagingError(f"{path}: no {PART_PREFIX}-*.jsonl.gz files in this folder")
+            out.extend(parts)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise StagingError(f"{path}: no such usage file or folder")
+    return out
+
+
+def _transform(args: argparse.Namespace) -> int:
+    from company_activity_local.warehouse import WarehouseError, open_warehouse
+
+    try:
+        _complete_day(args.run_date)
+        path, connection = warehouse_target(args.warehouse, args.connection_string)
+    except ValueError as exc:  # SettingsError, DateFieldError
+        return _fail(2, str(exc))
+    try:
+        thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
+        files = usage_files(args.usage)
+    except (ValueError, StagingError) as exc:
+        return _fail(2, str(exc))
+    try:
+        wh = open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection)
+    except WarehouseError as exc:
+        return _fail(1, f"cannot open the warehouse: {exc}")
+    try:
+        wh.deploy()  # idempotent: applies only migrations not applied yet
+        result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
+                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage)
+    except EmptyUsageError as exc:
+        return _fail(2, f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze run "
+                        "folder with the day's _manifest.json beside it (record_count 0)")
+    except CrmRejectedError as exc:
+        return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
+    except (CrmFormatError, StagingError, FileNotFoundError) as exc:
+        return _fail(2, f"{exc}\nnothing was changed")
+    except TransformError as exc:
+        return _fail(1, str(exc))
+    except WarehouseError as exc:
+        return _fail(1, f"warehouse error: {exc}")
+    finally:
+        wh.close()
+    if result.crm is not None and result.crm.rejects:
+        print(result.crm.report(), file=sys.stderr)
+    crm_rows = len(result.crm.rows) if result.crm is not None else 0
+    print(f"staged {result.usage.records} usage records from {len(result.usage.files)} file(s) and "
+          + (f"{crm_rows} CRM rows" if crm_rows else "no CRM snapshot (the last known CRM state is kept)"))
+    width = max(len(k) for k in result.load_log.values)
+    for column, value in result.load_log.values.items():
+        print(f"{column:<{width}}  {'' if value is None else value}")
+    return 0
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"company-activity transform: error: {message}", file=sys.stderr)
+    return code

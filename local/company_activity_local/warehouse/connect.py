@@ -1,0 +1,18 @@
+"""Open the warehouse: the DuckDB engine for a file path, SQL Server / Azure SQL for a connection string."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from company_activity_local.warehouse.duckdb_engine import DuckDBWarehouse
+from company_activity_local.warehouse.engine import Warehouse
+from company_activity_local.warehouse.sqlserver import SqlServerWarehouse
+
+
+def open_warehouse(*, duckdb_path: str | Path | None = None, connection_string: str | None = None) -> Warehouse:
+    """The DuckDB engine for a file path, or SQL Server / Azure SQL for an ODBC connection string."""
+    if (duckdb_path is None) == (connection_string is None):
+        raise ValueError("open_warehouse needs exactly one of duckdb_path or connection_string")
+    if connection_string is not None:
+        return SqlServerWarehouse(connection_string)
+    return DuckDBWarehouse(duckdb_path)  # type: ignore[arg-type]

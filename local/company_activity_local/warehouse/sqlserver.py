@@ -1,0 +1,231 @@
+"""Azure SQL Database / SQL Server through pyodbc (ODBC Driver 18), imported only on this path.
+
+The T-SQL runs as written (no translation). Authentication comes from the ODBC connection string:
+SQL logins, `Authentication=ActiveDirectoryMsi` (managed identity, handled by the driver), or
+`Authentication=ActiveDirectoryDefault`, which the ODBC driver does not know: that keyword is
+removed and an Entra access token from azure-identity's DefaultAzureCredential (environment,
+workload/managed identity, Azure CLI, ...) is passed as SQL_COPT_SS_ACCESS_TOKEN instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from company_activity_local.warehouse import engine as contract
+from company_activity_local.warehouse.engine import ScriptResult, WarehouseError
+from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
+from company_activity_local.warehouse.tsql_script import split_batches
+
+SQL_COPT_SS_ACCESS_TOKEN = 1256  # msodbcsql.h
+TOKEN_SCOPE = "https://database.windows.net/.default"
+INSERT_CHUNK_ROWS = 10_000
+_AUTH_DEFAULT = re.compile(r"(^|;)\s*Authentication\s*=\s*ActiveDirectoryDefault\s*(;|$)", re.IGNORECASE)
+_ODBC_MESSAGE = re.compile(r"^(?:\[[^\]]*\]\s*)+(?P<text>.*?)(?:\s*\((?P<number>\d+)\))?(?:\s*\(SQL\w+\))?$", re.DOTALL)
+_NAME = re.compile(r"^\[?([A-Za-z_][A-Za-z0-9_]*)\]?$")
+
+
+def _tsql_type(value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return "NVARCHAR(MAX)"
+    if isinstance(value, bool):
+        return "BIT"
+    if isinstance(value, int):
+        return "BIGINT"
+    if isinstance(value, float):
+        return "FLOAT"
+    if isinstance(value, Decimal):
+        return "DECIMAL(38, 10)"
+    if isinstance(value, dt.datetime):
+        return "DATETIME2"
+    if isinstance(value, dt.date):
+        return "DATE"
+    raise WarehouseError(f"unsupported parameter value type {type(value).__name__}")
+
+
+class SqlServerWarehouse(ScriptWarehouse):
+    engine = "sqlserver"
+
+    def __init__(self, connection_string: str, *, sql_dir: Path | None = None) -> None:
+        try:
+            import pyodbc
+        except ImportError as error:
+            raise WarehouseError(
+                "the SQL Server engine needs pyodbc and the Microsoft ODBC Driver 18 for SQL Server: "
+                "pip install 'company-activity-pipeline[sqlserver]'"
+            ) from error
+        self._pyodbc = pyodbc
+        self.sql_dir = sql_dir or contract.SQL_DIR
+        connection_string, needs_token = prepare_connection_string(connection_string)
+        attrs = {SQL_COPT_SS_ACCESS_TOKEN: _access_token()} if needs_token else {}
+        try:
+            self._connection = pyodbc.connect(connection_string, autocommit=True, attrs_before=attrs or None)
+        except pyodbc.Error as error:
+            raise WarehouseError(f"cannot connect to SQL Server: {_message(error)[0]}") from None
+
+    # -- Warehouse ----------------------------------------------------------------------------
+    def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:
+        procedure = ".".join(f"[{part}]" for part in _parts(name, 2, "procedure"))
+        names = [key.lstrip("@") for key in params]
+        for key in names:
+            _identifier(key, name)
+        arguments = ", ".join(f"@{key} = ?" for key in names)
+        self._run(f"SET NOCOUNT ON; EXEC {procedure} {arguments};", list(params.values()))
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        schema, name = _parts(table, 2, "table")
+        known = {
+            row[0].lower(): row[0]
+            for row in self._fetch(
+                "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                [schema, name],
+            )
+        }
+        if not known:
+            raise WarehouseError(f"insert_rows: table {table} does not exist")
+        targets = []
+        for column in columns:
+            key = column.strip("[]").lower()
+            if key not in known:
+                raise WarehouseError(f"insert_rows: table {table} has no column {column!r}")
+            targets.append(known[key])
+        if len(set(targets)) != len(targets):
+            raise WarehouseError(f"insert_rows: duplicate column in {list(columns)}")
+        sql = (
+            f"INSERT INTO [{schema}].[{name}] ({', '.join(f'[{c}]' for c in targets)}) "
+            f"VALUES ({', '.join('?' for _ in targets)})"
+        )
+        cursor = self._connection.cursor()
+        cursor.fast_executemany = True
+        total = 0
+        iterator = iter(rows)
+        own_transaction = self._trancount() == 0
+        try:
+            if own_transaction:
+                self._connection.autocommit = False
+            while chunk := [tuple(r) for r in islice(iterator, INSERT_CHUNK_ROWS)]:
+                for offset, row in enumerate(chunk):
+                    if len(row) != len(targets):
+                        raise WarehouseError(
+                            f"insert_rows: row {total + offset} of {table} has {len(row)} values "
+                            f"for {len(targets)} columns"
+                        )
+                cursor.executemany(sql, chunk)
+                total += len(chunk)
+            if own_transaction:
+                self._connection.commit()
+        except self._pyodbc.Error as error:
+            if own_transaction:
+                self._connection.rollback()
+            text, number = _message(error)
+            raise WarehouseError(f"insert_rows into {table}: {text}", number=number) from None
+        except BaseException:
+            if own_transaction:
+                self._connection.rollback()
+            raise
+        finally:
+            if own_transaction:
+                self._connection.autocommit = True
+            cursor.close()
+        return total
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # -- scripts ------------------------------------------------------------------------------
+    def run_script(self, text: str, file: str, params: Mapping[str, Any] | None = None) -> ScriptResult:
+        """Every GO batch of `text`; `params` become DECLAREd variables at the top of each batch."""
+        names = [key.lstrip("@") for key in (params or {})]
+        for key in names:
+            _identifier(key, file)
+        values = list((params or {}).values())
+        prefix = "".join(f"DECLARE @{n} {_tsql_type(v)} = ?; " for n, v in zip(names, values, strict=True))
+        result = None
+        for batch, first_line in split_batches(text):
+            try:
+                found = self._run(prefix + batch if prefix else batch, values)
+            except WarehouseError as error:
+                if file == "<batch>" or first_line == 1:
+                    raise
+                where = f"{error.message} (in the batch starting at line {first_line})"
+                raise WarehouseError(where, number=error.number) from None
+            if found is not None:
+                result = found
+        return result
+
+    def _run(self, sql: str, values: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+        """Execute one batch and read every result set (errors raised after the first one, e.g. a
+        THROW after a SELECT, only surface while moving to the next)."""
+        cursor = self._connection.cursor()
+        result = None
+        try:
+            cursor.execute(sql, *values) if values else cursor.execute(sql)
+            while True:
+                if cursor.description:
+                    columns = [d[0] for d in cursor.description]
+                    result = (columns, [tuple(r) for r in cursor.fetchall()])
+                if not cursor.nextset():
+                    break
+        except self._pyodbc.Error as error:
+            text, number = _message(error)
+            raise WarehouseError(text, number=number) from None
+        finally:
+            cursor.close()
+        return result
+
+    def _fetch(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        found = self._run(sql, values)
+        return found[1] if found else []
+
+    def _trancount(self) -> int:
+        return int(self._fetch("SELECT @@TRANCOUNT", [])[0][0])
+
+
+def prepare_connection_string(connection_string: str) -> tuple[str, bool]:
+    """(the string for the ODBC driver, whether an Entra token must be passed): the driver does not
+    know Authentication=ActiveDirectoryDefault, so it is removed and replaced by a token."""
+    if not _AUTH_DEFAULT.search(connection_string):
+        return connection_string, False
+    stripped = _AUTH_DEFAULT.sub(lambda m: ";" if m.group(1) and m.group(2) else "", connection_string)
+    return stripped.strip(";"), True
+
+
+def _access_token() -> bytes:
+    """An Entra token for Azure SQL in the layout SQL_COPT_SS_ACCESS_TOKEN expects."""
+    from azure.identity import DefaultAzureCredential
+
+    token = DefaultAzureCredential().get_token(TOKEN_SCOPE).token.encode("utf-16-le")
+    return struct.pack(f"<I{len(token)}s", len(token), token)
+
+
+def _message(error: Exception) -> tuple[str, int | None]:
+    """(SQL Server's message text, error number) from a pyodbc error."""
+    raw = str(error.args[1]) if len(error.args) > 1 else str(error)
+    first = raw.split("; [")[0]
+    match = _ODBC_MESSAGE.match(first.strip())
+    if match is None:
+        return raw, None
+    number = match.group("number")
+    return match.group("text").strip(), int(number) if number else None
+
+
+def _parts(name: str, count: int, what: str) -> list[str]:
+    parts = [_identifier(p, name) for p in name.split(".")]
+    if len(parts) == count - 1:
+        parts.insert(0, "dbo")
+    if len(parts) != count:
+        raise WarehouseError(f"invalid {what} name {name!r}: expected schema.name")
+    return parts
+
+
+def _identifier(part: str, whole: str) -> str:
+    match = _NAME.match(part.strip())
+    if match is None:
+        raise WarehouseError(f"invalid name {part!r} in {whole!r}")
+    return match.group(1)

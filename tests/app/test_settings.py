@@ -1,0 +1,138 @@
+"""The settings contract: defaults, validation errors naming the setting, secrets never shown."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
+
+KEY = "sk-live-very-secret-123"
+BASE = {
+    "USAGE_API_BASE_URL": "http://127.0.0.1:9999/",
+    "USAGE_API_KEY": KEY,
+    "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+}
+
+
+def test_defaults_apply_and_url_is_normalised() -> None:
+    s = IngestSettings.from_env(BASE)
+    assert s.usage_api_base_url == "http://127.0.0.1:9999"
+    assert (s.usage_api_page_size, s.bronze_container, s.ingest_schedule) == (1000, "bronze", "0 0 1 * * *")
+    assert (s.backfill_max_days, s.reject_threshold, s.ingest_timezone) == (400, 0.01, "UTC")
+    assert s.storage_account_url is None
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    s = IngestSettings.from_env(BASE)
+    assert KEY not in repr(s) and KEY not in str(s)
+    assert "UseDevelopmentStorage" not in repr(s)
+    assert s.usage_api_key.reveal() == KEY
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("USAGE_API_PAGE_SIZE", "lots", "USAGE_API_PAGE_SIZE must be a whole number, got 'lots'"),
+        ("USAGE_API_PAGE_SIZE", "0", "USAGE_API_PAGE_SIZE must be between 1 and 10000"),
+        ("USAGE_API_TIMEOUT_S", "-1", "USAGE_API_TIMEOUT_S must be between"),
+        ("REJECT_THRESHOLD", "1.5", "REJECT_THRESHOLD must be between 0.0 and 1.0, got '1.5'"),
+        ("BACKFILL_MAX_DAYS", "3.5", "BACKFILL_MAX_DAYS must be a whole number, got '3.5'"),
+        ("BRONZE_CONTAINER", "Bronze_Data", "BRONZE_CONTAINER must be 3-63 lowercase"),
+        ("BACKFILL_QUEUE", "q", "BACKFILL_QUEUE must be 3-63 lowercase"),
+        ("INGEST_SCHEDULE", "0 1 * * *", "INGEST_SCHEDULE must be an NCRONTAB expression with 6 fields"),
+        ("INGEST_TIMEZONE", "Mars/Olympus", "INGEST_TIMEZONE must be an IANA time zone"),
+        ("USAGE_API_BASE_URL", "ftp://x", "USAGE_API_BASE_URL must be an http(s) URL, got 'ftp://x'"),
+    ],
+)
+def test_invalid_values_name_the_setting_and_value(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=None) as err:
+        IngestSettings.from_env({**BASE, name: value})
+    assert fragment in str(err.value)
+    assert err.value.setting == name
+
+
+def test_missing_required_setting_is_named() -> None:
+    env = {k: v for k, v in BASE.items() if k != "USAGE_API_KEY"}
+    with pytest.raises(SettingsError, match="USAGE_API_KEY is required"):
+        IngestSettings.from_env(env)
+
+
+def test_exactly_one_storage_setting() -> None:
+    with pytest.raises(SettingsError, match="neither is set"):
+        IngestSettings.from_env({k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"})
+    both = {**BASE, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"}
+    with pytest.raises(SettingsError, match="both are set") as err:
+        IngestSettings.from_env(both)
+    assert "UseDevelopmentStorage" not in str(err.value)
+
+
+def test_account_url_mode_needs_no_connection_string() -> None:
+    env = {k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"}
+    s = IngestSettings.from_env({**env, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"})
+    assert s.storage_connection_string is None
+    assert s.storage_account_url == "https://acct.blob.core.windows.net"
+
+
+def test_setting_names_are_the_documented_list() -> None:
+    assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
+    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 15
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("BACKFILL_LOAD_ENABLED", "yes", "BACKFILL_LOAD_ENABLED must be true or false, got 'yes'"),
+    ("DATA_FACTORY_RESOURCE_ID", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/x",
+     "DATA_FACTORY_RESOURCE_ID must be a Data Factory resource id"),
+    ("ARM_ENDPOINT", "management.azure.com", "ARM_ENDPOINT must be an http(s) URL"),
+])
+def test_load_settings_reject_bad_values_naming_them(name: str, value: str, fragment: str) -> None:
+    env = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
+    with pytest.raises(SettingsError, match=re.escape(fragment)) as caught:
+        IngestSettings.from_env(env)
+    assert caught.value.setting == name
+
+
+def test_load_settings_defaults_and_values() -> None:
+    base = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
+    defaults = IngestSettings.from_env(base)
+    assert (defaults.backfill_load_enabled, defaults.data_factory_resource_id, defaults.arm_endpoint) == (
+        True, "", "https://management.azure.com")
+    factory = "/subscriptions/0000/resourceGroups/rg-ca/providers/Microsoft.DataFactory/factories/adf-ca-dev"
+    set_ = IngestSettings.from_env({**base, "BACKFILL_LOAD_ENABLED": "FALSE", "DATA_FACTORY_RESOURCE_ID": factory,
+                                    "ARM_ENDPOINT": "http://127.0.0.1:9/"})
+    assert (set_.backfill_load_enabled, set_.data_factory_resource_id, set_.arm_endpoint) == (
+        False, factory, "http://127.0.0.1:9")
+
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("garbage", "part 1 of 1 is not Key=Value"),
+        ("AccountName=devstoreaccount1;AccountKey", "part 2 of 2 is not Key=Value"),
+        ("AccountName=devstoreaccount1;AccountKey=abc", "AccountKey is not valid base64"),
+        ("AccountName=devstoreaccount1", "has no credential"),
+        ("AccountKey=" + AZURITE_KEY, "names no account"),
+        ("AccountName=a;AccountKey=" + AZURITE_KEY + ";BlobEndpoint=localhost:10000", "BlobEndpoint must be an http"),
+    ],
+)
+def test_malformed_storage_connection_string_names_the_setting_and_hides_the_value(value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment) as info:
+        IngestSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value})
+    assert info.value.setting == "STORAGE_CONNECTION_STRING"
+    assert "STORAGE_CONNECTION_STRING" in str(info.value)
+    for secret_part in ("garbage", "abc", AZURITE_KEY, "localhost:10000"):
+        assert secret_part not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [
+    "UseDevelopmentStorage=true",
+    f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+    "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2022&sig=x",
+])
+def test_wellformed_storage_connection_strings_load(value: str) -> None:
+    assert IngestSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value}).storage_connection_string
