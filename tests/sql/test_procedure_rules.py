@@ -389,7 +389,7 @@ def second_session(engine, warehouse, request):
 def test_rule9_a_run_waits_for_the_load_lock_held_by_another_session(warehouse, second_session):
     stage_usage(warehouse, day(1), [("a", 1, 1)])
     second_session.execute(
-        "BEGIN TRANSACTION; DECLARE @granted INT;"
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; DECLARE @granted INT;"
         " EXEC @granted = sp_getapplock @Resource = N'dbo.usp_merge_fact_daily_company_activity',"
         " @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 0;"
         " IF @granted < 0 THROW 50000, N'lock not granted', 1;"

@@ -90,7 +90,7 @@ def test_a_new_migration_is_applied_and_a_misplaced_one_is_refused(tmp_path, sql
     warehouse, _ = deployed(tmp_path / "w.duckdb", sql_dir)
     with warehouse:
         (sql_dir / "migrations" / "0099_segment.sql").write_text(
-            "ALTER TABLE dbo.dim_company ADD segment VARCHAR(20) NULL;\n"
+            "ALTER TABLE dbo.dim_company ADD segment INT NULL;\n"
         )
         assert warehouse.deploy().applied == ["0099_segment.sql"]
         assert warehouse.query("SELECT segment FROM dbo.dim_company;") == []
@@ -110,7 +110,7 @@ def test_a_failing_migration_leaves_no_trace_and_can_be_fixed(tmp_path, sql_dir)
     with warehouse:
         broken = sql_dir / "migrations" / "0099_broken.sql"
         broken.write_text(
-            "CREATE TABLE dbo.lookup (code VARCHAR(8) NOT NULL PRIMARY KEY);\n"
+            "CREATE TABLE dbo.lookup (code VARCHAR(8) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY);\n"
             "INSERT INTO dbo.lookup (code) VALUES ('a'), ('a');\n"
         )
         with pytest.raises(WarehouseError, match=r"sql/migrations/0099_broken\.sql"):

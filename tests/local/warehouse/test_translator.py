@@ -262,7 +262,7 @@ def test_sp_getapplock_needs_a_transaction_for_a_transaction_lock(warehouse):
         )
     row = one(
         warehouse,
-        "BEGIN TRANSACTION; DECLARE @r INT;"
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; DECLARE @r INT;"
         " EXEC @r = sp_getapplock @Resource = N'x', @LockMode = N'Exclusive', @LockOwner = N'Transaction';"
         " COMMIT TRANSACTION; SELECT @r AS granted;",
     )
