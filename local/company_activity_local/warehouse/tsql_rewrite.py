@@ -258,6 +258,7 @@ class Rewriter:
         self.columns = columns or {}  # CHECK/DEFAULT of a CREATE TABLE: the columns being created
         self.parameters: list[str] = []
         self.decisions: dict[int, Decision] = {}
+        self.wrappers: dict[int, list[Decision]] = {}
         self._originals: list[exp.Expression] = []
         self._types: dict[int, SqlType | None] = {}
         self._group_keys: dict[int, list[tuple[int, SqlType]]] = {}
@@ -272,6 +273,11 @@ class Rewriter:
             self.decisions[id(node)] = decision
         else:
             self.decisions[id(node)] = lambda n, first=earlier, then=decision: then(first(n))
+
+    def wrap(self, node: exp.Expression, decision: Decision) -> None:
+        """A rewrite a parent asks for around a child: applied after the child's own rewrites (the walk
+        checks parents first, so the child's own decisions are recorded later)."""
+        self.wrappers.setdefault(id(node), []).append(decision)
 
     # -- phase 1 ------------------------------------------------------------------------------
     def check(self, root: exp.Expression) -> None:
@@ -568,7 +574,8 @@ class Rewriter:
         return build
 
     def _check_equality(self, node: exp.Binary) -> None:
-        if isinstance(node, exp.EQ) and (is_assignment(node) or isinstance(node.parent, exp.Update)):
+        assignment = is_assignment(node) and isinstance(node.parent, exp.Select) and node.arg_key == "expressions"
+        if isinstance(node, exp.EQ) and (assignment or isinstance(node.parent, exp.Update)):
             return  # SELECT @v = ... / UPDATE ... SET c = ...
         collation = self._equality_operands(node, [node.this, node.expression])
         if collation is None:
@@ -746,7 +753,7 @@ class Rewriter:
             if sql_type.category == DATETIME:
                 raise self.error(node, "CONCAT of a DATETIME2", "T-SQL writes 7 fraction digits")
             if sql_type.category == BIT:  # CONCAT writes a bit as 1/0, DuckDB as true/false
-                self.decide(argument, lambda n, t=sql_type: convert(n, t, NSTRING_TYPE))
+                self.wrap(argument, lambda n, t=sql_type: convert(n, t, NSTRING_TYPE))
         self._string_type(node)
 
     def _check_length(self, node: exp.Length) -> None:
@@ -1063,7 +1070,7 @@ class Rewriter:
         if source.category == column_type.category and source.duckdb == column_type.duckdb:
             return
         if (column_type.category == INT and source.category in (FLOAT, DECIMAL)) or literal_text(value) is not None:
-            self.decide(value, lambda n, s=source, t=column_type: convert(n, s, t, to_column=True))
+            self.wrap(value, lambda n, s=source, t=column_type: convert(n, s, t, to_column=True))
 
     def _check_delete(self, node: exp.Delete) -> None:
         if node.args.get("limit"):
@@ -1295,11 +1302,14 @@ class Rewriter:
     # -- phase 2 ------------------------------------------------------------------------------
     def rewrite(self, node: exp.Expression) -> exp.Expression:
         self.rewrite_children(node)
-        decision = self.decisions.get(id(node))
-        if decision is not None:
+        key = id(node)
+        for decision in [d for d in [self.decisions.get(key)] if d is not None] + self.wrappers.get(key, []):
+            # Where the node sits, taken before the decision runs: a builder may embed the node itself in
+            # its replacement (which re-parents it), and the replacement must still take the node's place.
+            parent, arg_key, index = node.parent, node.arg_key, node.index
             replacement = decision(node)
-            if replacement is not node and node.parent is not None:
-                node.replace(replacement)
+            if replacement is not node and parent is not None and arg_key is not None:
+                parent.set(arg_key, replacement, index)
             node = replacement
         if isinstance(node, exp.National):  # N'...': DuckDB strings are Unicode already
             replacement = exp.Literal.string(node.name)
