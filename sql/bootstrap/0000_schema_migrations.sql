@@ -2,7 +2,7 @@
 -- files were applied (file name + sha256 of its text). Idempotent; GO separates the batches because
 -- SQL Server compiles a whole batch before running it.
 IF NOT EXISTS (SELECT 1 FROM INFORMATION_SCHEMA.SCHEMATA WHERE SCHEMA_NAME = 'etl')
-    EXEC (N'CREATE SCHEMA etl');
+    EXEC (N'CREATE SCHEMA etl AUTHORIZATION dbo');
 GO
 
 IF NOT EXISTS (

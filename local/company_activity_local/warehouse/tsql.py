@@ -693,7 +693,7 @@ class _DDL:
         if kind not in ("TABLE", "VIEW") or ast.args.get("cascade"):
             raise self.loc.error(f"DROP {ast.args.get('kind')}")
         tables = [self.table(t)[0] for t in ast.args.get("tables") or [ast.this]]
-        statements = [exp.Drop(kind=kind, this=t, exists=bool(ast.args.get("exists"))).sql(dialect="duckdb")
+        statements = [exp.Drop(kind=kind, tables=[t], exists=bool(ast.args.get("exists"))).sql(dialect="duckdb")
                       for t in tables]
         return Translated("; ".join(statements), (), "ddl", self.loc.line)
 
@@ -719,7 +719,20 @@ class _DDL:
                 raise self.loc.error(f"ALTER TABLE ADD of the length-limited text column {action.name}",
                                      "DuckDB cannot enforce its length on an existing table; create the column "
                                      "with the table, or use VARCHAR(MAX)")
+            constraints = list(definition.args.get("constraints") or [])
+            if any(isinstance(c.args.get("kind"), exp.NotNullColumnConstraint) and not c.args["kind"].args.get(
+                    "allow_null") for c in constraints):
+                raise self.loc.error(f"ALTER TABLE ADD of the NOT NULL column {action.name}",
+                                     "DuckDB adds no constrained column; add it NULL")
+            defaults = [c for c in constraints if isinstance(c.args.get("kind"), exp.DefaultColumnConstraint)]
+            definition.set("constraints", [c for c in constraints if c not in defaults] or None)
             statements.append(exp.Alter(kind="TABLE", this=table.copy(), actions=[definition]).sql(dialect="duckdb"))
+            for default in defaults:
+                # SQL Server gives the rows already there NULL (no WITH VALUES) and new rows the default;
+                # DuckDB's ADD COLUMN ... DEFAULT would fill the existing rows too.
+                set_default = exp.AlterColumn(this=_identifier(action.name.lower()), default=default.args["kind"].this)
+                alter = exp.Alter(kind="TABLE", this=table.copy(), actions=[set_default])
+                statements.append(alter.sql(dialect="duckdb"))
             after.append(self.comment(table, action.name.lower(), sql_type))
             if temporary:
                 self.translator.temp_tables.setdefault(table.name, {})[action.name.lower()] = sql_type

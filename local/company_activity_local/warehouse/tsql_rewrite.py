@@ -783,6 +783,19 @@ class Rewriter:
 
         self.decide(node, build)
 
+    def _check_nullif(self, node: exp.Nullif) -> None:
+        """NULLIF(a, b) compares a and b as `=` does (collation, trailing spaces)."""
+        collation = self._equality_operands(node, [node.this, node.expression])
+        if collation is None:
+            return
+        left, right = self._key(node.this, collation), self._key(node.expression, collation)
+
+        def build(n: exp.Expression) -> exp.Expression:
+            same = exp.EQ(this=left(n.this.copy()), expression=right(n.expression))
+            return exp.Case(ifs=[exp.If(this=same, true=exp.Null())], default=n.this)
+
+        self.decide(node, build)
+
     def _check_case(self, node: exp.Case) -> None:
         branches = [i.args.get("true") for i in node.args.get("ifs") or []] + [node.args.get("default")]
         self._branch_types(node, [b for b in branches if b is not None])
@@ -1460,6 +1473,7 @@ CHECKS: dict[type[exp.Expression], Callable[[Rewriter, exp.Expression], None]] =
     exp.ConcatWs: Rewriter._check_concatws,
     exp.Length: Rewriter._check_length,
     exp.Coalesce: Rewriter._check_coalesce,
+    exp.Nullif: Rewriter._check_nullif,
     exp.Case: Rewriter._check_case,
     exp.If: Rewriter._check_if,
     exp.Group: Rewriter._check_group,

@@ -22,7 +22,7 @@ from .model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLING, Load, ReferenceWare
 
 SQLSERVER_ENV = "SQLSERVER_TEST_CONNECTION_STRING"
 TABLES = (
-    "dbo.fact_daily_company_activity",
+    "dbo.fact_daily_company_activity_base",
     "dbo.dim_company",
     "dbo.crm_contact_history",
     "stg.product_usage_daily",
