@@ -9,7 +9,8 @@ CREATE OR ALTER PROCEDURE dbo.usp_merge_fact_daily_company_activity
     @run_id NVARCHAR(100),
     @low_activity_threshold FLOAT = 1.0,
     @stale_contact_days INT = 90,
-    @staging_retention_days INT = 35
+    @staging_retention_days INT = 35,
+    @max_history_rows INT = 2000000
 AS
 BEGIN
     SET NOCOUNT ON;
@@ -17,8 +18,8 @@ BEGIN
 
     -- Bad arguments: refused before anything is attempted (no load_log row, nothing changes).
     IF @run_date IS NULL OR @run_id IS NULL OR @low_activity_threshold IS NULL OR @stale_contact_days IS NULL
-        OR @staging_retention_days IS NULL
-        THROW 50000, N'usp_merge_fact_daily_company_activity: @run_date, @run_id, @low_activity_threshold, @stale_contact_days and @staging_retention_days must not be NULL', 1;
+        OR @staging_retention_days IS NULL OR @max_history_rows IS NULL
+        THROW 50000, N'usp_merge_fact_daily_company_activity: @run_date, @run_id, @low_activity_threshold, @stale_contact_days, @staging_retention_days and @max_history_rows must not be NULL', 1;
     IF @staging_retention_days < 7
         THROW 50000, N'usp_merge_fact_daily_company_activity: @staging_retention_days must be at least 7', 1;
 
@@ -42,6 +43,11 @@ BEGIN
     DECLARE @scope_to DATE;
     DECLARE @run_message NVARCHAR(4000);
     DECLARE @rows_rechecked INT;
+    DECLARE @history_end DATE;
+    DECLARE @history_days INT;
+    DECLARE @touched_companies INT;
+    DECLARE @companies_deferred INT = 0;
+    DECLARE @backlog_companies INT = 0;
 
     BEGIN TRY
         -- Work tables live for this call only. Explicit collations: tempdb may use another collation
@@ -66,7 +72,8 @@ BEGIN
             company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY,
             read_from DATE NOT NULL,
             recompute_from DATE NOT NULL,
-            recompute_to DATE NOT NULL
+            recompute_to DATE NOT NULL,
+            slice_from DATE NULL
         );
         -- The rows of @run_date after this run (rule 2) with their daily values.
         CREATE TABLE #grain (
@@ -250,8 +257,51 @@ BEGIN
                 FROM dbo.crm_contact_history AS h
                 WHERE h.company_id = s.company_id AND h.contact_date = s.last_contact_date
             )
+        UNION ALL
+        -- Ranges an earlier run deferred (below): they are recomputed now or deferred again.
+        SELECT b.company_id, b.read_from, b.recompute_from, b.recompute_to
+        FROM etl.fact_history_backlog AS b
         ) AS c
         GROUP BY c.company_id;
+
+        -- Bounded work: a CRM change that moves much history (contact dates set far back for every company,
+        -- say) would rewrite up to the whole table in this one transaction. A run recomputes, of each
+        -- touched range, only its newest @max_history_rows / (touched companies) days; the older part goes
+        -- to etl.fact_history_backlog and the next runs take it first, newest days first again (a rerun of
+        -- the same date is one more batch). Deferred rows keep the values they had until then
+        -- (docs/fact-rules.md, rule 6).
+        SELECT @touched_companies = COUNT(*) FROM #touched;
+        SELECT @history_end = MAX(activity_date) FROM dbo.fact_daily_company_activity_base;
+        IF @touched_companies > 0 AND @history_end IS NOT NULL
+        BEGIN
+            SET @history_days = @max_history_rows / @touched_companies;
+            IF @history_days < 1
+                SET @history_days = 1;
+            UPDATE #touched
+            SET slice_from = CASE
+                WHEN DATEDIFF(
+                    DAY, recompute_from, CASE WHEN recompute_to < @history_end THEN recompute_to ELSE @history_end END
+                ) < @history_days
+                    THEN recompute_from
+                ELSE DATEADD(
+                    DAY, 1 - @history_days, CASE WHEN recompute_to < @history_end THEN recompute_to ELSE @history_end END
+                )
+            END;
+
+            DELETE FROM etl.fact_history_backlog
+            WHERE company_id IN (SELECT t.company_id FROM #touched AS t);
+            INSERT INTO etl.fact_history_backlog (
+                company_id, read_from, recompute_from, recompute_to, deferred_at, run_id
+            )
+            SELECT t.company_id, t.read_from, t.recompute_from, DATEADD(DAY, -1, t.slice_from), @started_at, @run_id
+            FROM #touched AS t
+            WHERE t.recompute_from < t.slice_from;
+            SET @companies_deferred = @@ROWCOUNT;
+
+            UPDATE #touched
+            SET recompute_from = slice_from, read_from = DATEADD(DAY, -6, slice_from)
+            WHERE recompute_from < slice_from;
+        END;
 
         -- The oldest row the touched ranges read (lets the reads below skip older dates).
         SELECT @touched_read_from = MIN(read_from) FROM #touched;
@@ -591,6 +641,12 @@ BEGIN
         END
         ELSE
             SET @run_message = N'flag re-check skipped';
+        SELECT @backlog_companies = COUNT(*) FROM etl.fact_history_backlog;
+        IF @backlog_companies > 0
+            SET @run_message = CONCAT(
+                @run_message, N'; history backlog: ', @backlog_companies, N' companies (',
+                @companies_deferred, N' deferred by this run)'
+            );
 
         -- Staging retention: staged days older than @staging_retention_days before @run_date go, oldest
         -- first and at most 7 days a run (bounded work even when the rule first meets a long history).

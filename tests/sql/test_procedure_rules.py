@@ -483,3 +483,40 @@ def test_staging_keeps_the_retention_days_and_purges_at_most_a_week_a_run(wareho
     assert _staged_days(warehouse, "stg.product_usage_daily", "usage_date") == [day(2), *map(day, range(9, 21)),
                                                                                  day(40)]
     assert _staged_days(warehouse, "stg.crm_company", "snapshot_date") == list(map(day, range(12, 21)))
+
+
+def test_rule6_history_past_the_run_budget_waits_in_the_backlog_and_reruns_catch_it_up(warehouse):
+    """A CRM change that moves much history is bounded work: of each touched range a run recomputes the
+    newest @max_history_rows / (touched companies) days, the older part waits in etl.fact_history_backlog
+    with the values it had, and each later run (a rerun of the date too) takes the next slice."""
+    companies = ["a", "b", "c"]
+    for n in range(1, 11):
+        stage_crm(warehouse, day(n), [(c, c.upper(), None, None, None) for c in companies])
+        stage_usage(warehouse, day(n), [(c, 1, 1) for c in companies])
+        run(warehouse, day(n))
+    # Day 11's snapshot says each company was first contacted on day 1: rows 1..10 of each must change.
+    stage_crm(warehouse, day(11), [(c, c.upper(), None, None, day(1)) for c in companies])
+    stage_usage(warehouse, day(11), [(c, 1, 1) for c in companies])
+
+    def since() -> set:
+        return {tuple(row["days_since_last_contact"] for (c, _), row in sorted(fact(warehouse).items()) if c == company)
+                for company in companies}
+
+    def backlog() -> list:
+        return [(r["company_id"], r["recompute_from"], r["recompute_to"]) for r in warehouse.query(
+            "SELECT company_id, recompute_from, recompute_to FROM etl.fact_history_backlog ORDER BY company_id;")]
+
+    # 12 rows for 3 companies: the newest 4 days of each range (days 7-10), then days 3-6, then days 1-2.
+    log = run(warehouse, day(11), run_id="batch-1", max_history_rows=12)
+    assert since() == {(None,) * 6 + (6, 7, 8, 9, 10)}  # day 11's rows are right, days 1-6 wait
+    assert backlog() == [(c, day(1), day(6)) for c in companies]
+    assert log["message"] == "flag re-check skipped; history backlog: 3 companies (3 deferred by this run)"
+    assert (log["rows_inserted"], log["rows_updated"]) == (3, 12)
+    log = run(warehouse, day(11), run_id="batch-2", max_history_rows=12)  # a rerun: the next slice
+    assert (since(), backlog(), log["rows_updated"]) == (
+        {(None, None, 2, 3, 4, 5, 6, 7, 8, 9, 10)}, [(c, day(1), day(2)) for c in companies], 12)
+    log = run(warehouse, day(11), run_id="batch-3", max_history_rows=12)
+    assert (since(), backlog(), log["rows_updated"], log["message"]) == (
+        {tuple(range(11))}, [], 6, "flag re-check skipped")
+    log = run(warehouse, day(11), run_id="batch-4", max_history_rows=12)
+    assert (log["rows_inserted"], log["rows_updated"], log["rows_deleted"]) == (0, 0, 0)  # caught up

@@ -73,7 +73,7 @@ def test_inserts_in_batches(wh, tmp_path, monkeypatch) -> None:
         (record("c2", ISO, events=1.5), "field 'events' must be an integer >= 0, got 1.5"),
         (record("c2", ISO, users=True), "field 'active_users' must be an integer >= 0, got True"),
         ({"date": ISO, "active_users": 1, "events": 1}, "field 'company_id' is missing"),
-        (record("c" * 65, ISO), "field 'company_id' must be at most 64 characters"),
+        (record("c" * 65, ISO), "field 'company_id' must be at most 64 bytes in UTF-8"),
         (record("c2", ISO, events=2**31), "field 'events' is 2147483648, larger than the INT column allows"),
         ('{"company_id": "c2", "date": ', "not a JSON record (Expecting value at column 30)"),
         ("[1, 2]", "record must be a JSON object"),

@@ -28,6 +28,7 @@ TABLES = (
     "stg.product_usage_daily",
     "stg.crm_company",
     "etl.load_log",
+    "etl.fact_history_backlog",
 )
 REL_TOL = 1e-9
 MAX_REPORTED = 12
