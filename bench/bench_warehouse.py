@@ -137,6 +137,15 @@ DROP TABLE #offsets;
 COPY_CHUNK_DAYS = 30
 # SQL Server only: the session's counters, read before and after a call (sys.dm_exec_sessions).
 SESSION_IO = "SELECT logical_reads, writes FROM sys.dm_exec_sessions WHERE session_id = @@SPID;"
+# SQL Server only: pages (8 KB) and rows of each index of the fact after the history is built (page-compressed).
+FACT_SIZES = """
+SELECT i.name AS index_name, SUM(s.used_page_count) AS pages, SUM(s.row_count) AS row_count
+FROM sys.dm_db_partition_stats AS s
+INNER JOIN sys.indexes AS i ON i.object_id = s.object_id AND i.index_id = s.index_id
+WHERE s.object_id = OBJECT_ID(N'dbo.fact_daily_company_activity_base')
+GROUP BY i.name
+ORDER BY i.name;
+"""
 
 
 def copy_history(wh: Any, first: date, days: int) -> None:
@@ -181,8 +190,10 @@ def case_history(companies: int, days: int, folder: Path, connection_string: str
         first_call = call(wh, first, "bench-first")
         started = time.perf_counter()
         copy_history(wh, first, days)
+        sizes: list[dict[str, Any]] = []
         if engine == "sqlserver":
             wh.execute("UPDATE STATISTICS dbo.fact_daily_company_activity_base;")
+            sizes = wh.query(FACT_SIZES)
         copy_s = time.perf_counter() - started
         fact_rows = wh.query("SELECT COUNT(*) AS n FROM dbo.fact_daily_company_activity_base")[0]["n"]
         runs: dict[str, list[dict[str, Any]]] = {"contacts": [], "rename_all": [], "contacts_backdated": []}
@@ -211,7 +222,8 @@ def case_history(companies: int, days: int, folder: Path, connection_string: str
     finally:
         wh.close()
     return {"case": f"history {days} days", "engine": engine, "companies": companies, "history_days": days,
-            "fact_rows_before": fact_rows, "first_call_s": first_call, "copy_s": copy_s, "runs": runs,
+            "fact_rows_before": fact_rows, "fact_sizes": sizes, "first_call_s": first_call, "copy_s": copy_s,
+            "runs": runs,
             "median_s": statistics.median(r["seconds"] for r in runs["contacts"]),
             "peak_rss_mib": peak_rss_mib()}
 
@@ -326,6 +338,10 @@ def print_history(cases: list[dict[str, Any]]) -> None:
     for case in cases:
         print(f"{case['history_days']} days: history built in {case['copy_s']:.1f} s "
               f"(first procedure call {case['first_call_s']:.2f} s)")
+        for size in case.get("fact_sizes") or []:
+            pages, rows = size["pages"], size["row_count"]
+            print(f"  {size['index_name']}: {pages:,} pages ({pages * 8 / 1024 / 1024:.2f} GB), "
+                  f"{pages * 8192 / max(rows, 1):.1f} bytes per row")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,14 @@ import datetime as dt
 import hashlib
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from company_activity_local.cli import main
 from company_activity_local.warehouse import TranslationError, WarehouseError, engine
-from company_activity_local.warehouse.deploy import MigrationError, sql_files
+from company_activity_local.warehouse.deploy import DEPLOY_LOCK, MigrationError, sql_files
 from company_activity_local.warehouse.duckdb_engine import DuckDBWarehouse
 from tests.support.warehouse_helpers import PROCEDURE
 
@@ -122,6 +123,34 @@ def test_a_failing_migration_leaves_no_trace_and_can_be_fixed(tmp_path, sql_dir)
         broken.write_text(broken.read_text().replace("('a'), ('a')", "('a'), ('b')"))
         assert warehouse.deploy().applied == ["0099_broken.sql"]
         assert warehouse.query("SELECT COUNT(*) AS n FROM dbo.lookup;") == [{"n": 2}]
+
+
+def test_a_deploy_waits_for_the_deploy_lock_another_session_holds(tmp_path, sql_dir):
+    """Two deploys of one database run one after the other: each holds sp_getapplock's session lock
+    DEPLOY_LOCK for its whole run, so the second finds the first one's migrations applied."""
+    path = tmp_path / "w.duckdb"
+    warehouse, _ = deployed(path, sql_dir)
+    other = DuckDBWarehouse(path, sql_dir=sql_dir)
+    with warehouse, other:
+        (sql_dir / "migrations" / "0099_segment.sql").write_text("ALTER TABLE dbo.dim_company ADD segment INT NULL;\n")
+        other.execute(
+            "DECLARE @granted INT; EXEC @granted = sp_getapplock @Resource = N'" + DEPLOY_LOCK + "',"
+            " @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 0;"
+            " IF @granted < 0 THROW 50000, N'lock not granted', 1;"
+        )
+        reports: list[object] = []
+        worker = threading.Thread(target=lambda: reports.append(warehouse.deploy()))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive(), "the deploy did not wait for the lock"
+        assert other.query("SELECT COUNT(*) AS n FROM etl.schema_migrations WHERE file_name = '0099_segment.sql';") == [
+            {"n": 0}
+        ]
+        other.execute("EXEC sp_releaseapplock @Resource = N'" + DEPLOY_LOCK + "', @LockOwner = N'Session';")
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert [report.applied for report in reports] == [["0099_segment.sql"]]  # type: ignore[attr-defined]
+        assert other.deploy().applied == []
 
 
 def test_a_procedure_outside_the_subset_is_refused_at_deploy_with_its_file_and_line(tmp_path, sql_dir):
