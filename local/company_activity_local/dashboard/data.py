@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from company_activity.errors import OperationalError
 from company_activity_local.warehouse import Warehouse, WarehouseError
 
 AT_RISK_ROW_CAP = 1000
@@ -22,7 +23,7 @@ REASONS = ("low_activity", "stale_contact", "no_contact")
 INVALID_OBJECT = 208  # SQL Server's "Invalid object name" (DuckDB's catalog errors map to it too)
 
 
-class DashboardError(Exception):
+class DashboardError(OperationalError):
     """Input the dashboard cannot be built from (empty warehouse, a date without rows, ...)."""
 
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
+from company_activity.errors import OperationalError
 from company_activity_local.warehouse.duckdb_plan import (
     ALWAYS,
     AppLock,
@@ -44,7 +45,7 @@ from company_activity_local.warehouse.tsql import (
 
 
 @dataclass
-class TSqlError(Exception):
+class TSqlError(OperationalError):
     """An error in flight inside the interpreter (what CATCH sees)."""
 
     number: int
@@ -58,7 +59,7 @@ class TSqlError(Exception):
         return self.message
 
 
-class _Return(Exception):
+class _Return(Exception):  # control flow (RETURN unwinds to the procedure call), not an error
     def __init__(self, value: Any) -> None:
         super().__init__()
         self.value = value
