@@ -10,10 +10,11 @@ from pathlib import Path
 
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, UsageError, first_line
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_out_flag, connection_string
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
 
-DEFAULT_OUTPUT = "out/dashboard.html"
+DEFAULT_OUT = Path("out/dashboard.html")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,13 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--warehouse", metavar="PATH.duckdb", help="local DuckDB warehouse file (must exist)")
-    target.add_argument(
-        "--connection-string",
-        metavar="ODBC",
-        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
-        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
-    )
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="PATH.html", help=f"default {DEFAULT_OUTPUT}")
+    add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
+    add_out_flag(parser, default=DEFAULT_OUT, help=f"the HTML file to write (default {DEFAULT_OUT})", old=["--output"])
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the day shown (default: the latest loaded day)")
     parser.set_defaults(handler=dashboard_command)
 
@@ -46,12 +42,13 @@ def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
             day = dt.date.fromisoformat(args.date)
         except ValueError:
             raise UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
-    connection_string = args.connection_string or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
-    if not args.warehouse and not connection_string:
-        raise UsageError(f"give --warehouse PATH.duckdb or --connection-string (or set {CONNECTION_STRING_ENV})")
+    connection = connection_string(args) or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
+    if not args.warehouse and not connection:
+        raise UsageError(f"give --warehouse PATH.duckdb or --connection-string-file PATH (or set "
+                         f"{CONNECTION_STRING_ENV})")
     if args.warehouse and not Path(args.warehouse).is_file():
         raise CommandFailed(f"--warehouse {args.warehouse}: no such file (run `company-activity demo` first)")
-    path = build(warehouse_path=args.warehouse, connection_string=connection_string, day=day, output=args.output)
+    path = build(warehouse_path=args.warehouse, connection_string=connection, day=day, output=args.out)
     make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, connection_string
 from company_activity_local.cli.journal import Journal
 
 CONNECTION_STRING_ENV = "WAREHOUSE_CONNECTION_STRING"
@@ -27,12 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
                         help="local DuckDB warehouse file, created if missing (default: $WAREHOUSE_PATH, else "
                              "out/warehouse.duckdb)")
-    target.add_argument(
-        "--connection-string",
-        metavar="ODBC",
-        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
-        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
-    )
+    add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
     deploy.set_defaults(handler=deploy_command)
 
 
@@ -40,7 +36,7 @@ def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.pipeline.local_resources import warehouse_target
     from company_activity_local.warehouse import open_warehouse
 
-    path, connection_string = warehouse_target(args.warehouse, args.connection_string)
+    path, connection = warehouse_target(args.warehouse, connection_string(args))
     journal.note("the migrations applied so far stay applied (each runs in its own transaction); rerunning the "
                  "same command applies the rest")
     if path is not None:
@@ -48,7 +44,7 @@ def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
         warehouse = open_warehouse(duckdb_path=str(path))
         where = str(path)
     else:
-        warehouse = open_warehouse(connection_string=connection_string)
+        warehouse = open_warehouse(connection_string=connection)
         where = "SQL Server"
     with warehouse:
         report = warehouse.deploy()

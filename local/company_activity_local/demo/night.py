@@ -49,6 +49,9 @@ PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 
 RETRY_INTERVAL_S = 1.0
 
 
+MAX_DAYS = 366  # a demo night of at most a year
+
+
 class DemoOptionsError(InputError):
     """A demo option is out of range; the message names its flag."""
 
@@ -70,8 +73,8 @@ class DemoOptions:
         return self.out / "services"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.days <= 366:
-            raise DemoOptionsError(f"--days must be 1..366, got {self.days}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise DemoOptionsError(f"--days must be 1..{MAX_DAYS}, got {self.days}")
         if not 1 <= self.companies <= 100_000:
             raise DemoOptionsError(f"--companies must be 1..100000, got {self.companies}")
 

@@ -53,7 +53,7 @@ def warehouse_target(path: Path | None, connection: str | None,
                      env: Mapping[str, str] | None = None) -> tuple[Path | None, str | None]:
     """(DuckDB path, None) or (None, connection string): the one rule every command uses.
 
-    A `--warehouse` / `--connection-string` option first; else WAREHOUSE_CONNECTION_STRING or WAREHOUSE_PATH
+    A `--warehouse` / `--connection-string-file` option first; else WAREHOUSE_CONNECTION_STRING or WAREHOUSE_PATH
     (both set is ambiguous: SettingsError); else the DuckDB file out/warehouse.duckdb.
     """
     env = os.environ if env is None else env
@@ -65,7 +65,7 @@ def warehouse_target(path: Path | None, connection: str | None,
             raise SettingsError(
                 "WAREHOUSE_PATH",
                 "both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set: set at most one (or pass --warehouse "
-                "or --connection-string)",
+                "or --connection-string-file)",
             )
         chosen_conn = from_conn or None
         chosen_path = None if from_conn else Path(from_path or DEFAULT_WAREHOUSE_PATH)
