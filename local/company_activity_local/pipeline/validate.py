@@ -10,6 +10,14 @@ required properties (the models' `_validation`), enum values outside the models'
 literal values of the wrong JSON type. Free-form values (`object` in the models: expressions,
 parameters, headers, bodies) are not walked, except those with a known shape (copy translator,
 additional columns, stored procedure parameters).
+
+Only the SDK's public surface is imported: the model classes of `azure.mgmt.datafactory.models` with
+their `deserialize`, and azure-core's `DeserializationError`, which the SDK raises. The walk reads the
+metadata the generator puts on each model class (`_attribute_map`, `_validation`, `_subtype_map`). Why the
+SDK stays at 9.3.0: 10.x generates its models differently (no `deserialize`, no numeric limits, no model
+for the copy translator, additional columns or stored procedure parameters), so validating against it
+would drop checks; and the fake `az` of tests/infra renders a trigger the way the CLI's datafactory
+extension does, from 9.3.0's model (docs/azure-fidelity.md).
 """
 
 from __future__ import annotations
@@ -26,8 +34,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import DeserializationError
 from azure.mgmt.datafactory import models as sdk_models
-from azure.mgmt.datafactory._utils.serialization import DeserializationError, Model
 
 from company_activity_local.pipeline import expressions as ex
 from company_activity_local.pipeline import resources as rs
@@ -47,8 +55,10 @@ class Problem:
 
 # ------------------------------------------------------------------------------ model catalogue
 
-MODELS: dict[str, type[Model]] = {
-    name: cls for name, cls in vars(sdk_models).items() if isinstance(cls, type) and issubclass(cls, Model)
+# The public model classes: every class of `azure.mgmt.datafactory.models` with a `deserialize` classmethod.
+MODELS: dict[str, type[Any]] = {
+    name: cls for name, cls in vars(sdk_models).items()
+    if isinstance(cls, type) and callable(getattr(cls, "deserialize", None)) and hasattr(cls, "_attribute_map")
 }
 ENUMS: dict[str, type[Enum]] = {
     name: cls for name, cls in vars(sdk_models).items() if isinstance(cls, type) and issubclass(cls, Enum)
@@ -177,7 +187,7 @@ class _StructureWalker:
                                       f"so it would deserialize to the base class{_suggest(value, sorted(known))}")
         return None
 
-    def required(self, cls: type[Model], data: dict, path: str) -> None:
+    def required(self, cls: type[Any], data: dict, path: str) -> None:
         for attr, rules in getattr(cls, "_validation", {}).items():
             if not rules.get("required") or attr not in cls._attribute_map:
                 continue
@@ -293,7 +303,7 @@ class _StructureWalker:
 
 def _check_structure(kind: str, data: dict, file: str, problems: list[Problem]) -> None:
     root = ROOT_MODELS[kind]
-    sdk_log = logging.getLogger(Model.__module__)
+    sdk_log = logging.getLogger(sdk_models.__name__.rsplit(".", 1)[0])  # the SDK's package logger
     level = sdk_log.level
     sdk_log.setLevel(logging.ERROR)  # its warning about unknown subtypes is reported below, with the path
     try:
