@@ -156,8 +156,8 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             upload_crm_snapshot(crm, day, rows)
             if day in late:
                 continue  # ingested and loaded by the late backfill, after the later days
-            result = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
-            run = DateRun(day, result, len(rows))
+            ingested_day = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
+            run = DateRun(day, ingested_day, len(rows))
             ingested.append(run)
             observer.ingested(run)
         observer.ingest_end()

@@ -532,7 +532,7 @@ def _compare(fn: str, a: Any, b: Any) -> int:
         raise ExpressionError(
             f"function {fn!r} compares two numbers or two strings, got {_type_name(a)} and {_type_name(b)}",
             function=fn)
-    return (a > b) - (a < b)
+    return int(a > b) - int(a < b)
 
 
 # --------------------------------------------------------------------------------- date/time

@@ -39,6 +39,7 @@ from azure.mgmt.datafactory import models as sdk_models
 
 from company_activity_local.pipeline import expressions as ex
 from company_activity_local.pipeline import resources as rs
+from company_activity_local.pipeline.resources import JsonObject
 
 __all__ = ["Problem", "validate_directory", "validate_factory"]
 
@@ -169,7 +170,7 @@ class _StructureWalker:
         self.required(cls, data, path)
         self.tree(resolved, _key_tree(resolved), data, path)
 
-    def classify(self, cls_name: str, data: dict, path: str) -> str | None:
+    def classify(self, cls_name: str, data: JsonObject, path: str) -> str | None:
         cls = MODELS[cls_name]
         subtypes = cls.__dict__.get("_subtype_map")
         if not subtypes:
@@ -187,7 +188,7 @@ class _StructureWalker:
                                       f"so it would deserialize to the base class{_suggest(value, sorted(known))}")
         return None
 
-    def required(self, cls: type[Any], data: dict, path: str) -> None:
+    def required(self, cls: type[Any], data: JsonObject, path: str) -> None:
         for attr, rules in getattr(cls, "_validation", {}).items():
             if not rules.get("required") or attr not in cls._attribute_map:
                 continue
@@ -198,7 +199,7 @@ class _StructureWalker:
             if node is None:
                 self.problem(f"{path}.{'.'.join(parts)}", f"required property of {cls.__name__} is missing")
 
-    def tree(self, cls_name: str, tree: dict[str, Any], data: dict, path: str) -> None:
+    def tree(self, cls_name: str, tree: dict[str, Any], data: JsonObject, path: str) -> None:
         for key, value in data.items():
             here = f"{path}.{key}"
             node = tree.get(key)
@@ -216,7 +217,7 @@ class _StructureWalker:
             rules = getattr(MODELS[cls_name], "_validation", {}).get(attr, {})
             self.value(cls_name, attr, desc["type"], value, here, rules)
 
-    def value(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: dict) -> None:
+    def value(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: JsonObject) -> None:
         if value is None:
             return
         if type_name.startswith("[") and type_name.endswith("]"):
@@ -248,7 +249,7 @@ class _StructureWalker:
             return
         self.primitive(cls_name, attr, type_name, value, path, rules)
 
-    def primitive(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: dict) -> None:
+    def primitive(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: JsonObject) -> None:
         kinds = {"str": (str,), "int": (int,), "long": (int,), "bool": (bool,), "float": (int, float),
                  "iso-8601": (str,), "duration": (str,)}
         expected = kinds.get(type_name)
@@ -257,13 +258,13 @@ class _StructureWalker:
         if not isinstance(value, expected) or (type_name in ("int", "long", "float") and isinstance(value, bool)):
             self.problem(path, f"expected {type_name}, got {type(value).__name__} {value!r}")
             return
-        if type_name == "str":
+        if type_name == "str" and isinstance(value, str):
             allowed = _enum_values(cls_name, attr)
             if allowed is not None and value not in allowed:
                 case = [a for a in allowed if a.lower() == value.lower()]
                 hint = f" (write {case[0]!r})" if case else ""
                 self.problem(path, f"invalid value {value!r}{hint}; allowed: {', '.join(sorted(allowed))}")
-        if type_name == "iso-8601":
+        if type_name == "iso-8601" and isinstance(value, str):
             try:
                 datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
@@ -301,7 +302,7 @@ class _StructureWalker:
                     self.problem(f"{here}.{side}", "a mapping column needs name, path or ordinal")
 
 
-def _check_structure(kind: str, data: dict, file: str, problems: list[Problem]) -> None:
+def _check_structure(kind: str, data: JsonObject, file: str, problems: list[Problem]) -> None:
     root = ROOT_MODELS[kind]
     sdk_log = logging.getLogger(sdk_models.__name__.rsplit(".", 1)[0])  # the SDK's package logger
     level = sdk_log.level
@@ -318,7 +319,7 @@ def _check_structure(kind: str, data: dict, file: str, problems: list[Problem]) 
 # ---------------------------------------------------------------------------------- references
 
 
-def _iter_dicts(value: Any, path: str = "$") -> Iterator[tuple[str, dict]]:
+def _iter_dicts(value: Any, path: str = "$") -> Iterator[tuple[str, JsonObject]]:
     if isinstance(value, dict):
         yield path, value
         for key, item in value.items():
@@ -328,7 +329,7 @@ def _iter_dicts(value: Any, path: str = "$") -> Iterator[tuple[str, dict]]:
             yield from _iter_dicts(item, f"{path}[{index}]")
 
 
-def _check_parameters(file: str, path: str, target: str, declared: dict, supplied: Any,
+def _check_parameters(file: str, path: str, target: str, declared: JsonObject, supplied: Any,
                       problems: list[Problem]) -> None:
     supplied = supplied if isinstance(supplied, dict) else {}
     for name in supplied:
@@ -340,7 +341,7 @@ def _check_parameters(file: str, path: str, target: str, declared: dict, supplie
             problems.append(Problem(file, path, f"{target} parameter {name!r} has no defaultValue and is not supplied"))
 
 
-def _check_references(factory: rs.Factory, kind: str, data: dict, file: str, problems: list[Problem]) -> None:
+def _check_references(factory: rs.Factory, kind: str, data: JsonObject, file: str, problems: list[Problem]) -> None:
     for path, node in _iter_dicts(data):
         ref_kind = rs.REFERENCE_KINDS.get(str(node.get("type")))
         if ref_kind is None or "referenceName" not in node:
@@ -368,7 +369,7 @@ def _check_references(factory: rs.Factory, kind: str, data: dict, file: str, pro
                                   rs.declared_parameters(pipeline), entry.get("parameters"), problems)
 
 
-def _check_dependencies(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_dependencies(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     lists = [("$.properties.activities", rs.pipeline_activities(pipeline))] + [
         (f"{item.path}.{sub}", children)
         for item in rs.walk_activities(rs.pipeline_activities(pipeline))
@@ -405,7 +406,7 @@ def _check_dependencies(pipeline: dict, file: str, problems: list[Problem]) -> N
 # --------------------------------------------------------------------------------- expressions
 
 
-def _visible_activities(pipeline: dict) -> dict[str, tuple[set[str], set[str]]]:
+def _visible_activities(pipeline: JsonObject) -> dict[str, tuple[set[str], set[str]]]:
     """activity name -> (activities whose results it may read, every activity name of the pipeline)."""
     everything = {str(item.activity.get("name")) for item in rs.walk_activities(rs.pipeline_activities(pipeline))}
     closures: dict[int, dict[str, set[str]]] = {}
@@ -426,7 +427,7 @@ def _visible_activities(pipeline: dict) -> dict[str, tuple[set[str], set[str]]]:
     return visible
 
 
-def _check_expressions(factory: rs.Factory, kind: str, data: dict, file: str, problems: list[Problem]) -> None:
+def _check_expressions(factory: rs.Factory, kind: str, data: JsonObject, file: str, problems: list[Problem]) -> None:
     props = data.get("properties", {}) if isinstance(data.get("properties"), dict) else {}
     declared = set(rs.declared_parameters(data))
     globals_ = set(factory.global_parameters)
@@ -489,7 +490,7 @@ def _referenced_variables(node: ex.Node) -> set[str]:
 # ---------------------------------------------------------------------------------- repo rules
 
 
-def _check_policies(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_policies(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     execution = MODELS["ExecutionActivity"]
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
         activity = item.activity
@@ -509,7 +510,7 @@ def _check_policies(pipeline: dict, file: str, problems: list[Problem]) -> None:
                 problems.append(Problem(file, f"{item.path}.policy.timeout", str(exc)))
 
 
-def _check_secrets(data: dict, file: str, problems: list[Problem]) -> None:
+def _check_secrets(data: JsonObject, file: str, problems: list[Problem]) -> None:
     for path, node in _iter_dicts(data):
         if node.get("type") in ("SecureString",):
             problems.append(Problem(file, path, "a SecureString in committed JSON: use managed identity or an "
@@ -522,7 +523,7 @@ def _check_secrets(data: dict, file: str, problems: list[Problem]) -> None:
                                                                        "the factory JSON"))
 
 
-def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_alerting(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """One chain ending in the stored procedure; an alert branch that reacts to its failure and ends in Fail.
 
     The branch is judged by playing it (`_play_alert`), not by its shape: every chain activity failing
@@ -593,7 +594,7 @@ def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
         return
 
 
-def _activities_read(activity: dict) -> set[str]:
+def _activities_read(activity: JsonObject) -> set[str]:
     """Activity names an activity's own expressions read with activity('X') (not its nested lists')."""
     nested = {sub.split(".", 1)[1].split("[", 1)[0] for sub, _ in rs.child_activity_lists(activity)}
     own = dict(activity)
@@ -607,7 +608,7 @@ def _activities_read(activity: dict) -> set[str]:
     return names
 
 
-def _play_alert(activities: list[dict], chain: list[str], fail: str, posts: list[str],
+def _play_alert(activities: list[JsonObject], chain: list[str], fail: str, posts: list[str],
                 reads: dict[str, set[str]]) -> Iterator[tuple[str, str]]:
     """(activity, message) for the first broken promise, playing every scenario: no failure, or each chain
     activity failing (those after it are then skipped), times every outcome of each alert activity that
@@ -663,7 +664,7 @@ def _play_alert(activities: list[dict], chain: list[str], fail: str, posts: list
             return
 
 
-def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_variable_order(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """A top-level activity that reads variables('v') must depend (transitively) on every top-level activity
     that sets v: otherwise it may read the default while the setter runs (ADF runs independent activities
     in parallel)."""
@@ -692,7 +693,7 @@ def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) ->
                                                         f"{early[0]!r} may set it: make {name!r} depend on it"))
 
 
-def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_json_type_conversion(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """"Schema and data type mapping in copy activity": type conversion is supported between tabular data
     only; with a hierarchical (JSON) source the settings would promise checks that never happen."""
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
@@ -707,7 +708,7 @@ def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Proble
                                         "and let the sink's conversion fail bad values"))
 
 
-def _check_text_date_format(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_text_date_format(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """A delimited-text copy converts text into the sink's types; which date spellings ADF parses without
     `typeConversionSettings.dateFormat` is not documented, so the copy must name the one its contract
     accepts (docs/crm.md), and any dateTimeFormat must say the same (the docs do not settle which of the two
@@ -733,7 +734,7 @@ def _check_text_date_format(pipeline: dict, file: str, problems: list[Problem]) 
                                     ": which of the two ADF applies to a SQL date column is not documented"))
 
 
-def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_procedure_parameter_types(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
         if item.activity.get("type") != "SqlServerStoredProcedure":
             continue
@@ -747,7 +748,7 @@ def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[P
                                         "values as String and let SQL convert them)"))
 
 
-def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, file: str,
+def _check_conventions(factory: rs.Factory, kind: str, name: str, data: JsonObject, file: str,
                        problems: list[Problem]) -> None:
     prefix = rs.NAME_PREFIXES.get(kind)
     if prefix and not name.startswith(prefix):
@@ -757,7 +758,7 @@ def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, fi
                                 "commit triggers Stopped; the deployment starts them explicitly"))
 
 
-def _orchestrates(pipeline: dict) -> bool:
+def _orchestrates(pipeline: JsonObject) -> bool:
     """An orchestrating pipeline (PL_backfill) only runs other pipelines (Execute Pipeline) and touches no data
     itself: the pipelines it runs alert for it, so it is exempt from the loading pipeline's alerting invariant.
     Every other pipeline carries the invariant, also one that lost its stored procedure."""
@@ -769,7 +770,7 @@ DATA_ACTIVITY_TYPES = frozenset({"Copy", "Lookup", "GetMetadata", "Validation", 
                                  "WebActivity", "Delete", "ExecuteDataFlow"})
 
 
-def _check_execute_pipeline(factory: rs.Factory, name: str, pipeline: dict, file: str,
+def _check_execute_pipeline(factory: rs.Factory, name: str, pipeline: JsonObject, file: str,
                             problems: list[Problem]) -> None:
     """Execute Pipeline: waitOnCompletion written out as true, the child's parameters, and no call cycle."""
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):

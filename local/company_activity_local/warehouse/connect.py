@@ -11,8 +11,8 @@ from company_activity_local.warehouse.sqlserver import SqlServerWarehouse
 
 def open_warehouse(*, duckdb_path: str | Path | None = None, connection_string: str | None = None) -> Warehouse:
     """The DuckDB engine for a file path, or SQL Server / Azure SQL for an ODBC connection string."""
-    if (duckdb_path is None) == (connection_string is None):
-        raise ValueError("open_warehouse needs exactly one of duckdb_path or connection_string")
-    if connection_string is not None:
+    if connection_string is not None and duckdb_path is None:
         return SqlServerWarehouse(connection_string)
-    return DuckDBWarehouse(duckdb_path)  # type: ignore[arg-type]
+    if duckdb_path is not None and connection_string is None:
+        return DuckDBWarehouse(duckdb_path)
+    raise ValueError("open_warehouse needs exactly one of duckdb_path or connection_string")

@@ -58,8 +58,9 @@ def run_copy(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
                                  "(incompatible rows always fail the copy)")
 
     def evaluated(key: str) -> dict[str, Any]:
-        return datasets.evaluate_tree(props.get(key) or {}, lambda v, what: ctx.evaluate(v, what),
-                                      f"typeProperties.{key}")
+        value: dict[str, Any] = datasets.evaluate_tree(props.get(key) or {}, lambda v, what: ctx.evaluate(v, what),
+                                                       f"typeProperties.{key}")
+        return value
 
     source, sink, translator = evaluated("source"), evaluated("sink"), evaluated("translator")
     ctx.reject_unknown(source, _SOURCE_KEYS, "source")
@@ -302,9 +303,9 @@ def _extra_values(extra: Sequence[tuple[str, Any]], relative_path: str,
 def _converted(mapping: ColumnMapping, record: Mapping[str, Any], extra: Mapping[str, Any], path: str,
                line: int) -> Any:
     if len(mapping.path) == 1 and mapping.path[0] in extra:
-        value = extra[mapping.path[0]]
+        value: Any = extra[mapping.path[0]]
     else:
-        value: Any = record
+        value = record
         for key in mapping.path:
             value = value.get(key) if isinstance(value, Mapping) else None
     try:
