@@ -40,6 +40,7 @@ from company_activity_local.pipeline.context import (
     ActivityContext,
     ActivityRunner,
     Listener,
+    RunResources,
     RunState,
     ScopeOutcome,
     WaitEvent,
@@ -70,8 +71,9 @@ class PipelineExecutor:
     `wait_listener` is told before every retry wait and polling wait (WaitEvent), so a run never waits silently.
     """
 
-    def __init__(self, factory: Factory, resources: Any, *, runners: Mapping[str, ActivityRunner] | None = None,
-                 listener: Listener | None = None, global_parameters: Mapping[str, Any] | None = None,
+    def __init__(self, factory: Factory, resources: RunResources | None, *,
+                 runners: Mapping[str, ActivityRunner] | None = None, listener: Listener | None = None,
+                 global_parameters: Mapping[str, Any] | None = None,
                  retry_interval_s: float | None = None, wait_listener: WaitListener | None = None) -> None:
         self.wait_listener = wait_listener
         if retry_interval_s is not None and retry_interval_s < 0:
