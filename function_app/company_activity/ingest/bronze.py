@@ -164,7 +164,8 @@ class Manifest:
         return run_prefix(self.date, self.run_id)
 
     @property
-    def bytes(self) -> int:
+    def stored_bytes(self) -> int:
+        """Stored (gzip) bytes of the run's data files."""
         return sum(f.bytes for f in self.files)
 
     def to_json(self) -> bytes:

@@ -202,7 +202,7 @@ def ingest_day(
         raise
     finally:
         validator.close()  # removes the spilled company ids (seen_ids.py) from the temp dir
-    return result(True, outcome.manifest.bytes, replaced=outcome.replaced_run_id)
+    return result(True, outcome.manifest.stored_bytes, replaced=outcome.replaced_run_id)
 
 
 def bronze_container(settings: IngestSettings) -> ContainerClient:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -150,13 +150,18 @@ class Catalog(Protocol):
         ...
 
 
+# What a translated statement is for the runtime: a query returns rows, dml changes them, ddl changes the
+# catalog, noop is dropped (a T-SQL statement with no DuckDB counterpart).
+StatementKind = Literal["query", "dml", "ddl", "noop"]
+
+
 @dataclass(frozen=True)
 class Translated:
     """DuckDB SQL for one T-SQL statement, with `$name` parameters to bind at run time."""
 
     sql: str
     parameters: tuple[str, ...]
-    kind: str  # query | dml | ddl | noop
+    kind: StatementKind
     line: int
     assigns: tuple[str, ...] = ()  # SELECT @a = ..., @b = ...: the variables, in projection order
     guard: Translated | None = None  # MERGE: must return no row (duplicate source rows otherwise)
@@ -847,7 +852,7 @@ class _Rewriter:
         placeholder = exp.Parameter(this=exp.Var(this=name))
         return exp.Cast(this=placeholder, to=exp.DataType.build(sql_type.duckdb, dialect="duckdb"))
 
-    def finish(self, ast: exp.Expr, kind: str, **extra: object) -> Translated:
+    def finish(self, ast: exp.Expr, kind: StatementKind, **extra: object) -> Translated:
         sql = ast.sql(dialect="duckdb", identify=True)
         table_free = kind == "query" and ast.find(exp.Table) is None
         return Translated(sql, tuple(self.parameters), kind, self.loc.line, table_free=table_free, **extra)  # type: ignore[arg-type]
