@@ -138,7 +138,7 @@ class Source:
     pages: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     dataset: str
     date: date
@@ -547,7 +547,7 @@ def committed_days(container: ContainerClient, start: date, end: date, *, worker
     return {m.date: m for m in manifests if m is not None}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DayStatus:
     """One date's ingestion status, as the status endpoint and `company-activity ingestions` show it."""
 
@@ -575,8 +575,9 @@ def day_statuses(container: ContainerClient, start: date, end: date) -> list[Day
     out = []
     for day in date_range(start, end):
         m = manifests.get(day)
-        out.append(DayStatus(day, False) if m is None else
-                   DayStatus(day, True, m.record_count, m.rejected_count, m.run_id, m.committed_at))
+        out.append(DayStatus(date=day, committed=False) if m is None else
+                   DayStatus(date=day, committed=True, record_count=m.record_count, rejected_count=m.rejected_count,
+                             run_id=m.run_id, committed_at=m.committed_at))
     return out
 
 

@@ -71,13 +71,13 @@ def date_loads(dates: Sequence[date], backfill_status: str, activity_runs: Seque
     ended = backfill_status not in RUNNING_STATUSES
     out: dict[date, DateLoad] = {}
     for day in dates:
-        run = by_date.get(day.isoformat())
-        if run is None:
+        day_run = by_date.get(day.isoformat())
+        if day_run is None:
             out[day] = DateLoad("not run" if ended else "queued")
             continue
-        status = str(run.get("status") or "")
-        error = (run.get("error") or {}).get("message") if status == "Failed" else None
-        child = (run.get("output") or {}).get("pipelineRunId")
+        status = str(day_run.get("status") or "")
+        error = (day_run.get("error") or {}).get("message") if status == "Failed" else None
+        child = (day_run.get("output") or {}).get("pipelineRunId")
         out[day] = DateLoad(_STATES.get(status, status.lower() or "unknown"), child, error or None)
     return out
 

@@ -207,16 +207,16 @@ class PipelineExecutor:
         name, kind = str(activity["name"]), str(activity["type"])
         if str(activity.get("state", "Active")).lower() == "inactive":
             mark = Status(activity.get("onInactiveMarkAs", "Succeeded"))
-            return ActivityResult(name, kind, mark, scope=scope)
+            return ActivityResult(name=name, type=kind, status=mark, scope=scope)
         if not runs:
-            return ActivityResult(name, kind, Status.SKIPPED, scope=scope)
+            return ActivityResult(name=name, type=kind, status=Status.SKIPPED, scope=scope)
         return self._execute(state, activity, scope)
 
     def _execute(self, state: RunState, activity: Mapping[str, Any], scope: str) -> ActivityResult:
         name, kind = str(activity["name"]), str(activity["type"])
         t0 = time.monotonic()
         policy = activity.get("policy") or {}
-        result = ActivityResult(name, kind, Status.FAILED, started_at=datetime.now(UTC), scope=scope,
+        result = ActivityResult(name=name, type=kind, status=Status.FAILED, started_at=datetime.now(UTC), scope=scope,
                                 secure_output=bool(policy.get("secureOutput", False)))
         try:
             retries, interval, timeout = self._policy(state, name, policy)

@@ -31,8 +31,9 @@ def write_run(container: ContainerClient, records: list[dict], *, day: datetime.
         writer.write_records(records[i:i + page])
     writer.write_rejected(rejected or [])
     files, rejected_files = writer.close()
-    return bronze.Manifest(bronze.DATASET, day, run_id, len(records), len(rejected or []), files, rejected_files,
-                           started, started, bronze.Source("http://api.example", 3))
+    return bronze.Manifest(dataset=bronze.DATASET, date=day, run_id=run_id, record_count=len(records),
+                           rejected_count=len(rejected or []), files=files, rejected_files=rejected_files,
+                           started_at=started, committed_at=started, source=bronze.Source("http://api.example", 3))
 
 
 def records(n: int, tag: str = "a") -> list[dict]:
@@ -118,8 +119,9 @@ def test_manifest_json_round_trip_and_fields(container: ContainerClient) -> None
 def test_a_damaged_manifest_is_refused_naming_the_field(change, message: str) -> None:
     started = NOW
     entry = bronze.BronzeFile(bronze.data_file_path(DAY, "20261127T013000Z-0a0b0c0d", "part", 0), 5, 100, "ab" * 32)
-    manifest = bronze.Manifest(bronze.DATASET, DAY, "20261127T013000Z-0a0b0c0d", 5, 0, (entry,), (), started,
-                               started, bronze.Source("http://api.example", 1))
+    manifest = bronze.Manifest(dataset=bronze.DATASET, date=DAY, run_id="20261127T013000Z-0a0b0c0d", record_count=5,
+                               rejected_count=0, files=(entry,), rejected_files=(), started_at=started,
+                               committed_at=started, source=bronze.Source("http://api.example", 1))
     body = json.loads(manifest.to_json())
     change(body)
     with pytest.raises(bronze.ManifestError, match=message):
