@@ -362,7 +362,7 @@ class EvalContext:
             "TriggerId": self.trigger.get("id", self.run_id) if self.trigger else self.run_id,
             "TriggerName": trigger_name,
             "TriggerType": trigger_type,
-            "TriggerTime": dotnet.format_datetime(dotnet.DateTime.from_datetime(when.astimezone(UTC)), "o"),
+            "TriggerTime": dotnet.format_datetime(dotnet.DateTime.from_datetime(_aware(when)), "o"),
             "parameters": self.parameters,
             "globalParameters": self.global_parameters,
         }
@@ -587,8 +587,13 @@ def _formatted(fn: str, value: dotnet.DateTime, fmt: Any, index: int) -> str:
     return dotnet.format_datetime(value, _arg(fn, index, fmt, "string"))
 
 
+def _aware(value: datetime) -> datetime:
+    """A clock reading as UTC (a naive one is taken as UTC): utcNow() and TriggerTime are UTC times."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _now(ctx: EvalContext) -> dotnet.DateTime:
-    return dotnet.DateTime.from_datetime(ctx.now.astimezone(UTC) if ctx.now else datetime.now(UTC))
+    return dotnet.DateTime.from_datetime(_aware(ctx.now or datetime.now(UTC)))
 
 
 _UNIT_TICKS = {"Second": dotnet.TICKS_PER_SECOND, "Minute": 60 * dotnet.TICKS_PER_SECOND,

@@ -117,6 +117,12 @@ def test_pipeline_system_variables(ctx: EvalContext) -> None:
     assert ev("@pipeline().globalParameters.container", ctx) == "bronze"
 
 
+def test_the_clock_is_utc_even_when_naive() -> None:
+    naive = EvalContext("p", "r", {}, {}, {}, now=datetime(2024, 3, 2, 1, 2, 3))
+    assert evaluate("@utcNow()", naive) == "2024-03-02T01:02:03.0000000Z"
+    assert evaluate("@pipeline().TriggerTime", naive) == "2024-03-02T01:02:03.0000000Z"
+
+
 def test_reference_functions(ctx: EvalContext) -> None:
     assert ev("@activity('Lookup').output.firstRow.run_id", ctx) == "r1"
     assert ev("@activity('Copy').error.message", ctx) == "boom"
