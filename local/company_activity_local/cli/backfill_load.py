@@ -23,16 +23,17 @@ from rich.table import Table
 
 from company_activity.ingest.dates import date_range
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, PER_DATE_ACTIVITY, start_parameters
-from company_activity.settings import IngestSettings
+from company_activity.settings import IngestSettings, StorageSettings
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.flags import seconds
 from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.report import STYLE
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
+from company_activity_local.settings import LocalRunSettings
 
 # Ingestion has already run inline: a date without a manifest now will not get one, so do not wait 6 hours.
 DEFAULT_MANIFEST_TIMEOUT = "0.00:00:10"
@@ -59,18 +60,18 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="wait between activity retries instead of the JSON's minutes (default 1)")
 
 
-def local_settings(ingest: IngestSettings, warehouse: Path | None,
+def local_settings(storage: StorageSettings, warehouse: Path | None,
                    env: Mapping[str, str] | None = None) -> LocalRunSettings:
     env = dict(os.environ if env is None else env)
-    if not env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip() and ingest.storage_connection_string is not None:
-        env["LOCAL_BLOB_CONNECTION_STRING"] = ingest.storage_connection_string.reveal()
+    if not env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip() and storage.connection_string is not None:
+        env["LOCAL_BLOB_CONNECTION_STRING"] = storage.connection_string.reveal()
     if warehouse is not None:
         env["WAREHOUSE_PATH"], env["WAREHOUSE_CONNECTION_STRING"] = str(warehouse), ""
     return LocalRunSettings.from_env(env)
 
 
-def global_parameters(settings: IngestSettings, crm_container: str | None) -> dict[str, str]:
-    values = {"bronzeContainer": settings.bronze_container}
+def global_parameters(storage: StorageSettings, crm_container: str | None) -> dict[str, str]:
+    values = {"bronzeContainer": storage.bronze_container}
     if crm_container:
         values["crmContainer"] = crm_container
     return values
@@ -81,7 +82,7 @@ def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, en
     """Run the backfill pipeline over start..end and print the two-stage summary; CommandFailed unless every
     date is committed and loaded."""
     err = make_console(stderr=True)
-    local = local_settings(settings, args.warehouse)
+    local = local_settings(settings.storage, args.warehouse)
     factory = load_factory(ADF_DIR)
     dates = date_range(start, end)
     committed = sum(row.status in ("committed", "skipped") for row in ingested.values())
@@ -99,7 +100,7 @@ def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, en
                     progress.update(task, description=f"loading {dates[done]}")
 
         executor = PipelineExecutor(factory, resources, listener=on_activity, retry_interval_s=args.retry_interval,
-                                    global_parameters=global_parameters(settings, args.crm_container))
+                                    global_parameters=global_parameters(settings.storage, args.crm_container))
         run = executor.run(BACKFILL_PIPELINE, {**start_parameters(start, end),
                                                "manifestTimeout": args.manifest_timeout, "manifestSleepSeconds": 1})
     print_summary(run, executor.child_runs, dates, ingested)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from pathlib import Path
 
 from company_activity_local.cli.console import make_console
@@ -13,6 +12,7 @@ from company_activity_local.cli.errors import CommandFailed, UsageError, first_l
 from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_out_flag, connection_string
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
+from company_activity_local.settings import WarehouseSettings
 
 DEFAULT_OUT = Path("out/dashboard.html")
 
@@ -42,7 +42,10 @@ def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
             day = dt.date.fromisoformat(args.date)
         except ValueError:
             raise UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
-    connection = connection_string(args) or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
+    connection = connection_string(args)
+    if connection is None and not args.warehouse:
+        configured = WarehouseSettings.from_env().connection_string
+        connection = configured.reveal() if configured is not None else None
     if not args.warehouse and not connection:
         raise UsageError(f"give --warehouse PATH.duckdb or --connection-string-file PATH (or set "
                          f"{CONNECTION_STRING_ENV})")

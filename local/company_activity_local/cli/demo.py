@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from company_activity_local.demo.night import MAX_DAYS, DateRun, DemoObserver, D
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
+from company_activity_local.settings import ServicesSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_DAYS = 14
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace, journal: Journal) -> None:
     days, end = _window(args)
     options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out,
                           warehouse=args.warehouse, end=end, keep_services=args.keep_services,
-                          free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
+                          free_ports=ServicesSettings.from_env().free_ports)
     services = ("every local service was stopped" if not options.keep_services else
                 f"the kept services still run (stop them: company-activity services down --dir {options.services_dir})")
     journal.note(f"{services}; the demo's warehouse is rebuilt from scratch when you run it again")

@@ -7,7 +7,6 @@ up)"` sets the environment of the current shell. See docs/local.md.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich.markup import escape
@@ -25,6 +24,7 @@ from company_activity_local.services.background import (
     read_state,
     up,
 )
+from company_activity_local.settings import ServicesSettings
 
 FREE_PORTS_ENV = "SERVICES_FREE_PORTS"
 
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_up(args: argparse.Namespace, journal: Journal) -> None:
     err = make_console(stderr=True)
-    free = args.free_ports or os.environ.get(FREE_PORTS_ENV, "").strip() == "1"
+    free = args.free_ports or ServicesSettings.from_env().free_ports
     journal.note("the services started so far were stopped: nothing is up; rerunning the same command starts them")
     state = up(args.dir, simulator=args.api, free_ports=free, companies=args.companies, seed=args.seed)
     for process in state.processes:
