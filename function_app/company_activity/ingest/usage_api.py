@@ -38,8 +38,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
-from company_activity.settings import IngestSettings, Secret
+from company_activity.settings import Secret, UsageApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class ClientStats:
     body_bytes: int = 0
 
 
-class UsageApiError(Exception):
+class UsageApiError(OperationalError):
     """The API answered in a way retrying cannot fix (4xx, wrong shape, cursor loop). No secret inside.
 
     `systemic` is true when the cause is not the date but the setup (the API unreachable, the key refused,
@@ -104,7 +105,7 @@ class UsageApiUnavailable(UsageApiError):
     """Retries are exhausted; the message says how many attempts were made and what failed last."""
 
 
-class _Transient(Exception):
+class _Transient(OperationalError):
     """A retryable failure of one attempt. Its message is safe to log; it holds no request object."""
 
     def __init__(self, message: str, retry_after: float | None = None, *, connection: bool = False):
@@ -152,12 +153,12 @@ class UsageApiClient:
         self._server = _host_only(self.base_url)
 
     @classmethod
-    def from_settings(cls, settings: IngestSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
+    def from_settings(cls, settings: UsageApiSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
         return cls(
-            settings.usage_api_base_url,
-            settings.usage_api_key,
-            page_size=settings.usage_api_page_size,
-            timeout_s=settings.usage_api_timeout_s,
+            settings.base_url,
+            settings.key,
+            page_size=settings.page_size,
+            timeout_s=settings.timeout_s,
             retry=retry,
         )
 
@@ -416,12 +417,23 @@ class DayRecordValidator:
         return None
 
 
+class _NotJsonNumber(OperationalError):  # raised inside json.loads, caught just below
+    pass
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _NotJsonNumber(token)
+
+
 def _parse_json(body: bytes) -> tuple[Any, str | None]:
-    """(payload, None), or (None, why the body is not JSON)."""
+    """(payload, None), or (None, why the body is not JSON). NaN and Infinity, which json.loads would accept,
+    are not JSON (RFC 8259) and could not be written to bronze as they came."""
     try:
-        return json.loads(body), None
+        return json.loads(body, parse_constant=_refuse_constant), None
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg}, char {exc.pos}"
+    except _NotJsonNumber as exc:
+        return None, f"{exc} is not a JSON number"
     except ValueError as exc:  # undecodable bytes
         return None, type(exc).__name__
 

@@ -266,15 +266,15 @@ class _Compiler:
         if statement.procedure.startswith(("sp_", "sys.", "xp_")):
             raise loc.error(f"system procedure {statement.procedure}")
         names = tuple(name for name, _ in statement.arguments)
-        arguments = t.values([value for _, value in statement.arguments], loc) if names else None
+        bound = t.values([value for _, value in statement.arguments], loc) if names else None
         name = statement.procedure if "." in statement.procedure else f"dbo.{statement.procedure}"
-        return CallProcedure(loc, name, names, arguments, statement.result_variable)
+        return CallProcedure(loc, name, names, bound, statement.result_variable)
 
 
 ALWAYS = Translated("SELECT 1", (), "query", 0)
 
 
-def _lock_owner(arguments: dict[str, exp.Expression], loc: Location) -> str:
+def _lock_owner(arguments: dict[str, exp.Expr], loc: Location) -> str:
     owner = arguments.get("lockowner", exp.Literal.string("Transaction"))
     if not (isinstance(owner, (exp.Literal, exp.National)) and owner.name.lower() in ("transaction", "session")):
         raise loc.error("@LockOwner other than 'Transaction' or 'Session'")

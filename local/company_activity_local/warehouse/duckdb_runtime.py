@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import duckdb
 from sqlglot import exp
 
+from company_activity.errors import OperationalError
 from company_activity_local.warehouse.duckdb_plan import (
     ALWAYS,
     AppLock,
@@ -38,9 +39,9 @@ from company_activity_local.warehouse.duckdb_plan import (
     TransactionStep,
     python_type,
 )
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import (
     MERGE_DUPLICATE_MESSAGE,
-    MERGE_DUPLICATE_NUMBER,
     VARIABLE_PREFIX,
     Translated,
 )
@@ -49,7 +50,7 @@ from company_activity_local.warehouse.tsql_types import SqlType
 
 
 @dataclass
-class TSqlError(Exception):
+class TSqlError(OperationalError):
     """An error in flight inside the interpreter (what CATCH sees)."""
 
     number: int
@@ -63,7 +64,7 @@ class TSqlError(Exception):
         return self.message
 
 
-class _Return(Exception):
+class _Return(Exception):  # control flow (RETURN unwinds to the procedure call), not an error
     def __init__(self, value: Any) -> None:
         super().__init__()
         self.value = value
@@ -100,7 +101,7 @@ def translate_error(error: duckdb.Error) -> TSqlError:
         key = _TRAILING_SPACE_KEY.search(expression)
         if key is not None:  # the CHECK the translator adds to key text columns
             return TSqlError(
-                50000,
+                SqlErrorNumber.USER_DEFINED,
                 f"DuckDB engine: a value of the key column '{key.group('column').strip(chr(34))}' of table '{table}' "
                 "ends with a space (SQL Server's keys ignore trailing spaces, so 'a' and 'a ' would collide; "
                 "the DuckDB engine refuses such values)",
@@ -108,39 +109,41 @@ def translate_error(error: duckdb.Error) -> TSqlError:
         measured = _MEASURED_COLUMN.search(expression)
         if measured is not None and "<=" in expression:  # the CHECK the translator adds for VARCHAR(n)
             column = measured.group("column").strip('"')
-            return TSqlError(2628, f"String or binary data would be truncated in table '{table}', column '{column}'.")
+            return TSqlError(SqlErrorNumber.STRING_TRUNCATED,
+                             f"String or binary data would be truncated in table '{table}', column '{column}'.")
     overflow = _OVERFLOW.search(message)
     if overflow is not None:
         kind = _DUCKDB_TYPES.get(overflow.group("type") or overflow.group("target") or "", "")
         if kind:
-            return TSqlError(8115, f"Arithmetic overflow error converting expression to data type {kind}.")
+            return TSqlError(SqlErrorNumber.ARITHMETIC_OVERFLOW,
+                             f"Arithmetic overflow error converting expression to data type {kind}.")
     if "Date out of range" in message or "date out of range" in message:
-        return TSqlError(517, "Adding a value to a 'date' column caused an overflow.")
+        return TSqlError(SqlErrorNumber.DATE_OVERFLOW, "Adding a value to a 'date' column caused an overflow.")
     if "More than one row returned by a subquery" in message:
-        return TSqlError(512, SUBQUERY_ROWS_MESSAGE)
+        return TSqlError(SqlErrorNumber.SUBQUERY_MULTIPLE_ROWS, SUBQUERY_ROWS_MESSAGE)
     return TSqlError(duckdb_error_number(error), message)
 
 
-def duckdb_error_number(error: duckdb.Error) -> int:
+def duckdb_error_number(error: duckdb.Error) -> SqlErrorNumber:
     """The SQL Server error number closest to a DuckDB error (what ERROR_NUMBER() returns)."""
     text = str(error)
     if isinstance(error, duckdb.ConstraintException):
         if "NOT NULL" in text:
-            return 515
+            return SqlErrorNumber.CANNOT_INSERT_NULL
         if "CHECK constraint" in text:
-            return 547
-        return 2627
+            return SqlErrorNumber.CONSTRAINT_CONFLICT
+        return SqlErrorNumber.PRIMARY_KEY_VIOLATION
     if isinstance(error, duckdb.ConversionException):
-        return 245
+        return SqlErrorNumber.CONVERSION_FAILED
     if "Division by zero" in text or "Divide by zero" in text:
-        return 8134
+        return SqlErrorNumber.DIVIDE_BY_ZERO
     if "already exists in the current database" in text:  # CREATE ROLE of an existing role
-        return 15023
+        return SqlErrorNumber.ROLE_EXISTS
     if "because it does not exist or you do not have permission" in text:  # GRANT to/on a missing one
-        return 15151
+        return SqlErrorNumber.PRINCIPAL_NOT_FOUND
     if isinstance(error, duckdb.CatalogException):
-        return 208
-    return 50000
+        return SqlErrorNumber.INVALID_OBJECT_NAME
+    return SqlErrorNumber.USER_DEFINED
 
 
 def throw_message(message: str) -> str:
@@ -151,7 +154,7 @@ def throw_message(message: str) -> str:
     parts = message.split("%%")
     if any("%" in part for part in parts):
         raise TSqlError(
-            50000,
+            SqlErrorNumber.USER_DEFINED,
             "DuckDB engine: THROW message with an unescaped '%' (THROW reserves %; write %% for one): "
             + message.replace("%", "%%")[:2000],
         )
@@ -169,7 +172,7 @@ class _AppLocks:
 
     @classmethod
     def lock_for(cls, database: str, resource: str) -> threading.Lock:
-        key = (database, resource.lower())
+        key = (database, resource)  # resource names compare in binary ("sp_getapplock")
         with cls._guard:
             return cls._locks.setdefault(key, threading.Lock())
 
@@ -211,6 +214,7 @@ class Session:
         self.options = {"NOCOUNT": False, "XACT_ABORT": False}
         self.held_locks: dict[str, threading.Lock] = {}  # owner Transaction
         self.session_locks: dict[str, threading.Lock] = {}  # owner Session
+        self.lock_counts: dict[tuple[str, str], int] = {}  # (owner, resource): sp_getapplock calls not released
         self.pending_drops: list[str] = []
 
     # -- entry points -------------------------------------------------------------------------
@@ -235,13 +239,16 @@ class Session:
                 frame.variables[parameter] = self.evaluate(default, frame)[0]
             else:
                 raise TSqlError(
-                    201,
+                    SqlErrorNumber.EXPECTS_PARAMETER,
                     f"Procedure or function '{plan.name.split('.')[-1]}' expects parameter '@{parameter}', "
                     "which was not supplied.",
                 )
         if supplied:
             unknown = sorted(supplied)[0]
-            raise TSqlError(8145, f"@{unknown} is not a parameter for procedure {plan.name.split('.')[-1]}.")
+            raise TSqlError(
+                SqlErrorNumber.NOT_A_PARAMETER,
+                f"@{unknown} is not a parameter for procedure {plan.name.split('.')[-1]}.",
+            )
         entry_trancount = self.trancount
         # "If a SET statement runs in a stored procedure, the value of the SET option is restored after
         # control is returned from the stored procedure" (SET Statements (Transact-SQL)).
@@ -258,7 +265,7 @@ class Session:
             previous, current = entry_trancount, self.trancount
             self.abort()
             raise TSqlError(
-                266,
+                SqlErrorNumber.TRANCOUNT_MISMATCH,
                 "Transaction count after EXECUTE indicates a mismatching number of BEGIN and COMMIT "
                 f"statements. Previous count = {previous}, current count = {current}.",
                 procedure=plan.name,
@@ -333,8 +340,11 @@ class Session:
         if step.arguments is None:
             raise frame.caught[-1]
         number, message, state = self.evaluate(step.arguments, frame)
-        if number is None or int(number) < 50000:
-            raise TSqlError(35100, f"Error number {number} in the THROW statement is outside the valid range.")
+        if number is None or int(number) < SqlErrorNumber.USER_DEFINED:
+            raise TSqlError(
+                SqlErrorNumber.THROW_NUMBER_OUT_OF_RANGE,
+                f"Error number {number} in the THROW statement is outside the valid range.",
+            )
         text = throw_message(str(message)) if message is not None else ""
         raise TSqlError(int(number), text, int(state or 1))
 
@@ -344,7 +354,7 @@ class Session:
                 # With XACT_ABORT OFF, SQL Server rolls back only the failing statement of some errors and
                 # goes on with the transaction; DuckDB aborts the whole transaction on any error.
                 raise TSqlError(
-                    50000,
+                    SqlErrorNumber.USER_DEFINED,
                     "DuckDB engine: BEGIN TRANSACTION with SET XACT_ABORT OFF (SQL Server would keep the "
                     "transaction open after some errors, DuckDB aborts it); SET XACT_ABORT ON first",
                 )
@@ -355,10 +365,13 @@ class Session:
             self.rowcount = 0
         elif action == "commit":
             if self.trancount == 0:
-                raise TSqlError(3902, "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+                raise TSqlError(
+                    SqlErrorNumber.COMMIT_WITHOUT_BEGIN,
+                    "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                )
             if self.doomed:
                 raise TSqlError(
-                    3930,
+                    SqlErrorNumber.UNCOMMITTABLE_TRANSACTION,
                     "The current transaction cannot be committed and cannot support operations that write "
                     "to the log file. Roll back the transaction.",
                 )
@@ -369,7 +382,10 @@ class Session:
             self.rowcount = 0
         else:
             if self.trancount == 0:
-                raise TSqlError(3903, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+                raise TSqlError(
+                    SqlErrorNumber.ROLLBACK_WITHOUT_BEGIN,
+                    "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                )
             self.rollback()
 
     def rollback(self) -> None:
@@ -386,45 +402,61 @@ class Session:
         resource, timeout_ms = self.evaluate(step.arguments, frame)
         if step.owner == "transaction" and self.trancount == 0:
             raise TSqlError(
-                1223,
+                SqlErrorNumber.APPLOCK_OUTSIDE_TRANSACTION,
                 "You attempted to acquire a transactional application lock without an active transaction.",
             )
         held = self.held_locks if step.owner == "transaction" else self.session_locks
-        key = str(resource).lower()
-        result = 1  # already held by this session
+        # The resource name is compared in binary, case-sensitively, whatever the collation ("sp_getapplock").
+        key = str(resource)
+        result = 0  # granted at once (also when this session holds it already: one more release is then needed)
         if key not in self.held_locks and key not in self.session_locks:
             lock = _AppLocks.lock_for(self.database, key)
-            timeout = -1 if timeout_ms is None or int(timeout_ms) < 0 else int(timeout_ms) / 1000
-            if lock.acquire(timeout=timeout):
+            if lock.acquire(blocking=False):
                 held[key] = lock
-                result = 0
             else:
-                result = -1
+                timeout = -1 if timeout_ms is None or int(timeout_ms) < 0 else int(timeout_ms) / 1000
+                if timeout != 0 and lock.acquire(timeout=timeout):
+                    held[key] = lock
+                    result = 1  # granted after waiting for another session to release it
+                else:
+                    result = -1
+        if result >= 0:
+            self.lock_counts[(step.owner, key)] = self.lock_counts.get((step.owner, key), 0) + 1
         if step.result_variable:
             frame.variables[step.result_variable] = result
 
     def release_applock(self, step: ReleaseAppLock, frame: Frame) -> None:
         (resource,) = self.evaluate(step.arguments, frame)
         held = self.held_locks if step.owner == "transaction" else self.session_locks
-        lock = held.pop(str(resource).lower(), None)
+        key = str(resource)
+        lock = held.get(key)
         if lock is None:
             # sp_releaseapplock of a lock the session does not hold: error 1223 and return code -999.
-            raise TSqlError(1223, f"Cannot release the application lock (Database Principal: 'public', Resource: "
-                                  f"'{resource}') because it is not currently held.")
-        lock.release()
+            raise TSqlError(SqlErrorNumber.APPLOCK_NOT_HELD,
+                            f"Cannot release the application lock (Database Principal: 'public', Resource: "
+                            f"'{resource}') because it is not currently held.")
+        count = self.lock_counts.get((step.owner, key), 1) - 1
+        if count > 0:
+            self.lock_counts[(step.owner, key)] = count
+        else:  # released as many times as it was taken ("sp_releaseapplock")
+            self.lock_counts.pop((step.owner, key), None)
+            del held[key]
+            lock.release()
         if step.result_variable:
             frame.variables[step.result_variable] = 0
 
     def release_locks(self) -> None:
-        for lock in self.held_locks.values():
+        for key, lock in self.held_locks.items():
             lock.release()
+            self.lock_counts.pop(("transaction", key), None)
         self.held_locks.clear()
 
     def close(self) -> None:
         """The session ends: its transaction rolls back and its Session-owned locks go."""
         self.abort()
-        for lock in self.session_locks.values():
+        for key, lock in self.session_locks.items():
             lock.release()
+            self.lock_counts.pop(("session", key), None)
         self.session_locks.clear()
 
     def drop_temp_tables(self, frame: Frame) -> None:
@@ -442,7 +474,7 @@ class Session:
         params = self.parameters(statement, frame)
         guard = statement.guard
         if guard is not None and self.execute(guard.sql, self.parameters(guard, frame)).fetchall():
-            raise TSqlError(MERGE_DUPLICATE_NUMBER, MERGE_DUPLICATE_MESSAGE)
+            raise TSqlError(SqlErrorNumber.MERGE_DUPLICATE, MERGE_DUPLICATE_MESSAGE)
         for ddl in statement.before:
             self.execute(ddl)
         result = self.execute(statement.sql, params)
@@ -522,7 +554,7 @@ class Session:
             return None
         return {
             "sys_error_message": caught.message,
-            "sys_error_number": caught.number,
+            "sys_error_number": int(caught.number),
             "sys_error_severity": caught.severity,
             "sys_error_state": caught.state,
             "sys_error_line": caught.line,

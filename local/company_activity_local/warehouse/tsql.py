@@ -25,6 +25,7 @@ from company_activity_local.warehouse.tsql_rewrite import (
     VARIABLE_PREFIX,
     Catalog,
     Rewriter,
+    arg_name,
     is_assignment,
     temp_table_name,
     variable_name,
@@ -56,7 +57,6 @@ MERGE_DUPLICATE_MESSAGE = (
     "of the target table multiple times. Refine the ON clause to ensure a target row matches at most one "
     "source row, or use the GROUP BY clause to group the source rows."
 )
-MERGE_DUPLICATE_NUMBER = 8672
 # Table and index options that change how SQL Server stores a table, not what it answers.
 _STORAGE_OPTIONS = {"DATA_COMPRESSION": {"NONE", "ROW", "PAGE"}}
 
@@ -125,7 +125,7 @@ class Translator:
             return self._dml(ast, loc)
         raise loc.error(f"statement {statement.text.split()[0].upper()}")
 
-    def value(self, expression: exp.Expression, loc: Location, target: SqlType | None) -> Translated:
+    def value(self, expression: exp.Expr, loc: Location, target: SqlType | None) -> Translated:
         """SELECT <expression> (converted to `target` like a T-SQL assignment)."""
         select = exp.select(expression.copy())
         rewriter = Rewriter(self, loc)
@@ -140,27 +140,27 @@ class Translator:
             rewriter.rewrite(select)
         return _finish(rewriter, select, "query")
 
-    def values(self, expressions: list[exp.Expression], loc: Location) -> Translated:
+    def values(self, expressions: list[exp.Expr], loc: Location) -> Translated:
         select = exp.select(*[e.copy() for e in expressions])
         rewriter = Rewriter(self, loc)
         rewriter.check(select)
         rewriter.rewrite(select)
         return _finish(rewriter, select, "query")
 
-    def condition(self, expression: exp.Expression, loc: Location) -> Translated:
+    def condition(self, expression: exp.Expr, loc: Location) -> Translated:
         """SELECT CASE WHEN <condition> THEN 1 ELSE 0 END (T-SQL IF treats UNKNOWN as false)."""
         case = exp.Case(ifs=[exp.If(this=expression.copy(), true=exp.Literal.number(1))], default=exp.Literal.number(0))
         return self.values([case], loc)
 
     @staticmethod
-    def _assignable(rewriter: Rewriter, node: exp.Expression, source: SqlType | None, target: SqlType) -> None:
+    def _assignable(rewriter: Rewriter, node: exp.Expr, source: SqlType | None, target: SqlType) -> None:
         try:
             convert(exp.Null(), source, target)
         except TypeRefusal as refused:
             raise rewriter.error(node, str(refused)) from None
 
     # -- statements ---------------------------------------------------------------------------
-    def _query(self, ast: exp.Expression, loc: Location) -> Translated:
+    def _query(self, ast: exp.Expr, loc: Location) -> Translated:
         rewriter = Rewriter(self, loc)
         rewriter.check(ast)
         if isinstance(ast, exp.Select) and any(is_assignment(p) for p in ast.expressions):
@@ -185,7 +185,7 @@ class Translator:
         ast = rewriter.rewrite(ast)
         return _finish(rewriter, ast, "query")
 
-    def _dml(self, ast: exp.Expression, loc: Location) -> Translated:
+    def _dml(self, ast: exp.Expr, loc: Location) -> Translated:
         if isinstance(ast, exp.Delete) and (ast.args.get("tables") or ast.args.get("using")):
             raise loc.error("DELETE with a FROM/JOIN list", "use DELETE FROM t WHERE ... EXISTS (...)")
         rewriter = Rewriter(self, loc)
@@ -206,7 +206,7 @@ class Translator:
 
     def _is_view(self, table: exp.Table) -> bool:
         is_view = getattr(self.catalog, "is_view", None)
-        schema = table.args.get("db").name if table.args.get("db") else "dbo"
+        schema = arg_name(table, "db", "dbo")
         return bool(is_view and is_view(schema.lower(), table.name.lower()))
 
     def _merge_guard(self, merge: exp.Merge, loc: Location) -> Translated | None:
@@ -230,7 +230,7 @@ class Translator:
         return _finish(rewriter, guard, "query")
 
 
-def _finish(rewriter: Rewriter, ast: exp.Expression, kind: str, **extra: object) -> Translated:
+def _finish(rewriter: Rewriter, ast: exp.Expr, kind: str, **extra: object) -> Translated:
     sql = ast.sql(dialect="duckdb", identify=True)
     table_free = kind == "query" and ast.find(exp.Table) is None
     return Translated(sql, tuple(rewriter.parameters), kind, rewriter.loc.line, table_free=table_free, **extra)  # type: ignore[arg-type]
@@ -295,7 +295,7 @@ def _security_name(match: re.Match[str], group: str) -> str:
     return (match.group(group) or match.group(group + "_b")).lower()
 
 
-def _error_call(message: str) -> exp.Expression:
+def _error_call(message: str) -> exp.Expr:
     return exp.Anonymous(this="error", expressions=[exp.Literal.string(message)])
 
 
@@ -314,10 +314,10 @@ class _DDL:
             return exp.Table(this=_identifier(temp_table_name(identifier.name))), True
         if table.args.get("catalog"):
             raise self.loc.error("three-part table name")
-        schema = table.args.get("db").name if table.args.get("db") else "dbo"
+        schema = arg_name(table, "db", "dbo")
         return exp.Table(this=_identifier(table.name.lower()), db=_identifier(schema.lower())), False
 
-    def ddl(self, tree: exp.Expression, *, before: tuple[str, ...] = (), after: tuple[str, ...] = (),
+    def ddl(self, tree: exp.Expr, *, before: tuple[str, ...] = (), after: tuple[str, ...] = (),
             temp_table: str | None = None) -> Translated:
         return Translated(tree.sql(dialect="duckdb"), (), "ddl", self.loc.line, before=before, after=after,
                           temp_table=temp_table)
@@ -458,7 +458,7 @@ class _DDL:
         return Translated(sql, (), "ddl", self.loc.line, before=before)
 
     @staticmethod
-    def _schema_missing(schema: str) -> exp.Expression:
+    def _schema_missing(schema: str) -> exp.Expr:
         schemata = exp.Table(this=_identifier("schemata"), db=_identifier("information_schema"))
         found = exp.select(exp.Literal.number(1)).from_(schemata).where(exp.and_(
             exp.EQ(this=exp.column("catalog_name"), expression=exp.Anonymous(this="current_database")),
@@ -480,7 +480,7 @@ class _DDL:
             for e in schema.expressions if isinstance(e, exp.ColumnDef)
         }
         columns: dict[str, SqlType] = {}
-        elements: list[exp.Expression] = []
+        elements: list[exp.Expr] = []
         before: list[str] = []
         for element in schema.expressions:
             if isinstance(element, exp.ColumnDef):
@@ -504,7 +504,7 @@ class _DDL:
         after = tuple(self.comment(table, c, t) for c, t in columns.items()) if comment else ()
         return self.ddl(create, before=tuple(before), after=after, temp_table=name if temporary else None)
 
-    def storage_option(self, prop: exp.Expression) -> None:
+    def storage_option(self, prop: exp.Expr) -> None:
         """WITH (DATA_COMPRESSION = ...): how SQL Server stores the rows, nothing DuckDB answers differently."""
         name = prop.name.upper() if isinstance(prop, exp.Property) else ""
         value = prop.args.get("value")
@@ -512,7 +512,7 @@ class _DDL:
         if allowed is None or value is None or value.name.upper() not in allowed:
             raise self.loc.error(f"table option {prop.sql(dialect='tsql')}")
 
-    def key_names(self, elements: list[exp.Expression]) -> set[str]:
+    def key_names(self, elements: list[exp.Expr]) -> set[str]:
         """Columns of the PRIMARY KEY and UNIQUE constraints."""
         names: set[str] = set()
         for element in elements:
@@ -564,7 +564,7 @@ class _DDL:
         self, column: exp.ColumnDef, table: exp.Table, *, temporary: bool = False, key: bool = False,
     ) -> tuple[exp.ColumnDef, SqlType, str | None]:
         sql_type = self.column_type(column, temporary=temporary, key=key)
-        constraints: list[exp.Expression] = []
+        constraints: list[exp.Expr] = []
         sequence = None
         for constraint in column.args.get("constraints") or []:
             kind_node = constraint.args.get("kind")
@@ -603,11 +603,11 @@ class _DDL:
                                    constraints=constraints or None)
         return definition, sql_type, sequence
 
-    def column_checks(self, columns: dict[str, SqlType], keys: set[str]) -> list[exp.Expression]:
+    def column_checks(self, columns: dict[str, SqlType], keys: set[str]) -> list[exp.Expr]:
         """DuckDB ignores VARCHAR(n): CHECKs refuse what SQL Server refuses (error 2628; bytes under the
         UTF-8 collation, UTF-16 units for NVARCHAR). Keys: SQL Server's keys ignore trailing spaces
         ('a' and 'a ' collide), DuckDB's do not, so the DuckDB engine refuses key text ending in a space."""
-        checks: list[exp.Expression] = []
+        checks: list[exp.Expr] = []
         for name, sql_type in columns.items():
             if sql_type.category != STRING:
                 continue
@@ -625,7 +625,7 @@ class _DDL:
                                      "SQL Server's key ignores case; COLLATE Latin1_General_100_BIN2_UTF8")
         return checks
 
-    def table_constraint(self, element: exp.Expression) -> exp.Expression:
+    def table_constraint(self, element: exp.Expr) -> exp.Expr:
         nodes = element.expressions if isinstance(element, exp.Constraint) else [element]
         for properties in [n for n in nodes if isinstance(n, exp.Properties)]:
             self.index_options(list(properties.expressions))
@@ -649,12 +649,12 @@ class _DDL:
                 return exp.UniqueColumnConstraint(this=exp.Schema(expressions=self.key_columns(node.this.expressions)))
         raise self.loc.error(f"table constraint {element.sql(dialect='tsql')}")
 
-    def index_options(self, options: list[exp.Expression]) -> None:
+    def index_options(self, options: list[exp.Expr]) -> None:
         for option in options:
             self.storage_option(option)
 
-    def key_columns(self, items: list[exp.Expression]) -> list[exp.Expression]:
-        names = []
+    def key_columns(self, items: list[exp.Expr]) -> list[exp.Expr]:
+        names: list[exp.Expr] = []
         for item in items:
             column = item.this if isinstance(item, exp.Ordered) else item
             if isinstance(item, exp.Ordered) and item.args.get("desc"):
@@ -662,12 +662,13 @@ class _DDL:
             names.append(_identifier(column.name.lower()))
         return names
 
-    def expression(self, node: exp.Expression) -> exp.Expression:
+    def expression(self, node: exp.Expr) -> exp.Expr:
         select = exp.select(node.copy())
         rewriter = Rewriter(self.translator, self.loc, ddl=True, columns=self.columns)
         rewriter.check(select)
         rewriter.rewrite(select)
-        return select.expressions[0]
+        value: exp.Expr = select.expressions[0]
+        return value
 
     def create_index(self, ast: exp.Create) -> Translated:
         index = ast.this
@@ -739,4 +740,4 @@ class _DDL:
         return Translated("; ".join(statements), (), "ddl", self.loc.line, after=tuple(after))
 
 
-__all__ += ["BIN2", "CI", "MERGE_DUPLICATE_MESSAGE", "MERGE_DUPLICATE_NUMBER"]
+__all__ += ["BIN2", "CI", "MERGE_DUPLICATE_MESSAGE"]

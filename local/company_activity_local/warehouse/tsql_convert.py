@@ -15,6 +15,7 @@ import re
 
 from sqlglot import exp
 
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql_strings import REFUSED_NUMBER, literal_text, raise_error
 from company_activity_local.warehouse.tsql_types import (
     BIT,
@@ -44,11 +45,11 @@ class TypeRefusal(Exception):
     """A conversion the DuckDB engine does not reproduce; the message says why."""
 
 
-def _call(name: str, *args: exp.Expression) -> exp.Expression:
+def _call(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _cast(value: exp.Expression, duckdb_type: str, *, safe: bool = False) -> exp.Expression:
+def _cast(value: exp.Expr, duckdb_type: str, *, safe: bool = False) -> exp.Expr:
     kind = exp.TryCast if safe else exp.Cast
     return kind(this=value, to=exp.DataType.build(duckdb_type, dialect="duckdb"))
 
@@ -64,8 +65,8 @@ def tsql_type_name(sql_type: SqlType) -> str:
 
 
 def _guarded(
-    value: exp.Expression, pattern: str, safe: bool, error: exp.Expression, then: exp.Expression
-) -> exp.Expression:
+    value: exp.Expr, pattern: str, safe: bool, error: exp.Expr, then: exp.Expr
+) -> exp.Expr:
     """then, when `value` matches `pattern`; else NULL (TRY_) or `error` (NULL passes through)."""
     mismatch = exp.Not(this=_call("regexp_matches", value.copy(), exp.Literal.string(pattern)))
     missing = exp.Is(this=value.copy(), expression=exp.Null())
@@ -73,14 +74,14 @@ def _guarded(
                          exp.If(this=mismatch, true=exp.Null() if safe else error)], default=then)
 
 
-def _value_message(number: int, prefix: str, value: exp.Expression, suffix: str) -> exp.Expression:
+def _value_message(number: int, prefix: str, value: exp.Expr, suffix: str) -> exp.Expr:
     """error('tsql:<number>:<prefix>' || value || '<suffix>')"""
     text = _call("concat", exp.Literal.string(f"tsql:{number}:{prefix}"), value, exp.Literal.string(suffix))
     return _call("error", text)
 
 
-def convert(value: exp.Expression, source: SqlType | None, target: SqlType, *, safe: bool = False,
-            to_column: bool = False) -> exp.Expression:
+def convert(value: exp.Expr, source: SqlType | None, target: SqlType, *, safe: bool = False,
+            to_column: bool = False) -> exp.Expr:
     """`value` (a DuckDB expression of T-SQL type `source`) converted to `target` as SQL Server converts it.
     `to_column`: an INSERT/UPDATE into a table column (strings are not cut: the column's CHECK raises 2628)."""
     if source is None or source.category == NULL:
@@ -102,21 +103,22 @@ def convert(value: exp.Expression, source: SqlType | None, target: SqlType, *, s
     return _cast(value, target.duckdb, safe=safe)
 
 
-def _from_string(value: exp.Expression, source: SqlType, target: SqlType, *, safe: bool) -> exp.Expression:
+def _from_string(value: exp.Expr, source: SqlType, target: SqlType, *, safe: bool) -> exp.Expr:
     name = tsql_type_name(target)
     kind = tsql_type_name(source)
     literal = literal_text(value)
     if target.category == INT:
-        error = _value_message(245, f"Conversion failed when converting the {kind} value '", value,
+        error = _value_message(SqlErrorNumber.CONVERSION_FAILED,
+                               f"Conversion failed when converting the {kind} value '", value,
                                f"' to data type {name}.")
-        overflow = _value_message(248, f"The conversion of the {kind} value '", value,
+        overflow = _value_message(SqlErrorNumber.CONVERSION_OVERFLOW, f"The conversion of the {kind} value '", value,
                                   f"' overflowed an {name} column.")
         parsed = exp.Coalesce(this=_cast(value, target.duckdb, safe=True),
                               expressions=[exp.Null() if safe else overflow])
         return _guarded(value, _INT_PATTERN, safe, error, parsed)
     if target.category in (FLOAT, DECIMAL):
         pattern = _FLOAT_PATTERN if target.category == FLOAT else _DECIMAL_PATTERN
-        error = raise_error(8114, f"Error converting data type {kind} to {name}.")
+        error = raise_error(SqlErrorNumber.TYPE_CONVERSION_ERROR, f"Error converting data type {kind} to {name}.")
         return _guarded(value, pattern, safe, error, _cast(value, target.duckdb, safe=safe))
     if target.category in (DATE, DATETIME):
         pattern = _DATE_PATTERN if target.category == DATE else _DATETIME_PATTERN
@@ -125,15 +127,15 @@ def _from_string(value: exp.Expression, source: SqlType, target: SqlType, *, saf
                 return exp.Null()
             raise TypeRefusal(f"the text {literal!r} as a {name} (SQL Server's reading of it depends on "
                               "SET DATEFORMAT/LANGUAGE; write yyyy-mm-dd)")
-        error = raise_error(241, DATE_CONVERSION_MESSAGE)
+        error = raise_error(SqlErrorNumber.DATE_CONVERSION_FAILED, DATE_CONVERSION_MESSAGE)
         parsed = exp.Coalesce(this=_cast(value, target.duckdb, safe=True), expressions=[exp.Null() if safe else error])
         return _guarded(value, pattern, safe, error, parsed)
     raise TypeRefusal(f"conversion of {kind} to {name} ('TRUE'/'FALSE' and numeric text rules differ)")
 
 
 def _to_string(
-    value: exp.Expression, source: SqlType, target: SqlType, *, safe: bool, to_column: bool
-) -> exp.Expression:
+    value: exp.Expr, source: SqlType, target: SqlType, *, safe: bool, to_column: bool
+) -> exp.Expr:
     name = tsql_type_name(target)
     length = target.length
     if source.category == FLOAT:
@@ -141,7 +143,7 @@ def _to_string(
     if source.category == DATETIME:
         raise TypeRefusal("conversion of a DATETIME2 to a string (T-SQL writes 7 fraction digits)")
     if source.category == BIT:
-        text: exp.Expression = exp.Case(ifs=[exp.If(this=value, true=exp.Literal.string("1"))],
+        text: exp.Expr = exp.Case(ifs=[exp.If(this=value, true=exp.Literal.string("1"))],
                                         default=exp.Literal.string("0"))
         text = exp.Case(ifs=[exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null())],
                         default=text)
@@ -151,7 +153,7 @@ def _to_string(
         if length is None:
             return as_text
         too_long = exp.GT(this=_call("length", as_text), expression=exp.Literal.number(length))
-        short: exp.Expression
+        short: exp.Expr
         if source.category == INT and not target.national and source.duckdb != "BIGINT":
             short = exp.Literal.string("*")  # "Result length too short to display"
         elif safe:
@@ -161,7 +163,8 @@ def _to_string(
                                 "converted to (SQL Server's result is not documented)")
         else:
             kind = "expression" if source.category == INT else "numeric"
-            short = raise_error(8115, f"Arithmetic overflow error converting {kind} to data type {name}.")
+            short = raise_error(SqlErrorNumber.ARITHMETIC_OVERFLOW,
+                                f"Arithmetic overflow error converting {kind} to data type {name}.")
         return exp.Case(ifs=[exp.If(this=too_long, true=short)], default=as_text.copy())
     if source.category == DATE:
         return _cut(as_text, target) if length is not None and length < 10 else as_text
@@ -172,14 +175,14 @@ def _to_string(
     return _cast(value, "VARCHAR", safe=safe)
 
 
-def utf16_length(value: exp.Expression) -> exp.Expression:
+def utf16_length(value: exp.Expr) -> exp.Expr:
     """UTF-16 code units of a string: NVARCHAR(n) counts them (a character outside the BMP takes two)."""
     supplementary = _call("regexp_replace", value.copy(), exp.Literal.string(r"[^\x{10000}-\x{10ffff}]"),
                           exp.Literal.string(""), exp.Literal.string("g"))
     return exp.Add(this=_call("length", value), expression=_call("length", supplementary))
 
 
-def _cut(value: exp.Expression, target: SqlType) -> exp.Expression:
+def _cut(value: exp.Expr, target: SqlType) -> exp.Expr:
     """value cut to VARCHAR(n) bytes / NVARCHAR(n) UTF-16 units, as CAST and assignment do. Exact for text
     where a unit is a character (ASCII for VARCHAR, the BMP for NVARCHAR); elsewhere refused at run time."""
     length = exp.Literal.number(target.length)
@@ -201,7 +204,7 @@ def _cut(value: exp.Expression, target: SqlType) -> exp.Expression:
     )
 
 
-def date_in_range(value: exp.Expression, sql_type: SqlType, number: int, message: str) -> exp.Expression:
+def date_in_range(value: exp.Expr, sql_type: SqlType, number: int, message: str) -> exp.Expr:
     """value, or error `number` when it leaves SQL Server's range 0001-01-01 .. 9999-12-31 (DuckDB goes on
     into years BC and past 9999)."""
     low = _cast(exp.Literal.string(DATE_MIN), "DATE")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlglot
 from sqlglot import exp
 
 from company_activity_local.warehouse.engine import TranslationError
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql_convert import (
     TypeRefusal,
     convert,
@@ -123,7 +124,7 @@ DATEDIFF_OVERFLOW = (
 INT_MAX = 2**31 - 1
 
 # Node types accepted as they are (their children are checked on their own).
-PLAIN_NODES: frozenset[type[exp.Expression]] = frozenset({
+PLAIN_NODES: frozenset[type[exp.Expr]] = frozenset({
     exp.Select, exp.Union, exp.Intersect, exp.Except, exp.From, exp.Join, exp.Where, exp.Group,
     exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.With, exp.CTE, exp.TableAlias, exp.Subquery,
     exp.Alias, exp.Identifier, exp.Star, exp.Distinct, exp.Literal, exp.National, exp.Null, exp.Paren,
@@ -137,7 +138,7 @@ PLAIN_NODES: frozenset[type[exp.Expression]] = frozenset({
     exp.DataType, exp.DateAdd, exp.DateDiff, exp.Length, exp.Concat, exp.Like, exp.Round, exp.Collate,
     exp.Replace,
 })  # fmt: skip
-NAMED_REFUSALS: dict[type[exp.Expression], str] = {
+NAMED_REFUSALS: dict[type[exp.Expr], str] = {
     exp.WithTableHint: "table hint WITH (...)",
     exp.Into: "SELECT ... INTO",
     exp.Returning: "OUTPUT clause",
@@ -154,7 +155,19 @@ _AGGREGATES = (exp.Sum, exp.Avg, exp.Count, exp.Min, exp.Max)
 _EQUALITY = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ)
 _ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE)
 
-Decision = Callable[[exp.Expression], exp.Expression]
+Decision = Callable[[exp.Expr], exp.Expr]
+
+
+def _composed(first: Decision, then: Decision) -> Decision:
+    return lambda n: then(first(n))
+
+
+def _cast_to(duckdb_type: str) -> Decision:
+    return lambda n: _cast(n, duckdb_type)
+
+
+def _converting(source: SqlType | None, target: SqlType, *, to_column: bool = False) -> Decision:
+    return lambda n: convert(n, source, target, to_column=to_column)
 
 
 class Catalog(Protocol):
@@ -179,27 +192,33 @@ def temp_table_name(name: str) -> str:
     return "#" + name.lower()
 
 
-def is_assignment(projection: exp.Expression) -> bool:
+def is_assignment(projection: exp.Expr) -> bool:
     return isinstance(projection, exp.EQ) and is_variable(projection.this)
 
 
-def is_variable(node: exp.Expression) -> bool:
+def is_variable(node: exp.Expr) -> bool:
     return isinstance(node, exp.Parameter) and not isinstance(node.this, exp.Parameter)
 
 
-def variable_name(node: exp.Expression) -> str:
-    return node.this.name.lower()
+def variable_name(node: exp.Expr) -> str:
+    return str(node.this.name).lower()
 
 
-def node_line(node: exp.Expression, loc: Location) -> int:
+def arg_name(node: exp.Expr, key: str, default: str) -> str:
+    """The name of the node's `key` argument (a unit, a schema), or `default` when it has none."""
+    value = node.args.get(key)
+    return str(value.name) if value else default
+
+
+def node_line(node: exp.Expr, loc: Location) -> int:
     for candidate in node.walk():
         meta = candidate.meta if hasattr(candidate, "_meta") and candidate._meta else None
         if meta and "line" in meta:
-            return loc.line + meta["line"] - 1
+            return loc.line + int(meta["line"]) - 1
     return loc.line
 
 
-def refusal(node: exp.Expression, loc: Location, detail: str = "") -> TranslationError:
+def refusal(node: exp.Expr, loc: Location, detail: str = "") -> TranslationError:
     if isinstance(node, exp.Command):
         construct = f"statement {node.name.upper()}"
     elif type(node) in NAMED_REFUSALS:
@@ -214,27 +233,28 @@ def refusal(node: exp.Expression, loc: Location, detail: str = "") -> Translatio
     return TranslationError(loc.file, node_line(node, loc), construct, detail)
 
 
-def _call(name: str, *args: exp.Expression) -> exp.Expression:
+def _call(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _cast(value: exp.Expression, duckdb_type: str) -> exp.Expression:
+def _cast(value: exp.Expr, duckdb_type: str) -> exp.Expr:
     return exp.Cast(this=value, to=exp.DataType.build(duckdb_type, dialect="duckdb"))
 
 
-def _nonzero(divisor: exp.Expression) -> exp.Expression:
+def _nonzero(divisor: exp.Expr) -> exp.Expr:
     """T-SQL raises on x / 0 for FLOAT too; DuckDB returns inf."""
     return _call("tsql_nonzero", divisor)
 
 
-def _finite(value: exp.Expression) -> exp.Expression:
+def _finite(value: exp.Expr) -> exp.Expr:
     """A FLOAT result: SQL Server raises 8115 where DuckDB returns +-inf."""
     overflow = _call("isinf", value.copy())
     message = "Arithmetic overflow error converting expression to data type float."
-    return exp.Case(ifs=[exp.If(this=overflow, true=raise_error(8115, message))], default=value)
+    error = raise_error(SqlErrorNumber.ARITHMETIC_OVERFLOW, message)
+    return exp.Case(ifs=[exp.If(this=overflow, true=error)], default=value)
 
 
-def _normalize(root: exp.Expression) -> None:
+def _normalize(root: exp.Expr) -> None:
     """Simple CASE (`CASE x WHEN v THEN ...`) becomes the searched CASE SQL Server evaluates it as
     (`CASE WHEN x = v THEN ...`), so its comparisons follow the string rules of `=`."""
     for case in list(root.find_all(exp.Case)):
@@ -259,28 +279,28 @@ class Rewriter:
         self.parameters: list[str] = []
         self.decisions: dict[int, Decision] = {}
         self.wrappers: dict[int, list[Decision]] = {}
-        self._originals: list[exp.Expression] = []
+        self._originals: list[exp.Expr] = []
         self._types: dict[int, SqlType | None] = {}
         self._group_keys: dict[int, list[tuple[int, SqlType]]] = {}
 
-    def error(self, node: exp.Expression, construct: str, detail: str = "") -> TranslationError:
+    def error(self, node: exp.Expr, construct: str, detail: str = "") -> TranslationError:
         return TranslationError(self.loc.file, node_line(node, self.loc), construct, detail)
 
-    def decide(self, node: exp.Expression, decision: Decision) -> None:
+    def decide(self, node: exp.Expr, decision: Decision) -> None:
         """Compose with a decision already recorded for the node (the later one sees the earlier's result)."""
         earlier = self.decisions.get(id(node))
         if earlier is None:
             self.decisions[id(node)] = decision
         else:
-            self.decisions[id(node)] = lambda n, first=earlier, then=decision: then(first(n))
+            self.decisions[id(node)] = _composed(earlier, decision)
 
-    def wrap(self, node: exp.Expression, decision: Decision) -> None:
+    def wrap(self, node: exp.Expr, decision: Decision) -> None:
         """A rewrite a parent asks for around a child: applied after the child's own rewrites (the walk
         checks parents first, so the child's own decisions are recorded later)."""
         self.wrappers.setdefault(id(node), []).append(decision)
 
     # -- phase 1 ------------------------------------------------------------------------------
-    def check(self, root: exp.Expression) -> None:
+    def check(self, root: exp.Expr) -> None:
         _normalize(root)
         self._originals = list(root.walk())
         for node in self._originals:
@@ -314,21 +334,26 @@ class Rewriter:
             name = node.this.name.lower()
             if name not in _GLOBAL_VARIABLES:
                 raise self.error(node, f"@@{name.upper()}")
-            self.decide(node, lambda _n, p=_GLOBAL_VARIABLES[name]: self._system(p))
+            system = _GLOBAL_VARIABLES[name]
+            self.decide(node, lambda _n: self._system(system))
             return
-        if is_assignment(node.parent) and node.parent.this is node and isinstance(node.parent.parent, exp.Select):
+        parent = node.parent
+        if parent is not None and is_assignment(parent) and parent.this is node and \
+                isinstance(parent.parent, exp.Select):
             return  # SELECT @v = ...: handled by the statement
         name = node.name.lower()
-        sql_type = self.scope.variables.get(name)
-        if sql_type is None:
+        variable_type = self.scope.variables.get(name)
+        if variable_type is None:
             raise self.error(node, f"undeclared variable @{name}")
-        self.decide(node, lambda _n, n=name, t=sql_type: self._variable(n, t))
+        sql_type: SqlType = variable_type
+        self.decide(node, lambda _n: self._variable(name, sql_type))
 
     def _check_anonymous(self, node: exp.Anonymous) -> None:
         name = node.name.upper()
         if name not in _SYSTEM_FUNCTIONS or node.expressions:
             raise refusal(node, self.loc)
-        self.decide(node, lambda _n, p=_SYSTEM_FUNCTIONS[name]: self._system(p))
+        system = _SYSTEM_FUNCTIONS[name]
+        self.decide(node, lambda _n: self._system(system))
 
     def _check_currenttimestamp(self, node: exp.CurrentTimestamp) -> None:
         self.decide(node, lambda _n: self._system("sys_now"))
@@ -339,7 +364,7 @@ class Rewriter:
         sql_type = self.type_of(node)
         if sql_type is not None and sql_type.category == DECIMAL and "." not in node.name:
             # An integer constant past 2^31-1 is a DECIMAL in T-SQL ("Constants"), a BIGINT in DuckDB.
-            self.decide(node, lambda n, t=sql_type: _cast(n, t.duckdb))
+            self.decide(node, _cast_to(sql_type.duckdb))
 
     def _check_datatype(self, node: exp.DataType) -> None:
         in_cast = isinstance(node.parent, (exp.Cast, exp.TryCast, exp.Convert))
@@ -349,18 +374,18 @@ class Rewriter:
             raise self.error(node, f"type {refused.name}", refused.hint) from None
         self._types[id(node)] = sql_type
 
-    def _cast_decision(self, node: exp.Expression, value: exp.Expression, to: exp.DataType, safe: bool) -> None:
+    def _cast_decision(self, node: exp.Expr, value: exp.Expr, to: exp.DataType, safe: bool) -> None:
         target = map_type(to, in_cast=True)
         source = self.type_of(value)
         self._conversion(node, source, target, safe=safe)
 
-        def build(n: exp.Expression, source: SqlType | None = source) -> exp.Expression:
+        def build(n: exp.Expr, source: SqlType | None = source) -> exp.Expr:
             operand = n.expression if isinstance(n, exp.Convert) else n.args["this"]
             return convert(operand, source, target, safe=safe)
 
         self.decide(node, build)
 
-    def _conversion(self, node: exp.Expression, source: SqlType | None, target: SqlType, *, safe: bool = False,
+    def _conversion(self, node: exp.Expr, source: SqlType | None, target: SqlType, *, safe: bool = False,
                     to_column: bool = False) -> None:
         """Refuse now a conversion `convert` would refuse (file:line instead of a failure at run time)."""
         try:
@@ -393,7 +418,7 @@ class Rewriter:
         self._check_literal_conversion(node.expression, node.this)
         self._cast_decision(node, node.expression, node.this, safe=bool(node.args.get("safe")))
 
-    def _check_literal_conversion(self, value: exp.Expression, to: exp.DataType) -> None:
+    def _check_literal_conversion(self, value: exp.Expr, to: exp.DataType) -> None:
         text = literal_text(value)
         target = map_type(to, in_cast=True)
         if text is not None and target.category in (DATE, DATETIME):
@@ -458,7 +483,7 @@ class Rewriter:
         return left, right  # type: ignore[return-value]
 
     # -- aggregates -----------------------------------------------------------------------------
-    def _aggregate_target(self, node: exp.Expression) -> exp.Expression:
+    def _aggregate_target(self, node: exp.Expr) -> exp.Expr:
         """Where a rewrite of an aggregate's result goes: the window around it, if any."""
         return node.parent if isinstance(node.parent, exp.Window) else node
 
@@ -472,7 +497,7 @@ class Rewriter:
         if source.category == INT:
             # SUM of tinyint/smallint/int is an int (error 8115 past 2^31-1); DuckDB sums into a HUGEINT.
             result = "BIGINT" if source.duckdb == "BIGINT" else "INTEGER"
-            self.decide(self._aggregate_target(node), lambda n, t=result: _cast(n, t))
+            self.decide(self._aggregate_target(node), _cast_to(result))
 
     def _check_count(self, node: exp.Count) -> None:
         if isinstance(node.this, exp.Distinct):
@@ -493,8 +518,9 @@ class Rewriter:
             raise self.error(node, f"AVG of {source.category} values", "SQL Server error 8117")
         if source.category == INT:  # T-SQL averages integers in integer arithmetic, summing in the type
             result = "BIGINT" if source.duckdb == "BIGINT" else "INTEGER"
-            self.decide(node, lambda n, t=result: exp.IntDiv(
-                this=_cast(exp.Sum(this=n.this), t), expression=exp.Count(this=n.this.copy())
+            sum_type = result
+            self.decide(node, lambda n: exp.IntDiv(
+                this=_cast(exp.Sum(this=n.this), sum_type), expression=exp.Count(this=n.this.copy())
             ))
 
     def _check_min(self, node: exp.Min) -> None:
@@ -503,7 +529,7 @@ class Rewriter:
     def _check_max(self, node: exp.Max) -> None:
         self._string_extreme(node, "MAX")
 
-    def _string_extreme(self, node: exp.Expression, name: str) -> None:
+    def _string_extreme(self, node: exp.Expr, name: str) -> None:
         sql_type = self.type_of(node.this)
         if sql_type is None or not sql_type.is_string:
             return
@@ -511,26 +537,26 @@ class Rewriter:
             raise self.error(node, f"{name} of case-insensitive text",
                              "SQL Server orders it linguistically; COLLATE Latin1_General_100_BIN2_UTF8")
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             n.set("this", order_key(n.this, trim=False))
             return n
 
         self.decide(node, build)
 
     # -- strings --------------------------------------------------------------------------------
-    def _string_type(self, node: exp.Expression) -> SqlType | None:
+    def _string_type(self, node: exp.Expr) -> SqlType | None:
         try:
             return self.type_of(node)
         except CollationConflict as conflict:
             raise self.error(node, str(conflict)) from None
 
-    def _comparison_collation(self, node: exp.Expression, types: list[SqlType]) -> str:
+    def _comparison_collation(self, node: exp.Expr, types: list[SqlType]) -> str:
         try:
             return combine(types).effective_collation
         except CollationConflict as conflict:
             raise self.error(node, str(conflict)) from None
 
-    def _compared_types(self, node: exp.Expression, operands: list[exp.Expression]) -> list[SqlType] | None:
+    def _compared_types(self, node: exp.Expr, operands: list[exp.Expr]) -> list[SqlType] | None:
         """The operand types when text is compared (None: no text involved); refuses text compared with a
         number, or with a date unless it is a yyyy-mm-dd literal, or with an operand of unknown type."""
         types = [self.type_of(o) for o in operands]
@@ -552,7 +578,7 @@ class Rewriter:
                              "SQL Server converts the text (error 245 when it is not a number); CAST it")
         return [t for t in types if t is not None and t.is_string]
 
-    def _equality_operands(self, node: exp.Expression, operands: list[exp.Expression]) -> str | None:
+    def _equality_operands(self, node: exp.Expr, operands: list[exp.Expr]) -> str | None:
         types = self._compared_types(node, operands)
         if types is None:
             return None
@@ -565,10 +591,10 @@ class Rewriter:
                                      "COLLATE Latin1_General_100_BIN2_UTF8")
         return collation
 
-    def _key(self, node: exp.Expression, collation: str) -> Decision:
+    def _key(self, node: exp.Expr, collation: str) -> Decision:
         sql_type = self.type_of(node) or STRING_TYPE
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             return equality_key(n, sql_type, collation)
 
         return build
@@ -582,7 +608,7 @@ class Rewriter:
             return
         left, right = self._key(node.this, collation), self._key(node.expression, collation)
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             n.set("this", left(n.this))
             n.set("expression", right(n.expression))
             return n
@@ -602,7 +628,7 @@ class Rewriter:
                 return
             outer_key, inner_key = self._key(node.this, collation), self._key(inner, collation)
 
-            def build_query(n: exp.Expression) -> exp.Expression:
+            def build_query(n: exp.Expr) -> exp.Expr:
                 n.set("this", outer_key(n.this))
                 sub = n.args["query"]
                 target = sub.this if isinstance(sub, exp.Subquery) else sub
@@ -617,14 +643,14 @@ class Rewriter:
             return
         keys = [self._key(node.this, collation)] + [self._key(i, collation) for i in items]
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             n.set("this", keys[0](n.this))
             n.set("expressions", [key(item) for key, item in zip(keys[1:], n.expressions, strict=True)])
             return n
 
         self.decide(node, build)
 
-    def _ordering_operands(self, node: exp.Expression, operands: list[exp.Expression]) -> bool:
+    def _ordering_operands(self, node: exp.Expr, operands: list[exp.Expr]) -> bool:
         types = self._compared_types(node, operands)
         if types is None:
             return False
@@ -637,7 +663,7 @@ class Rewriter:
         if not self._ordering_operands(node, [node.this, node.expression]):
             return
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             n.set("this", order_key(n.this, trim=True))
             n.set("expression", order_key(n.expression, trim=True))
             return n
@@ -648,7 +674,7 @@ class Rewriter:
         if not self._ordering_operands(node, [node.this, node.args["low"], node.args["high"]]):
             return
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             for key in ("this", "low", "high"):
                 n.set(key, order_key(n.args[key], trim=True))
             return n
@@ -676,7 +702,7 @@ class Rewriter:
                 raise self.error(node, "case-insensitive LIKE with a pattern other than printable ASCII",
                                  "COLLATE Latin1_General_100_BIN2_UTF8")
 
-            def build(n: exp.Expression) -> exp.Expression:
+            def build(n: exp.Expr) -> exp.Expr:
                 guarded = equality_key(n.this, replace(value, trimmed=True), CI)  # refuses non-ASCII text
                 return exp.ILike(this=guarded, expression=n.expression)
 
@@ -702,11 +728,11 @@ class Rewriter:
                              "it matches case and width variants; COLLATE Latin1_General_100_BIN2_UTF8")
         self.decide(node, lambda n: _call("replace", self._ascii_only(n.this), n.expression, n.args["replacement"]))
 
-    def _ascii_only(self, value: exp.Expression) -> exp.Expression:
+    def _ascii_only(self, value: exp.Expr) -> exp.Expr:
         test = exp.Not(this=_call("regexp_full_match", value.copy(), exp.Literal.string("[ -~]*")))
         message = ("DuckDB engine: a case-insensitive REPLACE of text other than printable ASCII (SQL Server "
                    "matches width variants); COLLATE Latin1_General_100_BIN2_UTF8")
-        return exp.Case(ifs=[exp.If(this=test, true=raise_error(50000, message))], default=value)
+        return exp.Case(ifs=[exp.If(this=test, true=raise_error(SqlErrorNumber.USER_DEFINED, message))], default=value)
 
     def _check_upper(self, node: exp.Upper) -> None:
         self._case_mapping(node)
@@ -714,19 +740,19 @@ class Rewriter:
     def _check_lower(self, node: exp.Lower) -> None:
         self._case_mapping(node)
 
-    def _case_mapping(self, node: exp.Expression) -> None:
+    def _case_mapping(self, node: exp.Expr) -> None:
         # Case mappings beyond ASCII differ (DuckDB: UPPER('ß') = 'ẞ'); printable ASCII maps the same.
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             n.set("this", self._ascii_case(n.this))
             return n
 
         self.decide(node, build)
 
-    def _ascii_case(self, value: exp.Expression) -> exp.Expression:
+    def _ascii_case(self, value: exp.Expr) -> exp.Expr:
         test = exp.Not(this=_call("regexp_full_match", value.copy(), exp.Literal.string("[ -~]*")))
         message = ("DuckDB engine: UPPER/LOWER of text other than printable ASCII (the case mappings of "
                    "SQL Server's collation and DuckDB's Unicode tables differ)")
-        return exp.Case(ifs=[exp.If(this=test, true=raise_error(50000, message))], default=value)
+        return exp.Case(ifs=[exp.If(this=test, true=raise_error(SqlErrorNumber.USER_DEFINED, message))], default=value)
 
     def _check_round(self, node: exp.Round) -> None:
         if node.args.get("truncate") is not None or node.args.get("decimals") is None:
@@ -743,7 +769,7 @@ class Rewriter:
     def _check_concatws(self, node: exp.ConcatWs) -> None:
         self._concat_arguments(node, list(node.expressions))
 
-    def _concat_arguments(self, node: exp.Expression, arguments: list[exp.Expression]) -> None:
+    def _concat_arguments(self, node: exp.Expr, arguments: list[exp.Expr]) -> None:
         for argument in arguments:
             sql_type = self.type_of(argument)
             if sql_type is None or sql_type.category in (STRING, NULL):
@@ -753,7 +779,7 @@ class Rewriter:
             if sql_type.category == DATETIME:
                 raise self.error(node, "CONCAT of a DATETIME2", "T-SQL writes 7 fraction digits")
             if sql_type.category == BIT:  # CONCAT writes a bit as 1/0, DuckDB as true/false
-                self.wrap(argument, lambda n, t=sql_type: convert(n, t, NSTRING_TYPE))
+                self.wrap(argument, _converting(sql_type, NSTRING_TYPE))
         self._string_type(node)
 
     def _check_length(self, node: exp.Length) -> None:
@@ -777,7 +803,7 @@ class Rewriter:
             return
         self._conversion(node.expressions[0], second, first)
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             replacement = convert(n.expressions[0], second, first)
             return exp.Coalesce(this=n.this, expressions=[replacement])
 
@@ -790,7 +816,7 @@ class Rewriter:
             return
         left, right = self._key(node.this, collation), self._key(node.expression, collation)
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             same = exp.EQ(this=left(n.this.copy()), expression=right(n.expression))
             return exp.Case(ifs=[exp.If(this=same, true=exp.Null())], default=n.this)
 
@@ -806,7 +832,7 @@ class Rewriter:
         branches = [node.args.get("true"), node.args.get("false")]
         self._branch_types(node, [b for b in branches if b is not None])
 
-    def _branch_types(self, node: exp.Expression, branches: list[exp.Expression]) -> None:
+    def _branch_types(self, node: exp.Expr, branches: list[exp.Expr]) -> None:
         """CASE/COALESCE/IIF branches: SQL Server converts them all to the type of highest precedence (a
         text branch to a number, error 245); DuckDB would turn the numbers into text instead."""
         types = [self.type_of(b) for b in branches]
@@ -820,7 +846,7 @@ class Rewriter:
     def _needs_key(self, sql_type: SqlType | None) -> bool:
         return bool(sql_type and sql_type.is_string and (sql_type.effective_collation == CI or not sql_type.trimmed))
 
-    def _group_by_key(self, holder: exp.Expression, items: list[exp.Expression], what: str) -> None:
+    def _group_by_key(self, holder: exp.Expr, items: list[exp.Expr], what: str) -> None:
         """Items compared for grouping inside `holder` (COUNT(DISTINCT), PARTITION BY): compared by key."""
         keys: dict[int, Decision] = {}
         for index, item in enumerate(items):
@@ -830,7 +856,7 @@ class Rewriter:
         if not keys:
             return
 
-        def build(n: exp.Expression, keys: dict[int, Decision] = keys) -> exp.Expression:
+        def build(n: exp.Expr, keys: dict[int, Decision] = keys) -> exp.Expr:
             arg = "partition_by" if isinstance(n, exp.Window) else "expressions"
             values = list(n.args.get(arg) or [])
             n.set(arg, [keys[i](v) if i in keys else v for i, v in enumerate(values)])
@@ -844,7 +870,7 @@ class Rewriter:
             sql_type = self._string_type(item)
             if self._needs_key(sql_type):
                 self._group_keys.setdefault(id(select), []).append((index, sql_type))  # type: ignore[arg-type]
-        if id(select) in self._group_keys:
+        if select is not None and id(select) in self._group_keys:
             self.decide(select, self._grouped)
 
     def _check_distinct(self, node: exp.Distinct) -> None:
@@ -862,13 +888,13 @@ class Rewriter:
         self._group_keys[id(select)] = [(i, types[i]) for i in needing]  # type: ignore[misc]
         self.decide(select, self._distinct_as_group)
 
-    def _distinct_as_group(self, n: exp.Expression) -> exp.Expression:
+    def _distinct_as_group(self, n: exp.Expr) -> exp.Expr:
         n.set("distinct", None)
         keys = [(p.this if isinstance(p, exp.Alias) else p).copy() for p in n.expressions]
         n.set("group", exp.Group(expressions=keys))
         return self._grouped(n)
 
-    def _grouped(self, n: exp.Expression) -> exp.Expression:
+    def _grouped(self, n: exp.Expr) -> exp.Expr:
         """GROUP BY key(x) for text grouped by SQL Server's comparison; the rows' x becomes MIN(x), one of
         the spellings of the group (SQL Server returns one of them, which one is not defined)."""
         group = n.args["group"]
@@ -879,7 +905,7 @@ class Rewriter:
             expressions[index] = equality_key(original.copy(), sql_type, sql_type.effective_collation)
         group.set("expressions", expressions)
 
-        def to_min(node: exp.Expression) -> exp.Expression:
+        def to_min(node: exp.Expr) -> exp.Expr:
             if any(node == original for original in originals) and not node.find_ancestor(*_AGGREGATES):
                 return exp.Min(this=node.copy())
             return node
@@ -907,11 +933,12 @@ class Rewriter:
     def _check_except(self, node: exp.Except) -> None:
         self._set_operation(node, "EXCEPT")
 
-    def _set_operation(self, node: exp.Expression, name: str) -> None:
+    def _set_operation(self, node: exp.Expr, name: str) -> None:
         if name == "UNION" and not node.args.get("distinct"):
             return
         for side in (node.this, node.expression):
-            for index in range(len(_first_select(side).expressions) if _first_select(side) else 0):
+            first = _first_select(side)
+            for index in range(len(first.expressions) if first else 0):
                 if self._needs_key(self._projection_type(side, index)):
                     raise self.error(node, f"{name} of text that may differ only by case or trailing spaces",
                                      "SQL Server treats those as equal; UNION ALL and GROUP BY a key instead")
@@ -926,13 +953,13 @@ class Rewriter:
             raise self.error(node, "ORDER BY case-insensitive text",
                              "SQL Server orders it linguistically; COLLATE Latin1_General_100_BIN2_UTF8")
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             n.set("this", order_key(n.this, trim=False))
             return n
 
         self.decide(node, build)
 
-    def _alias_type(self, node: exp.Expression, name: str) -> SqlType | None:
+    def _alias_type(self, node: exp.Expr, name: str) -> SqlType | None:
         query = node.parent.parent if node.parent is not None else None
         return self._projection_type(query, name) if query is not None else None
 
@@ -946,7 +973,7 @@ class Rewriter:
 
     # -- dates ----------------------------------------------------------------------------------
     def _check_dateadd(self, node: exp.DateAdd) -> None:
-        unit = (node.args.get("unit").name if node.args.get("unit") else "").upper()
+        unit = arg_name(node, "unit", "").upper()
         if unit not in _DATE_UNITS:
             raise self.error(node, f"DATEADD({unit or '?'}, ...)")
         target = self.type_of(node.this)
@@ -960,31 +987,32 @@ class Rewriter:
         function, factor = _DATE_UNITS[unit]
         message = f"Adding a value to a '{tsql_type_name(target)}' column caused an overflow."
 
-        def build(n: exp.Expression, function: str = function, factor: int = factor) -> exp.Expression:
+        def build(n: exp.Expr, function: str = function, factor: int = factor) -> exp.Expr:
             # The amount is an int in T-SQL (8115 beyond it).
-            count: exp.Expression = _cast(_cast(n.expression, "INTEGER"), "BIGINT")
+            count: exp.Expr = _cast(_cast(n.expression, "INTEGER"), "BIGINT")
             if factor != 1:
                 count = exp.Mul(this=exp.Literal.number(factor), expression=count)
             moved = exp.Add(this=n.this, expression=_call(function, count))
             # DuckDB: DATE + INTERVAL is a TIMESTAMP; T-SQL keeps the type of the date argument, and its
             # range ends at 0001-01-01 and 9999-12-31 (error 517) where DuckDB goes on.
             result = _cast(exp.Paren(this=moved), target.duckdb)
-            return date_in_range(result, target, 517, message)
+            return date_in_range(result, target, SqlErrorNumber.DATE_OVERFLOW, message)
 
         self.decide(node, build)
 
     def _check_datediff(self, node: exp.DateDiff) -> None:
-        unit = (node.args.get("unit").name if node.args.get("unit") else "").upper()
+        unit = arg_name(node, "unit", "").upper()
         if unit not in _DATEDIFF_UNITS:
             raise self.error(node, f"DATEDIFF({unit or '?'}, ...)", "weeks count Sundays in T-SQL")
 
-        def build(n: exp.Expression, part: str = _DATEDIFF_UNITS[unit]) -> exp.Expression:
+        def build(n: exp.Expr, part: str = _DATEDIFF_UNITS[unit]) -> exp.Expr:
             start = _cast(_unwrap_time(n.expression), "TIMESTAMP")
             end = _cast(_unwrap_time(n.this), "TIMESTAMP")
             difference = _call("date_diff", exp.Literal.string(part), start, end)
             inside = exp.Between(this=difference.copy(), low=exp.Literal.number(-INT_MAX - 1),
                                  high=exp.Literal.number(INT_MAX))
-            return exp.Case(ifs=[exp.If(this=exp.Not(this=inside), true=raise_error(535, DATEDIFF_OVERFLOW))],
+            error = raise_error(SqlErrorNumber.DATEDIFF_OVERFLOW, DATEDIFF_OVERFLOW)
+            return exp.Case(ifs=[exp.If(this=exp.Not(this=inside), true=error)],
                             default=_cast(difference, "INTEGER"))  # NULL passes
 
         self.decide(node, build)
@@ -1048,7 +1076,7 @@ class Rewriter:
             if isinstance(assignment.this, exp.Column):
                 self._column_conversion(target, assignment.this.name, assignment.expression)
 
-    def _update_target(self, node: exp.Update) -> exp.Expression:
+    def _update_target(self, node: exp.Update) -> exp.Expr:
         alias = node.this.alias_or_name.lower()
         from_ = node.args.get("from_")
         if from_ is not None and not node.this.args.get("db"):
@@ -1057,14 +1085,15 @@ class Rewriter:
             for candidate in candidates:
                 if isinstance(candidate, exp.Table) and candidate.alias_or_name.lower() == alias:
                     return candidate
-        return node.this
+        target: exp.Expr = node.this
+        return target
 
-    def _table_columns(self, table: exp.Expression) -> dict[str, SqlType] | None:
+    def _table_columns(self, table: exp.Expr) -> dict[str, SqlType] | None:
         if isinstance(table, exp.Table):
             return self._source_columns(table)
         return None
 
-    def _column_conversion(self, target: dict[str, SqlType] | None, column: str, value: exp.Expression) -> None:
+    def _column_conversion(self, target: dict[str, SqlType] | None, column: str, value: exp.Expr) -> None:
         """A value written into a table column takes the column's type as SQL Server converts it: a FLOAT or
         DECIMAL into an integer column is truncated (DuckDB rounds); text into a number or a date is refused
         unless it is a yyyy-mm-dd literal; text is never cut (the column's CHECK raises 2628)."""
@@ -1083,7 +1112,7 @@ class Rewriter:
         if source.category == column_type.category and source.duckdb == column_type.duckdb:
             return
         if (column_type.category == INT and source.category in (FLOAT, DECIMAL)) or literal_text(value) is not None:
-            self.wrap(value, lambda n, s=source, t=column_type: convert(n, s, t, to_column=True))
+            self.wrap(value, _converting(source, column_type, to_column=True))
 
     def _check_delete(self, node: exp.Delete) -> None:
         if node.args.get("limit"):
@@ -1098,7 +1127,7 @@ class Rewriter:
                 raise self.error(node, f"SELECT ... {key.upper()}")
 
     # -- types --------------------------------------------------------------------------------
-    def type_of(self, node: exp.Expression | None) -> SqlType | None:
+    def type_of(self, node: exp.Expr | None) -> SqlType | None:
         if node is None:
             return None
         key = id(node)
@@ -1109,7 +1138,7 @@ class Rewriter:
                 raise self.error(node, str(conflict)) from None
         return self._types[key]
 
-    def _infer(self, node: exp.Expression) -> SqlType | None:
+    def _infer(self, node: exp.Expr) -> SqlType | None:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return replace(STRING_TYPE, trimmed=not node.name.endswith(" "))
@@ -1205,7 +1234,7 @@ class Rewriter:
             return BIT_TYPE
         return None
 
-    def _cast_type(self, node: exp.Expression) -> SqlType:
+    def _cast_type(self, node: exp.Expr) -> SqlType:
         to = node.this if isinstance(node, exp.Convert) else node.args["to"]
         value = node.expression if isinstance(node, exp.Convert) else node.this
         target = map_type(to, in_cast=True)
@@ -1218,7 +1247,7 @@ class Rewriter:
                            trimmed=source.trimmed and target.length is None)
         return replace(target, collation=CI, trimmed=True)  # numbers, dates and bits never end with a space
 
-    def _branches(self, branches: list[exp.Expression | None], *, nullif: bool = False) -> SqlType | None:
+    def _branches(self, branches: list[exp.Expr | None], *, nullif: bool = False) -> SqlType | None:
         types = [self.type_of(b) for b in branches if b is not None]
         if nullif:
             types = types[:1]
@@ -1236,7 +1265,7 @@ class Rewriter:
                 result = promote(result, other)
         return result
 
-    def _concatenation(self, parts: list[exp.Expression], *, concat: bool = False) -> SqlType | None:
+    def _concatenation(self, parts: list[exp.Expr], *, concat: bool = False) -> SqlType | None:
         """`+` on strings or CONCAT: the collation of the string parts; it cannot end with a space when its
         last part cannot, if that part is a non-empty literal or the part before it cannot either."""
         types = [self.type_of(p) for p in parts]
@@ -1259,7 +1288,7 @@ class Rewriter:
                 break  # a part that ends the string with a character that is not a space
         return replace(combined, trimmed=trimmed, national=any(t.national for t in strings), length=None)
 
-    def _projection_type(self, query: exp.Expression | None, index: int | str) -> SqlType | None:
+    def _projection_type(self, query: exp.Expr | None, index: int | str) -> SqlType | None:
         first = _first_select(query)
         if first is None:
             return None
@@ -1296,10 +1325,10 @@ class Rewriter:
         if isinstance(identifier, exp.Identifier) and identifier.args.get("temporary"):
             temp = temp_table_name(identifier.name)
             return self.scope.temp_tables.get(temp) or self.scope.catalog.temp_table_columns(temp)
-        schema = source.args.get("db").name if source.args.get("db") else "dbo"
+        schema = arg_name(source, "db", "dbo")
         return self.scope.catalog.table_columns(schema.lower(), source.name.lower())
 
-    def _source_column(self, source: exp.Expression, name: str, scope: exp.Expression) -> SqlType | None:
+    def _source_column(self, source: exp.Expr, name: str, scope: exp.Expr) -> SqlType | None:
         if isinstance(source, exp.Table):
             identifier = source.this
             temporary = isinstance(identifier, exp.Identifier) and identifier.args.get("temporary")
@@ -1313,7 +1342,7 @@ class Rewriter:
         return None
 
     # -- phase 2 ------------------------------------------------------------------------------
-    def rewrite(self, node: exp.Expression) -> exp.Expression:
+    def rewrite(self, node: exp.Expr) -> exp.Expr:
         self.rewrite_children(node)
         key = id(node)
         for decision in [d for d in [self.decisions.get(key)] if d is not None] + self.wrappers.get(key, []):
@@ -1341,28 +1370,28 @@ class Rewriter:
             node = replacement
         return node
 
-    def rewrite_children(self, node: exp.Expression, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    def rewrite_children(self, node: exp.Expr, skip: set[str] | frozenset[str] = frozenset()) -> None:
         for key, value in list(node.args.items()):
             if key in skip:
                 continue
-            if isinstance(value, exp.Expression):
+            if isinstance(value, exp.Expr):
                 self.rewrite(value)
             elif isinstance(value, list):
                 for item in list(value):
-                    if isinstance(item, exp.Expression):
+                    if isinstance(item, exp.Expr):
                         self.rewrite(item)
 
-    def _variable(self, name: str, sql_type: SqlType) -> exp.Expression:
+    def _variable(self, name: str, sql_type: SqlType) -> exp.Expr:
         return self._placeholder(VARIABLE_PREFIX + name, sql_type)
 
-    def _system(self, parameter: str) -> exp.Expression:
+    def _system(self, parameter: str) -> exp.Expr:
         if self.ddl:
             if parameter not in _DDL_TIME:
                 raise TranslationError(self.loc.file, self.loc.line, f"{parameter} in a DDL statement")
             return sqlglot.parse_one(_DDL_TIME[parameter], read="duckdb")
         return self._placeholder(parameter, SYSTEM_PARAMETERS[parameter])
 
-    def _placeholder(self, name: str, sql_type: SqlType) -> exp.Expression:
+    def _placeholder(self, name: str, sql_type: SqlType) -> exp.Expr:
         if name not in self.parameters:
             self.parameters.append(name)
         placeholder = exp.Parameter(this=exp.Var(this=name))
@@ -1384,18 +1413,18 @@ def _number_literal_type(text: str) -> SqlType:
     return SqlType(DECIMAL, f"DECIMAL({min(max(len(digits), 1), 38)},0)")
 
 
-def _first_select(query: exp.Expression | None) -> exp.Select | None:
+def _first_select(query: exp.Expr | None) -> exp.Select | None:
     while isinstance(query, (exp.Union, exp.Intersect, exp.Except, exp.Subquery)):
         query = query.this
     return query if isinstance(query, exp.Select) else None
 
 
-def _unwrap_time(node: exp.Expression) -> exp.Expression:
+def _unwrap_time(node: exp.Expr) -> exp.Expr:
     return node.this if isinstance(node, exp.TimeStrToTime) else node
 
 
-def _scope_sources(node: exp.Expression) -> list[tuple[str, exp.Expression]]:
-    sources: list[exp.Expression] = []
+def _scope_sources(node: exp.Expr) -> list[tuple[str, exp.Expr]]:
+    sources: list[exp.Expr] = []
     if isinstance(node, exp.Select):
         from_ = node.args.get("from_")
         if from_ is not None:
@@ -1420,19 +1449,20 @@ def _scope_sources(node: exp.Expression) -> list[tuple[str, exp.Expression]]:
     return [(s.alias_or_name.lower(), s) for s in sources if isinstance(s, (exp.Table, exp.Subquery))]
 
 
-def _find_cte(node: exp.Expression | None, name: str) -> exp.CTE | None:
+def _find_cte(node: exp.Expr | None, name: str) -> exp.CTE | None:
     while node is not None:
-        with_ = node.args.get("with_") if isinstance(node, exp.Expression) else None
+        with_ = node.args.get("with_") if isinstance(node, exp.Expr) else None
         if with_ is not None:
             for cte in with_.expressions:
-                if cte.alias_or_name.lower() == name:
+                if isinstance(cte, exp.CTE) and cte.alias_or_name.lower() == name:
                     return cte
         node = node.parent
     return None
 
 
-# The phase-1 handler of each expression class (the translator's TRANSFORMS table).
-CHECKS: dict[type[exp.Expression], Callable[[Rewriter, exp.Expression], None]] = {
+# The phase-1 handler of each expression class (the translator's TRANSFORMS table). Each handler takes a node of
+# its own class, which the dict's value type cannot say per key.
+CHECKS: dict[type[exp.Expr], Callable[[Rewriter, Any], None]] = {
     exp.Table: Rewriter._check_table,
     exp.Join: Rewriter._check_join,
     exp.Parameter: Rewriter._check_parameter,
@@ -1491,4 +1521,4 @@ CHECKS: dict[type[exp.Expression], Callable[[Rewriter, exp.Expression], None]] =
     exp.Update: Rewriter._check_update,
     exp.Delete: Rewriter._check_delete,
     exp.Select: Rewriter._check_select,
-}  # type: ignore[dict-item]
+}

@@ -30,11 +30,12 @@ from dataclasses import replace
 
 from sqlglot import exp
 
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql_types import BIN2, CI, DEFAULT, EXPLICIT, IMPLICIT, SqlType
 
 ERROR_PREFIX = "tsql:"
 # DuckDB engine refusals at run time (no SQL Server number exists for "the stand-in cannot do this").
-REFUSED_NUMBER = 50000
+REFUSED_NUMBER = SqlErrorNumber.USER_DEFINED
 PRINTABLE_ASCII = "[ -~]*"
 # Byte order = padded code-point order, except for control characters (they sort below the padding space)
 # and, for NVARCHAR, characters outside the BMP (UTF-16 code units order them below U+E000-U+FFFF).
@@ -45,7 +46,7 @@ class CollationConflict(Exception):
     """Two collations SQL Server cannot resolve (errors 468 / 453); the message names them."""
 
 
-def raise_error(number: int, message: str) -> exp.Expression:
+def raise_error(number: int, message: str) -> exp.Expr:
     """DuckDB's error() with the T-SQL number the runtime gives it back."""
     return exp.Anonymous(this="error", expressions=[exp.Literal.string(f"{ERROR_PREFIX}{number}:{message}")])
 
@@ -67,7 +68,7 @@ def combine(types: list[SqlType]) -> SqlType:
     return replace(strings[0], collation=CI, label=DEFAULT)
 
 
-def literal_text(node: exp.Expression) -> str | None:
+def literal_text(node: exp.Expr) -> str | None:
     """The text of a string literal (N'...' included), else None."""
     if isinstance(node, exp.National) or (isinstance(node, exp.Literal) and node.is_string):
         return node.name
@@ -78,15 +79,15 @@ def is_printable_ascii(text: str) -> bool:
     return all(" " <= ch <= "~" for ch in text)
 
 
-def _call(name: str, *args: exp.Expression) -> exp.Expression:
+def _call(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
 def _unless_match(
-    value: exp.Expression, pattern: str, full: bool, message: str, then: exp.Expression
-) -> exp.Expression:
+    value: exp.Expr, pattern: str, full: bool, message: str, then: exp.Expr
+) -> exp.Expr:
     """CASE WHEN <value matches/does not fully match pattern> THEN error(message) ELSE then END (NULL passes)."""
-    test: exp.Expression
+    test: exp.Expr
     if full:
         test = exp.Not(this=_call("regexp_full_match", value, exp.Literal.string(pattern)))
     else:
@@ -94,7 +95,7 @@ def _unless_match(
     return exp.Case(ifs=[exp.If(this=test, true=raise_error(REFUSED_NUMBER, message))], default=then)
 
 
-def equality_key(node: exp.Expression, sql_type: SqlType, collation: str) -> exp.Expression:
+def equality_key(node: exp.Expr, sql_type: SqlType, collation: str) -> exp.Expr:
     """What the DuckDB engine compares for `=`, `<>`, IN and IS [NOT] DISTINCT FROM under `collation`.
     `node` is already rewritten for DuckDB; literals are folded here."""
     text = literal_text(node)
@@ -112,7 +113,7 @@ def equality_key(node: exp.Expression, sql_type: SqlType, collation: str) -> exp
     return _unless_match(node, PRINTABLE_ASCII, True, message, _call("lower", _call("rtrim", node)))
 
 
-def ci_literal_refusal(node: exp.Expression) -> str | None:
+def ci_literal_refusal(node: exp.Expr) -> str | None:
     """Why a literal cannot take part in a case-insensitive comparison on DuckDB, or None."""
     text = literal_text(node)
     if text is not None and not is_printable_ascii(text):
@@ -120,7 +121,7 @@ def ci_literal_refusal(node: exp.Expression) -> str | None:
     return None
 
 
-def order_key(node: exp.Expression, *, trim: bool) -> exp.Expression:
+def order_key(node: exp.Expr, *, trim: bool) -> exp.Expr:
     """What the DuckDB engine orders `_BIN2` text by (comparisons, ORDER BY, MIN/MAX)."""
     text = literal_text(node)
     if text is not None and not any(ch < " " or ord(ch) > 0xFFFF for ch in text):
