@@ -30,7 +30,7 @@ from company_activity_local.warehouse.duckdb_plan import (
     python_type,
 )
 from company_activity_local.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
-from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
+from company_activity_local.warehouse.engine import DeployReport, Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
 from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
@@ -191,6 +191,29 @@ class DuckDBWarehouse(ScriptWarehouse):
             self._catalog.invalidate,
             self._catalog.temp_changed,
         )
+
+    def deploy(self) -> DeployReport:
+        untyped = self._tables_without_tsql_types()
+        if untyped:
+            raise WarehouseError(
+                f"{self.path} was created by an older DuckDB engine that did not record each column's T-SQL "
+                f"type and collation ({untyped[0]} has none), which the engine now needs to compare text as SQL "
+                "Server does: deploy to a new file and replay the days into it (company-activity backfill or "
+                "transform)"
+            )
+        return super().deploy()
+
+    def _tables_without_tsql_types(self) -> list[str]:
+        """Tables whose columns carry no `tsql:` comment (etl.sql_modules is the engine's own)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT DISTINCT c.schema_name || '.' || c.table_name FROM duckdb_columns() AS c "
+                "INNER JOIN duckdb_tables() AS t ON t.database_name = c.database_name "
+                "AND t.schema_name = c.schema_name AND t.table_name = c.table_name "
+                "WHERE c.database_name = current_database() AND (c.comment IS NULL OR c.comment NOT LIKE 'tsql:%') "
+                "AND NOT (c.schema_name = 'etl' AND c.table_name = 'sql_modules') ORDER BY 1"
+            ).fetchall()
+        return [name for (name,) in rows]
 
     # -- Warehouse ----------------------------------------------------------------------------
     def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:

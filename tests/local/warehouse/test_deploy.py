@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from company_activity_local.cli import main
@@ -151,6 +152,18 @@ def test_a_deploy_waits_for_the_deploy_lock_another_session_holds(tmp_path, sql_
         assert not worker.is_alive()
         assert [report.applied for report in reports] == [["0099_segment.sql"]]  # type: ignore[attr-defined]
         assert other.deploy().applied == []
+
+
+def test_a_duckdb_file_without_tsql_types_is_refused_with_what_to_do(tmp_path, sql_dir):
+    """Files written before the engine recorded each column's T-SQL type in its comment (issue 18) cannot be
+    migrated: their text columns' collations are unknown. The deploy says so instead of failing mid-migration."""
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE SCHEMA etl; CREATE TABLE etl.schema_migrations (file_name VARCHAR, sha256 VARCHAR, "
+                    "applied_at TIMESTAMP)")
+    with DuckDBWarehouse(path, sql_dir=sql_dir) as warehouse, \
+            pytest.raises(WarehouseError, match=r"older DuckDB engine .*etl\.schema_migrations.* deploy to a new file"):
+        warehouse.deploy()
 
 
 def test_a_procedure_outside_the_subset_is_refused_at_deploy_with_its_file_and_line(tmp_path, sql_dir):
