@@ -180,7 +180,7 @@ def open_case_warehouse(folder: Path, connection_string: str | None) -> tuple[An
         wh = open_warehouse(connection_string=connection_string)
         wh.deploy()
         for table in ("dbo.fact_daily_company_activity_base", "dbo.dim_company", "dbo.crm_contact_history",
-                      "stg.product_usage_daily", "stg.crm_company", "etl.load_log"):
+                      "stg.product_usage_daily", "stg.crm_company", "etl.load_log", "etl.fact_history_backlog"):
             wh.execute(f"DELETE FROM {table};")
         return wh, "sqlserver"
     wh = open_warehouse(duckdb_path=str(folder / "history.duckdb"))
