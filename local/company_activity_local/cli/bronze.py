@@ -18,9 +18,9 @@ from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.out_dir import OUT_DIR_ENV, bronze_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_DEST = Path("out/bronze")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     when = download.add_mutually_exclusive_group(required=True)
     when.add_argument("--date", help="the day, YYYY-MM-DD")
     when.add_argument("--dates", help="a range START..END (inclusive)")
-    download.add_argument("--dest", type=Path, default=DEFAULT_DEST,
-                          help=f"folder to write to (default {DEFAULT_DEST})")
+    download.add_argument("--dest", type=Path,
+                          help=f"folder to write to (default ${OUT_DIR_ENV}/bronze, out/bronze)")
     download.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
     add_storage_flags(download)
     download.set_defaults(handler=run_download)
@@ -53,10 +53,11 @@ def run_download(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     bronze = container(settings, settings.bronze_container)
+    dest: Path = args.dest or bronze_dir()
     missing = 0
     for day in days:
         try:
-            manifest = download_committed_day(bronze, day, args.dest)
+            manifest = download_committed_day(bronze, day, dest)
         except BronzeError as exc:
             err.print(f"[bold red]error:[/] {day}: {escape(str(exc))}")
             return EXIT_FAILED
@@ -68,7 +69,7 @@ def run_download(args: argparse.Namespace) -> int:
             err.print(f"[yellow]{day}: not committed[/] (no _manifest.json in container "
                       f"{settings.bronze_container}): nothing saved")
             continue
-        folder = args.dest / run_prefix(day, manifest.run_id)
+        folder = dest / run_prefix(day, manifest.run_id)
         console.print(f"{day}: run {manifest.run_id}, {manifest.record_count} records in {len(manifest.files)} "
                       f"file(s), {manifest.rejected_count} rejected -> {escape(str(folder))}/ (verified)")
     return EXIT_OK if missing == 0 else EXIT_FAILED

@@ -18,11 +18,11 @@ from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.out_dir import OUT_DIR_ENV, crm_dir
 from company_activity_local.services.crm_generator import CrmGenerator, write_crm_csv
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_DIR = Path("out/crm")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     generate = actions.add_parser(
         "generate", help="write a synthetic snapshot consistent with the usage-API simulator",
         description="Write the CRM snapshot of DATE that the demo would upload (same ids as `simulate-api "
-                    "--companies N --seed S`), to FILE (default out/crm/companies/snapshot_date=DATE/companies.csv).",
+                    "--companies N --seed S`), to FILE (default $LOCAL_OUT_DIR/crm/companies/snapshot_date=DATE/"
+                    "companies.csv, LOCAL_OUT_DIR defaulting to out).",
     )
     generate.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     generate.add_argument("--companies", type=int, default=1000, help="companies of the simulator (default 1000)")
@@ -56,12 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     download = actions.add_parser(
         "download", help="save the snapshots of dates under DEST with the container's layout",
         description="Save CONTAINER/companies/snapshot_date=D/companies.csv as DEST/companies/snapshot_date=D/"
-                    "companies.csv for each date (default DEST out/crm). A date without a snapshot is reported.",
+                    "companies.csv for each date (default DEST $LOCAL_OUT_DIR/crm, out/crm). A date without a snapshot "
+                    "is reported.",
     )
     when = download.add_mutually_exclusive_group(required=True)
     when.add_argument("--date", help="the day, YYYY-MM-DD")
     when.add_argument("--dates", help="a range START..END (inclusive)")
-    download.add_argument("--dest", type=Path, default=DEFAULT_DIR, help=f"folder to write to (default {DEFAULT_DIR})")
+    download.add_argument("--dest", type=Path, help=f"folder to write to (default ${OUT_DIR_ENV}/crm, out/crm)")
     _container_flags(download)
     download.set_defaults(handler=run_download)
 
@@ -83,7 +85,7 @@ def run_generate(args: argparse.Namespace) -> int:
         generator = CrmGenerator(args.companies, seed=args.seed)
     except (DateFieldError, ValueError) as exc:
         return _error(str(exc))
-    out = args.out or DEFAULT_DIR / crm_blob_path(day)
+    out = args.out or crm_dir() / crm_blob_path(day)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as stream:
         rows = write_crm_csv(generator.snapshot(day), stream)
@@ -129,10 +131,11 @@ def run_download(args: argparse.Namespace) -> int:
     except (ValueError, SettingsError, DateFieldError) as exc:
         return _error(str(exc))
     missing = 0
+    dest = args.dest or crm_dir()
     source = container(settings, args.crm_container)
     for day in days:
         name = crm_blob_path(day)
-        target = args.dest / name
+        target = dest / name
         try:
             data = source.get_blob_client(name).download_blob().readall()
         except ResourceNotFoundError:

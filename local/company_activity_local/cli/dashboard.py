@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
-
-DEFAULT_OUTPUT = "out/dashboard.html"
+from company_activity_local.out_dir import OUT_DIR_ENV, dashboard_file
+from company_activity_local.pipeline.local_resources import warehouse_target
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,14 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--warehouse", metavar="PATH.duckdb", help="local DuckDB warehouse file (must exist)")
+    target.add_argument("--warehouse", metavar="PATH.duckdb",
+                        help="local DuckDB warehouse file, which must exist (default: $WAREHOUSE_PATH, else "
+                             f"${OUT_DIR_ENV}/warehouse.duckdb, out/warehouse.duckdb)")
     target.add_argument(
         "--connection-string",
         metavar="ODBC",
         help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
         "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
     )
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="PATH.html", help=f"default {DEFAULT_OUTPUT}")
+    parser.add_argument("-o", "--output", metavar="PATH.html",
+                        help=f"default ${OUT_DIR_ENV}/dashboard.html (out/dashboard.html)")
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the day shown (default: the latest loaded day)")
     parser.set_defaults(handler=dashboard_command)
 
@@ -48,14 +51,18 @@ def dashboard_command(args: argparse.Namespace) -> int:
         except ValueError:
             err.print(f"error: --date {args.date!r} is not a date (YYYY-MM-DD)")
             return 2
-    connection_string = args.connection_string or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
-    if not args.warehouse and not connection_string:
-        err.print(f"error: give --warehouse PATH.duckdb or --connection-string (or set {CONNECTION_STRING_ENV})")
+    try:  # the one rule of every command: flag, else WAREHOUSE_CONNECTION_STRING / WAREHOUSE_PATH, else default
+        warehouse, connection_string = warehouse_target(Path(args.warehouse) if args.warehouse else None,
+                                                        args.connection_string)
+    except SettingsError as exc:
+        err.print(f"error: {exc}")
         return 2
-    if args.warehouse and not Path(args.warehouse).is_file():
-        err.print(f"error: --warehouse {args.warehouse}: no such file (run `company-activity demo` first)")
+    if warehouse is not None and not warehouse.is_file():
+        err.print(f"error: no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
+                  "run `company-activity demo` first, or point one of them at a warehouse")
         return 1
-    path = build(warehouse_path=args.warehouse, connection_string=connection_string, day=day, output=args.output)
+    path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection_string, day=day,
+                 output=args.output or dashboard_file())
     if isinstance(path, str):
         err.print(f"error: {path}")
         return 1

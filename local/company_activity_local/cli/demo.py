@@ -17,6 +17,7 @@ from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity_local.cli.console import make_console
 from company_activity_local.demo.check import LateBackfillCheck
 from company_activity_local.demo.night import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity_local.out_dir import out_dir
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo.add_argument("--days", type=int, default=14, help="days to load, ending yesterday (default 14)")
     demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
-    demo.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    demo.add_argument("--out", type=Path, help="output folder (default $LOCAL_OUT_DIR, else out/)")
     demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
     demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
     demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
-        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
+        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
                               warehouse=args.warehouse, end=end, keep_services=args.keep_services,
                               free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
     except ValueError as exc:

@@ -13,8 +13,8 @@ from pathlib import Path
 from rich.markup import escape
 
 from company_activity_local.cli.console import make_console
+from company_activity_local.out_dir import OUT_DIR_ENV, services_dir
 from company_activity_local.services.background import (
-    DEFAULT_STATE_DIR,
     PORT_ROLES,
     ServicesState,
     down,
@@ -52,15 +52,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             ("down", "stop what `services up` started (the data in DIR stays)"),
             ("status", "show what runs, on which ports, and the export lines"),
             ("env", "print the export lines of the running services (for another shell)")))):
-        action.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR,
-                            help=f"state folder: pid file, logs, Azurite's data (default {DEFAULT_STATE_DIR})")
+        action.add_argument("--dir", type=Path,
+                            help=f"state folder: pid file, logs, Azurite's data (default ${OUT_DIR_ENV}/services, "
+                                 "out/services)")
     actions.choices["up"].set_defaults(handler=run_up)
     actions.choices["down"].set_defaults(handler=run_down)
     actions.choices["status"].set_defaults(handler=run_status)
     actions.choices["env"].set_defaults(handler=run_env)
 
 
+def _state_dir(args: argparse.Namespace) -> Path:
+    if args.dir is None:
+        args.dir = services_dir()
+    return Path(args.dir)
+
+
 def run_up(args: argparse.Namespace) -> int:
+    _state_dir(args)
     err = make_console(stderr=True)
     free = args.free_ports or os.environ.get(FREE_PORTS_ENV, "").strip() == "1"
     try:
@@ -78,7 +86,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def _running_state(args: argparse.Namespace) -> ServicesState | None:
-    state = read_state(args.dir)
+    state = read_state(_state_dir(args))
     if state is None or not any(is_running(p) for p in state.processes):
         make_console(stderr=True).print(f"[bold red]error:[/] no services are up from {escape(str(args.dir))}: "
                                         "start them with `company-activity services up`")
@@ -89,7 +97,7 @@ def _running_state(args: argparse.Namespace) -> ServicesState | None:
 def run_down(args: argparse.Namespace) -> int:
     err = make_console(stderr=True)
     try:
-        stopped = down(args.dir)
+        stopped = down(_state_dir(args))
     except ServiceError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED

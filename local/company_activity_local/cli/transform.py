@@ -15,7 +15,7 @@ from pathlib import Path
 from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
 from company_activity.settings import date_limits
-from company_activity_local.pipeline.local_resources import warehouse_target
+from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
 from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
 from company_activity_local.warehouse.transform import Thresholds, TransformError, transform
@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else out/warehouse.duckdb)")
+                        help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else "
+                        "$LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb); a new one is created only in a "
+                        "folder that exists")
     target.add_argument("--connection-string", metavar="ODBC",
                         help=f"SQL Server / Azure SQL ODBC connection string (default: ${CONNECTION_ENV}; prefer "
                         "the variable: a command line is visible to other users)")
@@ -100,8 +102,11 @@ def _transform(args: argparse.Namespace) -> int:
     try:
         thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
         files = usage_files(args.usage)
+        new = prepare_warehouse_file(path) if path is not None else None
     except (ValueError, StagingError) as exc:
         return _fail(2, str(exc))
+    if new:
+        print(new, file=sys.stderr)
     try:
         wh = open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection)
     except WarehouseError as exc:

@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     target = deploy.add_mutually_exclusive_group()
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help="local DuckDB warehouse file, created if missing (default: $WAREHOUSE_PATH, else "
-                             "out/warehouse.duckdb)")
+                        help="local DuckDB warehouse file, created if missing when its folder exists (default: "
+                             "$WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
     target.add_argument(
         "--connection-string",
         metavar="ODBC",
@@ -37,17 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def deploy_command(args: argparse.Namespace) -> int:
     from company_activity.settings import SettingsError
-    from company_activity_local.pipeline.local_resources import warehouse_target
+    from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
     from company_activity_local.warehouse import TranslationError, WarehouseError, open_warehouse
 
     try:
         path, connection_string = warehouse_target(args.warehouse, args.connection_string)
+        new = prepare_warehouse_file(path) if path is not None else None
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if new:
+        print(new, file=sys.stderr)
     try:
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
             warehouse = open_warehouse(duckdb_path=str(path))
             where = str(path)
         else:

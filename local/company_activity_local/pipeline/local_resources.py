@@ -4,7 +4,8 @@
 |--------------------------------------------|------------------------------------------------------------|
 | AzureBlobStorage (any of them)             | the blob service of LOCAL_BLOB_CONNECTION_STRING (Azurite) |
 | AzureSqlDatabase / SqlServer               | WAREHOUSE_CONNECTION_STRING (SQL Server) if set, else the  |
-|                                            | DuckDB file WAREHOUSE_PATH (default out/warehouse.duckdb)  |
+|                                            | DuckDB file WAREHOUSE_PATH (default                        |
+|                                            | <LOCAL_OUT_DIR>/warehouse.duckdb, out/warehouse.duckdb)    |
 | AzureKeyVault                              | not contacted: Key Vault secret reads are answered locally |
 
 A Web activity that GETs `https://<vault>.vault.azure.net/secrets/<name>` with managed-identity
@@ -29,9 +30,10 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from company_activity.settings import Secret, SettingsError, SettingSpec, storage_connection_string
 from company_activity.storage import blob_service_from_connection_string
+from company_activity_local.out_dir import DEFAULT_OUT_DIR, OUT_DIR_ENV, WAREHOUSE_FILE, default_warehouse
 from company_activity_local.pipeline.results import ActivityFailed, UnsupportedFeature
 
-DEFAULT_WAREHOUSE_PATH = "out/warehouse.duckdb"
+DEFAULT_WAREHOUSE_PATH = f"{DEFAULT_OUT_DIR}/{WAREHOUSE_FILE}"
 BLOB_TYPES = frozenset({"AzureBlobStorage"})
 SQL_TYPES = frozenset({"AzureSqlDatabase", "SqlServer", "AzureSqlMI"})
 KEY_VAULT_TYPES = frozenset({"AzureKeyVault"})
@@ -40,12 +42,16 @@ LOCAL_SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("LOCAL_BLOB_CONNECTION_STRING", None,
                 "Blob connection string every AzureBlobStorage linked service maps to (Azurite).", True),
     SettingSpec("WAREHOUSE_PATH", DEFAULT_WAREHOUSE_PATH,
-                "DuckDB file the AzureSqlDatabase linked service maps to (when no connection string is set)."),
+                "DuckDB file the AzureSqlDatabase linked service maps to (when no connection string is set); "
+                f"default <{OUT_DIR_ENV}>/{WAREHOUSE_FILE}."),
     SettingSpec("WAREHOUSE_CONNECTION_STRING", "",
                 "ODBC connection string of a SQL Server the AzureSqlDatabase linked service maps to instead.", True),
     SettingSpec("SLACK_WEBHOOK_URL", "",
                 "Webhook the alert posts to; served as the Key Vault secret's value (e.g. the demo's catcher).",
                 True),
+    SettingSpec(OUT_DIR_ENV, DEFAULT_OUT_DIR,
+                "The local output folder: the default warehouse, `services up` state and data, CRM and bronze "
+                "files, the dashboard (company_activity_local/out_dir.py)."),
 )
 
 
@@ -54,7 +60,7 @@ def warehouse_target(path: Path | None, connection: str | None,
     """(DuckDB path, None) or (None, connection string): the one rule every command uses.
 
     A `--warehouse` / `--connection-string` option first; else WAREHOUSE_CONNECTION_STRING or WAREHOUSE_PATH
-    (both set is ambiguous: SettingsError); else the DuckDB file out/warehouse.duckdb.
+    (both set is ambiguous: SettingsError); else the DuckDB file <LOCAL_OUT_DIR>/warehouse.duckdb (out/...).
     """
     env = os.environ if env is None else env
     if path is not None or connection:
@@ -68,11 +74,34 @@ def warehouse_target(path: Path | None, connection: str | None,
                 "or --connection-string)",
             )
         chosen_conn = from_conn or None
-        chosen_path = None if from_conn else Path(from_path or DEFAULT_WAREHOUSE_PATH)
+        chosen_path = None if from_conn else (Path(from_path) if from_path else default_warehouse(env))
     if chosen_path is not None and chosen_path.is_dir():
         raise SettingsError("WAREHOUSE_PATH", f"WAREHOUSE_PATH must be a DuckDB file path, got the directory "
                                               f"{str(chosen_path)!r}")
     return chosen_path, chosen_conn
+
+
+def prepare_warehouse_file(path: Path, env: Mapping[str, str] | None = None) -> str | None:
+    """Check a DuckDB warehouse file before a command writes to it: None when the file exists, else the one
+    line to print before it is created.
+
+    A path whose folder does not exist is refused (SettingsError) unless it is the default one
+    (<LOCAL_OUT_DIR>/warehouse.duckdb, whose folder is created): a mistyped --warehouse or WAREHOUSE_PATH
+    must not silently start an empty warehouse somewhere else. Nothing is created here but that folder.
+    """
+    if path.is_file():
+        return None
+    if path.exists():
+        raise SettingsError("WAREHOUSE_PATH", f"the warehouse {str(path)!r} exists but is not a file")
+    if not path.parent.is_dir():
+        if path != default_warehouse(env):
+            raise SettingsError(
+                "WAREHOUSE_PATH",
+                f"no folder {str(path.parent)!r} for the warehouse {str(path)!r} (--warehouse or WAREHOUSE_PATH): "
+                "a mistyped path? Nothing was created; to start a new warehouse there, create the folder first",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return f"new warehouse: {path} does not exist yet; creating it and deploying sql/ into it"
 
 
 @dataclass(frozen=True)
