@@ -2,8 +2,9 @@
 
 `pipeline run` executes the adf/ JSON with the local executor: linked services map to local resources
 through LOCAL_BLOB_CONNECTION_STRING, WAREHOUSE_PATH / WAREHOUSE_CONNECTION_STRING and SLACK_WEBHOOK_URL
-(see docs/local.md). It prints each activity as it finishes and a table at the end, and exits 1 when
-a run Failed. With `--dates START..END` it runs the dates in order and stops at the first failed one,
+(see docs/local.md). It prints each activity that ran as it finishes and a summary line per run
+(`--verbose`: the skipped activities too, and a table per run), and exits 1 when a run Failed. With
+`--dates START..END` it runs the dates in order and stops at the first failed one,
 because a later date's CRM set can depend on the earlier ones (docs/fact-rules.md, rule 6).
 """
 
@@ -23,10 +24,10 @@ from company_activity.settings import SettingsError, date_limits
 from company_activity_local.cli.console import make_console
 from company_activity_local.pipeline.context import WaitEvent
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
-from company_activity_local.pipeline.report import activity_line, print_run
+from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
+from company_activity_local.pipeline.report import activity_line, last_load_log, print_run, ran
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
-from company_activity_local.pipeline.results import PipelineDefinitionError
+from company_activity_local.pipeline.results import ActivityResult, PipelineDefinitionError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAILY_PIPELINE = "PL_daily_company_activity"
@@ -70,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="seconds between two manifest checks (pipeline parameter manifestSleepSeconds; the adf/ "
                           f"JSON default is 300; default here {LOCAL_MANIFEST_SLEEP_S})")
     run.add_argument("--adf-dir", type=Path, default=ADF_DIR, help="the ADF git folder (default: the repo's adf/)")
+    run.add_argument("--verbose", dest="every_activity", action="store_true",
+                     help="also print the activities that were skipped, and a table of every activity per run "
+                          "(default: one line per activity that ran and a summary line per run)")
     run.set_defaults(handler=run_pipeline)
 
     validate = actions.add_parser(
@@ -119,6 +123,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
             settings = LocalRunSettings(settings.blob_connection_string, args.warehouse, None,
                                         settings.slack_webhook_url)
         factory = load_factory(args.adf_dir)
+        new = prepare_warehouse_file(settings.warehouse_path) if settings.warehouse_path is not None else None
     except (ValueError, SettingsError, ResourceError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
@@ -130,26 +135,31 @@ def run_pipeline(args: argparse.Namespace) -> int:
     for name, value in (("manifestTimeout", args.manifest_timeout), ("manifestSleepSeconds", args.manifest_sleep)):
         if name in declared:
             parameters.setdefault(name, value)
-    console.print(f"warehouse: {escape(settings.describe_warehouse())}")
+    console.print(escape(new) if new else f"warehouse: {escape(settings.describe_warehouse())}")
+    every = bool(getattr(args, "every_activity", False))
+
+    def show(result: ActivityResult) -> None:
+        if every or ran(result):
+            console.print(activity_line(result, console.width))
+
     with LocalResources(settings) as resources:
         if not deploy_warehouse(console, resources):
             return EXIT_FAILED
         try:
-            executor = PipelineExecutor(factory, resources, global_parameters=overrides,
-                                        listener=lambda r: console.print(activity_line(r)),
+            executor = PipelineExecutor(factory, resources, global_parameters=overrides, listener=show,
                                         retry_interval_s=args.retry_interval,
                                         wait_listener=lambda e: console.print(wait_line(e)))
         except (PipelineDefinitionError, ValueError) as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE
         for index, day in enumerate(days):
-            console.rule(f"{args.pipeline} {RUN_DATE_PARAMETER}={day}")
+            console.print(f"[bold]{escape(args.pipeline)} {RUN_DATE_PARAMETER}={day}[/]")
             try:
                 result = executor.run(args.pipeline, {**parameters, RUN_DATE_PARAMETER: day.isoformat()})
             except PipelineDefinitionError as exc:
                 console.print(f"[red]error:[/] {escape(str(exc))}")
                 return EXIT_USAGE
-            print_run(console, result)
+            print_run(console, result, last_load_log(resources.warehouse, result.run_id), verbose=every)
             if not result.succeeded:
                 rest = days[index + 1:]
                 if rest:

@@ -27,6 +27,7 @@ from company_activity_local.demo.check import LateBackfillCheck, check_and_remov
 from company_activity_local.demo.failure import InjectedFailure, run_missing_day
 from company_activity_local.pipeline.executor import PipelineExecutor
 from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.report import last_load_log
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
 from company_activity_local.services.azurite import Azurite
@@ -272,12 +273,6 @@ def fresh_duckdb(path: Path) -> Any:
         yield warehouse
     finally:
         warehouse.close()
-
-
-def last_load_log(warehouse: Any, run_id: str) -> dict[str, Any] | None:
-    rows = warehouse.query("SELECT status, rows_inserted, rows_updated, rows_deleted, message FROM etl.load_log "
-                           "WHERE run_id = @run_id ORDER BY load_id DESC", {"run_id": run_id})
-    return rows[0] if rows else None
 
 
 def read_fact_summary(warehouse: Any, summary: DemoSummary, last: date, top: int = 10) -> None:

@@ -25,10 +25,12 @@ def test_run_table_keeps_a_long_json_output_on_one_line() -> None:
     result = PipelineRunResult("PL", "run-1", Status.SUCCEEDED, {"runDate": "2026-06-10"}, activities,
                                datetime.now(UTC), 1.2)
     out = io.StringIO()
-    Console(file=out, width=80).print(run_table(result))
-    rows = [line for line in out.getvalue().splitlines() if line.startswith("│")]
-    assert len(rows) == 2  # one line per activity: the JSON is cut, not folded into dozens of lines
-    assert '{"files":' in rows[0]
+    Console(file=out, width=80).print(run_table(result, 80))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4  # title, header, one line per activity: the JSON is cut, not folded into dozens of lines
+    assert lines[2].startswith("ReadManifest ") and '{"files":' in lines[2]
+    assert lines[3].startswith("MergeFactDailyCompanyActivity ")  # the name is whole at 80 columns
+    assert all(len(line.rstrip()) <= 80 for line in lines)
 
 
 def test_a_day_not_committed_reports_no_bytes() -> None:
