@@ -2,10 +2,12 @@
 
 The local executor runs the backfill pipeline's JSON as Data Factory would: ListRunDates, a sequential
 ForEach with one Execute Pipeline of PL_daily_company_activity per date, then the check that fails the run
-naming the failed dates. A progress bar advances per date as each daily run ends; the summary table shows
-both stages per date (bronze, then load). Linked services map to local resources as for `pipeline run`
-(docs/local.md): LOCAL_BLOB_CONNECTION_STRING defaults to the ingestion's STORAGE_CONNECTION_STRING and the
-factory's bronzeContainer to BRONZE_CONTAINER, so one set of settings drives both stages.
+naming the failed dates. The warehouse is checked and deployed before anything is ingested (`prepare`), so
+a wrong or undeployed warehouse stops the command before bronze changes. A progress bar advances per date
+as each daily run ends; the summary table shows both stages per date (bronze, then load). Linked services
+map to local resources as for `pipeline run` (docs/local.md): LOCAL_BLOB_CONNECTION_STRING defaults to the
+ingestion's STORAGE_CONNECTION_STRING and the factory's bronzeContainer to BRONZE_CONTAINER, so one set of
+settings drives both stages.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, PER_
 from company_activity.settings import IngestSettings, SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
 from company_activity_local.pipeline.report import STYLE
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineDefinitionError, PipelineRunResult, Status
@@ -49,7 +51,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("load (with --load: run PL_backfill_company_activity locally after ingesting)")
     group.add_argument("--load", action="store_true",
                        help="after ingesting, load the dates into the warehouse with the backfill pipeline")
-    group.add_argument("--warehouse", type=Path, help="DuckDB file (env WAREHOUSE_PATH, default out/warehouse.duckdb)")
+    group.add_argument("--warehouse", type=Path,
+                       help="DuckDB file (env WAREHOUSE_PATH, default $LOCAL_OUT_DIR/warehouse.duckdb, "
+                            "out/warehouse.duckdb); checked and deployed before anything is ingested")
     group.add_argument("--manifest-timeout", default=DEFAULT_MANIFEST_TIMEOUT, metavar="TIMESPAN",
                        help=f"how long each daily run waits for its manifest (default {DEFAULT_MANIFEST_TIMEOUT})")
     group.add_argument("--crm-container", help="container of the CRM export (default: the factory's crmContainer)")
@@ -74,14 +78,47 @@ def global_parameters(settings: IngestSettings, crm_container: str | None) -> di
     return values
 
 
-def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, end: date,
-             ingested: Mapping[date, IngestRow]) -> int:
-    """Run the backfill pipeline over start..end, print the two-stage summary; the exit code of both stages."""
+class LoadNotReady(Exception):
+    """The load cannot run (bad settings, the warehouse missing or not deployable); nothing was ingested.
+    `code` is the exit code (2 bad input, 1 the warehouse failed)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def prepare(args: argparse.Namespace, settings: IngestSettings) -> LocalRunSettings:
+    """Before the ingestion: resolve the load's settings and the factory, check the warehouse path (one line
+    when a new warehouse is created, a refusal for a folder that does not exist) and deploy it."""
+    from company_activity_local.warehouse import WarehouseError
+
     err = make_console(stderr=True)
     try:
         local = local_settings(settings, args.warehouse)
-        factory = load_factory(ADF_DIR)
+        load_factory(ADF_DIR)
+        new = prepare_warehouse_file(local.warehouse_path) if local.warehouse_path is not None else None
     except (SettingsError, ResourceError) as exc:
+        raise LoadNotReady(str(exc), EXIT_USAGE) from None
+    if new:
+        err.print(escape(new))
+    try:
+        with LocalResources(local) as resources:
+            report = resources.warehouse.deploy()
+    except WarehouseError as exc:
+        raise LoadNotReady(f"cannot deploy the warehouse ({local.describe_warehouse()}): {exc}; nothing was "
+                           "ingested", EXIT_FAILED) from None
+    if report.applied:
+        err.print(f"deployed the warehouse: {len(report.applied)} migration(s) applied")
+    return local
+
+
+def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, end: date,
+             ingested: Mapping[date, IngestRow], local: LocalRunSettings) -> int:
+    """Run the backfill pipeline over start..end, print the two-stage summary; the exit code of both stages."""
+    err = make_console(stderr=True)
+    try:
+        factory = load_factory(ADF_DIR)
+    except ResourceError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     dates = date_range(start, end)

@@ -184,6 +184,13 @@ def run_backfill(args: argparse.Namespace) -> int:
         request = _range(args, settings)
     except SettingsError as exc:
         return _error(str(exc))
+    local = None
+    if getattr(args, "load", False):  # the warehouse first: a wrong one must stop us before bronze changes
+        try:
+            local = backfill_load.prepare(args, settings)
+        except backfill_load.LoadNotReady as exc:
+            make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+            return exc.code
     try:
         with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
                                               "has committed"):
@@ -224,9 +231,9 @@ def run_backfill(args: argparse.Namespace) -> int:
                            "cause and run the backfill again, or pass --keep-going to try every date anyway")
                 rows.extend((d.isoformat(), "not tried", "", "", "", "backfill stopped") for d in rest)
                 break
-    if getattr(args, "load", False) and not stopped:
+    if local is not None and not stopped:
         ingested = {date.fromisoformat(r[0]): backfill_load.IngestRow(r[1], r[2], r[5]) for r in rows}
-        return backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested)
+        return backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested, local)
     table = Table(title=f"backfill {request.range.start}..{request.range.end}"
                         f" ({len(plan.enqueue)} ingested, {len(plan.skipped)} skipped, {failures} failed)")
     for column in ("date", "status", "records", "rejected", "time", "run / reason"):
