@@ -45,12 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     upload = actions.add_parser(
         "upload", help="check a snapshot CSV and put it where the pipeline reads it",
         description="Parse FILE with the CRM contract (a file-level error or a rejected row refuses the upload, "
-                    "--allow-rejects uploads anyway), then upload it to CONTAINER/companies/snapshot_date=DATE/"
-                    "companies.csv, replacing the date's snapshot.",
+                    "--allow-rejects uploads anyway; a file without a single row is refused unless --allow-empty), "
+                    "then upload it to CONTAINER/companies/snapshot_date=DATE/companies.csv, replacing the date's "
+                    "snapshot.",
     )
     upload.add_argument("file", type=Path, metavar="FILE.csv")
     upload.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     upload.add_argument("--allow-rejects", action="store_true", help="upload even when some rows are rejected")
+    upload.add_argument("--allow-empty", action="store_true",
+                        help="upload a snapshot with 0 rows (the pipeline then treats the date as one without a "
+                             "snapshot); refused by default, since it replaces the date's snapshot")
     _container_flags(upload)
     upload.set_defaults(handler=run_upload)
 
@@ -110,6 +114,10 @@ def run_upload(args: argparse.Namespace) -> int:
         if not args.allow_rejects:
             return _error("rows were rejected: nothing was uploaded (--allow-rejects uploads the file anyway)")
     name = crm_blob_path(day)
+    if not parsed.rows and not args.allow_empty:
+        return _error(f"{args.file} has no company rows (header only{', every row rejected' if parsed.rejects else ''})"
+                      f": nothing was uploaded, {args.crm_container}/{name} is unchanged. An empty snapshot makes "
+                      "the pipeline treat the date as one without a snapshot; pass --allow-empty to upload it anyway")
     try:
         target = container(settings, args.crm_container)
         with contextlib.suppress(ResourceExistsError):

@@ -139,7 +139,7 @@ def test_crm_generate_upload_download_round_trip(storage_env: ContainerClient, b
 
 @pytest.mark.parametrize(("content", "message"), [
     ("id,name\nc1,x\n", "line 1: column(s) company_id"),
-    (",".join(CRM_HEADER) + "\nc1,Acme,,US,2026-02-30\n", "line 2, last_contact_date"),
+    (",".join(CRM_HEADER) + "\nc1,Acme,,US,2026-02-30\nc2,Globex,,US,\n", "line 2, last_contact_date"),
 ])
 def test_crm_upload_refuses_a_file_the_contract_refuses(storage_env: ContainerClient, container_name: str,
                                                         blob_service: BlobServiceClient, tmp_path: Path,
@@ -159,3 +159,28 @@ def test_crm_upload_refuses_a_file_the_contract_refuses(storage_env: ContainerCl
         assert container.get_blob_client(crm_blob_path(DAY)).download_blob().readall() == path.read_bytes()
     if container.exists():
         container.delete_container()
+
+
+def test_crm_upload_refuses_a_snapshot_without_rows(storage_env: ContainerClient, container_name: str,
+                                                    blob_service: BlobServiceClient, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: a header-only export used to replace the date's snapshot (`uploaded ... (0 rows)`, exit 0)."""
+    crm_container = container_name + "-crm"
+    full = tmp_path / "full.csv"
+    assert main(["crm", "generate", "--date", DAY.isoformat(), "--companies", "30", "--out", str(full)]) == 0
+    assert main(["crm", "upload", "--date", DAY.isoformat(), str(full), "--crm-container", crm_container]) == 0
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(",".join(CRM_HEADER) + "\n")
+    capsys.readouterr()
+
+    assert main(["crm", "upload", "--date", DAY.isoformat(), str(header_only), "--crm-container", crm_container]) == 2
+    err = capsys.readouterr().err
+    assert "has no company rows (header only)" in err and "nothing was uploaded" in err and "--allow-empty" in err
+    blob = blob_service.get_container_client(crm_container).get_blob_client(crm_blob_path(DAY))
+    assert blob.download_blob().readall() == full.read_bytes()  # the date's snapshot is unchanged
+
+    assert main(["crm", "upload", "--date", DAY.isoformat(), str(header_only), "--crm-container", crm_container,
+                 "--allow-empty"]) == 0
+    assert "(0 rows)" in capsys.readouterr().out
+    assert blob.download_blob().readall() == header_only.read_bytes()
+    blob_service.delete_container(crm_container)
