@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
-from company_activity.ingest.bronze import committed_days, day_statuses, status_body
+from company_activity.ingest.bronze import committed_days, day_statuses, read_manifest, status_body
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day, yesterday
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
 from company_activity.settings import IngestSettings, SettingsError
@@ -48,9 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `ingest`, `backfill` and `ingestions`; each sets `handler` to a function(args) -> exit code."""
     ingest = sub.add_parser(
         "ingest", help="ingest one day of product usage into bronze and commit it",
-        description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed).",
+        description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed). "
+                    "A day already committed is skipped (exit 0), as backfill does, unless --force.",
     )
     ingest.add_argument("--date", required=True, help="day to ingest, YYYY-MM-DD (at most yesterday)")
+    ingest.add_argument("--force", action="store_true", help="re-ingest the day even when it is already committed")
     _api_flags(ingest)
     _storage_flags(ingest)
     ingest.set_defaults(handler=run_ingest)
@@ -165,9 +167,15 @@ def run_ingest(args: argparse.Namespace) -> int:
         runner_log.setLevel(logging.CRITICAL)
     err = make_console(stderr=True)
     try:
+        container = bronze_container(settings)
+        committed = None if args.force else read_manifest(container, day)
+        if committed is not None:
+            print(f"{day} skipped: already committed (run {committed.run_id}, {committed.record_count} records, "
+                  f"committed at {committed.committed_at:%Y-%m-%d %H:%M:%S}Z); --force re-ingests it")
+            return EXIT_OK
         with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
                                            "(API retries are logged as they happen)"):
-            result = ingest_day_with_settings(settings, day)
+            result = ingest_day_with_settings(settings, day, container=container)
     except AzureError as exc:
         return _storage_error(exc)
     finally:
