@@ -3,6 +3,9 @@
 `fact` and `load-log` read the warehouse (resolved like every command: --warehouse, else WAREHOUSE_PATH /
 WAREHOUSE_CONNECTION_STRING, else out/warehouse.duckdb) through the same T-SQL translator as the pipeline;
 `rejects` reads a day's rejected records from bronze through `ingest/bronze.py`.
+
+Exit codes: 0 rows shown; 1 no row matched (said on stderr, with the dates that are loaded; `--json` still
+prints `[]`), or the warehouse or storage failed; 2 bad input.
 """
 
 from __future__ import annotations
@@ -34,10 +37,13 @@ FACT_COLUMNS = ("activity_date", "company_id", "company_name", "industry_tag", "
 # The table for people leaves out what is wide and rarely needed at a glance; --json has every column.
 FACT_TABLE = (("date", "activity_date"), ("company", "company_id"), ("name", "company_name"),
               ("users", "daily_active_users"), ("events", "daily_events_count"),
-              ("7d avg", "7d_rolling_active_users"), ("days since contact", "days_since_last_contact"),
+              ("7d avg", "7d_rolling_active_users"), ("days since\ncontact", "days_since_last_contact"),
               ("churn risk", "churn_risk_reason"))
 LOAD_LOG_TABLE = (("load", "load_id"), ("run date", "run_date"), ("status", "status"), ("ins", "rows_inserted"),
                   ("upd", "rows_updated"), ("del", "rows_deleted"), ("message", "message"), ("run id", "run_id"))
+WRAPS = frozenset({"company_name", "message", "churn_risk_reason"})  # free text: wraps in what is left
+OPTIONAL = ("run_id",)  # left out (in this order) when a table would not fit the terminal otherwise
+MIN_TEXT = 12
 LOAD_LOG_COLUMNS = ("load_id", "run_id", "run_date", "status", "rows_inserted", "rows_updated", "rows_deleted",
                     "started_at", "finished_at", "message")
 
@@ -103,17 +109,53 @@ def _print(rows: list[dict[str, Any]], columns: tuple[str, ...], shown: tuple[tu
         json.dump([{c: _plain(r.get(c)) for c in columns} for r in rows], sys.stdout, indent=2, ensure_ascii=False)
         print()
         return
-    table = Table(title=title, title_justify="left")
+    console = make_console()
     cells = [["" if row.get(k) is None else _cell(row.get(k)) for _, k in shown] for row in rows]
-    for index, (header, key) in enumerate(shown):
-        # Ids and dates stay whole (they are copied into the next command); free text wraps.
-        wraps = key in ("company_name", "message", "churn_risk_reason")
-        widest = max((len(c[index]) for c in cells), default=0)
-        table.add_column(header, overflow="fold", no_wrap=not wraps, min_width=20 if wraps else min(widest, 40),
+    layout = _layout(shown, cells, console.width)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
+    kept = [i for i, width in enumerate(layout) if width]
+    for index in kept:
+        header, key = shown[index]
+        table.add_column(header, width=layout[index], no_wrap=key not in WRAPS, overflow="fold",
                          justify="right" if key.startswith(("rows_", "daily_", "7d_", "days_", "load_id")) else "left")
+    left_out = [shown[i][0].replace("\n", " ") for i, width in enumerate(layout) if not width]
+    if left_out:
+        table.caption = f"{', '.join(left_out)}: left out at {console.width} columns (--json has every column)"
+        table.caption_justify = "left"
     for row_cells in cells:
-        table.add_row(*(escape(c) for c in row_cells))
-    make_console().print(table)
+        table.add_row(*(escape(row_cells[i]) for i in kept))
+    console.print(table)
+
+
+def _layout(shown: tuple[tuple[str, str], ...], cells: list[list[str]], width: int) -> list[int]:
+    """The width of each column (0: left out) so that the table fits `width`: ids, dates and numbers whole
+    (they are copied into the next command), free text wrapping in what is left (at least MIN_TEXT
+    characters), and OPTIONAL columns left out, in order, while the rest would not fit."""
+    natural = [max([len(line) for line in header.split("\n")] + [len(c[i]) for c in cells]) for i, (header, _)
+               in enumerate(shown)]
+    widths = natural[:]
+    dropped: set[int] = set()
+    while True:
+        kept = [i for i in range(len(shown)) if i not in dropped]
+        fixed = sum(widths[i] for i in kept if shown[i][1] not in WRAPS) + 2 * (len(kept) - 1)
+        text = [i for i in kept if shown[i][1] in WRAPS]
+        room = width - fixed
+        if room >= sum(min(natural[i], MIN_TEXT) for i in text):
+            break
+        optional = [i for i in kept if shown[i][1] in OPTIONAL]
+        if not optional:
+            break  # nothing more to leave out: the terminal wraps what is too wide
+        dropped.add(optional[0])
+    for i in dropped:
+        widths[i] = 0
+    # Share the room among the text columns: each gets its natural width if it can, else an equal share.
+    pending = sorted(text, key=lambda i: natural[i])
+    while pending:
+        share = max(MIN_TEXT, room // len(pending))
+        i = pending.pop(0)
+        widths[i] = min(natural[i], share)
+        room -= widths[i]
+    return widths
 
 
 def _cell(value: Any) -> str:
@@ -169,7 +211,8 @@ def run_fact(args: argparse.Namespace) -> int:
     sql = (f"SELECT TOP ({int(args.limit)}) {columns} FROM dbo.fact_daily_company_activity{where} "
            "ORDER BY activity_date DESC, company_id")
     return _show(args, sql, params, FACT_COLUMNS, FACT_TABLE,
-                 lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})")
+                 lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})",
+                 ("dbo.fact_daily_company_activity", "activity_date"))
 
 
 def run_load_log(args: argparse.Namespace) -> int:
@@ -180,17 +223,33 @@ def run_load_log(args: argparse.Namespace) -> int:
     columns = ", ".join(LOAD_LOG_COLUMNS)
     sql = f"SELECT TOP ({int(args.limit)}) {columns} FROM etl.load_log{where} ORDER BY load_id DESC"
     return _show(args, sql, params, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE,
-                 lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})")
+                 lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})", ("etl.load_log", "run_date"))
 
 
 def _show(args: argparse.Namespace, sql: str, params: dict[str, Any], columns: tuple[str, ...],
-          shown: tuple[tuple[str, str], ...], title: Callable[[int], str]) -> int:
-    """Run one warehouse query and print its rows (table or --json); an exit code when the query failed."""
+          shown: tuple[tuple[str, str], ...], title: Callable[[int], str], source: tuple[str, str]) -> int:
+    """Run one warehouse query and print its rows (table or --json); an exit code when the query failed or
+    matched nothing (then stderr says so, with the range of dates the table holds)."""
     rows = _query(args, sql, params)
     if isinstance(rows, int):
         return rows
-    _print(rows, columns, shown, title(len(rows)), args.json)
-    return EXIT_OK
+    if rows:
+        _print(rows, columns, shown, title(len(rows)), args.json)
+        return EXIT_OK
+    if args.json:
+        print("[]")
+    table, date_column = source
+    span = _query(args, f"SELECT MIN({date_column}) AS first_day, MAX({date_column}) AS last_day, COUNT(*) AS n "
+                        f"FROM {table}", {})
+    held = "it is empty"
+    if isinstance(span, list) and span and span[0]["n"]:
+        held = f"it holds {_cell(span[0]['first_day'])[:10]}..{_cell(span[0]['last_day'])[:10]}"
+    wanted = ", ".join(f"{flag} {value}" for flag, value in (("--date", args.date),
+                                                            ("--company", getattr(args, "company", None)))
+                       if value) + (", --churn-risk" if getattr(args, "churn_risk", False) else "")
+    make_console(stderr=True).print(escape(f"no rows in {table}{' for ' + wanted.lstrip(', ') if wanted else ''} "
+                                           f"({held})"))
+    return EXIT_FAILED
 
 
 def run_rejects(args: argparse.Namespace) -> int:
