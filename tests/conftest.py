@@ -35,3 +35,5 @@ def _no_developer_local_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_facto
     import company_activity.settings as settings
 
     monkeypatch.setattr(settings, "LOCAL_SETTINGS_FILE", tmp_path_factory.getbasetemp() / "no-local.settings.json")
+    # Nor a shell's LOCAL_OUT_DIR (docs/local.md's workflows export one): the default folder is `out`.
+    monkeypatch.delenv("LOCAL_OUT_DIR", raising=False)

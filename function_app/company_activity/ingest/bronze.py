@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from azure.core import MatchConditions
@@ -714,3 +714,53 @@ def download_committed_day(container: ContainerClient, day: date, dest: Path) ->
             partial.unlink(missing_ok=True)
     (dest / manifest_path(day)).write_bytes(manifest.to_json())
     return manifest
+
+
+# ---------------------------------------------------------------------------------------- local copies
+
+
+def local_run_manifest(run_folder: Path) -> Manifest | None:
+    """The day's manifest beside a run folder saved with the container's layout (`bronze download`, or a copy
+    of the day's prefix): `<day folder>/_manifest.json` next to `<day folder>/<run_id>/`. None when there is
+    none; ManifestError when the file is not a valid manifest."""
+    path = run_folder.parent / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return Manifest.from_json(path.read_bytes(), where=str(path))
+
+
+def verify_local_run(files: Sequence[Path], manifest: Manifest) -> None:
+    """IntegrityError unless `files` are exactly the committed run's part files, each byte for byte as committed
+    (stored size and sha256, so the manifest's record counts hold for them): a local copy that is truncated,
+    changed, from another run, or missing or adding a part file is refused, naming the file."""
+    folders = {f.parent for f in files}
+    if len(folders) != 1:
+        raise IntegrityError(f"the files lie in {len(folders)} folders; a committed run is one folder")
+    folder = folders.pop()
+    if folder.name != manifest.run_id:
+        raise IntegrityError(f"{folder} is not the committed run of {manifest.date}: its manifest commits run "
+                             f"{manifest.run_id}")
+    expected = {PurePosixPath(entry.path).name: entry for entry in manifest.files}
+    given = {f.name: f for f in files}
+    missing = sorted(set(expected) - set(given))
+    if missing:
+        raise IntegrityError(f"{folder}: the manifest commits {len(expected)} part file(s); not given: "
+                             f"{', '.join(missing)} (the day would load partially)")
+    extra = sorted(set(given) - set(expected))
+    if extra:
+        raise IntegrityError(f"{folder}: {', '.join(extra)} is not in the committed run's manifest")
+    for name, entry in expected.items():
+        sha, stored = hashlib.sha256(), 0
+        with given[name].open("rb") as stream:
+            for chunk in iter(lambda: stream.read(DEFAULT_BLOCK_BYTES), b""):
+                sha.update(chunk)
+                stored += len(chunk)
+        problems = []
+        if stored != entry.bytes:
+            problems.append(f"{stored} bytes, manifest says {entry.bytes}")
+        digest = sha.hexdigest()
+        if digest != entry.sha256:
+            problems.append(f"sha256 {digest}, manifest says {entry.sha256}")
+        if problems:
+            raise IntegrityError(f"{given[name]} does not match its manifest ({entry.records} records committed): "
+                                 + "; ".join(problems))

@@ -11,6 +11,7 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
@@ -18,7 +19,7 @@ from company_activity.settings import date_limits
 from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
 from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
-from company_activity_local.warehouse.transform import Thresholds, TransformError, transform
+from company_activity_local.warehouse.transform import ManifestMismatch, Thresholds, TransformError, transform
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
 PATH_ENV = "WAREHOUSE_PATH"
@@ -45,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="stage usage files that hold 0 records, setting every company's usage of the date to "
                         "zero (default: refused, unless the day's bronze _manifest.json beside the run folder "
                         "says the day committed 0 records)")
+    parser.add_argument("--ignore-manifest", action="store_true",
+                        help="load usage files even when they differ from the bronze _manifest.json beside their run "
+                        "folder (a hand-repaired file); by default such files are refused: truncated, changed, "
+                        "missing or extra part files")
     parser.add_argument("--allow-rejects", action="store_true",
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
@@ -112,12 +117,29 @@ def _transform(args: argparse.Namespace) -> int:
     except WarehouseError as exc:
         return _fail(1, f"cannot open the warehouse: {exc}")
     try:
+        code = _run(wh, args, files, thresholds)
+    finally:
+        wh.close()
+    if code == 2 and new and path is not None:  # refused input: leave no new warehouse behind either
+        for created in (path, path.with_name(path.name + ".wal")):
+            created.unlink(missing_ok=True)
+    return code
+
+
+def _run(wh: Any, args: argparse.Namespace, files: list[Path], thresholds: Thresholds) -> int:
+    from company_activity_local.warehouse import WarehouseError
+
+    try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
         result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
-                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage)
+                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage,
+                           ignore_manifest=args.ignore_manifest)
     except EmptyUsageError as exc:
         return _fail(2, f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze run "
                         "folder with the day's _manifest.json beside it (record_count 0)")
+    except ManifestMismatch as exc:
+        return _fail(2, f"the usage files do not match the bronze manifest: {exc} (download the day again with "
+                        "`company-activity bronze download`, or pass --ignore-manifest to load them as they are)")
     except CrmRejectedError as exc:
         return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
     except (CrmFormatError, StagingError, FileNotFoundError) as exc:
@@ -126,8 +148,6 @@ def _transform(args: argparse.Namespace) -> int:
         return _fail(1, str(exc))
     except WarehouseError as exc:
         return _fail(1, f"warehouse error: {exc}")
-    finally:
-        wh.close()
     if result.crm is not None and result.crm.rejects:
         print(result.crm.report(), file=sys.stderr)
     crm_rows = len(result.crm.rows) if result.crm is not None else 0

@@ -276,3 +276,31 @@ def test_encoded_lines_are_exactly_compact_json_dumps(values: list) -> None:
     expected = "".join(json.dumps(v, ensure_ascii=False, separators=(",", ":")) + "\n" for v in values)
     assert bronze.encode_lines(values) == expected.encode()
     assert [json.loads(line) for line in bronze.encode_lines(values).splitlines()] == values
+
+
+def test_a_local_copy_is_verified_against_its_manifest(container: ContainerClient, tmp_path) -> None:
+    """verify_local_run: the saved run must be exactly the committed part files (used by `transform`)."""
+    manifest = write_run(container, records(300), part_max_bytes=4_000)
+    bronze.commit(container, manifest)
+    assert bronze.download_committed_day(container, DAY, tmp_path) is not None
+    folder = tmp_path / manifest.run_path
+    assert bronze.local_run_manifest(folder) == bronze.read_manifest(container, DAY)
+    parts = sorted(folder.glob("part-*.jsonl.gz"))
+    assert len(parts) > 1
+    bronze.verify_local_run(parts, manifest)  # the committed files: fine
+
+    with pytest.raises(bronze.IntegrityError, match="not given: " + parts[-1].name):
+        bronze.verify_local_run(parts[:-1], manifest)
+    kept = parts[0].read_bytes()
+    parts[0].write_bytes(gzip.compress(gzip.decompress(kept)[:100].rsplit(b"\n", 1)[0] + b"\n"))
+    with pytest.raises(bronze.IntegrityError, match=f"{parts[0].name} does not match its manifest"):
+        bronze.verify_local_run(parts, manifest)
+    parts[0].write_bytes(kept)
+    other = tmp_path / "product_usage" / f"date={DAY}" / bronze.new_run_id()
+    other.mkdir()
+    moved = [other / p.name for p in parts]
+    for source, target in zip(parts, moved, strict=True):
+        target.write_bytes(source.read_bytes())
+    with pytest.raises(bronze.IntegrityError, match=f"its manifest commits run {manifest.run_id}"):
+        bronze.verify_local_run(moved, manifest)
+    assert bronze.local_run_manifest(tmp_path) is None
