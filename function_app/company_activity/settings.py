@@ -23,14 +23,14 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from company_activity.errors import InputError
-from company_activity.resource_ids import FactoryRef
+from company_activity.resource_ids import FactoryRef, ResourceIdError
 
 T = TypeVar("T")
 # The Functions app root's local settings file (not committed; copy local.settings.json.example).
 LOCAL_SETTINGS_FILE = Path(__file__).resolve().parents[1] / "local.settings.json"
 
 
-class SettingsError(InputError, ValueError):
+class SettingsError(InputError):
     """A setting is missing or invalid; `setting` names it and so does the message."""
 
     def __init__(self, setting: str, message: str):
@@ -246,7 +246,7 @@ def _factory_id(name: str, value: str) -> str:
         return ""
     try:
         FactoryRef.parse(value)
-    except ValueError as exc:
+    except ResourceIdError as exc:
         raise SettingsError(name, f"{name} {exc}") from None
     return value
 

@@ -15,6 +15,7 @@ from typing import Any
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.runner import bronze_container
 from company_activity.settings import IngestSettings, SettingsError
 
@@ -28,7 +29,7 @@ _error: Misconfigured | None = None
 _container: ContainerClient | None = None
 
 
-class Misconfigured(RuntimeError):
+class Misconfigured(OperationalError):
     """The app settings are invalid; `setting` names the first setting the error mentions."""
 
     def __init__(self, setting: str, detail: str) -> None:
@@ -36,7 +37,7 @@ class Misconfigured(RuntimeError):
         self.setting = setting
 
 
-class IngestionFailed(RuntimeError):
+class IngestionFailed(OperationalError):
     """An ingestion did not commit; raised so the host records a failure (and a queue message is retried)."""
 
 

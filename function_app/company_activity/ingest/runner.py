@@ -20,9 +20,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import ContainerClient
 
+from company_activity.errors import OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import utc_now
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient, UsageApiError, UsagePage
@@ -74,7 +75,7 @@ class IngestResult:
         return f"{head}: NOT committed: {self.reason}"
 
 
-class _Rejected(Exception):
+class _Rejected(OperationalError):
     """The rejected share is over the threshold."""
 
 
@@ -197,7 +198,7 @@ def ingest_day(
         writer.discard()
         return result(False, reason=str(exc))
     except BaseException:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(AzureError):  # storage is down too: the original error says more
             writer.discard()
         raise
     finally:

@@ -38,6 +38,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
 from company_activity.settings import IngestSettings, Secret
 
@@ -88,7 +89,7 @@ class ClientStats:
     body_bytes: int = 0
 
 
-class UsageApiError(Exception):
+class UsageApiError(OperationalError):
     """The API answered in a way retrying cannot fix (4xx, wrong shape, cursor loop). No secret inside.
 
     `systemic` is true when the cause is not the date but the setup (the API unreachable, the key refused,
@@ -103,7 +104,7 @@ class UsageApiUnavailable(UsageApiError):
     """Retries are exhausted; the message says how many attempts were made and what failed last."""
 
 
-class _Transient(Exception):
+class _Transient(OperationalError):
     """A retryable failure of one attempt. Its message is safe to log; it holds no request object."""
 
     def __init__(self, message: str, retry_after: float | None = None, *, connection: bool = False):

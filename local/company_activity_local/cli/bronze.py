@@ -12,9 +12,8 @@ from pathlib import Path
 from azure.core.exceptions import AzureError
 from rich.markup import escape
 
+from company_activity.errors import InputError
 from company_activity.ingest.bronze import BronzeError, download_committed_day, run_prefix
-from company_activity.ingest.dates import DateFieldError
-from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
@@ -49,7 +48,7 @@ def run_download(args: argparse.Namespace) -> int:
     try:
         days = parse_dates(args.date, args.dates)
         settings = storage_settings(args)
-    except (ValueError, SettingsError, DateFieldError) as exc:
+    except InputError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     bronze = container(settings, settings.bronze_container)

@@ -13,6 +13,7 @@ from pathlib import Path
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from rich.markup import escape
 
+from company_activity.errors import InputError
 from company_activity.ingest.dates import DateFieldError, parse_iso_date
 from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
@@ -87,7 +88,7 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         day = parse_iso_date("--date", args.date)
         generator = CrmGenerator(args.companies, seed=args.seed)
-    except (DateFieldError, ValueError) as exc:
+    except InputError as exc:
         return _error(str(exc))
     out = args.out or crm_dir() / crm_blob_path(day)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def run_download(args: argparse.Namespace) -> int:
     try:
         days = parse_dates(args.date, args.dates)
         settings = storage_settings(args)
-    except (ValueError, SettingsError, DateFieldError) as exc:
+    except InputError as exc:
         return _error(str(exc))
     missing = 0
     dest = args.dest or crm_dir()

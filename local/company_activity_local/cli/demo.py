@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.errors import InputError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity_local.cli.console import make_console
 from company_activity_local.demo.check import LateBackfillCheck
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
                               warehouse=args.warehouse, end=end, keep_services=args.keep_services,
                               free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
-    except ValueError as exc:
+    except InputError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     observer = ConsoleObserver(console, args.verbose_activities)

@@ -19,9 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from company_activity.errors import InputError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
-from company_activity.settings import SettingsError, date_limits
+from company_activity.settings import date_limits
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import UsageError
 from company_activity_local.pipeline.context import WaitEvent
 from company_activity_local.pipeline.executor import PipelineExecutor
 from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
@@ -90,7 +92,7 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"{flag} expects NAME=VALUE, got {item!r}")
+            raise UsageError(f"{flag} expects NAME=VALUE, got {item!r}")
         values[name.strip()] = value
     return values
 
@@ -103,7 +105,7 @@ def parse_dates(single: str | None, span: str | None, env: Mapping[str, str] | N
     assert span is not None
     start, sep, end = span.partition("..")
     if not sep:
-        raise ValueError(f"--dates expects START..END, got {span!r}")
+        raise UsageError(f"--dates expects START..END, got {span!r}")
     first, last = parse_iso_date("--dates start", start), parse_iso_date("--dates end", end)
     days = require_span("--dates", first, last, max_days)
     require_complete_day("--dates end", last, zone)
@@ -124,7 +126,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
                                         settings.slack_webhook_url)
         factory = load_factory(args.adf_dir)
         new = prepare_warehouse_file(settings.warehouse_path) if settings.warehouse_path is not None else None
-    except (ValueError, SettingsError, ResourceError) as exc:
+    except InputError as exc:  # a flag, a setting, the adf/ JSON, a mistyped warehouse path
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     if RUN_DATE_PARAMETER in parameters:
@@ -149,7 +151,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
             executor = PipelineExecutor(factory, resources, global_parameters=overrides, listener=show,
                                         retry_interval_s=args.retry_interval,
                                         wait_listener=lambda e: console.print(wait_line(e)))
-        except (PipelineDefinitionError, ValueError) as exc:
+        except (PipelineDefinitionError, ValueError) as exc:  # ValueError: the executor's retry_interval_s
             console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE
         for index, day in enumerate(days):

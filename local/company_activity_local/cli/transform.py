@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from company_activity.errors import InputError
 from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
 from company_activity.settings import date_limits
@@ -102,13 +103,13 @@ def _transform(args: argparse.Namespace) -> int:
     try:
         _complete_day(args.run_date)
         path, connection = warehouse_target(args.warehouse, args.connection_string)
-    except ValueError as exc:  # SettingsError, DateFieldError
+    except InputError as exc:  # SettingsError, DateFieldError
         return _fail(2, str(exc))
     try:
         thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
         files = usage_files(args.usage)
         new = prepare_warehouse_file(path) if path is not None else None
-    except (ValueError, StagingError) as exc:
+    except InputError as exc:  # ThresholdError, StagingError, SettingsError (a mistyped warehouse path)
         return _fail(2, str(exc))
     if new:
         print(new, file=sys.stderr)

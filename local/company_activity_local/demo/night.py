@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from company_activity.errors import InputError
 from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
@@ -49,6 +50,10 @@ PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 
 RETRY_INTERVAL_S = 1.0
 
 
+class DemoOptionsError(InputError):
+    """A demo option is out of range; the message names its flag."""
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     days: int = 14
@@ -67,9 +72,9 @@ class DemoOptions:
 
     def __post_init__(self) -> None:
         if not 1 <= self.days <= 366:
-            raise ValueError(f"--days must be 1..366, got {self.days}")
+            raise DemoOptionsError(f"--days must be 1..366, got {self.days}")
         if not 1 <= self.companies <= 100_000:
-            raise ValueError(f"--companies must be 1..100000, got {self.companies}")
+            raise DemoOptionsError(f"--companies must be 1..100000, got {self.companies}")
 
     @property
     def warehouse_path(self) -> Path:

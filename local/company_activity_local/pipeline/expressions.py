@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from company_activity.errors import InputError
+
 __all__ = [
     "EvalContext",
     "ExpressionError",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InputError):
     """An expression that cannot be parsed or evaluated; names the expression, position and function."""
 
     def __init__(self, message: str, expression: str | None = None, position: int | None = None,

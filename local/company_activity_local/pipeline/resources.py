@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from company_activity.errors import InputError
+
 ADF_DIR: Path = Path(__file__).resolve().parents[3] / "adf"
 
 # Folder of each resource kind in the git layout, and the name prefix this repo uses for it.
@@ -49,7 +51,7 @@ CONTAINER_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ResourceError(ValueError):
+class ResourceError(InputError):
     """A resource file cannot be read or referenced; the message names the file and the JSON key."""
 
 

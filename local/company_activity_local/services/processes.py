@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from company_activity.errors import OperationalError
+
 LOOPBACK = "127.0.0.1"
 
 
-class ServiceError(RuntimeError):
+class ServiceError(OperationalError):
     """A local service did not start; the message carries its output."""
 
 

@@ -156,10 +156,10 @@ def test_date_format_refuses_every_other_spelling(text: str, reason: str) -> Non
     ("", "non-empty"),
 ])
 def test_date_format_refuses_formats_it_does_not_understand(fmt: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(reason)):
+    with pytest.raises(ConversionError, match=re.escape(reason)):
         DateFormat.parse(fmt)
 
 
 def test_unsupported_sql_type_is_named() -> None:
-    with pytest.raises(ValueError, match="GEOGRAPHY"):
+    with pytest.raises(ConversionError, match="GEOGRAPHY"):
         SqlType.parse("GEOGRAPHY")

@@ -29,6 +29,7 @@ from company_activity_local.services.usage_data import (
     CORRUPTIONS,
     NEW_COMPANY_EPOCH,
     Dataset,
+    UsageDataError,
     company_ids_active,
     expected_day,
     expected_valid_day,
@@ -102,9 +103,9 @@ def test_corruptions_are_deterministic_varied_and_rejected() -> None:
 
 
 def test_dataset_rejects_bad_parameters() -> None:
-    with pytest.raises(ValueError, match="companies must be >= 0, got -1"):
+    with pytest.raises(UsageDataError, match="companies must be >= 0, got -1"):
         Dataset(-1)
-    with pytest.raises(ValueError, match=r"invalid_share must be between 0 and 1, got 1\.5"):
+    with pytest.raises(UsageDataError, match=r"invalid_share must be between 0 and 1, got 1\.5"):
         Dataset(5, invalid_share=1.5)
 
 
