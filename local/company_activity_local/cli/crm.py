@@ -20,7 +20,7 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
 from company_activity_local.out_dir import OUT_DIR_ENV, crm_dir
-from company_activity_local.services.crm_generator import CrmGenerator, write_crm_csv
+from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -94,7 +94,11 @@ def run_generate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as stream:
         rows = write_crm_csv(generator.snapshot(day), stream)
-    make_console().print(f"wrote {rows} companies (snapshot {day}) to {escape(str(out))}")
+    left_out, extra = generator.usage_only(), generator.crm_only
+    make_console().print(
+        f"wrote the CRM snapshot of {day} for the simulator's {args.companies} companies to {escape(str(out))}: "
+        f"{rows} rows, {args.companies - left_out} of the {args.companies} (the other {left_out} are usage-only on "
+        f"purpose) and {extra} CRM-only companies (c{CRM_ONLY_BASE:06d}..), as the demo uploads (docs/crm.md)")
     return EXIT_OK
 
 

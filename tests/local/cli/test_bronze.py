@@ -125,6 +125,13 @@ def test_crm_generate_upload_download_round_trip(storage_env: ContainerClient, b
     assert main(["crm", "generate", "--date", DAY.isoformat(), "--companies", "30", "--seed", "3",
                  "--out", str(out)]) == 0
     assert out.read_bytes() == crm_csv_bytes(CrmGenerator(30, seed=3).snapshot(DAY))
+    # Issue 21: "--companies 30" used to answer "wrote 31 companies"; the line now accounts for the 30 asked for.
+    generator = CrmGenerator(30, seed=3)
+    rows, usage_only = len(generator.snapshot(DAY)), generator.usage_only()
+    assert usage_only > 0 and rows == 30 - usage_only + 3
+    said = capsys.readouterr().out
+    assert f"for the simulator's 30 companies to {out}: {rows} rows, {30 - usage_only} of the 30 (the other " \
+           f"{usage_only} are usage-only on purpose) and 3 CRM-only companies" in said
     assert main(["crm", "upload", "--date", DAY.isoformat(), str(out), "--crm-container", crm_container]) == 0
     blob = blob_service.get_container_client(crm_container).get_blob_client(crm_blob_path(DAY))
     assert blob.download_blob().readall() == out.read_bytes()
