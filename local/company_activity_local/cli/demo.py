@@ -109,6 +109,11 @@ class ConsoleObserver(DemoObserver):
     def alert(self, message: CaughtMessage) -> None:
         self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
 
+    def injecting(self, day: date, what: str, expected: str) -> None:
+        self.console.print(f"[bold yellow]now a failure on purpose:[/] PL_daily_company_activity for {day}: "
+                           f"{escape(what)}. Expected: {escape(expected)}. Try it yourself later with "
+                           f"`company-activity pipeline run --date {day}`.")
+
     def late_backfill_begin(self, days: list[date]) -> None:
         self.console.print(f"late backfill: {days[0]}..{days[-1]} ({len(days)} dates held back) ingested and loaded "
                            "now, after the later dates, with PL_backfill_company_activity")
@@ -127,12 +132,18 @@ class ConsoleObserver(DemoObserver):
 
 
 def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date,
-                  kept: bool = False) -> None:
+                  options: DemoOptions) -> None:
     console.print(observer.pipeline_table)
-    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows, [bold]{summary.companies}[/] "
-                  f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
+    with_usage = summary.companies - summary.crm_only_companies
+    served = (f"the {options.companies} companies the simulator served" if with_usage == options.companies else
+              f"{with_usage} of the {options.companies} companies the simulator served")
+    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows for {served} (--companies) and "
+                  f"{summary.crm_only_companies} CRM-only companies (in the CRM, never any usage: docs/crm.md); on "
+                  f"{last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies, "
+                  f"{summary.crm_only_churn_risk} of them CRM-only")
     if summary.top_risk:
-        table = Table(title=f"top churn risk on {last} (lowest 7-day rolling average)", title_justify="left")
+        table = Table(title=f"top churn risk on {last} among the companies with usage (lowest 7-day rolling "
+                            "average)", title_justify="left")
         for column in ("company", "name", "7d avg", "last contact", "reasons"):
             table.add_column(column, no_wrap=column != "name", justify="right" if column == "7d avg" else "left")
         for row in summary.top_risk:
@@ -145,21 +156,31 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
     if injected is not None:
         console.print(f"injected failure on {injected.day}: {injected.what}; the run ended "
                       f"[{STYLE[injected.result.status]}]{injected.result.status.value}[/] and posted "
-                      f"{len(injected.alerts)} Slack alert(s)")
+                      f"{len(injected.alerts)} Slack alert(s), as announced")
     unexpected = len(summary.alerts) - (len(injected.alerts) if injected is not None else 0)
     if unexpected:
         console.print(f"[red]{unexpected} Slack alert(s) were posted by the night's runs[/]")
     path = escape(str(summary.warehouse))
-    query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
-    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Look at it with `company-activity show` or with Python:")
+    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB, kept)")
+    if options.keep_services:
+        console.print(f"bronze and CRM snapshots: in Azurite, still running, with its data in "
+                      f"{escape(str(options.services_dir / 'azurite'))} (kept by `services down`)")
+    else:
+        console.print("bronze and CRM snapshots: they lived in an in-memory Azurite, stopped with the demo, so they "
+                      "are gone (--keep-services keeps them on disk, in OUT/services/azurite)")
+    console.print("next steps:")
+    dashboard = escape(str(summary.dashboard.resolve())) if summary.dashboard is not None else "(not written)"
     # soft_wrap: the commands stay on one line each, so they can be copied whatever the terminal width.
-    console.print(f"  company-activity show fact --warehouse {path} --date {last}", soft_wrap=True, highlight=False)
-    console.print(f"  company-activity show load-log --warehouse {path}", soft_wrap=True, highlight=False)
-    python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
-    console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
-    if summary.dashboard is not None:
-        console.print(f"dashboard: [bold]{escape(str(summary.dashboard.resolve()))}[/] (open it in a browser)")
-    console.print(f"done in {summary.seconds:.1f}s" + ("." if kept else "; every local service was stopped."))
+    for line in (
+        f"  1. open the dashboard in a browser: [bold]{dashboard}[/]",
+        f"  2. query the warehouse: company-activity show fact --warehouse {path} --date {last} --churn-risk "
+        f"(or show load-log; Python: duckdb.connect('{path}', read_only=True))",
+        "  3. run the stages yourself, in a folder of their own: docs/local.md, \"Running the stages by hand\" "
+        "(docs/README.md has a reading order)",
+    ):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"done in {summary.seconds:.1f}s" + ("." if options.keep_services else
+                                                        "; every local service was stopped."))
 
 
 def print_kept_services(console: Console, options: DemoOptions) -> None:
@@ -178,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
-        for name in ("azure", "company_activity"):
+        for name in ("azure", "company_activity", "company_activity_local"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
@@ -206,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
                          f"kept services still run (stop: company-activity services down --dir {options.services_dir})")
                       + " (run with -v for the traceback)")
         return EXIT_FAILED
-    print_summary(console, summary, observer, dates[-1], kept=options.keep_services)
+    print_summary(console, summary, observer, dates[-1], options)
     if options.keep_services:
         print_kept_services(console, options)
     return EXIT_OK if summary.succeeded else EXIT_FAILED

@@ -72,9 +72,17 @@ def test_small_demo_night(night: tuple[str, Path]) -> None:
     fact = expected_fact()
     companies = {company for company, _ in fact}
     risky_last_day = sorted(c for (c, d), row in fact.items() if d == END and row["is_churn_risk"])
-    summary = re.search(r"fact_daily_company_activity: (\d+) rows, (\d+) companies; on (\S+): (\d+) churn-risk", output)
+    # Issue 21: the companies asked for (--companies), then the CRM-only ones, never one total of both.
+    summary = re.search(r"fact_daily_company_activity: (\d+) rows for the (\d+) companies the simulator served "
+                        r"\(--companies\) and (\d+) CRM-only companies \(in the CRM, never any usage: "
+                        r"docs/crm.md\); on (\S+): (\d+) churn-risk companies, (\d+) of them CRM-only", output)
     assert summary is not None, output
-    assert summary.groups() == (str(len(fact)), str(len(companies)), END.isoformat(), str(len(risky_last_day)))
+    crm_only = {c for c in companies if c >= "c900000"}
+    assert summary.groups() == (str(len(fact)), str(COMPANIES), str(len(crm_only)), END.isoformat(),
+                                str(len(risky_last_day)), str(len(crm_only & set(risky_last_day))))
+    assert len(companies) == COMPANIES + len(crm_only) and crm_only
+    top = output[output.index("top churn risk on"):]
+    assert "among the companies with usage" in top and "c9000" not in top.split("injected failure")[0]
     assert output.count("Succeeded") == DAYS + 1  # every daily run, and the late backfill run
     late = late_dates([END - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)])
     assert len(late) == 3
@@ -84,14 +92,25 @@ def test_small_demo_night(night: tuple[str, Path]) -> None:
     assert (f"late backfill check: fact table equals an in-order replay of the same bronze ({len(fact)} rows, "
             f"{len(companies)} companies)") in output, output
     assert not (out / REPLAY_FILE).exists() and not list(out.glob("*replay*"))
-    # The injected failure: the day after END was never ingested; one alert names it, the run is Failed.
-    missing = END + timedelta(days=1)
+    # The injected failure: the day before the first date (complete, so `pipeline run --date` accepts it) was
+    # never ingested; it is announced before it runs; one alert names it, the run is Failed.
+    missing = END - timedelta(days=DAYS)
     assert output.count("Slack alert received") == 1, output
+    announced = output.index(f"now a failure on purpose: PL_daily_company_activity for {missing}")
+    assert announced < output.index("Failed ") < output.index("Slack alert received")
+    assert "PostFailureToSlack then ends Failed although the alert was delivered" in output
+    assert f"company-activity pipeline run --date {missing}" in output
     alert = output[output.index("Slack alert received"):]
     assert f"runDate: {missing}" in alert and "failed activity: WaitForManifest" in alert
     assert f"injected failure on {missing}: nothing was ingested" in output
-    assert "the run ended Failed and posted 1 Slack alert(s)" in output
+    assert "the run ended Failed and posted 1 Slack alert(s), as announced" in output
     assert "posted by the night's runs" not in output
+    # Where its data went, and three next steps to end with.
+    assert "bronze and CRM snapshots: they lived in an in-memory Azurite, stopped with the demo, so they are gone" \
+        in output
+    steps = output[output.index("next steps:"):].splitlines()
+    assert [line.strip()[:3] for line in steps[1:4]] == ["1. ", "2. ", "3. "] and steps[4].startswith("done in")
+    assert f"{out / 'dashboard.html'}" in steps[1] and f"show fact --warehouse {out / 'warehouse.duckdb'}" in steps[2]
 
     warehouse = out / "warehouse.duckdb"
     assert f"warehouse: {warehouse}" in output
