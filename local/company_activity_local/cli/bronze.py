@@ -16,7 +16,8 @@ from company_activity.errors import InputError
 from company_activity.ingest.bronze import BronzeError, download_committed_day, run_prefix
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
-from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.storage_errors import storage_failure
 from company_activity_local.out_dir import OUT_DIR_ENV, bronze_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,7 +62,7 @@ def run_download(args: argparse.Namespace) -> int:
             err.print(f"[bold red]error:[/] {day}: {escape(str(exc))}")
             return EXIT_FAILED
         except AzureError as exc:
-            err.print(f"[bold red]storage error:[/] {escape(first_line(exc))}")
+            err.print(f"[bold red]storage error:[/] {escape(storage_failure(exc))}")
             return EXIT_FAILED
         if manifest is None:
             missing += 1

@@ -18,7 +18,8 @@ from company_activity.ingest.dates import DateFieldError, parse_iso_date
 from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
-from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.storage_errors import storage_failure
 from company_activity_local.out_dir import OUT_DIR_ENV, crm_dir
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
@@ -130,7 +131,7 @@ def run_upload(args: argparse.Namespace) -> int:
         with args.file.open("rb") as data:
             target.get_blob_client(name).upload_blob(data, overwrite=True)
     except AzureError as exc:
-        return _error(first_line(exc), EXIT_FAILED)
+        return _error(storage_failure(exc), EXIT_FAILED)
     make_console().print(f"uploaded {escape(str(args.file))} ({len(parsed.rows)} rows) to "
                          f"{args.crm_container}/{name}")
     return EXIT_OK
@@ -156,7 +157,7 @@ def run_download(args: argparse.Namespace) -> int:
             err.print(f"[yellow]{day}: no snapshot[/] ({args.crm_container}/{name} does not exist)")
             continue
         except AzureError as exc:
-            return _error(first_line(exc), EXIT_FAILED)
+            return _error(storage_failure(exc), EXIT_FAILED)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         console.print(f"{day}: {args.crm_container}/{name} -> {escape(str(target))} ({len(data):,} bytes)")

@@ -26,6 +26,7 @@ from company_activity.ingest.runner import bronze_container, ingest_day_with_set
 from company_activity.settings import IngestSettings, SettingsError
 from company_activity_local.cli import backfill_load
 from company_activity_local.cli.console import logs_through, make_console
+from company_activity_local.cli.storage_errors import storage_failure
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # flag dest -> setting it overrides
@@ -137,8 +138,7 @@ def _error(message: str) -> int:
 
 
 def _storage_error(exc: AzureError) -> int:
-    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    make_console(stderr=True).print(f"[bold red]storage error:[/] {escape(first_line)}")
+    make_console(stderr=True).print(f"[bold red]storage error:[/] {escape(storage_failure(exc))}")
     return EXIT_FAILED
 
 

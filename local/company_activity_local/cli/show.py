@@ -27,7 +27,8 @@ from company_activity.ingest.bronze import BronzeError, iter_committed_rejects, 
 from company_activity.ingest.dates import DateFieldError, parse_iso_date
 from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.storage_errors import storage_failure
 from company_activity_local.pipeline.local_resources import warehouse_target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -284,7 +285,7 @@ def run_rejects(args: argparse.Namespace) -> int:
     except BronzeError as exc:
         return _error(str(exc), EXIT_FAILED)
     except AzureError as exc:
-        return _error(f"storage error: {first_line(exc)}", EXIT_FAILED)
+        return _error(f"storage error: {storage_failure(exc)}", EXIT_FAILED)
     if args.json:
         json.dump({"date": day.isoformat(), "source": source, "rejects": shown}, sys.stdout, indent=2,
                   ensure_ascii=False)

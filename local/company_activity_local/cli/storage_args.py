@@ -27,8 +27,3 @@ def storage_settings(args: argparse.Namespace) -> IngestSettings:
 def container(settings: IngestSettings, name: str) -> ContainerClient:
     return blob_service(settings).get_container_client(name)
 
-
-def first_line(exc: Exception) -> str:
-    """An Azure SDK error's first line (the rest is the HTTP exchange), or its type when it has no text."""
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
