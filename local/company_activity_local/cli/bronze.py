@@ -9,18 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from azure.core.exceptions import AzureError
 from rich.markup import escape
 
-from company_activity.errors import InputError
 from company_activity.ingest.bronze import BronzeError, download_committed_day, run_prefix
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed, storage_errors
+from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
-from company_activity_local.cli.storage_errors import storage_failure
 from company_activity_local.out_dir import OUT_DIR_ENV, bronze_dir
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,32 +41,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     download.set_defaults(handler=run_download)
 
 
-def run_download(args: argparse.Namespace) -> int:
+def run_download(args: argparse.Namespace, journal: Journal) -> None:
     console, err = make_console(), make_console(stderr=True)
-    try:
-        days = parse_dates(args.date, args.dates)
-        settings = storage_settings(args)
-    except InputError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    days = parse_dates(args.date, args.dates)
+    settings = storage_settings(args)
     bronze = container(settings, settings.bronze_container)
-    dest: Path = args.dest or bronze_dir()
-    missing = 0
-    for day in days:
+    args.dest = args.dest or bronze_dir()
+    missing: list[str] = []
+    for index, day in enumerate(days):
+        journal.note(f"{index} of {len(days)} date(s) saved under {args.dest} (a file appears only once verified); "
+                     "rerunning the same command downloads them again")
         try:
-            manifest = download_committed_day(bronze, day, dest)
+            with storage_errors(f"downloading {day}"):
+                manifest = download_committed_day(bronze, day, args.dest)
         except BronzeError as exc:
-            err.print(f"[bold red]error:[/] {day}: {escape(str(exc))}")
-            return EXIT_FAILED
-        except AzureError as exc:
-            err.print(f"[bold red]storage error:[/] {escape(storage_failure(exc))}")
-            return EXIT_FAILED
+            raise CommandFailed(f"{day}: {exc}") from exc
         if manifest is None:
-            missing += 1
+            missing.append(day.isoformat())
             err.print(f"[yellow]{day}: not committed[/] (no _manifest.json in container "
                       f"{settings.bronze_container}): nothing saved")
             continue
-        folder = dest / run_prefix(day, manifest.run_id)
+        folder = args.dest / run_prefix(day, manifest.run_id)
         console.print(f"{day}: run {manifest.run_id}, {manifest.record_count} records in {len(manifest.files)} "
                       f"file(s), {manifest.rejected_count} rejected -> {escape(str(folder))}/ (verified)")
-    return EXIT_OK if missing == 0 else EXIT_FAILED
+    if missing:
+        raise CommandFailed(f"{len(missing)} of {len(days)} date(s) not committed, nothing saved for them: "
+                            + ", ".join(missing))

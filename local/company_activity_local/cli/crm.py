@@ -10,21 +10,18 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from rich.markup import escape
 
-from company_activity.errors import InputError
-from company_activity.ingest.dates import DateFieldError, parse_iso_date
-from company_activity.settings import SettingsError
+from company_activity.ingest.dates import parse_iso_date
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
+from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
-from company_activity_local.cli.storage_errors import storage_failure
 from company_activity_local.out_dir import OUT_DIR_ENV, crm_dir
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -80,17 +77,9 @@ def _container_flags(parser: argparse.ArgumentParser) -> None:
     add_storage_flags(parser)
 
 
-def _error(message: str, code: int = EXIT_USAGE) -> int:
-    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
-    return code
-
-
-def run_generate(args: argparse.Namespace) -> int:
-    try:
-        day = parse_iso_date("--date", args.date)
-        generator = CrmGenerator(args.companies, seed=args.seed)
-    except InputError as exc:
-        return _error(str(exc))
+def run_generate(args: argparse.Namespace, journal: Journal) -> None:
+    day = parse_iso_date("--date", args.date)
+    generator = CrmGenerator(args.companies, seed=args.seed)
     out = args.out or crm_dir() / crm_blob_path(day)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as stream:
@@ -100,65 +89,62 @@ def run_generate(args: argparse.Namespace) -> int:
         f"wrote the CRM snapshot of {day} for the simulator's {args.companies} companies to {escape(str(out))}: "
         f"{rows} rows, {args.companies - left_out} of the {args.companies} (the other {left_out} are usage-only on "
         f"purpose) and {extra} CRM-only companies (c{CRM_ONLY_BASE:06d}..), as the demo uploads (docs/crm.md)")
-    return EXIT_OK
 
 
-def run_upload(args: argparse.Namespace) -> int:
-    err = make_console(stderr=True)
+def run_upload(args: argparse.Namespace, journal: Journal) -> None:
+    day = parse_iso_date("--date", args.date)
+    settings = storage_settings(args)
     try:
-        day = parse_iso_date("--date", args.date)
-        settings = storage_settings(args)
         parsed = parse_crm_csv(args.file, day)
-    except (DateFieldError, SettingsError) as exc:
-        return _error(str(exc))
     except FileNotFoundError:
-        return _error(f"{args.file}: no such file")
+        raise UsageError(f"{args.file}: no such file") from None
     except CrmFormatError as exc:
-        return _error(f"{exc}\nnothing was uploaded")
+        raise CrmFormatError(f"{exc}\nnothing was uploaded") from None
     if parsed.rejects:
-        err.print(escape(parsed.report()))
+        make_console(stderr=True).print(escape(parsed.report()))
         if not args.allow_rejects:
-            return _error("rows were rejected: nothing was uploaded (--allow-rejects uploads the file anyway)")
+            raise UsageError("rows were rejected: nothing was uploaded (--allow-rejects uploads the file anyway)")
     name = crm_blob_path(day)
     if not parsed.rows and not args.allow_empty:
-        return _error(f"{args.file} has no company rows (header only{', every row rejected' if parsed.rejects else ''})"
-                      f": nothing was uploaded, {args.crm_container}/{name} is unchanged. An empty snapshot makes "
-                      "the pipeline treat the date as one without a snapshot; pass --allow-empty to upload it anyway")
-    try:
+        why = "every row rejected" if parsed.rejects else "header only"
+        raise UsageError(f"{args.file} has no company rows ({why}): nothing was uploaded, {args.crm_container}/{name} "
+                         "is unchanged. An empty snapshot makes the pipeline treat the date as one without a "
+                         "snapshot; pass --allow-empty to upload it anyway")
+    journal.note(f"the snapshot of {day} is either replaced whole or unchanged (a blob upload commits at once); "
+                 "rerunning the same command uploads it")
+    with storage_errors(f"uploading {args.crm_container}/{name}"):
         target = container(settings, args.crm_container)
         with contextlib.suppress(ResourceExistsError):
             target.create_container()
         with args.file.open("rb") as data:
             target.get_blob_client(name).upload_blob(data, overwrite=True)
-    except AzureError as exc:
-        return _error(storage_failure(exc), EXIT_FAILED)
     make_console().print(f"uploaded {escape(str(args.file))} ({len(parsed.rows)} rows) to "
                          f"{args.crm_container}/{name}")
-    return EXIT_OK
 
 
-def run_download(args: argparse.Namespace) -> int:
+def run_download(args: argparse.Namespace, journal: Journal) -> None:
     err, console = make_console(stderr=True), make_console()
-    try:
-        days = parse_dates(args.date, args.dates)
-        settings = storage_settings(args)
-    except InputError as exc:
-        return _error(str(exc))
-    missing = 0
-    dest = args.dest or crm_dir()
+    days = parse_dates(args.date, args.dates)
+    settings = storage_settings(args)
+    missing: list[str] = []
+    args.dest = args.dest or crm_dir()
     source = container(settings, args.crm_container)
-    for day in days:
+    for index, day in enumerate(days):
+        journal.note(f"{index} of {len(days)} snapshot(s) saved under {args.dest}; rerunning the same command "
+                     "downloads them again")
         name = crm_blob_path(day)
-        target = dest / name
-        try:
-            data = source.get_blob_client(name).download_blob().readall()
-        except ResourceNotFoundError:
-            missing += 1
+        target = args.dest / name
+        with storage_errors(f"downloading {args.crm_container}/{name}"):
+            try:
+                data = source.get_blob_client(name).download_blob().readall()
+            except ResourceNotFoundError:
+                data = None
+        if data is None:
+            missing.append(day.isoformat())
             err.print(f"[yellow]{day}: no snapshot[/] ({args.crm_container}/{name} does not exist)")
             continue
-        except AzureError as exc:
-            return _error(storage_failure(exc), EXIT_FAILED)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         console.print(f"{day}: {args.crm_container}/{name} -> {escape(str(target))} ({len(data):,} bytes)")
-    return EXIT_OK if missing == 0 else EXIT_FAILED
+    if missing:
+        raise CommandFailed(f"{len(missing)} of {len(days)} date(s) have no snapshot: " + ", ".join(missing))

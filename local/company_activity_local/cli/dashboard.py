@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
-from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed, UsageError, first_line
+from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
 from company_activity_local.out_dir import OUT_DIR_ENV, dashboard_file
 from company_activity_local.pipeline.local_resources import warehouse_target
@@ -41,48 +41,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.set_defaults(handler=dashboard_command)
 
 
-def dashboard_command(args: argparse.Namespace) -> int:
-    err = make_console(stderr=True)
-    err.print = _plain(err.print)  # type: ignore[method-assign]
+def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
     day = None
     if args.date:
         try:
             day = dt.date.fromisoformat(args.date)
         except ValueError:
-            err.print(f"error: --date {args.date!r} is not a date (YYYY-MM-DD)")
-            return 2
-    try:  # the one rule of every command: flag, else WAREHOUSE_CONNECTION_STRING / WAREHOUSE_PATH, else default
-        warehouse, connection_string = warehouse_target(Path(args.warehouse) if args.warehouse else None,
-                                                        args.connection_string)
-    except SettingsError as exc:
-        err.print(f"error: {exc}")
-        return 2
+            raise UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
+    # The one rule of every command: the flag, else WAREHOUSE_CONNECTION_STRING / WAREHOUSE_PATH, else the default.
+    warehouse, connection_string = warehouse_target(Path(args.warehouse) if args.warehouse else None,
+                                                    args.connection_string)
     if warehouse is not None and not warehouse.is_file():
-        err.print(f"error: no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
-                  "run `company-activity demo` first, or point one of them at a warehouse")
-        return 1
+        raise CommandFailed(f"no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
+                            "run `company-activity demo` first, or point one of them at a warehouse")
     path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection_string, day=day,
                  output=args.output or dashboard_file())
-    if isinstance(path, str):
-        err.print(f"error: {path}")
-        return 1
-    make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    return 0
+    make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False)
 
 
-def _plain(print_: Callable[..., None]) -> Callable[..., None]:
-    """Messages hold engine text such as "[sqlserver]": never rich markup."""
-    return lambda *args, **kwargs: print_(*args, markup=False, **kwargs)
-
-
-def build(
-    *, warehouse_path: str | None, connection_string: str | None, day: dt.date | None, output: str | Path
-) -> Path | str:
-    """The written file, or the error message (never a traceback for bad input or an unreachable server)."""
+def build(*, warehouse_path: str | None, connection_string: str | None, day: dt.date | None,
+          output: str | Path) -> Path:
+    """The written file. DashboardError or WarehouseError when the warehouse cannot give the page's numbers,
+    CommandFailed when no Entra token can be had for Azure SQL."""
     from azure.core.exceptions import AzureError
 
-    from company_activity_local.dashboard import DashboardError, load, write_dashboard
-    from company_activity_local.warehouse import WarehouseError, open_warehouse
+    from company_activity_local.dashboard import load, write_dashboard
+    from company_activity_local.warehouse import open_warehouse
 
     try:
         if warehouse_path:
@@ -91,8 +75,7 @@ def build(
             warehouse = open_warehouse(connection_string=connection_string)
         with warehouse:
             data = load(warehouse, day)
-    except (DashboardError, WarehouseError) as error:
-        return str(error)
     except AzureError as error:  # Entra token for Authentication=ActiveDirectoryDefault
-        return f"cannot get an Entra token for Azure SQL: {type(error).__name__}: {str(error).splitlines()[0]}"
+        raise CommandFailed(f"cannot get an Entra token for Azure SQL: {type(error).__name__}: "
+                            f"{first_line(error)}") from error
     return write_dashboard(data, output)

@@ -8,14 +8,17 @@ import os
 from datetime import date
 from pathlib import Path
 
+from azure.core.exceptions import AzureError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from company_activity.errors import InputError
+from company_activity.errors import OperationalError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.journal import Journal
 from company_activity_local.demo.check import LateBackfillCheck
 from company_activity_local.demo.night import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity_local.out_dir import out_dir
@@ -23,7 +26,6 @@ from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger(__name__)
 
 
@@ -195,39 +197,30 @@ def print_kept_services(console: Console, options: DemoOptions) -> None:
     console.print("\n".join(exports(state)), soft_wrap=True, highlight=False, markup=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
         for name in ("azure", "company_activity", "company_activity_local"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
-        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
-                              warehouse=args.warehouse, end=end, keep_services=args.keep_services,
-                              free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
-    except InputError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
+    options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
+                          warehouse=args.warehouse, end=end, keep_services=args.keep_services,
+                          free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
+    services = ("every local service was stopped" if not options.keep_services else
+                f"the kept services still run (stop them: company-activity services down --dir {options.services_dir})")
+    journal.note(f"{services}; the demo's warehouse is rebuilt from scratch when you run it again")
     observer = ConsoleObserver(console, args.verbose_activities)
     dates = options.dates()
     console.print(f"demo: {options.days} days ({dates[0]}..{dates[-1]}), {options.companies} companies, "
                   f"seed {options.seed}")
     try:
         summary = run_demo(options, observer)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every local service was stopped[/]" if not options.keep_services else
-                      "[yellow]interrupted[/]; the kept services still run: `company-activity services down "
-                      f"--dir {options.services_dir}`")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # a service that did not start, a broken warehouse file, ...: say what, stop
-        log.debug("demo failed", exc_info=True)
-        console.print(f"[red]demo failed:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                      + ("every local service was stopped" if not options.keep_services else
-                         f"kept services still run (stop: company-activity services down --dir {options.services_dir})")
-                      + " (run with -v for the traceback)")
-        return EXIT_FAILED
+    except (OperationalError, AzureError) as exc:  # a service that did not start, a broken warehouse file, ...
+        raise CommandFailed(f"demo failed: {exc}; {services}") from exc
     print_summary(console, summary, observer, dates[-1], options)
     if options.keep_services:
         print_kept_services(console, options)
-    return EXIT_OK if summary.succeeded else EXIT_FAILED
+    if not summary.succeeded:
+        raise CommandFailed("the demo's night did not succeed: a run failed or the late backfill check found a "
+                            "difference (see above)")

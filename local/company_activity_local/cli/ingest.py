@@ -19,16 +19,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
 from company_activity.ingest.bronze import committed_days, day_statuses, read_manifest, status_body
-from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day, yesterday
+from company_activity.ingest.dates import parse_iso_date, require_complete_day, yesterday
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
-from company_activity.settings import IngestSettings, SettingsError
+from company_activity.settings import IngestSettings
 from company_activity_local.cli import backfill_load
 from company_activity_local.cli.console import logs_through, make_console
-from company_activity_local.cli.storage_errors import storage_failure
+from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
+from company_activity_local.cli.journal import Journal
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # flag dest -> setting it overrides
 _OVERRIDES = {
     "api_url": "USAGE_API_BASE_URL",
@@ -46,7 +47,7 @@ _UNUSED_API = {"USAGE_API_BASE_URL": "http://unused.invalid", "USAGE_API_KEY": "
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add `ingest`, `backfill` and `ingestions`; each sets `handler` to a function(args) -> exit code."""
+    """Add `ingest`, `backfill` and `ingestions`."""
     ingest = sub.add_parser(
         "ingest", help="ingest one day of product usage into bronze and commit it",
         description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed). "
@@ -127,92 +128,65 @@ def settings_from(args: argparse.Namespace, *, storage_only: bool = False) -> In
     return IngestSettings.from_env(env)
 
 
-def _quiet_sdk(args: argparse.Namespace) -> None:
-    if not getattr(args, "verbose", False):
-        logging.getLogger("azure").setLevel(logging.WARNING)
-
-
-def _error(message: str) -> int:
-    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
-    return EXIT_USAGE
-
-
-def _storage_error(exc: AzureError) -> int:
-    make_console(stderr=True).print(f"[bold red]storage error:[/] {escape(storage_failure(exc))}")
-    return EXIT_FAILED
-
-
 def _range(args: argparse.Namespace, settings: IngestSettings) -> BackfillRequest:
     try:
         dates = parse_status_query({"start_date": args.start, "end_date": args.end},
                                    yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
     except RequestInvalid as exc:
         flags = {"start_date": "--start", "end_date": "--end"}
-        message = "; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)
-        raise SettingsError("--start/--end", message) from None
+        raise UsageError("; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)) from None
     return BackfillRequest(dates, getattr(args, "force", False))
 
 
-def run_ingest(args: argparse.Namespace) -> int:
+def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
     """`company-activity ingest --date D`."""
-    _quiet_sdk(args)
-    try:
-        settings = settings_from(args)
-        day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
-    except (SettingsError, DateFieldError) as exc:
-        return _error(str(exc))
+    settings = settings_from(args)
+    day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
+    journal.note(f"{day} was not committed (a day commits all at once, so an earlier commit of it is unchanged); "
+                 "rerunning the same command ingests it")
     runner_log = logging.getLogger("company_activity.ingest.runner")
     level = runner_log.level
     if not getattr(args, "verbose", False):  # the runner logs the same summary; print it once
         runner_log.setLevel(logging.CRITICAL)
     err = make_console(stderr=True)
-    try:
+    with storage_errors(f"reading the manifest of {day}"):
         container = bronze_container(settings)
         committed = None if args.force else read_manifest(container, day)
-        if committed is not None:
-            print(f"{day} skipped: already committed (run {committed.run_id}, {committed.record_count} records, "
-                  f"committed at {committed.committed_at:%Y-%m-%d %H:%M:%S}Z); --force re-ingests it")
-            return EXIT_OK
+    if committed is not None:
+        print(f"{day} skipped: already committed (run {committed.run_id}, {committed.record_count} records, "
+              f"committed at {committed.committed_at:%Y-%m-%d %H:%M:%S}Z); --force re-ingests it")
+        return
+    try:
         with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
-                                           "(API retries are logged as they happen)"):
+                                           "(API retries are logged as they happen)"), \
+                storage_errors(f"ingesting {day}"):
             result = ingest_day_with_settings(settings, day, container=container)
-    except AzureError as exc:
-        return _storage_error(exc)
     finally:
         runner_log.setLevel(level)
     print(result.summary())
-    return EXIT_OK if result.committed else EXIT_FAILED
+    if not result.committed:
+        raise CommandFailed(f"{day} was not committed")
 
 
-def run_backfill(args: argparse.Namespace) -> int:
+def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
     """`company-activity backfill --start D1 --end D2 [--force]`, every date inline."""
-    _quiet_sdk(args)
-    try:
-        settings = settings_from(args)
-        request = _range(args, settings)
-    except SettingsError as exc:
-        return _error(str(exc))
-    local = None
-    if getattr(args, "load", False):  # the warehouse first: a wrong one must stop us before bronze changes
-        try:
-            local = backfill_load.prepare(args, settings)
-        except backfill_load.LoadNotReady as exc:
-            make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
-            return exc.code
-    try:
-        with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
-                                              "has committed"):
-            container = bronze_container(settings)
-            done = () if request.force else committed_days(container, request.range.start, request.range.end)
-    except AzureError as exc:
-        return _storage_error(exc)
+    settings = settings_from(args)
+    request = _range(args, settings)
+    # With --load the warehouse comes first: a wrong one must stop us before bronze changes.
+    local = backfill_load.prepare(args, settings) if getattr(args, "load", False) else None
+    with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
+                                          "has committed"), storage_errors("listing the committed days"):
+        container = bronze_container(settings)
+        done = () if request.force else committed_days(container, request.range.start, request.range.end)
     plan = plan_backfill(request, done)
     rows: list[tuple[str, str, str, str, str, str]] = [
         (d.isoformat(), "skipped", "", "", "", "already committed (use --force to re-ingest)") for d in plan.skipped
     ]
     failures = 0
     stopped: str | None = None
+    committed: list[date] = []
     err = make_console(stderr=True)
+    journal.note(_backfill_line(committed, len(plan.enqueue)))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with logs_through(err), Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("backfill", total=len(plan.enqueue))
@@ -221,7 +195,7 @@ def run_backfill(args: argparse.Namespace) -> int:
             systemic = False
             try:
                 result = ingest_day_with_settings(settings, day, container=container)
-            except Exception as exc:  # a storage outage on one day: report it and go on with the others
+            except (AzureError, OperationalError) as exc:  # a storage outage on one day: report it, go on
                 failures += 1
                 systemic = storage_unusable(exc)
                 rows.append((day.isoformat(), "ERROR", "", "", "", f"{type(exc).__name__}: {exc}"[:300]))
@@ -231,6 +205,9 @@ def run_backfill(args: argparse.Namespace) -> int:
                 rows.append((day.isoformat(), "committed" if result.committed else "NOT committed",
                               str(result.record_count), str(result.rejected_count), f"{result.seconds:.1f}s",
                               result.run_id if result.committed else f"{result.run_id}: {result.reason}"))
+                if result.committed:
+                    committed.append(day)
+                    journal.note(_backfill_line(committed, len(plan.enqueue)))
             progress.advance(task)
             rest = plan.enqueue[index + 1:]
             if systemic and rest and not args.keep_going:
@@ -241,7 +218,8 @@ def run_backfill(args: argparse.Namespace) -> int:
                 break
     if local is not None and not stopped:
         ingested = {date.fromisoformat(r[0]): backfill_load.IngestRow(r[1], r[2], r[5]) for r in rows}
-        return backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested, local)
+        backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested, journal, local)
+        return
     table = Table(title=f"backfill {request.range.start}..{request.range.end}"
                         f" ({len(plan.enqueue)} ingested, {len(plan.skipped)} skipped, {failures} failed)")
     for column in ("date", "status", "records", "rejected", "time", "run / reason"):
@@ -250,10 +228,16 @@ def run_backfill(args: argparse.Namespace) -> int:
         table.add_row(*(escape(cell) for cell in row))
     make_console().print(table)
     if stopped:
-        err.print(f"[bold red]{escape(stopped)}[/]")
-        if getattr(args, "load", False):
-            err.print("[bold red]--load: the load was not started[/]")
-    return EXIT_OK if failures == 0 else EXIT_FAILED
+        raise CommandFailed(stopped + ("; --load: the load was not started" if getattr(args, "load", False) else ""))
+    if failures:
+        raise CommandFailed(f"{failures} of {len(plan.enqueue)} date(s) were not committed (see the table)")
+
+
+def _backfill_line(committed: list[date], total: int) -> str:
+    """The interruption line of a backfill: what is committed, and that the same command goes on from there."""
+    done = f" ({committed[0]}..{committed[-1]})" if committed else ""
+    return (f"{len(committed)} of {total} date(s) committed{done}; rerunning the same command resumes "
+            "(committed dates are skipped)")
 
 
 def storage_unusable(exc: BaseException) -> bool:
@@ -263,24 +247,18 @@ def storage_unusable(exc: BaseException) -> bool:
     return isinstance(exc, HttpResponseError) and exc.status_code in (401, 403)
 
 
-def run_ingestions(args: argparse.Namespace) -> int:
+def run_ingestions(args: argparse.Namespace, journal: Journal) -> None:
     """`company-activity ingestions --start D1 --end D2 [--json]`."""
-    _quiet_sdk(args)
-    try:
-        settings = settings_from(args, storage_only=True)
-        request = _range(args, settings)
-    except SettingsError as exc:
-        return _error(str(exc))
-    try:
-        with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."
-                                              f"{request.range.end} from container {settings.bronze_container!r}"):
-            days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
-    except AzureError as exc:
-        return _storage_error(exc)
+    settings = settings_from(args, storage_only=True)
+    request = _range(args, settings)
+    with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."
+                                          f"{request.range.end} from container {settings.bronze_container!r}"), \
+            storage_errors(f"reading the manifests of container {settings.bronze_container!r}"):
+        days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
     if args.json:
         json.dump(status_body(request.range.start, request.range.end, days), sys.stdout, indent=2)
         print()
-        return EXIT_OK
+        return
     committed = sum(d.committed for d in days)
     table = Table(title=f"container {settings.bronze_container!r}: {committed} of {len(days)} days committed")
     for column in ("date", "committed", "records", "rejected", "run id", "committed at"):
@@ -291,4 +269,3 @@ def run_ingestions(args: argparse.Namespace) -> int:
                       *(escape(str(row[k])) if row[k] is not None else "" for k in
                         ("record_count", "rejected_count", "run_id", "committed_at")))
     make_console().print(table)
-    return EXIT_OK

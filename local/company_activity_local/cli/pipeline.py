@@ -11,7 +11,6 @@ because a later date's CRM set can depend on the earlier ones (docs/fact-rules.m
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -19,19 +18,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from company_activity.errors import InputError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
 from company_activity.settings import date_limits
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.errors import UsageError
+from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.flags import seconds
+from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.context import WaitEvent
 from company_activity_local.pipeline.executor import PipelineExecutor
 from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
 from company_activity_local.pipeline.report import activity_line, last_load_log, print_run, ran
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
-from company_activity_local.pipeline.results import ActivityResult, PipelineDefinitionError
+from company_activity_local.pipeline.results import ActivityResult
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAILY_PIPELINE = "PL_daily_company_activity"
 RUN_DATE_PARAMETER = "runDate"
 # Local runs are attended: short waits, each one printed as it starts. The adf/ JSON keeps production values.
@@ -62,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--global", dest="globals", action="append", default=[], metavar="NAME=VALUE",
                      help="override a factory global parameter, e.g. bronzeContainer=bronze (repeatable)")
     run.add_argument("--warehouse", type=Path, help="DuckDB file (overrides WAREHOUSE_PATH)")
-    run.add_argument("--retry-interval", type=float, default=LOCAL_RETRY_INTERVAL_S, metavar="SECONDS",
+    run.add_argument("--retry-interval", type=seconds, default=LOCAL_RETRY_INTERVAL_S, metavar="SECONDS",
                      help="wait this long between activity retries instead of each policy's retryIntervalInSeconds "
                           f"(the adf/ JSON waits 30-300 s; default here {LOCAL_RETRY_INTERVAL_S:g} s; the number of "
                           "retries is unchanged)")
@@ -112,31 +111,22 @@ def parse_dates(single: str | None, span: str | None, env: Mapping[str, str] | N
     return days
 
 
-def run_pipeline(args: argparse.Namespace) -> int:
+def run_pipeline(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
-    if not getattr(args, "verbose", False):
-        logging.getLogger("azure").setLevel(logging.WARNING)  # one log line per HTTP request otherwise
-    try:
-        days = parse_dates(args.date, args.dates)
-        parameters = parse_assignments(args.param, "--param")
-        overrides = parse_assignments(args.globals, "--global")
-        settings = LocalRunSettings.from_env()
-        if args.warehouse is not None:
-            settings = LocalRunSettings(settings.blob_connection_string, args.warehouse, None,
-                                        settings.slack_webhook_url)
-        factory = load_factory(args.adf_dir)
-        new = prepare_warehouse_file(settings.warehouse_path) if settings.warehouse_path is not None else None
-    except InputError as exc:  # a flag, a setting, the adf/ JSON, a mistyped warehouse path
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    days = parse_dates(args.date, args.dates)
+    parameters = parse_assignments(args.param, "--param")
+    overrides = parse_assignments(args.globals, "--global")
     if RUN_DATE_PARAMETER in parameters:
-        console.print(f"[red]error:[/] set the run date with --date/--dates, not --param {RUN_DATE_PARAMETER}=...")
-        return EXIT_USAGE
-
+        raise UsageError(f"set the run date with --date/--dates, not --param {RUN_DATE_PARAMETER}=...")
+    settings = LocalRunSettings.from_env()
+    if args.warehouse is not None:
+        settings = LocalRunSettings(settings.blob_connection_string, args.warehouse, None, settings.slack_webhook_url)
+    factory = load_factory(args.adf_dir)
     declared = (factory.pipelines.get(args.pipeline) or {}).get("properties", {}).get("parameters") or {}
     for name, value in (("manifestTimeout", args.manifest_timeout), ("manifestSleepSeconds", args.manifest_sleep)):
         if name in declared:
             parameters.setdefault(name, value)
+    new = prepare_warehouse_file(settings.warehouse_path) if settings.warehouse_path is not None else None
     console.print(escape(new) if new else f"warehouse: {escape(settings.describe_warehouse())}")
     every = bool(getattr(args, "every_activity", False))
 
@@ -145,32 +135,30 @@ def run_pipeline(args: argparse.Namespace) -> int:
             console.print(activity_line(result, console.width))
 
     with LocalResources(settings) as resources:
-        if not deploy_warehouse(console, resources):
-            return EXIT_FAILED
-        try:
-            executor = PipelineExecutor(factory, resources, global_parameters=overrides, listener=show,
-                                        retry_interval_s=args.retry_interval,
-                                        wait_listener=lambda e: console.print(wait_line(e)))
-        except (PipelineDefinitionError, ValueError) as exc:  # ValueError: the executor's retry_interval_s
-            console.print(f"[red]error:[/] {escape(str(exc))}")
-            return EXIT_USAGE
+        deploy_warehouse(console, resources)
+        executor = PipelineExecutor(factory, resources, global_parameters=overrides, listener=show,
+                                    retry_interval_s=args.retry_interval,
+                                    wait_listener=lambda e: console.print(wait_line(e)))
         for index, day in enumerate(days):
+            journal.note(_interrupted_line(days, index))
             console.print(f"[bold]{escape(args.pipeline)} {RUN_DATE_PARAMETER}={day}[/]")
-            try:
-                result = executor.run(args.pipeline, {**parameters, RUN_DATE_PARAMETER: day.isoformat()})
-            except PipelineDefinitionError as exc:
-                console.print(f"[red]error:[/] {escape(str(exc))}")
-                return EXIT_USAGE
+            result = executor.run(args.pipeline, {**parameters, RUN_DATE_PARAMETER: day.isoformat()})
             print_run(console, result, last_load_log(resources.warehouse, result.run_id), verbose=every)
             if not result.succeeded:
                 rest = days[index + 1:]
-                if rest:
-                    console.print(f"[yellow]stopped: {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})[/]")
-                return EXIT_FAILED
-    return EXIT_OK
+                later = f"; {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})" if rest else ""
+                raise CommandFailed(f"{args.pipeline} {RUN_DATE_PARAMETER}={day} {result.status.value}{later}")
 
 
-def deploy_warehouse(console: Console, resources: LocalResources) -> bool:
+def _interrupted_line(days: Sequence[date], index: int) -> str:
+    """Ctrl-C during the run of days[index]: what is loaded, and the command that goes on from there."""
+    done = f" ({days[0]}..{days[index - 1]})" if index else ""
+    return (f"{index} of {len(days)} date(s) loaded{done}; {days[index]} was cut short (its fact rows change only "
+            f"when its merge commits); rerun with --dates {days[index]}..{days[-1]} to go on (loading a date again "
+            "replaces it)")
+
+
+def deploy_warehouse(console: Console, resources: LocalResources) -> None:
     """Deploy the warehouse as `transform` does (idempotent: only migrations not applied yet), so a run
     never fails on a missing staging table or procedure."""
     from company_activity_local.warehouse import WarehouseError
@@ -178,11 +166,9 @@ def deploy_warehouse(console: Console, resources: LocalResources) -> bool:
     try:
         report = resources.warehouse.deploy()
     except WarehouseError as exc:
-        console.print(f"[red]error:[/] cannot deploy the warehouse: {escape(str(exc))}")
-        return False
+        raise CommandFailed(f"cannot deploy the warehouse: {exc}") from exc
     if report.applied:
         console.print(f"deployed the warehouse: {len(report.applied)} migration(s) applied")
-    return True
 
 
 def wait_line(event: WaitEvent) -> str:
@@ -193,7 +179,7 @@ def wait_line(event: WaitEvent) -> str:
             f"[dim](shorten with {_WAIT_OPTION.get(event.kind, 'the pipeline parameters')})[/]")
 
 
-def validate_pipeline(args: argparse.Namespace) -> int:
+def validate_pipeline(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.pipeline.validate import validate_directory
 
     console = make_console()
@@ -211,9 +197,6 @@ def validate_pipeline(args: argparse.Namespace) -> int:
     for problem in problems:
         console.print(f"[red]x[/] {escape(problem)}")
     if problems:
-        console.print(f"[red]{len(problems)} problem(s)[/] in {args.adf_dir}")
-        return EXIT_FAILED
+        raise CommandFailed(f"{len(problems)} problem(s) in {args.adf_dir}")
     count = len(factory.pipelines) if factory else 0
     console.print(f"[green]ok[/]: {args.adf_dir} is valid ({count} pipeline(s), all runnable by the local executor)")
-    return EXIT_OK
-

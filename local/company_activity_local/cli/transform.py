@@ -2,7 +2,7 @@
 
 This is the recovery path: any date can be replayed from its bronze part files at any time, in any
 order (docs/crm.md, "Replay"). Exit codes: 0 success, 2 bad input (nothing was changed), 1 the run
-failed in the warehouse (the procedure rolled back and logged a `failed` row).
+failed in the warehouse (the procedure rolled back and logged a `failed` row): TransformError.
 """
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ from company_activity.errors import InputError
 from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
 from company_activity.settings import date_limits
+from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
 from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
-from company_activity_local.warehouse.transform import ManifestMismatch, Thresholds, TransformError, transform
+from company_activity_local.warehouse.transform import ManifestMismatch, Thresholds, TransformResult, transform
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
 PATH_ENV = "WAREHOUSE_PATH"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    """Add `transform`."""
     parser = sub.add_parser(
         "transform",
         help="stage one date's usage (+ CRM snapshot) and run the fact merge procedure",
@@ -97,58 +99,36 @@ def usage_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _transform(args: argparse.Namespace) -> int:
+def _transform(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.warehouse import WarehouseError, open_warehouse
 
-    try:
-        _complete_day(args.run_date)
-        path, connection = warehouse_target(args.warehouse, args.connection_string)
-    except InputError as exc:  # SettingsError, DateFieldError
-        return _fail(2, str(exc))
-    try:
-        thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
-        files = usage_files(args.usage)
-        new = prepare_warehouse_file(path) if path is not None else None
-    except InputError as exc:  # ThresholdError, StagingError, SettingsError (a mistyped warehouse path)
-        return _fail(2, str(exc))
+    _complete_day(args.run_date)
+    path, connection = warehouse_target(args.warehouse, args.connection_string)
+    thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
+    files = usage_files(args.usage)
+    new = prepare_warehouse_file(path) if path is not None else None
     if new:
         print(new, file=sys.stderr)
     try:
         wh = open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection)
     except WarehouseError as exc:
-        return _fail(1, f"cannot open the warehouse: {exc}")
-    try:
-        code = _run(wh, args, files, thresholds)
-    finally:
-        wh.close()
-    if code == 2 and new and path is not None:  # refused input: leave no new warehouse behind either
-        for created in (path, path.with_name(path.name + ".wal")):
-            created.unlink(missing_ok=True)
-    return code
-
-
-def _run(wh: Any, args: argparse.Namespace, files: list[Path], thresholds: Thresholds) -> int:
-    from company_activity_local.warehouse import WarehouseError
-
+        raise CommandFailed(f"cannot open the warehouse: {exc}") from exc
+    journal.note(f"{args.run_date} was not loaded (its fact rows change only when its merge commits, in one "
+                 "transaction); rerunning the same command loads it (a date loaded again is replaced)")
+    refused = False
     try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
-        result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
-                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage,
-                           ignore_manifest=args.ignore_manifest)
-    except EmptyUsageError as exc:
-        return _fail(2, f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze run "
-                        "folder with the day's _manifest.json beside it (record_count 0)")
-    except ManifestMismatch as exc:
-        return _fail(2, f"the usage files do not match the bronze manifest: {exc} (download the day again with "
-                        "`company-activity bronze download`, or pass --ignore-manifest to load them as they are)")
-    except CrmRejectedError as exc:
-        return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
-    except (CrmFormatError, StagingError, FileNotFoundError) as exc:
-        return _fail(2, f"{exc}\nnothing was changed")
-    except TransformError as exc:
-        return _fail(1, str(exc))
+        result = _run(wh, args, files, thresholds)
+    except InputError:
+        refused = True
+        raise
     except WarehouseError as exc:
-        return _fail(1, f"warehouse error: {exc}")
+        raise CommandFailed(f"warehouse error: {exc}") from exc
+    finally:
+        wh.close()
+        if refused and new and path is not None:  # refused input: leave no new warehouse behind either
+            for created in (path, path.with_name(path.name + ".wal")):
+                created.unlink(missing_ok=True)
     if result.crm is not None and result.crm.rejects:
         print(result.crm.report(), file=sys.stderr)
     crm_rows = len(result.crm.rows) if result.crm is not None else 0
@@ -157,9 +137,26 @@ def _run(wh: Any, args: argparse.Namespace, files: list[Path], thresholds: Thres
     width = max(len(k) for k in result.load_log.values)
     for column, value in result.load_log.values.items():
         print(f"{column:<{width}}  {'' if value is None else value}")
-    return 0
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"company-activity transform: error: {message}", file=sys.stderr)
-    return code
+def _run(wh: Any, args: argparse.Namespace, files: list[Path], thresholds: Thresholds) -> TransformResult:
+    """transform(), its input errors said in the words of the command line (nothing was changed for any)."""
+    try:
+        return transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
+                         allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage,
+                         ignore_manifest=args.ignore_manifest)
+    except ManifestMismatch as exc:
+        raise ManifestMismatch(f"the usage files do not match the bronze manifest: {exc} (download the day again "
+                               "with `company-activity bronze download`, or pass --ignore-manifest to load them as "
+                               "they are)") from None
+    except EmptyUsageError as exc:
+        raise EmptyUsageError(f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze "
+                              "run folder with the day's _manifest.json beside it (record_count 0)") from None
+    except CrmRejectedError as exc:
+        raise UsageError(f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}") from None
+    except CrmFormatError as exc:
+        raise CrmFormatError(f"{exc}\nnothing was changed") from None
+    except StagingError as exc:
+        raise StagingError(f"{exc}\nnothing was changed") from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc.filename}: no such file\nnothing was changed") from None

@@ -133,7 +133,7 @@ def up(state_dir: Path, *, simulator: bool = False, free_ports: bool = False, co
                     "simulate-api", "--port", str(ports["api"]), "--companies", str(companies), "--seed", str(seed),
                     "--api-key", DEFAULT_API_KEY]
             started.append(_spawn("usage-API simulator", argv, [ports["api"]], state_dir))
-    except ServiceError:
+    except BaseException:  # a port taken, a process that died, Ctrl-C: leave nothing running unrecorded
         for process in started:
             stop(process)
         raise

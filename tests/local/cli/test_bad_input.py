@@ -142,7 +142,7 @@ CASES = [
     ("pipeline run: bad --param", {}, ["pipeline", "run", "--date", DAY, "--param", "novalue"], 2,
      ["--param expects NAME=VALUE"]),
     ("pipeline run: negative --retry-interval", {}, ["pipeline", "run", "--date", DAY, "--retry-interval", "-1"],
-     2, ["retry_interval_s must be >= 0"]),
+     2, ["argument --retry-interval: must be >= 0"]),
     ("demo: future end", {}, ["demo", "--end", "2099-01-01"], 2, ["--end", "after yesterday"]),
     # Without any target sql deploy uses out/warehouse.duckdb like every command; two targets are ambiguous.
     ("sql deploy: two targets", {"WAREHOUSE_CONNECTION_STRING": "Driver=x;Server=y"}, ["sql", "deploy"], 2,

@@ -62,7 +62,7 @@ def _fails(argv: list[str], capsys, code: int = 1) -> str:
     assert main(argv) == code
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("company-activity: error: ") and captured.err.count("\n") == 1, captured.err
     return captured.err
 
 
