@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
+from azure.core.exceptions import ServiceRequestError
 from rich.console import Console
 from rich.markup import escape
 
 from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
 from company_activity.settings import date_limits
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.errors import SERVICES_UP_HINT, CommandFailed, UsageError
 from company_activity_local.cli.flags import seconds
 from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.context import WaitEvent
@@ -29,7 +30,7 @@ from company_activity_local.pipeline.executor import PipelineExecutor
 from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
 from company_activity_local.pipeline.report import activity_line, last_load_log, print_run, ran
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
-from company_activity_local.pipeline.results import ActivityResult
+from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
 
 DAILY_PIPELINE = "PL_daily_company_activity"
 RUN_DATE_PARAMETER = "runDate"
@@ -147,7 +148,15 @@ def run_pipeline(args: argparse.Namespace, journal: Journal) -> None:
             if not result.succeeded:
                 rest = days[index + 1:]
                 later = f"; {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})" if rest else ""
-                raise CommandFailed(f"{args.pipeline} {RUN_DATE_PARAMETER}={day} {result.status.value}{later}")
+                hint = f" ({SERVICES_UP_HINT})" if storage_unreachable(result) else ""
+                raise CommandFailed(f"{args.pipeline} {RUN_DATE_PARAMETER}={day} {result.status.value}{later}{hint}")
+
+
+def storage_unreachable(result: PipelineRunResult) -> bool:
+    """An activity failed because no connection to blob storage could be made (the executor names the SDK's
+    exception type in the error it records for an activity's unexpected exception)."""
+    return any(a.error is not None and a.error.error_code == "LocalExecutorError"
+               and a.error.message.startswith(f"{ServiceRequestError.__name__}:") for a in result.activities)
 
 
 def _interrupted_line(days: Sequence[date], index: int) -> str:

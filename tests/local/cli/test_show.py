@@ -89,8 +89,8 @@ def test_no_matching_rows_says_so_and_exits_1(tmp_path: Path, capsys: pytest.Cap
     assert main(["show", "fact", "--warehouse", str(warehouse), "--date", "2026-01-01"]) == 1
     captured = capsys.readouterr()
     first, last = (DAY - timedelta(days=1)).isoformat(), ISO
-    assert captured.err.strip() == (f"no rows in dbo.fact_daily_company_activity for --date 2026-01-01 "
-                                    f"(it holds {first}..{last})")
+    assert captured.err.strip() == ("company-activity: error: no rows in dbo.fact_daily_company_activity for --date "
+                                    f"2026-01-01 (it holds {first}..{last})")
     assert captured.out == ""
     assert main(["show", "fact", "--warehouse", str(warehouse), "--company", "nobody", "--json"]) == 1
     captured = capsys.readouterr()
