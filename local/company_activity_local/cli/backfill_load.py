@@ -21,7 +21,6 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from company_activity.ingest.dates import date_range
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, PER_DATE_ACTIVITY, start_parameters
@@ -30,6 +29,7 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.flags import seconds
 from company_activity_local.cli.journal import Journal
+from company_activity_local.cli.tables import Column, fitted_table
 from company_activity_local.pipeline.executor import PipelineExecutor
 from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
 from company_activity_local.pipeline.report import STYLE
@@ -145,10 +145,7 @@ def print_summary(run: PipelineRunResult, children: Sequence[PipelineRunResult],
                   ingested: Mapping[date, IngestRow]) -> None:
     console = make_console()
     loads = {child.parameters.get("runDate"): child for child in children}
-    table = Table(title=f"backfill {dates[0]}..{dates[-1]}: ingest, then load ({BACKFILL_PIPELINE} run {run.run_id})",
-                  title_justify="left")
-    for column in ("date", "bronze", "records", "load", "daily run id", "error"):
-        table.add_column(column, overflow="fold")
+    cells = []
     for day in dates:
         row = ingested.get(day, IngestRow("(not requested)"))
         child = loads.get(day.isoformat())
@@ -159,8 +156,11 @@ def print_summary(run: PipelineRunResult, children: Sequence[PipelineRunResult],
             run_id, error = child.run_id, _first_line(child.message)
         if not error and row.status not in ("committed", "skipped"):
             error = row.detail  # why the ingestion did not commit the date
-        table.add_row(day.isoformat(), escape(row.status), row.records, load, run_id, escape(error))
-    console.print(table)
+        cells.append([day.isoformat(), escape(row.status), row.records, load, run_id, escape(error)])
+    columns = (Column("date"), Column("bronze"), Column("records", right=True), Column("load"),
+               Column("daily run id", optional=True), Column("error", text=True))
+    console.print(fitted_table(f"backfill {dates[0]}..{dates[-1]}: ingest, then load ({BACKFILL_PIPELINE} run "
+                               f"{run.run_id})", columns, cells, console, "`show load-log` has the run ids"))
     style = STYLE[run.status]
     console.print(f"[{style}]{run.status.value}[/] {BACKFILL_PIPELINE} in {run.duration_s:.1f}s")
     if run.status is Status.FAILED:

@@ -28,6 +28,7 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.tables import Column, fitted_table
 from company_activity_local.pipeline.local_resources import warehouse_target
 
 FACT_COLUMNS = ("activity_date", "company_id", "company_name", "industry_tag", "country", "daily_active_users",
@@ -41,8 +42,7 @@ FACT_TABLE = (("date", "activity_date"), ("company", "company_id"), ("name", "co
 LOAD_LOG_TABLE = (("load", "load_id"), ("run date", "run_date"), ("status", "status"), ("ins", "rows_inserted"),
                   ("upd", "rows_updated"), ("del", "rows_deleted"), ("message", "message"), ("run id", "run_id"))
 WRAPS = frozenset({"company_name", "message", "churn_risk_reason"})  # free text: wraps in what is left
-OPTIONAL = ("run_id",)  # left out (in this order) when a table would not fit the terminal otherwise
-MIN_TEXT = 12
+OPTIONAL = frozenset({"run_id"})  # left out when a table would not fit the terminal otherwise
 LOAD_LOG_COLUMNS = ("load_id", "run_id", "run_date", "status", "rows_inserted", "rows_updated", "rows_deleted",
                     "started_at", "finished_at", "message")
 
@@ -105,52 +105,10 @@ def _print(rows: list[dict[str, Any]], columns: tuple[str, ...], shown: tuple[tu
         print()
         return
     console = make_console()
-    cells = [["" if row.get(k) is None else _cell(row.get(k)) for _, k in shown] for row in rows]
-    layout = _layout(shown, cells, console.width)
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
-    kept = [i for i, width in enumerate(layout) if width]
-    for index in kept:
-        header, key = shown[index]
-        table.add_column(header, width=layout[index], no_wrap=key not in WRAPS, overflow="fold",
-                         justify="right" if key.startswith(("rows_", "daily_", "7d_", "days_", "load_id")) else "left")
-    left_out = [shown[i][0].replace("\n", " ") for i, width in enumerate(layout) if not width]
-    if left_out:
-        table.caption = f"{', '.join(left_out)}: left out at {console.width} columns (--json has every column)"
-        table.caption_justify = "left"
-    for row_cells in cells:
-        table.add_row(*(escape(row_cells[i]) for i in kept))
-    console.print(table)
-
-
-def _layout(shown: tuple[tuple[str, str], ...], cells: list[list[str]], width: int) -> list[int]:
-    """The width of each column (0: left out) so that the table fits `width`: ids, dates and numbers whole
-    (they are copied into the next command), free text wrapping in what is left (at least MIN_TEXT
-    characters), and OPTIONAL columns left out, in order, while the rest would not fit."""
-    natural = [max([len(line) for line in header.split("\n")] + [len(c[i]) for c in cells]) for i, (header, _)
-               in enumerate(shown)]
-    widths = natural[:]
-    dropped: set[int] = set()
-    while True:
-        kept = [i for i in range(len(shown)) if i not in dropped]
-        fixed = sum(widths[i] for i in kept if shown[i][1] not in WRAPS) + 2 * (len(kept) - 1)
-        text = [i for i in kept if shown[i][1] in WRAPS]
-        room = width - fixed
-        if room >= sum(min(natural[i], MIN_TEXT) for i in text):
-            break
-        optional = [i for i in kept if shown[i][1] in OPTIONAL]
-        if not optional:
-            break  # nothing more to leave out: the terminal wraps what is too wide
-        dropped.add(optional[0])
-    for i in dropped:
-        widths[i] = 0
-    # Share the room among the text columns: each gets its natural width if it can, else an equal share.
-    pending = sorted(text, key=lambda i: natural[i])
-    while pending:
-        share = max(MIN_TEXT, room // len(pending))
-        i = pending.pop(0)
-        widths[i] = min(natural[i], share)
-        room -= widths[i]
-    return widths
+    cells = [[escape("" if row.get(k) is None else _cell(row.get(k))) for _, k in shown] for row in rows]
+    spec = [Column(header, text=key in WRAPS, optional=key in OPTIONAL,
+                   right=key.startswith(("rows_", "daily_", "7d_", "days_", "load_id"))) for header, key in shown]
+    console.print(fitted_table(title, spec, cells, console, "--json has every column"))
 
 
 def _cell(value: Any) -> str:

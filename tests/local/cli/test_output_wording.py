@@ -49,3 +49,25 @@ def test_sql_deploy_reports_unchanged_procedures(tmp_path: Path, capsys) -> None
     second = capsys.readouterr().out
     assert "unchanged procedures/usp_merge_fact_daily_company_activity.sql (text unchanged, re-applied)" in second
     assert "procedures: 0 created, 0 altered, 1 unchanged" in second
+
+
+def test_the_backfill_summary_fits_80_columns(monkeypatch, capsys) -> None:
+    """Issue 21: at 80 columns the summary folded run ids over three lines and squeezed the error."""
+    from company_activity_local.cli.backfill_load import IngestRow, print_summary
+
+    monkeypatch.setenv("COLUMNS", "80")
+    days = [date(2026, 3, 1), date(2026, 3, 2)]
+    ok = PipelineRunResult("PL_daily_company_activity", "2315f8b3-67c1-49da-971d-a7473a6de1dd", Status.SUCCEEDED,
+                           {"runDate": "2026-03-01"}, [], datetime.now(UTC), 1.0)
+    failed = PipelineRunResult("PL_daily_company_activity", "3315f8b3-67c1-49da-971d-a7473a6de1dd", Status.FAILED,
+                               {"runDate": "2026-03-02"}, [], datetime.now(UTC), 1.0,
+                               "failed activity: CopyUsageToStaging\nerror: not valid gzip data at byte 3")
+    run = PipelineRunResult("PL_backfill_company_activity", "run-9", Status.FAILED, {}, [], datetime.now(UTC), 3.0,
+                            "failed dates: 2026-03-02")
+    print_summary(run, [ok, failed], days, {days[0]: IngestRow("committed", "46"), days[1]: IngestRow("skipped")})
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines[1:])  # the title may be longer: it is one line
+    assert lines[1].split() == ["date", "bronze", "records", "load", "error"]
+    assert lines[2].split() == ["2026-03-01", "committed", "46", "Succeeded"]
+    assert "2026-03-02  skipped" in lines[3] and "failed activity: CopyUsageToStaging" in lines[3]
+    assert "daily run id: left out at 80 columns" in "\n".join(lines)
