@@ -66,4 +66,4 @@ bench: install
 	$(BIN)/python bench/bench_dashboard.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis out
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis out work
