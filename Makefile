@@ -50,6 +50,7 @@ FAST := not (services or browser or docs or cli or slow)
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 # Everything, on two workers (the machine has two cores): docs/benchmarks.md records its time.
 test: install lint
@@ -66,4 +67,4 @@ bench: install
 	$(BIN)/python bench/bench_dashboard.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis out work
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .hypothesis out work

@@ -7,15 +7,14 @@ The replay runbook (docs/crm.md) runs `transform` on these files. Layout and ver
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.markup import escape
 
 from company_activity.ingest.bronze import BronzeError, download_committed_day, run_prefix
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, storage_errors
+from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
-from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
 from company_activity_local.out_dir import OUT_DIR_ENV, bronze_dir
 
@@ -25,17 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                             description="Work with the files of the bronze container (docs/ingestion.md).")
     actions = bronze.add_subparsers(dest="bronze_command", required=True, metavar="ACTION")
     download = actions.add_parser(
-        "download", help="save committed days (manifest, part and rejected files) under DEST, verified",
-        description="For each date, read its _manifest.json and save the committed run's files under DEST with "
-                    "the container's layout (DEST/product_usage/date=D/<run_id>/part-*.jsonl.gz). Every file is "
+        "download", help="save committed days (manifest, part and rejected files) under OUT, verified",
+        description="For each date, read its _manifest.json and save the committed run's files under OUT with "
+                    "the container's layout (OUT/product_usage/date=D/<run_id>/part-*.jsonl.gz). Every file is "
                     "checked against the manifest (bytes, sha256, records) before it appears. Exit 1 when a date "
                     "is not committed or a file does not match.",
     )
-    when = download.add_mutually_exclusive_group(required=True)
-    when.add_argument("--date", help="the day, YYYY-MM-DD")
-    when.add_argument("--dates", help="a range START..END (inclusive)")
-    download.add_argument("--dest", type=Path,
-                          help=f"folder to write to (default ${OUT_DIR_ENV}/bronze, out/bronze)")
+    add_span_flags(download, help="the days to download")
+    add_out_flag(download, default=None, help=f"folder to write to (default ${OUT_DIR_ENV}/bronze, out/bronze)",
+                 old=["--dest"])
     download.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
     add_storage_flags(download)
     download.set_defaults(handler=run_download)
@@ -43,17 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_download(args: argparse.Namespace, journal: Journal) -> None:
     console, err = make_console(), make_console(stderr=True)
-    days = parse_dates(args.date, args.dates)
+    days = days_of(args)
     settings = storage_settings(args)
     bronze = container(settings, settings.bronze_container)
-    args.dest = args.dest or bronze_dir()
+    args.out = args.out or bronze_dir()
     missing: list[str] = []
     for index, day in enumerate(days):
-        journal.note(f"{index} of {len(days)} date(s) saved under {args.dest} (a file appears only once verified); "
+        journal.note(f"{index} of {len(days)} date(s) saved under {args.out} (a file appears only once verified); "
                      "rerunning the same command downloads them again")
         try:
             with storage_errors(f"downloading {day}"):
-                manifest = download_committed_day(bronze, day, args.dest)
+                manifest = download_committed_day(bronze, day, args.out)
         except BronzeError as exc:
             raise CommandFailed(f"{day}: {exc}") from exc
         if manifest is None:
@@ -61,7 +58,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
             err.print(f"[yellow]{day}: not committed[/] (no _manifest.json in container "
                       f"{settings.bronze_container}): nothing saved")
             continue
-        folder = args.dest / run_prefix(day, manifest.run_id)
+        folder = args.out / run_prefix(day, manifest.run_id)
         console.print(f"{day}: run {manifest.run_id}, {manifest.record_count} records in {len(manifest.files)} "
                       f"file(s), {manifest.rejected_count} rejected -> {escape(str(folder))}/ (verified)")
     if missing:

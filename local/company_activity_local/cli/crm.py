@@ -16,8 +16,8 @@ from rich.markup import escape
 from company_activity.ingest.dates import parse_iso_date
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
+from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
-from company_activity_local.cli.pipeline import parse_dates
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
 from company_activity_local.out_dir import OUT_DIR_ENV, crm_dir
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     generate.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     generate.add_argument("--companies", type=int, default=1000, help="companies of the simulator (default 1000)")
     generate.add_argument("--seed", type=int, default=0, help="seed (default 0, as `services up --api`)")
-    generate.add_argument("--out", type=Path, help="file to write")
+    add_out_flag(generate, default=None, help="file to write")
     generate.set_defaults(handler=run_generate)
 
     upload = actions.add_parser(
@@ -58,15 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     upload.set_defaults(handler=run_upload)
 
     download = actions.add_parser(
-        "download", help="save the snapshots of dates under DEST with the container's layout",
-        description="Save CONTAINER/companies/snapshot_date=D/companies.csv as DEST/companies/snapshot_date=D/"
-                    "companies.csv for each date (default DEST $LOCAL_OUT_DIR/crm, out/crm). A date without a snapshot "
-                    "is reported.",
+        "download", help="save the snapshots of dates under OUT with the container's layout",
+        description="Save CONTAINER/companies/snapshot_date=D/companies.csv as OUT/companies/snapshot_date=D/"
+                    "companies.csv for each date (default OUT $LOCAL_OUT_DIR/crm, out/crm). A date without a "
+                    "snapshot is reported.",
     )
-    when = download.add_mutually_exclusive_group(required=True)
-    when.add_argument("--date", help="the day, YYYY-MM-DD")
-    when.add_argument("--dates", help="a range START..END (inclusive)")
-    download.add_argument("--dest", type=Path, help=f"folder to write to (default ${OUT_DIR_ENV}/crm, out/crm)")
+    add_span_flags(download, help="the snapshot dates")
+    add_out_flag(download, default=None, help=f"folder to write to (default ${OUT_DIR_ENV}/crm, out/crm)",
+                 old=["--dest"])
     _container_flags(download)
     download.set_defaults(handler=run_download)
 
@@ -124,16 +123,16 @@ def run_upload(args: argparse.Namespace, journal: Journal) -> None:
 
 def run_download(args: argparse.Namespace, journal: Journal) -> None:
     err, console = make_console(stderr=True), make_console()
-    days = parse_dates(args.date, args.dates)
+    days = days_of(args)
     settings = storage_settings(args)
     missing: list[str] = []
-    args.dest = args.dest or crm_dir()
+    args.out = args.out or crm_dir()
     source = container(settings, args.crm_container)
     for index, day in enumerate(days):
-        journal.note(f"{index} of {len(days)} snapshot(s) saved under {args.dest}; rerunning the same command "
+        journal.note(f"{index} of {len(days)} snapshot(s) saved under {args.out}; rerunning the same command "
                      "downloads them again")
         name = crm_blob_path(day)
-        target = args.dest / name
+        target = args.out / name
         with storage_errors(f"downloading {args.crm_container}/{name}"):
             try:
                 data = source.get_blob_client(name).download_blob().readall()

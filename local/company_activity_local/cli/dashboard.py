@@ -9,6 +9,7 @@ from pathlib import Path
 
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, UsageError, first_line
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_out_flag, connection_string
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
 from company_activity_local.out_dir import OUT_DIR_ENV, dashboard_file
@@ -29,14 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target.add_argument("--warehouse", metavar="PATH.duckdb",
                         help="local DuckDB warehouse file, which must exist (default: $WAREHOUSE_PATH, else "
                              f"${OUT_DIR_ENV}/warehouse.duckdb, out/warehouse.duckdb)")
-    target.add_argument(
-        "--connection-string",
-        metavar="ODBC",
-        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
-        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
-    )
-    parser.add_argument("-o", "--output", metavar="PATH.html",
-                        help=f"default ${OUT_DIR_ENV}/dashboard.html (out/dashboard.html)")
+    add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
+    add_out_flag(parser, default=None, help=f"the HTML file to write (default ${OUT_DIR_ENV}/dashboard.html, "
+                 "out/dashboard.html)", old=["--output"])
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the day shown (default: the latest loaded day)")
     parser.set_defaults(handler=dashboard_command)
 
@@ -49,13 +45,12 @@ def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
         except ValueError:
             raise UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
     # The one rule of every command: the flag, else WAREHOUSE_CONNECTION_STRING / WAREHOUSE_PATH, else the default.
-    warehouse, connection_string = warehouse_target(Path(args.warehouse) if args.warehouse else None,
-                                                    args.connection_string)
+    warehouse, connection = warehouse_target(Path(args.warehouse) if args.warehouse else None, connection_string(args))
     if warehouse is not None and not warehouse.is_file():
         raise CommandFailed(f"no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
                             "run `company-activity demo` first, or point one of them at a warehouse")
-    path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection_string, day=day,
-                 output=args.output or dashboard_file())
+    path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection, day=day,
+                 output=args.out or dashboard_file())
     make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False)
 
 

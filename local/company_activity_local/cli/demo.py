@@ -17,16 +17,18 @@ from rich.table import Table
 from company_activity.errors import OperationalError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.flags import DeprecatedAlias, add_out_flag, parse_span
 from company_activity_local.cli.journal import Journal
 from company_activity_local.demo.check import LateBackfillCheck
-from company_activity_local.demo.night import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity_local.demo.night import MAX_DAYS, DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity_local.out_dir import out_dir
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
 
 log = logging.getLogger(__name__)
+DEFAULT_DAYS = 14
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,12 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "the Data Factory pipeline locally for each date into a DuckDB warehouse; print a summary. "
                     "Everything started is stopped at the end.",
     )
-    demo.add_argument("--days", type=int, default=14, help="days to load, ending yesterday (default 14)")
+    demo.add_argument("--days", type=int, help=f"days to load, ending yesterday (default {DEFAULT_DAYS})")
+    demo.add_argument("--dates", metavar="START..END", help="the days to load instead (at most 366)")
     demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
-    demo.add_argument("--out", type=Path, help="output folder (default $LOCAL_OUT_DIR, else out/)")
+    add_out_flag(demo, default=None, help="output folder (default $LOCAL_OUT_DIR, else out/)")
     demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
-    demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
+    demo.add_argument("--end", action=DeprecatedAlias, replacement="--dates START..END")
     demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
     demo.add_argument("--keep-services", action="store_true",
                       help="start Azurite and the simulator with `services up` (data in OUT/services) and leave them "
@@ -197,14 +200,28 @@ def print_kept_services(console: Console, options: DemoOptions) -> None:
     console.print("\n".join(exports(state)), soft_wrap=True, highlight=False, markup=False)
 
 
+def _window(args: argparse.Namespace) -> tuple[int, date | None]:
+    """(number of days, last day) from --dates, or from --days and the old --end (default: 14 days to yesterday)."""
+    if args.dates is not None:
+        if args.days is not None or args.end is not None:
+            raise UsageError("give --dates or --days, not both")
+        first, last = parse_span(args.dates)
+        require_complete_day("--dates end", last)
+        if not 1 <= (last - first).days + 1 <= MAX_DAYS:
+            raise UsageError(f"--dates must span 1..{MAX_DAYS} days, got {args.dates!r}")
+        return (last - first).days + 1, last
+    end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
+    return (DEFAULT_DAYS if args.days is None else args.days), end
+
+
 def run(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
         for name in ("azure", "company_activity", "company_activity_local"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
-    options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
+    days, end = _window(args)
+    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
                           warehouse=args.warehouse, end=end, keep_services=args.keep_services,
                           free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
     services = ("every local service was stopped" if not options.keep_services else

@@ -20,14 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from company_activity.errors import OperationalError
-from company_activity.ingest.backfill import BackfillRequest, RequestInvalid, parse_status_query, plan_backfill
+from company_activity.ingest.backfill import BackfillRequest, DateRange, plan_backfill
 from company_activity.ingest.bronze import committed_days, day_statuses, read_manifest, status_body
-from company_activity.ingest.dates import parse_iso_date, require_complete_day, yesterday
+from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
 from company_activity.settings import IngestSettings
 from company_activity_local.cli import backfill_load
 from company_activity_local.cli.console import logs_through, make_console
-from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
+from company_activity_local.cli.errors import CommandFailed, storage_errors
+from company_activity_local.cli.flags import add_connection_string_flags, add_span_flags, connection_string, span_of
 from company_activity_local.cli.journal import Journal
 
 # flag dest -> setting it overrides
@@ -35,7 +36,6 @@ _OVERRIDES = {
     "api_url": "USAGE_API_BASE_URL",
     "page_size": "USAGE_API_PAGE_SIZE",
     "timeout": "USAGE_API_TIMEOUT_S",
-    "connection_string": "STORAGE_CONNECTION_STRING",
     "account_url": "STORAGE_ACCOUNT_URL",
     "container": "BRONZE_CONTAINER",
     "timezone": "INGEST_TIMEZONE",
@@ -61,12 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     backfill = sub.add_parser(
         "backfill", help="ingest a range of days inline, with a progress bar and a summary table",
-        description="Ingest every day of START..END in this process. Without --force, days already committed are "
-                    "skipped. With --load, then run PL_backfill_company_activity locally over the same dates. Exit 0 "
-                    "only when every day is committed (and, with --load, loaded).",
+        description="Ingest every day of --dates START..END in this process. Without --force, days already "
+                    "committed are skipped. With --load, then run PL_backfill_company_activity locally over the same "
+                    "dates. Exit 0 only when every day is committed (and, with --load, loaded).",
     )
-    backfill.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    backfill.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
+    add_span_flags(backfill, help="the days to ingest, at most yesterday", start_end=True)
     backfill.add_argument("--force", action="store_true", help="re-ingest days that are already committed")
     backfill.add_argument("--keep-going", action="store_true",
                           help="try every date even after a failure that will fail every date (the API unreachable, "
@@ -79,11 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     status = sub.add_parser(
         "ingestions", help="show which days are committed in bronze",
-        description="Per day of START..END: committed or not, record and rejected counts, run id, commit time. "
+        description="Per day of --dates START..END: committed or not, record and rejected counts, run id, commit time. "
                     "Needs only the storage settings.",
     )
-    status.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    status.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
+    add_span_flags(status, help="the days to show, at most yesterday", start_end=True)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--max-days", type=int, help="largest range allowed (env BACKFILL_MAX_DAYS)")
     _storage_flags(status)
@@ -102,7 +100,7 @@ def _api_flags(parser: argparse.ArgumentParser) -> None:
 def _storage_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("storage")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--connection-string", help="blob connection string (env STORAGE_CONNECTION_STRING)")
+    add_connection_string_flags(where, env="STORAGE_CONNECTION_STRING", what="blob storage")
     where.add_argument("--account-url", help="blob endpoint, signs in with DefaultAzureCredential "
                                              "(env STORAGE_ACCOUNT_URL)")
     group.add_argument("--container", help="bronze container (env BRONZE_CONTAINER)")
@@ -117,8 +115,9 @@ def settings_from(args: argparse.Namespace, *, storage_only: bool = False) -> In
         if value is not None:
             env[name] = str(value)
     # One storage flag replaces the environment's choice of connection string vs account URL.
-    if getattr(args, "connection_string", None) is not None:
-        env["STORAGE_ACCOUNT_URL"] = ""
+    connection = connection_string(args)
+    if connection is not None:
+        env["STORAGE_CONNECTION_STRING"], env["STORAGE_ACCOUNT_URL"] = connection, ""
     if getattr(args, "account_url", None) is not None:
         env["STORAGE_CONNECTION_STRING"] = ""
     if storage_only:
@@ -129,13 +128,8 @@ def settings_from(args: argparse.Namespace, *, storage_only: bool = False) -> In
 
 
 def _range(args: argparse.Namespace, settings: IngestSettings) -> BackfillRequest:
-    try:
-        dates = parse_status_query({"start_date": args.start, "end_date": args.end},
-                                   yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
-    except RequestInvalid as exc:
-        flags = {"start_date": "--start", "end_date": "--end"}
-        raise UsageError("; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)) from None
-    return BackfillRequest(dates, getattr(args, "force", False))
+    days = span_of(args, settings.tz, settings.backfill_max_days)
+    return BackfillRequest(DateRange(days[0], days[-1]), getattr(args, "force", False))
 
 
 def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
@@ -169,7 +163,7 @@ def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
 
 
 def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
-    """`company-activity backfill --start D1 --end D2 [--force]`, every date inline."""
+    """`company-activity backfill --dates D1..D2 [--force]`, every date inline."""
     settings = settings_from(args)
     request = _range(args, settings)
     # With --load the warehouse comes first: a wrong one must stop us before bronze changes.
@@ -248,7 +242,7 @@ def storage_unusable(exc: BaseException) -> bool:
 
 
 def run_ingestions(args: argparse.Namespace, journal: Journal) -> None:
-    """`company-activity ingestions --start D1 --end D2 [--json]`."""
+    """`company-activity ingestions --dates D1..D2 [--json]`."""
     settings = settings_from(args, storage_only=True)
     request = _range(args, settings)
     with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."

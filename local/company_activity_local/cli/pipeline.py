@@ -11,7 +11,7 @@ because a later date's CRM set can depend on the earlier ones (docs/fact-rules.m
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -19,11 +19,9 @@ from azure.core.exceptions import ServiceRequestError
 from rich.console import Console
 from rich.markup import escape
 
-from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
-from company_activity.settings import date_limits
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import SERVICES_UP_HINT, CommandFailed, UsageError
-from company_activity_local.cli.flags import seconds
+from company_activity_local.cli.flags import add_span_flags, days_of, seconds
 from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.context import WaitEvent
 from company_activity_local.pipeline.executor import PipelineExecutor
@@ -53,9 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "LOCAL_BLOB_CONNECTION_STRING, WAREHOUSE_PATH or WAREHOUSE_CONNECTION_STRING, SLACK_WEBHOOK_URL). "
                     "Exit 0 only when every run Succeeded.",
     )
-    when = run.add_mutually_exclusive_group(required=True)
-    when.add_argument("--date", help=f"the run date (pipeline parameter {RUN_DATE_PARAMETER}), YYYY-MM-DD")
-    when.add_argument("--dates", help="a range START..END (inclusive), run in order, stopping at the first failure")
+    add_span_flags(run, help=f"the run dates (pipeline parameter {RUN_DATE_PARAMETER}), run in order, stopping at "
+                             "the first failure")
     run.add_argument("--pipeline", default=DAILY_PIPELINE, help=f"pipeline name (default {DAILY_PIPELINE})")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="another pipeline parameter, e.g. manifestTimeout=0.00:00:30 (repeatable)")
@@ -97,24 +94,9 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, str]:
     return values
 
 
-def parse_dates(single: str | None, span: str | None, env: Mapping[str, str] | None = None) -> list[date]:
-    """The run dates: complete days only (INGEST_TIMEZONE), a range at most BACKFILL_MAX_DAYS long."""
-    zone, max_days = date_limits(env)
-    if single is not None:
-        return [require_complete_day("--date", parse_iso_date("--date", single), zone)]
-    assert span is not None
-    start, sep, end = span.partition("..")
-    if not sep:
-        raise UsageError(f"--dates expects START..END, got {span!r}")
-    first, last = parse_iso_date("--dates start", start), parse_iso_date("--dates end", end)
-    days = require_span("--dates", first, last, max_days)
-    require_complete_day("--dates end", last, zone)
-    return days
-
-
 def run_pipeline(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
-    days = parse_dates(args.date, args.dates)
+    days = days_of(args)
     parameters = parse_assignments(args.param, "--param")
     overrides = parse_assignments(args.globals, "--global")
     if RUN_DATE_PARAMETER in parameters:

@@ -10,6 +10,7 @@ import threading
 from types import FrameType
 
 from company_activity_local.cli.errors import UsageError
+from company_activity_local.cli.flags import RemovedSecretFlag
 from company_activity_local.cli.journal import Journal
 from company_activity_local.services.processes import LOOPBACK
 from company_activity_local.services.simulator import (
@@ -33,17 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--host", default=LOOPBACK, help=f"loopback address to bind (default {LOOPBACK})")
     parser.add_argument("--companies", type=int, default=1000, help="companies in the data set (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic data (default 0)")
-    parser.add_argument(
-        "--api-key",
-        default=None,
-        help=f"key expected in X-API-Key (default: $USAGE_API_KEY if set, else {DEFAULT_API_KEY!r})",
-    )
+    parser.add_argument("--api-key", action=RemovedSecretFlag,
+                        instead="set USAGE_API_KEY to the key the simulator expects (default "
+                                f"{DEFAULT_API_KEY!r}, the public development key)")
     parser.add_argument("--faults", default="", help=FAULT_SPEC_HELP)
     parser.set_defaults(handler=simulate_api)
 
 
 def simulate_api(args: argparse.Namespace, journal: Journal) -> None:
-    api_key = args.api_key or os.environ.get("USAGE_API_KEY", "").strip() or DEFAULT_API_KEY
+    api_key = os.environ.get("USAGE_API_KEY", "").strip() or DEFAULT_API_KEY
     config = SimulatorConfig.parse(
         companies=args.companies, seed=args.seed, api_key=api_key, faults=args.faults,
         host=args.host, port=args.port,

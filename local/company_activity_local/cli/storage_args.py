@@ -8,13 +8,14 @@ from azure.storage.blob import ContainerClient
 
 from company_activity.settings import IngestSettings
 from company_activity.storage import blob_service
+from company_activity_local.cli.flags import add_connection_string_flags
 from company_activity_local.cli.ingest import settings_from
 
 
 def add_storage_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("storage (as for `ingest`: STORAGE_CONNECTION_STRING or STORAGE_ACCOUNT_URL)")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--connection-string", help="blob connection string (env STORAGE_CONNECTION_STRING)")
+    add_connection_string_flags(where, env="STORAGE_CONNECTION_STRING", what="blob storage")
     where.add_argument("--account-url",
                        help="blob endpoint, signs in with DefaultAzureCredential (env STORAGE_ACCOUNT_URL)")
 

@@ -11,18 +11,22 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from company_activity.errors import InputError
 from company_activity.ingest.bronze import PART_PREFIX
-from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
+from company_activity.ingest.dates import require_complete_day
 from company_activity.settings import date_limits
 from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_day_flag, connection_string, day_of
 from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
 from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
 from company_activity_local.warehouse.transform import ManifestMismatch, Thresholds, TransformResult, transform
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
 PATH_ENV = "WAREHOUSE_PATH"
@@ -37,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "dbo.usp_merge_fact_daily_company_activity for the date and print its etl.load_log row. "
         "Rerunnable and usable in any date order: this is how to replay the warehouse from bronze.",
     )
-    parser.add_argument("--run-date", required=True, type=_date, help="the business date, YYYY-MM-DD")
+    add_day_flag(parser, help="the business date", old=["--run-date"])
     parser.add_argument(
         "--usage", required=True, action="append", type=Path, metavar="FILE_OR_DIR",
         help="a usage file (.jsonl or .jsonl.gz, e.g. a bronze part-00000.jsonl.gz) or a bronze run folder "
@@ -60,27 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else "
                         "$LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb); a new one is created only in a "
                         "folder that exists")
-    target.add_argument("--connection-string", metavar="ODBC",
-                        help=f"SQL Server / Azure SQL ODBC connection string (default: ${CONNECTION_ENV}; prefer "
-                        "the variable: a command line is visible to other users)")
+    add_connection_string_flags(target, env=CONNECTION_ENV, what=ODBC)
     parser.add_argument("--run-id", help="id recorded in load_run_id and etl.load_log (default: manual-<time>-<hex>)")
     parser.add_argument("--low-activity-threshold", type=float, default=1.0, metavar="X",
                         help="rolling average below X is low_activity (default 1.0)")
     parser.add_argument("--stale-contact-days", type=int, default=90, metavar="N",
                         help="more than N days since the last contact is stale_contact (default 90)")
     parser.set_defaults(handler=_transform)
-
-
-def _date(text: str) -> date:
-    try:
-        return parse_iso_date("--run-date", text)
-    except DateFieldError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def _complete_day(day: date) -> date:
-    zone, _ = date_limits()
-    return require_complete_day("--run-date", day, zone)
 
 
 def usage_files(paths: list[Path]) -> list[Path]:
@@ -102,8 +92,9 @@ def usage_files(paths: list[Path]) -> list[Path]:
 def _transform(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.warehouse import WarehouseError, open_warehouse
 
-    _complete_day(args.run_date)
-    path, connection = warehouse_target(args.warehouse, args.connection_string)
+    zone, _ = date_limits()
+    day = require_complete_day("--date", day_of(args), zone)
+    path, connection = warehouse_target(args.warehouse, connection_string(args))
     thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
     files = usage_files(args.usage)
     new = prepare_warehouse_file(path) if path is not None else None
@@ -113,12 +104,12 @@ def _transform(args: argparse.Namespace, journal: Journal) -> None:
         wh = open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection)
     except WarehouseError as exc:
         raise CommandFailed(f"cannot open the warehouse: {exc}") from exc
-    journal.note(f"{args.run_date} was not loaded (its fact rows change only when its merge commits, in one "
+    journal.note(f"{day} was not loaded (its fact rows change only when its merge commits, in one "
                  "transaction); rerunning the same command loads it (a date loaded again is replaced)")
     refused = False
     try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
-        result = _run(wh, args, files, thresholds)
+        result = _run(wh, args, day, files, thresholds)
     except InputError:
         refused = True
         raise
@@ -139,10 +130,11 @@ def _transform(args: argparse.Namespace, journal: Journal) -> None:
         print(f"{column:<{width}}  {'' if value is None else value}")
 
 
-def _run(wh: Any, args: argparse.Namespace, files: list[Path], thresholds: Thresholds) -> TransformResult:
+def _run(wh: Warehouse, args: argparse.Namespace, day: date, files: list[Path],
+         thresholds: Thresholds) -> TransformResult:
     """transform(), its input errors said in the words of the command line (nothing was changed for any)."""
     try:
-        return transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
+        return transform(wh, day, files, args.crm, run_id=args.run_id, thresholds=thresholds,
                          allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage,
                          ignore_manifest=args.ignore_manifest)
     except ManifestMismatch as exc:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, connection_string
 from company_activity_local.cli.journal import Journal
 
 CONNECTION_STRING_ENV = "WAREHOUSE_CONNECTION_STRING"
@@ -28,12 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
                         help="local DuckDB warehouse file, created if missing when its folder exists (default: "
                              "$WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
-    target.add_argument(
-        "--connection-string",
-        metavar="ODBC",
-        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
-        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
-    )
+    add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
     deploy.set_defaults(handler=deploy_command)
 
 
@@ -41,7 +37,7 @@ def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
     from company_activity_local.warehouse import open_warehouse
 
-    path, connection_string = warehouse_target(args.warehouse, args.connection_string)
+    path, connection = warehouse_target(args.warehouse, connection_string(args))
     new = prepare_warehouse_file(path) if path is not None else None
     if new:
         print(new, file=sys.stderr)
@@ -51,7 +47,7 @@ def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
         warehouse = open_warehouse(duckdb_path=str(path))
         where = str(path)
     else:
-        warehouse = open_warehouse(connection_string=connection_string)
+        warehouse = open_warehouse(connection_string=connection)
         where = "SQL Server"
     with warehouse:
         report = warehouse.deploy()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from company_activity.errors import InputError
 from company_activity.ingest.runner import IngestResult, ingest_day
@@ -36,6 +36,9 @@ from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGene
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import CaughtMessage, SlackCatcher
 
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
+
 DAILY_PIPELINE = "PL_daily_company_activity"
 BACKFILL_PIPELINE = "PL_backfill_company_activity"
 LATE_DAYS = 7
@@ -48,6 +51,9 @@ REJECT_THRESHOLD = 0.01
 PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 1}
 # A failing activity is still retried as its policy says, but without the JSON's minutes-long waits.
 RETRY_INTERVAL_S = 1.0
+
+
+MAX_DAYS = 366  # a demo night of at most a year
 
 
 class DemoOptionsError(InputError):
@@ -71,8 +77,8 @@ class DemoOptions:
         return self.out / "services"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.days <= 366:
-            raise DemoOptionsError(f"--days must be 1..366, got {self.days}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise DemoOptionsError(f"--days must be 1..{MAX_DAYS}, got {self.days}")
         if not 1 <= self.companies <= 100_000:
             raise DemoOptionsError(f"--companies must be 1..100000, got {self.companies}")
 
@@ -165,8 +171,8 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             upload_crm_snapshot(crm, day, rows)
             if day in late:
                 continue  # ingested and loaded by the late backfill, after the later days
-            result = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
-            run = DateRun(day, result, len(rows))
+            ingested_day = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
+            run = DateRun(day, ingested_day, len(rows))
             ingested.append(run)
             observer.ingested(run)
         observer.ingest_end()
@@ -204,7 +210,7 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
     return summary
 
 
-def write_demo_dashboard(warehouse: Any, path: Path) -> Path:
+def write_demo_dashboard(warehouse: Warehouse, path: Path) -> Path:
     from company_activity_local.dashboard import load, write_dashboard
 
     return write_dashboard(load(warehouse), path)
@@ -217,7 +223,7 @@ def late_dates(dates: list[date]) -> list[date]:
 
 
 def run_late_backfill(late: list[date], client: UsageApiClient, bronze: Any, generator: CrmGenerator,
-                      executor: PipelineExecutor, warehouse: Any, summary: DemoSummary,
+                      executor: PipelineExecutor, warehouse: Warehouse, summary: DemoSummary,
                       observer: DemoObserver) -> None:
     """Ingest the late dates, then load them with one run of the backfill pipeline (ForEach + Execute Pipeline)."""
     observer.late_backfill_begin(late)
@@ -285,7 +291,7 @@ def fresh_duckdb(path: Path) -> Any:
         warehouse.close()
 
 
-def read_fact_summary(warehouse: Any, summary: DemoSummary, last: date, top: int = 10) -> None:
+def read_fact_summary(warehouse: Warehouse, summary: DemoSummary, last: date, top: int = 10) -> None:
     """Rows and companies of the fact table, the churn risk of the last date, and its top companies among
     those with usage (the CRM-only ones, never any usage, all have the lowest average: they are counted)."""
     crm_only = {"crm_only": f"c{CRM_ONLY_BASE:06d}"}

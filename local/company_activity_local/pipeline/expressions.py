@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 
-class ExpressionError(InputError, ValueError):
+class ExpressionError(InputError):
     """An expression that cannot be parsed or evaluated; names the expression, position and function."""
 
     def __init__(self, message: str, expression: str | None = None, position: int | None = None,
@@ -556,7 +556,7 @@ def _equals(a: Any, b: Any) -> bool:
 
 def _compare(fn: str, a: Any, b: Any) -> int:
     if _is_number(a) and _is_number(b):
-        return (a > b) - (a < b)
+        return int(a > b) - int(a < b)
     if isinstance(a, str) and isinstance(b, str):
         return dotnet.compare_invariant(a, b)
     raise ExpressionError(

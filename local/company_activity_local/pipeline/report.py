@@ -8,13 +8,16 @@ names whole at 80 columns and cut outputs instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 STYLE = {Status.SUCCEEDED: "green", Status.FAILED: "red", Status.SKIPPED: "dim"}
 COPY_USAGE, COPY_CRM = "CopyUsageToStaging", "CopyCrmToStaging"
@@ -52,7 +55,7 @@ def ran(result: ActivityResult) -> bool:
     return result.status is not Status.SKIPPED
 
 
-def last_load_log(warehouse: Any, run_id: str) -> dict[str, Any] | None:
+def last_load_log(warehouse: Warehouse, run_id: str) -> dict[str, Any] | None:
     """The newest etl.load_log row the run's merge wrote (None when it did not get that far)."""
     rows = warehouse.query("SELECT status, rows_inserted, rows_updated, rows_deleted, message FROM etl.load_log "
                            "WHERE run_id = @run_id ORDER BY load_id DESC", {"run_id": run_id})

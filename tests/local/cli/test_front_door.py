@@ -92,7 +92,7 @@ def test_ctrl_c_during_a_backfill_says_what_is_committed_and_exits_130(
            "STORAGE_CONNECTION_STRING": azurite.connection_string, "BRONZE_CONTAINER": container_name,
            "INGEST_TIMEZONE": "UTC", "STORAGE_ACCOUNT_URL": ""}
     script = Path(sys.executable).with_name("company-activity")
-    proc = subprocess.Popen([str(script), "backfill", "--start", str(days[0]), "--end", str(days[-1])], env=env,
+    proc = subprocess.Popen([str(script), "backfill", "--dates", f"{days[0]}..{days[-1]}"], env=env,
                             cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     container = blob_service.get_container_client(container_name)

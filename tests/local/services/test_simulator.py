@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import sys
 import threading
@@ -300,8 +301,8 @@ def test_simulate_api_serves_until_terminated() -> None:
     port = free_port()
     key = "cli-test-key"
     process = Process("simulate-api", [*CLI, "simulate-api", "--port", str(port), "--companies", "1500",
-                                       "--seed", "3", "--api-key", key, "--faults", "503@1,invalid@0.01"],
-                      ports=[port])
+                                       "--seed", "3", "--faults", "503@1,invalid@0.01"],
+                      ports=[port], env={**os.environ, "USAGE_API_KEY": key})
     process.start()
     try:
         policy = RetryPolicy(backoff_initial_s=0.001, backoff_max_s=0.001)
@@ -316,6 +317,12 @@ def test_simulate_api_serves_until_terminated() -> None:
     output = Path(process.log_path).read_text()
     assert f"usage API simulator on http://127.0.0.1:{port}/v1/usage/daily" in output
     assert "stopped after" in output and key not in output
+
+
+def test_the_simulator_key_is_never_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate-api", "--api-key", "k3y-on-the-command-line"]) == 2
+    err = capsys.readouterr().err
+    assert "--api-key was removed" in err and "USAGE_API_KEY" in err and "k3y-on-the-command-line" not in err
 
 
 @pytest.mark.parametrize(
