@@ -63,9 +63,10 @@ def truncated_bronze_run(root: Path) -> Path:
     day = date.fromisoformat(DAY)
     part = bronze.data_file_path(day, run_id, bronze.PART_PREFIX, 0)
     when = datetime.now(UTC)
-    manifest = bronze.Manifest(bronze.DATASET, day, run_id, 3, 0,
-                               (bronze.BronzeFile(part, 3, len(committed), hashlib.sha256(committed).hexdigest()),),
-                               (), when, when, bronze.Source("http://127.0.0.1:1", 1))
+    manifest = bronze.Manifest(
+        dataset=bronze.DATASET, date=day, run_id=run_id, record_count=3, rejected_count=0,
+        files=(bronze.BronzeFile(part, 3, len(committed), hashlib.sha256(committed).hexdigest()),),
+        rejected_files=(), started_at=when, committed_at=when, source=bronze.Source("http://127.0.0.1:1", 1))
     (root / part).parent.mkdir(parents=True)
     (root / part).write_bytes(gzip.compress("".join(lines[:2]).encode()))
     (root / bronze.manifest_path(day)).write_bytes(manifest.to_json())

@@ -60,13 +60,16 @@ def test_the_backfill_summary_fits_80_columns(monkeypatch, capsys) -> None:
 
     monkeypatch.setenv("COLUMNS", "80")
     days = [date(2026, 3, 1), date(2026, 3, 2)]
-    ok = PipelineRunResult("PL_daily_company_activity", "2315f8b3-67c1-49da-971d-a7473a6de1dd", Status.SUCCEEDED,
-                           {"runDate": "2026-03-01"}, [], datetime.now(UTC), 1.0)
-    failed = PipelineRunResult("PL_daily_company_activity", "3315f8b3-67c1-49da-971d-a7473a6de1dd", Status.FAILED,
-                               {"runDate": "2026-03-02"}, [], datetime.now(UTC), 1.0,
-                               "failed activity: CopyUsageToStaging\nerror: not valid gzip data at byte 3")
-    run = PipelineRunResult("PL_backfill_company_activity", "run-9", Status.FAILED, {}, [], datetime.now(UTC), 3.0,
-                            "failed dates: 2026-03-02")
+    def run_result(name: str, run_id: str, status: Status, runs: str | None, message: str = "") -> PipelineRunResult:
+        return PipelineRunResult(pipeline_name=name, run_id=run_id, status=status,
+                                 parameters={"runDate": runs} if runs else {}, activities=[],
+                                 started_at=datetime.now(UTC), duration_s=1.0, message=message)
+
+    ok = run_result("PL_daily_company_activity", "2315f8b3-67c1-49da-971d-a7473a6de1dd", Status.SUCCEEDED,
+                    "2026-03-01")
+    failed = run_result("PL_daily_company_activity", "3315f8b3-67c1-49da-971d-a7473a6de1dd", Status.FAILED,
+                        "2026-03-02", "failed activity: CopyUsageToStaging\nerror: not valid gzip data at byte 3")
+    run = run_result("PL_backfill_company_activity", "run-9", Status.FAILED, None, "failed dates: 2026-03-02")
     print_summary(run, [ok, failed], days, {days[0]: IngestRow("committed", "46"), days[1]: IngestRow("skipped")})
     lines = capsys.readouterr().out.splitlines()
     assert all(len(line.rstrip()) <= 80 for line in lines[1:])  # the title may be longer: it is one line
