@@ -438,7 +438,7 @@ def test_served_corruptions_are_exactly_the_rejections(usage_api_factory: Factor
     validator = DayRecordValidator(DAY)
     with client(sim, page_size=300) as api:
         reasons = [validator.check(r, p.number) for p in api.iter_pages(DAY) for r in p.records]
-    dataset = Dataset(2000, sim.config.seed, 0.05)
+    dataset = Dataset(companies=2000, seed=sim.config.seed, invalid_share=0.05)
     kinds = [kind for _, kind in dataset.corrupted(DAY)]
     assert set(kinds) == {"negative_users", "bool_events", "float_events", "wrong_date",
                           "missing_company_id", "duplicate_company_id"}
