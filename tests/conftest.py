@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.pipeline_fixtures",
     "tests.support.dashboard_fixtures",
     "tests.support.ingest_fixtures",
+    "tests.support.functions_fixtures",
     "tests.support.warehouse_fixtures",
     "tests.support.staging_fixtures",
 ]

@@ -28,9 +28,9 @@ import duckdb
 import pytest
 
 from company_activity.settings import SETTINGS
-from company_activity_local.pipeline.local_resources import LOCAL_SETTINGS
 from company_activity_local.services.background import STATE_FILE, down
 from company_activity_local.services.processes import ServiceError
+from company_activity_local.settings import LOCAL_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("docs/local.md", "docs/crm.md", "docs/ingestion.md", "docs/pipeline.md")

@@ -34,13 +34,14 @@ def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
         return runtime.json_response({"error": "invalid request", "errors": [
             {"field": "run_id", "value": run_id[:60], "message": "run_id must be a Data Factory run id (a GUID)"}]},
             400)
-    if not settings.backfill_load_enabled:
+    if not settings.load.enabled:
         return runtime.json_response({"error": "BACKFILL_LOAD_ENABLED is false: there are no backfill load runs; "
                                                "GET /api/ingestions shows bronze"}, 409)
-    if not settings.data_factory_resource_id:
+    factory = settings.load.factory
+    if factory is None:
         return runtime.json_response({"error": "server misconfigured: DATA_FACTORY_RESOURCE_ID"}, 500)
     try:
-        run, activity_runs = read_backfill(load.client(settings), run_id, datetime.now(UTC))
+        run, activity_runs = read_backfill(load.client(factory, settings.load.arm_endpoint), run_id, datetime.now(UTC))
     except NotABackfillRun as exc:
         return runtime.json_response({"error": str(exc)}, 404)
     except ArmError as exc:

@@ -447,12 +447,14 @@ def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Man
 
 
 def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
-           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS) -> CommitOutcome:
+           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS,
+           after_read: Callable[[Manifest | None], None] | None = None) -> CommitOutcome:
     """Make `manifest` the day's committed run (conditional write), then clean up replaced and orphaned runs.
 
     `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
     grace/2 (cleanup may already consider its folder an orphan) or when the manifest kept changing under it
-    for `attempts` tries.
+    for `attempts` tries. `after_read` is called with the manifest each attempt read, just before its
+    conditional write: the moment a competing commit makes the write fail and the attempt start over.
     """
     instant = now or utc_now()
     age = instant - manifest.started_at
@@ -466,6 +468,8 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
     blob = container.get_blob_client(manifest_path(manifest.date))
     for attempt in range(1, attempts + 1):
         current, etag = _read_manifest_with_etag(container, manifest.date)
+        if after_read is not None:
+            after_read(current)
         try:
             if current is None:
                 blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,

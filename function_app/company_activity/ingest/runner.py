@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -26,8 +26,9 @@ from azure.storage.blob import ContainerClient
 from company_activity.errors import OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import utc_now
+from company_activity.ingest.seen_ids import SeenIds
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient, UsageApiError, UsagePage
-from company_activity.settings import IngestSettings
+from company_activity.settings import IngestSettings, StorageSettings
 from company_activity.storage import blob_service
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,13 @@ def ingest_day(
     options: BronzeOptions | None = None,
     prefetch: int = PREFETCH_PAGES,
     now: datetime | None = None,
+    seen_ids: Callable[[], SeenIds] = SeenIds,
 ) -> IngestResult:
     """Ingest `day` into a new run folder and commit it; see IngestResult.reason when not committed.
 
     API failures, an over-threshold rejected share and a refused commit return committed=False (the
     previous commit is untouched); storage errors propagate after the run folder was discarded.
+    `seen_ids` makes the store of the day's company ids (duplicate detection), closed at the end.
     """
     options = options or BronzeOptions()
     started = now or utc_now()
@@ -147,7 +150,7 @@ def ingest_day(
     run_id = bronze.new_run_id(started)
     writer = bronze.RunWriter(container, day, run_id, part_max_bytes=options.part_max_bytes,
                               block_bytes=options.block_bytes, gzip_level=options.gzip_level)
-    validator = DayRecordValidator(day)
+    validator = DayRecordValidator(day, seen_ids())
     valid = rejected = pages = 0
     log.info("ingesting %s as run %s from %s", day, run_id, public_url(client.base_url))
 
@@ -208,7 +211,7 @@ def ingest_day(
     return result(True, outcome.manifest.stored_bytes, replaced=outcome.replaced_run_id)
 
 
-def bronze_container(settings: IngestSettings) -> ContainerClient:
+def bronze_container(settings: StorageSettings) -> ContainerClient:
     """The bronze container, created when missing (Azurite; in Azure the infrastructure creates it)."""
     container = blob_service(settings).get_container_client(settings.bronze_container)
     if not container.exists():
@@ -222,6 +225,6 @@ def ingest_day_with_settings(
     options: BronzeOptions | None = None,
 ) -> IngestResult:
     """ingest_day with the API client and (unless given) the container the settings describe."""
-    with UsageApiClient.from_settings(settings) as client:
-        return ingest_day(day, client, container or bronze_container(settings),
+    with UsageApiClient.from_settings(settings.api) as client:
+        return ingest_day(day, client, container or bronze_container(settings.storage),
                           reject_threshold=settings.reject_threshold, options=options)

@@ -41,7 +41,7 @@ from tenacity import (
 
 from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
-from company_activity.settings import IngestSettings, Secret
+from company_activity.settings import Secret, UsageApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +156,12 @@ class UsageApiClient:
         self._server = _host_only(self.base_url)
 
     @classmethod
-    def from_settings(cls, settings: IngestSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
+    def from_settings(cls, settings: UsageApiSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
         return cls(
-            settings.usage_api_base_url,
-            settings.usage_api_key,
-            page_size=settings.usage_api_page_size,
-            timeout_s=settings.usage_api_timeout_s,
+            settings.base_url,
+            settings.key,
+            page_size=settings.page_size,
+            timeout_s=settings.timeout_s,
             retry=retry,
         )
 

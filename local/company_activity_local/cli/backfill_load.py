@@ -24,17 +24,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from company_activity.ingest.dates import date_range
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, PER_DATE_ACTIVITY, start_parameters
-from company_activity.settings import IngestSettings
+from company_activity.settings import IngestSettings, StorageSettings
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.flags import seconds
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.tables import Column, fitted_table
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
+from company_activity_local.pipeline.local_resources import LocalResources, prepare_warehouse_file
 from company_activity_local.pipeline.report import STYLE
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
+from company_activity_local.settings import LocalRunSettings
 
 # Ingestion has already run inline: a date without a manifest now will not get one, so do not wait 6 hours.
 DEFAULT_MANIFEST_TIMEOUT = "0.00:00:10"
@@ -63,18 +64,18 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="wait between activity retries instead of the JSON's minutes (default 1)")
 
 
-def local_settings(ingest: IngestSettings, warehouse: Path | None,
+def local_settings(storage: StorageSettings, warehouse: Path | None,
                    env: Mapping[str, str] | None = None) -> LocalRunSettings:
     env = dict(os.environ if env is None else env)
-    if not env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip() and ingest.storage_connection_string is not None:
-        env["LOCAL_BLOB_CONNECTION_STRING"] = ingest.storage_connection_string.reveal()
+    if not env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip() and storage.connection_string is not None:
+        env["LOCAL_BLOB_CONNECTION_STRING"] = storage.connection_string.reveal()
     if warehouse is not None:
         env["WAREHOUSE_PATH"], env["WAREHOUSE_CONNECTION_STRING"] = str(warehouse), ""
     return LocalRunSettings.from_env(env)
 
 
-def global_parameters(settings: IngestSettings, crm_container: str | None) -> dict[str, str]:
-    values = {"bronzeContainer": settings.bronze_container}
+def global_parameters(storage: StorageSettings, crm_container: str | None) -> dict[str, str]:
+    values = {"bronzeContainer": storage.bronze_container}
     if crm_container:
         values["crmContainer"] = crm_container
     return values
@@ -85,9 +86,10 @@ def prepare(args: argparse.Namespace, settings: IngestSettings) -> LocalRunSetti
     when a new warehouse is created, SettingsError for a folder that does not exist) and deploy it."""
     from company_activity_local.warehouse import WarehouseError
 
-    local = local_settings(settings, args.warehouse)
+    local = local_settings(settings.storage, args.warehouse)
     load_factory(ADF_DIR)
-    new = prepare_warehouse_file(local.warehouse_path) if local.warehouse_path is not None else None
+    new = (prepare_warehouse_file(local.warehouse.duckdb_path) if local.warehouse.connection_string is None
+           else None)
     err = make_console(stderr=True)
     if new:
         err.print(escape(new))
@@ -124,7 +126,7 @@ def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, en
                     progress.update(task, description=f"loading {dates[done]}")
 
         executor = PipelineExecutor(factory, resources, listener=on_activity, retry_interval_s=args.retry_interval,
-                                    global_parameters=global_parameters(settings, args.crm_container))
+                                    global_parameters=global_parameters(settings.storage, args.crm_container))
         run = executor.run(BACKFILL_PIPELINE, {**start_parameters(start, end),
                                                "manifestTimeout": args.manifest_timeout, "manifestSleepSeconds": 1})
     print_summary(run, executor.child_runs, dates, ingested)

@@ -16,7 +16,7 @@ from company_activity_local.cli.errors import CommandFailed, storage_errors
 from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
-from company_activity_local.out_dir import OUT_DIR_ENV, bronze_dir
+from company_activity_local.settings import out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "is not committed or a file does not match.",
     )
     add_span_flags(download, help="the days to download")
-    add_out_flag(download, default=None, help=f"folder to write to (default ${OUT_DIR_ENV}/bronze, out/bronze)",
+    add_out_flag(download, default=None, help="folder to write to (default $LOCAL_OUT_DIR/bronze, out/bronze)",
                  old=["--dest"])
     download.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
     add_storage_flags(download)
@@ -43,7 +43,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
     days = days_of(args)
     settings = storage_settings(args)
     bronze = container(settings, settings.bronze_container)
-    args.out = args.out or bronze_dir()
+    args.out = args.out or out_dir().bronze
     missing: list[str] = []
     for index, day in enumerate(days):
         journal.note(f"{index} of {len(days)} date(s) saved under {args.out} (a file appears only once verified); "

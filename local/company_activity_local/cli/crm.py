@@ -19,8 +19,8 @@ from company_activity_local.cli.errors import CommandFailed, UsageError, storage
 from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
-from company_activity_local.out_dir import OUT_DIR_ENV, crm_dir
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
+from company_activity_local.settings import out_dir
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
 
 
@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "snapshot is reported.",
     )
     add_span_flags(download, help="the snapshot dates")
-    add_out_flag(download, default=None, help=f"folder to write to (default ${OUT_DIR_ENV}/crm, out/crm)",
+    add_out_flag(download, default=None, help="folder to write to (default $LOCAL_OUT_DIR/crm, out/crm)",
                  old=["--dest"])
     _container_flags(download)
     download.set_defaults(handler=run_download)
@@ -79,7 +79,7 @@ def _container_flags(parser: argparse.ArgumentParser) -> None:
 def run_generate(args: argparse.Namespace, journal: Journal) -> None:
     day = parse_iso_date("--date", args.date)
     generator = CrmGenerator(args.companies, seed=args.seed)
-    out = args.out or crm_dir() / crm_blob_path(day)
+    out = args.out or out_dir().crm / crm_blob_path(day)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as stream:
         rows = write_crm_csv(generator.snapshot(day), stream)
@@ -126,7 +126,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
     days = days_of(args)
     settings = storage_settings(args)
     missing: list[str] = []
-    args.out = args.out or crm_dir()
+    args.out = args.out or out_dir().crm
     source = container(settings, args.crm_container)
     for index, day in enumerate(days):
         journal.note(f"{index} of {len(days)} snapshot(s) saved under {args.out}; rerunning the same command "

@@ -12,8 +12,7 @@ from company_activity_local.cli.errors import CommandFailed, UsageError, first_l
 from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_out_flag, connection_string
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
-from company_activity_local.out_dir import OUT_DIR_ENV, dashboard_file
-from company_activity_local.pipeline.local_resources import warehouse_target
+from company_activity_local.settings import out_dir, warehouse_target
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--warehouse", metavar="PATH.duckdb",
                         help="local DuckDB warehouse file, which must exist (default: $WAREHOUSE_PATH, else "
-                             f"${OUT_DIR_ENV}/warehouse.duckdb, out/warehouse.duckdb)")
+                             "$LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
     add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
-    add_out_flag(parser, default=None, help=f"the HTML file to write (default ${OUT_DIR_ENV}/dashboard.html, "
+    add_out_flag(parser, default=None, help="the HTML file to write (default $LOCAL_OUT_DIR/dashboard.html, "
                  "out/dashboard.html)", old=["--output"])
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the day shown (default: the latest loaded day)")
     parser.set_defaults(handler=dashboard_command)
@@ -50,7 +49,7 @@ def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
         raise CommandFailed(f"no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
                             "run `company-activity demo` first, or point one of them at a warehouse")
     path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection, day=day,
-                 output=args.out or dashboard_file())
+                 output=args.out or out_dir().dashboard)
     make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from datetime import date
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from company_activity_local.cli.flags import DeprecatedAlias, add_out_flag, pars
 from company_activity_local.cli.journal import Journal
 from company_activity_local.demo.check import LateBackfillCheck
 from company_activity_local.demo.night import MAX_DAYS, DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
-from company_activity_local.out_dir import out_dir
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
+from company_activity_local.settings import ServicesSettings, out_dir
 
 log = logging.getLogger(__name__)
 DEFAULT_DAYS = 14
@@ -221,9 +220,9 @@ def run(args: argparse.Namespace, journal: Journal) -> None:
         for name in ("azure", "company_activity", "company_activity_local"):
             logging.getLogger(name).setLevel(logging.WARNING)
     days, end = _window(args)
-    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out or out_dir(),
+    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out or out_dir().folder,
                           warehouse=args.warehouse, end=end, keep_services=args.keep_services,
-                          free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
+                          free_ports=ServicesSettings.from_env().free_ports)
     services = ("every local service was stopped" if not options.keep_services else
                 f"the kept services still run (stop them: company-activity services down --dir {options.services_dir})")
     journal.note(f"{services}; the demo's warehouse is rebuilt from scratch when you run it again")

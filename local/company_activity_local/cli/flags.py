@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from company_activity.ingest.dates import parse_iso_date, require_complete_day, require_span
-from company_activity.settings import date_limits
+from company_activity.settings import DateSettings
 from company_activity_local.cli.errors import PROG, UsageError
 
 ODBC = "ODBC (Azure SQL / SQL Server; Entra auth via Authentication=ActiveDirectoryDefault)"
@@ -126,8 +126,8 @@ def span_of(args: argparse.Namespace, tz: ZoneInfo, max_days: int) -> list[date]
 
 def days_of(args: argparse.Namespace) -> list[date]:
     """`span_of` with the limits of every command: INGEST_TIMEZONE's yesterday, BACKFILL_MAX_DAYS days."""
-    tz, max_days = date_limits()
-    return span_of(args, tz, max_days)
+    limits = DateSettings.from_env()
+    return span_of(args, limits.tz, limits.max_days)
 
 
 def parse_span(span: str) -> tuple[date, date]:

@@ -24,7 +24,7 @@ from company_activity.ingest.backfill import BackfillRequest, DateRange, plan_ba
 from company_activity.ingest.bronze import committed_days, day_statuses, read_manifest, status_body
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
-from company_activity.settings import IngestSettings
+from company_activity.settings import DateSettings, IngestSettings, StorageSettings
 from company_activity_local.cli import backfill_load
 from company_activity_local.cli.console import logs_through, make_console
 from company_activity_local.cli.errors import CommandFailed, storage_errors
@@ -42,8 +42,6 @@ _OVERRIDES = {
     "max_days": "BACKFILL_MAX_DAYS",
     "reject_threshold": "REJECT_THRESHOLD",
 }
-# `ingestions` reads storage only; these stand in for API settings it never uses when they are unset.
-_UNUSED_API = {"USAGE_API_BASE_URL": "http://unused.invalid", "USAGE_API_KEY": "unused"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -107,8 +105,9 @@ def _storage_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timezone", help="IANA zone that defines 'yesterday' (env INGEST_TIMEZONE)")
 
 
-def settings_from(args: argparse.Namespace, *, storage_only: bool = False) -> IngestSettings:
-    """IngestSettings from the environment with the flags given on the command line on top."""
+def settings_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment with the flags given on the command line on top: a flag sets the setting it stands for,
+    so the settings groups read and check it (and name it in an error) like any other value."""
     env = dict(os.environ)
     for dest, name in _OVERRIDES.items():
         value = getattr(args, dest, None)
@@ -120,22 +119,19 @@ def settings_from(args: argparse.Namespace, *, storage_only: bool = False) -> In
         env["STORAGE_CONNECTION_STRING"], env["STORAGE_ACCOUNT_URL"] = connection, ""
     if getattr(args, "account_url", None) is not None:
         env["STORAGE_CONNECTION_STRING"] = ""
-    if storage_only:
-        for name, placeholder in _UNUSED_API.items():
-            if not env.get(name, "").strip():
-                env[name] = placeholder
-    return IngestSettings.from_env(env)
+    return env
 
 
-def _range(args: argparse.Namespace, settings: IngestSettings) -> BackfillRequest:
-    days = span_of(args, settings.tz, settings.backfill_max_days)
+def _range(args: argparse.Namespace, dates: DateSettings) -> BackfillRequest:
+    days = span_of(args, dates.tz, dates.max_days)
     return BackfillRequest(DateRange(days[0], days[-1]), getattr(args, "force", False))
 
 
 def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
     """`company-activity ingest --date D`."""
-    settings = settings_from(args)
-    day = require_complete_day("--date", parse_iso_date("--date", args.date), settings.tz)
+    env = settings_env(args)
+    settings, dates = IngestSettings.from_env(env), DateSettings.from_env(env)
+    day = require_complete_day("--date", parse_iso_date("--date", args.date), dates.tz)
     journal.note(f"{day} was not committed (a day commits all at once, so an earlier commit of it is unchanged); "
                  "rerunning the same command ingests it")
     runner_log = logging.getLogger("company_activity.ingest.runner")
@@ -144,14 +140,14 @@ def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
         runner_log.setLevel(logging.CRITICAL)
     err = make_console(stderr=True)
     with storage_errors(f"reading the manifest of {day}"):
-        container = bronze_container(settings)
+        container = bronze_container(settings.storage)
         committed = None if args.force else read_manifest(container, day)
     if committed is not None:
         print(f"{day} skipped: already committed (run {committed.run_id}, {committed.record_count} records, "
               f"committed at {committed.committed_at:%Y-%m-%d %H:%M:%S}Z); --force re-ingests it")
         return
     try:
-        with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
+        with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.api.base_url)} "
                                            "(API retries are logged as they happen)"), \
                 storage_errors(f"ingesting {day}"):
             result = ingest_day_with_settings(settings, day, container=container)
@@ -164,13 +160,14 @@ def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
 
 def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
     """`company-activity backfill --dates D1..D2 [--force]`, every date inline."""
-    settings = settings_from(args)
-    request = _range(args, settings)
+    env = settings_env(args)
+    settings = IngestSettings.from_env(env)
+    request = _range(args, DateSettings.from_env(env))
     # With --load the warehouse comes first: a wrong one must stop us before bronze changes.
     local = backfill_load.prepare(args, settings) if getattr(args, "load", False) else None
-    with make_console(stderr=True).status(f"checking which days container {settings.bronze_container!r} "
+    with make_console(stderr=True).status(f"checking which days container {settings.storage.bronze_container!r} "
                                           "has committed"), storage_errors("listing the committed days"):
-        container = bronze_container(settings)
+        container = bronze_container(settings.storage)
         done = () if request.force else committed_days(container, request.range.start, request.range.end)
     plan = plan_backfill(request, done)
     rows: list[tuple[str, str, str, str, str, str]] = [
@@ -243,18 +240,19 @@ def storage_unusable(exc: BaseException) -> bool:
 
 def run_ingestions(args: argparse.Namespace, journal: Journal) -> None:
     """`company-activity ingestions --dates D1..D2 [--json]`."""
-    settings = settings_from(args, storage_only=True)
-    request = _range(args, settings)
+    env = settings_env(args)
+    storage = StorageSettings.from_env(env)  # the API settings are not needed, so they are not read
+    request = _range(args, DateSettings.from_env(env))
     with make_console(stderr=True).status(f"reading the bronze manifests of {request.range.start}.."
-                                          f"{request.range.end} from container {settings.bronze_container!r}"), \
-            storage_errors(f"reading the manifests of container {settings.bronze_container!r}"):
-        days = day_statuses(bronze_container(settings), request.range.start, request.range.end)
+                                          f"{request.range.end} from container {storage.bronze_container!r}"), \
+            storage_errors(f"reading the manifests of container {storage.bronze_container!r}"):
+        days = day_statuses(bronze_container(storage), request.range.start, request.range.end)
     if args.json:
         json.dump(status_body(request.range.start, request.range.end, days), sys.stdout, indent=2)
         print()
         return
     committed = sum(d.committed for d in days)
-    table = Table(title=f"container {settings.bronze_container!r}: {committed} of {len(days)} days committed")
+    table = Table(title=f"container {storage.bronze_container!r}: {committed} of {len(days)} days committed")
     for column in ("date", "committed", "records", "rejected", "run id", "committed at"):
         table.add_column(column)
     for d in days:

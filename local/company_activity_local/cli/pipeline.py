@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -25,10 +26,11 @@ from company_activity_local.cli.flags import add_span_flags, days_of, seconds
 from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.context import WaitEvent
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings, prepare_warehouse_file
+from company_activity_local.pipeline.local_resources import LocalResources, prepare_warehouse_file
 from company_activity_local.pipeline.report import activity_line, last_load_log, print_run, ran
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
+from company_activity_local.settings import LocalRunSettings, warehouse_flag
 
 DAILY_PIPELINE = "PL_daily_company_activity"
 RUN_DATE_PARAMETER = "runDate"
@@ -103,13 +105,14 @@ def run_pipeline(args: argparse.Namespace, journal: Journal) -> None:
         raise UsageError(f"set the run date with --date/--dates, not --param {RUN_DATE_PARAMETER}=...")
     settings = LocalRunSettings.from_env()
     if args.warehouse is not None:
-        settings = LocalRunSettings(settings.blob_connection_string, args.warehouse, None, settings.slack_webhook_url)
+        settings = replace(settings, warehouse=warehouse_flag(args.warehouse))
     factory = load_factory(args.adf_dir)
     declared = (factory.pipelines.get(args.pipeline) or {}).get("properties", {}).get("parameters") or {}
     for name, value in (("manifestTimeout", args.manifest_timeout), ("manifestSleepSeconds", args.manifest_sleep)):
         if name in declared:
             parameters.setdefault(name, value)
-    new = prepare_warehouse_file(settings.warehouse_path) if settings.warehouse_path is not None else None
+    new = (prepare_warehouse_file(settings.warehouse.duckdb_path) if settings.warehouse.connection_string is None
+           else None)
     console.print(escape(new) if new else f"warehouse: {escape(settings.describe_warehouse())}")
     every = bool(getattr(args, "every_activity", False))
 

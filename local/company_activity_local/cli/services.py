@@ -7,7 +7,6 @@ up)"` sets the environment of the current shell. See docs/local.md.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich.markup import escape
@@ -15,7 +14,6 @@ from rich.markup import escape
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.journal import Journal
-from company_activity_local.out_dir import OUT_DIR_ENV, services_dir
 from company_activity_local.services.background import (
     PORT_ROLES,
     ServicesState,
@@ -25,6 +23,7 @@ from company_activity_local.services.background import (
     read_state,
     up,
 )
+from company_activity_local.settings import ServicesSettings, out_dir
 
 FREE_PORTS_ENV = "SERVICES_FREE_PORTS"
 
@@ -53,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             ("status", "show what runs, on which ports, and the export lines"),
             ("env", "print the export lines of the running services (for another shell)")))):
         action.add_argument("--dir", type=Path,
-                            help=f"state folder: pid file, logs, Azurite's data (default ${OUT_DIR_ENV}/services, "
+                            help="state folder: pid file, logs, Azurite's data (default $LOCAL_OUT_DIR/services, "
                                  "out/services)")
     actions.choices["up"].set_defaults(handler=run_up)
     actions.choices["down"].set_defaults(handler=run_down)
@@ -64,13 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _state_dir(args: argparse.Namespace) -> None:
     """--dir, else the services folder of LOCAL_OUT_DIR (resolved when the command runs, after local.settings.json)."""
     if args.dir is None:
-        args.dir = services_dir()
+        args.dir = out_dir().services
 
 
 def run_up(args: argparse.Namespace, journal: Journal) -> None:
     _state_dir(args)
     err = make_console(stderr=True)
-    free = args.free_ports or os.environ.get(FREE_PORTS_ENV, "").strip() == "1"
+    free = args.free_ports or ServicesSettings.from_env().free_ports
     journal.note("the services started so far were stopped: nothing is up; rerunning the same command starts them")
     state = up(args.dir, simulator=args.api, free_ports=free, companies=args.companies, seed=args.seed)
     for process in state.processes:

@@ -29,7 +29,7 @@ from company_activity_local.cli.errors import CommandFailed, UsageError, storage
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
 from company_activity_local.cli.tables import Column, fitted_table
-from company_activity_local.pipeline.local_resources import warehouse_target
+from company_activity_local.settings import warehouse_target
 
 FACT_COLUMNS = ("activity_date", "company_id", "company_name", "industry_tag", "country", "daily_active_users",
                 "daily_events_count", "7d_rolling_active_users", "days_since_last_contact", "is_churn_risk",

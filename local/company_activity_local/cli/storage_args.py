@@ -6,10 +6,10 @@ import argparse
 
 from azure.storage.blob import ContainerClient
 
-from company_activity.settings import IngestSettings
+from company_activity.settings import StorageSettings
 from company_activity.storage import blob_service
 from company_activity_local.cli.flags import add_connection_string_flags
-from company_activity_local.cli.ingest import settings_from
+from company_activity_local.cli.ingest import settings_env
 
 
 def add_storage_flags(parser: argparse.ArgumentParser) -> None:
@@ -20,11 +20,11 @@ def add_storage_flags(parser: argparse.ArgumentParser) -> None:
                        help="blob endpoint, signs in with DefaultAzureCredential (env STORAGE_ACCOUNT_URL)")
 
 
-def storage_settings(args: argparse.Namespace) -> IngestSettings:
-    """The storage part of IngestSettings (API settings are not needed); SettingsError names a bad one."""
-    return settings_from(args, storage_only=True)
+def storage_settings(args: argparse.Namespace) -> StorageSettings:
+    """The storage settings with the flags on top (no other group is read); SettingsError names a bad one."""
+    return StorageSettings.from_env(settings_env(args))
 
 
-def container(settings: IngestSettings, name: str) -> ContainerClient:
+def container(settings: StorageSettings, name: str) -> ContainerClient:
     return blob_service(settings).get_container_client(name)
 

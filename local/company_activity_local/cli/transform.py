@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 from company_activity.errors import InputError
 from company_activity.ingest.bronze import PART_PREFIX
 from company_activity.ingest.dates import require_complete_day
-from company_activity.settings import date_limits
+from company_activity.settings import DateSettings
 from company_activity_local.cli.errors import CommandFailed, UsageError
 from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_day_flag, connection_string, day_of
 from company_activity_local.cli.journal import Journal
-from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
+from company_activity_local.pipeline.local_resources import prepare_warehouse_file
+from company_activity_local.settings import warehouse_target
 from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
 from company_activity_local.warehouse.transform import ManifestMismatch, Thresholds, TransformResult, transform
@@ -92,8 +93,7 @@ def usage_files(paths: list[Path]) -> list[Path]:
 def _transform(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.warehouse import WarehouseError, open_warehouse
 
-    zone, _ = date_limits()
-    day = require_complete_day("--date", day_of(args), zone)
+    day = require_complete_day("--date", day_of(args), DateSettings.from_env().tz)
     path, connection = warehouse_target(args.warehouse, connection_string(args))
     thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
     files = usage_files(args.usage)

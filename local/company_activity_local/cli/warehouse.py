@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
-    from company_activity_local.pipeline.local_resources import prepare_warehouse_file, warehouse_target
+    from company_activity_local.pipeline.local_resources import prepare_warehouse_file
+    from company_activity_local.settings import warehouse_target
     from company_activity_local.warehouse import open_warehouse
 
     path, connection = warehouse_target(args.warehouse, connection_string(args))

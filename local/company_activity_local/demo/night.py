@@ -20,14 +20,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from company_activity.errors import InputError
 from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.demo.check import LateBackfillCheck, check_and_remove, replay_in_order
+from company_activity_local.demo.errors import DemoFailed, DemoOptionsError
 from company_activity_local.demo.failure import EXPECTED, WHAT, InjectedFailure, injected_day, run_missing_day
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.report import last_load_log
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
@@ -35,6 +35,7 @@ from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import CaughtMessage, SlackCatcher
+from company_activity_local.settings import LocalRunSettings, WarehouseSettings
 
 if TYPE_CHECKING:
     from company_activity_local.warehouse.engine import Warehouse
@@ -54,10 +55,6 @@ RETRY_INTERVAL_S = 1.0
 
 
 MAX_DAYS = 366  # a demo night of at most a year
-
-
-class DemoOptionsError(InputError):
-    """A demo option is out of range; the message names its flag."""
 
 
 @dataclass(frozen=True)
@@ -178,11 +175,12 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         observer.ingest_end()
         failed = [r for r in ingested if not r.ingest.committed]
         if failed:
-            raise RuntimeError(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
+            raise DemoFailed(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
 
         warehouse = stack.enter_context(fresh_duckdb(options.warehouse_path))
         settings = LocalRunSettings(blob_connection_string=Secret(services.connection_string),
-                                    warehouse_path=options.warehouse_path, slack_webhook_url=Secret(slack.url))
+                                    warehouse=WarehouseSettings(path=options.warehouse_path),
+                                    slack_webhook_url=Secret(slack.url))
         resources = stack.enter_context(LocalResources(settings, warehouse=warehouse))
         executor = PipelineExecutor(load_factory(options.adf_dir), resources, listener=observer.activity,
                                     global_parameters={"bronzeContainer": BRONZE_CONTAINER,

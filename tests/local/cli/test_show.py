@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from company_activity_local.cli import main
 from company_activity_local.warehouse.crm import CRM_HEADER
-from tests.local.cli.test_transform import DAY, ISO
 from tests.support.staging_fixtures import record, write_jsonl
+
+DAY = date(2026, 6, 10)
+ISO = DAY.isoformat()
 
 
 def load_two_days(tmp_path: Path) -> Path:

@@ -37,7 +37,12 @@ class DatasetPages:
         records = list(self.dataset.records(day))
         for number, start in enumerate(range(0, max(len(records), 1), self.page_size)):
             last = start + self.page_size >= len(records)
-            yield UsagePage(number, records[start:start + self.page_size], None if last else f"p{number + 1}", 0)
+            yield UsagePage(
+                number=number,
+                records=records[start : start + self.page_size],
+                next_cursor=None if last else f"p{number + 1}",
+                body_bytes=0,
+            )
 
 
 def bronze_day(container, day: date, dataset: Dataset, folder: Path) -> Path:

@@ -23,7 +23,7 @@ from company_activity_local.demo.night import REPLAY_FILE, DemoSummary, late_dat
 from company_activity_local.services.crm_generator import CrmGenerator
 from company_activity_local.services.processes import port_answers
 from company_activity_local.services.usage_data import expected_valid_day
-from tests.sql.reference.model import CrmSnapshotRow, Load, UsageRow, run_reference
+from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow, run_reference
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -45,9 +45,17 @@ def expected_fact() -> dict[tuple[str, date], dict[str, object]]:
     for day in load_order():
         usage = tuple(UsageRow(r["company_id"], r["active_users"], r["events"])
                       for r in expected_valid_day(day, COMPANIES, SEED))
-        crm = tuple(CrmSnapshotRow(r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date)
-                    for r in generator.snapshot(day))
-        loads.append(Load(day, f"run-{day}", usage, crm))
+        crm = tuple(
+            CrmSnapshotRow(
+                company_id=r.company_id,
+                company_name=r.company_name,
+                industry_tag=r.industry_tag,
+                country=r.country,
+                last_contact_date=r.last_contact_date,
+            )
+            for r in generator.snapshot(day)
+        )
+        loads.append(Load(run_date=day, run_id=f"run-{day}", usage=usage, crm=crm))
     reference, _ = run_reference(loads)
     return reference.fact
 
@@ -137,7 +145,7 @@ def test_late_backfill_check_finds_a_changed_or_missing_row_and_ignores_operatio
     shutil.copyfile(demo, other)
     fact_rows = expected_fact()
     clean = compare_facts(demo, other)
-    assert clean == LateBackfillCheck(len(fact_rows), len({c for c, _ in fact_rows}), 0)
+    assert clean == LateBackfillCheck(rows=len(fact_rows), companies=len({c for c, _ in fact_rows}), differing_rows=0)
     fact = "dbo.fact_daily_company_activity"
     with duckdb.connect(str(other)) as db:
         [(company, day)] = db.sql(f"SELECT company_id, activity_date FROM {fact} ORDER BY activity_date, company_id "
