@@ -11,7 +11,7 @@ param environmentName string
 @description('Optional. Azure region of every resource (one that offers Flex Consumption); defaults to the resource group\'s region.')
 param location string = resourceGroup().location
 
-@description('Required. Base URL of the product usage API, http(s) (the USAGE_API_BASE_URL app setting).')
+@description('Required. Base URL of the product usage API, https (the USAGE_API_BASE_URL app setting; the API key travels with every request).')
 param usageApiBaseUrl string
 
 @description('Required. Login name of the SQL server\'s Microsoft Entra administrator (a user principal name, group or app display name).')

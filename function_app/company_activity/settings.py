@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -68,7 +69,7 @@ class SettingSpec:
 
 # The order here is the order of the docs and of local.settings.json.example.
 SETTINGS: tuple[SettingSpec, ...] = (
-    SettingSpec("USAGE_API_BASE_URL", None, "Base URL of the product usage API (http or https)."),
+    SettingSpec("USAGE_API_BASE_URL", None, "Base URL of the product usage API: https (http only to a loopback address, e.g. the local simulator)."),
     SettingSpec("USAGE_API_KEY", None, "API key sent as X-API-Key. A Key Vault reference in Azure.", True),
     SettingSpec("USAGE_API_PAGE_SIZE", "1000", "Records requested per page (`limit`), 1..10000."),
     SettingSpec("USAGE_API_TIMEOUT_S", "30", "Connect and read timeout of every API request, seconds."),
@@ -135,13 +136,13 @@ class IngestSettings:
                 + ("; both are set" if conn else "; neither is set")
             )
         return cls(
-            usage_api_base_url=_http_url("USAGE_API_BASE_URL", raw["USAGE_API_BASE_URL"]).rstrip("/"),
-            usage_api_key=Secret(raw["USAGE_API_KEY"]),
+            usage_api_base_url=secure_url("USAGE_API_BASE_URL", raw["USAGE_API_BASE_URL"]).rstrip("/"),
+            usage_api_key=Secret(api_key("USAGE_API_KEY", raw["USAGE_API_KEY"])),
             usage_api_page_size=_number("USAGE_API_PAGE_SIZE", raw, int, 1, 10_000),
             usage_api_timeout_s=_number("USAGE_API_TIMEOUT_S", raw, float, 0.1, 600.0),
             storage_connection_string=Secret(storage_connection_string("STORAGE_CONNECTION_STRING", conn))
             if conn else None,
-            storage_account_url=_http_url("STORAGE_ACCOUNT_URL", url) if url else None,
+            storage_account_url=secure_url("STORAGE_ACCOUNT_URL", url) if url else None,
             bronze_container=_container("BRONZE_CONTAINER", raw["BRONZE_CONTAINER"]),
             ingest_schedule=_ncrontab("INGEST_SCHEDULE", raw["INGEST_SCHEDULE"]),
             ingest_timezone=_timezone("INGEST_TIMEZONE", raw["INGEST_TIMEZONE"]),
@@ -150,7 +151,7 @@ class IngestSettings:
             reject_threshold=_number("REJECT_THRESHOLD", raw, float, 0.0, 1.0),
             backfill_load_enabled=_boolean("BACKFILL_LOAD_ENABLED", raw["BACKFILL_LOAD_ENABLED"]),
             data_factory_resource_id=_factory_id("DATA_FACTORY_RESOURCE_ID", raw["DATA_FACTORY_RESOURCE_ID"]),
-            arm_endpoint=_http_url("ARM_ENDPOINT", raw["ARM_ENDPOINT"]).rstrip("/"),
+            arm_endpoint=secure_url("ARM_ENDPOINT", raw["ARM_ENDPOINT"]).rstrip("/"),
         )
 
 
@@ -194,6 +195,39 @@ def _http_url(name: str, value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(name, f"{name} must be an http(s) URL, got {_show(name, value)}")
+    return value
+
+
+def is_loopback(host: str | None) -> bool:
+    """localhost, or an address in 127.0.0.0/8 or ::1: traffic that never leaves the machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secure_url(name: str, value: str) -> str:
+    """An https URL, or http to a loopback address only: these URLs receive the API key or a bearer token,
+    which plain http would send in clear text. Raises SettingsError naming `name` (ValueError)."""
+    parsed = urlparse(_http_url(name, value))
+    if parsed.scheme != "https" and not is_loopback(parsed.hostname):
+        raise SettingsError(name, f"{name} must be an https URL (http is accepted for a loopback address only: "
+                                  f"it would carry a secret in clear text), got {_show(name, value)}")
+    return value
+
+
+def api_key(name: str, value: str) -> str:
+    """An API key of printable ASCII only (33-126). requests refuses a header value with a control character
+    and echoes it with `!r` (escaped), which no scrubber looking for the key recognises; and a key is never
+    meant to hold spaces or non-ASCII text. The message never shows the value."""
+    bad = [i for i, c in enumerate(value) if not 33 <= ord(c) <= 126]
+    if bad:
+        raise SettingsError(name, f"{name} must be printable ASCII without spaces; character {bad[0] + 1} of "
+                                  f"{len(value)} is not (a stray newline or tab from copying it?; value hidden)")
     return value
 
 

@@ -87,14 +87,14 @@ def test_setting_names_are_the_documented_list() -> None:
     ("ARM_ENDPOINT", "management.azure.com", "ARM_ENDPOINT must be an http(s) URL"),
 ])
 def test_load_settings_reject_bad_values_naming_them(name: str, value: str, fragment: str) -> None:
-    env = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
+    env = {"USAGE_API_BASE_URL": "https://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
     with pytest.raises(SettingsError, match=re.escape(fragment)) as caught:
         IngestSettings.from_env(env)
     assert caught.value.setting == name
 
 
 def test_load_settings_defaults_and_values() -> None:
-    base = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
+    base = {"USAGE_API_BASE_URL": "https://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
     defaults = IngestSettings.from_env(base)
     assert (defaults.backfill_load_enabled, defaults.data_factory_resource_id, defaults.arm_endpoint) == (
         True, "", "https://management.azure.com")

@@ -24,6 +24,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from company_activity.resource_ids import FactoryRef
+from company_activity.settings import secure_url
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class DataFactoryClient:
                  timeout_s: float = TIMEOUT_S) -> None:
         self.factory = factory
         self.credential = credential
-        self.endpoint = endpoint.rstrip("/")
+        self.endpoint = secure_url("endpoint", endpoint).rstrip("/")  # the bearer token goes there
         self.session = session or requests.Session()
         self.timeout_s = timeout_s
 

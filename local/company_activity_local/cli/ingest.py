@@ -41,7 +41,7 @@ _OVERRIDES = {
     "reject_threshold": "REJECT_THRESHOLD",
 }
 # `ingestions` reads storage only; these stand in for API settings it never uses when they are unset.
-_UNUSED_API = {"USAGE_API_BASE_URL": "http://unused.invalid", "USAGE_API_KEY": "unused"}
+_UNUSED_API = {"USAGE_API_BASE_URL": "https://unused.invalid", "USAGE_API_KEY": "unused"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
