@@ -11,7 +11,8 @@ from company_activity.orchestration.backfill_load import backfill_range, backfil
 from company_activity.orchestration.data_factory import ArmError
 
 bp = func.Blueprint()
-RUN_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# fullmatch, not match with ^...$: `$` also matches before a trailing newline, which would reach ARM as %0A.
+RUN_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @bp.function_name("backfill_status")
@@ -24,7 +25,7 @@ def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
     except runtime.Misconfigured as exc:
         return runtime.misconfigured_response(exc)
     run_id = req.route_params.get("run_id", "")
-    if not RUN_ID.match(run_id):
+    if not RUN_ID.fullmatch(run_id):
         return runtime.json_response({"error": "invalid request", "errors": [
             {"field": "run_id", "value": run_id[:60], "message": "run_id must be a Data Factory run id (a GUID)"}]},
             400)
