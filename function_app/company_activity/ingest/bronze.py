@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import secrets
 import zlib
@@ -44,7 +45,15 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
-from company_activity.ingest.dates import date_range, format_instant, parse_instant, utc_now
+from company_activity.ingest.dates import date_range, format_instant, parse_instant, shown, utc_now
+from company_activity.ingest.gzip_lines import (
+    MAX_LINE_BYTES,
+    CorruptGzip,
+    DecompressionLimitExceeded,
+    GzipLines,
+    inflate_lines,
+    output_limit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +235,14 @@ class Manifest:
             raise ManifestError(f"{where}: record_count {manifest.record_count} differs from the sum over files")
         if manifest.rejected_count != sum(f.records for f in manifest.rejected_files):
             raise ManifestError(f"{where}: rejected_count {manifest.rejected_count} differs from the sum over files")
-        every = (*manifest.files, *manifest.rejected_files)
-        outside = [f.path for f in every if not f.path.startswith(manifest.run_path)]
-        if outside:
-            raise ManifestError(f"{where}: files outside the run folder {manifest.run_path}: {outside}")
+        for kind, entries in ((PART_PREFIX, manifest.files), (REJECTED_PREFIX, manifest.rejected_files)):
+            pattern = re.compile(re.escape(manifest.run_path) + re.escape(kind) + r"-\d{5}\.jsonl\.gz")
+            wrong = [f.path for f in entries if not pattern.fullmatch(f.path)]
+            if wrong:
+                # Readers write these paths under a local folder and the copy reads them: nothing but the
+                # exact file names a run writes may appear (no "..", no subfolder, no other file).
+                raise ManifestError(f"{where}: {shown(wrong[0])} is not a {kind} file of run {manifest.run_id}: "
+                                    f"outside the run folder or not named {manifest.run_path}{kind}-NNNNN.jsonl.gz")
         return manifest
 
 
@@ -594,13 +607,15 @@ def day_statuses(container: ContainerClient, start: date, end: date) -> list[Day
     return out
 
 
-def iter_file_lines(container: ContainerClient, entry: BronzeFile,
-                    raw: Callable[[bytes], object] | None = None) -> Iterator[bytes]:
+def iter_file_lines(container: ContainerClient, entry: BronzeFile, raw: Callable[[bytes], object] | None = None,
+                    *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
     """The lines of one committed file, verified: IntegrityError on a missing blob or any mismatch.
 
     Verification completes when the file's last line has been read, before the iterator ends, so a
     consumer that acts only once iteration finishes never acts on a corrupt file. `raw` receives the
-    stored (gzip) bytes chunk by chunk, e.g. to save the file as it is.
+    stored (gzip) bytes chunk by chunk, e.g. to save the file as it is. Decompression is bounded
+    (gzip_lines.py): no line longer than `max_line_bytes`, no more output than the manifest's record
+    count allows at that length, so a forged file cannot exhaust memory or disk.
     """
     try:
         downloader = container.get_blob_client(entry.path).download_blob()
@@ -610,26 +625,23 @@ def iter_file_lines(container: ContainerClient, entry: BronzeFile,
             "(the day may have been re-committed while it was being read: read the manifest again)"
         ) from None
     sha, stored, lines = hashlib.sha256(), 0, 0
-    inflater = zlib.decompressobj(_GZIP_WBITS)
-    tail = b""
+    reader = GzipLines(entry.path, max_line_bytes=max_line_bytes,
+                       max_output_bytes=output_limit(entry.records, max_line_bytes))
     try:
         for chunk in downloader.chunks():
             if raw is not None:
                 raw(chunk)
             sha.update(chunk)
             stored += len(chunk)
-            data = inflater.decompress(chunk)
-            while inflater.eof and inflater.unused_data:  # concatenated gzip members
-                rest = inflater.unused_data
-                inflater = zlib.decompressobj(_GZIP_WBITS)
-                data += inflater.decompress(rest)
-            pieces = (tail + data).split(b"\n")
-            tail = pieces.pop()
-            lines += len(pieces)
-            yield from pieces
-    except zlib.error as exc:
+            for line in reader.feed(chunk):
+                lines += 1
+                yield line
+    except CorruptGzip as exc:
         raise IntegrityError(f"{entry.path} is not a valid gzip file: {exc}") from None
-    if tail:
+    except DecompressionLimitExceeded as exc:
+        raise IntegrityError(str(exc)) from None
+    tail = reader.finish()
+    if tail is not None:
         lines += 1
         yield tail
     problems = []
@@ -639,7 +651,7 @@ def iter_file_lines(container: ContainerClient, entry: BronzeFile,
         problems.append(f"sha256 {sha.hexdigest()}, manifest says {entry.sha256}")
     if lines != entry.records:
         problems.append(f"{lines} records, manifest says {entry.records}")
-    if not inflater.eof:
+    if not reader.complete:
         problems.append("gzip stream is truncated")
     if problems:
         raise IntegrityError(f"{entry.path} does not match its manifest: " + "; ".join(problems))
@@ -685,10 +697,13 @@ def iter_run_rejects(container: ContainerClient, day: date, run_id: str) -> Iter
     No manifest describes such a run, so nothing is verified beyond gzip and JSON.
     """
     for blob in container.list_blobs(name_starts_with=run_prefix(day, run_id) + REJECTED_PREFIX):
-        inflater = zlib.decompressobj(_GZIP_WBITS)
-        text = inflater.decompress(container.get_blob_client(blob.name).download_blob().readall())
-        for line in text.splitlines():
-            yield json.loads(line)
+        chunks = container.get_blob_client(blob.name).download_blob().chunks()
+        try:
+            for line in inflate_lines(chunks, where=blob.name):
+                if line.strip():
+                    yield json.loads(line)
+        except (CorruptGzip, DecompressionLimitExceeded) as exc:
+            raise BronzeError(str(exc)) from None
 
 
 def download_committed_day(container: ContainerClient, day: date, dest: Path) -> Manifest | None:
@@ -696,21 +711,55 @@ def download_committed_day(container: ContainerClient, day: date, dest: Path) ->
 
     Each file is verified against the manifest (bytes, sha256, records) while it downloads and appears
     under its name only once verified, so dest never holds a partial or damaged file. None when the day
-    is not committed (nothing is written).
+    is not committed (nothing is written). The paths come from the container, which others can write to:
+    Manifest.from_json admits only the run's own part/rejected file names, and every folder and file is
+    created under dest without following a symbolic link (BronzeError instead), so nothing lands outside.
     """
     manifest = read_manifest(container, day)
     if manifest is None:
         return None
+    dest.mkdir(parents=True, exist_ok=True)  # dest itself is the operator's choice, links included
+    root = dest.resolve()
     for entry in (*manifest.files, *manifest.rejected_files):
-        target = dest / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _local_target(root, entry.path)
         partial = target.with_name(target.name + ".partial")
         try:
-            with partial.open("wb") as out:
+            with _create_no_follow(partial) as out:
                 for _ in iter_file_lines(container, entry, raw=out.write):
                     pass
             partial.replace(target)
         finally:
-            partial.unlink(missing_ok=True)
-    (dest / manifest_path(day)).write_bytes(manifest.to_json())
+            if not partial.is_symlink():
+                partial.unlink(missing_ok=True)
+    with _create_no_follow(_local_target(root, manifest_path(day))) as out:
+        out.write(manifest.to_json())
     return manifest
+
+
+def _local_target(root: Path, relative: str) -> Path:
+    """root/relative with its folders created; BronzeError if it would leave root or pass a symbolic link."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise BronzeError(f"{shown(relative)} is not a relative path inside the destination: refused")
+    current = root
+    for part in parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise BronzeError(f"{current} is a symbolic link: refused to write through it (nothing was saved "
+                              "outside the destination)")
+        current.mkdir(exist_ok=True)
+    target = current / parts[-1]
+    if target.is_symlink():
+        raise BronzeError(f"{target} is a symbolic link: refused to replace what it points to")
+    return target
+
+
+def _create_no_follow(path: Path) -> Any:
+    """Open `path` for writing (created or truncated), never through a symbolic link (O_NOFOLLOW)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise BronzeError(f"{path} is a symbolic link: refused to write through it") from None
+        raise BronzeError(f"{path}: cannot be written ({exc.strerror})") from None
+    return os.fdopen(descriptor, "wb")
