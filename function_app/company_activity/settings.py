@@ -16,6 +16,7 @@ import binascii
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,8 @@ class SettingSpec:
 
 # The order here is the order of the docs and of local.settings.json.example.
 SETTINGS: tuple[SettingSpec, ...] = (
-    SettingSpec("USAGE_API_BASE_URL", None, "Base URL of the product usage API: https (http only to a loopback address, e.g. the local simulator)."),
+    SettingSpec("USAGE_API_BASE_URL", None,
+            "Base URL of the product usage API: https (http only to a loopback address, e.g. the local simulator)."),
     SettingSpec("USAGE_API_KEY", None, "API key sent as X-API-Key. A Key Vault reference in Azure.", True),
     SettingSpec("USAGE_API_PAGE_SIZE", "1000", "Records requested per page (`limit`), 1..10000."),
     SettingSpec("USAGE_API_TIMEOUT_S", "30", "Connect and read timeout of every API request, seconds."),
@@ -96,6 +98,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "Resource id of the Data Factory that runs the backfill load; needed when the load is enabled."),
     SettingSpec("ARM_ENDPOINT", "https://management.azure.com",
                 "Azure Resource Manager base URL the load is started through (a local stand-in in tests)."),
+    SettingSpec("AUTH_TENANT_ID", "",
+                "Microsoft Entra tenant (GUID) whose access tokens the HTTP endpoints accept; needed by them."),
+    SettingSpec("AUTH_API_CLIENT_ID", "",
+                "Client id (GUID) of the API's app registration: the audience of accepted tokens; needed by the "
+                "HTTP endpoints."),
+    SettingSpec("AUTH_AUTHORITY", "https://login.microsoftonline.com",
+                "Microsoft Entra authority that issues and publishes the signing keys of the accepted tokens."),
 )
 SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
 
@@ -117,6 +126,9 @@ class IngestSettings:
     backfill_load_enabled: bool = True
     data_factory_resource_id: str = ""
     arm_endpoint: str = "https://management.azure.com"
+    auth_tenant_id: str = ""
+    auth_api_client_id: str = ""
+    auth_authority: str = "https://login.microsoftonline.com"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,6 +164,9 @@ class IngestSettings:
             backfill_load_enabled=_boolean("BACKFILL_LOAD_ENABLED", raw["BACKFILL_LOAD_ENABLED"]),
             data_factory_resource_id=_factory_id("DATA_FACTORY_RESOURCE_ID", raw["DATA_FACTORY_RESOURCE_ID"]),
             arm_endpoint=secure_url("ARM_ENDPOINT", raw["ARM_ENDPOINT"]).rstrip("/"),
+            auth_tenant_id=_guid("AUTH_TENANT_ID", raw["AUTH_TENANT_ID"]),
+            auth_api_client_id=_guid("AUTH_API_CLIENT_ID", raw["AUTH_API_CLIENT_ID"]),
+            auth_authority=secure_url("AUTH_AUTHORITY", raw["AUTH_AUTHORITY"]).rstrip("/"),
         )
 
 
@@ -229,6 +244,13 @@ def api_key(name: str, value: str) -> str:
         raise SettingsError(name, f"{name} must be printable ASCII without spaces; character {bad[0] + 1} of "
                                   f"{len(value)} is not (a stray newline or tab from copying it?; value hidden)")
     return value
+
+
+def _guid(name: str, value: str) -> str:
+    """Empty (not configured) or a GUID, lowercased as Entra writes it in tokens."""
+    if value and not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value):
+        raise SettingsError(name, f"{name} must be a GUID such as 00000000-0000-0000-0000-000000000000, got {value!r}")
+    return value.lower()
 
 
 def _container(name: str, value: str) -> str:

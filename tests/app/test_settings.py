@@ -77,7 +77,7 @@ def test_account_url_mode_needs_no_connection_string() -> None:
 
 def test_setting_names_are_the_documented_list() -> None:
     assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
-    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 15
+    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 18
 
 
 @pytest.mark.parametrize(("name", "value", "fragment"), [

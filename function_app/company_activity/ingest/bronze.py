@@ -11,12 +11,13 @@ condition (`If-None-Match: *` for the first commit of a day, `If-Match: <etag>` 
 through the manifest, so they see either the previous committed run or the new one, never a mix.
 When two runs of one day race, the loser's conditional write fails; it re-reads the manifest and swaps
 again on top of the winner (its run is complete and verified, so it is a legitimate newer version of the
-day), then deletes the run folder it replaced. Every swap deletes the folder it replaced, so a manifest
-never points at a deleted folder: run ids are unique and a replaced run is never committed again.
+day). A run that holds fewer records than the committed one does not replace it unless asked explicitly
+(FewerRecordsRefused). A replaced run's folder is kept, marked with `_replaced.json` (its manifest), and
+never cleaned up: `restore_replaced` commits it again.
 
-Folders that no manifest points at (failed or rejected runs) are deleted by the next commit of the day
-once they are older than a grace period. A run refuses to commit when it is older than half that grace
-period, so cleanup can never delete a folder that is about to be committed.
+Folders that no manifest points at and that were never committed (failed or rejected runs) are deleted by
+the next commit of the day once they are older than a grace period. A run refuses to commit when it is
+older than half that grace period, so cleanup can never delete a folder that is about to be committed.
 
 Part files are written with staged blocks and compressed incrementally, so memory stays at about one
 block plus one page whatever the size of the day. Written by hand because the Azure SDK's upload helpers
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 DATASET = "product_usage"
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "_manifest.json"
+REPLACED_NAME = "_replaced.json"  # in a run folder: this run was committed once, then replaced (kept, restorable)
 PART_PREFIX = "part"
 REJECTED_PREFIX = "rejected"
 DEFAULT_PART_MAX_BYTES = 256 * 1024 * 1024  # uncompressed bytes per part file before rolling to the next
@@ -88,6 +90,11 @@ class IntegrityError(BronzeError):
 
 class CommitRefused(BronzeError):
     """The run may not commit (too old, or lost too many races); the previous commit is untouched."""
+
+
+class FewerRecordsRefused(CommitRefused):
+    """The run holds fewer records than the committed run it would replace, and that was not explicitly
+    allowed (an API that suddenly returns less must not silently shrink a committed day)."""
 
 
 # ----------------------------------------------------------------------------------------------- paths
@@ -473,16 +480,19 @@ def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Man
 
 
 def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
-           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS) -> CommitOutcome:
-    """Make `manifest` the day's committed run (conditional write), then clean up replaced and orphaned runs.
+           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS, allow_fewer: bool = False,
+           restoring: bool = False) -> CommitOutcome:
+    """Make `manifest` the day's committed run (conditional write), keep the run it replaced, clean up orphans.
 
     `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
-    grace/2 (cleanup may already consider its folder an orphan) or when the manifest kept changing under it
-    for `attempts` tries.
+    grace/2 (cleanup may already consider its folder an orphan; not checked when `restoring` a replaced run,
+    which cleanup never deletes) or when the manifest kept changing under it for `attempts` tries, and
+    FewerRecordsRefused when the committed run holds more records, unless `allow_fewer`. The replaced run's
+    folder is kept and marked (REPLACED_NAME, holding its manifest), so `restore_replaced` can bring it back.
     """
     instant = now or utc_now()
     age = instant - manifest.started_at
-    if age > grace / 2:
+    if age > grace / 2 and not restoring:
         raise CommitRefused(
             f"run {manifest.run_id} started {age} ago, more than half the cleanup grace period ({grace}); "
             "not committed (its folder may be cleaned up as an orphan)"
@@ -492,6 +502,12 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
     blob = container.get_blob_client(manifest_path(manifest.date))
     for attempt in range(1, attempts + 1):
         current, etag = _read_manifest_with_etag(container, manifest.date)
+        if current is not None and manifest.record_count < current.record_count and not allow_fewer:
+            raise FewerRecordsRefused(
+                f"{manifest.date} is committed with {current.record_count} records (run {current.run_id}); run "
+                f"{manifest.run_id} has {manifest.record_count}: not committed, the committed day is unchanged. "
+                "Replacing a day with fewer records must be asked for explicitly (allow_fewer_records / "
+                "--allow-fewer); the replaced run is kept either way")
         try:
             if current is None:
                 blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,
@@ -504,10 +520,47 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
                      manifest.date, manifest.run_id, attempt)
             continue
         replaced = current.run_id if current is not None else None
-        deleted = cleanup_day(container, manifest.date, replaced_run_id=replaced, grace=grace, now=now)
+        if current is not None:
+            _mark_replaced(container, current, by=manifest.run_id, at=instant)
+        deleted = cleanup_day(container, manifest.date, grace=grace, now=now)
         return CommitOutcome(manifest, replaced, attempt, deleted)
     raise CommitRefused(f"manifest of {manifest.date} changed on each of {attempts} commit attempts; "
                         f"run {manifest.run_id} not committed")
+
+
+def _mark_replaced(container: ContainerClient, replaced: Manifest, *, by: str, at: datetime) -> None:
+    """Keep the replaced run: its folder stays, with its manifest and who replaced it (never cleaned up)."""
+    marker = {"replaced_by": by, "replaced_at": format_instant(at), "manifest": json.loads(replaced.to_json())}
+    container.upload_blob(replaced.run_path + REPLACED_NAME, json.dumps(marker, indent=2).encode(), overwrite=True,
+                          content_settings=_JSON_CONTENT)
+    log.info("bronze %s: run %s replaced by %s; kept (restorable)", replaced.date, replaced.run_id, by)
+
+
+def replaced_runs(container: ContainerClient, day: date) -> dict[str, Manifest]:
+    """The day's kept runs that a later commit replaced, by run id, with the manifest each had."""
+    found = {}
+    for item in container.list_blobs(name_starts_with=day_prefix(day)):
+        if item.name.endswith("/" + REPLACED_NAME):
+            marker = json.loads(container.get_blob_client(item.name).download_blob().readall())
+            manifest = Manifest.from_json(json.dumps(marker.get("manifest")), where=item.name)
+            if manifest.date == day and item.name == manifest.run_path + REPLACED_NAME:
+                found[manifest.run_id] = manifest
+    return found
+
+
+def restore_replaced(container: ContainerClient, day: date, run_id: str, *,
+                     now: datetime | None = None) -> CommitOutcome:
+    """Commit a kept replaced run again (it may hold fewer records than the current one: restoring is the
+    explicit request). Its files are verified first; the run it displaces is kept in turn."""
+    kept = replaced_runs(container, day).get(run_id)
+    if kept is None:
+        raise BronzeError(f"{day}: no kept replaced run {shown(run_id)} (see replaced_runs)")
+    for entry in (*kept.files, *kept.rejected_files):
+        for _ in iter_file_lines(container, entry):
+            pass
+    outcome = commit(container, kept, now=now, allow_fewer=True, restoring=True)
+    container.delete_blob(kept.run_path + REPLACED_NAME)
+    return outcome
 
 
 # -------------------------------------------------------------------------------------- cleanup/listing
@@ -532,21 +585,22 @@ def delete_run(container: ContainerClient, day: date, run_id: str) -> int:
     return len(names)
 
 
-def cleanup_day(container: ContainerClient, day: date, *, replaced_run_id: str | None = None,
-                grace: timedelta = DEFAULT_GRACE, now: datetime | None = None) -> tuple[str, ...]:
-    """Delete the replaced run and orphaned runs older than `grace`; never the run the manifest names now."""
+def cleanup_day(container: ContainerClient, day: date, *, grace: timedelta = DEFAULT_GRACE,
+                now: datetime | None = None) -> tuple[str, ...]:
+    """Delete orphaned run folders older than `grace`: never the committed run, never a kept replaced run."""
     committed = read_manifest(container, day)
-    keep = committed.run_id if committed is not None else None
+    keep = {committed.run_id} if committed is not None else set()
+    names = (blob.name for blob in container.list_blobs(name_starts_with=day_prefix(day)))
+    keep |= {name.rsplit("/", 2)[-2] for name in names if name.endswith("/" + REPLACED_NAME)}
     cutoff = (now or utc_now()) - grace
     deleted = []
     for run_id in run_ids(container, day):
-        if run_id == keep:
-            continue
-        if run_id == replaced_run_id or run_started_at(run_id) < cutoff:
+        if run_id not in keep and run_started_at(run_id) < cutoff:
             delete_run(container, day, run_id)
             deleted.append(run_id)
     if deleted:
-        log.info("bronze %s: deleted run folders %s (committed: %s)", day, deleted, keep)
+        log.info("bronze %s: deleted orphaned run folders %s (committed: %s)", day, deleted,
+                 committed.run_id if committed else None)
     return tuple(deleted)
 
 

@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed).",
     )
     ingest.add_argument("--date", required=True, help="day to ingest, YYYY-MM-DD (at most yesterday)")
+    ingest.add_argument("--allow-fewer", action="store_true",
+                        help="replace a committed day even when this run reads fewer records (the old run is kept)")
     _api_flags(ingest)
     _storage_flags(ingest)
     ingest.set_defaults(handler=run_ingest)
@@ -64,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     backfill.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last day, YYYY-MM-DD (at most yesterday)")
     backfill.add_argument("--force", action="store_true", help="re-ingest days that are already committed")
+    backfill.add_argument("--allow-fewer", action="store_true",
+                          help="with --force: replace committed days even with fewer records (old runs are kept)")
     backfill.add_argument("--keep-going", action="store_true",
                           help="try every date even after a failure that will fail every date (the API unreachable, "
                                "its key refused, storage unreachable); by default the backfill stops there")
@@ -148,7 +152,7 @@ def _range(args: argparse.Namespace, settings: IngestSettings) -> BackfillReques
         flags = {"start_date": "--start", "end_date": "--end"}
         message = "; ".join(f"{flags.get(e.field, e.field)}: {e.message}" for e in exc.errors)
         raise SettingsError("--start/--end", message) from None
-    return BackfillRequest(dates, getattr(args, "force", False))
+    return BackfillRequest(dates, getattr(args, "force", False), getattr(args, "allow_fewer", False))
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -167,7 +171,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     try:
         with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.usage_api_base_url)} "
                                            "(API retries are logged as they happen)"):
-            result = ingest_day_with_settings(settings, day)
+            result = ingest_day_with_settings(settings, day, allow_fewer=args.allow_fewer)
     except AzureError as exc:
         return _storage_error(exc)
     finally:
@@ -205,7 +209,8 @@ def run_backfill(args: argparse.Namespace) -> int:
             progress.update(task, description=f"ingesting {day}")
             systemic = False
             try:
-                result = ingest_day_with_settings(settings, day, container=container)
+                result = ingest_day_with_settings(settings, day, container=container,
+                                                  allow_fewer=request.allow_fewer)
             except Exception as exc:  # a storage outage on one day: report it and go on with the others
                 failures += 1
                 systemic = storage_unusable(exc)
