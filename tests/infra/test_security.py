@@ -27,6 +27,17 @@ def test_without_a_deployer_address_no_firewall_rule_is_added(params_path: Path)
     assert checks.sql_security(deployment) == []
 
 
+@pytest.mark.parametrize("params_path", ENVIRONMENTS)
+def test_sql_admits_data_factory_by_its_ranges_and_not_every_azure_tenant(params_path: Path) -> None:
+    deployment = checks.load(params_path)
+    assert deployment.evaluator.param("sqlAllowAzureServices") is False
+    file, evaluator = deployment.module("sql.bicep")
+    rules = {r["name"]: r["properties"] for d in file.resources_of_type("Microsoft.Sql/servers/firewallRules")
+             if d.condition is None for r in evaluator.instances(d)}
+    assert rules["data-factory-0"] == {"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}
+    assert "AllowAllWindowsAzureIps" not in rules
+
+
 def test_role_assignments_are_exactly_the_least_privilege_set() -> None:
     found, problems = checks.role_assignments(checks.load(ROOT / "infra" / "env" / "dev.bicepparam"))
     assert problems == []
@@ -198,6 +209,12 @@ SHARED_KEY_VIA_MODULE = {
             in_dev(checks.sql_security, {**checks.SAMPLE_ENVIRONMENT, "DEPLOYER_IP": "0.0.0.0"}),
             "opens 0.0.0.0-255.255.255.255 to the internet",
             id="open-firewall",
+        ),
+        pytest.param(
+            {DEV: ("param sqlAllowAzureServices = false", "param sqlAllowAzureServices = true")},
+            in_dev(checks.sql_security),
+            "AllowAllWindowsAzureIps admits every Azure tenant",
+            id="sql-all-azure",
         ),
         pytest.param(
             {FN: ("version: '3.11'", "version: '3.10'")},
