@@ -22,6 +22,11 @@
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
 #   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
+#   WHAT_IF_VALIDATION_LEVEL  --validation-level of the what-if: ProviderNoRbac checks read permissions only, so a
+#                        Reader identity can run it (Azure CLI 2.76+; the pull-request identity of CI)
+#   SKIP_SECRETS=1       leave the Key Vault secrets alone (CI: they are set out of band, docs/security.md)
+#   PUBLISH_ZIP          publish this zip of function_app/ with `az functionapp deployment source config-zip`
+#                        (remote build) instead of Core Tools: CI installs no npm package
 #   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
 #   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity)
 #
@@ -66,7 +71,7 @@ WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
 if [[ $WHAT_IF_ONLY != 1 ]]; then
   need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
   need curl "any package manager"
-  [[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+  [[ ${SKIP_PUBLISH:-0} == 1 || -n ${PUBLISH_ZIP:-} ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
 fi
 [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
 [[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
@@ -166,7 +171,10 @@ export DATA_FACTORY_IP_RANGES
 echo "SQL firewall: $(printf '%s' "$DATA_FACTORY_IP_RANGES" | grep -o startIpAddress | wc -l | tr -d ' ') Data Factory range(s)"
 
 step "3/9 What-if"
-az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
+WHAT_IF_FLAGS=()
+[[ -z ${WHAT_IF_VALIDATION_LEVEL:-} ]] || WHAT_IF_FLAGS=(--validation-level "$WHAT_IF_VALIDATION_LEVEL")
+az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE" \
+  "${WHAT_IF_FLAGS[@]}"
 if [[ $WHAT_IF_ONLY == 1 ]]; then
   echo "what-if only (WHAT_IF_ONLY=1): nothing was changed"
   exit 0
@@ -266,6 +274,9 @@ sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY
 step "7/9 Publish the Function App code"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped (SKIP_PUBLISH=1): run 'func azure functionapp publish $FUNCTION_APP --python' in function_app/"
+elif [[ -n ${PUBLISH_ZIP:-} ]]; then
+  az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP" \
+    --src "$PUBLISH_ZIP" --build-remote true --output none
 else
   (cd function_app && func azure functionapp publish "$FUNCTION_APP" --python)
 fi

@@ -302,3 +302,24 @@ def test_sqlcmd_variables_are_validated_before_they_reach_the_script(tmp_path: P
     assert result.returncode != 0 and "unexpected" in result.stderr
     assert not any(c["tool"] == "sqlcmd" for c in calls)
     assert fake.FACTORY_CLIENT_ID
+
+
+def test_the_pull_request_what_if_runs_with_read_permissions_only(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, WHAT_IF_ONLY="1", FAKE_AZ_EXISTING="1",
+                               WHAT_IF_VALIDATION_LEVEL="ProviderNoRbac")
+    assert result.returncode == 0, result.stderr
+    what_if = [command(c) for c in calls if command(c).startswith("az deployment group what-if")]
+    assert len(what_if) == 1 and what_if[0].endswith("--validation-level ProviderNoRbac")
+    assert not any(re.match(r"az (deployment group create|role assignment create|keyvault secret set)", command(c))
+                   for c in calls)
+
+
+def test_ci_publishes_a_zip_with_az_and_leaves_the_secrets_alone(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, PUBLISH_ZIP=str(tmp_path / "app.zip"), SKIP_SECRETS="1",
+                               USAGE_API_KEY="", SLACK_WEBHOOK_URL="")
+    assert result.returncode == 0, result.stderr
+    commands = [command(c) for c in calls]
+    assert any(re.match(r"az functionapp deployment source config-zip .*--name funcabc .*--build-remote true", c)
+               for c in commands)
+    assert not any(c.startswith("func ") for c in commands)
+    assert not any(re.match(r"az (keyvault secret set|role assignment create)", c) for c in commands)
