@@ -3,6 +3,7 @@ conditional resources, values passed into modules, firewall rules from parameter
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -371,3 +372,20 @@ def test_each_security_check_catches_its_mutation(
 ) -> None:
     problems = check(mutated(edits))
     assert any(expected in p for p in problems), problems
+
+
+def test_the_deployer_condition_lets_it_assign_exactly_the_roles_the_templates_assign() -> None:
+    """Issue 22, finding 2: the CI deploy identity's Role Based Access Control Administrator assignment carries
+    a condition (docs/deploy.md, CI setup) listing the built-in roles the templates assign, and no other."""
+    runbook = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    [listed] = re.findall(r'^\s*ROLES="([^"]+)"', runbook, re.MULTILINE)
+    guids = {g.strip() for g in listed.split(",")}
+    assert "$BACKFILL_ROLE_ID" in guids
+    assigned = {who_role[1] for who_role in checks.EXPECTED_ROLES if not who_role[1].startswith("custom role")}
+    assert {checks.ROLE_NAMES[g] for g in guids - {"$BACKFILL_ROLE_ID"}} == assigned
+    [condition] = re.findall(r'^\s*CONDITION="([^"]+)"', runbook, re.MULTILINE)
+    for source in ("@Request", "@Resource"):  # write is checked on the request, delete on the assignment
+        assert f"{source}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals " \
+               "{$ROLES}" in condition
+    assert "PrincipalId] ForAnyOfAllValues:GuidNotEquals {$SP_ID}" in condition
+    assert '--condition "$CONDITION" --condition-version 2.0' in runbook
