@@ -19,6 +19,8 @@ from typing import Any
 
 import jwt
 
+from company_activity.errors import InputError, OperationalError
+
 ROLE_READ = "CompanyActivity.Read"
 ROLE_BACKFILL = "CompanyActivity.Backfill"
 ROLE_FORCE = "CompanyActivity.ForceReingest"
@@ -32,11 +34,11 @@ JWKS_CACHE_S = 3600
 _BEARER = re.compile(r"Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)")
 
 
-class NotAuthenticated(Exception):
+class NotAuthenticated(InputError):
     """No valid token; the message says why, for the log only (the caller gets a generic 401)."""
 
 
-class KeysUnavailable(Exception):
+class KeysUnavailable(OperationalError):
     """The tenant's signing keys could not be fetched, so no token can be verified now (503)."""
 
 

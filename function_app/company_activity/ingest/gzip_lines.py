@@ -13,17 +13,19 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 
+from company_activity.errors import InputError
+
 GZIP_WBITS = 31  # zlib: gzip container (header + CRC32 trailer) instead of a raw zlib stream
 CHUNK_BYTES = 1024 * 1024  # decompressed bytes produced per step
 MAX_LINE_BYTES = 1024 * 1024  # a usage record is ~100 bytes; a rejected one holds the record as received
 MAX_OUTPUT_BYTES = 4 * 1024**3  # a bronze part rolls over at 256 MiB of JSON Lines
 
 
-class DecompressionLimitExceeded(ValueError):
+class DecompressionLimitExceeded(InputError):
     """The decompressed data is larger than its limit (one line, or the whole stream); reading stopped there."""
 
 
-class CorruptGzip(ValueError):
+class CorruptGzip(InputError):
     """The data is not valid gzip, or the stream ends before its trailer."""
 
 
