@@ -493,7 +493,7 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
                 f"{manifest.date} is committed with {current.record_count} records (run {current.run_id}); run "
                 f"{manifest.run_id} has {manifest.record_count}: not committed, the committed day is unchanged. "
                 "Replacing a day with fewer records must be asked for explicitly (allow_fewer_records / "
-                "--allow-fewer); the replaced run is kept either way")
+                "--allow-fewer); a replaced run is always kept")
         try:
             if current is None:
                 blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,

@@ -1,4 +1,5 @@
-"""`company-activity bronze download`: a committed day's bronze files on local disk, verified.
+"""`company-activity bronze download`: a committed day's bronze files on local disk, verified; `bronze restore`:
+list a day's kept replaced runs, or commit one of them again.
 
 The replay runbook (docs/crm.md) runs `transform` on these files. Layout and verification belong to
 `ingest/bronze.py` (`download_committed_day`); this module only parses flags and prints.
@@ -12,8 +13,15 @@ from pathlib import Path
 from azure.core.exceptions import AzureError
 from rich.markup import escape
 
-from company_activity.ingest.bronze import BronzeError, download_committed_day, run_prefix
-from company_activity.ingest.dates import DateFieldError
+from company_activity.ingest.bronze import (
+    BronzeError,
+    download_committed_day,
+    read_manifest,
+    replaced_runs,
+    restore_replaced,
+    run_prefix,
+)
+from company_activity.ingest.dates import DateFieldError, parse_iso_date
 from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
@@ -42,6 +50,48 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     download.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
     add_storage_flags(download)
     download.set_defaults(handler=run_download)
+
+    restore = actions.add_parser(
+        "restore", help="list a day's replaced runs (kept), or commit one of them again with --run-id",
+        description="A re-ingestion that replaced a committed day keeps the replaced run (docs/ingestion.md). "
+                    "Without --run-id, list the day's kept runs with their record counts; with it, verify that "
+                    "run's files and commit it again (the run it displaces is kept in turn).",
+    )
+    restore.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
+    restore.add_argument("--run-id", help="the kept run to commit again")
+    restore.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
+    add_storage_flags(restore)
+    restore.set_defaults(handler=run_restore)
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    console, err = make_console(), make_console(stderr=True)
+    try:
+        day = parse_iso_date("--date", args.date)
+        settings = storage_settings(args)
+    except (ValueError, SettingsError, DateFieldError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return EXIT_USAGE
+    bronze = container(settings, settings.bronze_container)
+    try:
+        if args.run_id is None:
+            current = read_manifest(bronze, day)
+            console.print(f"{day}: committed run {current.run_id if current else '(none)'}"
+                          + (f", {current.record_count} records" if current else ""))
+            for run_id, kept in sorted(replaced_runs(bronze, day).items()):
+                committed = f"{kept.committed_at:%Y-%m-%d %H:%M}Z"
+                console.print(f"  kept {run_id}: {kept.record_count} records, committed {committed}")
+            return EXIT_OK
+        outcome = restore_replaced(bronze, day, args.run_id)
+    except BronzeError as exc:
+        err.print(f"[bold red]error:[/] {day}: {escape(str(exc))}")
+        return EXIT_FAILED
+    except AzureError as exc:
+        err.print(f"[bold red]storage error:[/] {escape(first_line(exc))}")
+        return EXIT_FAILED
+    console.print(f"{day}: run {outcome.manifest.run_id} committed again ({outcome.manifest.record_count} records); "
+                  f"run {outcome.replaced_run_id} is kept")
+    return EXIT_OK
 
 
 def run_download(args: argparse.Namespace) -> int:
