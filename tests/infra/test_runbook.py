@@ -263,7 +263,7 @@ def test_runbook_covers_every_step_and_teardown() -> None:
         "company-activity sql deploy",
         "func azure functionapp publish",
         "az datafactory trigger start",
-        "az functionapp function keys list",
+        "az account get-access-token --scope \"api://$API_CLIENT_ID/.default\"",
         "/api/backfill",
         "az datafactory pipeline-run query-by-factory",
         "az group delete",

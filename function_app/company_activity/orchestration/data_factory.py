@@ -39,7 +39,6 @@ from azure.core.rest import HttpRequest, HttpResponse
 
 from company_activity.errors import OperationalError
 from company_activity.resource_ids import FactoryRef
-from company_activity.settings import secure_url
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +151,7 @@ class DataFactoryClient:
     def __init__(self, factory: FactoryRef, credential: TokenCredential, *,
                  endpoint: str = DEFAULT_ARM_ENDPOINT, timeout_s: float = TIMEOUT_S) -> None:
         self.factory = factory
-        self.endpoint = secure_url("endpoint", endpoint).rstrip("/")  # https, or http to loopback (tests)
+        self.endpoint = endpoint.rstrip("/")
         self._client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(
             self.endpoint,
             policies=[

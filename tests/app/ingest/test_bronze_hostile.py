@@ -26,8 +26,9 @@ NOW = datetime.datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
 
 def manifest_body(path: str, *, rejected: bool = False) -> dict:
     entry = bronze.BronzeFile(bronze.data_file_path(DAY, RUN, "part", 0), 5, 100, "ab" * 32)
-    manifest = bronze.Manifest(bronze.DATASET, DAY, RUN, 5, 0, (entry,), (), NOW, NOW,
-                               bronze.Source("http://api.example", 1))
+    manifest = bronze.Manifest(dataset=bronze.DATASET, date=DAY, run_id=RUN, record_count=5, rejected_count=0,
+                               files=(entry,), rejected_files=(), started_at=NOW, committed_at=NOW,
+                               source=bronze.Source("http://api.example", 1))
     body = json.loads(manifest.to_json())
     if rejected:
         body["rejected_files"] = [{**body["files"][0], "path": path}]
