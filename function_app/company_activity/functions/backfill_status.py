@@ -8,7 +8,13 @@ import azure.functions as func
 from company_activity.functions import load, runtime
 from company_activity.functions.caller import ROLE_READ
 from company_activity.ingest.bronze import day_statuses
-from company_activity.orchestration.backfill_load import backfill_range, backfill_view, read_backfill
+from company_activity.orchestration.backfill_load import (
+    MalformedBackfillRun,
+    NotABackfillRun,
+    backfill_range,
+    backfill_view,
+    read_backfill,
+)
 from company_activity.orchestration.data_factory import ArmError
 
 bp = func.Blueprint()
@@ -33,15 +39,16 @@ def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
         return runtime.json_response({"error": "invalid request", "errors": [
             {"field": "run_id", "value": run_id[:60], "message": "run_id must be a Data Factory run id (a GUID)"}]},
             400)
-    if not settings.backfill_load_enabled:
+    if not settings.load.enabled:
         return runtime.json_response({"error": "BACKFILL_LOAD_ENABLED is false: there are no backfill load runs; "
                                                "GET /api/ingestions shows bronze"}, 409)
-    if not settings.data_factory_resource_id:
+    factory = settings.load.factory
+    if factory is None:
         return runtime.json_response({"error": "server misconfigured: DATA_FACTORY_RESOURCE_ID"}, 500)
     # ARM's messages name principals, subscriptions and resource groups: they go to the log, not to the caller.
     try:
-        run, activity_runs = read_backfill(load.client(settings), run_id, datetime.now(UTC))
-    except ValueError as exc:
+        run, activity_runs = read_backfill(load.client(factory, settings.load.arm_endpoint), run_id, datetime.now(UTC))
+    except NotABackfillRun as exc:
         return runtime.error_response(404, f"run {run_id} is not a backfill run", str(exc))
     except ArmError as exc:
         if exc.status == 404:
@@ -50,7 +57,7 @@ def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
                                       str(exc), arm_status=exc.status)
     try:
         start, end = backfill_range(run)
-    except ValueError as exc:
+    except MalformedBackfillRun as exc:
         return runtime.error_response(502, f"run {run_id} has no valid date range", str(exc))
     bronze = day_statuses(runtime.container(), start, end)
     return runtime.json_response(backfill_view(run, activity_runs, bronze), 200)

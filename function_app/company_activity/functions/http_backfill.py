@@ -37,7 +37,7 @@ def backfill(
         return caller
     try:
         request = parse_backfill_body(
-            req.get_body(), yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days
+            req.get_body(), yesterday=yesterday(settings.dates.tz), max_days=settings.dates.max_days
         )
     except RequestInvalid as exc:
         return runtime.json_response(exc.to_body(), 400)
@@ -46,7 +46,7 @@ def backfill(
                             ROLE_FORCE)
         return runtime.json_response({"error": f"forbidden: force (re-ingesting committed days) needs the app role "
                                                f"{ROLE_FORCE}"}, 403)
-    running = load.running_backfill(settings)
+    running = load.running_backfill(settings.load)
     if running is not None:
         return running
     committed = () if request.force else committed_days(runtime.container(), request.range.start, request.range.end)
@@ -57,5 +57,5 @@ def backfill(
                      request.range.start, request.range.end, request.force, request.allow_fewer, caller.object_id,
                      len(plan.enqueue), len(plan.skipped))
     body = plan.to_body()
-    body["load"], status = load.start(settings, request.range.start, request.range.end)
+    body["load"], status = load.start(settings.load, request.range.start, request.range.end)
     return runtime.json_response(body, status)

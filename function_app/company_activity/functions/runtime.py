@@ -16,22 +16,23 @@ from typing import Any
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
+from company_activity.errors import OperationalError
 from company_activity.functions.caller import Caller, KeysUnavailable, NotAuthenticated, TokenVerifier
 from company_activity.ingest.runner import bronze_container
-from company_activity.settings import IngestSettings, SettingsError
+from company_activity.settings import AppSettings, SettingsError
 
 log = logging.getLogger("company_activity.functions")
 # The SDK logs every storage request at INFO (headers redacted); that would drown the ingestion's own lines.
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 _lock = threading.Lock()
-_settings: IngestSettings | None = None
+_settings: AppSettings | None = None
 _error: Misconfigured | None = None
 _container: ContainerClient | None = None
 _verifier: TokenVerifier | None = None
 
 
-class Misconfigured(RuntimeError):
+class Misconfigured(OperationalError):
     """The app settings are invalid; `setting` names the first setting the error mentions."""
 
     def __init__(self, setting: str, detail: str) -> None:
@@ -39,17 +40,17 @@ class Misconfigured(RuntimeError):
         self.setting = setting
 
 
-class IngestionFailed(RuntimeError):
+class IngestionFailed(OperationalError):
     """An ingestion did not commit; raised so the host records a failure (and a queue message is retried)."""
 
 
-def settings() -> IngestSettings:
-    """IngestSettings.from_env(), once per process; Misconfigured (logged) when a setting is invalid."""
+def settings() -> AppSettings:
+    """AppSettings.from_env(), once per process; Misconfigured (logged) when a setting is invalid."""
     global _settings, _error
     with _lock:
         if _settings is None and _error is None:
             try:
-                _settings = IngestSettings.from_env()
+                _settings = AppSettings.from_env()
             except SettingsError as exc:
                 _error = Misconfigured(exc.setting, str(exc))
         if _error is not None:
@@ -65,7 +66,7 @@ def container() -> ContainerClient:
     current = settings()
     with _lock:
         if _container is None:
-            _container = bronze_container(current)
+            _container = bronze_container(current.ingest.storage)
         return _container
 
 
@@ -94,21 +95,21 @@ def error_response(status: int, message: str, detail: str | None = None, **extra
     return json_response({"error": message, **extra, "correlation_id": correlation_id}, status)
 
 
-def verifier(current: IngestSettings) -> TokenVerifier:
+def verifier(current: AppSettings) -> TokenVerifier:
     """The token verifier of the configured tenant and API, built once per process (it caches signing keys)."""
     global _verifier
     with _lock:
-        if _verifier is None or (_verifier.tenant_id, _verifier.audience) != (
-                current.auth_tenant_id, current.auth_api_client_id):
-            _verifier = TokenVerifier(current.auth_tenant_id, current.auth_api_client_id, current.auth_authority)
+        auth = current.auth
+        if _verifier is None or (_verifier.tenant_id, _verifier.audience) != (auth.tenant_id, auth.api_client_id):
+            _verifier = TokenVerifier(auth.tenant_id, auth.api_client_id, auth.authority)
         return _verifier
 
 
-def authorize(req: func.HttpRequest, current: IngestSettings, *roles: str) -> Caller | func.HttpResponse:
+def authorize(req: func.HttpRequest, current: AppSettings, *roles: str) -> Caller | func.HttpResponse:
     """The verified caller when it holds every role in `roles`, else the answer to send: 401 without a valid
     token, 403 without a role, 500 when AUTH_* is not configured, 503 when the signing keys cannot be read.
     Every decision is logged with the caller's object id (never the token)."""
-    for name, value in (("AUTH_TENANT_ID", current.auth_tenant_id), ("AUTH_API_CLIENT_ID", current.auth_api_client_id)):
+    for name, value in (("AUTH_TENANT_ID", current.auth.tenant_id), ("AUTH_API_CLIENT_ID", current.auth.api_client_id)):
         if not value:
             log.error("server misconfigured: %s is empty, so no caller can be authenticated", name)
             return json_response({"error": f"server misconfigured: {name}"}, 500)

@@ -25,7 +25,7 @@ def ingestions(req: func.HttpRequest) -> func.HttpResponse:
         return caller
     params = {k: v for k, v in req.params.items() if k != "code"}  # `code` (a function key) is not a date
     try:
-        dates = parse_status_query(params, yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
+        dates = parse_status_query(params, yesterday=yesterday(settings.dates.tz), max_days=settings.dates.max_days)
     except RequestInvalid as exc:
         return runtime.json_response(exc.to_body(), 400)
     days = day_statuses(runtime.container(), dates.start, dates.end)

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypedDict
 
+from company_activity.errors import OperationalError
 from company_activity_local.warehouse import Warehouse, WarehouseError
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 
 AT_RISK_ROW_CAP = 1000
 WINDOW_DAYS = 90
 KPI_COMPARISON_DAYS = 7
 LOAD_RUNS_SHOWN = 15
 REASONS = ("low_activity", "stale_contact", "no_contact")
-INVALID_OBJECT = 208  # SQL Server's "Invalid object name" (DuckDB's catalog errors map to it too)
 
 
-class DashboardError(Exception):
+class DashboardError(OperationalError):
     """Input the dashboard cannot be built from (empty warehouse, a date without rows, ...)."""
 
 
@@ -119,7 +120,7 @@ def load(warehouse: Warehouse, day: dt.date | None = None) -> DashboardData:
     try:
         return _load(warehouse, day)
     except WarehouseError as error:
-        if error.number == INVALID_OBJECT:
+        if error.number == SqlErrorNumber.INVALID_OBJECT_NAME:  # DuckDB's catalog errors map to it too
             raise DashboardError(
                 f"the warehouse has no rpt views ({error.message.splitlines()[0]}); "
                 "run `company-activity sql deploy` first"
