@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgspec
@@ -468,7 +468,7 @@ def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Man
 
 def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
            now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS, allow_fewer: bool = False,
-           restoring: bool = False) -> CommitOutcome:
+           restoring: bool = False, after_read: Callable[[Manifest | None], None] | None = None) -> CommitOutcome:
     """Make `manifest` the day's committed run (conditional write), keep the run it replaced, clean up orphans.
 
     `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
@@ -476,6 +476,8 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
     which cleanup never deletes) or when the manifest kept changing under it for `attempts` tries, and
     FewerRecordsRefused when the committed run holds more records, unless `allow_fewer`. The replaced run's
     folder is kept and marked (REPLACED_NAME, holding its manifest), so `restore_replaced` can bring it back.
+    `after_read` is called with the manifest each attempt read, just before its conditional write: the moment
+    a competing commit makes the write fail and the attempt start over.
     """
     instant = now or utc_now()
     age = instant - manifest.started_at
@@ -495,6 +497,8 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
                 f"{manifest.run_id} has {manifest.record_count}: not committed, the committed day is unchanged. "
                 "Replacing a day with fewer records must be asked for explicitly (allow_fewer_records / "
                 "--allow-fewer); a replaced run is always kept")
+        if after_read is not None:
+            after_read(current)
         try:
             if current is None:
                 blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,
@@ -805,3 +809,51 @@ def _create_no_follow(path: Path) -> Any:
             raise BronzeError(f"{path} is a symbolic link: refused to write through it") from None
         raise BronzeError(f"{path}: cannot be written ({exc.strerror})") from None
     return os.fdopen(descriptor, "wb")
+# ---------------------------------------------------------------------------------------- local copies
+
+
+def local_run_manifest(run_folder: Path) -> Manifest | None:
+    """The day's manifest beside a run folder saved with the container's layout (`bronze download`, or a copy
+    of the day's prefix): `<day folder>/_manifest.json` next to `<day folder>/<run_id>/`. None when there is
+    none; ManifestError when the file is not a valid manifest."""
+    path = run_folder.parent / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return Manifest.from_json(path.read_bytes(), where=str(path))
+
+
+def verify_local_run(files: Sequence[Path], manifest: Manifest) -> None:
+    """IntegrityError unless `files` are exactly the committed run's part files, each byte for byte as committed
+    (stored size and sha256, so the manifest's record counts hold for them): a local copy that is truncated,
+    changed, from another run, or missing or adding a part file is refused, naming the file."""
+    folders = {f.parent for f in files}
+    if len(folders) != 1:
+        raise IntegrityError(f"the files lie in {len(folders)} folders; a committed run is one folder")
+    folder = folders.pop()
+    if folder.name != manifest.run_id:
+        raise IntegrityError(f"{folder} is not the committed run of {manifest.date}: its manifest commits run "
+                             f"{manifest.run_id}")
+    expected = {PurePosixPath(entry.path).name: entry for entry in manifest.files}
+    given = {f.name: f for f in files}
+    missing = sorted(set(expected) - set(given))
+    if missing:
+        raise IntegrityError(f"{folder}: the manifest commits {len(expected)} part file(s); not given: "
+                             f"{', '.join(missing)} (the day would load partially)")
+    extra = sorted(set(given) - set(expected))
+    if extra:
+        raise IntegrityError(f"{folder}: {', '.join(extra)} is not in the committed run's manifest")
+    for name, entry in expected.items():
+        sha, stored = hashlib.sha256(), 0
+        with given[name].open("rb") as stream:
+            for chunk in iter(lambda: stream.read(DEFAULT_BLOCK_BYTES), b""):
+                sha.update(chunk)
+                stored += len(chunk)
+        problems = []
+        if stored != entry.bytes:
+            problems.append(f"{stored} bytes, manifest says {entry.bytes}")
+        digest = sha.hexdigest()
+        if digest != entry.sha256:
+            problems.append(f"sha256 {digest}, manifest says {entry.sha256}")
+        if problems:
+            raise IntegrityError(f"{given[name]} does not match its manifest ({entry.records} records committed): "
+                                 + "; ".join(problems))

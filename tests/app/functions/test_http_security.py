@@ -19,18 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from company_activity.functions import runtime
-from tests.app.functions.test_functions import (  # noqa: F401 (fixtures)
-    ALL_ROLES,
-    app_env,
-    body_of,
-    days_ago,
-    get_status,
-    handlers,
-    post,
-)
 from tests.app.orchestration.test_backfill_load import arm, get_backfill  # noqa: F401 (fixtures)
 from tests.support.arm_standin import ArmStandIn, RecordingCredential
 from tests.support.entra_standin import EntraStandIn
+from tests.support.functions_fixtures import ALL_ROLES, body_of, days_ago, get_status, post
 
 GUID = str(uuid.UUID(int=7))
 
@@ -52,7 +44,7 @@ def backfill_body(start: int = 3, end: int = 1, **extra: Any) -> bytes:
     return json.dumps({"start_date": days_ago(start), "end_date": days_ago(end), **extra}).encode()
 
 
-def call(handlers: dict[str, Callable[..., Any]], endpoint: str, headers: dict[str, str]) -> tuple[int, int]:  # noqa: F811
+def call(handlers: dict[str, Callable[..., Any]], endpoint: str, headers: dict[str, str]) -> tuple[int, int]:
     """(status, queue messages) of one call of `endpoint` with `headers`."""
     if endpoint == "backfill":
         response, out = post(handlers, backfill_body(), headers=headers)
@@ -122,7 +114,7 @@ def test_each_endpoint_needs_its_app_role(
 
 
 def test_a_misconfigured_tenant_refuses_everyone(
-    handlers: dict[str, Callable[..., Any]], app_env: dict[str, str], entra: EntraStandIn,  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], app_env: dict[str, str], entra: EntraStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AUTH_API_CLIENT_ID", "")
@@ -133,7 +125,7 @@ def test_a_misconfigured_tenant_refuses_everyone(
 
 
 def test_unreachable_signing_keys_fail_closed(
-    handlers: dict[str, Callable[..., Any]], app_env: dict[str, str], entra: EntraStandIn,  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], app_env: dict[str, str], entra: EntraStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with socket.socket() as unused:
