@@ -23,12 +23,12 @@ def test_a_smaller_reingest_is_refused_then_allowed_and_restorable(
     first = bronze.read_manifest(storage_env, DAY)
     assert first is not None
 
-    assert main(["ingest", "--date", DAY.isoformat(), "--api-url", small.base_url]) == 1
+    assert main(["ingest", "--date", DAY.isoformat(), "--api-url", small.base_url, "--force"]) == 1
     assert bronze.read_manifest(storage_env, DAY) == first  # refused: the committed day is unchanged
     printed = capsys.readouterr()
     assert "fewer records" in printed.out + printed.err
 
-    assert main(["ingest", "--date", DAY.isoformat(), "--api-url", small.base_url, "--allow-fewer"]) == 0
+    assert main(["ingest", "--date", DAY.isoformat(), "--api-url", small.base_url, "--force", "--allow-fewer"]) == 0
     second = bronze.read_manifest(storage_env, DAY)
     assert second is not None and second.record_count < first.record_count
     capsys.readouterr()
