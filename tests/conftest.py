@@ -27,7 +27,7 @@ pytest_plugins = [
 
 # A test that uses one of these fixtures (directly or through another fixture) talks to a process the
 # suite starts: Azurite, the usage-API simulator, the Slack catcher.
-SERVICE_FIXTURES = frozenset({"azurite", "usage_api", "usage_api_factory", "slack"})
+SERVICE_FIXTURES = frozenset({"azurite", "usage_api", "usage_api_factory", "slack", "entra"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
