@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from . import alert_checks, checks, kql
-from .conftest import ROOT, apply_edits, copy_tree
+from tests.support.infra import alert_checks, checks, kql
+from tests.support.infra.repo import ROOT, apply_edits, copy_tree
 
 ENVIRONMENTS = [pytest.param(p, id=p.stem) for p in checks.environments(ROOT)]
 AL, MAIN, DEV = "infra/modules/alerts.bicep", "infra/main.bicep", "infra/env/dev.bicepparam"
@@ -114,7 +114,7 @@ def in_dev(check: Callable[[checks.Deployment, Path], list[str]]) -> Callable[[P
             {AL: ("groupShortName: 'company-act'", "groupShortName: 'company-activity'")}, "1-12", id="short-name"
         ),
         pytest.param(
-            {AL: ("@secure()\nparam webhookUrl", "param webhookUrl")}, "must be @secure()", id="webhook-not-secure"
+            {AL: ("  useAadAuth: true\n", "")}, "must be a secure webhook", id="webhook-not-secure"
         ),
         pytest.param(
             {MAIN: ("    emailAddresses: alertEmailAddresses\n", "    emailAddresses: ['x@example.com']\n")},

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from azure.storage.blob import ContainerClient
 from company_activity.errors import OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import utc_now
+from company_activity.ingest.seen_ids import SeenIds
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient, UsageApiError, UsagePage
 from company_activity.settings import IngestSettings, StorageSettings
 from company_activity.storage import blob_service
@@ -135,11 +136,15 @@ def ingest_day(
     options: BronzeOptions | None = None,
     prefetch: int = PREFETCH_PAGES,
     now: datetime | None = None,
+    allow_fewer: bool = False,
+    seen_ids: Callable[[], SeenIds] = SeenIds,
 ) -> IngestResult:
     """Ingest `day` into a new run folder and commit it; see IngestResult.reason when not committed.
 
     API failures, an over-threshold rejected share and a refused commit return committed=False (the
-    previous commit is untouched); storage errors propagate after the run folder was discarded.
+    previous commit is untouched); storage errors propagate after the run folder was discarded. A day that
+    is committed with more records than this run read is left as it is unless `allow_fewer`.
+    `seen_ids` makes the store of the day's company ids (duplicate detection), closed at the end.
     """
     options = options or BronzeOptions()
     started = now or utc_now()
@@ -147,7 +152,7 @@ def ingest_day(
     run_id = bronze.new_run_id(started)
     writer = bronze.RunWriter(container, day, run_id, part_max_bytes=options.part_max_bytes,
                               block_bytes=options.block_bytes, gzip_level=options.gzip_level)
-    validator = DayRecordValidator(day)
+    validator = DayRecordValidator(day, seen_ids())
     valid = rejected = pages = 0
     log.info("ingesting %s as run %s from %s", day, run_id, public_url(client.base_url))
 
@@ -189,7 +194,7 @@ def ingest_day(
             files=files, rejected_files=rejected_files, started_at=started, committed_at=started,
             source=bronze.Source(public_url(client.base_url), pages),
         )
-        outcome = bronze.commit(container, manifest, grace=options.grace, now=now)
+        outcome = bronze.commit(container, manifest, grace=options.grace, now=now, allow_fewer=allow_fewer)
     except _Rejected as exc:
         return result(False, reason=str(exc))
     except UsageApiError as exc:
@@ -219,9 +224,9 @@ def bronze_container(settings: StorageSettings) -> ContainerClient:
 
 def ingest_day_with_settings(
     settings: IngestSettings, day: date, *, container: ContainerClient | None = None,
-    options: BronzeOptions | None = None,
+    options: BronzeOptions | None = None, allow_fewer: bool = False,
 ) -> IngestResult:
     """ingest_day with the API client and (unless given) the container the settings describe."""
     with UsageApiClient.from_settings(settings.api) as client:
         return ingest_day(day, client, container or bronze_container(settings.storage),
-                          reject_threshold=settings.reject_threshold, options=options)
+                          reject_threshold=settings.reject_threshold, options=options, allow_fewer=allow_fewer)

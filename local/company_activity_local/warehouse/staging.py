@@ -12,18 +12,24 @@ date replaces what was staged for it, so it is safe to repeat.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 from company_activity.errors import InputError
 from company_activity.ingest.bronze import is_run_id
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, shown
+from company_activity.ingest.gzip_lines import (
+    MAX_LINE_BYTES,
+    CorruptGzip,
+    DecompressionLimitExceeded,
+    inflate_lines,
+    read_chunks,
+)
 from company_activity.ingest.usage_api import DayRecordValidator
 from company_activity_local.warehouse.crm import CrmRow
 
@@ -71,8 +77,17 @@ def _date_in_path(path: str | Path) -> date | None:
     return None
 
 
-def _open(path: Path) -> IO[bytes]:
-    return cast(IO[bytes], gzip.open(path, "rb")) if path.name.endswith(".gz") else open(path, "rb")
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a usage file, gzip or plain, with bounded memory: a line longer than MAX_LINE_BYTES and a
+    gzip file that inflates past MAX_OUTPUT_BYTES stop the read (gzip_lines.py), so a gzip bomb cannot."""
+    if path.name.endswith(".gz"):
+        yield from inflate_lines(read_chunks(str(path)), where=str(path))
+        return
+    with open(path, "rb") as handle:
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise DecompressionLimitExceeded(f"{path}: a line is longer than {MAX_LINE_BYTES} bytes; refused")
+            yield raw
 
 
 def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -80,23 +95,24 @@ def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     path = Path(path)
     number = 0
     try:
-        with _open(path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    text = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as exc:
-                    raise StagingError(
-                        f"{path}:{number}: not valid UTF-8 at byte {exc.start + 1} ({exc.reason})"
-                    ) from None
-                try:
-                    yield number, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise StagingError(
-                        f"{path}:{number}: not a JSON record ({exc.msg} at column {exc.colno}): {shown(text[:200])}"
-                    ) from None
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a truncated gzip is an EOFError
+        for number, raw in enumerate(_raw_lines(path), start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise StagingError(
+                    f"{path}:{number}: not valid UTF-8 at byte {exc.start + 1} ({exc.reason})"
+                ) from None
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise StagingError(
+                    f"{path}:{number}: not a JSON record ({exc.msg} at column {exc.colno}): {shown(text[:200])}"
+                ) from None
+    except (CorruptGzip, DecompressionLimitExceeded) as exc:
+        raise StagingError(f"{path}: cannot be read after line {number}: {exc}") from None
+    except OSError as exc:
         raise StagingError(f"{path}: cannot be read after line {number}: {exc}") from None
 
 
@@ -146,11 +162,12 @@ def check_usage_files(paths: Iterable[str | Path], run_date: date) -> int:
 
 
 def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronze_run_id: str | None = None,
-                     *, allow_empty: bool = True) -> StagedUsage:
+                     *, allow_empty: bool = True, expected_records: int | None = None) -> StagedUsage:
     """Replace the staged usage of `run_date` with the records of `paths` (all of that day's part files).
 
     `bronze_run_id` defaults to the run folder the files lie in, when they all lie in the same one. With
-    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched.
+    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched; with
+    `expected_records` (the bronze manifest's record_count), so does any other count (StagingError).
     """
     files = [Path(p) for p in paths]
     for path in files:
@@ -160,6 +177,9 @@ def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronz
         found = {bronze_run_id_of(p) for p in files}
         bronze_run_id = found.pop() if len(found) == 1 else None
     records = check_usage_files(files, run_date)  # pass 1: nothing is touched unless everything is valid
+    if expected_records is not None and records != expected_records:
+        raise StagingError(f"usage for {run_date}: {', '.join(str(p) for p in files)} hold {records} records, the "
+                           f"bronze manifest committed {expected_records}. Nothing was changed")
     if records == 0 and not allow_empty:
         raise EmptyUsageError(
             f"usage for {run_date}: {', '.join(str(p) for p in files)} hold 0 records; staging them would set "
