@@ -40,7 +40,7 @@ GENERATE = """
 CREATE TEMP TABLE bench_company AS
 SELECT i,
        'c' || lpad(CAST(i AS VARCHAR), 6, '0') AS company_id,
-       'Company ' || CAST(i AS VARCHAR) AS company_name,
+       CASE WHEN i % 50 = 7 THEN NULL ELSE 'Company ' || CAST(i AS VARCHAR) END AS company_name,
        ['retail', 'saas', 'fintech', 'health', 'logistics', 'media', 'manufacturing', NULL][1 + i % 8] AS industry_tag,
        ['US', 'DE', 'FR', 'BR', 'IN', 'JP', 'NO', 'GB', 'ES', NULL][1 + i % 10] AS country,
        CASE WHEN i % 9 = 0 THEN NULL ELSE DATE '{end}' - CAST((i * 37) % 120 AS INTEGER) END AS last_contact_date
@@ -67,6 +67,12 @@ FROM (
         FROM bench_usage
     )
 );
+
+-- Every company but one in 50 is in the CRM (the others are usage without CRM: the data-quality panel).
+INSERT INTO dbo.dim_company
+SELECT company_id, company_name, industry_tag, country, CASE WHEN i % 50 = 7 THEN NULL ELSE DATE '{end}' END,
+       i % 50 <> 7, DATE '{start}'
+FROM bench_company;
 
 INSERT INTO dbo.crm_contact_history
 SELECT company_id, last_contact_date FROM bench_company WHERE last_contact_date IS NOT NULL;

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "Resource id of the Data Factory that runs the backfill load; needed when the load is enabled."),
     SettingSpec("ARM_ENDPOINT", "https://management.azure.com",
                 "Azure Resource Manager base URL the load is started through (a local stand-in in tests)."),
+    SettingSpec("DASHBOARD_SQL_CONNECTION_STRING", "",
+                "Connection string (mssql-python) of the warehouse GET /api/dashboard reads, as an identity that "
+                "holds rpt_reader only; no password. Empty: the dashboard answers 503."),
+    SettingSpec("DASHBOARD_ALLOWED_GROUPS", "",
+                "Object ids (comma-separated) of the Entra groups whose members may open GET /api/dashboard."),
+    SettingSpec("DASHBOARD_ALLOWED_USERS", "",
+                "Object ids (comma-separated) of the Entra users who may open GET /api/dashboard."),
 )
 SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
 
@@ -152,6 +160,49 @@ class IngestSettings:
             data_factory_resource_id=_factory_id("DATA_FACTORY_RESOURCE_ID", raw["DATA_FACTORY_RESOURCE_ID"]),
             arm_endpoint=_http_url("ARM_ENDPOINT", raw["ARM_ENDPOINT"]).rstrip("/"),
         )
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """What GET /api/dashboard needs besides the ingestion settings: where the rpt views are, and who may look."""
+
+    sql_connection_string: str
+    allowed_groups: frozenset[str]
+    allowed_users: frozenset[str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DashboardSettings:
+        env = os.environ if env is None else env
+        specs = {s.name: s for s in SETTINGS}
+        raw = {name: _raw(env, specs[name]) for name in
+               ("DASHBOARD_SQL_CONNECTION_STRING", "DASHBOARD_ALLOWED_GROUPS", "DASHBOARD_ALLOWED_USERS")}
+        return cls(
+            sql_connection_string=_secret_free_connection_string(
+                "DASHBOARD_SQL_CONNECTION_STRING", raw["DASHBOARD_SQL_CONNECTION_STRING"]),
+            allowed_groups=_object_ids("DASHBOARD_ALLOWED_GROUPS", raw["DASHBOARD_ALLOWED_GROUPS"]),
+            allowed_users=_object_ids("DASHBOARD_ALLOWED_USERS", raw["DASHBOARD_ALLOWED_USERS"]),
+        )
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_PASSWORD_KEYS = {"pwd", "password"}
+
+
+def _object_ids(name: str, value: str) -> frozenset[str]:
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    for item in ids:
+        if not _GUID.fullmatch(item):
+            raise SettingsError(name, f"{name}: {item!r} is not an Entra object id (a GUID)")
+    return frozenset(item.lower() for item in ids)
+
+
+def _secret_free_connection_string(name: str, value: str) -> str:
+    """The dashboard signs in with an Entra identity: a password in the setting is refused (value hidden)."""
+    keys = {part.split("=", 1)[0].strip().lower() for part in value.split(";") if "=" in part}
+    if keys & _PASSWORD_KEYS:
+        raise SettingsError(name, f"{name} must not hold a password: use Authentication=ActiveDirectoryMSI "
+                                  "(value hidden)")
+    return value.strip()
 
 
 def date_limits(env: Mapping[str, str] | None = None) -> tuple[ZoneInfo, int]:

@@ -153,15 +153,15 @@ GO
 -- are flagged no_contact in the fact table), one row per company and day with usage.
 CREATE VIEW rpt.usage_without_crm AS
 SELECT
-    s.activity_date,
-    s.company_id,
-    s.daily_active_users,
-    s.rolling_7d_active_users,
+    f.activity_date,
+    f.company_id,
+    f.daily_active_users,
+    f.[7d_rolling_active_users] AS rolling_7d_active_users,
     d.first_seen_date
-FROM rpt.company_signals_daily AS s
-INNER JOIN dbo.dim_company AS d
-    ON d.company_id = s.company_id
-WHERE s.is_in_crm = 0;
+FROM dbo.fact_daily_company_activity AS f
+LEFT JOIN dbo.dim_company AS d
+    ON d.company_id = f.company_id
+WHERE d.crm_snapshot_date IS NULL;
 GO
 
 -- The day's numbers per industry and country (NULL is its own group), for KPIs and charts that filter by

@@ -1,8 +1,8 @@
 """A local HTTP stand-in of the three ARM operations the Functions app calls on Data Factory.
 
 It is a real server on a loopback port. It serves only the documented shapes (REST reference, api-version
-2018-06-01): POST .../pipelines/{name}/createRun, GET .../pipelineruns/{runId} and POST
-.../pipelineruns/{runId}/queryActivityruns, and answers anything else 400 so a wrong URL fails the test.
+2018-06-01): POST .../pipelines/{name}/createRun, GET .../pipelineruns/{runId}, POST
+.../pipelineruns/{runId}/queryActivityruns and POST .../queryPipelineRuns, and answers anything else 400 so a wrong URL fails the test.
 It records every request (method, path, query, headers, JSON body). `fail_next(status, count)` makes the
 next requests answer with an ARM CloudError body.
 """
@@ -25,6 +25,8 @@ PREFIX = re.escape(FACTORY)
 CREATE_RUN = re.compile(rf"^{PREFIX}/pipelines/(?P<pipeline>[^/]+)/createRun$")
 GET_RUN = re.compile(rf"^{PREFIX}/pipelineruns/(?P<run>[^/]+)$")
 QUERY_ACTIVITY_RUNS = re.compile(rf"^{PREFIX}/pipelineruns/(?P<run>[^/]+)/queryActivityruns$")
+QUERY_PIPELINE_RUNS = re.compile(rf"^{PREFIX}/queryPipelineRuns$")
+RUNS_PER_PAGE = 2  # small, so that tests see the continuation token
 
 
 @dataclass
@@ -122,6 +124,15 @@ class ArmStandIn:
             page: dict[str, Any] = {"value": pages[index]}
             if index + 1 < len(pages):
                 page["continuationToken"] = str(index + 1)
+            return 200, page, {}
+        if method == "POST" and QUERY_PIPELINE_RUNS.match(path):
+            if not isinstance(body, dict) or not {"lastUpdatedAfter", "lastUpdatedBefore"} <= set(body):
+                return 400, cloud_error("BadRequest", "lastUpdatedAfter and lastUpdatedBefore are required"), {}
+            ordered = sorted(self.runs.values(), key=lambda r: r.get("runStart") or "", reverse=True)
+            index = int(body.get("continuationToken") or 0)
+            page = {"value": ordered[index:index + RUNS_PER_PAGE]}
+            if index + RUNS_PER_PAGE < len(ordered):
+                page["continuationToken"] = str(index + RUNS_PER_PAGE)
             return 200, page, {}
         return 400, cloud_error("NoRoute", f"the stand-in has no {method} {path}"), {}
 

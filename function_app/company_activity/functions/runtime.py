@@ -16,7 +16,7 @@ import azure.functions as func
 from azure.storage.blob import ContainerClient
 
 from company_activity.ingest.runner import bronze_container
-from company_activity.settings import IngestSettings, SettingsError
+from company_activity.settings import DashboardSettings, IngestSettings, SettingsError
 
 log = logging.getLogger("company_activity.functions")
 # The SDK logs every storage request at INFO (headers redacted); that would drown the ingestion's own lines.
@@ -54,6 +54,16 @@ def settings() -> IngestSettings:
             raise _error
         assert _settings is not None
         return _settings
+
+
+def dashboard_settings() -> DashboardSettings:
+    """DashboardSettings.from_env() on every call (three settings, cheap); Misconfigured (logged) when invalid."""
+    try:
+        return DashboardSettings.from_env()
+    except SettingsError as exc:
+        error = Misconfigured(exc.setting, str(exc))
+        log.error("%s", error)
+        raise error from None
 
 
 def container() -> ContainerClient:

@@ -1,4 +1,5 @@
-"""The Data Factory REST API calls the Functions app makes: start a pipeline run, read it, read its activity runs.
+"""The Data Factory REST API calls the Functions app makes: start a pipeline run, read it, read its activity
+runs, and read the factory's run history (the dashboard's health panel).
 
 Plain `requests` against ARM (api-version 2018-06-01) rather than azure-mgmt-datafactory: the SDK is a
 large dependency of the deployed worker for three calls, and the HTTP contract (URL, body, status codes)
@@ -97,7 +98,7 @@ def default_credential() -> TokenCredential:
 
 
 class DataFactoryClient:
-    """createRun, Pipeline Runs - Get and Activity Runs - Query By Pipeline Run, for one factory."""
+    """createRun, Pipeline Runs - Get / Query By Factory and Activity Runs - Query By Pipeline Run, for one factory."""
 
     def __init__(self, factory: FactoryRef, credential: TokenCredential, *,
                  endpoint: str = DEFAULT_ARM_ENDPOINT, session: requests.Session | None = None,
@@ -139,6 +140,21 @@ class DataFactoryClient:
             if not token:
                 return runs
             query = {**query, "continuationToken": token}
+
+    def query_pipeline_runs(self, after: datetime, before: datetime, *, max_pages: int = 10) -> list[PipelineRun]:
+        """Pipeline Runs - Query By Factory: every pipeline run updated in [after, before], newest start first,
+        at most `max_pages` pages (ARM returns up to 100 runs a page)."""
+        query: dict[str, Any] = {"lastUpdatedAfter": _instant(after), "lastUpdatedBefore": _instant(before),
+                                 "orderBy": [{"orderBy": "RunStart", "order": "DESC"}]}
+        runs: list[PipelineRun] = []
+        for _ in range(max_pages):
+            page = self._call("POST", "queryPipelineRuns", query, what="cannot read the factory's pipeline runs")
+            runs.extend(PipelineRun.from_arm(body) for body in page.get("value") or [] if isinstance(body, dict))
+            token = page.get("continuationToken")
+            if not token:
+                break
+            query = {**query, "continuationToken": token}
+        return runs
 
     # -- one request -----------------------------------------------------------------------------------
     def _call(self, method: str, suffix: str, body: Any, *, what: str,

@@ -30,6 +30,7 @@ from company_activity_local.pipeline.local_resources import LocalResources, Loca
 from company_activity_local.pipeline.report import STYLE
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineDefinitionError, PipelineRunResult, Status
+from company_activity_local.pipeline.run_records import RunRecordFile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Ingestion has already run inline: a date without a manifest now will not get one, so do not wait 6 hours.
@@ -97,7 +98,8 @@ def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, en
                     progress.update(task, description=f"loading {dates[done]}")
 
         executor = PipelineExecutor(factory, resources, listener=on_activity, retry_interval_s=args.retry_interval,
-                                    global_parameters=global_parameters(settings, args.crm_container))
+                                    global_parameters=global_parameters(settings, args.crm_container),
+                                    run_log=RunRecordFile.for_warehouse(local.warehouse_path))
         try:
             run = executor.run(BACKFILL_PIPELINE, {**start_parameters(start, end),
                                                    "manifestTimeout": args.manifest_timeout,

@@ -27,6 +27,7 @@ from company_activity_local.pipeline.local_resources import LocalResources, Loca
 from company_activity_local.pipeline.report import activity_line, print_run
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity_local.pipeline.results import PipelineDefinitionError
+from company_activity_local.pipeline.run_records import RunRecordFile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAILY_PIPELINE = "PL_daily_company_activity"
@@ -138,7 +139,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
             executor = PipelineExecutor(factory, resources, global_parameters=overrides,
                                         listener=lambda r: console.print(activity_line(r)),
                                         retry_interval_s=args.retry_interval,
-                                        wait_listener=lambda e: console.print(wait_line(e)))
+                                        wait_listener=lambda e: console.print(wait_line(e)),
+                                        run_log=RunRecordFile.for_warehouse(settings.warehouse_path))
         except (PipelineDefinitionError, ValueError) as exc:
             console.print(f"[red]error:[/] {escape(str(exc))}")
             return EXIT_USAGE
