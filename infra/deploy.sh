@@ -16,6 +16,10 @@
 #   ALERT_EMAILS         required: comma-separated e-mail addresses for the backstop alerts (docs/deploy.md, Alerts)
 #   ALERT_WEBHOOK_URL    optional webhook that also receives the alerts (common alert schema)
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
+#   DASHBOARD_AUTH_CLIENT_ID  required: application (client) id of the dashboard's Entra app registration
+#                        (docs/deploy.md, "The dashboard"); its federated credential is added once by an owner
+#   DASHBOARD_ALLOWED_GROUPS, DASHBOARD_ALLOWED_USERS
+#                        comma-separated object ids of the groups / users who may open the dashboard (at least one)
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
 #   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
@@ -140,6 +144,10 @@ if [[ ${ASSUME_YES:-0} != 1 ]]; then
   [[ $answer == [yY]* ]] || fail "stopped before deploying"
 fi
 
+[[ -n ${DASHBOARD_AUTH_CLIENT_ID:-} ]] || fail "set DASHBOARD_AUTH_CLIENT_ID: the dashboard's app registration (docs/deploy.md)"
+[[ -n ${DASHBOARD_ALLOWED_GROUPS:-}${DASHBOARD_ALLOWED_USERS:-} ]] ||
+  fail "set DASHBOARD_ALLOWED_GROUPS or DASHBOARD_ALLOWED_USERS: nobody could open the dashboard"
+
 step "4/9 Deploy $PARAMS_FILE"
 az deployment group create --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \
   --parameters "$PARAMS_FILE" --output none
@@ -153,6 +161,9 @@ KEY_VAULT=$(output keyVaultName)
 SQL_FQDN=$(output sqlServerFqdn)
 SQL_DATABASE=$(output sqlDatabaseName)
 DATA_FACTORY=$(output dataFactoryName)
+DASHBOARD_READER=$(output dashboardSqlIdentityName)
+DASHBOARD_READER_CLIENT_ID=$(output dashboardSqlIdentityClientId)
+DASHBOARD_SIGN_IN=$(output dashboardSignInPrincipalId)
 echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
 
 step "5/9 Key Vault secrets"
@@ -213,6 +224,9 @@ DATA_FACTORY_CLIENT_ID=$(az rest --method get \
 [[ -n $DATA_FACTORY_CLIENT_ID ]] || fail "could not read the client id of $DATA_FACTORY's managed identity"
 sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" \
   DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
+# The dashboard's identity: a member of rpt_reader, nothing else.
+sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DashboardReaderName="$DASHBOARD_READER" \
+  DashboardReaderClientId="$DASHBOARD_READER_CLIENT_ID" -i infra/sql/grant_dashboard_reader.sql
 
 step "7/9 Publish the Function App code"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
@@ -250,7 +264,13 @@ fi
 
 cat <<EOF
 
-Deployed ${ENV_NAME}. Watch the first pipeline run (the trigger's first window closes at ${PIPELINE_START_DATE} + 1 day, 02:00 UTC):
+Deployed ${ENV_NAME}. The dashboard, for signed-in members of the allowed groups: https://${FUNCTION_HOST}/api/dashboard
+Sign-in needs, once, a federated credential on the dashboard's app registration for the identity
+${DASHBOARD_SIGN_IN} (docs/deploy.md, "The dashboard"; an owner of the registration runs it, no Azure role needed):
+  az ad app federated-credential create --id ${DASHBOARD_AUTH_CLIENT_ID} --parameters \
+    '{"name": "easy-auth-${FUNCTION_APP}", "issuer": "https://login.microsoftonline.com/<tenant id>/v2.0", "subject": "${DASHBOARD_SIGN_IN}", "audiences": ["api://AzureADTokenExchange"]}'
+
+Watch the first pipeline run (the trigger's first window closes at ${PIPELINE_START_DATE} + 1 day, 02:00 UTC):
   az datafactory pipeline-run query-by-factory --factory-name ${DATA_FACTORY} --resource-group ${RESOURCE_GROUP} \\
     --last-updated-after $(yesterday_utc)T00:00:00Z --last-updated-before $(date -u -d tomorrow +%F 2>/dev/null || date -u -v+1d +%F)T00:00:00Z \\
     --query 'value[].{run:runId, status:status, start:runStart, message:message}' --output table

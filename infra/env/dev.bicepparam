@@ -3,6 +3,8 @@
 using '../main.bicep'
 
 var deployerIp = readEnvironmentVariable('DEPLOYER_IP', '')
+var dashboardGroups = readEnvironmentVariable('DASHBOARD_ALLOWED_GROUPS', '')
+var dashboardUsers = readEnvironmentVariable('DASHBOARD_ALLOWED_USERS', '')
 
 param environmentName = 'dev'
 param usageApiBaseUrl = readEnvironmentVariable('USAGE_API_BASE_URL')
@@ -21,6 +23,10 @@ param sqlFirewallRules = empty(deployerIp) ? [] : [
     endIpAddress: deployerIp
   }
 ]
+// The dashboard: its Entra app registration and who may open it (comma-separated object ids).
+param dashboardAuthClientId = readEnvironmentVariable('DASHBOARD_AUTH_CLIENT_ID')
+param dashboardAllowedGroupIds = empty(dashboardGroups) ? [] : split(dashboardGroups, ',')
+param dashboardAllowedUserIds = empty(dashboardUsers) ? [] : split(dashboardUsers, ',')
 param sqlAllowAzureServices = true
 param keyVaultPublicNetworkAccess = 'Enabled'
 param storageSkuName = 'Standard_LRS'

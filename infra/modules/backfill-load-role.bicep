@@ -1,11 +1,12 @@
 // The one Data Factory permission of the Function App: start PL_backfill_company_activity and read its runs
-// (POST /api/backfill, GET /api/backfill/{run id}), scoped to the factory.
+// (POST /api/backfill, GET /api/backfill/{run id}) and the factory's run history (the dashboard's health panel,
+// Pipeline Runs - Query By Factory), scoped to the factory.
 //
 // No built-in role is this narrow: "Data Factory Contributor" can create, change and delete the factory and
 // all its pipelines, linked services and triggers. So a custom role holds exactly the three operations the
 // code calls (resource provider operations of Microsoft.DataFactory): pipelines/createrun/action,
-// pipelineruns/read and pipelineruns/queryactivityruns/action. Its assignable scope is this resource
-// group; it is assigned on the factory only. Creating a role definition needs
+// pipelineruns/read, pipelineruns/queryactivityruns/action and querypipelineruns/action. Its assignable
+// scope is this resource group; it is assigned on the factory only. Creating a role definition needs
 // Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), the same deployer
 // rights the other role assignments already need.
 
@@ -25,7 +26,7 @@ resource backfillStarter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   name: guid(resourceGroup().id, 'company-activity-backfill-starter')
   properties: {
     roleName: roleName
-    description: 'Start Data Factory pipeline runs and read pipeline and activity runs; nothing else.'
+    description: 'Start Data Factory pipeline runs and read and query pipeline and activity runs; nothing else.'
     type: 'CustomRole'
     assignableScopes: [
       resourceGroup().id
@@ -36,6 +37,7 @@ resource backfillStarter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
           'Microsoft.DataFactory/factories/pipelines/createrun/action'
           'Microsoft.DataFactory/factories/pipelineruns/read'
           'Microsoft.DataFactory/factories/pipelineruns/queryactivityruns/action'
+          'Microsoft.DataFactory/factories/querypipelineruns/action'
         ]
         notActions: []
         dataActions: []

@@ -36,6 +36,24 @@ param workspaceId string
 @description('Required. The app settings the ingestion code reads (company_activity.settings), by name.')
 param ingestSettings object
 
+@description('Required. Resource id of the user-assigned identity the dashboard reads Azure SQL with (rpt_reader only).')
+param dashboardSqlIdentityId string
+
+@description('Required. Resource id of the user-assigned identity App Service authentication signs in with.')
+param signInIdentityId string
+
+@description('Required. Client id of that sign-in identity (its federated credential replaces a client secret).')
+param signInIdentityClientId string
+
+@description('Required. Application (client) id of the Entra app registration users sign in to (docs/deploy.md).')
+param authClientId string
+
+@description('Required. Object ids of the Entra groups whose members may open the dashboard.')
+param allowedGroupIds array
+
+@description('Optional. Object ids of Entra users who may open the dashboard besides the groups\' members.')
+param allowedUserIds array = []
+
 @description('Optional. Upper bound of instances the plan may scale out to.')
 @minValue(40)
 @maxValue(1000)
@@ -59,7 +77,18 @@ var hostSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  // App Service authentication proves the app registration with this identity's federated credential.
+  OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: signInIdentityClientId
 }
+
+// Routes App Service authentication lets through without a sign-in: the HTTP endpoints that callers reach with
+// a function key (docs/ingestion.md). Everything else, the dashboard first, needs a signed-in, allowed user.
+// Issue 22 moves these endpoints behind Entra app roles too; then this list becomes empty.
+var functionKeyPaths = [
+  '/api/backfill'
+  '/api/backfill/*'
+  '/api/ingestions'
+]
 
 // siteConfig.appSettings takes name/value pairs; the settings are applied when the site is created.
 var appSettings = [for setting in items(union(hostSettings, ingestSettings)): {
@@ -83,7 +112,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_17:Client certificates are not used; callers authenticate with function keys over HTTPS.
+  // checkov:skip=CKV_AZURE_17:Client certificates are not used; users sign in with Entra ID (authsettingsV2 below) and the backfill endpoints take function keys over HTTPS.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per event; a nightly batch needs no always-ready instances.
   // checkov:skip=CKV_AZURE_213:Health check pings keep instances warm and are not supported on Flex Consumption; failures surface in Application Insights.
   // checkov:skip=CKV_AZURE_222:The backfill and status HTTP endpoints are called from outside Azure; they require a function key.
@@ -96,7 +125,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   tags: tags
   kind: 'functionapp,linux'
   identity: {
-    type: 'SystemAssigned'
+    // System-assigned: storage, Key Vault, Application Insights, Data Factory (role-assignments.bicep).
+    // The two user-assigned ones have no Azure role: dashboard-identities.bicep says what each is for.
+    type: 'SystemAssigned, UserAssigned'
+    userAssignedIdentities: {
+      '${dashboardSqlIdentityId}': {}
+      '${signInIdentityId}': {}
+    }
   }
   properties: {
     serverFarmId: plan.id
@@ -131,6 +166,54 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// App Service built-in authentication (Easy Auth), also on Flex Consumption (docs/azure-fidelity.md): Microsoft
+// Entra ID sign-in for every request outside functionKeyPaths, and only the configured groups or users get
+// through (defaultAuthorizationPolicy); GET /api/dashboard checks the same lists again in code.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: functionKeyPaths
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+          clientId: authClientId
+          clientSecretSettingName: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${authClientId}'
+          ]
+          defaultAuthorizationPolicy: {
+            allowedPrincipals: {
+              groups: allowedGroupIds
+              identities: allowedUserIds
+            }
+          }
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false // the dashboard needs the sign-in only, not the user's tokens
+      }
+    }
+  }
+}
+
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: site
@@ -156,6 +239,9 @@ output name string = site.name
 
 @description('Default host name of the Function App, e.g. <name>.azurewebsites.net.')
 output defaultHostName string = site.properties.defaultHostName
+
+@description('Where signed-in users open the dashboard.')
+output dashboardUrl string = 'https://${site.properties.defaultHostName}/api/dashboard'
 
 @description('Object id of the Function App\'s system-assigned identity.')
 output principalId string = site.identity.principalId

@@ -55,6 +55,8 @@ def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[
         "USAGE_API_BASE_URL": "https://usage.example.com/v1",
         "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
+        "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
+        "DASHBOARD_ALLOWED_GROUPS": "dddddddd-1111-2222-3333-444444444444",
         "ASSUME_YES": "1",
         "COMPANY_ACTIVITY": "company-activity",
         **SECRETS,
