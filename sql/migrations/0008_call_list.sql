@@ -53,7 +53,7 @@ SELECT
     CAST(
         CASE
             WHEN l.previous_loaded_date IS NULL THEN NULL
-            WHEN f.is_churn_risk = 1 AND (p.company_id IS NULL OR p.is_churn_risk = 0) THEN 1
+            WHEN f.is_churn_risk = 1 AND p.company_id IS NULL THEN 1
             ELSE 0
         END AS BIT
     ) AS is_newly_at_risk_previous_day,
@@ -69,7 +69,14 @@ INNER JOIN rpt.loaded_days AS l
     ON f.activity_date = l.activity_date
 LEFT JOIN rpt.loaded_days AS lw
     ON lw.activity_date = DATEADD(DAY, -7, f.activity_date)
-LEFT JOIN dbo.fact_daily_company_activity AS p
+LEFT JOIN (
+    -- only the at-risk rows: "at risk the previous loaded day" is "has such a row"
+    SELECT
+        company_id,
+        activity_date
+    FROM dbo.fact_daily_company_activity
+    WHERE is_churn_risk = 1
+) AS p
     ON p.company_id = f.company_id AND p.activity_date = l.previous_loaded_date
 LEFT JOIN dbo.fact_daily_company_activity AS w
     ON w.company_id = f.company_id AND w.activity_date = DATEADD(DAY, -7, f.activity_date)

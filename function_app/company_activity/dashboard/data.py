@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from company_activity.dashboard.runs import PipelineRunRecord
 from company_activity.errors import InputError
 
-WINDOW_DAYS = 90
+WINDOW_DAYS = 42  # six weeks: the day shown, the week before it and four more (docs/dashboard.md, "The window")
 CALL_LIST_CAP = 300  # rows of each day's call list in the file
 SERIES_CAP = 1000  # companies with a daily series (sparkline, drill-down)
 NO_CRM_CAP = 50  # rows of each day's usage-without-CRM list
