@@ -18,8 +18,8 @@
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
 #   DASHBOARD_AUTH_CLIENT_ID  required: application (client) id of the dashboard's Entra app registration
 #                        (docs/deploy.md, "The dashboard"); its federated credential is added once by an owner
-#   DASHBOARD_ALLOWED_GROUPS, DASHBOARD_ALLOWED_USERS
-#                        comma-separated object ids of the groups / users who may open the dashboard (at least one)
+#   DASHBOARD_ALLOWED_GROUPS  comma-separated object ids of the groups whose members may open the dashboard
+#   DASHBOARD_ALLOWED_USERS   comma-separated object ids of users who may open it too (at least one group or user)
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
 #   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
@@ -71,6 +71,9 @@ if [[ $WHAT_IF_ONLY != 1 ]]; then
 fi
 [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
 [[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
+[[ -n ${DASHBOARD_AUTH_CLIENT_ID:-} ]] || fail "set DASHBOARD_AUTH_CLIENT_ID: the dashboard's app registration (docs/deploy.md)"
+[[ -n ${DASHBOARD_ALLOWED_GROUPS:-}${DASHBOARD_ALLOWED_USERS:-} ]] ||
+  fail "set DASHBOARD_ALLOWED_GROUPS or DASHBOARD_ALLOWED_USERS: nobody could open the dashboard"
 [[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
   fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
 export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
@@ -143,10 +146,6 @@ if [[ ${ASSUME_YES:-0} != 1 ]]; then
   read -r -p "Deploy these changes? [y/N] " answer
   [[ $answer == [yY]* ]] || fail "stopped before deploying"
 fi
-
-[[ -n ${DASHBOARD_AUTH_CLIENT_ID:-} ]] || fail "set DASHBOARD_AUTH_CLIENT_ID: the dashboard's app registration (docs/deploy.md)"
-[[ -n ${DASHBOARD_ALLOWED_GROUPS:-}${DASHBOARD_ALLOWED_USERS:-} ]] ||
-  fail "set DASHBOARD_ALLOWED_GROUPS or DASHBOARD_ALLOWED_USERS: nobody could open the dashboard"
 
 step "4/9 Deploy $PARAMS_FILE"
 az deployment group create --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \

@@ -1017,7 +1017,8 @@ def dashboard_auth(deployment: Deployment) -> list[str]:
     _expect(problems, where, "allowedPrincipals.groups", principals.get("groups"), groups)
     _expect(problems, where, "allowedPrincipals.identities", principals.get("identities"), users)
     if not groups and not users:
-        problems.append(f"{where}: nobody may open the dashboard: set dashboardAllowedGroupIds or dashboardAllowedUserIds")
+        problems.append(f"{where}: nobody may open the dashboard: set dashboardAllowedGroupIds or "
+                        "dashboardAllowedUserIds")
     try:
         settings = app_settings(deployment)
     except BicepError as exc:

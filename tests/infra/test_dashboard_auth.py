@@ -72,3 +72,21 @@ def test_the_dashboard_identities_hold_no_azure_role() -> None:
     set): the dashboard's SQL reader holds rpt_reader in the database and nothing in Azure."""
     found, problems = checks.role_assignments(checks.load(ROOT / "infra" / "env" / "dev.bicepparam"))
     assert problems == [] and {who for who, *_ in found} == {"function", "factory"}
+
+
+def test_the_dashboard_reader_script_makes_its_user_a_member_of_rpt_reader_and_nothing_else() -> None:
+    import re
+
+    import sqlfluff
+
+    script = (ROOT / "infra" / "sql" / "grant_dashboard_reader.sql").read_text(encoding="utf-8")
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    assert re.findall(r"ALTER ROLE (\S+) ADD MEMBER", code) == ["rpt_reader"]
+    assert not re.search(r"\b(GRANT|DENY|db_owner|db_datareader|CONTROL)\b", code, re.IGNORECASE)
+    assert "WITH SID = ' + @sid + N', TYPE = E;'" in code and "FROM EXTERNAL PROVIDER" not in code
+    assert "IF NOT EXISTS (SELECT 1 FROM sys.database_principals WHERE name = N'$(DashboardReaderName)')" in code
+    deploy = (ROOT / "infra" / "deploy.sh").read_text(encoding="utf-8")
+    assert "-i infra/sql/grant_dashboard_reader.sql" in deploy
+    substituted = code.replace("$(DashboardReaderName)", "iddbexample").replace(
+        "$(DashboardReaderClientId)", checks.SAMPLE_CLIENT_ID)
+    sqlfluff.parse(substituted, dialect="tsql")  # raises on invalid T-SQL

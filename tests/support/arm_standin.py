@@ -2,7 +2,8 @@
 
 It is a real server on a loopback port. It serves only the documented shapes (REST reference, api-version
 2018-06-01): POST .../pipelines/{name}/createRun, GET .../pipelineruns/{runId}, POST
-.../pipelineruns/{runId}/queryActivityruns and POST .../queryPipelineRuns, and answers anything else 400 so a wrong URL fails the test.
+.../pipelineruns/{runId}/queryActivityruns and POST .../queryPipelineRuns, and answers anything else 400
+so a wrong URL fails the test.
 It records every request (method, path, query, headers, JSON body). `fail_next(status, count)` makes the
 next requests answer with an ARM CloudError body.
 """

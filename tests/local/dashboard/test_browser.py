@@ -105,8 +105,8 @@ def laptop(browser, demo) -> Iterator[Page]:
 
 
 def _day_numbers(rpt, day: date) -> dict[str, int]:
-    row = rpt.query("SELECT companies, active_users, companies_at_risk FROM rpt.daily_summary WHERE activity_date = @d;",
-                    {"d": day})[0]  # fmt: skip
+    row = rpt.query("SELECT companies, active_users, companies_at_risk FROM rpt.daily_summary "
+                    "WHERE activity_date = @d;", {"d": day})[0]  # fmt: skip
     calls = rpt.query("SELECT COUNT(*) AS n FROM rpt.call_list WHERE activity_date = @d;", {"d": day})[0]["n"]
     return {"companies": row["companies"], "active_users": row["active_users"],
             "companies_at_risk": row["companies_at_risk"], "to_call": calls}  # fmt: skip
@@ -219,19 +219,21 @@ def test_filters_apply_to_the_kpis_the_charts_and_the_list_and_an_empty_result_s
     assert sorted(_listed(laptop)) == sorted(r["company_id"] for r in reasons)
     assert laptop.locator("[data-chart=trend] path[data-series=stale_contact]").count() == 0
     laptop.select_option("#filter-reason", "")
-    industry = rpt.query("SELECT TOP (1) industry_tag, COUNT(*) AS n FROM rpt.company_daily_activity WHERE activity_date "
-                         "= @d AND industry_tag IS NOT NULL GROUP BY industry_tag ORDER BY industry_tag;", {"d": END})[0]
+    industry = rpt.query("SELECT TOP (1) industry_tag, COUNT(*) AS n FROM rpt.company_daily_activity "
+                         "WHERE activity_date = @d AND industry_tag IS NOT NULL GROUP BY industry_tag "
+                         "ORDER BY industry_tag;", {"d": END})[0]
     laptop.select_option("#filter-industry", label=industry["industry_tag"])
     assert int(laptop.locator('[data-kpi="companies"] .value').get_attribute("data-value")) == industry["n"]
     laptop.fill("#filter-text", "no company is called this")
     assert _listed(laptop) == []
-    assert "No company on this day's call list matches these filters." in laptop.locator("#call-list tbody").inner_text()
+    empty = laptop.locator("#call-list tbody").inner_text()
+    assert "No company on this day's call list matches these filters." in empty
 
 
 def test_tooltips_give_the_exact_value_on_hover_and_on_keyboard_focus(laptop, rpt):
     chart = laptop.locator("[data-chart=trend] svg")
     box = chart.bounding_box()
-    laptop.mouse.move(box["x"] + box["width"] - 14, box["y"] + box["height"] / 2)
+    chart.hover(position={"x": box["width"] - 14, "y": box["height"] / 2})  # scrolls it into view first
     tip = laptop.locator("#trend-tip")
     assert tip.is_visible() and tip.get_attribute("data-date") == END.isoformat()
     assert f"to call: {_day_numbers(rpt, END)['to_call']}" in tip.inner_text()
