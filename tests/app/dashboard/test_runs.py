@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from company_activity.dashboard.runs import PipelineRunRecord, RunRecordError, health, latest_records
+from company_activity.dashboard.runs import PipelineRunRecord, RunRecordError, health
 
 T0 = dt.datetime(2026, 3, 12, 2, tzinfo=dt.UTC)
 
