@@ -236,7 +236,7 @@ def _number(name: str, raw: Mapping[str, str], kind: Callable[[str], T], low: An
     except ValueError:
         noun = {"int": "a whole number", "float": "a number"}.get(kind.__name__, f"a {kind.__name__}")
         raise SettingsError(name, f"{name} must be {noun}, got {text!r}") from None
-    if not low <= value <= high:  # type: ignore[operator]
+    if not low <= value <= high:
         raise SettingsError(name, f"{name} must be between {low} and {high}, got {text!r}")
     return value
 
@@ -325,10 +325,10 @@ def storage_connection_string(name: str, value: str) -> str:
         endpoint = urlparse(pairs["BLOBENDPOINT"])
         if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
             raise SettingsError(name, f"{name}: BlobEndpoint must be an http(s) URL (value hidden)")
-    key = pairs.get("ACCOUNTKEY")
-    if key is not None:
+    account_key = pairs.get("ACCOUNTKEY")
+    if account_key is not None:
         try:
-            base64.b64decode(key, validate=True)
+            base64.b64decode(account_key, validate=True)
         except (binascii.Error, ValueError):
             raise SettingsError(name, f"{name}: AccountKey is not valid base64 (a truncated or mistyped key?; "
                                       "value hidden)") from None

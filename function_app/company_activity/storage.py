@@ -7,6 +7,7 @@ look like a hang of 89 s. Remote endpoints keep the SDK's defaults.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
@@ -15,7 +16,9 @@ from company_activity.settings import IngestSettings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_CONNECT_TIMEOUT_S = 3
-LOCAL_RETRY = {"initial_backoff": 0.5, "increment_base": 1.5, "retry_total": 2, "random_jitter_range": 0.5}
+# Seconds as floats: the SDK annotates these parameters as int but computes with them as numbers.
+LOCAL_RETRY: dict[str, Any] = {"initial_backoff": 0.5, "increment_base": 1.5, "retry_total": 2,
+                               "random_jitter_range": 0.5}
 
 
 def blob_service(settings: IngestSettings) -> BlobServiceClient:

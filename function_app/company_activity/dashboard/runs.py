@@ -73,6 +73,9 @@ class PipelineRunRecord:
         """A PipelineRun as ARM answers it, or a line of the local run-record file (the same fields)."""
         if not isinstance(body, Mapping) or not isinstance(body.get("parameters") or {}, Mapping):
             raise RunRecordError(f"run record: expected a PipelineRun object, got {str(body)[:80]!r}")
+        if body.get("status") not in RUN_STATUSES:
+            raise RunRecordError(f"run record {body.get('runId')!r}: status {body.get('status')!r} is not one of "
+                                 f"{RUN_STATUSES}")
         return cls.from_pipeline_run(PipelineRun.from_arm(body))
 
     @classmethod

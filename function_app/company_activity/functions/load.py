@@ -11,15 +11,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from azure.core.credentials import TokenCredential
+
 from company_activity.functions import runtime
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, rerun_command, start_backfill_load
-from company_activity.orchestration.data_factory import (
-    ArmError,
-    DataFactoryClient,
-    FactoryRef,
-    TokenCredential,
-    default_credential,
-)
+from company_activity.orchestration.data_factory import ArmError, DataFactoryClient, default_credential
+from company_activity.resource_ids import FactoryRef
 from company_activity.settings import IngestSettings
 
 credential_factory: Callable[[], TokenCredential] = default_credential
@@ -32,6 +29,8 @@ def client(settings: IngestSettings) -> DataFactoryClient:
     with _lock:
         if _client is None or _client.endpoint != settings.arm_endpoint or \
                 _client.factory != FactoryRef.parse(settings.data_factory_resource_id):
+            if _client is not None:
+                _client.close()
             _client = DataFactoryClient(FactoryRef.parse(settings.data_factory_resource_id), credential_factory(),
                                         endpoint=settings.arm_endpoint)
         return _client
@@ -40,6 +39,8 @@ def client(settings: IngestSettings) -> DataFactoryClient:
 def reset() -> None:
     global _client
     with _lock:
+        if _client is not None:
+            _client.close()
         _client = None
 
 

@@ -50,7 +50,7 @@ class BronzeOptions:
     grace: timedelta = bronze.DEFAULT_GRACE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IngestResult:
     date: date
     run_id: str
@@ -152,8 +152,10 @@ def ingest_day(
 
     def result(committed: bool, files_bytes: int = 0, reason: str | None = None,
                replaced: str | None = None, systemic: bool = False) -> IngestResult:
-        outcome = IngestResult(day, run_id, committed, valid, rejected, files_bytes, pages,
-                               round(time.perf_counter() - clock, 3), reason, replaced, systemic)
+        outcome = IngestResult(date=day, run_id=run_id, committed=committed, record_count=valid,
+                               rejected_count=rejected, bytes=files_bytes, pages=pages,
+                               seconds=round(time.perf_counter() - clock, 3), reason=reason,
+                               replaced_run_id=replaced, systemic=systemic)
         (log.info if committed else log.error)("ingestion %s", outcome.summary())
         return outcome
 
@@ -202,7 +204,7 @@ def ingest_day(
         raise
     finally:
         validator.close()  # removes the spilled company ids (seen_ids.py) from the temp dir
-    return result(True, outcome.manifest.bytes, replaced=outcome.replaced_run_id)
+    return result(True, outcome.manifest.stored_bytes, replaced=outcome.replaced_run_id)
 
 
 def bronze_container(settings: IngestSettings) -> ContainerClient:

@@ -70,7 +70,7 @@ class SeenIds:
         self._on_disk = [0] * buckets  # lines in each bucket file, so a lookup skips empty buckets
         self._parent = os.fspath(directory) if directory is not None else None
         self._dir: str | None = None
-        self._cleanup: weakref.finalize | None = None
+        self._cleanup: weakref.finalize[..., SeenIds] | None = None
         self.disk_lookups = 0  # filter hits not answered by the ids in memory: a bucket file was read
 
     def claim(self, company_id: str, page: int) -> int | None:
@@ -159,6 +159,7 @@ class SeenIds:
         finally:
             os.close(fd)
         self._on_disk[bucket] += 1
+        assert isinstance(self._page, int)  # a spill happens inside a claim, which set the page
         pending[:] = [self._page]  # the next line starts with its page
 
     def _bucket_path(self, bucket: int) -> str:

@@ -409,12 +409,23 @@ class DayRecordValidator:
         return None
 
 
+class _NotJsonNumber(ValueError):
+    pass
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _NotJsonNumber(token)
+
+
 def _parse_json(body: bytes) -> tuple[Any, str | None]:
-    """(payload, None), or (None, why the body is not JSON)."""
+    """(payload, None), or (None, why the body is not JSON). NaN and Infinity, which json.loads would accept,
+    are not JSON (RFC 8259) and could not be written to bronze as they came."""
     try:
-        return json.loads(body), None
+        return json.loads(body, parse_constant=_refuse_constant), None
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg}, char {exc.pos}"
+    except _NotJsonNumber as exc:
+        return None, f"{exc} is not a JSON number"
     except ValueError as exc:  # undecodable bytes
         return None, type(exc).__name__
 

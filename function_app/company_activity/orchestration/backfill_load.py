@@ -16,12 +16,12 @@ from typing import Any
 
 from company_activity.ingest.bronze import DayStatus
 from company_activity.ingest.dates import date_range
-from company_activity.orchestration.data_factory import DataFactoryClient, PipelineRun, query_window
+from company_activity.orchestration.data_factory import DataFactoryClient, PipelineRun, RunStatus, query_window
 
 BACKFILL_PIPELINE = "PL_backfill_company_activity"
 DAILY_PIPELINE = "PL_daily_company_activity"
 PER_DATE_ACTIVITY = "RunDailyLoad"
-RUNNING_STATUSES = frozenset({"Queued", "InProgress", "Canceling"})
+RUNNING_STATUSES: frozenset[RunStatus] = frozenset({"Queued", "InProgress", "Canceling"})
 _STATES = {"Queued": "queued", "InProgress": "running", "Succeeded": "succeeded", "Failed": "failed",
            "Canceling": "running", "Cancelled": "cancelled"}
 
@@ -58,7 +58,7 @@ def _run_date(activity_run: Mapping[str, Any]) -> str | None:
     return str(value)[:10] if value else None
 
 
-def date_loads(dates: Sequence[date], backfill_status: str, activity_runs: Sequence[Mapping[str, Any]]
+def date_loads(dates: Sequence[date], backfill_status: RunStatus, activity_runs: Sequence[Mapping[str, Any]]
                ) -> dict[date, DateLoad]:
     """Load state per date from the RunDailyLoad activity runs (matched by their runDate input, else by order:
     the ForEach is sequential, so the n-th activity run is the n-th date)."""
@@ -71,13 +71,13 @@ def date_loads(dates: Sequence[date], backfill_status: str, activity_runs: Seque
     ended = backfill_status not in RUNNING_STATUSES
     out: dict[date, DateLoad] = {}
     for day in dates:
-        run = by_date.get(day.isoformat())
-        if run is None:
+        day_run = by_date.get(day.isoformat())
+        if day_run is None:
             out[day] = DateLoad("not run" if ended else "queued")
             continue
-        status = str(run.get("status") or "")
-        error = (run.get("error") or {}).get("message") if status == "Failed" else None
-        child = (run.get("output") or {}).get("pipelineRunId")
+        status = str(day_run.get("status") or "")
+        error = (day_run.get("error") or {}).get("message") if status == "Failed" else None
+        child = (day_run.get("output") or {}).get("pipelineRunId")
         out[day] = DateLoad(_STATES.get(status, status.lower() or "unknown"), child, error or None)
     return out
 

@@ -116,10 +116,12 @@ def compare_facts(demo: Path, replay: Path, examples: int = EXAMPLES) -> LateBac
         for company, day in differing[:examples]:
             sides = [db.execute(f"SELECT {select} FROM {side}.{table} WHERE company_id = ? AND activity_date = ?",
                                 [company, day]).fetchone() for side in ("demo", "replay")]
-            if sides[0] is None or sides[1] is None:
+            demo_row, replay_row = sides
+            if demo_row is None or replay_row is None:
                 found.append(FactDifference(company, day, "(row missing)"))
                 continue
-            found.extend(FactDifference(company, day, c) for c, a, b in zip(columns, *sides, strict=True) if a != b)
+            found.extend(FactDifference(company, day, c)
+                         for c, a, b in zip(columns, demo_row, replay_row, strict=True) if a != b)
     return LateBackfillCheck(int(rows), int(companies), len(differing), tuple(found[:examples]))
 
 

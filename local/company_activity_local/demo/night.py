@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
@@ -34,6 +34,9 @@ from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.crm_generator import CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import CaughtMessage, SlackCatcher
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 DAILY_PIPELINE = "PL_daily_company_activity"
 BACKFILL_PIPELINE = "PL_backfill_company_activity"
@@ -157,8 +160,8 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             upload_crm_snapshot(crm, day, rows)
             if day in late:
                 continue  # ingested and loaded by the late backfill, after the later days
-            result = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
-            run = DateRun(day, result, len(rows))
+            ingested_day = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
+            run = DateRun(day, ingested_day, len(rows))
             ingested.append(run)
             observer.ingested(run)
         observer.ingest_end()
@@ -196,7 +199,7 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
     return summary
 
 
-def write_demo_dashboard(warehouse: Any, runs: RunRecordFile, path: Path) -> Path:
+def write_demo_dashboard(warehouse: Warehouse, runs: RunRecordFile, path: Path) -> Path:
     """The dashboard of the night, with every pipeline run of it (the injected failure included)."""
     from company_activity_local.dashboard import load, write_dashboard
 
@@ -211,7 +214,7 @@ def late_dates(dates: list[date]) -> list[date]:
 
 
 def run_late_backfill(late: list[date], client: UsageApiClient, bronze: Any, generator: CrmGenerator,
-                      executor: PipelineExecutor, warehouse: Any, summary: DemoSummary,
+                      executor: PipelineExecutor, warehouse: Warehouse, summary: DemoSummary,
                       observer: DemoObserver) -> None:
     """Ingest the late dates, then load them with one run of the backfill pipeline (ForEach + Execute Pipeline)."""
     observer.late_backfill_begin(late)
@@ -279,13 +282,13 @@ def fresh_duckdb(path: Path) -> Any:
         warehouse.close()
 
 
-def last_load_log(warehouse: Any, run_id: str) -> dict[str, Any] | None:
+def last_load_log(warehouse: Warehouse, run_id: str) -> dict[str, Any] | None:
     rows = warehouse.query("SELECT status, rows_inserted, rows_updated, rows_deleted, message FROM etl.load_log "
                            "WHERE run_id = @run_id ORDER BY load_id DESC", {"run_id": run_id})
     return rows[0] if rows else None
 
 
-def read_fact_summary(warehouse: Any, summary: DemoSummary, last: date, top: int = 10) -> None:
+def read_fact_summary(warehouse: Warehouse, summary: DemoSummary, last: date, top: int = 10) -> None:
     totals = warehouse.query(f"SELECT COUNT(*) AS fact_rows, COUNT(DISTINCT company_id) AS companies FROM {FACT}")
     summary.fact_rows = int(totals[0]["fact_rows"])
     summary.companies = int(totals[0]["companies"])

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import requests
@@ -29,7 +29,11 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from company_activity.settings import Secret, SettingsError, SettingSpec, storage_connection_string
 from company_activity.storage import blob_service_from_connection_string
+from company_activity_local.pipeline.resources import Factory
 from company_activity_local.pipeline.results import ActivityFailed, UnsupportedFeature
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 DEFAULT_WAREHOUSE_PATH = "out/warehouse.duckdb"
 BLOB_TYPES = frozenset({"AzureBlobStorage"})
@@ -119,7 +123,7 @@ class LocalResources:
     (the demo and the tests do), which `close()` then leaves open.
     """
 
-    def __init__(self, settings: LocalRunSettings, *, warehouse: Any = None) -> None:
+    def __init__(self, settings: LocalRunSettings, *, warehouse: Warehouse | None = None) -> None:
         self.settings = settings
         self._blob_service: BlobServiceClient | None = None
         self._warehouse = warehouse
@@ -127,7 +131,7 @@ class LocalResources:
         self.http = requests.Session()
 
     # -- linked services -------------------------------------------------------------------------------
-    def linked_service_type(self, factory: Any, name: str) -> str:
+    def linked_service_type(self, factory: Factory, name: str) -> str:
         service = factory.linked_services.get(name)
         if service is None:
             raise ActivityFailed(f"linked service {name!r} is not defined in the factory", "UnknownLinkedService",
@@ -139,13 +143,13 @@ class LocalResources:
                                      f"(supported: {sorted(BLOB_TYPES | SQL_TYPES | KEY_VAULT_TYPES)})")
         return kind
 
-    def container(self, factory: Any, linked_service: str, container: str) -> ContainerClient:
+    def container(self, factory: Factory, linked_service: str, container: str) -> ContainerClient:
         kind = self.linked_service_type(factory, linked_service)
         if kind not in BLOB_TYPES:
             raise ActivityFailed(f"linked service {linked_service!r} is {kind}, not blob storage", retryable=False)
         return self.blob_service.get_container_client(container)
 
-    def warehouse_for(self, factory: Any, linked_service: str) -> Any:
+    def warehouse_for(self, factory: Factory, linked_service: str) -> Warehouse:
         kind = self.linked_service_type(factory, linked_service)
         if kind not in SQL_TYPES:
             raise ActivityFailed(f"linked service {linked_service!r} is {kind}, not a SQL database", retryable=False)
@@ -158,7 +162,7 @@ class LocalResources:
         return self._blob_service
 
     @property
-    def warehouse(self) -> Any:
+    def warehouse(self) -> Warehouse:
         if self._warehouse is None:
             from company_activity_local.warehouse import open_warehouse
 

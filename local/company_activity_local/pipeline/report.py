@@ -36,7 +36,7 @@ def run_table(result: PipelineRunResult) -> Table:
     for column, kwargs in (("activity", {}), ("type", {"style": "dim"}), ("status", {}),
                            ("seconds", {"justify": "right"}), ("tries", {"justify": "right"}),
                            ("output / error", {"overflow": "ellipsis", "max_width": 40})):
-        table.add_column(column, **kwargs)  # type: ignore[arg-type]
+        table.add_column(column, **kwargs)
     for activity in result.activities:
         name = f"  {activity.name}" if activity.scope else activity.name
         skipped = activity.status is Status.SKIPPED

@@ -59,7 +59,7 @@ class ActivityError:
         }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ActivityResult:
     name: str
     type: str
@@ -82,7 +82,7 @@ class ActivityResult:
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PipelineRunResult:
     pipeline_name: str
     run_id: str

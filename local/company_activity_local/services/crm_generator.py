@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from company_activity_local.warehouse.crm import CRM_HEADER, CrmRow, crm_blob_path
 
@@ -132,8 +132,8 @@ def write_crm_csv(rows: Iterable[CrmRow], stream: IO[str] | IO[bytes]) -> int:
     A text stream should be opened with newline="" (as for any csv writer); a binary one gets UTF-8.
     """
     if isinstance(stream, io.TextIOBase):
-        return _write(rows, stream)  # type: ignore[arg-type]
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        return _write(rows, cast(IO[str], stream))
+    text = io.TextIOWrapper(cast(IO[bytes], stream), encoding="utf-8", newline="")
     try:
         return _write(rows, text)
     finally:

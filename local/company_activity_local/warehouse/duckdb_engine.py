@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 
@@ -30,7 +30,7 @@ from company_activity_local.warehouse.duckdb_plan import (
     python_type,
 )
 from company_activity_local.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
-from company_activity_local.warehouse.engine import ScriptResult, WarehouseError
+from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
 from company_activity_local.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity_local.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
@@ -40,30 +40,33 @@ INSERT_CHUNK_ROWS = 100_000
 _NAME = re.compile(r"^\[?([A-Za-z_][A-Za-z0-9_]*)\]?$")
 
 
-class _PlanCache:
+PlanT = TypeVar("PlanT")
+
+
+class _PlanCache(Generic[PlanT]):
     """Compiled plans shared by every warehouse of the process, per (source, catalog fingerprint)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._plans: OrderedDict[tuple[Any, str], Any] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, str], PlanT] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, fingerprint: str) -> Any:
+    def get(self, key: Any, fingerprint: str) -> PlanT | None:
         with self._lock:
             plan = self._plans.get((key, fingerprint))
             if plan is not None:
                 self._plans.move_to_end((key, fingerprint))
             return plan
 
-    def put(self, key: Any, fingerprint: str, plan: Any) -> None:
+    def put(self, key: Any, fingerprint: str, plan: PlanT) -> None:
         with self._lock:
             self._plans[(key, fingerprint)] = plan
             while len(self._plans) > self.size:
                 self._plans.popitem(last=False)
 
 
-_PROCEDURES = _PlanCache(32)
-_BATCHES = _PlanCache(512)
+_PROCEDURES: _PlanCache[ProcedurePlan] = _PlanCache(32)
+_BATCHES: _PlanCache[list[Step]] = _PlanCache(512)
 
 
 class DuckDBCatalog:
@@ -134,7 +137,7 @@ class DuckDBCatalog:
 
 
 class DuckDBWarehouse(ScriptWarehouse):
-    engine = "duckdb"
+    engine: Engine = "duckdb"
 
     def __init__(self, path: str | Path, *, sql_dir: Path | None = None) -> None:
         self.path = Path(path)

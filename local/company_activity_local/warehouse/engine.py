@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
 
@@ -49,9 +49,12 @@ class DeployReport:
     procedure_changes: dict[str, str] = field(default_factory=dict)
 
 
+Engine = Literal["duckdb", "sqlserver"]
+
+
 @runtime_checkable
 class Warehouse(Protocol):
-    engine: str  # "duckdb" | "sqlserver"
+    engine: Engine
 
     def deploy(self) -> DeployReport:
         """Apply sql/: bootstrap, migrations not yet applied (in order), every procedure."""
@@ -75,7 +78,7 @@ class Warehouse(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> Warehouse: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 

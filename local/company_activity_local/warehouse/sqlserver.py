@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from company_activity_local.warehouse import engine as contract
-from company_activity_local.warehouse.engine import ScriptResult, WarehouseError
+from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
 from company_activity_local.warehouse.tsql_script import split_batches
 
@@ -50,7 +50,7 @@ def _tsql_type(value: Any) -> str:
 
 
 class SqlServerWarehouse(ScriptWarehouse):
-    engine = "sqlserver"
+    engine: Engine = "sqlserver"
 
     def __init__(self, connection_string: str, *, sql_dir: Path | None = None) -> None:
         try:

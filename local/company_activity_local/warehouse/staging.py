@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from company_activity.ingest.bronze import is_run_id
 from company_activity.ingest.dates import parse_iso_date, shown
@@ -71,7 +71,7 @@ def _date_in_path(path: str | Path) -> date | None:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if path.name.endswith(".gz") else open(path, "rb")
 
 
 def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:

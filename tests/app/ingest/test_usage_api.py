@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import http.server
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -445,3 +447,33 @@ def test_served_corruptions_are_exactly_the_rejections(usage_api_factory: Factor
     assert len(rejected) == len(kinds) == validator.rejected
     assert validator.accepted == len(list(dataset.valid_records(DAY)))
     assert sum("duplicate company_id" in reason for reason in rejected) == kinds.count("duplicate_company_id")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_page_with_a_non_json_number_is_not_accepted(fast_retry: RetryPolicy, constant: str) -> None:
+    """json.loads reads NaN/Infinity, which RFC 8259 JSON has no spelling for: bronze could not keep the value
+    (its encoder would write null), so the page counts as not JSON, like a garbled body."""
+    body = (f'{{"date": "{DAY}", "data": [{{"company_id": "c1", "date": "{DAY}", "active_users": 1, "events": 1, '
+            f'"score": {constant}}}], "next_cursor": null}}').encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with UsageApiClient(f"http://127.0.0.1:{server.server_address[1]}", Secret("k"), retry=fast_retry) as api, \
+                pytest.raises(UsageApiUnavailable) as failure:
+            fetch_all(api)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"not valid JSON ({constant} is not a JSON number)" in str(failure.value)

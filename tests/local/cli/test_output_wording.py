@@ -18,12 +18,13 @@ from company_activity_local.pipeline.results import ActivityResult, PipelineRunR
 def test_run_table_keeps_a_long_json_output_on_one_line() -> None:
     output = {"files": [{"path": f"product_usage/date=2026-06-10/run/part-{i:05d}.jsonl.gz", "rows": i}
                         for i in range(40)]}
-    activities = [ActivityResult("ReadManifest", "Lookup", Status.SUCCEEDED, duration_s=0.2, output=output,
-                                 attempts=1),
-                  ActivityResult("MergeFactDailyCompanyActivity", "SqlServerStoredProcedure", Status.SUCCEEDED,
-                                 duration_s=1.0, output={"ok": True}, attempts=1)]
-    result = PipelineRunResult("PL", "run-1", Status.SUCCEEDED, {"runDate": "2026-06-10"}, activities,
-                               datetime.now(UTC), 1.2)
+    activities = [ActivityResult(name="ReadManifest", type="Lookup", status=Status.SUCCEEDED, duration_s=0.2,
+                                 output=output, attempts=1),
+                  ActivityResult(name="MergeFactDailyCompanyActivity", type="SqlServerStoredProcedure",
+                                 status=Status.SUCCEEDED, duration_s=1.0, output={"ok": True}, attempts=1)]
+    result = PipelineRunResult(pipeline_name="PL", run_id="run-1", status=Status.SUCCEEDED,
+                               parameters={"runDate": "2026-06-10"}, activities=activities,
+                               started_at=datetime.now(UTC), duration_s=1.2)
     out = io.StringIO()
     Console(file=out, width=80).print(run_table(result))
     rows = [line for line in out.getvalue().splitlines() if line.startswith("│")]
@@ -32,8 +33,10 @@ def test_run_table_keeps_a_long_json_output_on_one_line() -> None:
 
 
 def test_a_day_not_committed_reports_no_bytes() -> None:
-    failed = IngestResult(date(2026, 6, 10), "r1", False, 0, 0, 0, 0, 62.9, "usage API unavailable")
-    committed = IngestResult(date(2026, 6, 10), "r2", True, 5, 0, 1234, 1, 0.4)
+    failed = IngestResult(date=date(2026, 6, 10), run_id="r1", committed=False, record_count=0, rejected_count=0,
+                          bytes=0, pages=0, seconds=62.9, reason="usage API unavailable")
+    committed = IngestResult(date=date(2026, 6, 10), run_id="r2", committed=True, record_count=5, rejected_count=0,
+                             bytes=1234, pages=1, seconds=0.4)
     assert "bytes" not in failed.summary() and "NOT committed: usage API unavailable" in failed.summary()
     assert "1234 bytes" in committed.summary()
 
