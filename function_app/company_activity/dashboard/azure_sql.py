@@ -102,6 +102,9 @@ class AzureSqlReader:
         finally:
             cursor.close()
 
+    def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.query(tsql, params)  # a batch without a result set answers no rows
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

@@ -9,7 +9,8 @@ are the views'; this module only reads and packs them.
 
 rpt.call_list is evaluated once per load, into the session's temp table #calls: it joins the fact table
 to itself, and the per-day numbers, the lists and the series all read it. Any reader of the rpt views
-may do that (a temp table needs no permission beyond SELECT on rpt). The same T-SQL runs on DuckDB
+may do that (a temp table needs no permission beyond SELECT on rpt); the reader must keep one session
+(connection) for the whole load, as the local Warehouse and AzureSqlReader do. The same T-SQL runs on DuckDB
 (through the local translator) and on Azure SQL (the Function app, as a member of rpt_reader only).
 """
 
@@ -43,9 +44,12 @@ FLAG_BITS = {
 
 
 class RptReader(Protocol):
-    """Runs a T-SQL batch with @parameters and returns the rows of its last result set (a Warehouse does)."""
+    """Runs T-SQL batches with @parameters on one session: `query` returns the rows of the batch's last result
+    set, `execute` runs a batch that returns none (a local Warehouse and AzureSqlReader both are one)."""
 
     def query(self, tsql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None: ...
 
 
 class DashboardError(InputError):
@@ -129,7 +133,10 @@ def load(reader: RptReader, day: dt.date | None = None, *, runs: Sequence[Pipeli
         raise DashboardError(f"date {day.isoformat()} is not a loaded day; loaded days are "
                              f"{first_day.isoformat()} to {last_day.isoformat()} (rpt.loaded_days)")
     index = {d: i for i, d in enumerate(dates)}
-    call_rows = reader.query(_CALLS.format(cap=int(call_cap), bin2=BIN2), params)
+    # The temp table is created by a batch without parameters: a parameterized batch runs in sp_executesql's
+    # scope on SQL Server, and a #table created there is dropped when it returns (docs/azure-fidelity.md).
+    reader.execute(_CREATE_CALLS.format(bin2=BIN2))
+    call_rows = reader.query(_CALLS.format(cap=int(call_cap)), params)
     industries, countries = _Labels(), _Labels()
     numbers = _numbers(reader, params, index, industries, countries)
     companies: list[Company] = []
@@ -193,8 +200,8 @@ def _loaded_range(reader: RptReader) -> tuple[dt.date, dt.date]:
     return row[0]["first_day"], row[0]["last_day"]
 
 
-# rpt.call_list of the window, once, into #calls; the batch answers each day's first `cap` rows.
-_CALLS = """
+# rpt.call_list of the window, once, into #calls; the second batch answers each day's first `cap` rows.
+_CREATE_CALLS = """
 DROP TABLE IF EXISTS #calls;
 CREATE TABLE #calls (
     activity_date DATE NOT NULL, call_rank BIGINT NOT NULL, company_id VARCHAR(64) {bin2} NOT NULL,
@@ -204,6 +211,8 @@ CREATE TABLE #calls (
     is_low_activity BIT NOT NULL, is_stale_contact BIT NOT NULL, is_no_contact BIT NOT NULL,
     is_sharp_drop BIT NOT NULL, is_newly_at_risk_previous_day BIT NULL, is_newly_at_risk_week_before BIT NULL
 );
+"""
+_CALLS = """
 INSERT INTO #calls
 SELECT activity_date, call_rank, company_id, company_name, industry_tag, country, severity, severity_label,
        daily_active_users, rolling_7d_active_users, rolling_7d_week_before, days_since_last_contact,
