@@ -21,8 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="write the Company Activity Dashboard (one self-contained HTML file) from the rpt views",
         description=(
             "Read the rpt reporting views of a warehouse and write one HTML file with no network access at "
-            "view time: every day of the six weeks ending on --date, with KPIs against 7 days before, the ranked call list "
-            "(sortable, filterable, sparklines; capped per day), the trend by reason, a per-company drill-down, "
+            "view time: every day of the six weeks ending on --date, with KPIs against 7 days before, the "
+            "ranked call list (sortable, filterable, sparklines; capped per day), the trend by reason, a "
+            "per-company drill-down, "
             "usage missing in the CRM and pipeline health with every run of <warehouse>.runs.jsonl."
         ),
     )
