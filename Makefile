@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install chromium mono demo test check lint bench clean
+.PHONY: install chromium mono demo test check lint settings-docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium mono
 
@@ -51,6 +51,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
+
+# The settings tables (README.md, docs/local.md) and function_app/local.settings.json.example, written from
+# the settings declarations; tests/app/test_docs_match_settings.py fails when they differ.
+settings-docs: $(VENV)/.installed
+	$(BIN)/python -m company_activity_local.settings_docs
 
 # Everything, on two workers (the machine has two cores): docs/benchmarks.md records its time.
 test: install lint

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from company_activity.settings import SETTINGS
-from company_activity_local.pipeline.local_resources import LOCAL_SETTINGS
 from company_activity_local.services.background import STATE_FILE, down
 from company_activity_local.services.processes import ServiceError
+from company_activity_local.settings import LOCAL_SETTINGS
 
 pytestmark = [pytest.mark.docs, pytest.mark.slow]
 

@@ -21,13 +21,14 @@ from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.resources import load_factory
 from company_activity_local.pipeline.results import PipelineRunResult
 from company_activity_local.services.crm_generator import CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import SlackCatcher
 from company_activity_local.services.usage_data import expected_valid_day
+from company_activity_local.settings import LocalRunSettings
 from tests.sql.reference.harness import State, compare, read_state
 from tests.sql.reference.model import CrmSnapshotRow, Load, ReferenceWarehouse, UsageRow
 
@@ -58,7 +59,7 @@ class LocalNight:
         self.bronze = self.service.create_container(f"bronze-{suffix}")
         self.crm = self.service.create_container(f"crm-{suffix}")
         settings = LocalRunSettings(blob_connection_string=Secret(self.connection_string),
-                                    warehouse_path=None, slack_webhook_url=Secret(self.slack.url))
+                                    slack_webhook_url=Secret(self.slack.url))
         self.resources = LocalResources(settings, warehouse=self.warehouse)
         self.executor = PipelineExecutor(load_factory(), self.resources, retry_interval_s=0,
                                          global_parameters={"bronzeContainer": self.bronze.container_name,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from company_activity.dashboard.runs import PipelineRunRecord
-from company_activity.errors import InputError
+from company_activity.errors import OperationalError
 
 WINDOW_DAYS = 42  # six weeks: the day shown, the week before it and four more (docs/dashboard.md, "The window")
 CALL_LIST_CAP = 300  # rows of each day's call list in the file
@@ -52,8 +52,8 @@ class RptReader(Protocol):
     def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None: ...
 
 
-class DashboardError(InputError):
-    """The dashboard cannot be built for this input (no loaded day, a day outside the loaded ones, ...)."""
+class DashboardError(OperationalError):
+    """The warehouse cannot give the page for this day (no loaded day, a day outside the loaded ones, ...)."""
 
 
 @dataclass(frozen=True)

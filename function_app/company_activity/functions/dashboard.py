@@ -87,14 +87,16 @@ def _run_history() -> tuple[list[PipelineRunRecord], str]:
         settings = runtime.settings()
     except runtime.Misconfigured as exc:
         return [], f"none: the Function app's settings are invalid ({exc.setting})"
-    if not settings.data_factory_resource_id:
+    factory = settings.load.factory
+    if factory is None:
         return [], "none: DATA_FACTORY_RESOURCE_ID is not set"
     now = dt.datetime.now(dt.UTC)
     try:
-        runs = factory_load.client(settings).query_pipeline_runs(now - dt.timedelta(days=WINDOW_DAYS), now)
+        client = factory_load.client(factory, settings.load.arm_endpoint)
+        runs = client.query_pipeline_runs(now - dt.timedelta(days=WINDOW_DAYS), now)
         records = [PipelineRunRecord.from_pipeline_run(run) for run in runs]
     except (ArmError, RunRecordError) as exc:
         runtime.log.error("dashboard: cannot read the run history: %s", exc)
         return [], f"unavailable: Data Factory's run history could not be read ({exc})"
-    factory = settings.data_factory_resource_id.rsplit("/", 1)[-1]
-    return latest_records(records), f"Data Factory's run history of factory {factory}, the last {WINDOW_DAYS} days"
+    return latest_records(records), (f"Data Factory's run history of factory {factory.factory}, "
+                                     f"the last {WINDOW_DAYS} days")

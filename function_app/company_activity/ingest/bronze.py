@@ -41,10 +41,11 @@ from typing import Any
 
 import msgspec
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
-from company_activity.ingest.dates import date_range, format_instant, parse_instant, utc_now
+from company_activity.errors import OperationalError
+from company_activity.ingest.dates import DateFieldError, date_range, format_instant, parse_instant, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ _GZIP_CONTENT = ContentSettings(content_type="application/gzip")
 _JSON_CONTENT = ContentSettings(content_type="application/json")
 
 
-class BronzeError(RuntimeError):
+class BronzeError(OperationalError):
     """A bronze layout operation failed; the message names the blob or field."""
 
 
@@ -264,7 +265,7 @@ class _Fields:
     def instant(self, name: str) -> datetime:
         try:
             return parse_instant(name, self._get(name, str, "a timestamp string"))
-        except ValueError as exc:
+        except DateFieldError as exc:
             raise ManifestError(f"{self.where}: {exc}") from None
 
     def files(self, name: str) -> tuple[BronzeFile, ...]:
@@ -325,7 +326,7 @@ class _GzipBlockWriter:
         try:
             self.blob.commit_block_list([])
             self.blob.delete_blob()
-        except Exception:  # best effort: uncommitted blocks also expire on their own after 7 days
+        except AzureError:  # best effort: uncommitted blocks also expire on their own after 7 days
             log.warning("could not discard staged blocks of %s", self.blob.blob_name, exc_info=True)
 
 

@@ -20,13 +20,14 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import ContainerClient
 
+from company_activity.errors import OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import utc_now
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient, UsageApiError, UsagePage
-from company_activity.settings import IngestSettings
+from company_activity.settings import IngestSettings, StorageSettings
 from company_activity.storage import blob_service
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class IngestResult:
         return f"{head}: NOT committed: {self.reason}"
 
 
-class _Rejected(Exception):
+class _Rejected(OperationalError):
     """The rejected share is over the threshold."""
 
 
@@ -199,7 +200,7 @@ def ingest_day(
         writer.discard()
         return result(False, reason=str(exc))
     except BaseException:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(AzureError):  # storage is down too: the original error says more
             writer.discard()
         raise
     finally:
@@ -207,7 +208,7 @@ def ingest_day(
     return result(True, outcome.manifest.stored_bytes, replaced=outcome.replaced_run_id)
 
 
-def bronze_container(settings: IngestSettings) -> ContainerClient:
+def bronze_container(settings: StorageSettings) -> ContainerClient:
     """The bronze container, created when missing (Azurite; in Azure the infrastructure creates it)."""
     container = blob_service(settings).get_container_client(settings.bronze_container)
     if not container.exists():
@@ -221,6 +222,6 @@ def ingest_day_with_settings(
     options: BronzeOptions | None = None,
 ) -> IngestResult:
     """ingest_day with the API client and (unless given) the container the settings describe."""
-    with UsageApiClient.from_settings(settings) as client:
-        return ingest_day(day, client, container or bronze_container(settings),
+    with UsageApiClient.from_settings(settings.api) as client:
+        return ingest_day(day, client, container or bronze_container(settings.storage),
                           reject_threshold=settings.reject_threshold, options=options)

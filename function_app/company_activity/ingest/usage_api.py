@@ -38,8 +38,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
-from company_activity.settings import IngestSettings, Secret
+from company_activity.settings import Secret, UsageApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class ClientStats:
     body_bytes: int = 0
 
 
-class UsageApiError(Exception):
+class UsageApiError(OperationalError):
     """The API answered in a way retrying cannot fix (4xx, wrong shape, cursor loop). No secret inside.
 
     `systemic` is true when the cause is not the date but the setup (the API unreachable, the key refused,
@@ -103,7 +104,7 @@ class UsageApiUnavailable(UsageApiError):
     """Retries are exhausted; the message says how many attempts were made and what failed last."""
 
 
-class _Transient(Exception):
+class _Transient(OperationalError):
     """A retryable failure of one attempt. Its message is safe to log; it holds no request object."""
 
     def __init__(self, message: str, retry_after: float | None = None, *, connection: bool = False):
@@ -151,12 +152,12 @@ class UsageApiClient:
         self._server = _host_only(self.base_url)
 
     @classmethod
-    def from_settings(cls, settings: IngestSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
+    def from_settings(cls, settings: UsageApiSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
         return cls(
-            settings.usage_api_base_url,
-            settings.usage_api_key,
-            page_size=settings.usage_api_page_size,
-            timeout_s=settings.usage_api_timeout_s,
+            settings.base_url,
+            settings.key,
+            page_size=settings.page_size,
+            timeout_s=settings.timeout_s,
             retry=retry,
         )
 
@@ -409,7 +410,7 @@ class DayRecordValidator:
         return None
 
 
-class _NotJsonNumber(ValueError):
+class _NotJsonNumber(OperationalError):  # raised inside json.loads, caught just below
     pass
 
 

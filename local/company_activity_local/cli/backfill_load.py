@@ -23,16 +23,19 @@ from rich.table import Table
 
 from company_activity.ingest.dates import date_range
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, PER_DATE_ACTIVITY, start_parameters
-from company_activity.settings import IngestSettings, SettingsError
+from company_activity.settings import IngestSettings, StorageSettings
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.flags import seconds
+from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.report import STYLE
-from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
-from company_activity_local.pipeline.results import ActivityResult, PipelineDefinitionError, PipelineRunResult, Status
+from company_activity_local.pipeline.resources import ADF_DIR, load_factory
+from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.pipeline.run_records import RunRecordFile
+from company_activity_local.settings import LocalRunSettings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Ingestion has already run inline: a date without a manifest now will not get one, so do not wait 6 hours.
 DEFAULT_MANIFEST_TIMEOUT = "0.00:00:10"
 
@@ -54,62 +57,66 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--manifest-timeout", default=DEFAULT_MANIFEST_TIMEOUT, metavar="TIMESPAN",
                        help=f"how long each daily run waits for its manifest (default {DEFAULT_MANIFEST_TIMEOUT})")
     group.add_argument("--crm-container", help="container of the CRM export (default: the factory's crmContainer)")
-    group.add_argument("--retry-interval", type=float, default=1.0, metavar="SECONDS",
+    group.add_argument("--retry-interval", type=seconds, default=1.0, metavar="SECONDS",
                        help="wait between activity retries instead of the JSON's minutes (default 1)")
 
 
-def local_settings(ingest: IngestSettings, warehouse: Path | None,
+def local_settings(storage: StorageSettings, warehouse: Path | None,
                    env: Mapping[str, str] | None = None) -> LocalRunSettings:
     env = dict(os.environ if env is None else env)
-    if not env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip() and ingest.storage_connection_string is not None:
-        env["LOCAL_BLOB_CONNECTION_STRING"] = ingest.storage_connection_string.reveal()
+    if not env.get("LOCAL_BLOB_CONNECTION_STRING", "").strip() and storage.connection_string is not None:
+        env["LOCAL_BLOB_CONNECTION_STRING"] = storage.connection_string.reveal()
     if warehouse is not None:
         env["WAREHOUSE_PATH"], env["WAREHOUSE_CONNECTION_STRING"] = str(warehouse), ""
     return LocalRunSettings.from_env(env)
 
 
-def global_parameters(settings: IngestSettings, crm_container: str | None) -> dict[str, str]:
-    values = {"bronzeContainer": settings.bronze_container}
+def global_parameters(storage: StorageSettings, crm_container: str | None) -> dict[str, str]:
+    values = {"bronzeContainer": storage.bronze_container}
     if crm_container:
         values["crmContainer"] = crm_container
     return values
 
 
 def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, end: date,
-             ingested: Mapping[date, IngestRow]) -> int:
-    """Run the backfill pipeline over start..end, print the two-stage summary; the exit code of both stages."""
+             ingested: Mapping[date, IngestRow], journal: Journal) -> None:
+    """Run the backfill pipeline over start..end and print the two-stage summary; CommandFailed unless every
+    date is committed and loaded."""
     err = make_console(stderr=True)
-    try:
-        local = local_settings(settings, args.warehouse)
-        factory = load_factory(ADF_DIR)
-    except (SettingsError, ResourceError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    local = local_settings(settings.storage, args.warehouse)
+    factory = load_factory(ADF_DIR)
     dates = date_range(start, end)
+    committed = sum(row.status in ("committed", "skipped") for row in ingested.values())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with LocalResources(local) as resources, Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task(f"loading {dates[0]}", total=len(dates))
+        journal.note(_load_line(committed, 0, len(dates)))
 
         def on_activity(result: ActivityResult) -> None:
             if result.name == PER_DATE_ACTIVITY:
                 progress.advance(task)
                 done = int(progress.tasks[0].completed)
+                journal.note(_load_line(committed, done, len(dates)))
                 if done < len(dates):
                     progress.update(task, description=f"loading {dates[done]}")
 
         executor = PipelineExecutor(factory, resources, listener=on_activity, retry_interval_s=args.retry_interval,
-                                    global_parameters=global_parameters(settings, args.crm_container),
-                                    run_log=RunRecordFile.for_warehouse(local.warehouse_path))
-        try:
-            run = executor.run(BACKFILL_PIPELINE, {**start_parameters(start, end),
-                                                   "manifestTimeout": args.manifest_timeout,
-                                                   "manifestSleepSeconds": 1})
-        except PipelineDefinitionError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}")
-            return EXIT_USAGE
+                                    global_parameters=global_parameters(settings.storage, args.crm_container),
+                                    run_log=RunRecordFile.for_settings(local.warehouse))
+        run = executor.run(BACKFILL_PIPELINE, {**start_parameters(start, end),
+                                               "manifestTimeout": args.manifest_timeout, "manifestSleepSeconds": 1})
     print_summary(run, executor.child_runs, dates, ingested)
-    ingest_ok = all(row.status in ("committed", "skipped") for row in ingested.values())
-    return EXIT_OK if run.succeeded and ingest_ok else EXIT_FAILED
+    if committed < len(ingested):
+        raise CommandFailed(f"{len(ingested) - committed} of {len(ingested)} date(s) were not committed "
+                            "(see the table)")
+    if not run.succeeded:
+        raise CommandFailed(f"{BACKFILL_PIPELINE} run {run.run_id} {run.status.value}")
+
+
+def _load_line(committed: int, loaded: int, total: int) -> str:
+    """The interruption line of `backfill --load`: both stages' progress, and that a rerun goes on."""
+    return (f"{committed} of {total} date(s) committed to bronze, {loaded} of {total} date(s) run through the load; "
+            "rerunning the same command resumes (committed dates are skipped, loading a date again replaces it)")
 
 
 def print_summary(run: PipelineRunResult, children: Sequence[PipelineRunResult], dates: Sequence[date],

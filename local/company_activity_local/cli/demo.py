@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from datetime import date
 from pathlib import Path
 
+from azure.core.exceptions import AzureError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.flags import DeprecatedAlias, add_out_flag, parse_span
+from company_activity_local.cli.journal import Journal
 from company_activity_local.demo.check import LateBackfillCheck
-from company_activity_local.demo.night import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity_local.demo.night import MAX_DAYS, DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
+from company_activity_local.settings import ServicesSettings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger(__name__)
+DEFAULT_DAYS = 14
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,12 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "the Data Factory pipeline locally for each date into a DuckDB warehouse; print a summary. "
                     "Everything started is stopped at the end.",
     )
-    demo.add_argument("--days", type=int, default=14, help="days to load, ending yesterday (default 14)")
+    demo.add_argument("--days", type=int, help=f"days to load, ending yesterday (default {DEFAULT_DAYS})")
+    demo.add_argument("--dates", metavar="START..END", help="the days to load instead (at most 366)")
     demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
-    demo.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    add_out_flag(demo, default=Path("out"), help="output folder (default out/)")
     demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
-    demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
+    demo.add_argument("--end", action=DeprecatedAlias, replacement="--dates START..END")
     demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
     demo.add_argument("--keep-services", action="store_true",
                       help="start Azurite and the simulator with `services up` (data in OUT/services) and leave them "
@@ -172,39 +178,44 @@ def print_kept_services(console: Console, options: DemoOptions) -> None:
     console.print("\n".join(exports(state)), soft_wrap=True, highlight=False, markup=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def _window(args: argparse.Namespace) -> tuple[int, date | None]:
+    """(number of days, last day) from --dates, or from --days and the old --end (default: 14 days to yesterday)."""
+    if args.dates is not None:
+        if args.days is not None or args.end is not None:
+            raise UsageError("give --dates or --days, not both")
+        first, last = parse_span(args.dates)
+        require_complete_day("--dates end", last)
+        if not 1 <= (last - first).days + 1 <= MAX_DAYS:
+            raise UsageError(f"--dates must span 1..{MAX_DAYS} days, got {args.dates!r}")
+        return (last - first).days + 1, last
+    end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
+    return (DEFAULT_DAYS if args.days is None else args.days), end
+
+
+def run(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
         for name in ("azure", "company_activity"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
-        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
-                              warehouse=args.warehouse, end=end, keep_services=args.keep_services,
-                              free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
-    except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    days, end = _window(args)
+    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out,
+                          warehouse=args.warehouse, end=end, keep_services=args.keep_services,
+                          free_ports=ServicesSettings.from_env().free_ports)
+    services = ("every local service was stopped" if not options.keep_services else
+                f"the kept services still run (stop them: company-activity services down --dir {options.services_dir})")
+    journal.note(f"{services}; the demo's warehouse is rebuilt from scratch when you run it again")
     observer = ConsoleObserver(console, args.verbose_activities)
     dates = options.dates()
     console.print(f"demo: {options.days} days ({dates[0]}..{dates[-1]}), {options.companies} companies, "
                   f"seed {options.seed}")
     try:
         summary = run_demo(options, observer)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every local service was stopped[/]" if not options.keep_services else
-                      "[yellow]interrupted[/]; the kept services still run: `company-activity services down "
-                      f"--dir {options.services_dir}`")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # a service that did not start, a broken warehouse file, ...: say what, stop
-        log.debug("demo failed", exc_info=True)
-        console.print(f"[red]demo failed:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                      + ("every local service was stopped" if not options.keep_services else
-                         f"kept services still run (stop: company-activity services down --dir {options.services_dir})")
-                      + " (run with -v for the traceback)")
-        return EXIT_FAILED
+    except (OperationalError, AzureError) as exc:  # a service that did not start, a broken warehouse file, ...
+        raise CommandFailed(f"demo failed: {exc}; {services}") from exc
     print_summary(console, summary, observer, dates[-1], kept=options.keep_services)
     if options.keep_services:
         print_kept_services(console, options)
-    return EXIT_OK if summary.succeeded else EXIT_FAILED
+    if not summary.succeeded:
+        raise CommandFailed("the demo's night did not succeed: a run failed or the late backfill check found a "
+                            "difference (see above)")

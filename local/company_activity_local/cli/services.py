@@ -7,12 +7,13 @@ up)"` sets the environment of the current shell. See docs/local.md.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich.markup import escape
 
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.journal import Journal
 from company_activity_local.services.background import (
     DEFAULT_STATE_DIR,
     PORT_ROLES,
@@ -23,9 +24,8 @@ from company_activity_local.services.background import (
     read_state,
     up,
 )
-from company_activity_local.services.processes import ServiceError
+from company_activity_local.settings import ServicesSettings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FREE_PORTS_ENV = "SERVICES_FREE_PORTS"
 
 
@@ -60,50 +60,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions.choices["env"].set_defaults(handler=run_env)
 
 
-def run_up(args: argparse.Namespace) -> int:
+def run_up(args: argparse.Namespace, journal: Journal) -> None:
     err = make_console(stderr=True)
-    free = args.free_ports or os.environ.get(FREE_PORTS_ENV, "").strip() == "1"
-    try:
-        state = up(args.dir, simulator=args.api, free_ports=free, companies=args.companies, seed=args.seed)
-    except ServiceError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_FAILED
+    free = args.free_ports or ServicesSettings.from_env().free_ports
+    journal.note("the services started so far were stopped: nothing is up; rerunning the same command starts them")
+    state = up(args.dir, simulator=args.api, free_ports=free, companies=args.companies, seed=args.seed)
     for process in state.processes:
         ports = ", ".join(str(p) for p in process.ports)
         err.print(f"[green]started[/] {process.name} (pid {process.pid}) on 127.0.0.1:{ports}, log {process.log}")
     err.print(f"data: {state.data_dir} (kept by `services down`). Set the environment with:")
     err.print(f'  eval "$(company-activity services env --dir {args.dir})"')
     print("\n".join(exports(state)), flush=True)
-    return EXIT_OK
 
 
-def _running_state(args: argparse.Namespace) -> ServicesState | None:
+def _running_state(args: argparse.Namespace) -> ServicesState:
     state = read_state(args.dir)
     if state is None or not any(is_running(p) for p in state.processes):
-        make_console(stderr=True).print(f"[bold red]error:[/] no services are up from {escape(str(args.dir))}: "
-                                        "start them with `company-activity services up`")
-        return None
+        raise CommandFailed(f"no services are up from {args.dir}: start them with `company-activity services up`")
     return state
 
 
-def run_down(args: argparse.Namespace) -> int:
+def run_down(args: argparse.Namespace, journal: Journal) -> None:
     err = make_console(stderr=True)
-    try:
-        stopped = down(args.dir)
-    except ServiceError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_FAILED
+    stopped = down(args.dir)
     for process in stopped:
         err.print(f"stopped {process.name} (pid {process.pid})")
     if not stopped:
         err.print("nothing was running any more (the pid file is removed)")
-    return EXIT_OK
 
 
-def run_status(args: argparse.Namespace) -> int:
+def run_status(args: argparse.Namespace, journal: Journal) -> None:
     state = _running_state(args)
-    if state is None:
-        return EXIT_FAILED
     console = make_console()
     for process in state.processes:
         alive = "[green]running[/]" if is_running(process) else "[red]not running[/]"
@@ -112,12 +99,7 @@ def run_status(args: argparse.Namespace) -> int:
         console.print(f"  {PORT_ROLES[role]}: 127.0.0.1:{port}")
     console.print(f"data: {escape(state.data_dir)}")
     print("\n".join(exports(state)))
-    return EXIT_OK
 
 
-def run_env(args: argparse.Namespace) -> int:
-    state = _running_state(args)
-    if state is None:
-        return EXIT_FAILED
-    print("\n".join(exports(state)))
-    return EXIT_OK
+def run_env(args: argparse.Namespace, journal: Journal) -> None:
+    print("\n".join(exports(_running_state(args))))

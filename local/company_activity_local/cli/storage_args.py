@@ -6,29 +6,25 @@ import argparse
 
 from azure.storage.blob import ContainerClient
 
-from company_activity.settings import IngestSettings
+from company_activity.settings import StorageSettings
 from company_activity.storage import blob_service
-from company_activity_local.cli.ingest import settings_from
+from company_activity_local.cli.flags import add_connection_string_flags
+from company_activity_local.cli.ingest import settings_env
 
 
 def add_storage_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("storage (as for `ingest`: STORAGE_CONNECTION_STRING or STORAGE_ACCOUNT_URL)")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--connection-string", help="blob connection string (env STORAGE_CONNECTION_STRING)")
+    add_connection_string_flags(where, env="STORAGE_CONNECTION_STRING", what="blob storage")
     where.add_argument("--account-url",
                        help="blob endpoint, signs in with DefaultAzureCredential (env STORAGE_ACCOUNT_URL)")
 
 
-def storage_settings(args: argparse.Namespace) -> IngestSettings:
-    """The storage part of IngestSettings (API settings are not needed); SettingsError names a bad one."""
-    return settings_from(args, storage_only=True)
+def storage_settings(args: argparse.Namespace) -> StorageSettings:
+    """The storage settings with the flags on top (no other group is read); SettingsError names a bad one."""
+    return StorageSettings.from_env(settings_env(args))
 
 
-def container(settings: IngestSettings, name: str) -> ContainerClient:
+def container(settings: StorageSettings, name: str) -> ContainerClient:
     return blob_service(settings).get_container_client(name)
 
-
-def first_line(exc: Exception) -> str:
-    """An Azure SDK error's first line (the rest is the HTTP exchange), or its type when it has no text."""
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,8 +11,7 @@ from company_activity.dashboard.data import DashboardData, DashboardError
 from company_activity.dashboard.render import render_html
 from company_activity.dashboard.runs import PipelineRunRecord, latest_records
 from company_activity_local.warehouse import Warehouse, WarehouseError
-
-INVALID_OBJECT = 208  # SQL Server's "Invalid object name" (DuckDB's catalog errors map to it too)
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 
 
 def load(warehouse: Warehouse, day: dt.date | None = None, *, runs: Sequence[PipelineRunRecord] = (),
@@ -21,7 +20,7 @@ def load(warehouse: Warehouse, day: dt.date | None = None, *, runs: Sequence[Pip
     try:
         return data.load(warehouse, day, runs=latest_records(runs), runs_source=runs_source)
     except WarehouseError as error:
-        if error.number == INVALID_OBJECT:
+        if error.number == SqlErrorNumber.INVALID_OBJECT_NAME:  # DuckDB's catalog errors map to it too
             raise DashboardError(
                 f"the warehouse has no rpt views or an older version of them ({error.message.splitlines()[0]}); "
                 "run `company-activity sql deploy` first"

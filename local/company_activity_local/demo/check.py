@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from company_activity.ingest.bronze import download_committed_day
+from company_activity_local.demo.errors import DemoFailed
 from company_activity_local.warehouse.crm import crm_blob_path
 from company_activity_local.warehouse.transform import transform
 
@@ -69,7 +70,7 @@ def replay_in_order(bronze: Any, crm: Any, dates: Sequence[date], path: Path) ->
         for day in sorted(dates):
             manifest = download_committed_day(bronze, day, folder / "bronze")
             if manifest is None:
-                raise RuntimeError(f"late backfill check: {day} is not committed in bronze")
+                raise DemoFailed(f"late backfill check: {day} is not committed in bronze")
             crm_file = folder / "crm" / crm_blob_path(day)
             blob = crm.get_blob_client(crm_blob_path(day))
             if blob.exists():

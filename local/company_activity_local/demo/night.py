@@ -24,9 +24,10 @@ from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.demo.check import LateBackfillCheck, check_and_remove, replay_in_order
+from company_activity_local.demo.errors import DemoFailed, DemoOptionsError
 from company_activity_local.demo.failure import InjectedFailure, run_missing_day
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
 from company_activity_local.pipeline.run_records import RunRecordFile, path_for_warehouse
@@ -34,6 +35,7 @@ from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.crm_generator import CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import CaughtMessage, SlackCatcher
+from company_activity_local.settings import LocalRunSettings, WarehouseSettings
 
 if TYPE_CHECKING:
     from company_activity_local.warehouse.engine import Warehouse
@@ -50,6 +52,9 @@ REJECT_THRESHOLD = 0.01
 PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 1}
 # A failing activity is still retried as its policy says, but without the JSON's minutes-long waits.
 RETRY_INTERVAL_S = 1.0
+
+
+MAX_DAYS = 366  # a demo night of at most a year
 
 
 @dataclass(frozen=True)
@@ -69,10 +74,10 @@ class DemoOptions:
         return self.out / "services"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.days <= 366:
-            raise ValueError(f"--days must be 1..366, got {self.days}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise DemoOptionsError(f"--days must be 1..{MAX_DAYS}, got {self.days}")
         if not 1 <= self.companies <= 100_000:
-            raise ValueError(f"--companies must be 1..100000, got {self.companies}")
+            raise DemoOptionsError(f"--companies must be 1..100000, got {self.companies}")
 
     @property
     def warehouse_path(self) -> Path:
@@ -167,11 +172,12 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         observer.ingest_end()
         failed = [r for r in ingested if not r.ingest.committed]
         if failed:
-            raise RuntimeError(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
+            raise DemoFailed(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
 
         warehouse = stack.enter_context(fresh_duckdb(options.warehouse_path))
         settings = LocalRunSettings(blob_connection_string=Secret(services.connection_string),
-                                    warehouse_path=options.warehouse_path, slack_webhook_url=Secret(slack.url))
+                                    warehouse=WarehouseSettings(path=options.warehouse_path),
+                                    slack_webhook_url=Secret(slack.url))
         resources = stack.enter_context(LocalResources(settings, warehouse=warehouse))
         runs = RunRecordFile(path_for_warehouse(options.warehouse_path))
         runs.clear()  # a fresh warehouse starts a fresh run history

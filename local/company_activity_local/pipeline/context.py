@@ -185,5 +185,5 @@ def timespan_seconds(value: Any, what: str) -> float:
     """Seconds of a TimeSpan property (`0.00:05:00`); a bad one fails the activity naming the property."""
     try:
         return resources.parse_timespan(value, what).total_seconds()
-    except ValueError as exc:
+    except resources.ResourceError as exc:
         raise ActivityFailed(str(exc), "InvalidTimeSpan", retryable=False) from None

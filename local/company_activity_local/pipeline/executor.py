@@ -291,7 +291,7 @@ class PipelineExecutor:
                 self.evaluate(state, policy.get("timeout", DEFAULT_ACTIVITY_TIMEOUT), f"{name}.policy.timeout"),
                 f"activity '{name}' policy.timeout",
             ).total_seconds()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, resources.ResourceError) as exc:  # int()/float() of the JSON, a TimeSpan
             raise ActivityFailed(f"activity '{name}': invalid policy: {exc}", "InvalidPolicy",
                                  retryable=False) from None
         if retries < 0 or interval < 0:

@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 
-class ExpressionError(InputError, ValueError):
+class ExpressionError(InputError):
     """An expression that cannot be parsed or evaluated; names the expression, position and function."""
 
     def __init__(self, message: str, expression: str | None = None, position: int | None = None,

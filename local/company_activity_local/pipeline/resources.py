@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from company_activity.errors import InputError
+
 # One JSON object of an adf/ resource file, as read: the validator must see every key as written, so the
 # resources stay raw JSON; this module owns how they are read.
 JsonObject = dict[str, Any]
@@ -53,7 +55,7 @@ CONTAINER_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ResourceError(ValueError):
+class ResourceError(InputError):
     """A resource file cannot be read or referenced; the message names the file and the JSON key."""
 
 

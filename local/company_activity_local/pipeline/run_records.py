@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from company_activity.dashboard.runs import PipelineRunRecord, RunRecordError
+from company_activity_local.settings import WarehouseSettings
 
 SUFFIX = ".runs.jsonl"
 
@@ -35,6 +36,11 @@ class RunRecordFile:
     def for_warehouse(cls, warehouse_path: str | Path | None) -> RunRecordFile | None:
         """The file next to a DuckDB warehouse; None for a SQL Server warehouse (no local file to sit beside)."""
         return None if warehouse_path is None else cls(path_for_warehouse(warehouse_path))
+
+    @classmethod
+    def for_settings(cls, warehouse: WarehouseSettings) -> RunRecordFile | None:
+        """The file of the warehouse a command uses: beside its DuckDB file, none for SQL Server."""
+        return None if warehouse.connection_string is not None else cls.for_warehouse(warehouse.duckdb_path)
 
     def record(self, run: PipelineRunRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

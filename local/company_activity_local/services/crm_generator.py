@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import IO, Any, cast
 
+from company_activity.errors import InputError
 from company_activity_local.warehouse.crm import CRM_HEADER, CrmRow, crm_blob_path
 
 CRM_ONLY_BASE = 900_000  # CRM-only ids are c900000, c900001, ...: distinct from usage ids below it
@@ -60,6 +61,10 @@ class _Company:
     contact_phase: int
 
 
+class CrmGeneratorError(InputError):
+    """The snapshot asked for cannot be generated (too many companies, a negative count)."""
+
+
 @dataclass(frozen=True)
 class CrmGenerator:
     companies: int
@@ -70,10 +75,10 @@ class CrmGenerator:
 
     def __post_init__(self) -> None:
         if not 0 <= self.companies <= CRM_ONLY_BASE:
-            raise ValueError(f"companies must be 0..{CRM_ONLY_BASE} (CRM-only ids start at c{CRM_ONLY_BASE}), "
+            raise CrmGeneratorError(f"companies must be 0..{CRM_ONLY_BASE} (CRM-only ids start at c{CRM_ONLY_BASE}), "
                              f"got {self.companies}")
         if self.crm_only < 0:
-            raise ValueError(f"crm_only must be >= 0, got {self.crm_only}")
+            raise CrmGeneratorError(f"crm_only must be >= 0, got {self.crm_only}")
 
     def company_ids(self) -> list[str]:
         """The ids in every snapshot: usage companies minus the usage-only ones, plus the CRM-only ones."""

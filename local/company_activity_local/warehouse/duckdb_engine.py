@@ -32,6 +32,7 @@ from company_activity_local.warehouse.duckdb_plan import (
 from company_activity_local.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
 from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity_local.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
 from company_activity_local.warehouse.tsql_types import SqlType, from_duckdb
@@ -290,7 +291,7 @@ class DuckDBWarehouse(ScriptWarehouse):
         ).fetchone()
         if not exists:
             raise TSqlError(
-                2760,
+                SqlErrorNumber.SCHEMA_NOT_FOUND,
                 f'The specified schema name "{schema}" either does not exist or you do not have permission to use it.',
             )
         self._ensure_modules_table()
@@ -300,7 +301,10 @@ class DuckDBWarehouse(ScriptWarehouse):
                 "SELECT 1 FROM etl.sql_modules WHERE object_name = $n", {"n": step.name}
             ).fetchone()
         ):
-            raise TSqlError(2714, f"There is already an object named '{step.name.split('.')[-1]}' in the database.")
+            raise TSqlError(
+                SqlErrorNumber.OBJECT_EXISTS,
+                f"There is already an object named '{step.name.split('.')[-1]}' in the database.",
+            )
         self._session.execute(
             "INSERT OR REPLACE INTO etl.sql_modules VALUES ($n, $d, $s, $t)",
             {
@@ -319,9 +323,9 @@ class DuckDBWarehouse(ScriptWarehouse):
         except duckdb.CatalogException:
             row = None  # no procedure was ever created in this file
         except duckdb.Error as error:
-            raise TSqlError(50000, str(error)) from None
+            raise TSqlError(SqlErrorNumber.USER_DEFINED, str(error)) from None
         if row is None:
-            raise TSqlError(2812, f"Could not find stored procedure '{name}'.")
+            raise TSqlError(SqlErrorNumber.PROCEDURE_NOT_FOUND, f"Could not find stored procedure '{name}'.")
         definition, sha = row
         fingerprint = self._catalog.fingerprint
         plan = _PROCEDURES.get(sha, fingerprint)
@@ -329,7 +333,10 @@ class DuckDBWarehouse(ScriptWarehouse):
             batches = parse_script(definition, name)
             procedure = batches[0].statements[0] if batches and batches[0].statements else None
             if not isinstance(procedure, CreateProcedure):
-                raise TSqlError(2812, f"etl.sql_modules holds no procedure definition for '{name}'.")
+                raise TSqlError(
+                    SqlErrorNumber.PROCEDURE_NOT_FOUND,
+                    f"etl.sql_modules holds no procedure definition for '{name}'.",
+                )
             plan = compile_procedure(procedure, self._catalog)
             _PROCEDURES.put(sha, fingerprint, plan)
         return plan

@@ -21,8 +21,9 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any, cast
 
+from company_activity.errors import InputError
 from company_activity.ingest.bronze import is_run_id
-from company_activity.ingest.dates import parse_iso_date, shown
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, shown
 from company_activity.ingest.usage_api import DayRecordValidator
 from company_activity_local.warehouse.crm import CrmRow
 
@@ -37,7 +38,7 @@ INT_MAX = 2**31 - 1  # active_users and events are INT columns
 MAX_REPORTED_ERRORS = 20
 
 
-class StagingError(ValueError):
+class StagingError(InputError):
     """Input that must not be staged; the message names file:line, field and value. Nothing was changed."""
 
 
@@ -65,7 +66,7 @@ def _date_in_path(path: str | Path) -> date | None:
         if part.startswith("date="):
             try:
                 return parse_iso_date("date", part[len("date="):])
-            except ValueError:
+            except DateFieldError:
                 return None
     return None
 

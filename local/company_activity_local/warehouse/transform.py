@@ -20,8 +20,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from company_activity.errors import InputError, OperationalError
 from company_activity.ingest.bronze import MANIFEST_NAME, Manifest, ManifestError
 from company_activity_local.warehouse.crm import CrmParseResult, CrmRejectedError, parse_crm_csv, snapshot_date_of_path
+from company_activity_local.warehouse.engine import WarehouseError
 from company_activity_local.warehouse.staging import (
     StagedUsage,
     StagingError,
@@ -36,12 +38,16 @@ PROCEDURE = "dbo.usp_merge_fact_daily_company_activity"
 LOAD_LOG = "etl.load_log"
 
 
-class TransformError(RuntimeError):
+class TransformError(OperationalError):
     """The run failed; `load_log` holds the procedure's `failed` log row when it got that far."""
 
     def __init__(self, message: str, load_log: LoadLogRow | None = None) -> None:
         super().__init__(message)
         self.load_log = load_log
+
+
+class ThresholdError(InputError):
+    """A churn-risk threshold is out of range."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,9 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         if not self.low_activity_threshold >= 0:
-            raise ValueError(f"low_activity_threshold must be >= 0, got {self.low_activity_threshold}")
+            raise ThresholdError(f"low_activity_threshold must be >= 0, got {self.low_activity_threshold}")
         if self.stale_contact_days < 0:
-            raise ValueError(f"stale_contact_days must be >= 0, got {self.stale_contact_days}")
+            raise ThresholdError(f"stale_contact_days must be >= 0, got {self.stale_contact_days}")
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ def transform(
             "low_activity_threshold": float(thresholds.low_activity_threshold),
             "stale_contact_days": int(thresholds.stale_contact_days),
         })
-    except Exception as exc:
+    except WarehouseError as exc:
         failed = load_log_row(wh, run_id, after_load_id=before)
         raise TransformError(f"{PROCEDURE} failed for {run_date} (run {run_id}): {exc}", failed) from exc
     row = load_log_row(wh, run_id, after_load_id=before)

@@ -108,7 +108,6 @@ MERGE_DUPLICATE_MESSAGE = (
     "of the target table multiple times. Refine the ON clause to ensure a target row matches at most one "
     "source row, or use the GROUP BY clause to group the source rows."
 )
-MERGE_DUPLICATE_NUMBER = 8672
 DIVIDE_BY_ZERO_MESSAGE = "Divide by zero error encountered."
 
 # Node types accepted as they are (their children are checked on their own).

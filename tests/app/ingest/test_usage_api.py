@@ -21,7 +21,7 @@ from company_activity.ingest.usage_api import (
     UsageApiUnavailable,
     _retry_after_s,
 )
-from company_activity.settings import IngestSettings, Secret
+from company_activity.settings import Secret, UsageApiSettings
 from company_activity_local.services.simulator import UsageApiSimulator
 from company_activity_local.services.usage_data import Dataset, expected_day
 
@@ -95,12 +95,11 @@ def test_pages_share_one_kept_alive_connection(usage_api_factory: Factory) -> No
 
 
 def test_from_settings_uses_url_key_page_size_and_timeout(usage_api: UsageApiSimulator) -> None:
-    settings = IngestSettings.from_env({
+    settings = UsageApiSettings.from_env({
         "USAGE_API_BASE_URL": usage_api.base_url + "/",
         "USAGE_API_KEY": usage_api.api_key,
         "USAGE_API_PAGE_SIZE": "900",
         "USAGE_API_TIMEOUT_S": "7.5",
-        "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
     })
     with UsageApiClient.from_settings(settings, RetryPolicy(max_attempts=2)) as api:
         assert (api.page_size, api.timeout_s, api.retry.max_attempts) == (900, 7.5, 2)

@@ -209,3 +209,21 @@ def test_status_when_the_load_is_switched_off(handlers: dict[str, Callable[..., 
     response, out = post(handlers, backfill_body())
     assert response.status_code == 202 and body_of(response)["load"]["enabled"] is False and len(out.value) == 3
     assert arm[0].requests == []
+
+
+class BrokenCredential:
+    """A credential with a bug: a ValueError that has nothing to do with the request."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise ValueError("a bug in the token source")
+
+
+def test_status_never_answers_404_for_a_bug(handlers: dict[str, Callable[..., Any]],  # noqa: F811
+                                            arm: tuple[ArmStandIn, RecordingCredential],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only "not a backfill run" is a 404; any other error reaches the host (which logs it and answers 500)
+    instead of telling the caller that the run does not exist."""
+    monkeypatch.setattr(load, "credential_factory", BrokenCredential)
+    load.reset()
+    with pytest.raises(ValueError, match="a bug in the token source"):
+        get_backfill(handlers, "00000000-0000-0000-0000-000000000001")

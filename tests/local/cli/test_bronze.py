@@ -49,7 +49,7 @@ def test_download_saves_the_committed_run_byte_for_byte(
     assert manifest is not None and manifest.rejected_count > 0
     capsys.readouterr()
 
-    assert main(["bronze", "download", "--date", DAY.isoformat(), "--dest", str(tmp_path / "b")]) == 0
+    assert main(["bronze", "download", "--date", DAY.isoformat(), "--out", str(tmp_path / "b")]) == 0
     for entry in (*manifest.files, *manifest.rejected_files):
         saved = (tmp_path / "b" / entry.path).read_bytes()
         assert saved == storage_env.get_blob_client(entry.path).download_blob().readall()
@@ -60,7 +60,7 @@ def test_download_saves_the_committed_run_byte_for_byte(
 
     # A day that is not committed: reported, exit 1, nothing written for it.
     other = date(2026, 3, 11)
-    assert main(["bronze", "download", "--date", other.isoformat(), "--dest", str(tmp_path / "b")]) == 1
+    assert main(["bronze", "download", "--date", other.isoformat(), "--out", str(tmp_path / "b")]) == 1
     assert f"{other}: not committed" in capsys.readouterr().err
     assert not (tmp_path / "b" / bronze.day_prefix(other)).exists()
 
@@ -78,7 +78,7 @@ def test_a_damaged_file_is_refused_and_never_appears(
     storage_env.get_blob_client(part).upload_blob(gzip.compress(b"\n".join(lines[:-1]) + b"\n"), overwrite=True)
     capsys.readouterr()
 
-    assert main(["bronze", "download", "--date", DAY.isoformat(), "--dest", str(tmp_path)]) == 1
+    assert main(["bronze", "download", "--date", DAY.isoformat(), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert part in err and "does not match its manifest" in err
     assert not (tmp_path / part).exists()
@@ -130,7 +130,7 @@ def test_crm_generate_upload_download_round_trip(storage_env: ContainerClient, b
     assert blob.download_blob().readall() == out.read_bytes()
     capsys.readouterr()
 
-    assert main(["crm", "download", "--dates", f"{DAY}..2026-03-11", "--dest", str(tmp_path / "d"),
+    assert main(["crm", "download", "--dates", f"{DAY}..2026-03-11", "--out", str(tmp_path / "d"),
                  "--crm-container", crm_container]) == 1  # the 11th has no snapshot
     assert (tmp_path / "d" / crm_blob_path(DAY)).read_bytes() == out.read_bytes()
     assert "2026-03-11: no snapshot" in capsys.readouterr().err

@@ -97,7 +97,7 @@ def _fails(argv: list[str], capsys, code: int = 1) -> str:
     assert main(argv) == code
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("company-activity: error: ") and captured.err.count("\n") == 1, captured.err
     return captured.err
 
 
@@ -136,7 +136,9 @@ def test_an_unreachable_server(tmp_path, capsys, monkeypatch):
     connection_string = (
         "Driver={ODBC Driver 18 for SQL Server};Server=tcp:127.0.0.1,9;Database=x;Encrypt=yes;Login Timeout=2"
     )
-    error = _fails(["dashboard", "--connection-string", connection_string, "-o", str(tmp_path / "x.html")], capsys)
+    secret_file = tmp_path / "sql.conn"
+    secret_file.write_text(connection_string)
+    error = _fails(["dashboard", "--connection-string-file", str(secret_file), "-o", str(tmp_path / "x.html")], capsys)
     # Without pyodbc (not installed here) the engine says how to get it; with it, the driver's reason.
     assert "cannot connect to SQL Server" in error or "needs pyodbc" in error
     assert "[sqlserver]" in error or "cannot connect" in error  # engine text printed verbatim, not as markup

@@ -51,18 +51,21 @@ def test_run_prints_activities_and_exits_by_outcome(azurite: Azurite, tmp_path: 
 
         # A range stops at its first failed date and says which dates were not run.
         assert main(["pipeline", "run", "--dates", f"{DAY3}..{DAY4}", *common]) == 1
-        failed = capsys.readouterr().out
+        captured = capsys.readouterr()
+        failed = captured.out
         assert "ValidationTimedOut" in failed and "Failed in" in failed
         # Each wait is printed as it starts: what, how long, which option shortens it.
         assert "waiting WaitForManifest: cli-bronze/product_usage/date=2026-04-03/_manifest.json does not exist" \
             in failed
         assert "shorten with --manifest-timeout / --manifest-sleep" in failed
-        assert "stopped: 1 later date(s) not run (2026-04-04..2026-04-04)" in failed
+        # The outcome goes to stderr, as one line: what failed, which dates were not run.
+        assert captured.err == ("company-activity: error: PL_daily_company_activity runDate=2026-04-03 Failed; "
+                                "1 later date(s) not run (2026-04-04..2026-04-04)\n")
         assert slack.path not in out + failed  # the webhook (a secret) is never printed
         assert len(slack.messages) == 1
 
         assert main(["pipeline", "run", "--date", "2026-02-30", *common]) == 2
-        assert "--date" in capsys.readouterr().out
+        assert "--date" in capsys.readouterr().err
     service.close()
 
 
@@ -70,7 +73,7 @@ def test_run_without_blob_setting_names_it(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("LOCAL_BLOB_CONNECTION_STRING", raising=False)
     assert main(["pipeline", "run", "--date", "2026-04-01"]) == 2
-    assert "LOCAL_BLOB_CONNECTION_STRING" in capsys.readouterr().out
+    assert "LOCAL_BLOB_CONNECTION_STRING" in capsys.readouterr().err
 
 
 def test_validate_checks_local_support(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

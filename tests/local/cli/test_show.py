@@ -21,7 +21,7 @@ def load_two_days(tmp_path: Path) -> Path:
     for day in (DAY - timedelta(days=1), DAY):
         usage = write_jsonl(tmp_path / f"{day}.jsonl.gz", [record("c1", day.isoformat()),
                                                              record("c2", day.isoformat(), users=0)])
-        args = ["transform", "--run-date", day.isoformat(), "--usage", str(usage), "--warehouse", str(warehouse),
+        args = ["transform", "--date", day.isoformat(), "--usage", str(usage), "--warehouse", str(warehouse),
                 "--run-id", f"run-{day}"]
         assert main([*args, "--crm", str(crm)] if day == DAY else args) == 0
     return warehouse

@@ -82,7 +82,7 @@ def test_transforms_bronze_written_by_the_ingestion(container, tmp_path, capsys)
     for day in (DAY, DAY + timedelta(days=1)):
         run_folder = bronze_day(container, day, dataset, tmp_path / "bronze")
         crm = crm_file(tmp_path, day, generator.snapshot(day))
-        assert cli("--run-date", day, "--usage", run_folder, "--crm", crm, "--warehouse", warehouse,
+        assert cli("--date", day, "--usage", run_folder, "--crm", crm, "--warehouse", warehouse,
                    "--run-id", f"test-{day}") == 0
         out = capsys.readouterr().out
         assert "status" in out and "succeeded" in out
@@ -105,9 +105,9 @@ def test_transforms_bronze_written_by_the_ingestion(container, tmp_path, capsys)
 def test_rerun_of_the_same_files_changes_nothing(tmp_path, capsys) -> None:
     usage = write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO, 2, 5), record("c2", ISO, 0, 0)])
     warehouse = tmp_path / "wh.duckdb"
-    assert cli("--run-date", ISO, "--usage", usage, "--warehouse", warehouse) == 0
+    assert cli("--date", ISO, "--usage", usage, "--warehouse", warehouse) == 0
     assert re.search(r"^rows_inserted +2$", capsys.readouterr().out, re.MULTILINE)
-    assert cli("--run-date", ISO, "--usage", usage, "--warehouse", warehouse, "--run-id", "again") == 0
+    assert cli("--date", ISO, "--usage", usage, "--warehouse", warehouse, "--run-id", "again") == 0
     out = capsys.readouterr().out
     for counter in ("rows_inserted", "rows_updated", "rows_deleted"):
         assert re.search(rf"^{counter} +0$", out, re.MULTILINE), counter
@@ -120,13 +120,13 @@ def test_crm_rejects_fail_the_load_unless_allowed(tmp_path, capsys) -> None:
     crm.write_text(",".join(CRM_HEADER) + "\nc1,Acme,,US,2026-06-01\nc2,Bad date,,,2026-06-31\n", encoding="utf-8")
     warehouse = tmp_path / "wh.duckdb"
 
-    assert cli("--run-date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse) == 2
+    assert cli("--date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse) == 2
     err = capsys.readouterr().err
     assert "use --allow-rejects" in err
     assert "line 3, last_contact_date: is not a calendar date, got '2026-06-31'" in err
     assert not warehouse.exists() or fact(warehouse) == []
 
-    assert cli("--run-date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse, "--allow-rejects") == 0
+    assert cli("--date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse, "--allow-rejects") == 0
     captured = capsys.readouterr()
     assert "1 rows accepted, 1 rejected" in captured.err
     assert [(r["company_id"], r["company_name"]) for r in fact(warehouse)] == [("c1", "Acme")]
@@ -147,10 +147,10 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, ca
     monkeypatch.delenv("WAREHOUSE_PATH", raising=False)
     warehouse = tmp_path / "wh.duckdb"
     good = write_jsonl(tmp_path / "good.jsonl.gz", [record("c0", ISO)])
-    assert cli("--run-date", ISO, "--usage", good, "--warehouse", warehouse) == 0
+    assert cli("--date", ISO, "--usage", good, "--warehouse", warehouse) == 0
     before = fact(warehouse)
     capsys.readouterr()
-    args: list[object] = ["--run-date", ISO, "--warehouse", warehouse]
+    args: list[object] = ["--date", ISO, "--warehouse", warehouse]
     if setup == "bad_record":
         args += ["--usage", write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO), record("c2", ISO, users=-4)])]
     elif setup in ("wrong_header", "crm_of_other_date"):
@@ -176,9 +176,9 @@ def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys
     full.write_text(",".join(CRM_HEADER) + "\nc1,One,,,\nc2,Two,,,\n", encoding="utf-8")
     empty = crm_file(tmp_path, next_day, [])
     usage = [write_jsonl(tmp_path / f"{d}.jsonl.gz", [record("c1", d.isoformat())]) for d in (DAY, next_day)]
-    assert cli("--run-date", DAY, "--usage", usage[0], "--crm", full, "--warehouse", warehouse) == 0
+    assert cli("--date", DAY, "--usage", usage[0], "--crm", full, "--warehouse", warehouse) == 0
     assert "and 2 CRM rows" in capsys.readouterr().out
-    assert cli("--run-date", next_day, "--usage", usage[1], "--crm", empty, "--warehouse", warehouse) == 0
+    assert cli("--date", next_day, "--usage", usage[1], "--crm", empty, "--warehouse", warehouse) == 0
     assert "no CRM snapshot (the last known CRM state is kept)" in capsys.readouterr().out
     rows = [(r["activity_date"], r["company_id"], r["daily_active_users"], r["company_name"]) for r in fact(warehouse)]
     assert rows == [(DAY, "c1", 3, "One"), (DAY, "c2", 0, "Two"),
@@ -195,7 +195,7 @@ def test_without_a_warehouse_setting_every_command_uses_out_warehouse_duckdb(tmp
     assert main(["sql", "deploy"]) == 0
     assert "out/warehouse.duckdb: " in capsys.readouterr().out
     usage = write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO)])
-    assert cli("--run-date", ISO, "--usage", usage) == 0
+    assert cli("--date", ISO, "--usage", usage) == 0
     assert [r["company_id"] for r in fact(tmp_path / "out" / "warehouse.duckdb")] == ["c1"]
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "elsewhere.duckdb"))
     assert main(["sql", "deploy"]) == 0
@@ -207,10 +207,10 @@ def test_the_warehouse_can_come_from_the_environment(tmp_path, capsys, monkeypat
     warehouse = tmp_path / "from-env.duckdb"
     monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
     monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
-    assert cli("--run-date", ISO, "--usage", usage) == 0
+    assert cli("--date", ISO, "--usage", usage) == 0
     assert [r["company_id"] for r in fact(warehouse)] == ["c1"]
     monkeypatch.setenv("WAREHOUSE_CONNECTION_STRING", "Driver=x;Server=y")
-    assert cli("--run-date", ISO, "--usage", usage) == 2
+    assert cli("--date", ISO, "--usage", usage) == 2
     err = capsys.readouterr().err
     assert "both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set" in err
     assert "Server=y" not in err

@@ -44,8 +44,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """(dashboard, warehouse, demo output)."""
     out = tmp_path_factory.mktemp("demo") / "out"
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "company-activity"), "demo", "--days", str(DAYS),
-         "--companies", str(COMPANIES), "--seed", str(SEED), "--end", END.isoformat(), "--out", str(out)],
+        [str(Path(sys.executable).parent / "company-activity"), "demo",
+         "--dates", f"{END - timedelta(days=DAYS - 1)}..{END}",
+         "--companies", str(COMPANIES), "--seed", str(SEED), "--out", str(out)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     output = completed.stdout + completed.stderr

@@ -57,8 +57,9 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The small demo, run once as a user runs it: its output and its --out folder."""
     out = tmp_path_factory.mktemp("demo") / "out"
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "company-activity"), "demo", "--days", str(DAYS),
-         "--companies", str(COMPANIES), "--seed", str(SEED), "--end", END.isoformat(), "--out", str(out)],
+        [str(Path(sys.executable).parent / "company-activity"), "demo",
+         "--dates", f"{END - timedelta(days=DAYS - 1)}..{END}",
+         "--companies", str(COMPANIES), "--seed", str(SEED), "--out", str(out)],
         capture_output=True, text=True, timeout=240, env={**os.environ, "COLUMNS": "200"},
     )
     output = completed.stdout + completed.stderr

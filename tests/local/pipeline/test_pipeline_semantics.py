@@ -14,7 +14,13 @@ import pytest
 from company_activity.ingest import bronze
 from company_activity.settings import SETTINGS
 from company_activity_local.pipeline import resources as rs
-from company_activity_local.pipeline.expressions import EvalContext, evaluate, find_expressions, referenced_activities
+from company_activity_local.pipeline.expressions import (
+    EvalContext,
+    ExpressionError,
+    evaluate,
+    find_expressions,
+    referenced_activities,
+)
 from company_activity_local.warehouse import crm
 
 FACTORY = rs.load_factory()
@@ -122,7 +128,7 @@ def test_run_date_is_normalised_before_it_reaches_paths_and_sql() -> None:
     ctx = run_context(runDate="2024-03-01T00:00:00Z")
     location = resolve_location(ACTIVITIES["WaitForManifest"]["typeProperties"]["dataset"], ctx)["location"]
     assert location["folderPath"] == "product_usage/date=2024-03-01"
-    with pytest.raises(ValueError, match="cannot read \"2024-03-01'; DROP TABLE x; --\" as an ISO 8601 timestamp"):
+    with pytest.raises(ExpressionError, match="cannot read \"2024-03-01'; DROP TABLE x; --\" as an ISO 8601 timestamp"):
         evaluate(NESTED["CopyUsageToStaging"]["typeProperties"]["sink"]["preCopyScript"],
                  run_context(runDate="2024-03-01'; DROP TABLE x; --"))
 

@@ -34,7 +34,7 @@ def test_blob_path_round_trips_and_names_the_date() -> None:
     assert parse_crm_blob_path(crm_blob_path(DAY)) == DAY
     assert snapshot_date_of_path("/tmp/x/companies/snapshot_date=2026-03-14/companies.csv") == DAY
     assert snapshot_date_of_path("/tmp/companies.csv") is None
-    with pytest.raises(ValueError, match="not a CRM snapshot blob"):
+    with pytest.raises(CrmFormatError, match="not a CRM snapshot blob"):
         parse_crm_blob_path("companies/2026-03-14.csv")
 
 

@@ -163,7 +163,7 @@ def sink_columns(warehouse: Warehouse, schema: str, table: str) -> dict[str, Sql
             type_text = f"{type_text}({int(length)})"
         try:
             columns[str(row["column_name"])] = SqlType.parse(type_text)
-        except ValueError as exc:
+        except ConversionError as exc:
             raise UnsupportedFeature(f"sink {schema}.{table} column {row['column_name']!r}: {exc}") from None
     # DuckDB answers no lengths; its engine reads them from the translator's CHECKs, so an over-long value
     # fails here with file:line, column and value, as SQL Server's declared lengths do.
@@ -242,7 +242,7 @@ def _date_format(ctx: ActivityContext, translator: Mapping[str, Any]) -> tuple[D
                                  "typeConversion: true")
     try:
         return DateFormat.parse(text), datetime_text is not None
-    except ValueError as exc:
+    except ConversionError as exc:
         raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateFormat {text!r}: {exc}") from None
 
 
