@@ -27,7 +27,9 @@ from company_activity.settings import (
     storage_connection_string,
 )
 
-DEFAULT_WAREHOUSE_PATH = Path("out/warehouse.duckdb")
+DEFAULT_OUT_DIR = Path("out")
+WAREHOUSE_FILE = "warehouse.duckdb"
+DEFAULT_WAREHOUSE_PATH = DEFAULT_OUT_DIR / WAREHOUSE_FILE
 
 
 def duckdb_file(raw: Raw) -> Path:
@@ -35,6 +37,11 @@ def duckdb_file(raw: Raw) -> Path:
     if path.is_dir():
         raise raw.error(f"must be a DuckDB file path, got the directory {raw.text!r}")
     return path
+
+
+def folder(raw: Raw) -> Path:
+    """A folder path (created by the commands that write into it)."""
+    return Path(raw.text)
 
 
 def secret_url(raw: Raw) -> Secret:
@@ -54,23 +61,68 @@ def executable(raw: Raw) -> Path:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutDirSettings(SettingsGroup):
+    """The local output folder: where every local command keeps its state and writes its files by default,
+    so that a workflow with a folder of its own never touches another's data (docs/local.md, "Each workflow
+    has its own folder"). The properties are the layout in it; the flags named in their docs override them.
+    """
+
+    folder: Path = setting(
+        "LOCAL_OUT_DIR", folder, str(DEFAULT_OUT_DIR),
+        "The local output folder: the default warehouse (`$LOCAL_OUT_DIR/warehouse.duckdb`), `services up`'s "
+        "state and Azurite data (`services/`), CRM and bronze files (`crm/`, `bronze/`), the dashboard, the demo. "
+        "Each documented workflow exports its own, under `work/`.")
+
+    @property
+    def warehouse(self) -> Path:
+        """The DuckDB file when neither WAREHOUSE_PATH nor WAREHOUSE_CONNECTION_STRING nor a flag says."""
+        return self.folder / WAREHOUSE_FILE
+
+    @property
+    def services(self) -> Path:
+        """`services up`: pid file, logs, Azurite's data (--dir)."""
+        return self.folder / "services"
+
+    @property
+    def crm(self) -> Path:
+        """`crm generate` / `crm download`: <crm>/companies/snapshot_date=D/companies.csv (--out)."""
+        return self.folder / "crm"
+
+    @property
+    def bronze(self) -> Path:
+        """`bronze download`: <bronze>/product_usage/date=D/<run_id>/ (--out)."""
+        return self.folder / "bronze"
+
+    @property
+    def dashboard(self) -> Path:
+        """`dashboard` (-o)."""
+        return self.folder / "dashboard.html"
+
+
+def out_dir(env: Mapping[str, str] | None = None) -> OutDirSettings:
+    """The local output folder of the environment (LOCAL_OUT_DIR, else out) and its layout."""
+    return OutDirSettings.from_env(env)
+
+
+@dataclass(frozen=True, kw_only=True)
 class WarehouseSettings(SettingsGroup):
     """Where the warehouse is when no `--warehouse` / `--connection-string-file` is given."""
 
     path: Path | None = setting(
         "WAREHOUSE_PATH", optional(duckdb_file), "",
         "DuckDB file of the warehouse (the `AzureSqlDatabase` linked service of a local run maps to it); "
-        f"`{DEFAULT_WAREHOUSE_PATH}` when `WAREHOUSE_CONNECTION_STRING` is unset too.")
+        "`$LOCAL_OUT_DIR/warehouse.duckdb` when `WAREHOUSE_CONNECTION_STRING` is unset too.")
     connection_string: Secret | None = setting(
         "WAREHOUSE_CONNECTION_STRING", optional(secret), "",
         "ODBC connection string of a SQL Server / Azure SQL database to use instead of DuckDB (set at most "
         "one of the two); Entra auth via `Authentication=ActiveDirectoryDefault`. Never logged.",
         secret=True)
+    out: OutDirSettings = group(OutDirSettings)
 
     @property
     def duckdb_path(self) -> Path:
-        """The DuckDB file when no connection string is set: WAREHOUSE_PATH, else out/warehouse.duckdb."""
-        return self.path or DEFAULT_WAREHOUSE_PATH
+        """The DuckDB file when no connection string is set: WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb."""
+        return self.path or self.out.warehouse
 
     def __post_init__(self) -> None:
         if self.path is not None and self.connection_string is not None:
@@ -88,7 +140,7 @@ def warehouse_target(path: Path | None, connection: str | None,
     """(DuckDB path, None) or (None, connection string): the one rule every command uses.
 
     A `--warehouse` / `--connection-string-file` option first; else WAREHOUSE_CONNECTION_STRING or
-    WAREHOUSE_PATH (both set is ambiguous: SettingsError); else the DuckDB file out/warehouse.duckdb.
+    WAREHOUSE_PATH (both set is ambiguous: SettingsError); else the DuckDB file $LOCAL_OUT_DIR/warehouse.duckdb.
     """
     if connection:
         return None, connection

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from .bicep import BicepFile
-from .conftest import ROOT
-from .fake_azure_cli import APP_ID, FACTORY_CLIENT_ID, SP
+from tests.support.infra import fake_azure_cli
+from tests.support.infra.bicep import BicepFile
+from tests.support.infra.fake_azure_cli import APP_ID, FACTORY_CLIENT_ID, SP
+from tests.support.infra.repo import ROOT
 
 pytestmark = pytest.mark.cli
 
@@ -37,7 +38,7 @@ def test_deploy_script_is_lint_clean() -> None:
 def fake_tools(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = Path(__file__).with_name("fake_azure_cli.py")
+    fake = Path(fake_azure_cli.__file__)
     for tool in TOOLS:
         wrapper = bin_dir / tool
         wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n', encoding="utf-8")

@@ -44,9 +44,16 @@ def dataset_context() -> EvalContext:
 
 
 def linked_service_context() -> EvalContext:
-    return EvalContext("PL_corpus", "run-corpus", {}, {}, {}, now=CLOCK, factory_name="adf-corpus",
-                       linked_service_parameters={"serviceEndpoint": "https://example.blob.core.windows.net/",
-                                                  "port": 1433})
+    return EvalContext(
+        pipeline_name="PL_corpus",
+        run_id="run-corpus",
+        parameters={},
+        trigger={},
+        activities={},
+        now=CLOCK,
+        factory_name="adf-corpus",
+        linked_service_parameters={"serviceEndpoint": "https://example.blob.core.windows.net/", "port": 1433},
+    )
 
 
 CORPUS: dict[str, list[str]] = {

@@ -29,8 +29,8 @@ from company_activity_local.services.simulator import SimulatorConfig, UsageApiS
 from company_activity_local.services.slack_catcher import SlackCatcher
 from company_activity_local.services.usage_data import expected_valid_day
 from company_activity_local.settings import LocalRunSettings
-from tests.sql.reference.harness import State, compare, read_state
-from tests.sql.reference.model import CrmSnapshotRow, Load, ReferenceWarehouse, UsageRow
+from tests.support.reference_harness import State, compare, read_state
+from tests.support.reference_model import CrmSnapshotRow, Load, ReferenceWarehouse, UsageRow
 
 PIPELINE = "PL_daily_company_activity"
 # Small waits so that a missing manifest fails the Validation in about two seconds.
@@ -104,9 +104,17 @@ class LocalNight:
                       for r in expected_valid_day(day, self.companies, self.seed))
         crm = None
         if day in self.snapshot_days:
-            crm = tuple(CrmSnapshotRow(r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date)
-                        for r in self.generator.snapshot(day))
-        self.reference.apply(Load(day, run_id, usage, crm))
+            crm = tuple(
+                CrmSnapshotRow(
+                    company_id=r.company_id,
+                    company_name=r.company_name,
+                    industry_tag=r.industry_tag,
+                    country=r.country,
+                    last_contact_date=r.last_contact_date,
+                )
+                for r in self.generator.snapshot(day)
+            )
+        self.reference.apply(Load(run_date=day, run_id=run_id, usage=usage, crm=crm))
 
     def state(self) -> State:
         return read_state(self.warehouse)
@@ -133,7 +141,14 @@ def local_night(connection_string: str, folder: Path, companies: int, seed: int)
     """A simulator, a Slack catcher and a deployed DuckDB warehouse around one LocalNight, all closed after."""
     with UsageApiSimulator(SimulatorConfig(companies=companies, seed=seed)) as simulator, SlackCatcher() as slack:
         warehouse = deployed_duckdb(folder)
-        night = LocalNight(connection_string, simulator, slack, warehouse, companies, seed)
+        night = LocalNight(
+            connection_string=connection_string,
+            simulator=simulator,
+            slack=slack,
+            warehouse=warehouse,
+            companies=companies,
+            seed=seed,
+        )
         try:
             yield night
         finally:

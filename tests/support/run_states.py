@@ -109,7 +109,7 @@ def run_scenario(name: str, pipeline: str, parameters: dict[str, Any], night: Ni
     executor = PipelineExecutor(FACTORY, None, runners=runners, retry_interval_s=0, global_parameters=GLOBALS)
     with recording() as evaluations:
         result = executor.run(pipeline, parameters, run_id=f"run-{len(name)}")
-    return ScenarioRun(name, pipeline, parameters, result, evaluations)
+    return ScenarioRun(name=name, pipeline=pipeline, parameters=parameters, result=result, evaluations=evaluations)
 
 
 def unreferenced_linked_service_evaluations() -> list[tuple[str, EvalContext]]:
@@ -125,7 +125,15 @@ def unreferenced_linked_service_evaluations() -> list[tuple[str, EvalContext]]:
             given = {key: spec.get("defaultValue", samples[spec.get("type", "String")])
                      for key, spec in declared.items()}
             given = {key: value.format(key) if isinstance(value, str) else value for key, value in given.items()}
-            ctx = EvalContext("", "", {}, {}, {}, linked_service_parameters=given, factory_name=FACTORY.name)
+            ctx = EvalContext(
+                pipeline_name="",
+                run_id="",
+                parameters={},
+                trigger={},
+                activities={},
+                linked_service_parameters=given,
+                factory_name=FACTORY.name,
+            )
             expressions.evaluate(linked["properties"].get("typeProperties") or {}, ctx)
     return evaluations
 
@@ -136,8 +144,17 @@ def trigger_evaluations() -> list[tuple[str, EvalContext]]:
         for start, end in (("2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z"),
                            ("2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z")):
             for trigger in FACTORY.triggers.values():
-                ctx = EvalContext("", "", {}, {"name": trigger["name"], "type": trigger["properties"]["type"],
-                                               "outputs": {"windowStartTime": start, "windowEndTime": end}}, {})
+                ctx = EvalContext(
+                    pipeline_name="",
+                    run_id="",
+                    parameters={},
+                    trigger={
+                        "name": trigger["name"],
+                        "type": trigger["properties"]["type"],
+                        "outputs": {"windowStartTime": start, "windowEndTime": end},
+                    },
+                    activities={},
+                )
                 expressions.evaluate(trigger["properties"]["pipeline"]["parameters"], ctx)
     return evaluations
 
@@ -242,15 +259,24 @@ def _evaluate_definition(activity: Mapping[str, Any], ctx: ActivityContext) -> N
         ls_given = ctx.evaluate(linked_reference.get("parameters") or {}, f"{where}.linkedServiceName",
                                 dataset_parameters=bound)
         ls_bound = resources.bind_parameters(linked["name"], resources.declared_parameters(linked), ls_given)
-        ls_ctx = EvalContext(ctx.state.pipeline_name, ctx.state.run_id, {}, {}, {},
-                             linked_service_parameters=ls_bound, factory_name=ctx.factory.name)
+        ls_ctx = EvalContext(
+            pipeline_name=ctx.state.pipeline_name,
+            run_id=ctx.state.run_id,
+            parameters={},
+            trigger={},
+            activities={},
+            linked_service_parameters=ls_bound,
+            factory_name=ctx.factory.name,
+        )
         expressions.evaluate(linked["properties"].get("typeProperties") or {}, ls_ctx)
 
 
 def _manifest(day: date, records: int) -> dict[str, Any]:
     """The first row the Lookup returns: the manifest the bronze module writes."""
     run_id = "20260403T010000Z-0a1b2c3d"
-    part = bronze.BronzeFile(bronze.data_file_path(day, run_id, "part", 0), records, 1234, "0" * 64)
+    part = bronze.BronzeFile(
+        path=bronze.data_file_path(day, run_id, "part", 0), records=records, bytes=1234, sha256="0" * 64
+    )
     written = bronze.Manifest(
         dataset=bronze.DATASET, date=day, run_id=run_id, record_count=records, rejected_count=0, files=(part,),
         rejected_files=(), started_at=datetime(2026, 4, 3, 1, tzinfo=UTC),

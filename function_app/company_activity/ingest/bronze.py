@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgspec
@@ -447,12 +447,14 @@ def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Man
 
 
 def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
-           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS) -> CommitOutcome:
+           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS,
+           after_read: Callable[[Manifest | None], None] | None = None) -> CommitOutcome:
     """Make `manifest` the day's committed run (conditional write), then clean up replaced and orphaned runs.
 
     `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
     grace/2 (cleanup may already consider its folder an orphan) or when the manifest kept changing under it
-    for `attempts` tries.
+    for `attempts` tries. `after_read` is called with the manifest each attempt read, just before its
+    conditional write: the moment a competing commit makes the write fail and the attempt start over.
     """
     instant = now or utc_now()
     age = instant - manifest.started_at
@@ -466,6 +468,8 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
     blob = container.get_blob_client(manifest_path(manifest.date))
     for attempt in range(1, attempts + 1):
         current, etag = _read_manifest_with_etag(container, manifest.date)
+        if after_read is not None:
+            after_read(current)
         try:
             if current is None:
                 blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,
@@ -702,3 +706,53 @@ def download_committed_day(container: ContainerClient, day: date, dest: Path) ->
             partial.unlink(missing_ok=True)
     (dest / manifest_path(day)).write_bytes(manifest.to_json())
     return manifest
+
+
+# ---------------------------------------------------------------------------------------- local copies
+
+
+def local_run_manifest(run_folder: Path) -> Manifest | None:
+    """The day's manifest beside a run folder saved with the container's layout (`bronze download`, or a copy
+    of the day's prefix): `<day folder>/_manifest.json` next to `<day folder>/<run_id>/`. None when there is
+    none; ManifestError when the file is not a valid manifest."""
+    path = run_folder.parent / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return Manifest.from_json(path.read_bytes(), where=str(path))
+
+
+def verify_local_run(files: Sequence[Path], manifest: Manifest) -> None:
+    """IntegrityError unless `files` are exactly the committed run's part files, each byte for byte as committed
+    (stored size and sha256, so the manifest's record counts hold for them): a local copy that is truncated,
+    changed, from another run, or missing or adding a part file is refused, naming the file."""
+    folders = {f.parent for f in files}
+    if len(folders) != 1:
+        raise IntegrityError(f"the files lie in {len(folders)} folders; a committed run is one folder")
+    folder = folders.pop()
+    if folder.name != manifest.run_id:
+        raise IntegrityError(f"{folder} is not the committed run of {manifest.date}: its manifest commits run "
+                             f"{manifest.run_id}")
+    expected = {PurePosixPath(entry.path).name: entry for entry in manifest.files}
+    given = {f.name: f for f in files}
+    missing = sorted(set(expected) - set(given))
+    if missing:
+        raise IntegrityError(f"{folder}: the manifest commits {len(expected)} part file(s); not given: "
+                             f"{', '.join(missing)} (the day would load partially)")
+    extra = sorted(set(given) - set(expected))
+    if extra:
+        raise IntegrityError(f"{folder}: {', '.join(extra)} is not in the committed run's manifest")
+    for name, entry in expected.items():
+        sha, stored = hashlib.sha256(), 0
+        with given[name].open("rb") as stream:
+            for chunk in iter(lambda: stream.read(DEFAULT_BLOCK_BYTES), b""):
+                sha.update(chunk)
+                stored += len(chunk)
+        problems = []
+        if stored != entry.bytes:
+            problems.append(f"{stored} bytes, manifest says {entry.bytes}")
+        digest = sha.hexdigest()
+        if digest != entry.sha256:
+            problems.append(f"sha256 {digest}, manifest says {entry.sha256}")
+        if problems:
+            raise IntegrityError(f"{given[name]} does not match its manifest ({entry.records} records committed): "
+                                 + "; ".join(problems))

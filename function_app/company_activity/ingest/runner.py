@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from azure.storage.blob import ContainerClient
 from company_activity.errors import OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import utc_now
+from company_activity.ingest.seen_ids import SeenIds
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient, UsageApiError, UsagePage
 from company_activity.settings import IngestSettings, StorageSettings
 from company_activity.storage import blob_service
@@ -135,11 +136,13 @@ def ingest_day(
     options: BronzeOptions | None = None,
     prefetch: int = PREFETCH_PAGES,
     now: datetime | None = None,
+    seen_ids: Callable[[], SeenIds] = SeenIds,
 ) -> IngestResult:
     """Ingest `day` into a new run folder and commit it; see IngestResult.reason when not committed.
 
     API failures, an over-threshold rejected share and a refused commit return committed=False (the
     previous commit is untouched); storage errors propagate after the run folder was discarded.
+    `seen_ids` makes the store of the day's company ids (duplicate detection), closed at the end.
     """
     options = options or BronzeOptions()
     started = now or utc_now()
@@ -147,7 +150,7 @@ def ingest_day(
     run_id = bronze.new_run_id(started)
     writer = bronze.RunWriter(container, day, run_id, part_max_bytes=options.part_max_bytes,
                               block_bytes=options.block_bytes, gzip_level=options.gzip_level)
-    validator = DayRecordValidator(day)
+    validator = DayRecordValidator(day, seen_ids())
     valid = rejected = pages = 0
     log.info("ingesting %s as run %s from %s", day, run_id, public_url(client.base_url))
 

@@ -72,6 +72,7 @@ class SeenIds:
         self._dir: str | None = None
         self._cleanup: weakref.finalize[..., SeenIds] | None = None
         self.disk_lookups = 0  # filter hits not answered by the ids in memory: a bucket file was read
+        self.spills = 0  # runs of ids written to disk
 
     def claim(self, company_id: str, page: int) -> int | None:
         """None when `company_id` is new (it is now claimed for `page`), else the page that claimed it."""
@@ -151,6 +152,7 @@ class SeenIds:
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         pending = self._pending[bucket]
         line = json.dumps(pending).encode("ascii") + b"\n"
+        self.spills += 1
         fd = os.open(self._bucket_path(bucket), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             written = 0

@@ -2,10 +2,12 @@
 
 The local executor runs the backfill pipeline's JSON as Data Factory would: ListRunDates, a sequential
 ForEach with one Execute Pipeline of PL_daily_company_activity per date, then the check that fails the run
-naming the failed dates. A progress bar advances per date as each daily run ends; the summary table shows
-both stages per date (bronze, then load). Linked services map to local resources as for `pipeline run`
-(docs/local.md): LOCAL_BLOB_CONNECTION_STRING defaults to the ingestion's STORAGE_CONNECTION_STRING and the
-factory's bronzeContainer to BRONZE_CONTAINER, so one set of settings drives both stages.
+naming the failed dates. The warehouse is checked and deployed before anything is ingested (`prepare`), so
+a wrong or undeployed warehouse stops the command before bronze changes. A progress bar advances per date
+as each daily run ends; the summary table shows both stages per date (bronze, then load). Linked services
+map to local resources as for `pipeline run` (docs/local.md): LOCAL_BLOB_CONNECTION_STRING defaults to the
+ingestion's STORAGE_CONNECTION_STRING and the factory's bronzeContainer to BRONZE_CONTAINER, so one set of
+settings drives both stages.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from company_activity.ingest.dates import date_range
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, PER_DATE_ACTIVITY, start_parameters
@@ -28,8 +29,9 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.flags import seconds
 from company_activity_local.cli.journal import Journal
+from company_activity_local.cli.tables import Column, fitted_table
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources
+from company_activity_local.pipeline.local_resources import LocalResources, prepare_warehouse_file
 from company_activity_local.pipeline.report import STYLE
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
@@ -53,7 +55,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("load (with --load: run PL_backfill_company_activity locally after ingesting)")
     group.add_argument("--load", action="store_true",
                        help="after ingesting, load the dates into the warehouse with the backfill pipeline")
-    group.add_argument("--warehouse", type=Path, help="DuckDB file (env WAREHOUSE_PATH, default out/warehouse.duckdb)")
+    group.add_argument("--warehouse", type=Path,
+                       help="DuckDB file (env WAREHOUSE_PATH, default $LOCAL_OUT_DIR/warehouse.duckdb, "
+                            "out/warehouse.duckdb); checked and deployed before anything is ingested")
     group.add_argument("--manifest-timeout", default=DEFAULT_MANIFEST_TIMEOUT, metavar="TIMESPAN",
                        help=f"how long each daily run waits for its manifest (default {DEFAULT_MANIFEST_TIMEOUT})")
     group.add_argument("--crm-container", help="container of the CRM export (default: the factory's crmContainer)")
@@ -78,12 +82,34 @@ def global_parameters(storage: StorageSettings, crm_container: str | None) -> di
     return values
 
 
+def prepare(args: argparse.Namespace, settings: IngestSettings) -> LocalRunSettings:
+    """Before the ingestion: resolve the load's settings and the factory, check the warehouse path (one line
+    when a new warehouse is created, SettingsError for a folder that does not exist) and deploy it."""
+    from company_activity_local.warehouse import WarehouseError
+
+    local = local_settings(settings.storage, args.warehouse)
+    load_factory(ADF_DIR)
+    new = (prepare_warehouse_file(local.warehouse.duckdb_path) if local.warehouse.connection_string is None
+           else None)
+    err = make_console(stderr=True)
+    if new:
+        err.print(escape(new))
+    try:
+        with LocalResources(local) as resources:
+            report = resources.warehouse.deploy()
+    except WarehouseError as exc:
+        raise CommandFailed(f"cannot deploy the warehouse ({local.describe_warehouse()}): {exc}; nothing was "
+                            "ingested") from exc
+    if report.applied:
+        err.print(f"deployed the warehouse: {len(report.applied)} migration(s) applied")
+    return local
+
+
 def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, end: date,
-             ingested: Mapping[date, IngestRow], journal: Journal) -> None:
+             ingested: Mapping[date, IngestRow], journal: Journal, local: LocalRunSettings) -> None:
     """Run the backfill pipeline over start..end and print the two-stage summary; CommandFailed unless every
     date is committed and loaded."""
     err = make_console(stderr=True)
-    local = local_settings(settings.storage, args.warehouse)
     factory = load_factory(ADF_DIR)
     dates = date_range(start, end)
     committed = sum(row.status in ("committed", "skipped") for row in ingested.values())
@@ -123,10 +149,7 @@ def print_summary(run: PipelineRunResult, children: Sequence[PipelineRunResult],
                   ingested: Mapping[date, IngestRow]) -> None:
     console = make_console()
     loads = {child.parameters.get("runDate"): child for child in children}
-    table = Table(title=f"backfill {dates[0]}..{dates[-1]}: ingest, then load ({BACKFILL_PIPELINE} run {run.run_id})",
-                  title_justify="left")
-    for column in ("date", "bronze", "records", "load", "daily run id", "error"):
-        table.add_column(column, overflow="fold")
+    cells = []
     for day in dates:
         row = ingested.get(day, IngestRow("(not requested)"))
         child = loads.get(day.isoformat())
@@ -137,8 +160,11 @@ def print_summary(run: PipelineRunResult, children: Sequence[PipelineRunResult],
             run_id, error = child.run_id, _first_line(child.message)
         if not error and row.status not in ("committed", "skipped"):
             error = row.detail  # why the ingestion did not commit the date
-        table.add_row(day.isoformat(), escape(row.status), row.records, load, run_id, escape(error))
-    console.print(table)
+        cells.append([day.isoformat(), escape(row.status), row.records, load, run_id, escape(error)])
+    columns = (Column("date"), Column("bronze"), Column("records", right=True), Column("load"),
+               Column("daily run id", optional=True), Column("error", text=True))
+    console.print(fitted_table(f"backfill {dates[0]}..{dates[-1]}: ingest, then load ({BACKFILL_PIPELINE} run "
+                               f"{run.run_id})", columns, cells, console, "`show load-log` has the run ids"))
     style = STYLE[run.status]
     console.print(f"[{style}]{run.status.value}[/] {BACKFILL_PIPELINE} in {run.duration_s:.1f}s")
     if run.status is Status.FAILED:

@@ -7,7 +7,6 @@ The replay runbook (docs/crm.md) runs `transform` on these files. Layout and ver
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.markup import escape
 
@@ -17,8 +16,7 @@ from company_activity_local.cli.errors import CommandFailed, storage_errors
 from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
-
-DEFAULT_OUT = Path("out/bronze")
+from company_activity_local.settings import out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "is not committed or a file does not match.",
     )
     add_span_flags(download, help="the days to download")
-    add_out_flag(download, default=DEFAULT_OUT, help=f"folder to write to (default {DEFAULT_OUT})", old=["--dest"])
+    add_out_flag(download, default=None, help="folder to write to (default $LOCAL_OUT_DIR/bronze, out/bronze)",
+                 old=["--dest"])
     download.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
     add_storage_flags(download)
     download.set_defaults(handler=run_download)
@@ -44,6 +43,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
     days = days_of(args)
     settings = storage_settings(args)
     bronze = container(settings, settings.bronze_container)
+    args.out = args.out or out_dir().bronze
     missing: list[str] = []
     for index, day in enumerate(days):
         journal.note(f"{index} of {len(days)} date(s) saved under {args.out} (a file appears only once verified); "

@@ -19,10 +19,9 @@ from company_activity_local.cli.errors import CommandFailed, UsageError, storage
 from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
-from company_activity_local.services.crm_generator import CrmGenerator, write_crm_csv
+from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
+from company_activity_local.settings import out_dir
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
-
-DEFAULT_DIR = Path("out/crm")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     generate = actions.add_parser(
         "generate", help="write a synthetic snapshot consistent with the usage-API simulator",
         description="Write the CRM snapshot of DATE that the demo would upload (same ids as `simulate-api "
-                    "--companies N --seed S`), to FILE (default out/crm/companies/snapshot_date=DATE/companies.csv).",
+                    "--companies N --seed S`), to FILE (default $LOCAL_OUT_DIR/crm/companies/snapshot_date=DATE/"
+                    "companies.csv, LOCAL_OUT_DIR defaulting to out).",
     )
     generate.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     generate.add_argument("--companies", type=int, default=1000, help="companies of the simulator (default 1000)")
@@ -44,22 +44,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     upload = actions.add_parser(
         "upload", help="check a snapshot CSV and put it where the pipeline reads it",
         description="Parse FILE with the CRM contract (a file-level error or a rejected row refuses the upload, "
-                    "--allow-rejects uploads anyway), then upload it to CONTAINER/companies/snapshot_date=DATE/"
-                    "companies.csv, replacing the date's snapshot.",
+                    "--allow-rejects uploads anyway; a file without a single row is refused unless --allow-empty), "
+                    "then upload it to CONTAINER/companies/snapshot_date=DATE/companies.csv, replacing the date's "
+                    "snapshot.",
     )
     upload.add_argument("file", type=Path, metavar="FILE.csv")
     upload.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     upload.add_argument("--allow-rejects", action="store_true", help="upload even when some rows are rejected")
+    upload.add_argument("--allow-empty", action="store_true",
+                        help="upload a snapshot with 0 rows (the pipeline then treats the date as one without a "
+                             "snapshot); refused by default, since it replaces the date's snapshot")
     _container_flags(upload)
     upload.set_defaults(handler=run_upload)
 
     download = actions.add_parser(
         "download", help="save the snapshots of dates under OUT with the container's layout",
         description="Save CONTAINER/companies/snapshot_date=D/companies.csv as OUT/companies/snapshot_date=D/"
-                    "companies.csv for each date (default OUT out/crm). A date without a snapshot is reported.",
+                    "companies.csv for each date (default OUT $LOCAL_OUT_DIR/crm, out/crm). A date without a "
+                    "snapshot is reported.",
     )
     add_span_flags(download, help="the snapshot dates")
-    add_out_flag(download, default=DEFAULT_DIR, help=f"folder to write to (default {DEFAULT_DIR})", old=["--dest"])
+    add_out_flag(download, default=None, help="folder to write to (default $LOCAL_OUT_DIR/crm, out/crm)",
+                 old=["--dest"])
     _container_flags(download)
     download.set_defaults(handler=run_download)
 
@@ -73,11 +79,15 @@ def _container_flags(parser: argparse.ArgumentParser) -> None:
 def run_generate(args: argparse.Namespace, journal: Journal) -> None:
     day = parse_iso_date("--date", args.date)
     generator = CrmGenerator(args.companies, seed=args.seed)
-    out = args.out or DEFAULT_DIR / crm_blob_path(day)
+    out = args.out or out_dir().crm / crm_blob_path(day)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as stream:
         rows = write_crm_csv(generator.snapshot(day), stream)
-    make_console().print(f"wrote {rows} companies (snapshot {day}) to {escape(str(out))}")
+    left_out, extra = generator.usage_only(), generator.crm_only
+    make_console().print(
+        f"wrote the CRM snapshot of {day} for the simulator's {args.companies} companies to {escape(str(out))}: "
+        f"{rows} rows, {args.companies - left_out} of the {args.companies} (the other {left_out} are usage-only on "
+        f"purpose) and {extra} CRM-only companies (c{CRM_ONLY_BASE:06d}..), as the demo uploads (docs/crm.md)")
 
 
 def run_upload(args: argparse.Namespace, journal: Journal) -> None:
@@ -94,6 +104,11 @@ def run_upload(args: argparse.Namespace, journal: Journal) -> None:
         if not args.allow_rejects:
             raise UsageError("rows were rejected: nothing was uploaded (--allow-rejects uploads the file anyway)")
     name = crm_blob_path(day)
+    if not parsed.rows and not args.allow_empty:
+        why = "every row rejected" if parsed.rejects else "header only"
+        raise UsageError(f"{args.file} has no company rows ({why}): nothing was uploaded, {args.crm_container}/{name} "
+                         "is unchanged. An empty snapshot makes the pipeline treat the date as one without a "
+                         "snapshot; pass --allow-empty to upload it anyway")
     journal.note(f"the snapshot of {day} is either replaced whole or unchanged (a blob upload commits at once); "
                  "rerunning the same command uploads it")
     with storage_errors(f"uploading {args.crm_container}/{name}"):
@@ -111,6 +126,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
     days = days_of(args)
     settings = storage_settings(args)
     missing: list[str] = []
+    args.out = args.out or out_dir().crm
     source = container(settings, args.crm_container)
     for index, day in enumerate(days):
         journal.note(f"{index} of {len(days)} snapshot(s) saved under {args.out}; rerunning the same command "

@@ -12,9 +12,7 @@ from company_activity_local.cli.errors import CommandFailed, UsageError, first_l
 from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_out_flag, connection_string
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
-from company_activity_local.settings import WarehouseSettings
-
-DEFAULT_OUT = Path("out/dashboard.html")
+from company_activity_local.settings import out_dir, warehouse_target
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,9 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--warehouse", metavar="PATH.duckdb", help="local DuckDB warehouse file (must exist)")
+    target.add_argument("--warehouse", metavar="PATH.duckdb",
+                        help="local DuckDB warehouse file, which must exist (default: $WAREHOUSE_PATH, else "
+                             "$LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
     add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
-    add_out_flag(parser, default=DEFAULT_OUT, help=f"the HTML file to write (default {DEFAULT_OUT})", old=["--output"])
+    add_out_flag(parser, default=None, help="the HTML file to write (default $LOCAL_OUT_DIR/dashboard.html, "
+                 "out/dashboard.html)", old=["--output"])
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the day shown (default: the latest loaded day)")
     parser.set_defaults(handler=dashboard_command)
 
@@ -44,16 +45,13 @@ def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
             day = dt.date.fromisoformat(args.date)
         except ValueError:
             raise UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
-    connection = connection_string(args)
-    if connection is None and not args.warehouse:
-        configured = WarehouseSettings.from_env().connection_string
-        connection = configured.reveal() if configured is not None else None
-    if not args.warehouse and not connection:
-        raise UsageError(f"give --warehouse PATH.duckdb or --connection-string-file PATH (or set "
-                         f"{CONNECTION_STRING_ENV})")
-    if args.warehouse and not Path(args.warehouse).is_file():
-        raise CommandFailed(f"--warehouse {args.warehouse}: no such file (run `company-activity demo` first)")
-    path = build(warehouse_path=args.warehouse, connection_string=connection, day=day, output=args.out)
+    # The one rule of every command: the flag, else WAREHOUSE_CONNECTION_STRING / WAREHOUSE_PATH, else the default.
+    warehouse, connection = warehouse_target(Path(args.warehouse) if args.warehouse else None, connection_string(args))
+    if warehouse is not None and not warehouse.is_file():
+        raise CommandFailed(f"no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
+                            "run `company-activity demo` first, or point one of them at a warehouse")
+    path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection, day=day,
+                 output=args.out or out_dir().dashboard)
     make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False)
 
 

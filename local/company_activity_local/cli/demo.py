@@ -24,7 +24,7 @@ from company_activity_local.demo.night import MAX_DAYS, DateRun, DemoObserver, D
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
-from company_activity_local.settings import ServicesSettings
+from company_activity_local.settings import ServicesSettings, out_dir
 
 log = logging.getLogger(__name__)
 DEFAULT_DAYS = 14
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo.add_argument("--dates", metavar="START..END", help="the days to load instead (at most 366)")
     demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
-    add_out_flag(demo, default=Path("out"), help="output folder (default out/)")
+    add_out_flag(demo, default=None, help="output folder (default $LOCAL_OUT_DIR, else out/)")
     demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
     demo.add_argument("--end", action=DeprecatedAlias, replacement="--dates START..END")
     demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
@@ -113,6 +113,11 @@ class ConsoleObserver(DemoObserver):
     def alert(self, message: CaughtMessage) -> None:
         self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
 
+    def injecting(self, day: date, what: str, expected: str) -> None:
+        self.console.print(f"[bold yellow]now a failure on purpose:[/] PL_daily_company_activity for {day}: "
+                           f"{escape(what)}. Expected: {escape(expected)}. Try it yourself later with "
+                           f"`company-activity pipeline run --date {day}`.")
+
     def late_backfill_begin(self, days: list[date]) -> None:
         self.console.print(f"late backfill: {days[0]}..{days[-1]} ({len(days)} dates held back) ingested and loaded "
                            "now, after the later dates, with PL_backfill_company_activity")
@@ -131,12 +136,18 @@ class ConsoleObserver(DemoObserver):
 
 
 def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date,
-                  kept: bool = False) -> None:
+                  options: DemoOptions) -> None:
     console.print(observer.pipeline_table)
-    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows, [bold]{summary.companies}[/] "
-                  f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
+    with_usage = summary.companies - summary.crm_only_companies
+    served = (f"the {options.companies} companies the simulator served" if with_usage == options.companies else
+              f"{with_usage} of the {options.companies} companies the simulator served")
+    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows for {served} (--companies) and "
+                  f"{summary.crm_only_companies} CRM-only companies (in the CRM, never any usage: docs/crm.md); on "
+                  f"{last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies, "
+                  f"{summary.crm_only_churn_risk} of them CRM-only")
     if summary.top_risk:
-        table = Table(title=f"top churn risk on {last} (lowest 7-day rolling average)", title_justify="left")
+        table = Table(title=f"top churn risk on {last} among the companies with usage (lowest 7-day rolling "
+                            "average)", title_justify="left")
         for column in ("company", "name", "7d avg", "last contact", "reasons"):
             table.add_column(column, no_wrap=column != "name", justify="right" if column == "7d avg" else "left")
         for row in summary.top_risk:
@@ -149,21 +160,31 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
     if injected is not None:
         console.print(f"injected failure on {injected.day}: {injected.what}; the run ended "
                       f"[{STYLE[injected.result.status]}]{injected.result.status.value}[/] and posted "
-                      f"{len(injected.alerts)} Slack alert(s)")
+                      f"{len(injected.alerts)} Slack alert(s), as announced")
     unexpected = len(summary.alerts) - (len(injected.alerts) if injected is not None else 0)
     if unexpected:
         console.print(f"[red]{unexpected} Slack alert(s) were posted by the night's runs[/]")
     path = escape(str(summary.warehouse))
-    query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
-    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Look at it with `company-activity show` or with Python:")
+    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB, kept)")
+    if options.keep_services:
+        console.print(f"bronze and CRM snapshots: in Azurite, still running, with its data in "
+                      f"{escape(str(options.services_dir / 'azurite'))} (kept by `services down`)")
+    else:
+        console.print("bronze and CRM snapshots: they lived in an in-memory Azurite, stopped with the demo, so they "
+                      "are gone (--keep-services keeps them on disk, in OUT/services/azurite)")
+    console.print("next steps:")
+    dashboard = escape(str(summary.dashboard.resolve())) if summary.dashboard is not None else "(not written)"
     # soft_wrap: the commands stay on one line each, so they can be copied whatever the terminal width.
-    console.print(f"  company-activity show fact --warehouse {path} --date {last}", soft_wrap=True, highlight=False)
-    console.print(f"  company-activity show load-log --warehouse {path}", soft_wrap=True, highlight=False)
-    python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
-    console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
-    if summary.dashboard is not None:
-        console.print(f"dashboard: [bold]{escape(str(summary.dashboard.resolve()))}[/] (open it in a browser)")
-    console.print(f"done in {summary.seconds:.1f}s" + ("." if kept else "; every local service was stopped."))
+    for line in (
+        f"  1. open the dashboard in a browser: [bold]{dashboard}[/]",
+        f"  2. query the warehouse: company-activity show fact --warehouse {path} --date {last} --churn-risk "
+        f"(or show load-log; Python: duckdb.connect('{path}', read_only=True))",
+        "  3. run the stages yourself, in a folder of their own: docs/local.md, \"Running the stages by hand\" "
+        "(docs/README.md has a reading order)",
+    ):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"done in {summary.seconds:.1f}s" + ("." if options.keep_services else
+                                                        "; every local service was stopped."))
 
 
 def print_kept_services(console: Console, options: DemoOptions) -> None:
@@ -196,10 +217,10 @@ def run(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
-        for name in ("azure", "company_activity"):
+        for name in ("azure", "company_activity", "company_activity_local"):
             logging.getLogger(name).setLevel(logging.WARNING)
     days, end = _window(args)
-    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out,
+    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out or out_dir().folder,
                           warehouse=args.warehouse, end=end, keep_services=args.keep_services,
                           free_ports=ServicesSettings.from_env().free_ports)
     services = ("every local service was stopped" if not options.keep_services else
@@ -213,7 +234,7 @@ def run(args: argparse.Namespace, journal: Journal) -> None:
         summary = run_demo(options, observer)
     except (OperationalError, AzureError) as exc:  # a service that did not start, a broken warehouse file, ...
         raise CommandFailed(f"demo failed: {exc}; {services}") from exc
-    print_summary(console, summary, observer, dates[-1], kept=options.keep_services)
+    print_summary(console, summary, observer, dates[-1], options)
     if options.keep_services:
         print_kept_services(console, options)
     if not summary.succeeded:

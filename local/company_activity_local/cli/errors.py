@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ServiceRequestError
 
 from company_activity.errors import CompanyActivityError, InputError, OperationalError
 
 PROG = "company-activity"
+SERVICES_UP_HINT = ("nothing answered at the storage endpoint: is Azurite running? `company-activity services up` "
+                    "starts it (and prints the settings to export); otherwise check STORAGE_CONNECTION_STRING / "
+                    "LOCAL_BLOB_CONNECTION_STRING")
 
 
 class ExitCode(IntEnum):
@@ -49,7 +52,13 @@ def storage_errors(doing: str) -> Iterator[None]:
     try:
         yield
     except AzureError as exc:
-        raise StorageError(f"storage error while {doing}: {first_line(exc)}") from exc
+        raise StorageError(f"storage error while {doing}: {storage_failure(exc)}") from exc
+
+
+def storage_failure(exc: BaseException) -> str:
+    """An Azure SDK error's first line; for a connection that could not be made (nothing listens there: Azurite
+    not started, a wrong port), followed by what to do about it (SERVICES_UP_HINT)."""
+    return f"{first_line(exc)} ({SERVICES_UP_HINT})" if isinstance(exc, ServiceRequestError) else first_line(exc)
 
 
 def first_line(exc: BaseException) -> str:
@@ -69,7 +78,7 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, CompanyActivityError):
         message = str(exc)
     elif isinstance(exc, AzureError):
-        message = f"Azure: {first_line(exc)}"
+        message = f"Azure: {storage_failure(exc)}"
     else:
         message = (f"unexpected {type(exc).__name__}: {first_line(exc)} (a bug: run with -v for the traceback, "
                    "and please report it)")

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from company_activity.errors import OperationalError
 from company_activity.ingest.backfill import BackfillRequest, DateRange, plan_backfill
-from company_activity.ingest.bronze import committed_days, day_statuses, status_body
+from company_activity.ingest.bronze import committed_days, day_statuses, read_manifest, status_body
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity.ingest.runner import bronze_container, ingest_day_with_settings, public_url
 from company_activity.settings import DateSettings, IngestSettings, StorageSettings
@@ -48,9 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `ingest`, `backfill` and `ingestions`."""
     ingest = sub.add_parser(
         "ingest", help="ingest one day of product usage into bronze and commit it",
-        description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed).",
+        description="Fetch one day from the usage API, write it to bronze and commit it (exit 0 only if committed). "
+                    "A day already committed is skipped (exit 0), as backfill does, unless --force.",
     )
     ingest.add_argument("--date", required=True, help="day to ingest, YYYY-MM-DD (at most yesterday)")
+    ingest.add_argument("--force", action="store_true", help="re-ingest the day even when it is already committed")
     _api_flags(ingest)
     _storage_flags(ingest)
     ingest.set_defaults(handler=run_ingest)
@@ -137,11 +139,18 @@ def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
     if not getattr(args, "verbose", False):  # the runner logs the same summary; print it once
         runner_log.setLevel(logging.CRITICAL)
     err = make_console(stderr=True)
+    with storage_errors(f"reading the manifest of {day}"):
+        container = bronze_container(settings.storage)
+        committed = None if args.force else read_manifest(container, day)
+    if committed is not None:
+        print(f"{day} skipped: already committed (run {committed.run_id}, {committed.record_count} records, "
+              f"committed at {committed.committed_at:%Y-%m-%d %H:%M:%S}Z); --force re-ingests it")
+        return
     try:
         with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.api.base_url)} "
                                            "(API retries are logged as they happen)"), \
                 storage_errors(f"ingesting {day}"):
-            result = ingest_day_with_settings(settings, day)
+            result = ingest_day_with_settings(settings, day, container=container)
     finally:
         runner_log.setLevel(level)
     print(result.summary())
@@ -154,6 +163,8 @@ def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
     env = settings_env(args)
     settings = IngestSettings.from_env(env)
     request = _range(args, DateSettings.from_env(env))
+    # With --load the warehouse comes first: a wrong one must stop us before bronze changes.
+    local = backfill_load.prepare(args, settings) if getattr(args, "load", False) else None
     with make_console(stderr=True).status(f"checking which days container {settings.storage.bronze_container!r} "
                                           "has committed"), storage_errors("listing the committed days"):
         container = bronze_container(settings.storage)
@@ -196,9 +207,9 @@ def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
                            "cause and run the backfill again, or pass --keep-going to try every date anyway")
                 rows.extend((d.isoformat(), "not tried", "", "", "", "backfill stopped") for d in rest)
                 break
-    if getattr(args, "load", False) and not stopped:
+    if local is not None and not stopped:
         ingested = {date.fromisoformat(r[0]): backfill_load.IngestRow(r[1], r[2], r[5]) for r in rows}
-        backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested, journal)
+        backfill_load.run_load(args, settings, request.range.start, request.range.end, ingested, journal, local)
         return
     table = Table(title=f"backfill {request.range.start}..{request.range.end}"
                         f" ({len(plan.enqueue)} ingested, {len(plan.skipped)} skipped, {failures} failed)")

@@ -2,8 +2,9 @@
 
 `pipeline run` executes the adf/ JSON with the local executor: linked services map to local resources
 through LOCAL_BLOB_CONNECTION_STRING, WAREHOUSE_PATH / WAREHOUSE_CONNECTION_STRING and SLACK_WEBHOOK_URL
-(see docs/local.md). It prints each activity as it finishes and a table at the end, and exits 1 when
-a run Failed. With `--dates START..END` it runs the dates in order and stops at the first failed one,
+(see docs/local.md). It prints each activity that ran as it finishes and a summary line per run
+(`--verbose`: the skipped activities too, and a table per run), and exits 1 when a run Failed. With
+`--dates START..END` it runs the dates in order and stops at the first failed one,
 because a later date's CRM set can depend on the earlier ones (docs/fact-rules.md, rule 6).
 """
 
@@ -15,18 +16,20 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from azure.core.exceptions import ServiceRequestError
 from rich.console import Console
 from rich.markup import escape
 
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.errors import SERVICES_UP_HINT, CommandFailed, UsageError
 from company_activity_local.cli.flags import add_span_flags, days_of, seconds
 from company_activity_local.cli.journal import Journal
 from company_activity_local.pipeline.context import WaitEvent
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources
-from company_activity_local.pipeline.report import activity_line, print_run
+from company_activity_local.pipeline.local_resources import LocalResources, prepare_warehouse_file
+from company_activity_local.pipeline.report import activity_line, last_load_log, print_run, ran
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
+from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
 from company_activity_local.pipeline.run_records import RunRecordFile
 from company_activity_local.settings import LocalRunSettings, warehouse_flag
 
@@ -70,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="seconds between two manifest checks (pipeline parameter manifestSleepSeconds; the adf/ "
                           f"JSON default is 300; default here {LOCAL_MANIFEST_SLEEP_S})")
     run.add_argument("--adf-dir", type=Path, default=ADF_DIR, help="the ADF git folder (default: the repo's adf/)")
+    run.add_argument("--verbose", dest="every_activity", action="store_true",
+                     help="also print the activities that were skipped, and a table of every activity per run "
+                          "(default: one line per activity that ran and a summary line per run)")
     run.set_defaults(handler=run_pipeline)
 
     validate = actions.add_parser(
@@ -106,23 +112,38 @@ def run_pipeline(args: argparse.Namespace, journal: Journal) -> None:
     for name, value in (("manifestTimeout", args.manifest_timeout), ("manifestSleepSeconds", args.manifest_sleep)):
         if name in declared:
             parameters.setdefault(name, value)
-    console.print(f"warehouse: {escape(settings.describe_warehouse())}")
+    new = (prepare_warehouse_file(settings.warehouse.duckdb_path) if settings.warehouse.connection_string is None
+           else None)
+    console.print(escape(new) if new else f"warehouse: {escape(settings.describe_warehouse())}")
+    every = bool(getattr(args, "every_activity", False))
+
+    def show(result: ActivityResult) -> None:
+        if every or ran(result):
+            console.print(activity_line(result, console.width))
+
     with LocalResources(settings) as resources:
         deploy_warehouse(console, resources)
-        executor = PipelineExecutor(factory, resources, global_parameters=overrides,
-                                    listener=lambda r: console.print(activity_line(r)),
+        executor = PipelineExecutor(factory, resources, global_parameters=overrides, listener=show,
                                     retry_interval_s=args.retry_interval,
                                     wait_listener=lambda e: console.print(wait_line(e)),
                                     run_log=RunRecordFile.for_settings(settings.warehouse))
         for index, day in enumerate(days):
             journal.note(_interrupted_line(days, index))
-            console.rule(f"{args.pipeline} {RUN_DATE_PARAMETER}={day}")
+            console.print(f"[bold]{escape(args.pipeline)} {RUN_DATE_PARAMETER}={day}[/]")
             result = executor.run(args.pipeline, {**parameters, RUN_DATE_PARAMETER: day.isoformat()})
-            print_run(console, result)
+            print_run(console, result, last_load_log(resources.warehouse, result.run_id), verbose=every)
             if not result.succeeded:
                 rest = days[index + 1:]
                 later = f"; {len(rest)} later date(s) not run ({rest[0]}..{rest[-1]})" if rest else ""
-                raise CommandFailed(f"{args.pipeline} {RUN_DATE_PARAMETER}={day} {result.status.value}{later}")
+                hint = f" ({SERVICES_UP_HINT})" if storage_unreachable(result) else ""
+                raise CommandFailed(f"{args.pipeline} {RUN_DATE_PARAMETER}={day} {result.status.value}{later}{hint}")
+
+
+def storage_unreachable(result: PipelineRunResult) -> bool:
+    """An activity failed because no connection to blob storage could be made (the executor names the SDK's
+    exception type in the error it records for an activity's unexpected exception)."""
+    return any(a.error is not None and a.error.error_code == "LocalExecutorError"
+               and a.error.message.startswith(f"{ServiceRequestError.__name__}:") for a in result.activities)
 
 
 def _interrupted_line(days: Sequence[date], index: int) -> str:

@@ -15,7 +15,6 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.journal import Journal
 from company_activity_local.services.background import (
-    DEFAULT_STATE_DIR,
     PORT_ROLES,
     ServicesState,
     down,
@@ -24,7 +23,7 @@ from company_activity_local.services.background import (
     read_state,
     up,
 )
-from company_activity_local.settings import ServicesSettings
+from company_activity_local.settings import ServicesSettings, out_dir
 
 FREE_PORTS_ENV = "SERVICES_FREE_PORTS"
 
@@ -52,15 +51,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             ("down", "stop what `services up` started (the data in DIR stays)"),
             ("status", "show what runs, on which ports, and the export lines"),
             ("env", "print the export lines of the running services (for another shell)")))):
-        action.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR,
-                            help=f"state folder: pid file, logs, Azurite's data (default {DEFAULT_STATE_DIR})")
+        action.add_argument("--dir", type=Path,
+                            help="state folder: pid file, logs, Azurite's data (default $LOCAL_OUT_DIR/services, "
+                                 "out/services)")
     actions.choices["up"].set_defaults(handler=run_up)
     actions.choices["down"].set_defaults(handler=run_down)
     actions.choices["status"].set_defaults(handler=run_status)
     actions.choices["env"].set_defaults(handler=run_env)
 
 
+def _state_dir(args: argparse.Namespace) -> None:
+    """--dir, else the services folder of LOCAL_OUT_DIR (resolved when the command runs, after local.settings.json)."""
+    if args.dir is None:
+        args.dir = out_dir().services
+
+
 def run_up(args: argparse.Namespace, journal: Journal) -> None:
+    _state_dir(args)
     err = make_console(stderr=True)
     free = args.free_ports or ServicesSettings.from_env().free_ports
     journal.note("the services started so far were stopped: nothing is up; rerunning the same command starts them")
@@ -74,6 +81,7 @@ def run_up(args: argparse.Namespace, journal: Journal) -> None:
 
 
 def _running_state(args: argparse.Namespace) -> ServicesState:
+    _state_dir(args)
     state = read_state(args.dir)
     if state is None or not any(is_running(p) for p in state.processes):
         raise CommandFailed(f"no services are up from {args.dir}: start them with `company-activity services up`")
@@ -81,6 +89,7 @@ def _running_state(args: argparse.Namespace) -> ServicesState:
 
 
 def run_down(args: argparse.Namespace, journal: Journal) -> None:
+    _state_dir(args)
     err = make_console(stderr=True)
     stopped = down(args.dir)
     for process in stopped:

@@ -1,8 +1,11 @@
 """`company-activity show fact | load-log | rejects`: look at the results, as tables or as JSON.
 
 `fact` and `load-log` read the warehouse (resolved like every command: --warehouse, else WAREHOUSE_PATH /
-WAREHOUSE_CONNECTION_STRING, else out/warehouse.duckdb) through the same T-SQL translator as the pipeline;
+WAREHOUSE_CONNECTION_STRING, else $LOCAL_OUT_DIR/warehouse.duckdb) through the same T-SQL translator as the pipeline;
 `rejects` reads a day's rejected records from bronze through `ingest/bronze.py`.
+
+Exit codes: 0 rows shown; 1 no row matched (said on stderr, with the dates that are loaded; `--json` still
+prints `[]`), or the warehouse or storage failed; 2 bad input.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
 from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.tables import Column, fitted_table
 from company_activity_local.settings import warehouse_target
 
 FACT_COLUMNS = ("activity_date", "company_id", "company_name", "industry_tag", "country", "daily_active_users",
@@ -33,10 +37,12 @@ FACT_COLUMNS = ("activity_date", "company_id", "company_name", "industry_tag", "
 # The table for people leaves out what is wide and rarely needed at a glance; --json has every column.
 FACT_TABLE = (("date", "activity_date"), ("company", "company_id"), ("name", "company_name"),
               ("users", "daily_active_users"), ("events", "daily_events_count"),
-              ("7d avg", "7d_rolling_active_users"), ("days since contact", "days_since_last_contact"),
+              ("7d avg", "7d_rolling_active_users"), ("days since\ncontact", "days_since_last_contact"),
               ("churn risk", "churn_risk_reason"))
 LOAD_LOG_TABLE = (("load", "load_id"), ("run date", "run_date"), ("status", "status"), ("ins", "rows_inserted"),
                   ("upd", "rows_updated"), ("del", "rows_deleted"), ("message", "message"), ("run id", "run_id"))
+WRAPS = frozenset({"company_name", "message", "churn_risk_reason"})  # free text: wraps in what is left
+OPTIONAL = frozenset({"run_id"})  # left out when a table would not fit the terminal otherwise
 LOAD_LOG_COLUMNS = ("load_id", "run_id", "run_date", "status", "rows_inserted", "rows_updated", "rows_deleted",
                     "started_at", "finished_at", "message")
 
@@ -80,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _warehouse_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help="DuckDB file (default: $WAREHOUSE_PATH, else out/warehouse.duckdb)")
+                        help="DuckDB file (default: $WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, "
+                             "out/warehouse.duckdb)")
 
 
 def _plain(value: Any) -> Any:
@@ -97,17 +104,11 @@ def _print(rows: list[dict[str, Any]], columns: tuple[str, ...], shown: tuple[tu
         json.dump([{c: _plain(r.get(c)) for c in columns} for r in rows], sys.stdout, indent=2, ensure_ascii=False)
         print()
         return
-    table = Table(title=title, title_justify="left")
-    cells = [["" if row.get(k) is None else _cell(row.get(k)) for _, k in shown] for row in rows]
-    for index, (header, key) in enumerate(shown):
-        # Ids and dates stay whole (they are copied into the next command); free text wraps.
-        wraps = key in ("company_name", "message", "churn_risk_reason")
-        widest = max((len(c[index]) for c in cells), default=0)
-        table.add_column(header, overflow="fold", no_wrap=not wraps, min_width=20 if wraps else min(widest, 40),
-                         justify="right" if key.startswith(("rows_", "daily_", "7d_", "days_", "load_id")) else "left")
-    for row_cells in cells:
-        table.add_row(*(escape(c) for c in row_cells))
-    make_console().print(table)
+    console = make_console()
+    cells = [[escape("" if row.get(k) is None else _cell(row.get(k))) for _, k in shown] for row in rows]
+    spec = [Column(header, text=key in WRAPS, optional=key in OPTIONAL,
+                   right=key.startswith(("rows_", "daily_", "7d_", "days_", "load_id"))) for header, key in shown]
+    console.print(fitted_table(title, spec, cells, console, "--json has every column"))
 
 
 def _cell(value: Any) -> str:
@@ -157,7 +158,8 @@ def run_fact(args: argparse.Namespace, journal: Journal) -> None:
     sql = (f"SELECT TOP ({int(args.limit)}) {columns} FROM dbo.fact_daily_company_activity{where} "
            "ORDER BY activity_date DESC, company_id")
     _show(args, sql, params, FACT_COLUMNS, FACT_TABLE,
-          lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})")
+          lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})",
+          ("dbo.fact_daily_company_activity", "activity_date"))
 
 
 def run_load_log(args: argparse.Namespace, journal: Journal) -> None:
@@ -165,14 +167,29 @@ def run_load_log(args: argparse.Namespace, journal: Journal) -> None:
     columns = ", ".join(LOAD_LOG_COLUMNS)
     sql = f"SELECT TOP ({int(args.limit)}) {columns} FROM etl.load_log{where} ORDER BY load_id DESC"
     _show(args, sql, params, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE,
-          lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})")
+          lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})", ("etl.load_log", "run_date"))
 
 
 def _show(args: argparse.Namespace, sql: str, params: dict[str, Any], columns: tuple[str, ...],
-          shown: tuple[tuple[str, str], ...], title: Callable[[int], str]) -> None:
-    """Run one warehouse query and print its rows (table or --json)."""
+          shown: tuple[tuple[str, str], ...], title: Callable[[int], str], source: tuple[str, str]) -> None:
+    """Run one warehouse query and print its rows (table or --json); CommandFailed (exit 1) when it matched
+    nothing, saying so with the range of dates the table holds (--json still prints `[]`)."""
     rows = _query(args, sql, params)
-    _print(rows, columns, shown, title(len(rows)), args.json)
+    if rows:
+        _print(rows, columns, shown, title(len(rows)), args.json)
+        return
+    if args.json:
+        print("[]")
+    table, date_column = source
+    [span] = _query(args, f"SELECT MIN({date_column}) AS first_day, MAX({date_column}) AS last_day, COUNT(*) AS n "
+                          f"FROM {table}", {})
+    held = "it is empty"
+    if span["n"]:
+        held = f"it holds {_cell(span['first_day'])[:10]}..{_cell(span['last_day'])[:10]}"
+    filters = (("--date", args.date), ("--company", getattr(args, "company", None)))
+    wanted = [f"{flag} {value}" for flag, value in filters if value]
+    wanted += ["--churn-risk"] if getattr(args, "churn_risk", False) else []
+    raise CommandFailed(f"no rows in {table}{' for ' + ', '.join(wanted) if wanted else ''} ({held})")
 
 
 def run_rejects(args: argparse.Namespace, journal: Journal) -> None:

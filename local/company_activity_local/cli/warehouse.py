@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from company_activity_local.cli.flags import ODBC, add_connection_string_flags, connection_string
@@ -26,21 +27,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     target = deploy.add_mutually_exclusive_group()
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help="local DuckDB warehouse file, created if missing (default: $WAREHOUSE_PATH, else "
-                             "out/warehouse.duckdb)")
+                        help="local DuckDB warehouse file, created if missing when its folder exists (default: "
+                             "$WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
     add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
     deploy.set_defaults(handler=deploy_command)
 
 
 def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
+    from company_activity_local.pipeline.local_resources import prepare_warehouse_file
     from company_activity_local.settings import warehouse_target
     from company_activity_local.warehouse import open_warehouse
 
     path, connection = warehouse_target(args.warehouse, connection_string(args))
+    new = prepare_warehouse_file(path) if path is not None else None
+    if new:
+        print(new, file=sys.stderr)
     journal.note("the migrations applied so far stay applied (each runs in its own transaction); rerunning the "
                  "same command applies the rest")
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         warehouse = open_warehouse(duckdb_path=str(path))
         where = str(path)
     else:

@@ -25,14 +25,15 @@ from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.demo.check import LateBackfillCheck, check_and_remove, replay_in_order
 from company_activity_local.demo.errors import DemoFailed, DemoOptionsError
-from company_activity_local.demo.failure import InjectedFailure, run_missing_day
+from company_activity_local.demo.failure import EXPECTED, WHAT, InjectedFailure, injected_day, run_missing_day
 from company_activity_local.pipeline.executor import PipelineExecutor
 from company_activity_local.pipeline.local_resources import LocalResources
+from company_activity_local.pipeline.report import last_load_log
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
 from company_activity_local.pipeline.run_records import RunRecordFile, path_for_warehouse
 from company_activity_local.services.azurite import Azurite
-from company_activity_local.services.crm_generator import CrmGenerator, upload_crm_snapshot
+from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import CaughtMessage, SlackCatcher
 from company_activity_local.settings import LocalRunSettings, WarehouseSettings
@@ -105,7 +106,9 @@ class DemoSummary:
     runs: list[DateRun] = field(default_factory=list)
     fact_rows: int = 0
     companies: int = 0
+    crm_only_companies: int = 0  # of `companies`: in the CRM snapshots, never any usage (CrmGenerator)
     churn_risk_companies: int = 0  # on the last date
+    crm_only_churn_risk: int = 0  # of churn_risk_companies
     top_risk: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[CaughtMessage] = field(default_factory=list)
     injected: InjectedFailure | None = None  # the run that fails on purpose, with its alert
@@ -132,6 +135,7 @@ class DemoObserver:
     def pipeline_begin(self, day: date) -> None: ...
     def pipeline_done(self, run: DateRun) -> None: ...
     def alert(self, message: CaughtMessage) -> None: ...
+    def injecting(self, day: date, what: str, expected: str) -> None: ...
     def late_backfill_begin(self, days: list[date]) -> None: ...
     def late_backfill_done(self, run: PipelineRunResult) -> None: ...
     def late_backfill_checked(self, check: LateBackfillCheck) -> None: ...
@@ -191,7 +195,9 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             done = DateRun(run.day, run.ingest, run.crm_rows, result, last_load_log(warehouse, result.run_id))
             summary.runs.append(done)
             observer.pipeline_done(done)
-        summary.injected = run_missing_day(executor, DAILY_PIPELINE, slack, dates[-1] + timedelta(days=1))
+        failing_day = injected_day(dates[0])
+        observer.injecting(failing_day, WHAT, EXPECTED)
+        summary.injected = run_missing_day(executor, DAILY_PIPELINE, slack, failing_day)
         if late:  # the night ends with the late backfill
             run_late_backfill(late, client, bronze, generator, executor, warehouse, summary, observer)
         read_fact_summary(warehouse, summary, dates[-1])
@@ -288,24 +294,24 @@ def fresh_duckdb(path: Path) -> Any:
         warehouse.close()
 
 
-def last_load_log(warehouse: Warehouse, run_id: str) -> dict[str, Any] | None:
-    rows = warehouse.query("SELECT status, rows_inserted, rows_updated, rows_deleted, message FROM etl.load_log "
-                           "WHERE run_id = @run_id ORDER BY load_id DESC", {"run_id": run_id})
-    return rows[0] if rows else None
-
-
 def read_fact_summary(warehouse: Warehouse, summary: DemoSummary, last: date, top: int = 10) -> None:
-    totals = warehouse.query(f"SELECT COUNT(*) AS fact_rows, COUNT(DISTINCT company_id) AS companies FROM {FACT}")
+    """Rows and companies of the fact table, the churn risk of the last date, and its top companies among
+    those with usage (the CRM-only ones, never any usage, all have the lowest average: they are counted)."""
+    crm_only = {"crm_only": f"c{CRM_ONLY_BASE:06d}"}
+    totals = warehouse.query(f"SELECT COUNT(*) AS fact_rows, COUNT(DISTINCT company_id) AS companies, "
+                             "COUNT(DISTINCT CASE WHEN company_id >= @crm_only THEN company_id END) AS crm_only "
+                             f"FROM {FACT}", crm_only)
     summary.fact_rows = int(totals[0]["fact_rows"])
     summary.companies = int(totals[0]["companies"])
-    risk = warehouse.query(f"SELECT COUNT(*) AS n FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1",
-                           {"day": last})
+    summary.crm_only_companies = int(totals[0]["crm_only"])
+    risk = warehouse.query(f"SELECT COUNT(*) AS n, COUNT(CASE WHEN company_id >= @crm_only THEN 1 END) AS crm_only "
+                           f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1", {"day": last, **crm_only})
     summary.churn_risk_companies = int(risk[0]["n"])
+    summary.crm_only_churn_risk = int(risk[0]["crm_only"])
     summary.top_risk = warehouse.query(
         f"SELECT TOP ({int(top)}) company_id, company_name, [7d_rolling_active_users] AS rolling_avg, "
         "days_since_last_contact, churn_risk_reason "
-        f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1 "
+        f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1 AND company_id < @crm_only "
         "ORDER BY [7d_rolling_active_users], days_since_last_contact DESC, company_id",
-        {"day": last},
+        {"day": last, **crm_only},
     )
-

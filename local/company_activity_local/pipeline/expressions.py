@@ -411,11 +411,10 @@ class _Evaluator:
 
     def text(self, node: Node) -> str:
         """An interpolated value as text."""
+        value = self.eval(node)
         try:
-            return to_text(self.eval(node))
-        except ValueError as exc:
-            if isinstance(exc, ExpressionError):
-                raise
+            return to_text(value)
+        except ValueError as exc:  # a value text cannot hold (an ExpressionError passes through)
             raise self.error(f"cannot interpolate the value: {exc}", node) from None
 
     def eval(self, node: Node) -> Any:

@@ -4,7 +4,8 @@
 |--------------------------------------------|------------------------------------------------------------|
 | AzureBlobStorage (any of them)             | the blob service of LOCAL_BLOB_CONNECTION_STRING (Azurite) |
 | AzureSqlDatabase / SqlServer               | WAREHOUSE_CONNECTION_STRING (SQL Server) if set, else the  |
-|                                            | DuckDB file WAREHOUSE_PATH (default out/warehouse.duckdb)  |
+|                                            | DuckDB file WAREHOUSE_PATH (default                        |
+|                                            | $LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)     |
 | AzureKeyVault                              | not contacted: Key Vault secret reads are answered locally |
 
 A Web activity that GETs `https://<vault>.vault.azure.net/secrets/<name>` with managed-identity
@@ -16,16 +17,19 @@ The settings are `LocalRunSettings` (company_activity_local/settings.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import requests
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from company_activity.settings import SettingsError
 from company_activity.storage import blob_service_from_connection_string
 from company_activity_local.pipeline.resources import Factory
 from company_activity_local.pipeline.results import ActivityFailed, UnsupportedFeature
-from company_activity_local.settings import LocalRunSettings
+from company_activity_local.settings import LocalRunSettings, out_dir
 
 if TYPE_CHECKING:
     from company_activity_local.warehouse.engine import Warehouse
@@ -33,6 +37,29 @@ if TYPE_CHECKING:
 BLOB_TYPES = frozenset({"AzureBlobStorage"})
 SQL_TYPES = frozenset({"AzureSqlDatabase", "SqlServer", "AzureSqlMI"})
 KEY_VAULT_TYPES = frozenset({"AzureKeyVault"})
+
+
+def prepare_warehouse_file(path: Path, env: Mapping[str, str] | None = None) -> str | None:
+    """Check a DuckDB warehouse file before a command writes to it: None when the file exists, else the one
+    line to print before it is created.
+
+    A path whose folder does not exist is refused (SettingsError) unless it is the default one
+    ($LOCAL_OUT_DIR/warehouse.duckdb, whose folder is created): a mistyped --warehouse or WAREHOUSE_PATH
+    must not silently start an empty warehouse somewhere else. Nothing is created here but that folder.
+    """
+    if path.is_file():
+        return None
+    if path.exists():
+        raise SettingsError("WAREHOUSE_PATH", f"the warehouse {str(path)!r} exists but is not a file")
+    if not path.parent.is_dir():
+        if path != out_dir(env).warehouse:
+            raise SettingsError(
+                "WAREHOUSE_PATH",
+                f"no folder {str(path.parent)!r} for the warehouse {str(path)!r} (--warehouse or WAREHOUSE_PATH): "
+                "a mistyped path? Nothing was created; to start a new warehouse there, create the folder first",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return f"new warehouse: {path} does not exist yet; creating it and deploying sql/ into it"
 
 
 class LocalResources:

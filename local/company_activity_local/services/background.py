@@ -33,7 +33,6 @@ from company_activity_local.services.processes import (
 from company_activity_local.services.simulator import DEFAULT_API_KEY
 
 STATE_FILE = "services.json"
-DEFAULT_STATE_DIR = Path("out/services")
 # Azurite's own defaults (what `UseDevelopmentStorage=true` points at) and the simulator's documented port.
 STANDARD_PORTS = {"blob": 10000, "queue": 10001, "table": 10002, "api": 8080}
 PORT_ROLES = {"blob": "Azurite blob", "queue": "Azurite queue", "table": "Azurite table", "api": "usage-API simulator"}

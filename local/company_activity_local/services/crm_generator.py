@@ -85,6 +85,10 @@ class CrmGenerator:
         ids = [f"c{i:06d}" for i in range(self.companies) if _unit(self.seed, i, "usage-only") >= self.usage_only_share]
         return ids + [f"c{CRM_ONLY_BASE + k:06d}" for k in range(self.crm_only)]
 
+    def usage_only(self) -> int:
+        """How many of the simulator's `companies` every snapshot leaves out on purpose (usage-only companies)."""
+        return self.companies - (len(self.company_ids()) - self.crm_only)
+
     def snapshot(self, snapshot_date: date) -> list[CrmRow]:
         return [self.row(company, snapshot_date) for company in self.company_ids()]
 

@@ -373,6 +373,11 @@ class UsageApiSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    @property
+    def running(self) -> bool:
+        """True from start() until stop() has shut the server down and its thread has ended."""
+        return self._thread is not None and self._thread.is_alive()
+
     def __enter__(self) -> UsageApiSimulator:
         return self.start()
 

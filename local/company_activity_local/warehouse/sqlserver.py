@@ -67,7 +67,7 @@ class SqlServerWarehouse(ScriptWarehouse):
         try:
             self._connection = pyodbc.connect(connection_string, autocommit=True, attrs_before=attrs or None)
         except pyodbc.Error as error:
-            raise WarehouseError(f"cannot connect to SQL Server: {_message(error)[0]}") from None
+            raise WarehouseError(f"cannot connect to SQL Server: {odbc_message(error)[0]}") from None
 
     # -- Warehouse ----------------------------------------------------------------------------
     def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:
@@ -123,7 +123,7 @@ class SqlServerWarehouse(ScriptWarehouse):
         except self._pyodbc.Error as error:
             if own_transaction:
                 self._connection.rollback()
-            text, number = _message(error)
+            text, number = odbc_message(error)
             raise WarehouseError(f"insert_rows into {table}: {text}", number=number) from None
         except BaseException:
             if own_transaction:
@@ -173,7 +173,7 @@ class SqlServerWarehouse(ScriptWarehouse):
                 if not cursor.nextset():
                     break
         except self._pyodbc.Error as error:
-            text, number = _message(error)
+            text, number = odbc_message(error)
             raise WarehouseError(text, number=number) from None
         finally:
             cursor.close()
@@ -204,8 +204,8 @@ def _access_token() -> bytes:
     return struct.pack(f"<I{len(token)}s", len(token), token)
 
 
-def _message(error: Exception) -> tuple[str, int | None]:
-    """(SQL Server's message text, error number) from a pyodbc error."""
+def odbc_message(error: Exception) -> tuple[str, int | None]:
+    """(SQL Server's message text, error number) from a pyodbc error (its args: SQLSTATE, the driver's text)."""
     raw = str(error.args[1]) if len(error.args) > 1 else str(error)
     first = raw.split("; [")[0]
     match = _ODBC_MESSAGE.match(first.strip())

@@ -146,11 +146,12 @@ def check_usage_files(paths: Iterable[str | Path], run_date: date) -> int:
 
 
 def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronze_run_id: str | None = None,
-                     *, allow_empty: bool = True) -> StagedUsage:
+                     *, allow_empty: bool = True, expected_records: int | None = None) -> StagedUsage:
     """Replace the staged usage of `run_date` with the records of `paths` (all of that day's part files).
 
     `bronze_run_id` defaults to the run folder the files lie in, when they all lie in the same one. With
-    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched.
+    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched; with
+    `expected_records` (the bronze manifest's record_count), so does any other count (StagingError).
     """
     files = [Path(p) for p in paths]
     for path in files:
@@ -160,6 +161,9 @@ def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronz
         found = {bronze_run_id_of(p) for p in files}
         bronze_run_id = found.pop() if len(found) == 1 else None
     records = check_usage_files(files, run_date)  # pass 1: nothing is touched unless everything is valid
+    if expected_records is not None and records != expected_records:
+        raise StagingError(f"usage for {run_date}: {', '.join(str(p) for p in files)} hold {records} records, the "
+                           f"bronze manifest committed {expected_records}. Nothing was changed")
     if records == 0 and not allow_empty:
         raise EmptyUsageError(
             f"usage for {run_date}: {', '.join(str(p) for p in files)} hold 0 records; staging them would set "

@@ -166,6 +166,24 @@ def test_retries_are_logged_with_status_attempt_and_wait(usage_api_factory: Fact
     assert f"date={DAY.isoformat()}" in message
 
 
+def test_a_refused_connection_retries_with_one_short_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 21: each retry of an unreachable API printed about 400 characters of requests' exception text."""
+    from company_activity_local.services.processes import free_port
+
+    policy = RetryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.001)
+    with caplog.at_level(logging.WARNING, logger="company_activity"), \
+            UsageApiClient(f"http://127.0.0.1:{free_port()}", Secret("k"), retry=policy) as api, \
+            pytest.raises(UsageApiUnavailable) as caught:
+        list(api.iter_pages(DAY))
+    lines = [r.getMessage() for r in caplog.records if r.name == "company_activity.ingest.usage_api"]
+    assert len(lines) == 2  # attempts 1 and 2 are retried, the 3rd gives up
+    for number, line in enumerate(lines, start=1):
+        assert f"page 0: connection refused (attempt {number} of 3, at most 300s in all); retrying in" in line
+        assert len(line) < 160 and "HTTPConnectionPool" not in line, line
+    assert "Connection refused" in str(caught.value)  # the final error keeps the detail
+    assert caught.value.systemic
+
+
 def test_exhausted_attempts_raise_unavailable_with_the_count(
     usage_api_factory: Factory, sleeps: Any
 ) -> None:
@@ -438,7 +456,7 @@ def test_served_corruptions_are_exactly_the_rejections(usage_api_factory: Factor
     validator = DayRecordValidator(DAY)
     with client(sim, page_size=300) as api:
         reasons = [validator.check(r, p.number) for p in api.iter_pages(DAY) for r in p.records]
-    dataset = Dataset(2000, sim.config.seed, 0.05)
+    dataset = Dataset(companies=2000, seed=sim.config.seed, invalid_share=0.05)
     kinds = [kind for _, kind in dataset.corrupted(DAY)]
     assert set(kinds) == {"negative_users", "bool_events", "float_events", "wrong_date",
                           "missing_company_id", "duplicate_company_id"}

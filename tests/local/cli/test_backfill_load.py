@@ -109,3 +109,26 @@ def test_a_failing_middle_date_alerts_later_dates_load_and_the_exit_code_is_1(
                  *flags]) == 0
     assert set(fact_dates(warehouse_path)) == {d.isoformat() for d in DAYS}
     assert slack.messages == []
+
+
+def test_the_warehouse_is_checked_and_deployed_before_anything_is_ingested(
+    setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21: `--load --warehouse <new path>` used to ingest first, then fail every date on a missing
+    staging table. Now a path in a folder that does not exist is refused before bronze changes, and a new
+    file in an existing folder is announced in one line, deployed, and loaded."""
+    container, _, _, flags = setup
+    span = ["--dates", f"{DAYS[0]}..{DAYS[1]}"]
+    load_flags = flags[2:]  # without --warehouse
+    typo = tmp_path / "no-such-folder" / "warehouse.duckdb"
+    assert main(["backfill", *span, "--load", "--warehouse", str(typo), *load_flags]) == 2
+    err = capsys.readouterr().err
+    assert f"no folder '{typo.parent}' for the warehouse" in err and "Nothing was created" in err
+    assert not typo.parent.exists()
+    assert not container.exists() or bronze.committed_days(container, DAYS[0], DAYS[1]) == {}
+
+    fresh = tmp_path / "fresh.duckdb"
+    assert main(["backfill", *span, "--load", "--warehouse", str(fresh), *load_flags]) == 0
+    captured = capsys.readouterr()
+    assert f"new warehouse: {fresh} does not exist yet" in captured.err
+    assert set(fact_dates(fresh)) == {DAYS[0].isoformat(), DAYS[1].isoformat()}

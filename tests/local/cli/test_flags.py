@@ -53,7 +53,7 @@ def test_no_flag_takes_a_secret() -> None:
     (["transform", "--run-date", "2099-01-01", "--usage", "x.jsonl"], "--run-date", "--date", "after yesterday"),
     (["backfill", "--start", "2026-06-10", "--end", "2026-06-01"], "--start", "--dates START..END",
      "end 2026-06-01 is before start 2026-06-10"),
-    (["dashboard", "--warehouse", "absent.duckdb", "--output", "x.html"], "--output", "--out", "no such file"),
+    (["dashboard", "--warehouse", "absent.duckdb", "--output", "x.html"], "--output", "--out", "no warehouse at"),
     (["demo", "--end", "2099-01-01"], "--end", "--dates START..END", "after yesterday"),
 ])
 def test_old_spellings_still_work_with_a_note(argv: list[str], old: str, new: str, then: str, tmp_path: Path,

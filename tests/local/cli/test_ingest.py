@@ -50,6 +50,23 @@ def test_ingest_commits_and_exits_0(cli_env: ContainerClient, capsys: pytest.Cap
     assert f"run {manifest.run_id}: {manifest.record_count} records" in out and "committed" in out
 
 
+def test_ingest_skips_a_committed_day_unless_forced(cli_env: ContainerClient,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: `ingest --date` on a committed day used to re-ingest silently; now it behaves as backfill."""
+    day = date.fromisoformat(ago(3))
+    assert main(["ingest", "--date", ago(3)]) == 0
+    first = bronze.read_manifest(cli_env, day)
+    assert first is not None
+    capsys.readouterr()
+    assert main(["ingest", "--date", ago(3)]) == 0
+    out = capsys.readouterr().out
+    assert f"{ago(3)} skipped: already committed (run {first.run_id}, {first.record_count} records" in out
+    assert "--force re-ingests it" in out
+    assert bronze.read_manifest(cli_env, day) == first  # nothing was re-ingested
+    assert main(["ingest", "--date", ago(3), "--force"]) == 0
+    assert f"committed (replaced run {first.run_id})" in capsys.readouterr().out
+
+
 def test_ingest_exits_1_when_the_day_is_not_committed(
     cli_env: ContainerClient, usage_api_factory: Callable[..., UsageApiSimulator], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,10 +26,12 @@ def test_run_table_keeps_a_long_json_output_on_one_line() -> None:
                                parameters={"runDate": "2026-06-10"}, activities=activities,
                                started_at=datetime.now(UTC), duration_s=1.2)
     out = io.StringIO()
-    Console(file=out, width=80).print(run_table(result))
-    rows = [line for line in out.getvalue().splitlines() if line.startswith("│")]
-    assert len(rows) == 2  # one line per activity: the JSON is cut, not folded into dozens of lines
-    assert '{"files":' in rows[0]
+    Console(file=out, width=80).print(run_table(result, 80))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4  # title, header, one line per activity: the JSON is cut, not folded into dozens of lines
+    assert lines[2].startswith("ReadManifest ") and '{"files":' in lines[2]
+    assert lines[3].startswith("MergeFactDailyCompanyActivity ")  # the name is whole at 80 columns
+    assert all(len(line.rstrip()) <= 80 for line in lines)
 
 
 def test_a_day_not_committed_reports_no_bytes() -> None:
@@ -50,3 +52,28 @@ def test_sql_deploy_reports_unchanged_procedures(tmp_path: Path, capsys) -> None
     second = capsys.readouterr().out
     assert "unchanged procedures/usp_merge_fact_daily_company_activity.sql (text unchanged, re-applied)" in second
     assert "procedures: 0 created, 0 altered, 1 unchanged" in second
+
+
+def test_the_backfill_summary_fits_80_columns(monkeypatch, capsys) -> None:
+    """Issue 21: at 80 columns the summary folded run ids over three lines and squeezed the error."""
+    from company_activity_local.cli.backfill_load import IngestRow, print_summary
+
+    monkeypatch.setenv("COLUMNS", "80")
+    days = [date(2026, 3, 1), date(2026, 3, 2)]
+    def run_result(name: str, run_id: str, status: Status, runs: str | None, message: str = "") -> PipelineRunResult:
+        return PipelineRunResult(pipeline_name=name, run_id=run_id, status=status,
+                                 parameters={"runDate": runs} if runs else {}, activities=[],
+                                 started_at=datetime.now(UTC), duration_s=1.0, message=message)
+
+    ok = run_result("PL_daily_company_activity", "2315f8b3-67c1-49da-971d-a7473a6de1dd", Status.SUCCEEDED,
+                    "2026-03-01")
+    failed = run_result("PL_daily_company_activity", "3315f8b3-67c1-49da-971d-a7473a6de1dd", Status.FAILED,
+                        "2026-03-02", "failed activity: CopyUsageToStaging\nerror: not valid gzip data at byte 3")
+    run = run_result("PL_backfill_company_activity", "run-9", Status.FAILED, None, "failed dates: 2026-03-02")
+    print_summary(run, [ok, failed], days, {days[0]: IngestRow("committed", "46"), days[1]: IngestRow("skipped")})
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines[1:])  # the title may be longer: it is one line
+    assert lines[1].split() == ["date", "bronze", "records", "load", "error"]
+    assert lines[2].split() == ["2026-03-01", "committed", "46", "Succeeded"]
+    assert "2026-03-02  skipped" in lines[3] and "failed activity: CopyUsageToStaging" in lines[3]
+    assert "daily run id: left out at 80 columns" in "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from company_activity.ingest.bronze import read_manifest
+from company_activity.ingest.bronze import MANIFEST_NAME, read_manifest
 from company_activity.ingest.runner import BronzeOptions, ingest_day
 from company_activity.ingest.usage_api import UsagePage
 from company_activity_local.cli import main
@@ -36,7 +37,12 @@ class DatasetPages:
         records = list(self.dataset.records(day))
         for number, start in enumerate(range(0, max(len(records), 1), self.page_size)):
             last = start + self.page_size >= len(records)
-            yield UsagePage(number, records[start:start + self.page_size], None if last else f"p{number + 1}", 0)
+            yield UsagePage(
+                number=number,
+                records=records[start : start + self.page_size],
+                next_cursor=None if last else f"p{number + 1}",
+                body_bytes=0,
+            )
 
 
 def bronze_day(container, day: date, dataset: Dataset, folder: Path) -> Path:
@@ -166,6 +172,50 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, ca
     assert message in capsys.readouterr().err
     assert fact(warehouse) == before
 
+
+
+def test_usage_files_must_match_the_bronze_manifest_beside_them(container, tmp_path, capsys, monkeypatch) -> None:
+    """Issue 21: a part file cut cleanly at a line boundary (a valid gzip of fewer records) used to load with exit
+    0 although the manifest beside its run folder says how many records and which sha256 the run committed."""
+    monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
+    dataset = Dataset(companies=120, seed=3, invalid_share=0.05)
+    run_folder = bronze_day(container, DAY, dataset, tmp_path / "bronze")
+    manifest = read_manifest(container, DAY)
+    assert manifest is not None
+    (run_folder.parent / MANIFEST_NAME).write_bytes(manifest.to_json())  # as `bronze download` saves the day
+    warehouse = tmp_path / "wh.duckdb"
+    parts = sorted(run_folder.glob("part-*.jsonl.gz"))
+    first = parts[0]
+    original = first.read_bytes()
+    lines = gzip.decompress(original).splitlines(keepends=True)
+    first.write_bytes(gzip.compress(b"".join(lines[:len(lines) // 2])))  # clean cut: valid gzip, valid records
+
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse) == 2
+    err = capsys.readouterr().err
+    assert f"{first} does not match its manifest" in err and "sha256" in err and "Nothing was changed" in err
+    assert "--ignore-manifest" in err
+    assert not warehouse.exists()  # refused input leaves no new warehouse behind
+
+    first.write_bytes(original)
+    assert cli("--date", ISO, "--usage", parts[0], "--warehouse", warehouse) == 2  # one part of several
+    err = capsys.readouterr().err
+    assert f"the manifest commits {len(parts)} part file(s); not given: {parts[1].name}" in err
+
+    stray = run_folder / "part-09999.jsonl.gz"
+    stray.write_bytes(gzip.compress(b""))
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse) == 2
+    assert "part-09999.jsonl.gz is not in the committed run's manifest" in capsys.readouterr().err
+    stray.unlink()
+
+    assert cli("--date", DAY + timedelta(days=1), "--usage", run_folder, "--warehouse", warehouse) == 2
+    assert f"is for {DAY}, not the run date {DAY + timedelta(days=1)}" in capsys.readouterr().err
+
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse) == 0
+    assert f"staged {manifest.record_count} usage records from {len(parts)} file(s)" in capsys.readouterr().out
+
+    first.write_bytes(gzip.compress(b"".join(lines[:len(lines) // 2])))
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse, "--ignore-manifest",
+               "--run-id", "repaired") == 0  # the operator's explicit choice
 
 
 def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys) -> None:

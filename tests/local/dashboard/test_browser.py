@@ -129,7 +129,7 @@ def _ranked(rpt, day: date) -> list[str]:
 
 def test_the_demo_writes_the_dashboard_and_prints_its_path(demo):
     dashboard, _, output = demo
-    assert f"dashboard: {dashboard.resolve()}" in output
+    assert f"open the dashboard in a browser: {dashboard.resolve()}" in output  # the first of the next steps
     html = dashboard.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing to fetch
 

@@ -80,7 +80,7 @@ def _framework_scenario(run: run_states.ScenarioRun) -> Scenario:
     parameters += [("Global", name, value) for name, value in global_parameters.items()]
     parameters += [("System", "RunId", run.result.run_id), ("System", "DataFactory", factory.name),
                    ("System", "Pipeline", run.pipeline)]
-    return Scenario(run.name, run.pipeline, parameters, results)
+    return Scenario(name=run.name, pipeline=run.pipeline, parameters=parameters, results=results)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +108,16 @@ def oracle() -> Oracle:
                                     [_framework_scenario(run) for run in runs.values()])
     outcomes = iter(answers.cases)
     adf, corpus, utc_now, pinned = ([(case, next(outcomes)) for case in group] for group in groups)
-    return Oracle(answers, adf, corpus, utc_now, pinned, runs, {run.name: run for run in answers.runs},
-                  {case.text for case in recorded})
+    return Oracle(
+        answers=answers,
+        adf=adf,
+        corpus=corpus,
+        utc_now=utc_now,
+        pinned=pinned,
+        runs=runs,
+        framework={run.name: run for run in answers.runs},
+        recorded_texts={case.text for case in recorded},
+    )
 
 
 def _report(problems: list[str], what: str) -> str:
@@ -188,7 +196,9 @@ def test_every_listed_refusal_is_ours_alone(oracle: Oracle) -> None:
 
 def test_utc_now_has_the_same_layout(oracle: Oracle) -> None:
     for case, theirs in oracle.utc_now:
-        mine = adf_engine.ours(case.text, EvalContext("PL", "run", {}, {}, {}))  # the real clock, as the engine
+        mine = adf_engine.ours(
+            case.text, EvalContext(pipeline_name="PL", run_id="run", parameters={}, trigger={}, activities={})
+        )  # the real clock, as the engine
         assert mine.ok and theirs.ok, (case.text, mine, theirs)
         assert re.sub("[0-9]", "9", mine.value) == re.sub("[0-9]", "9", theirs.value), (case.text, mine, theirs)
 
@@ -208,7 +218,7 @@ def test_a_planted_difference_fails_the_comparison(oracle: Oracle) -> None:
     def case_sensitive(ctx: EvalContext, text: Any, prefix: Any) -> bool:
         return str(text).startswith(str(prefix))
 
-    planted = expressions.FunctionSpec(case_sensitive, 2, 2)
+    planted = expressions.FunctionSpec(impl=case_sensitive, min_args=2, max_args=2)
     with mock.patch.dict(expressions.FUNCTIONS, {"startswith": planted}):
         problems = disagreements(oracle.corpus, REFUSED)
     assert any("startsWith('Hello', 'he')" in problem for problem in problems)

@@ -118,7 +118,9 @@ def test_pipeline_system_variables(ctx: EvalContext) -> None:
 
 
 def test_the_clock_is_utc_even_when_naive() -> None:
-    naive = EvalContext("p", "r", {}, {}, {}, now=datetime(2024, 3, 2, 1, 2, 3))
+    naive = EvalContext(
+        pipeline_name="p", run_id="r", parameters={}, trigger={}, activities={}, now=datetime(2024, 3, 2, 1, 2, 3)
+    )
     assert evaluate("@utcNow()", naive) == "2024-03-02T01:02:03.0000000Z"
     assert evaluate("@pipeline().TriggerTime", naive) == "2024-03-02T01:02:03.0000000Z"
 
@@ -496,7 +498,9 @@ def test_json_text_is_newtonsofts() -> None:
 @given(st.text())
 def test_any_text_survives_a_quoted_string_literal(text: str) -> None:
     quoted = "@'" + text.replace("'", "''") + "'"
-    assert evaluate(quoted, EvalContext("p", "r", {}, {}, {})) == text
+    assert (
+        evaluate(quoted, EvalContext(pipeline_name="p", run_id="r", parameters={}, trigger={}, activities={})) == text
+    )
 
 
 @given(st.text().filter(lambda t: "@" not in t))

@@ -189,7 +189,9 @@ def test_list_files_respects_recursive(container: ContainerClient) -> None:
 
 
 def _json_dataset(**props: Any) -> datasets.ResolvedDataset:
-    return datasets.ResolvedDataset("DS", "Json", "LS", props, datasets.BlobLocation("c", "f", ""))
+    return datasets.ResolvedDataset(
+        name="DS", type="Json", linked_service="LS", properties=props, location=datasets.BlobLocation("c", "f", "")
+    )
 
 
 def test_json_lines_errors_name_file_and_line() -> None:
@@ -206,7 +208,12 @@ def test_garbage_instead_of_gzip_names_the_file() -> None:
 
 
 def test_csv_with_a_wrong_column_count_names_the_line() -> None:
-    dataset = datasets.ResolvedDataset("DS", "DelimitedText", "LS", {"firstRowAsHeader": True, "escapeChar": '"'},
-                                       datasets.BlobLocation("c", "f", "x.csv"))
+    dataset = datasets.ResolvedDataset(
+        name="DS",
+        type="DelimitedText",
+        linked_service="LS",
+        properties={"firstRowAsHeader": True, "escapeChar": '"'},
+        location=datasets.BlobLocation("c", "f", "x.csv"),
+    )
     with pytest.raises(ActivityFailed, match=r"x\.csv:3: expected 2 columns, got 3"):
         list(datasets.read_rows(dataset, b"a,b\n1,2\n1,2,3\n", "x.csv"))

@@ -286,7 +286,7 @@ def test_stop_closes_idle_keep_alive_connections(usage_api_factory: Factory) -> 
     session.get(sim.base_url + "/v1/usage/daily", params={"date": "2024-05-01"},
                 headers={"X-API-Key": DEFAULT_API_KEY}, timeout=10)
     sim.stop()
-    assert sim._thread is not None and not sim._thread.is_alive()
+    assert not sim.running
     with pytest.raises(SimulatorError, match="not running"):
         _ = sim.base_url
     session.close()

@@ -21,7 +21,7 @@ class NoRecords:
     base_url = "http://127.0.0.1:1"
 
     def iter_pages(self, day: date) -> Iterator[UsagePage]:
-        yield UsagePage(0, [], None, 0)
+        yield UsagePage(number=0, records=[], next_cursor=None, body_bytes=0)
 
 
 def usage_rows(warehouse: Path) -> list[tuple[str, int]]:

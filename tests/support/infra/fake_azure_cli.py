@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 OUTPUTS = {
     "functionAppName": "funcabc",
     "functionAppHostName": "funcabc.azurewebsites.net",

@@ -18,8 +18,7 @@ import sqlfluff
 from sqlfluff.api.simple import APIParsingError
 
 from company_activity.settings import SETTING_NAMES, SETTINGS, AppSettings, SettingsError
-
-from .bicep import (
+from tests.support.infra.bicep import (
     BicepError,
     BicepFile,
     Declaration,
