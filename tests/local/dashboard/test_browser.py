@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from company_activity_local.demo.failure import injected_day
 from company_activity_local.warehouse import open_warehouse
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,7 +37,7 @@ SCREENSHOTS = {"laptop": REPO / "out" / "dashboard.png", "phone": REPO / "out" /
 VIEWPORTS = {"laptop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 DAYS, COMPANIES, SEED = 12, 80, 11
 END = date(2026, 3, 12)
-INJECTED = END + timedelta(days=1)
+INJECTED = injected_day(END - timedelta(days=DAYS - 1))  # the day before the night's first date
 
 
 @pytest.fixture(scope="module")
