@@ -14,8 +14,11 @@
 #                        principal). SQL_ADMIN_OBJECT_ID is the object id of a user or group, the application
 #                        (client) id of an application
 #   ALERT_EMAILS         required: comma-separated e-mail addresses for the backstop alerts (docs/deploy.md, Alerts)
-#   ALERT_WEBHOOK_URL    optional webhook that also receives the alerts (common alert schema)
-#   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
+#   ALERT_WEBHOOK_URL    optional secure webhook that also receives the alerts (common alert schema), with
+#   ALERT_WEBHOOK_APP_OBJECT_ID  the object id of the Entra application it validates tokens for
+#   API_CLIENT_ID        required: client id of the HTTP API's app registration (docs/security.md, "Register the API")
+#   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect; the rule is
+#                        removed again when the script exits, whatever the outcome
 #   DASHBOARD_AUTH_CLIENT_ID  required: application (client) id of the dashboard's Entra app registration
 #                        (docs/deploy.md, "The dashboard"); its federated credential is added once by an owner
 #   DASHBOARD_ALLOWED_GROUPS  comma-separated object ids of the groups whose members may open the dashboard
@@ -23,6 +26,11 @@
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
 #   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
+#   WHAT_IF_VALIDATION_LEVEL  --validation-level of the what-if: ProviderNoRbac checks read permissions only, so a
+#                        Reader identity can run it (Azure CLI 2.76+; the pull-request identity of CI)
+#   SKIP_SECRETS=1       leave the Key Vault secrets alone (CI: they are set out of band, docs/security.md)
+#   PUBLISH_ZIP          publish this zip of function_app/ with `az functionapp deployment source config-zip`
+#                        (remote build) instead of Core Tools: CI installs no npm package
 #   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
 #   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity)
 #
@@ -67,16 +75,34 @@ WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
 if [[ $WHAT_IF_ONLY != 1 ]]; then
   need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
   need curl "any package manager"
-  [[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
+  [[ ${SKIP_PUBLISH:-0} == 1 || -n ${PUBLISH_ZIP:-} ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
 fi
 [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
 [[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
-[[ -n ${DASHBOARD_AUTH_CLIENT_ID:-} ]] || fail "set DASHBOARD_AUTH_CLIENT_ID: the dashboard's app registration (docs/deploy.md)"
+GUID='^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$'
+[[ ${API_CLIENT_ID:-} =~ $GUID ]] ||
+  fail "set API_CLIENT_ID to the client id of the API's app registration (docs/security.md, \"Register the API\")"
+export API_CLIENT_ID
+[[ ${DASHBOARD_AUTH_CLIENT_ID:-} =~ $GUID ]] ||
+  fail "set DASHBOARD_AUTH_CLIENT_ID to the client id of the dashboard's app registration (docs/deploy.md)"
 [[ -n ${DASHBOARD_ALLOWED_GROUPS:-}${DASHBOARD_ALLOWED_USERS:-} ]] ||
   fail "set DASHBOARD_ALLOWED_GROUPS or DASHBOARD_ALLOWED_USERS: nobody could open the dashboard"
 [[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
   fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
-export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
+export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-} ALERT_WEBHOOK_APP_OBJECT_ID=${ALERT_WEBHOOK_APP_OBJECT_ID:-}
+[[ -z $ALERT_WEBHOOK_URL || $ALERT_WEBHOOK_APP_OBJECT_ID =~ $GUID ]] ||
+  fail "ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_APP_OBJECT_ID: the action group calls it as a secure webhook (docs/deploy.md, Alerts)"
+
+# What this run grants itself or opens only for its own steps is taken back when it exits, whatever the outcome:
+# the deployer's SQL firewall rule and the Key Vault role that lets it write secrets (issue 22).
+CLEANUP=()
+cleanup() {
+  local command
+  for command in "${CLEANUP[@]}"; do
+    eval "$command" || echo "warning: could not undo: $command" >&2
+  done
+}
+trap cleanup EXIT
 az account show --output none 2>/dev/null || fail "run az login first"
 az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
 
@@ -136,8 +162,27 @@ fi
 export PIPELINE_START_DATE=${PIPELINE_START_DATE:-$(yesterday_utc)}
 echo "daily trigger starts at $PIPELINE_START_DATE"
 
+# Data Factory's Azure integration runtime reaches SQL from the ranges of its service tag in this region
+# ("Azure Integration Runtime IP addresses"): the firewall admits those, not every Azure tenant.
+if [[ -z ${DATA_FACTORY_IP_RANGES:-} ]]; then
+  REGION=$(az group show --name "$RESOURCE_GROUP" --query location --output tsv 2>/dev/null || echo "$LOCATION")
+  PREFIXES=$(az network list-service-tags --location "$REGION" \
+    --query "values[?properties.systemService=='DataFactory' && properties.region=='${REGION}'].properties.addressPrefixes[]" \
+    --output tsv)
+  DATA_FACTORY_IP_RANGES=$(printf '%s\n' "$PREFIXES" | python3 -c '
+import ipaddress, json, sys
+ranges = [ipaddress.ip_network(line.strip()) for line in sys.stdin if line.strip()]
+print(json.dumps([{"startIpAddress": str(n[0]), "endIpAddress": str(n[-1])} for n in ranges if n.version == 4]))')
+  [[ $DATA_FACTORY_IP_RANGES != "[]" ]] || fail "no DataFactory service tag ranges for region $REGION"
+fi
+export DATA_FACTORY_IP_RANGES
+echo "SQL firewall: $(printf '%s' "$DATA_FACTORY_IP_RANGES" | grep -o startIpAddress | wc -l | tr -d ' ') Data Factory range(s)"
+
 step "3/9 What-if"
-az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
+WHAT_IF_FLAGS=()
+[[ -z ${WHAT_IF_VALIDATION_LEVEL:-} ]] || WHAT_IF_FLAGS=(--validation-level "$WHAT_IF_VALIDATION_LEVEL")
+az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE" \
+  "${WHAT_IF_FLAGS[@]}"
 if [[ $WHAT_IF_ONLY == 1 ]]; then
   echo "what-if only (WHAT_IF_ONLY=1): nothing was changed"
   exit 0
@@ -164,6 +209,9 @@ DASHBOARD_READER=$(output dashboardSqlIdentityName)
 DASHBOARD_READER_CLIENT_ID=$(output dashboardSqlIdentityClientId)
 DASHBOARD_SIGN_IN=$(output dashboardSignInPrincipalId)
 echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
+if [[ -n ${DEPLOYER_IP:-} ]]; then  # the template opened SQL to this machine for steps 6-7: closed again on exit
+  CLEANUP+=("az sql server firewall-rule delete --resource-group '$RESOURCE_GROUP' --server '${SQL_FQDN%%.*}' --name deployer --output none")
+fi
 
 step "5/9 Key Vault secrets"
 # The vault is in RBAC mode: to write secrets the deployer needs Key Vault Secrets Officer on it. This is the
@@ -180,9 +228,15 @@ ensure_role() {  # role, scope: idempotent whatever the CLI version does with an
       --role "$role" --scope "$scope" --output none 2>&1); then
     [[ $error == *RoleAssignmentExists* || $error == *"role assignment already exists"* ]] ||
       fail "could not assign $role: $error"
+    echo "role $role: assigned by a concurrent run"
+    return
   fi
-  echo "role $role: assigned"
+  echo "role $role: assigned for this run (removed again on exit)"
+  CLEANUP+=("az role assignment delete --assignee '$ME_ID' --role '$role' --scope '$scope' --output none")
 }
+if [[ ${SKIP_SECRETS:-0} == 1 ]]; then
+  echo "skipped (SKIP_SECRETS=1): the secrets are set out of band (docs/security.md, rotation)"
+else
 ensure_role "Key Vault Secrets Officer" "$KEY_VAULT_ID"
 set_secret() {  # name, environment variable; the value never appears on a command line or in output
   local name=$1 variable=$2 value=${!2:-}
@@ -208,6 +262,7 @@ set_secret() {  # name, environment variable; the value never appears on a comma
 }
 set_secret usage-api-key USAGE_API_KEY
 set_secret slack-webhook-url SLACK_WEBHOOK_URL
+fi
 
 step "6/9 Warehouse schema and the Data Factory's database user"
 [[ -n ${DEPLOYER_IP:-} ]] || echo "note: DEPLOYER_IP is unset; the SQL firewall admits you only if another rule does"
@@ -221,15 +276,23 @@ DATA_FACTORY_CLIENT_ID=$(az rest --method get \
   --url "${FACTORY_ID}/providers/Microsoft.ManagedIdentity/identities/default?api-version=2023-01-31" \
   --query properties.clientId --output tsv)
 [[ -n $DATA_FACTORY_CLIENT_ID ]] || fail "could not read the client id of $DATA_FACTORY's managed identity"
+# sqlcmd substitutes -v values as text into the script's literals and identifiers: only these shapes pass.
+[[ $DATA_FACTORY =~ ^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$ ]] || fail "unexpected data factory name: $DATA_FACTORY"
+[[ $DATA_FACTORY_CLIENT_ID =~ $GUID ]] || fail "unexpected client id of $DATA_FACTORY's identity: $DATA_FACTORY_CLIENT_ID"
 sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" \
   DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
-# The dashboard's identity: a member of rpt_reader, nothing else.
+# The dashboard's identity: a member of rpt_reader, nothing else (its name and client id checked the same way).
+[[ $DASHBOARD_READER =~ ^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$ ]] || fail "unexpected dashboard identity name: $DASHBOARD_READER"
+[[ $DASHBOARD_READER_CLIENT_ID =~ $GUID ]] || fail "unexpected client id of $DASHBOARD_READER: $DASHBOARD_READER_CLIENT_ID"
 sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DashboardReaderName="$DASHBOARD_READER" \
   DashboardReaderClientId="$DASHBOARD_READER_CLIENT_ID" -i infra/sql/grant_dashboard_reader.sql
 
 step "7/9 Publish the Function App code"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped (SKIP_PUBLISH=1): run 'func azure functionapp publish $FUNCTION_APP --python' in function_app/"
+elif [[ -n ${PUBLISH_ZIP:-} ]]; then
+  az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP" \
+    --src "$PUBLISH_ZIP" --build-remote true --output none
 else
   (cd function_app && func azure functionapp publish "$FUNCTION_APP" --python)
 fi
@@ -240,25 +303,24 @@ az datafactory trigger start --factory-name "$DATA_FACTORY" --resource-group "$R
 az datafactory trigger show --factory-name "$DATA_FACTORY" --resource-group "$RESOURCE_GROUP" \
   --name "$TRIGGER_NAME" --query 'properties.runtimeState' --output tsv
 
-step "9/9 Smoke test: backfill yesterday"
+step "9/9 Smoke test: read yesterday's ingestion status"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped: the code is not published"
 else
-  FUNCTION_KEY=""
-  for attempt in 1 2 3 4 5 6; do  # the functions are listed once the host has indexed the new package
-    FUNCTION_KEY=$(az functionapp function keys list --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP" \
-      --function-name backfill --query default --output tsv 2>/dev/null || true)
-    [[ -n $FUNCTION_KEY ]] && break
-    echo "waiting for the backfill function (attempt $attempt)"
+  # An Entra access token for the API (the deployer needs its CompanyActivity.Read app role); the header goes
+  # to curl on stdin, never on a command line.
+  TOKEN=$(az account get-access-token --scope "api://${API_CLIENT_ID}/.default" --query accessToken --output tsv)
+  DAY=$(yesterday_utc)
+  for attempt in 1 2 3 4 5 6; do  # the functions answer once the host has indexed the new package
+    if printf 'Authorization: Bearer %s\n' "$TOKEN" | curl --fail-with-body --silent --show-error --header @- \
+        "https://${FUNCTION_HOST}/api/ingestions?start_date=${DAY}&end_date=${DAY}"; then
+      echo
+      break
+    fi
+    [[ $attempt -lt 6 ]] || fail "GET /api/ingestions failed: is the code published, and does the deployer hold the app role CompanyActivity.Read (docs/security.md)?"
+    echo "waiting for the functions (attempt $attempt)"
     sleep 20
   done
-  [[ -n $FUNCTION_KEY ]] || fail "no key for function backfill: is the code published?"
-  DAY=$(yesterday_utc)
-  curl --fail-with-body --silent --show-error --request POST "https://${FUNCTION_HOST}/api/backfill" \
-    --header "x-functions-key: ${FUNCTION_KEY}" --header 'Content-Type: application/json' \
-    --data "{\"start_date\": \"${DAY}\", \"end_date\": \"${DAY}\"}"
-  echo
-  echo "status: curl -H 'x-functions-key: <key>' 'https://${FUNCTION_HOST}/api/ingestions?start_date=${DAY}&end_date=${DAY}'"
 fi
 
 cat <<EOF

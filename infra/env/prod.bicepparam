@@ -15,6 +15,9 @@ param pipelineStartDate = readEnvironmentVariable('PIPELINE_START_DATE')
 // Backstop alerts: comma-separated e-mail addresses (required) and an optional webhook.
 param alertEmailAddresses = split(readEnvironmentVariable('ALERT_EMAILS'), ',')
 param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
+param alertWebhookAppObjectId = readEnvironmentVariable('ALERT_WEBHOOK_APP_OBJECT_ID', '')
+// The API's app registration (docs/security.md, "Register the API").
+param apiClientId = readEnvironmentVariable('API_CLIENT_ID')
 param sqlFirewallRules = empty(deployerIp) ? [] : [
   {
     name: 'deployer'
@@ -22,11 +25,13 @@ param sqlFirewallRules = empty(deployerIp) ? [] : [
     endIpAddress: deployerIp
   }
 ]
+// Data Factory's integration runtime ranges in the region, not every Azure tenant (deploy.sh reads them).
+param sqlDataFactoryIpRanges = json(readEnvironmentVariable('DATA_FACTORY_IP_RANGES', '[]'))
+param sqlAllowAzureServices = false
 // The dashboard: its Entra app registration and who may open it (comma-separated object ids).
 param dashboardAuthClientId = readEnvironmentVariable('DASHBOARD_AUTH_CLIENT_ID')
 param dashboardAllowedGroupIds = empty(dashboardGroups) ? [] : split(dashboardGroups, ',')
 param dashboardAllowedUserIds = empty(dashboardUsers) ? [] : split(dashboardUsers, ',')
-param sqlAllowAzureServices = true
 param keyVaultPublicNetworkAccess = 'Enabled'
 param storageSkuName = 'Standard_GZRS'
 param tags = {

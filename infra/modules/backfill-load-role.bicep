@@ -1,12 +1,14 @@
 // The one Data Factory permission of the Function App: start PL_backfill_company_activity and read its runs
-// (POST /api/backfill, GET /api/backfill/{run id}) and the factory's run history (the dashboard's health panel,
-// Pipeline Runs - Query By Factory), scoped to the factory.
+// (POST /api/backfill, GET /api/backfill/{run id}), scoped to the factory.
 //
 // No built-in role is this narrow: "Data Factory Contributor" can create, change and delete the factory and
 // all its pipelines, linked services and triggers. So a custom role holds exactly the three operations the
 // code calls (resource provider operations of Microsoft.DataFactory): pipelines/createrun/action,
-// pipelineruns/read, pipelineruns/queryactivityruns/action and querypipelineruns/action. Its assignable
-// scope is this resource group; it is assigned on the factory only. Creating a role definition needs
+// pipelineruns/read, pipelineruns/queryactivityruns/action, and querypipelineruns/action with its result
+// read querypipelineruns/read (is a backfill already running?). ARM cannot narrow createrun to one pipeline
+// or its parameters: no documented role scope below the factory for pipelines, and ABAC conditions do not
+// cover Data Factory actions (docs/security.md); both pipelines' concurrency 1 and their own checks bound it. Its assignable scope is this resource
+// group; it is assigned on the factory only. Creating a role definition needs
 // Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), the same deployer
 // rights the other role assignments already need.
 
@@ -26,7 +28,7 @@ resource backfillStarter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   name: guid(resourceGroup().id, 'company-activity-backfill-starter')
   properties: {
     roleName: roleName
-    description: 'Start Data Factory pipeline runs and read and query pipeline and activity runs; nothing else.'
+    description: 'Start Data Factory pipeline runs, read and query pipeline and activity runs; nothing else.'
     type: 'CustomRole'
     assignableScopes: [
       resourceGroup().id
@@ -38,6 +40,7 @@ resource backfillStarter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
           'Microsoft.DataFactory/factories/pipelineruns/read'
           'Microsoft.DataFactory/factories/pipelineruns/queryactivityruns/action'
           'Microsoft.DataFactory/factories/querypipelineruns/action'
+          'Microsoft.DataFactory/factories/querypipelineruns/read'
         ]
         notActions: []
         dataActions: []

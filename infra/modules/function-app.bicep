@@ -81,10 +81,11 @@ var hostSettings = {
   OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: signInIdentityClientId
 }
 
-// Routes App Service authentication lets through without a sign-in: the HTTP endpoints that callers reach with
-// a function key (docs/ingestion.md). Everything else, the dashboard first, needs a signed-in, allowed user.
-// Issue 22 moves these endpoints behind Entra app roles too; then this list becomes empty.
-var functionKeyPaths = [
+// Routes App Service authentication lets through without its sign-in: the HTTP API, whose callers bring an Entra
+// access token for the API's own app registration (another audience than the dashboard's) and which verifies
+// it and its app roles in the app (functions/caller.py, docs/security.md). Everything else, the dashboard
+// first, needs a signed-in user of the configured groups.
+var apiPaths = [
   '/api/backfill'
   '/api/backfill/*'
   '/api/ingestions'
@@ -168,7 +169,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // App Service built-in authentication (Easy Auth), also on Flex Consumption (docs/azure-fidelity.md): Microsoft
-// Entra ID sign-in for every request outside functionKeyPaths, and only the configured groups or users get
+// Entra ID sign-in for every request outside apiPaths, and only the configured groups or users get
 // through (defaultAuthorizationPolicy); GET /api/dashboard checks the same lists again in code.
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov reads every Microsoft.Web/sites/config as site configuration; these checks do not apply to authsettingsV2:
@@ -189,7 +190,7 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       requireAuthentication: true
       unauthenticatedClientAction: 'RedirectToLoginPage'
       redirectToProvider: 'azureactivedirectory'
-      excludedPaths: functionKeyPaths
+      excludedPaths: apiPaths
     }
     httpSettings: {
       requireHttps: true

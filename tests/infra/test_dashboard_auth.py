@@ -42,7 +42,7 @@ MUTATIONS = {
     "authentication optional": ("      requireAuthentication: true", "      requireAuthentication: false",
                                 "requireAuthentication must be True"),
     "the dashboard skips sign-in": ("  '/api/ingestions'\n]", "  '/api/ingestions'\n  '/api/dashboard'\n]",
-                                    "only the function-key routes"),
+                                    "only the API routes"),
     "a client secret": ("clientSecretSettingName: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'",
                         "clientSecretSettingName: 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET'",
                         "clientSecretSettingName must be"),

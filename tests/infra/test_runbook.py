@@ -56,6 +56,7 @@ def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[
         "USAGE_API_BASE_URL": "https://usage.example.com/v1",
         "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
+        "API_CLIENT_ID": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
         "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
         "DASHBOARD_ALLOWED_GROUPS": "dddddddd-1111-2222-3333-444444444444",
         "ASSUME_YES": "1",
@@ -108,8 +109,11 @@ def test_deploy_runs_the_runbook_in_order(first_deploy: tuple[subprocess.Complet
         r"DataFactoryClientId=\S+ -i infra/sql/grant_identities\.sql",
         r"^func azure functionapp publish funcabc --python",
         r"^az datafactory trigger start --factory-name adfabc .*--name TR_daily_company_activity",
-        r"^az functionapp function keys list .*--name funcabc --function-name backfill",
-        r"^curl .*https://funcabc\.azurewebsites\.net/api/backfill .*x-functions-key: function-key-value",
+        r"^az account get-access-token --scope api://5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f/\.default",
+        r"^curl .*--header @- https://funcabc\.azurewebsites\.net/api/ingestions\?",
+        # What the run opened or granted only for itself is taken back on exit (issue 22).
+        r"^az sql server firewall-rule delete .*--server sqlabc --name deployer",
+        r"^az role assignment delete .*--role Key Vault Secrets Officer",
     ]
     positions = [index_of(calls, pattern) for pattern in order]
     assert positions == sorted(positions)
@@ -262,7 +266,7 @@ def test_runbook_covers_every_step_and_teardown() -> None:
         "company-activity sql deploy",
         "func azure functionapp publish",
         "az datafactory trigger start",
-        "az functionapp function keys list",
+        "az account get-access-token --scope \"api://$API_CLIENT_ID/.default\"",
         "/api/backfill",
         "az datafactory pipeline-run query-by-factory",
         "az group delete",
@@ -270,3 +274,53 @@ def test_runbook_covers_every_step_and_teardown() -> None:
         "infra/deploy.sh",
     ):
         assert needle in runbook, needle
+
+
+def test_the_firewall_rule_and_the_key_vault_role_are_taken_back_when_a_step_fails(tmp_path: Path) -> None:
+    """Issue 22, finding 5: the deployer's SQL firewall rule and its Key Vault Secrets Officer role live only
+    as long as the run, also when it stops halfway (here: the grant script fails)."""
+    result, calls = run_deploy(tmp_path, FAKE_SQLCMD_FAILS="1")
+    assert result.returncode != 0
+    commands = [command(c) for c in calls]
+    assert any(re.match(r"az sql server firewall-rule delete .*--name deployer", c) for c in commands)
+    assert any(re.match(r"az role assignment delete .*Key Vault Secrets Officer", c) for c in commands)
+
+
+def test_sql_admits_data_factory_by_the_service_tag_ranges_of_the_region(
+    first_deploy: tuple[subprocess.CompletedProcess[str], list],
+) -> None:
+    _, calls = first_deploy
+    deployment = next(c for c in calls if command(c).startswith("az deployment group create"))
+    ranges = json.loads(deployment["env"]["DATA_FACTORY_IP_RANGES"])
+    assert ranges == [{"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}]  # IPv4 of the region only
+
+
+@pytest.mark.parametrize(("name", "value"), [("DataFactoryName", "adf'; DROP USER x; --"),
+                                             ("DataFactoryClientId", "not-a-guid")])
+def test_sqlcmd_variables_are_validated_before_they_reach_the_script(tmp_path: Path, name: str, value: str) -> None:
+    """Issue 22, finding 12: sqlcmd substitutes -v values as text; a value of another shape stops the run."""
+    env = {"FAKE_FACTORY_NAME": value} if name == "DataFactoryName" else {"FAKE_FACTORY_CLIENT_ID": value}
+    result, calls = run_deploy(tmp_path, **env)
+    assert result.returncode != 0 and "unexpected" in result.stderr
+    assert not any(c["tool"] == "sqlcmd" for c in calls)
+
+
+def test_the_pull_request_what_if_runs_with_read_permissions_only(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, WHAT_IF_ONLY="1", FAKE_AZ_EXISTING="1",
+                               WHAT_IF_VALIDATION_LEVEL="ProviderNoRbac")
+    assert result.returncode == 0, result.stderr
+    what_if = [command(c) for c in calls if command(c).startswith("az deployment group what-if")]
+    assert len(what_if) == 1 and what_if[0].endswith("--validation-level ProviderNoRbac")
+    assert not any(re.match(r"az (deployment group create|role assignment create|keyvault secret set)", command(c))
+                   for c in calls)
+
+
+def test_ci_publishes_a_zip_with_az_and_leaves_the_secrets_alone(tmp_path: Path) -> None:
+    result, calls = run_deploy(tmp_path, PUBLISH_ZIP=str(tmp_path / "app.zip"), SKIP_SECRETS="1",
+                               USAGE_API_KEY="", SLACK_WEBHOOK_URL="")
+    assert result.returncode == 0, result.stderr
+    commands = [command(c) for c in calls]
+    assert any(re.match(r"az functionapp deployment source config-zip .*--name funcabc .*--build-remote true", c)
+               for c in commands)
+    assert not any(c.startswith("func ") for c in commands)
+    assert not any(re.match(r"az (keyvault secret set|role assignment create)", c) for c in commands)

@@ -39,6 +39,8 @@ def test_deploy_is_what_if_on_pull_requests_then_dev_then_approved_prod() -> Non
     assert "pull_request" in what_if["if"]
     step = next(s for s in what_if["steps"] if "infra/deploy.sh" in s.get("run", ""))
     assert step["env"]["WHAT_IF_ONLY"] == "1" and step["run"].strip() == "infra/deploy.sh dev"
+    # Its own read-only identity, federated for the dev-whatif environment only (issue 22, finding 2).
+    assert what_if["environment"] == "dev-whatif" and step["env"]["WHAT_IF_VALIDATION_LEVEL"] == "ProviderNoRbac"
     assert "refs/heads/main" in jobs["dev"]["if"]
     assert jobs["prod"]["needs"] == "dev"
     for name in ("dev", "prod"):
@@ -112,6 +114,20 @@ def test_the_deploy_job_passes_only_variables_the_script_documents() -> None:
             "stored credential",
         ),
         ("ci.yml", "    runs-on: ubuntu-24.04\n", "    runs_on: ubuntu-24.04\n", "ci.yml"),
+        # Issue 22, findings 2 and 6.
+        ("deploy.yml", "    environment: dev-whatif\n", "",
+         "job what-if can sign in to Azure but runs in no environment"),
+        ("deploy-environment.yml", "--require-hashes --no-deps -r", "-r", "pip install without --require-hashes"),
+        ("deploy-environment.yml", "      - name: The Functions package",
+         "      - run: npm install --global azure-functions-core-tools@4\n      - name: The Functions package",
+         "installs an npm package"),
+        ("deploy-environment.yml", '          SKIP_SECRETS: "1"\n',
+         '          SKIP_SECRETS: "1"\n          USAGE_API_KEY: ${{ secrets.USAGE_API_KEY }}\n',
+         "receives the Key Vault secret USAGE_API_KEY"),
+        ("ci.yml", "python:3.11-bookworm@sha256:b99029c95d3d37fb1e4e76d287f7984373dca77c665885986e31b2c95260c13c",
+         "python:3.11-bookworm", "by tag, not by digest"),
+        ("sqlserver.yml", "@sha256:ba4c8329f48fb8f02e1416be6a930ebfd71268caee78aa985f3af4315e457c89", "",
+         "by tag, not by digest"),
     ],
 )
 def test_the_workflow_checks_catch_each_mistake(tmp_path: Path, file: str, old: str, new: str, message: str) -> None:

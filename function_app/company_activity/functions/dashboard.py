@@ -7,7 +7,8 @@ no function key: the route is anonymous to the Functions host because the platfo
 
 The page is the local command's page (company_activity.dashboard), read from the rpt views as the
 dashboard's own identity (DASHBOARD_SQL_CONNECTION_STRING; rpt_reader only), with the health panel fed
-by Data Factory's run history (Pipeline Runs - Query By Factory, as the Function app's identity).
+by Data Factory's run history of both pipelines (Pipeline Runs - Query By Factory, as the Function app's
+identity).
 `reader_factory` is replaced by the tests with a warehouse of the same views.
 """
 
@@ -24,7 +25,8 @@ from company_activity.dashboard.render import CONTENT_SECURITY_POLICY, render_ht
 from company_activity.dashboard.runs import PipelineRunRecord, RunRecordError, latest_records
 from company_activity.functions import load as factory_load
 from company_activity.functions import runtime
-from company_activity.orchestration.data_factory import ArmError
+from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, DAILY_PIPELINE
+from company_activity.orchestration.data_factory import RUN_STATUSES, ArmError
 
 bp = func.Blueprint()
 reader_factory: Callable[[str], Any] = AzureSqlReader
@@ -93,7 +95,8 @@ def _run_history() -> tuple[list[PipelineRunRecord], str]:
     now = dt.datetime.now(dt.UTC)
     try:
         client = factory_load.client(factory, settings.load.arm_endpoint)
-        runs = client.query_pipeline_runs(now - dt.timedelta(days=WINDOW_DAYS), now)
+        runs = [run for pipeline in (DAILY_PIPELINE, BACKFILL_PIPELINE)
+                for run in client.query_runs(pipeline, RUN_STATUSES, now - dt.timedelta(days=WINDOW_DAYS), now)]
         records = [PipelineRunRecord.from_pipeline_run(run) for run in runs]
     except (ArmError, RunRecordError) as exc:
         runtime.log.error("dashboard: cannot read the run history: %s", exc)

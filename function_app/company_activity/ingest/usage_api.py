@@ -41,7 +41,8 @@ from tenacity import (
 
 from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
-from company_activity.settings import Secret, UsageApiSettings
+from company_activity.settings import Secret, UsageApiSettings, secure_url
+from company_activity.settings import api_key as settings_api_key
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ class UsageApiClient:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         if not isinstance(api_key, Secret):
             raise TypeError("api_key must be a settings.Secret, so it cannot be logged by accident")
+        secure_url("base_url", base_url)  # the key travels with every request: never in clear text
+        settings_api_key("api_key", api_key.reveal())
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         self.timeout_s = timeout_s

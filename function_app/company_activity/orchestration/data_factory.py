@@ -1,5 +1,4 @@
-"""The Data Factory REST API calls the Functions app makes: start a pipeline run, read it, read its activity
-runs, and read the factory's run history (the dashboard's health panel).
+"""The Data Factory REST API calls the Functions app makes: start a pipeline run, read it, read its activity runs.
 
 An azure-core `PipelineClient` against ARM (api-version 2018-06-01) rather than azure-mgmt-datafactory:
 the SDK is a large dependency of the deployed worker for three calls, and the HTTP contract (URL, body,
@@ -19,7 +18,7 @@ throttled, ARM down); the azure-core error is its `__cause__`. The token never a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, get_args
@@ -147,7 +146,7 @@ def _is_loopback_http(endpoint: str) -> bool:
 
 
 class DataFactoryClient:
-    """createRun, Pipeline Runs - Get / Query By Factory and Activity Runs - Query By Pipeline Run, for one factory."""
+    """createRun, Pipeline Runs - Get and Activity Runs - Query By Pipeline Run, for one factory."""
 
     def __init__(self, factory: FactoryRef, credential: TokenCredential, *,
                  endpoint: str = DEFAULT_ARM_ENDPOINT, timeout_s: float = TIMEOUT_S) -> None:
@@ -202,20 +201,23 @@ class DataFactoryClient:
                 return runs
             query = {**query, "continuationToken": token}
 
-    def query_pipeline_runs(self, after: datetime, before: datetime, *, max_pages: int = 10) -> list[PipelineRun]:
-        """Pipeline Runs - Query By Factory: every pipeline run updated in [after, before], newest start first,
-        at most `max_pages` pages (ARM returns up to 100 runs a page)."""
-        query: dict[str, Any] = {"lastUpdatedAfter": _instant(after), "lastUpdatedBefore": _instant(before),
-                                 "orderBy": [{"orderBy": "RunStart", "order": "DESC"}]}
+    def query_runs(self, pipeline: str, statuses: Sequence[str], after: datetime,
+                   before: datetime) -> list[PipelineRun]:
+        """Runs of `pipeline` whose status is one of `statuses`, last updated in [after, before], every page
+        (Pipeline Runs - Query By Factory)."""
+        query: dict[str, Any] = {
+            "lastUpdatedAfter": _instant(after), "lastUpdatedBefore": _instant(before),
+            "filters": [{"operand": "PipelineName", "operator": "Equals", "values": [pipeline]},
+                        {"operand": "Status", "operator": "In", "values": list(statuses)}],
+        }
         runs: list[PipelineRun] = []
-        for _ in range(max_pages):
-            page = self._call("POST", "queryPipelineRuns", query, what="cannot read the factory's pipeline runs")
+        while True:
+            page = self._call("POST", "queryPipelineRuns", query, what=f"cannot list the runs of {pipeline}")
             runs.extend(PipelineRun.from_arm(body) for body in page.get("value") or [] if isinstance(body, dict))
             token = page.get("continuationToken")
             if not token:
-                break
+                return runs
             query = {**query, "continuationToken": token}
-        return runs
 
     # -- one request (retried by the pipeline's ArmRetryPolicy) ------------------------------------------
     def _call(self, method: str, suffix: str, body: Any, *, what: str) -> dict[str, Any]:

@@ -120,6 +120,9 @@ def test_a_member_of_the_group_gets_the_page_from_the_rpt_views(handler, app, ar
     arm.runs["s2"] = {"runId": "s2", "pipelineName": "PL_daily_company_activity", "status": "Succeeded",
                       "parameters": {"runDate": day(9).isoformat()}, "message": "",
                       "runStart": "2026-03-10T02:00:00Z", "runEnd": "2026-03-10T02:01:00Z"}  # fmt: skip
+    arm.runs["b1"] = {"runId": "b1", "pipelineName": "PL_backfill_company_activity", "status": "Succeeded",
+                      "parameters": {"startDate": day(1).isoformat(), "endDate": day(3).isoformat()}, "message": "",
+                      "runStart": "2026-03-09T02:00:00Z", "runEnd": "2026-03-09T02:30:00Z"}  # fmt: skip
     response = get(handler, principal_headers(MEMBER, [GROUP]))
     assert response.status_code == 200, response.get_body()
     assert response.mimetype == "text/html"
@@ -131,11 +134,13 @@ def test_a_member_of_the_group_gets_the_page_from_the_rpt_views(handler, app, ar
     assert data["day"] == day(10).isoformat() and len(data["dates"]) == 10
     assert app == [f"Server=tcp:sql.example.net,1433;Database=company_activity;Encrypt=yes;"
                    f"Authentication=ActiveDirectoryMSI;UID={IDENTITY}"]  # fmt: skip
-    # every run of the factory (three, over two pages of the stand-in), the failed one unresolved
-    assert sorted(r["runId"] for r in data["runs"]) == ["f1", "s1", "s2"]
+    # every run of both pipelines, the failed one unresolved
+    assert sorted(r["runId"] for r in data["runs"]) == ["b1", "f1", "s1", "s2"]
     assert data["health"]["status"] == "failed" and data["health"]["unresolved"] == ["f1"]
     queries = [r for r in arm.requests if r.path.endswith("/queryPipelineRuns")]
-    assert len(queries) == 2 and {"lastUpdatedAfter", "lastUpdatedBefore"} <= set(queries[0].body)
+    assert [q.body["filters"][0]["values"] for q in queries] == [["PL_daily_company_activity"],
+                                                                 ["PL_backfill_company_activity"]]
+    assert all(set(q.body["filters"][1]["values"]) >= {"Failed", "Succeeded", "InProgress"} for q in queries)
     # the numbers are the warehouse's: a company on the call list, its rank and flags
     companies = {c[0] for c in data["companies"]}
     assert "a" in companies  # at risk every day (low activity): on the call list

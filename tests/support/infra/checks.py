@@ -41,6 +41,8 @@ SAMPLE_ENVIRONMENT = {
     "PIPELINE_START_DATE": "2026-01-01",
     "DEPLOYER_IP": "203.0.113.7",
     "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
+    "API_CLIENT_ID": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
+    "DATA_FACTORY_IP_RANGES": '[{"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}]',
     "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
     "DASHBOARD_ALLOWED_GROUPS": "dddddddd-1111-2222-3333-444444444444",
 }
@@ -104,6 +106,7 @@ CUSTOM_ROLES = {
         "Microsoft.DataFactory/factories/pipelineruns/read",
         "Microsoft.DataFactory/factories/pipelineruns/queryactivityruns/action",
         "Microsoft.DataFactory/factories/querypipelineruns/action",
+        "Microsoft.DataFactory/factories/querypipelineruns/read",
     },
 }
 # siteConfig properties a Flex Consumption site accepts: what the official Flex samples set on the site
@@ -319,6 +322,7 @@ def _secret_settings(settings: Mapping[str, Any]) -> list[str]:
 def _validate_with_settings_module(settings: Mapping[str, Any]) -> list[str]:
     """AppSettings.from_env on the deployed values (deploy-time values get a realistic sample)."""
     samples = {"USAGE_API_KEY": "resolved-from-key-vault", SETTING_IN_AZURE: "https://account.blob.core.windows.net/",
+               "AUTH_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
                "DATA_FACTORY_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
                                            "/providers/Microsoft.DataFactory/factories/adfsample",
                "DASHBOARD_SQL_CONNECTION_STRING": "Server=tcp:sql.example.net,1433;Database=db;Encrypt=yes;"
@@ -683,6 +687,11 @@ def sql_security(deployment: Deployment) -> list[str]:
             continue
         for rule in evaluator.instances(declaration):
             problems += _firewall_rule(file.where(declaration.node), rule)
+            if rule.get("name") == "AllowAllWindowsAzureIps":
+                # "allow all connections from Azure including connections from the subscriptions of other
+                # customers" (Azure SQL firewall docs): Data Factory gets its own ranges instead (issue 22).
+                problems.append(f"{file.where(declaration.node)}: AllowAllWindowsAzureIps admits every Azure "
+                                "tenant; admit Data Factory by sqlDataFactoryIpRanges")
     return problems
 
 
@@ -970,11 +979,11 @@ def all_problems(root: Path) -> list[str]:
 
 # --- the dashboard behind App Service authentication (issue 20) -------------------------------------------
 
-FUNCTION_KEY_ROUTES = ("/api/backfill", "/api/backfill/*", "/api/ingestions")
+API_ROUTES = ("/api/backfill", "/api/backfill/*", "/api/ingestions")  # they verify their own tokens
 
 
 def dashboard_auth(deployment: Deployment) -> list[str]:
-    """authsettingsV2 of the Function App: Entra sign-in required everywhere but the function-key routes, the
+    """authsettingsV2 of the Function App: Entra sign-in required everywhere but the API routes, the
     tenant's v2 issuer, no client secret (the sign-in identity's federated credential), only the configured
     groups and users, HTTPS only; the app settings the dashboard checks name the same groups and users."""
     found = deployment.module_of_resource_type("Microsoft.Web/sites/config")
@@ -995,10 +1004,10 @@ def dashboard_auth(deployment: Deployment) -> list[str]:
     action = validation.get("unauthenticatedClientAction")
     if action not in ("RedirectToLoginPage", "Return401", "Return403"):
         problems.append(f"{where}: unauthenticatedClientAction must refuse anonymous callers, got {action!r}")
-    excluded = evaluator.eval(file.variables["functionKeyPaths"].value) if "functionKeyPaths" in file.variables \
+    excluded = evaluator.eval(file.variables["apiPaths"].value) if "apiPaths" in file.variables \
         else validation.get("excludedPaths", [])
-    if sorted(excluded) != sorted(FUNCTION_KEY_ROUTES):
-        problems.append(f"{where}: only the function-key routes {FUNCTION_KEY_ROUTES} may skip sign-in, got {excluded}")
+    if sorted(excluded) != sorted(API_ROUTES):
+        problems.append(f"{where}: only the API routes {API_ROUTES} may skip sign-in, got {excluded}")
     _expect(problems, where, "httpSettings.requireHttps", props.get("httpSettings", {}).get("requireHttps"), True)
     aad = props.get("identityProviders", {}).get("azureActiveDirectory", {})
     _expect(problems, where, "azureActiveDirectory.enabled", aad.get("enabled"), True)

@@ -49,6 +49,7 @@ ENVIRONMENT_SEEN = (
     "SQL_ADMIN_PRINCIPAL_TYPE",
     "PIPELINE_START_DATE",
     "ALERT_EMAILS",
+    "DATA_FACTORY_IP_RANGES",
 )
 
 
@@ -61,6 +62,9 @@ def main() -> int:
     with open(os.environ["FAKE_AZ_LOG"], "a", encoding="utf-8") as log:
         log.write(json.dumps(record) + "\n")
     if tool != "az":
+        if tool == "sqlcmd" and os.environ.get("FAKE_SQLCMD_FAILS") == "1":
+            print("Msg 40615: Cannot open server", file=sys.stderr)
+            return 1
         if tool == "curl":
             print('{"enqueued": ["2026-01-01"], "skipped": []}')
         return 0
@@ -129,7 +133,8 @@ def az(args: list[str]) -> int:
     elif line.startswith("resource show"):
         sys.stdout.write(cli_output({"id": FACTORY_ID, "name": "adfabc"}, query))
     elif line.startswith("rest ") and "Microsoft.ManagedIdentity/identities/default" in line:
-        identity = {"properties": {"clientId": FACTORY_CLIENT_ID, "principalId": "p", "tenantId": "t"}}
+        client_id = os.environ.get("FAKE_FACTORY_CLIENT_ID", FACTORY_CLIENT_ID)
+        identity = {"properties": {"clientId": client_id, "principalId": "p", "tenantId": "t"}}
         sys.stdout.write(cli_output(identity, query))
     elif line.startswith("datafactory trigger show"):
         if not existing and "runtimeState" not in query:
@@ -137,7 +142,8 @@ def az(args: list[str]) -> int:
             return 3
         sys.stdout.write(cli_output(existing_trigger(), query))
     elif line.startswith("deployment group show"):
-        print(OUTPUTS[query.split(".")[2]])
+        name = query.split(".")[2]
+        print(os.environ.get("FAKE_FACTORY_NAME", OUTPUTS[name]) if name == "dataFactoryName" else OUTPUTS[name])
     elif line.startswith("keyvault show"):
         print("/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kvabc")
     elif line.startswith("keyvault secret show"):
@@ -159,6 +165,18 @@ def az(args: list[str]) -> int:
             return 1
     elif line.startswith("functionapp function keys list"):
         print("function-key-value")
+    elif line.startswith("group show"):
+        sys.stdout.write(cli_output({"name": "rg", "location": "westeurope"}, query))
+    elif line.startswith("network list-service-tags"):
+        tags = {"values": [
+            {"name": "DataFactory.WestEurope", "properties": {"systemService": "DataFactory", "region": "westeurope",
+                                                             "addressPrefixes": ["20.38.80.192/26", "2603:1020::/64"]}},
+            {"name": "DataFactory.NorthEurope", "properties": {"systemService": "DataFactory", "region": "northeurope",
+                                                              "addressPrefixes": ["13.69.230.96/28"]}},
+            {"name": "Sql.WestEurope", "properties": {"systemService": "AzureSQL", "region": "westeurope",
+                                                     "addressPrefixes": ["13.69.105.0/24"]}},
+        ]}
+        sys.stdout.write(cli_output(tags, query))
     return 0
 
 
