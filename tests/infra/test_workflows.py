@@ -57,6 +57,28 @@ def test_deploy_is_what_if_on_pull_requests_then_dev_then_approved_prod() -> Non
     assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
 
 
+def test_sqlserver_databases_run_like_azure_sql_and_the_driver_step_never_prompts() -> None:
+    """Azure SQL Database has READ_COMMITTED_SNAPSHOT on (SQL Server 2022's default is off), so every database
+    the sqlserver workflow creates turns it on before anything runs in it. The runner image already has
+    Microsoft's repository: `dpkg -i` of its .deb over that copy stops at a config-file prompt, so the driver
+    step installs the .deb only when apt does not know the repository, and never interactively."""
+    jobs = workflow_checks.load(WORKFLOWS / "sqlserver.yml")["jobs"]
+    assert set(jobs) == {"sql-tests", "warehouse-bench"}
+    assert jobs["warehouse-bench"]["if"] == "github.event_name != 'pull_request'"
+    for name, job in jobs.items():
+        runs = [step.get("run", "") for step in job["steps"]]
+        created = [run for run in runs if "CREATE DATABASE" in run]
+        assert len(created) == 1, name
+        database = re.search(r"CREATE DATABASE (\w+)", created[0]).group(1)  # type: ignore[union-attr]
+        assert f"ALTER DATABASE {database} SET READ_COMMITTED_SNAPSHOT ON" in created[0], name
+        driver = next(step for step in job["steps"] if step.get("name") == "Microsoft ODBC Driver 18 for SQL Server")
+        assert driver["env"]["DEBIAN_FRONTEND"] == "noninteractive", name
+        script = driver["run"]
+        install = script.index("dpkg --force-confdef --force-confold -i")
+        assert script.rfind('grep -rqs "packages.microsoft.com"', 0, install) >= 0, name
+        assert "--force-confold" in script[script.index("apt-get install"):], name
+
+
 def variables_the_script_reads() -> set[str]:
     header = (ROOT / "infra" / "deploy.sh").read_text(encoding="utf-8").split("set -euo pipefail")[0]
     return set(re.findall(r"^#   ([A-Z_]+)", header, re.MULTILINE))

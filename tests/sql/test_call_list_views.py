@@ -1,4 +1,4 @@
-"""The call list (migration 0008, docs/dashboard.md "Who to call first") on a hand-computed case, on every
+"""The call list (migration 0011, docs/dashboard.md "Who to call first") on a hand-computed case, on every
 engine: who is on it, in which order, which signals mark them, and what stays out of it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the dashboard shows, read from the rpt views only (sql/migrations/0007 and 0008).
+"""What the dashboard shows, read from the rpt views only (sql/migrations/0007, 0009 and 0011).
 
 The file carries a window of loaded days (WINDOW_DAYS ending on the day asked for) so that the page can
 show any day of it: per day and per (industry, country), the numbers the KPIs and charts need; per day,
@@ -205,8 +205,8 @@ _CREATE_CALLS = """
 DROP TABLE IF EXISTS #calls;
 CREATE TABLE #calls (
     activity_date DATE NOT NULL, call_rank BIGINT NOT NULL, company_id VARCHAR(64) {bin2} NOT NULL,
-    company_name VARCHAR(200) NULL, industry_tag VARCHAR(100) {bin2} NULL, country VARCHAR(100) {bin2} NULL,
-    severity INT NOT NULL, severity_label VARCHAR(40) NOT NULL, daily_active_users INT NOT NULL,
+    company_name VARCHAR(200) {bin2} NULL, industry_tag VARCHAR(100) {bin2} NULL, country VARCHAR(100) {bin2} NULL,
+    severity INT NOT NULL, severity_label VARCHAR(40) {bin2} NOT NULL, daily_active_users INT NOT NULL,
     rolling_7d_active_users FLOAT NOT NULL, rolling_7d_week_before FLOAT NULL, days_since_last_contact INT NULL,
     is_low_activity BIT NOT NULL, is_stale_contact BIT NOT NULL, is_no_contact BIT NOT NULL,
     is_sharp_drop BIT NOT NULL, is_newly_at_risk_previous_day BIT NULL, is_newly_at_risk_week_before BIT NULL

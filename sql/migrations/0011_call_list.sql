@@ -1,7 +1,8 @@
 -- The call list (docs/dashboard.md, "Who to call first"; docs/warehouse.md, "Reporting views"): which
 -- companies a customer-success team calls on a day, in which order and why, as views so that Power BI
--- and `company-activity dashboard` show the same list. Text is grouped and compared as the fact stores
--- it (binary collation): 'Retail' and 'retail' are two industries, as they are two attribute values.
+-- and `company-activity dashboard` show the same list. Like the views of 0009, they read the fact's base
+-- table and dbo.dim_company, and give every text column the binary collation: text is grouped, compared
+-- and ordered as it is stored ('Retail' and 'retail' are two industries, as they are two attribute values).
 
 -- Every loaded day (a day with fact rows) with the loaded day before it (NULL for the first one).
 CREATE VIEW rpt.loaded_days AS
@@ -12,7 +13,7 @@ SELECT
     ) AS previous_loaded_date
 FROM (
     SELECT DISTINCT activity_date
-    FROM dbo.fact_daily_company_activity
+    FROM dbo.fact_daily_company_activity_base
 ) AS d;
 GO
 
@@ -26,9 +27,9 @@ CREATE VIEW rpt.company_signals_daily AS
 SELECT
     f.activity_date,
     f.company_id,
-    f.company_name,
-    f.industry_tag,
-    f.country,
+    d.company_name COLLATE Latin1_General_100_BIN2_UTF8 AS company_name,
+    d.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 AS industry_tag,
+    d.country COLLATE Latin1_General_100_BIN2_UTF8 AS country,
     CAST(CASE WHEN d.crm_snapshot_date IS NULL THEN 0 ELSE 1 END AS BIT) AS is_in_crm,
     f.daily_active_users,
     f.[7d_rolling_active_users] AS rolling_7d_active_users,
@@ -64,7 +65,9 @@ SELECT
             ELSE 0
         END AS BIT
     ) AS is_newly_at_risk_week_before
-FROM dbo.fact_daily_company_activity AS f
+FROM dbo.fact_daily_company_activity_base AS f
+INNER JOIN dbo.dim_company AS d
+    ON d.company_id = f.company_id
 INNER JOIN rpt.loaded_days AS l
     ON f.activity_date = l.activity_date
 LEFT JOIN rpt.loaded_days AS lw
@@ -74,14 +77,12 @@ LEFT JOIN (
     SELECT
         company_id,
         activity_date
-    FROM dbo.fact_daily_company_activity
+    FROM dbo.fact_daily_company_activity_base
     WHERE is_churn_risk = 1
 ) AS p
     ON p.company_id = f.company_id AND p.activity_date = l.previous_loaded_date
-LEFT JOIN dbo.fact_daily_company_activity AS w
-    ON w.company_id = f.company_id AND w.activity_date = DATEADD(DAY, -7, f.activity_date)
-LEFT JOIN dbo.dim_company AS d
-    ON d.company_id = f.company_id;
+LEFT JOIN dbo.fact_daily_company_activity_base AS w
+    ON w.company_id = f.company_id AND w.activity_date = DATEADD(DAY, -7, f.activity_date);
 GO
 
 -- The call list: companies in the CRM that are at risk or dropped sharply, one row per company and day,
@@ -165,19 +166,21 @@ SELECT
     f.daily_active_users,
     f.[7d_rolling_active_users] AS rolling_7d_active_users,
     d.first_seen_date
-FROM dbo.fact_daily_company_activity AS f
-LEFT JOIN dbo.dim_company AS d
+FROM dbo.fact_daily_company_activity_base AS f
+INNER JOIN dbo.dim_company AS d
     ON d.company_id = f.company_id
 WHERE d.crm_snapshot_date IS NULL;
 GO
 
 -- The day's numbers per industry and country (NULL is its own group), for KPIs and charts that filter by
 -- them: every company, the at-risk ones by reason, the call list and its signals, usage without CRM.
+-- Industry and country group as stored, case included; trailing spaces are removed first, as SQL Server
+-- would group 'Retail ' with 'Retail' anyway (as rpt.churn_risk_daily does).
 CREATE VIEW rpt.call_list_daily AS
 SELECT
     activity_date,
-    industry_tag COLLATE Latin1_General_100_BIN2_UTF8 AS industry_tag,
-    country COLLATE Latin1_General_100_BIN2_UTF8 AS country,
+    RTRIM(industry_tag COLLATE Latin1_General_100_BIN2_UTF8) AS industry_tag,
+    RTRIM(country COLLATE Latin1_General_100_BIN2_UTF8) AS country,
     CAST(COUNT(*) AS INT) AS companies,
     CAST(SUM(CAST(daily_active_users AS BIGINT)) AS BIGINT) AS active_users,
     CAST(SUM(CASE WHEN is_churn_risk = 1 THEN 1 ELSE 0 END) AS INT) AS companies_at_risk,
@@ -195,5 +198,5 @@ SELECT
 FROM rpt.company_signals_daily
 GROUP BY
     activity_date,
-    industry_tag COLLATE Latin1_General_100_BIN2_UTF8,
-    country COLLATE Latin1_General_100_BIN2_UTF8;
+    RTRIM(industry_tag COLLATE Latin1_General_100_BIN2_UTF8),
+    RTRIM(country COLLATE Latin1_General_100_BIN2_UTF8);
