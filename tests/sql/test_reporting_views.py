@@ -273,3 +273,20 @@ def test_churn_risk_daily_groups_text_as_stored_case_included(warehouse):
     matches = warehouse.query("SELECT COUNT(*) AS n FROM rpt.company_daily_activity WHERE industry_tag = 'retail';")
     assert matches == [{"n": 1}]  # compared as stored too
 
+
+def test_the_dashboard_and_call_list_daily_label_industries_as_stored_less_trailing_spaces(warehouse):
+    """The call list's rows and the per-day numbers share one label per industry: 'Retail ' is 'Retail' (SQL
+    Server groups them), 'retail' stays its own; a label taken from a call row as stored would be a third."""
+    from company_activity_local.dashboard import load
+
+    crm = [("r1", "R1", "Retail", "DE", None), ("r2", "R2", "retail", "DE", None), ("r3", "R3", "Retail ", "DE", None)]
+    stage_usage(warehouse, day(1), [(c, 0, 0) for c, *_ in crm])
+    stage_crm(warehouse, day(1), crm)
+    run(warehouse, day(1))
+    daily = warehouse.query("SELECT industry_tag, companies, call_list FROM rpt.call_list_daily;")
+    assert sorted((r["industry_tag"], r["companies"], r["call_list"]) for r in daily) == [
+        ("Retail", 2, 2), ("retail", 1, 1)]
+    data = load(warehouse, day(1))
+    assert sorted(v for v in data.industries if v is not None) == ["Retail", "retail"]
+    on_the_list = sorted(data.industries[data.companies[r.company].industry] for r in data.calls[0])
+    assert on_the_list == ["Retail", "Retail", "retail"]

@@ -214,8 +214,8 @@ CREATE TABLE #calls (
 """
 _CALLS = """
 INSERT INTO #calls
-SELECT activity_date, call_rank, company_id, company_name, industry_tag, country, severity, severity_label,
-       daily_active_users, rolling_7d_active_users, rolling_7d_week_before, days_since_last_contact,
+SELECT activity_date, call_rank, company_id, company_name, RTRIM(industry_tag), RTRIM(country), severity,
+       severity_label, daily_active_users, rolling_7d_active_users, rolling_7d_week_before, days_since_last_contact,
        is_low_activity, is_stale_contact, is_no_contact, is_sharp_drop, is_newly_at_risk_previous_day,
        is_newly_at_risk_week_before
 FROM rpt.call_list WHERE activity_date BETWEEN @start AND @day;
@@ -255,9 +255,12 @@ def _numbers(reader: RptReader, params: Mapping[str, Any], index: Mapping[dt.dat
             for name in names:
                 target[MEASURES.index(name)] = int(row[name] or 0)
 
-    group = f"activity_date, industry_tag {BIN2}, country {BIN2}"
+    # Industry and country as rpt.call_list_daily groups them: as stored, case included, less trailing spaces
+    # (SQL Server groups 'Retail ' with 'Retail'), so that each has one label.
+    industry, country = f"RTRIM(industry_tag {BIN2})", f"RTRIM(country {BIN2})"
+    group = f"activity_date, {industry}, {country}"
     add(reader.query(
-        f"SELECT activity_date, industry_tag {BIN2} AS industry_tag, country {BIN2} AS country, "
+        f"SELECT activity_date, {industry} AS industry_tag, {country} AS country, "
         "COUNT(*) AS companies, SUM(CAST(daily_active_users AS BIGINT)) AS active_users, "
         "SUM(CASE WHEN is_churn_risk = 1 THEN 1 ELSE 0 END) AS companies_at_risk, "
         "SUM(CASE WHEN is_low_activity = 1 THEN 1 ELSE 0 END) AS low_activity, "
