@@ -30,9 +30,18 @@ class RptUnavailable(OperationalError):
     """Azure SQL could not be reached or refused the query (the message names which; no secret in it)."""
 
 
+# Text parameters become VARCHAR variables, as in the local SQL Server engine (docs/warehouse.md, `params`): compared
+# with the VARCHAR columns of the rpt views (UTF-8 collations) they need no conversion of the column, which
+# an NVARCHAR variable would force (data type precedence), and the UTF-8 VARCHAR keeps every character.
+VARCHAR_LIMIT_BYTES = 8000
+
+
 def _tsql_type(value: Any) -> str:
-    if value is None or isinstance(value, str):
-        return "NVARCHAR(4000)"
+    if value is None:
+        return f"VARCHAR({VARCHAR_LIMIT_BYTES})"
+    if isinstance(value, str):
+        fits = len(value.encode("utf-8")) <= VARCHAR_LIMIT_BYTES
+        return f"VARCHAR({VARCHAR_LIMIT_BYTES})" if fits else "VARCHAR(MAX)"
     if isinstance(value, bool):
         return "BIT"
     if isinstance(value, int):

@@ -243,6 +243,16 @@ def test_the_reader_binds_parameters_as_tsql_variables_and_returns_the_last_resu
         azure_sql.bind("SELECT 1", {"x; DROP TABLE t": 1})
 
 
+def test_text_parameters_are_varchar_variables_as_in_the_sql_server_engine():
+    """A VARCHAR variable compared with the views' VARCHAR columns converts nothing; an NVARCHAR one would
+    convert the column (data type precedence) and lose the index seek."""
+    batch, values = azure_sql.bind("SELECT 1 FROM rpt.call_list WHERE company_id = @c", {"c": "acme", "n": None})
+    assert batch.startswith("SET NOCOUNT ON; DECLARE @c VARCHAR(8000) = ?; DECLARE @n VARCHAR(8000) = ?; ")
+    assert values == ["acme", None]
+    long_text, _ = azure_sql.bind("SELECT @t", {"t": "é" * 4001})  # 8002 bytes in UTF-8
+    assert "DECLARE @t VARCHAR(MAX) = ?" in long_text
+
+
 def test_the_reader_names_a_missing_view_as_a_deploy_problem():
     class Failing(ScriptedCursor):
         def execute(self, sql: str, params: Any = None) -> None:
