@@ -189,6 +189,21 @@ def test_every_chart_is_drawn_with_axis_titles_and_whole_number_ticks(laptop):
     assert re.search(r"Daily active users \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d \(\d+ loaded days\): highest \d+", label)
 
 
+OKABE_ITO = {"rgb(0, 0, 0)", "rgb(230, 159, 0)", "rgb(86, 180, 233)", "rgb(0, 158, 115)", "rgb(240, 228, 66)",
+             "rgb(0, 114, 178)", "rgb(213, 94, 0)", "rgb(204, 121, 167)"}  # fmt: skip
+
+
+def test_series_differ_in_colour_blind_safe_colours_and_the_window_start_is_marked_incomplete(laptop, rpt):
+    for chart in ("trend", "drilldown"):
+        strokes = laptop.eval_on_selector_all(f"[data-chart={chart}] path[data-series]",
+                                              "ps => ps.map(p => getComputedStyle(p).stroke)")  # fmt: skip
+        assert len(strokes) >= 2 and len(set(strokes)) == len(strokes) and set(strokes) <= OKABE_ITO, (chart, strokes)
+    # The first 7 loaded days have no complete week before them: shaded, so a fall there reads as incomplete.
+    first = rpt.query("SELECT MIN(activity_date) AS d FROM rpt.loaded_days;")[0]["d"]
+    shade = laptop.locator("[data-chart=trend] rect[data-incomplete]")
+    assert shade.count() == 1 and shade.get_attribute("data-incomplete") == (first + timedelta(days=6)).isoformat()
+
+
 def test_kpis_and_the_call_list_equal_the_rpt_views(laptop, rpt):
     assert _kpis(laptop) == _day_numbers(rpt, END)
     previous = _day_numbers(rpt, END - timedelta(days=7))
