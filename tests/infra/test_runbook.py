@@ -57,6 +57,8 @@ def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[
         "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
         "API_CLIENT_ID": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
+        "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
+        "DASHBOARD_ALLOWED_GROUPS": "dddddddd-1111-2222-3333-444444444444",
         "ASSUME_YES": "1",
         "COMPANY_ACTIVITY": "company-activity",
         **SECRETS,

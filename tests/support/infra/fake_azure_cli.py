@@ -32,6 +32,9 @@ OUTPUTS = {
     "sqlServerFqdn": "sqlabc.database.windows.net",
     "sqlDatabaseName": "company_activity",
     "dataFactoryName": "adfabc",
+    "dashboardSqlIdentityName": "iddbabc",
+    "dashboardSqlIdentityClientId": "eeeeeeee-1111-2222-3333-444444444444",
+    "dashboardSignInPrincipalId": "ffffffff-1111-2222-3333-444444444444",
 }
 EXISTING_TRIGGER_START = "2025-06-01T00:00:00Z"
 USER = {"id": "11111111-2222-3333-4444-555555555555", "userPrincipalName": "dba@example.com"}
@@ -107,7 +110,8 @@ def az(args: list[str]) -> int:
     service_principal = os.environ.get("FAKE_AZ_SIGNED_IN") == "servicePrincipal"
     query = args[args.index("--query") + 1] if "--query" in args else ""
     if line.startswith("account show"):
-        account = {"name": "Pay-As-You-Go", "user": {"type": "user", "name": USER["userPrincipalName"]}}
+        account = {"name": "Pay-As-You-Go", "tenantId": "tttttttt-1111-2222-3333-444444444444",
+                   "user": {"type": "user", "name": USER["userPrincipalName"]}}
         if service_principal:
             account["user"] = {"type": "servicePrincipal", "name": APP_ID}
         sys.stdout.write(cli_output(account, query))
