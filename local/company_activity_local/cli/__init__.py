@@ -3,11 +3,16 @@
 Each module's `register(sub)` adds its subcommands and sets `handler`, a function `(args, journal) -> None`
 that raises when the command fails (cli/errors.py says how each error ends). `main` is the one place that
 prints an error, picks the exit code and handles Ctrl-C.
+
+The modules are imported on demand: all eleven together pull in the Azure SDK, DuckDB, sqlglot and rich
+(about 0.5 s of CPU), and a command needs only its own. `COMMANDS` says which module registers which
+top-level command; tests/local/cli/test_lazy_commands.py holds it to what the modules register.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -15,19 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from company_activity.settings import apply_local_settings
-from company_activity_local.cli import (
-    bronze,
-    crm,
-    dashboard,
-    demo,
-    ingest,
-    pipeline,
-    services,
-    show,
-    simulator,
-    transform,
-    warehouse,
-)
 from company_activity_local.cli.errors import PROG, ExitCode, UsageError, error_line, exit_code
 from company_activity_local.cli.journal import Journal
 
@@ -42,22 +34,51 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Top-level command -> the module under cli/ whose `register` adds it; modules in the order `--help` lists them.
+COMMANDS: dict[str, str] = {
+    "simulate-api": "simulator",
+    "ingest": "ingest", "backfill": "ingest", "ingestions": "ingest",
+    "sql": "warehouse",
+    "transform": "transform",
+    "pipeline": "pipeline",
+    "demo": "demo",
+    "dashboard": "dashboard",
+    "services": "services",
+    "bronze": "bronze",
+    "crm": "crm",
+    "show": "show",
+}
+MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command `argv` names, or None when it names none, or asks for the top-level help before it."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for `command` only (its module alone is imported), or for every command when None."""
     parser = Parser(
         prog=PROG,
         description="Usage API + CRM -> fact_daily_company_activity: ingest, transform, orchestrate, demo.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (and show tracebacks)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (simulator, ingest, warehouse, transform, pipeline, demo, dashboard, services, bronze, crm, show):
-        module.register(sub)
+    for name in (COMMANDS[command],) if command else MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     journal = Journal()
     try:
-        args = build_parser().parse_args(argv)
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(command_of(arguments)).parse_args(arguments)
         _configure_logging(args.verbose)
         # One rule for every command: environment variable > local.settings.json Values > default.
         apply_local_settings()
