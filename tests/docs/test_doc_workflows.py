@@ -4,15 +4,16 @@ A workflow is the fenced code blocks of one doc that follow a `<!-- workflow: NA
 with the same NAME are one script, in document order. Each workflow names its own folder with
 `export LOCAL_OUT_DIR=work/<name>` (docs/local.md, "Each workflow has its own folder").
 
-The test does what issue 21 describes a new user doing: a demo first (`out/`, as `make demo` leaves it),
-then every workflow, one after another, in one folder that looks like the repository root to the commands
+The tests do what issue 21 describes a new user doing: a demo first (`out/`, as `make demo` leaves it),
+then the workflows, one after another, in one folder that looks like the repository root to the commands
 (`.venv` is linked), each in bash (`set -euo pipefail`) with none of the project's settings in the
 environment, so it needs exactly what the doc tells the reader to do. Services are real (Azurite, the
 usage-API simulator, DuckDB); the only difference from a reader's shell is SERVICES_FREE_PORTS=1
 (documented in local.md), so that tests never need ports 10000-10002 and 8080. After each workflow, every
-file that changed must lie in its own folder; after all of them, the demo's `out/` (its warehouse
-included) must be byte for byte what the demo left. Whatever a script leaves running is stopped afterwards.
-The demo is a small one (3 days, 50 companies) to keep the runtime reasonable.
+file that changed must lie in its own folder, and the demo's `out/` (its warehouse included) must be
+byte for byte what the demo left. One test per workflow, so that xdist spreads them over its workers; each
+worker runs the demo once (a module fixture) and its share of the workflows after it. Whatever a script
+leaves running is stopped afterwards. The demo is a small one (3 days, 50 companies) to keep the runtime reasonable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -119,11 +121,21 @@ def run_script(script: str, root: Path, env: dict[str, str]) -> tuple[subprocess
     return completed, left_running
 
 
-@pytest.mark.docs
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_doc_workflows_run_as_written_one_after_another_after_the_demo(tmp_path: Path) -> None:
-    root, home = tmp_path / "repo", tmp_path / "home"
+@dataclass(frozen=True)
+class AfterDemo:
+    """A folder laid out like the repository root, where the demo has just run."""
+    root: Path
+    env: dict[str, str]
+    demo_files: dict[str, str]  # out/... -> sha256, as the demo left them
+    demo_facts: list[tuple[object, ...]]
+
+
+@pytest.fixture(scope="module")
+def after_demo(tmp_path_factory: pytest.TempPathFactory) -> AfterDemo:
+    """The demo, once per test worker: each workflow then runs in the same folder, after it and after the
+    workflows this worker ran before (xdist spreads the workflows over the workers)."""
+    base = tmp_path_factory.mktemp("doc-workflows")
+    root, home = base / "repo", base / "home"
     root.mkdir()
     home.mkdir()
     (root / ".venv").symlink_to(ROOT / ".venv")
@@ -133,22 +145,28 @@ def test_doc_workflows_run_as_written_one_after_another_after_the_demo(tmp_path:
     demo_files = {p: h for p, h in files_of(root).items() if p.startswith("out/")}
     demo_facts = fact_rows(root / "out" / "warehouse.duckdb")
     assert "out/warehouse.duckdb" in demo_files and demo_facts
+    return AfterDemo(root, env, demo_files, demo_facts)
 
-    for doc, name in CASES:
-        script = workflows(doc)[name]
-        folder = folder_of(script)
-        before = files_of(root)
-        completed, left_running = run_script(script, root, env)
-        output = (f"--- {doc}: {name}\n{script}\n--- stdout\n{completed.stdout[-6000:]}\n"
-                  f"--- stderr\n{completed.stderr[-6000:]}")
-        assert completed.returncode == 0, output
-        assert "Traceback" not in completed.stdout + completed.stderr, output
-        assert not left_running, f"{doc}: {name} leaves services running ({left_running}): end it with services down"
-        after = files_of(root)
-        changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
-        elsewhere = sorted(p for p in changed if not p.startswith(folder + "/"))
-        assert not elsewhere, f"{doc}: {name} changed files outside its folder {folder}/: {elsewhere[:10]}"
-        assert any(p.startswith(folder + "/") for p in changed), f"{doc}: {name} wrote nothing to {folder}/"
 
-    assert {p: h for p, h in files_of(root).items() if p.startswith("out/")} == demo_files
-    assert fact_rows(root / "out" / "warehouse.duckdb") == demo_facts
+@pytest.mark.docs
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(("doc", "name"), CASES, ids=[f"{doc}:{name}" for doc, name in CASES])
+def test_doc_workflow_runs_as_written_after_the_demo(after_demo: AfterDemo, doc: str, name: str) -> None:
+    root = after_demo.root
+    script = workflows(doc)[name]
+    folder = folder_of(script)
+    before = files_of(root)
+    completed, left_running = run_script(script, root, after_demo.env)
+    output = (f"--- {doc}: {name}\n{script}\n--- stdout\n{completed.stdout[-6000:]}\n"
+              f"--- stderr\n{completed.stderr[-6000:]}")
+    assert completed.returncode == 0, output
+    assert "Traceback" not in completed.stdout + completed.stderr, output
+    assert not left_running, f"{doc}: {name} leaves services running ({left_running}): end it with services down"
+    after = files_of(root)
+    changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+    elsewhere = sorted(p for p in changed if not p.startswith(folder + "/"))
+    assert not elsewhere, f"{doc}: {name} changed files outside its folder {folder}/: {elsewhere[:10]}"
+    assert any(p.startswith(folder + "/") for p in changed), f"{doc}: {name} wrote nothing to {folder}/"
+    assert {p: h for p, h in after.items() if p.startswith("out/")} == after_demo.demo_files
+    assert fact_rows(root / "out" / "warehouse.duckdb") == after_demo.demo_facts
