@@ -59,11 +59,11 @@ settings-docs: $(VENV)/.installed
 
 # Everything, on two workers (the machine has two cores): docs/benchmarks.md records its time.
 test: install lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The edit-test loop: lint plus every test that needs no service, browser or subprocess (under a minute).
 check: $(VENV)/.installed lint
-	$(BIN)/python -m pytest -n 2 -q -m "$(FAST)"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "$(FAST)"
 
 # Not part of `make test`: figures go to docs/benchmarks.md (several minutes each).
 bench: install

@@ -10,7 +10,7 @@ from tests.support.infra.bicep import BicepFile
 from tests.support.infra.checkov_run import checkov_python
 from tests.support.infra.repo import BROKEN_FILE, ROOT, CheckovRuns
 
-pytestmark = [pytest.mark.cli, pytest.mark.slow]
+pytestmark = [pytest.mark.cli, pytest.mark.slow, pytest.mark.xdist_group("checkov")]
 
 
 def test_checkov_venv_is_installed() -> None:

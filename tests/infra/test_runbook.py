@@ -17,7 +17,7 @@ from tests.support.infra.bicep import BicepFile
 from tests.support.infra.fake_azure_cli import APP_ID, FACTORY_CLIENT_ID, SP
 from tests.support.infra.repo import ROOT
 
-pytestmark = pytest.mark.cli
+pytestmark = [pytest.mark.cli, pytest.mark.xdist_group("runbook")]
 
 SCRIPT = ROOT / "infra" / "deploy.sh"
 RUNBOOK = ROOT / "docs" / "deploy.md"

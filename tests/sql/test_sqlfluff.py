@@ -10,7 +10,7 @@ import sqlfluff
 
 from company_activity_local.warehouse.engine import SQL_DIR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sqlfluff")]
 
 SQL_FILES = sorted(SQL_DIR.rglob("*.sql"))
 

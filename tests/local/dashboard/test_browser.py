@@ -25,7 +25,7 @@ from playwright.sync_api import Page, sync_playwright
 from company_activity_local.demo.failure import injected_day
 from company_activity_local.warehouse import open_warehouse
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -25,7 +25,7 @@ from company_activity_local.services.processes import port_answers
 from company_activity_local.services.usage_data import expected_valid_day
 from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow, run_reference
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 DAYS, COMPANIES, SEED = 5, 50, 5  # 5 dates: 3 of them held back for the late backfill
 END = date(2026, 3, 3)

@@ -34,7 +34,7 @@ from tests.support.engine_refusals import REFUSED
 
 from .test_expressions import ENGINE_ANSWERS, ERROR
 
-pytestmark = [pytest.mark.mono, pytest.mark.slow]
+pytestmark = [pytest.mark.mono, pytest.mark.slow, pytest.mark.xdist_group("mono")]
 
 
 @dataclass(frozen=True)
