@@ -128,6 +128,12 @@ if [[ -n $EXISTING_FACTORY ]] && az datafactory trigger show --factory-name "$EX
 fi
 export PIPELINE_START_DATE=${PIPELINE_START_DATE:-$(yesterday_utc)}
 echo "daily trigger starts at $PIPELINE_START_DATE"
+# Entra-only authentication goes into the SQL server's own properties only when the server is created; ARM
+# refuses it on an existing server, which then gets it through its own API (infra/modules/sql.bicep).
+SQL_SERVER_EXISTS=false
+[[ -z $(az resource list --resource-group "$RESOURCE_GROUP" --resource-type Microsoft.Sql/servers \
+  --query '[0].name' --output tsv) ]] || SQL_SERVER_EXISTS=true
+export SQL_SERVER_EXISTS
 
 step "3/9 What-if"
 az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
@@ -201,6 +207,18 @@ set_secret slack-webhook-url SLACK_WEBHOOK_URL
 
 step "6/9 Warehouse schema and the Data Factory's database user"
 [[ -n ${DEPLOYER_IP:-} ]] || echo "note: DEPLOYER_IP is unset; the SQL firewall admits you only if another rule does"
+# A new or changed server firewall rule takes effect up to five minutes after the deployment (error 40615,
+# "is not allowed to access the server", until then): wait for it instead of failing.
+for attempt in $(seq 1 12); do
+  if error=$(sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -l 30 -Q "SET NOCOUNT ON; SELECT 1" 2>&1 >/dev/null); then
+    break
+  fi
+  [[ $error == *"is not allowed to access the server"* ]] || fail "cannot connect to $SQL_FQDN: $error"
+  (( attempt < 12 )) ||
+    fail "the SQL firewall still refuses this machine after 6 minutes: is DEPLOYER_IP (${DEPLOYER_IP:-unset}) your public address? $error"
+  echo "waiting for the SQL firewall rule to take effect (attempt $attempt of 12)"
+  sleep 30
+done
 "$COMPANY_ACTIVITY" sql deploy --connection-string \
   "Driver={ODBC Driver 18 for SQL Server};Server=tcp:${SQL_FQDN},1433;Database=${SQL_DATABASE};Encrypt=yes;TrustServerCertificate=no;Authentication=ActiveDirectoryDefault"
 # The factory's database user is created from its identity's application (client) id (WITH SID ... TYPE = E), so

@@ -24,6 +24,9 @@ param sqlAdminObjectId string
 @allowed(['User', 'Group', 'Application'])
 param sqlAdminPrincipalType string = 'User'
 
+@description('Optional. Whether the SQL server exists already (infra/deploy.sh sets SQL_SERVER_EXISTS): Entra-only authentication goes into the server\'s properties only when it is created.')
+param sqlServerExists bool = false
+
 @description('Optional. SQL firewall rules {name, startIpAddress, endIpAddress}, e.g. the deployer\'s public address for sqlcmd; never 0.0.0.0-255.255.255.255.')
 param sqlFirewallRules array = []
 
@@ -148,6 +151,7 @@ module sql 'modules/sql.bicep' = {
     adminLogin: sqlAdminLogin
     adminObjectId: sqlAdminObjectId
     adminPrincipalType: sqlAdminPrincipalType
+    serverExists: sqlServerExists
     firewallRules: sqlFirewallRules
     allowAzureServices: sqlAllowAzureServices
     workspaceId: monitoring.outputs.workspaceId

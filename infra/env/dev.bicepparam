@@ -10,6 +10,8 @@ param sqlAdminLogin = readEnvironmentVariable('SQL_ADMIN_LOGIN')
 param sqlAdminObjectId = readEnvironmentVariable('SQL_ADMIN_OBJECT_ID')
 param sqlAdminPrincipalType = readEnvironmentVariable('SQL_ADMIN_PRINCIPAL_TYPE', 'User')
 param pipelineStartDate = readEnvironmentVariable('PIPELINE_START_DATE')
+// infra/deploy.sh sets SQL_SERVER_EXISTS: Entra-only authentication is a create-time property of the server.
+param sqlServerExists = readEnvironmentVariable('SQL_SERVER_EXISTS', 'false') == 'true'
 // Backstop alerts: comma-separated e-mail addresses (required) and an optional webhook.
 param alertEmailAddresses = split(readEnvironmentVariable('ALERT_EMAILS'), ',')
 param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')

@@ -663,6 +663,7 @@ def sql_security(deployment: Deployment) -> list[str]:
         if key in props:
             problems.append(f"{where}: {key} would create a SQL login; Entra-only authentication has none")
     _expect(problems, where, "minimalTlsVersion", props.get("minimalTlsVersion"), "1.2")
+    problems += _sql_entra_children(deployment, admins)
     _, _, database, db_body = _body(deployment, "Microsoft.Sql/servers/databases")
     _expect(
         problems,
@@ -677,6 +678,41 @@ def sql_security(deployment: Deployment) -> list[str]:
         for rule in evaluator.instances(declaration):
             problems += _firewall_rule(file.where(declaration.node), rule)
     return problems
+
+
+def _sql_entra_children(deployment: Deployment, admins: Mapping[str, Any]) -> list[str]:
+    """The Entra administrator and Entra-only authentication also through their own APIs (the child resources
+    `administrators/ActiveDirectory` and `azureADOnlyAuthentications/Default`): what an existing server gets, since
+    ARM refuses `administrators.azureADOnlyAuthentication` on an update (Azure/bicep#6858)."""
+    problems: list[str] = []
+    file, _, admin, admin_body = _body(deployment, "Microsoft.Sql/servers/administrators")
+    where = file.where(admin.node)
+    _expect(problems, where, "administrators child name", admin_body.get("name"), "ActiveDirectory")
+    for key in ("login", "sid"):
+        _expect(problems, where, f"administrators child {key}", admin_body.get("properties", {}).get(key),
+                admins.get(key))
+    file, _, only, only_body = _body(deployment, "Microsoft.Sql/servers/azureADOnlyAuthentications")
+    where = file.where(only.node)
+    _expect(problems, where, "azureADOnlyAuthentications child name", only_body.get("name"), "Default")
+    _expect(problems, where, "azureADOnlyAuthentications.azureADOnlyAuthentication",
+            only_body.get("properties", {}).get("azureADOnlyAuthentication"), True)
+    return problems
+
+
+def sql_update_security(params_path: Path) -> list[str]:
+    """A redeployment (SQL_SERVER_EXISTS=true) sends the server no `administrators.azureADOnlyAuthentication`,
+    which ARM refuses on an existing server (AadOnlyAuthenticationIsEnabled), and keeps Entra-only through the
+    child resources."""
+    deployment = load(params_path, {**SAMPLE_ENVIRONMENT, "SQL_SERVER_EXISTS": "true"})
+    file, _, server, body = _body(deployment, "Microsoft.Sql/servers")
+    admins = body.get("properties", {}).get("administrators")
+    problems = []
+    if isinstance(admins, Mapping) and "azureADOnlyAuthentication" in admins:
+        problems.append(f"{file.where(server.node)}: administrators.azureADOnlyAuthentication must not be sent to an "
+                        "existing server (SQL_SERVER_EXISTS=true): ARM refuses it, use azureADOnlyAuthentications")
+    created = load(params_path)
+    _, _, _, created_body = _body(created, "Microsoft.Sql/servers")
+    return problems + _sql_entra_children(deployment, created_body.get("properties", {}).get("administrators", {}))
 
 
 def _firewall_rule(where: str, rule: Mapping[str, Any]) -> list[str]:
@@ -957,5 +993,6 @@ def all_problems(root: Path) -> list[str]:
             + data_factory(deployment, root)
             + linked_services(deployment, root)
             + security(deployment)
+            + sql_update_security(params_path)
         ]
     return problems

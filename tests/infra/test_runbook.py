@@ -1,27 +1,27 @@
-"""infra/deploy.sh and docs/deploy.md: lint-clean, the runbook's order, secrets never on a command line."""
+"""infra/deploy.sh and docs/deploy.md: lint-clean, the runbook's order, secrets never on a command line.
+
+deploy.sh runs against the fake Azure of tests/infra/fake_azure.py (tests/infra/deploy_runs.py runs it); a
+second run on the same fake cloud is a redeployment."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from .bicep import BicepFile
 from .conftest import ROOT
-from .fake_azure_cli import APP_ID, FACTORY_CLIENT_ID, SP
+from .deploy_runs import SECRETS, DeployRun, command, laptop, run_deploy, service_principal_with_secret
+from .fake_azure import APP_ID, FACTORY_CLIENT_ID, SP, USER
 
 pytestmark = pytest.mark.cli
 
 SCRIPT = ROOT / "infra" / "deploy.sh"
 RUNBOOK = ROOT / "docs" / "deploy.md"
-TOOLS = ("az", "sqlcmd", "func", "curl", "company-activity")
-SECRETS = {"USAGE_API_KEY": "usage-key-Zx81-do-not-leak", "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T0/B0/s3cr3t"}
 
 
 def test_deploy_script_is_lint_clean() -> None:
@@ -34,64 +34,13 @@ def test_deploy_script_is_lint_clean() -> None:
     assert "set -euo pipefail" in SCRIPT.read_text(encoding="utf-8")
 
 
-def fake_tools(tmp_path: Path) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = Path(__file__).with_name("fake_azure_cli.py")
-    for tool in TOOLS:
-        wrapper = bin_dir / tool
-        wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n', encoding="utf-8")
-        wrapper.chmod(0o755)
-    return bin_dir
-
-
-def run_deploy(tmp_path: Path, environment: str = "dev", **extra: str) -> tuple[subprocess.CompletedProcess[str], list]:
-    bin_dir = fake_tools(tmp_path)
-    log = tmp_path / "calls.jsonl"
-    env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "FAKE_AZ_LOG": str(log),
-        "USAGE_API_BASE_URL": "https://usage.example.com/v1",
-        "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
-        "DEPLOYER_IP": "203.0.113.7",
-        "ASSUME_YES": "1",
-        "COMPANY_ACTIVITY": "company-activity",
-        **SECRETS,
-        **extra,
-    }
-    result = subprocess.run(
-        ["bash", str(SCRIPT), environment],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
-    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
-    return result, calls
-
-
-def command(call: dict) -> str:
-    return " ".join([call["tool"], *call["argv"]])
-
-
-def index_of(calls: list, pattern: str) -> int:
-    for index, call in enumerate(calls):
-        if re.search(pattern, command(call)):
-            return index
-    raise AssertionError(f"no call matches {pattern!r}:\n" + "\n".join(command(c) for c in calls))
-
-
 @pytest.fixture(scope="module")
-def first_deploy(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], list]:
-    return run_deploy(tmp_path_factory.mktemp("deploy"))
+def first_deploy(tmp_path_factory: pytest.TempPathFactory) -> DeployRun:
+    return run_deploy(tmp_path_factory.mktemp("deploy"), laptop())
 
 
-def test_deploy_runs_the_runbook_in_order(first_deploy: tuple[subprocess.CompletedProcess[str], list]) -> None:
-    result, calls = first_deploy
-    assert result.returncode == 0, result.stderr
+def test_deploy_runs_the_runbook_in_order(first_deploy: DeployRun) -> None:
+    assert first_deploy.result.returncode == 0, first_deploy.output
     order = [
         r"^az group create --name rg-company-activity-dev --location westeurope",
         r"^az deployment group what-if .*--parameters infra/env/dev\.bicepparam",
@@ -108,96 +57,112 @@ def test_deploy_runs_the_runbook_in_order(first_deploy: tuple[subprocess.Complet
         r"^az functionapp function keys list .*--name funcabc --function-name backfill",
         r"^curl .*https://funcabc\.azurewebsites\.net/api/backfill .*x-functions-key: function-key-value",
     ]
-    positions = [index_of(calls, pattern) for pattern in order]
+    positions = [first_deploy.index_of(pattern) for pattern in order]
     assert positions == sorted(positions)
-    # The template's parameters read the deployer's values from the environment (readEnvironmentVariable).
-    assert "trigger stop" not in " ".join(command(c) for c in calls)
+    assert "trigger stop" not in " ".join(first_deploy.commands())
+    assert first_deploy.cloud.data["trigger"] == "Started"
 
 
-def test_secrets_reach_key_vault_but_never_a_command_line_or_the_output(
-    first_deploy: tuple[subprocess.CompletedProcess[str], list],
-) -> None:
-    result, calls = first_deploy
+def test_the_warehouse_steps_wait_until_the_new_firewall_rule_takes_effect(first_deploy: DeployRun) -> None:
+    # The deployment adds the deployer's firewall rule; SQL refuses the address (40615) for up to five minutes.
+    deployed = first_deploy.calls[first_deploy.index_of(r"^az deployment group create .*bicepparam")]
+    schema = first_deploy.calls[first_deploy.index_of(r"^company-activity sql deploy")]
+    refused = [c for c in first_deploy.calls if "is not allowed to access the server" in c.get("error", "")]
+    assert refused, "expected the first connection attempts to meet the firewall"
+    assert all(c["tool"] == "sqlcmd" for c in refused)  # the probe, not the schema deployment
+    assert schema["clock"] >= deployed["clock"] + 12 * 60 + 5 * 60
+    assert "waiting for the SQL firewall rule to take effect" in first_deploy.result.stdout
+
+
+def test_secrets_reach_key_vault_but_never_a_command_line_or_the_output(first_deploy: DeployRun) -> None:
+    calls = first_deploy.calls
     stored = {c["argv"][c["argv"].index("--name") + 1]: c["file"] for c in calls if "file" in c}
     assert stored == {"usage-api-key": SECRETS["USAGE_API_KEY"], "slack-webhook-url": SECRETS["SLACK_WEBHOOK_URL"]}
     for secret in SECRETS.values():
         assert all(secret not in command(c) for c in calls)
-        assert secret not in result.stdout + result.stderr
+        assert secret not in first_deploy.output
 
 
 def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path: Path) -> None:
     # The fake answers `az datafactory trigger show` with the SDK model rendered by the CLI's own output layer,
     # so the script's --query runs against the shape the CLI really prints (typeProperties flattened).
-    result, calls = run_deploy(tmp_path, FAKE_AZ_EXISTING="1")
-    assert result.returncode == 0, result.stderr
-    stop = index_of(calls, r"^az datafactory trigger stop --factory-name adfabc")
-    create = index_of(calls, r"^az deployment group create")
-    assert stop < create < index_of(calls, r"^az datafactory trigger start")
-    assert "daily trigger starts at 2025-06-01" in result.stdout
-    assert calls[create]["env"]["PIPELINE_START_DATE"] == "2025-06-01"
+    first = run_deploy(tmp_path, laptop(), PIPELINE_START_DATE="2025-06-01")
+    assert first.result.returncode == 0, first.output
+    again = run_deploy(tmp_path, None)
+    assert again.result.returncode == 0, again.output
+    stop = again.index_of(r"^az datafactory trigger stop --factory-name adfabc")
+    create = again.index_of(r"^az deployment group create")
+    assert stop < create < again.index_of(r"^az datafactory trigger start")
+    assert "daily trigger starts at 2025-06-01" in again.result.stdout
+    assert again.calls[create]["env"]["PIPELINE_START_DATE"] == "2025-06-01"
 
 
-@pytest.mark.parametrize("existing", ["1", "0"])
-def test_what_if_only_changes_nothing(tmp_path: Path, existing: str) -> None:
+def test_a_redeploy_keeps_the_sql_server_entra_only_without_resending_it(tmp_path: Path) -> None:
+    deployment = r"^az deployment group create .*bicepparam"
+    first = run_deploy(tmp_path, laptop())
+    assert first.calls[first.index_of(deployment)]["env"]["SQL_SERVER_EXISTS"] == "false"
+    again = run_deploy(tmp_path, None)
+    assert again.result.returncode == 0, again.output
+    assert again.calls[again.index_of(deployment)]["env"]["SQL_SERVER_EXISTS"] == "true"
+    assert again.errors() == [e for e in again.errors() if "is not allowed to access the server" in e]
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_what_if_only_changes_nothing(tmp_path: Path, existing: bool) -> None:
     # The pull-request check of .github/workflows/deploy.yml: read-only calls, the trigger left running.
-    result, calls = run_deploy(tmp_path, WHAT_IF_ONLY="1", FAKE_AZ_EXISTING=existing)
-    assert result.returncode == 0, result.stderr
+    if existing:
+        assert run_deploy(tmp_path, laptop(), PIPELINE_START_DATE="2025-06-01").result.returncode == 0
+    run = run_deploy(tmp_path, None if existing else laptop(), WHAT_IF_ONLY="1")
+    assert run.result.returncode == 0, run.output
     changing = ("group create", "deployment group create", "trigger stop", "trigger start", "role assignment create")
-    assert [command(c) for c in calls if any(f"az {verb}" in command(c) for verb in changing)] == []
-    assert all(c["tool"] == "az" for c in calls)
-    if existing == "1":
-        what_if = calls[index_of(calls, r"^az deployment group what-if")]
+    assert [c for c in run.commands() if any(f"az {verb}" in c for verb in changing)] == []
+    assert all(c["tool"] == "az" for c in run.calls)
+    if existing:
+        what_if = run.calls[run.index_of(r"^az deployment group what-if")]
         assert what_if["env"]["PIPELINE_START_DATE"] == "2025-06-01"
+        assert run.cloud.data["trigger"] == "Started"
     else:
-        assert "what-if skipped" in result.stdout
+        assert "what-if skipped" in run.result.stdout
 
 
-def deployment_environment(calls: list) -> dict[str, str]:
-    return calls[index_of(calls, r"^az deployment group create")]["env"]
+def deployment_environment(run: DeployRun) -> dict[str, str]:
+    return run.calls[run.index_of(r"^az deployment group create")]["env"]
 
 
 def test_a_service_principal_is_sql_admin_by_its_application_id(tmp_path: Path) -> None:
-    # The CI path: for an application the SQL Entra administrator's sid is its application (client) id.
-    result, calls = run_deploy(tmp_path, FAKE_AZ_SIGNED_IN="servicePrincipal")
-    assert result.returncode == 0, result.stderr
-    environment = deployment_environment(calls)
+    # For an application the SQL Entra administrator's sid is its application (client) id.
+    run = run_deploy(tmp_path, service_principal_with_secret())
+    assert run.result.returncode == 0, run.output
+    environment = deployment_environment(run)
     assert environment["SQL_ADMIN_OBJECT_ID"] == APP_ID
     assert environment["SQL_ADMIN_PRINCIPAL_TYPE"] == "Application"
     assert environment["SQL_ADMIN_LOGIN"] == SP["displayName"]
     # Azure RBAC, unlike SQL, names the principal by its object id.
-    role = calls[index_of(calls, r"^az role assignment create")]["argv"]
+    role = run.calls[run.index_of(r"^az role assignment create")]["argv"]
     assert role[role.index("--assignee-object-id") + 1] == SP["id"]
     # The object id comes from the access token, not from Microsoft Graph, which a CI principal may not read.
-    assert [command(c) for c in calls if "ad sp show" in command(c) and "--query id" in command(c)] == []
+    assert [c for c in run.commands() if "ad sp show" in c and "--query id" in c] == []
 
 
 def test_a_service_principal_with_a_named_sql_admin_makes_no_graph_call(tmp_path: Path) -> None:
-    result, calls = run_deploy(
-        tmp_path,
-        FAKE_AZ_SIGNED_IN="servicePrincipal",
-        SQL_ADMIN_LOGIN="sg-company-activity-sql-admins",
-        SQL_ADMIN_OBJECT_ID="cccccccc-1111-2222-3333-444444444444",
-        SQL_ADMIN_PRINCIPAL_TYPE="Group",
-    )
-    assert result.returncode == 0, result.stderr
-    assert [command(c) for c in calls if command(c).startswith("az ad ")] == []
-    assert deployment_environment(calls)["SQL_ADMIN_PRINCIPAL_TYPE"] == "Group"
+    group = "cccccccc-1111-2222-3333-444444444444"
+    cloud = service_principal_with_secret()
+    cloud.data["entra_groups"] = {group: [APP_ID]}  # the recommended setup: the principal is in the admin group
+    run = run_deploy(tmp_path, cloud, SQL_ADMIN_LOGIN="sg-company-activity-sql-admins", SQL_ADMIN_OBJECT_ID=group,
+                     SQL_ADMIN_PRINCIPAL_TYPE="Group")
+    assert run.result.returncode == 0, run.output
+    assert [c for c in run.commands() if c.startswith("az ad ")] == []
+    assert deployment_environment(run)["SQL_ADMIN_PRINCIPAL_TYPE"] == "Group"
 
 
-def test_a_signed_in_user_is_sql_admin_by_object_id(
-    first_deploy: tuple[subprocess.CompletedProcess[str], list],
-) -> None:
-    _, calls = first_deploy
-    environment = deployment_environment(calls)
-    assert environment["SQL_ADMIN_OBJECT_ID"] == "11111111-2222-3333-4444-555555555555"
+def test_a_signed_in_user_is_sql_admin_by_object_id(first_deploy: DeployRun) -> None:
+    environment = deployment_environment(first_deploy)
+    assert environment["SQL_ADMIN_OBJECT_ID"] == USER["id"]
     assert environment["SQL_ADMIN_PRINCIPAL_TYPE"] == "User"
 
 
-def test_the_factory_user_is_created_from_its_client_id_without_a_graph_lookup(
-    first_deploy: tuple[subprocess.CompletedProcess[str], list],
-) -> None:
-    _, calls = first_deploy
-    sqlcmd = command(calls[index_of(calls, r"^sqlcmd ")])
+def test_the_factory_user_is_created_from_its_client_id_without_a_graph_lookup(first_deploy: DeployRun) -> None:
+    sqlcmd = command(first_deploy.calls[first_deploy.index_of(r"^sqlcmd .*grant_identities")])
     assert f"DataFactoryClientId={FACTORY_CLIENT_ID}" in sqlcmd
     script = (ROOT / "infra" / "sql" / "grant_identities.sql").read_text(encoding="utf-8")
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
@@ -207,16 +172,18 @@ def test_the_factory_user_is_created_from_its_client_id_without_a_graph_lookup(
 
 
 def test_redeploy_survives_a_cli_that_fails_on_an_existing_role_assignment(tmp_path: Path) -> None:
-    result, calls = run_deploy(tmp_path, FAKE_AZ_EXISTING="1", FAKE_AZ_ROLE_CREATE="fails-if-exists")
-    assert result.returncode == 0, result.stderr
-    assert index_of(calls, r"^az keyvault secret set") > index_of(calls, r"^az role assignment list")
+    assert run_deploy(tmp_path, laptop()).result.returncode == 0
+    run = run_deploy(tmp_path, None, FAKE_AZ_ROLE_CREATE="fails-if-exists")
+    assert run.result.returncode == 0, run.output
+    assert run.index_of(r"^az keyvault secret set") > run.index_of(r"^az role assignment list")
 
 
 def test_a_role_assignment_that_really_fails_stops_the_deployment(tmp_path: Path) -> None:
-    result, calls = run_deploy(tmp_path, FAKE_AZ_ROLE_CREATE="forbidden")
-    assert result.returncode != 0
-    assert "AuthorizationFailed" in result.stderr
-    assert all("keyvault secret set" not in command(c) for c in calls)
+    # E.g. a condition on the deployer's RBAC Administrator assignment that does not allow this role.
+    run = run_deploy(tmp_path, laptop(), FAKE_AZ_ROLE_CREATE="forbidden")
+    assert run.result.returncode != 0
+    assert "AuthorizationFailed" in run.result.stderr
+    assert all("keyvault secret set" not in c for c in run.commands())
 
 
 @pytest.mark.parametrize(
@@ -233,10 +200,10 @@ def test_a_role_assignment_that_really_fails_stops_the_deployment(tmp_path: Path
 def test_deploy_refuses_bad_input_with_a_clear_message(
     tmp_path: Path, environment: str, extra: dict[str, str], message: str
 ) -> None:
-    result, calls = run_deploy(tmp_path, environment, **extra)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert all("deployment group create" not in command(c) for c in calls) or "USAGE_API_KEY" in extra
+    run = run_deploy(tmp_path, laptop(), environment, **extra)
+    assert run.result.returncode != 0
+    assert message in run.result.stderr
+    assert all("deployment group create" not in c for c in run.commands()) or "USAGE_API_KEY" in extra
 
 
 def test_runbook_and_script_read_only_outputs_the_template_declares() -> None:

@@ -20,6 +20,11 @@ def test_templates_meet_the_security_baseline(params_path: Path) -> None:
 
 
 @pytest.mark.parametrize("params_path", ENVIRONMENTS)
+def test_a_redeployment_keeps_entra_only_without_sending_it_to_the_server(params_path: Path) -> None:
+    assert checks.sql_update_security(params_path) == []
+
+
+@pytest.mark.parametrize("params_path", ENVIRONMENTS)
 def test_without_a_deployer_address_no_firewall_rule_is_added(params_path: Path) -> None:
     environment = {k: v for k, v in checks.SAMPLE_ENVIRONMENT.items() if k != "DEPLOYER_IP"}
     deployment = checks.load(params_path, environment)
@@ -180,6 +185,26 @@ SHARED_KEY_VIA_MODULE = {
             in_dev(checks.sql_security),
             "azureADOnlyAuthentication must be True",
             id="sql-logins",
+        ),
+        pytest.param(
+            {SQL: ("serverExists ? null : createAdministrators", "createAdministrators")},
+            lambda root: checks.sql_update_security(root / "infra" / "env" / "dev.bicepparam"),
+            "administrators.azureADOnlyAuthentication must not be sent to an existing server",
+            id="entra-only-resent-to-existing-server",
+        ),
+        pytest.param(
+            {SQL: ("  properties: {\n    azureADOnlyAuthentication: true\n  }",
+                   "  properties: {\n    azureADOnlyAuthentication: false\n  }")},
+            in_dev(checks.sql_security),
+            "azureADOnlyAuthentications.azureADOnlyAuthentication must be True",
+            id="entra-only-child-off",
+        ),
+        pytest.param(
+            {SQL: ("    login: adminLogin\n    sid: adminObjectId\n    tenantId",
+                   "    login: adminLogin\n    sid: 'someone-else'\n    tenantId")},
+            in_dev(checks.sql_security),
+            "administrators child sid must be",
+            id="entra-admin-child-other-sid",
         ),
         pytest.param(
             {SQL: ("    minimalTlsVersion: '1.2'\n", "    minimalTlsVersion: '1.2'\n    administratorLogin: 'sa'\n")},

@@ -1,0 +1,138 @@
+"""Running infra/deploy.sh against the fake Azure (tests/infra/fake_azure.py): who signs in, with which roles, and
+what one run did. A scenario's cloud is saved to a file the fake tools share; a second run on the same file is a
+redeployment."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .conftest import ROOT
+from .fake_azure import APP_ID, SP, SUBSCRIPTION_ID, USER, FakeAzure
+
+TOOLS = ("az", "sqlcmd", "func", "curl", "company-activity", "sleep")
+SECRETS = {"USAGE_API_KEY": "usage-key-Zx81-do-not-leak", "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T0/B0/s3cr3t"}
+GROUP = "rg-company-activity-dev"
+GROUP_ID = f"{SUBSCRIPTION_ID}/resourceGroups/{GROUP}"
+# What the documented one-time CI setup grants the deploying service principal on its resource group.
+CI_ROLES = ("Contributor", "Role Based Access Control Administrator")
+GITHUB_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.test/oidc/token?api-version=2.0",
+               "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token"}
+
+
+def laptop() -> FakeAzure:
+    """A person at a laptop (az login), Owner of the subscription: the documented first deployment."""
+    cloud = FakeAzure.new()
+    cloud.sign_in_user()
+    cloud.assign(USER["id"], "Owner", SUBSCRIPTION_ID)
+    return cloud
+
+
+def ci(roles: tuple[str, ...] = CI_ROLES) -> FakeAzure:
+    """GitHub Actions after azure/login (OIDC): the service principal with the CI setup's roles on the resource
+    group an administrator created once."""
+    cloud = FakeAzure.new()
+    cloud.create_group(GROUP)
+    for role in roles:
+        cloud.assign(SP["id"], role, GROUP_ID)
+    cloud.sign_in_federated(cloud.federated_token())
+    return cloud
+
+
+def service_principal_with_secret(roles: tuple[str, ...] = ("Owner",)) -> FakeAzure:
+    """A service principal signed in with a client secret (MSAL gets new tokens whenever it needs them)."""
+    cloud = FakeAzure.new()
+    cloud.create_group(GROUP)
+    for role in roles:
+        cloud.assign(SP["id"], role, GROUP_ID)
+    cloud.data["signed_in"] = {"kind": "secret", "id": SP["id"], "name": APP_ID}
+    return cloud
+
+
+@dataclass
+class DeployRun:
+    result: subprocess.CompletedProcess[str]
+    calls: list[dict[str, Any]]
+    cloud: FakeAzure
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout + self.result.stderr
+
+    def commands(self) -> list[str]:
+        return [command(c) for c in self.calls]
+
+    def index_of(self, pattern: str) -> int:
+        for index, call in enumerate(self.calls):
+            if re.search(pattern, command(call)):
+                return index
+        raise AssertionError(f"no call matches {pattern!r}:\n" + "\n".join(self.commands()))
+
+    def errors(self) -> list[str]:
+        return [c["error"] for c in self.calls if "error" in c]
+
+
+def command(call: dict[str, Any]) -> str:
+    return " ".join([call["tool"], *call["argv"]])
+
+
+def fake_tools(folder: Path, without: tuple[str, ...] = ()) -> Path:
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = Path(__file__).with_name("fake_azure_cli.py")
+    for tool in TOOLS:
+        wrapper = bin_dir / tool
+        if tool in without:
+            wrapper.unlink(missing_ok=True)
+            continue
+        wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n', encoding="utf-8")
+        wrapper.chmod(0o755)
+    return bin_dir
+
+
+def run_deploy(folder: Path, cloud: FakeAzure | None, *args: str, root: Path = ROOT, without: tuple[str, ...] = (),
+               **extra: str) -> DeployRun:
+    """infra/deploy.sh <args> (default: dev) of `root` with the fake tools; `cloud` None continues the saved one."""
+    state = folder / "cloud.json"
+    if cloud is not None:
+        cloud.save(state)
+    log = folder / "calls.jsonl"
+    log.unlink(missing_ok=True)
+    env = {
+        "PATH": f"{fake_tools(folder, without)}:/usr/bin:/bin",
+        "HOME": str(folder),
+        "FAKE_AZ_LOG": str(log),
+        "FAKE_AZ_STATE": str(state),
+        "USAGE_API_BASE_URL": "https://usage.example.com/v1",
+        "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
+        "DEPLOYER_IP": "203.0.113.7",
+        "ASSUME_YES": "1",
+        "COMPANY_ACTIVITY": "company-activity",
+        **SECRETS,
+        **extra,
+    }
+    result = subprocess.run(
+        ["bash", str(root / "infra" / "deploy.sh"), *(args or ("dev",))],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        check=False,
+    )
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+    return DeployRun(result, calls, FakeAzure.load(state))
+
+
+def repository_copy(folder: Path) -> Path:
+    """infra/, adf/, sql/ and function_app/ side by side, to run a deliberately changed deploy.sh or template."""
+    root = folder / "repo"
+    for name in ("infra", "adf", "sql", "function_app"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
