@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Deploy one environment end to end: the runbook of docs/deploy.md as a script.
 #
-#   infra/deploy.sh dev            # or prod; any infra/env/<name>.bicepparam
+#   infra/deploy.sh dev                # or prod; any infra/env/<name>.bicepparam
+#   infra/deploy.sh --create-role dev  # an administrator (Owner or User Access Administrator), once per
+#                                      # environment: the resource group and the Function App's custom role
+#                                      # (docs/deploy.md, "Who may deploy")
 #
 # Environment (all optional unless marked):
 #   LOCATION             Azure region for a new resource group (default westeurope; must offer Flex Consumption)
@@ -28,11 +31,12 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
+MODE=deploy
 usage() {
-  echo "usage: $0 <environment>   (one of: $(basename -a -s .bicepparam infra/env/*.bicepparam | tr '\n' ' '))" >&2
+  echo "usage: $0 [--create-role] <environment>   (one of: $(basename -a -s .bicepparam infra/env/*.bicepparam | tr '\n' ' '))" >&2
   exit 2
 }
-
+[[ ${1:-} == --create-role ]] && { MODE=create-role; shift; }
 [[ $# -eq 1 ]] || usage
 ENV_NAME=$1
 PARAMS_FILE="infra/env/${ENV_NAME}.bicepparam"
@@ -42,6 +46,8 @@ LOCATION=${LOCATION:-westeurope}
 RESOURCE_GROUP=${RESOURCE_GROUP:-rg-company-activity-${ENV_NAME}}
 DEPLOYMENT_NAME="company-activity-${ENV_NAME}-$(date -u +%Y%m%d%H%M%S)"
 TRIGGER_NAME=TR_daily_company_activity
+ROLE_TEMPLATE=infra/admin/backfill-starter-role.bicep
+ROLE_NAME="Company activity backfill starter (${RESOURCE_GROUP})"  # the roleName $ROLE_TEMPLATE gives it
 if [[ -z ${COMPANY_ACTIVITY:-} ]]; then  # this repository's CLI (make install), else one on PATH
   if [[ -x .venv/bin/company-activity ]]; then COMPANY_ACTIVITY=.venv/bin/company-activity; else COMPANY_ACTIVITY=company-activity; fi
 fi
@@ -57,9 +63,62 @@ token_object_id() {
   printf '%s' "$payload" | base64 -d | grep -o '"oid" *: *"[0-9a-f-]*"' | grep -o '[0-9a-f-]\{36\}'
 }
 yesterday_utc() { date -u -d 'yesterday' +%F 2>/dev/null || date -u -v-1d +%F; }
+# The signed-in principal's effective permissions at a scope (Microsoft.Authorization/permissions): one line per
+# role assignment, "<actions>\t<notActions>", the actions separated by spaces.
+permission_lines() {
+  az rest --method get --url "${1}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01" \
+    --query "value[].[join(' ', actions), join(' ', notActions)]" --output tsv
+}
+# Whether one role assignment allows the action: in its actions and not in the same role's notActions
+# (case-insensitive, * matches anything).
+allows() {  # action, permission lines
+  local action=$1 lines=$2 actions not_actions pattern granted
+  local -a allowed denied
+  shopt -s nocasematch
+  while IFS=$'\t' read -r actions not_actions; do
+    read -r -a allowed <<< "$actions"
+    read -r -a denied <<< "$not_actions"
+    granted=0
+    for pattern in "${allowed[@]}"; do [[ $action == $pattern ]] && granted=1; done
+    for pattern in "${denied[@]}"; do [[ $action == $pattern ]] && granted=0; done
+    if (( granted )); then shopt -u nocasematch; return 0; fi
+  done <<< "$lines"
+  shopt -u nocasematch
+  return 1
+}
+# The Function App's custom role (start and read backfill runs) is defined once per resource group by whoever may
+# write role definitions (Owner, User Access Administrator); the main template only references it. A deployer
+# without that right (the CI service principal) needs an administrator to have run --create-role once.
+create_role() {
+  az deployment group create --resource-group "$RESOURCE_GROUP" --name "company-activity-role-$(date -u +%Y%m%d%H%M%S)" \
+    --template-file "$ROLE_TEMPLATE" --output none
+  echo "custom role '$ROLE_NAME' defined in $RESOURCE_GROUP"
+}
 
 need az "https://learn.microsoft.com/cli/azure/install-azure-cli"
+az account show --output none 2>/dev/null || fail "run az login first"
+SUBSCRIPTION_ID=$(az account show --query id --output tsv)
+GROUP_SCOPE=/subscriptions/$SUBSCRIPTION_ID/resourceGroups/$RESOURCE_GROUP
+GROUP_EXISTS=$(az group exists --name "$RESOURCE_GROUP")
+PERMISSIONS=$(permission_lines "$([[ $GROUP_EXISTS == true ]] && echo "$GROUP_SCOPE" || echo "/subscriptions/$SUBSCRIPTION_ID")")
+CAN_CREATE_ROLE=false
+allows Microsoft.Authorization/roleDefinitions/write "$PERMISSIONS" && CAN_CREATE_ROLE=true
+ROLE_EXISTS=false
+if [[ $GROUP_EXISTS == true && -n $(az role definition list --scope "$GROUP_SCOPE" --name "$ROLE_NAME" \
+    --query '[0].name' --output tsv) ]]; then
+  ROLE_EXISTS=true
+fi
+if [[ $MODE == create-role ]]; then
+  [[ $CAN_CREATE_ROLE == true ]] ||
+    fail "creating the custom role needs Microsoft.Authorization/roleDefinitions/write on $RESOURCE_GROUP (Owner or User Access Administrator)"
+  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+  create_role
+  exit 0
+fi
 WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
+if [[ $WHAT_IF_ONLY != 1 && $ROLE_EXISTS != true && $CAN_CREATE_ROLE != true ]]; then
+  fail "the custom role '$ROLE_NAME' does not exist and creating it needs Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), which you do not have: an administrator runs 'infra/deploy.sh --create-role $ENV_NAME' once"
+fi
 if [[ $WHAT_IF_ONLY != 1 ]]; then
   need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
   need curl "any package manager"
@@ -70,7 +129,6 @@ fi
 [[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
   fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
 export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
-az account show --output none 2>/dev/null || fail "run az login first"
 az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
 
 step "1/9 Who deploys"
@@ -103,12 +161,13 @@ echo "subscription: $(az account show --query name --output tsv); SQL admin: $SQ
 
 step "2/9 Resource group $RESOURCE_GROUP"
 if [[ $WHAT_IF_ONLY == 1 ]]; then
-  if [[ $(az group exists --name "$RESOURCE_GROUP") != true ]]; then
+  if [[ $GROUP_EXISTS != true ]]; then
     echo "resource group $RESOURCE_GROUP does not exist yet: nothing to compare, what-if skipped"
     exit 0
   fi
 else
   az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+  [[ $ROLE_EXISTS == true ]] || create_role  # you may: checked above
 fi
 
 # A started trigger cannot be updated: stop it for the deployment (started again in step 8), and keep its

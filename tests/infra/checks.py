@@ -92,8 +92,9 @@ SCOPE_KINDS = {
     "microsoft.storage/storageaccounts/blobservices/containers": "container",
     "microsoft.datafactory/factories": "data factory",
 }
-# Custom roles a module may define and assign in the same file (symbol -> exactly these actions, no data
-# actions): no built-in role is narrow enough for them (see the module's comment).
+# Custom roles a module may assign (symbol -> exactly these actions, no data actions): no built-in role is narrow
+# enough for them (see the module's comment). An administrator defines each once with its template under
+# infra/admin/; the deployment references it `existing` by the same name and never defines a role itself.
 CUSTOM_ROLES = {
     "backfillStarter": {
         "Microsoft.DataFactory/factories/pipelines/createrun/action",
@@ -101,6 +102,7 @@ CUSTOM_ROLES = {
         "Microsoft.DataFactory/factories/pipelineruns/queryactivityruns/action",
     },
 }
+CUSTOM_ROLE_TEMPLATES = {"backfillStarter": "infra/admin/backfill-starter-role.bicep"}
 # siteConfig properties a Flex Consumption site accepts: what the official Flex samples set on the site
 # (Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/main.bicep and IaC/armtemplate/azuredeploy.json,
 # Azure-Samples/functions-quickstart-python-http-azd infra/app/api.bicep). ARM rejects others, e.g. FtpsState and
@@ -887,20 +889,45 @@ def _custom_role_symbol(file: BicepFile, declaration: Declaration) -> str | None
 
 
 def _custom_role_problems(file: BicepFile, symbol: str) -> list[str]:
-    where = file.where(file.resources[symbol].node)
+    reference = file.resources[symbol]
+    where = file.where(reference.node)
     if symbol not in CUSTOM_ROLES:
         return [f"{where}: custom role {symbol} is not one of the reviewed custom roles ({sorted(CUSTOM_ROLES)})"]
-    body = file.resources[symbol].value
-    permissions = _property_node(body, "properties", "permissions")
+    if not reference.existing:
+        return [f"{where}: custom role {symbol} is defined by the deployment; an administrator defines it once with "
+                f"{CUSTOM_ROLE_TEMPLATES[symbol]} and the deployment references it `existing` (docs/deploy.md)"]
+    admin = BicepFile(file.path.parents[2] / CUSTOM_ROLE_TEMPLATES[symbol])
+    definitions = [d for d in admin.resources_of_type("Microsoft.Authorization/roleDefinitions") if not d.existing]
+    if len(definitions) != 1:
+        return [f"{admin.path}: expected one role definition, found {len(definitions)}"]
+    definition = definitions[0]
+    problems = []
+    name, defined_name = _property_node(reference.value, "name"), _property_node(definition.value, "name")
+    if name is None or defined_name is None or name.text != defined_name.text:
+        problems.append(f"{where}: custom role {symbol} must be looked up by the name {CUSTOM_ROLE_TEMPLATES[symbol]} "
+                        f"gives it ({defined_name.text.decode() if defined_name else None}), got "
+                        f"{name.text.decode() if name else None}")
+    permissions = _property_node(definition.value, "properties", "permissions")
     text = permissions.text.decode() if permissions is not None else ""
     actions = set(re.findall(r"'(Microsoft\.[^']+)'", text))
-    problems = []
     if actions != CUSTOM_ROLES[symbol]:
-        problems.append(f"{where}: custom role {symbol} must grant exactly {sorted(CUSTOM_ROLES[symbol])}, "
-                        f"got {sorted(actions)}")
+        problems.append(f"{admin.where(definition.node)}: custom role {symbol} must grant exactly "
+                        f"{sorted(CUSTOM_ROLES[symbol])}, got {sorted(actions)}")
     if re.search(r"dataActions:\s*\[\s*'", text) or "*" in text:
-        problems.append(f"{where}: custom role {symbol} must grant no data actions and no wildcards")
+        problems.append(f"{admin.where(definition.node)}: custom role {symbol} must grant no data actions and no "
+                        "wildcards")
     return problems
+
+
+def role_definitions_stay_with_an_administrator(deployment: Deployment) -> list[str]:
+    """No module of the deployment defines a role: the deployer then never needs roleDefinitions/write."""
+    return [
+        f"{file.where(d.node)}: the deployment defines role {d.name}; role definitions are an administrator's "
+        f"one-time step (infra/admin/, docs/deploy.md)"
+        for file, _ in deployment.modules.values()
+        for d in file.resources_of_type("Microsoft.Authorization/roleDefinitions")
+        if not d.existing
+    ]
 
 
 def least_privilege(deployment: Deployment) -> list[str]:
@@ -970,6 +997,7 @@ def security(deployment: Deployment) -> list[str]:
         + function_security(deployment)
         + flex_site_config(deployment)
         + least_privilege(deployment)
+        + role_definitions_stay_with_an_administrator(deployment)
         + conditional_resources(deployment)
         + diagnostics(deployment)
     )

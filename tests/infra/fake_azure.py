@@ -320,7 +320,8 @@ class FakeAzure:
             return
         self.advance(DEPLOYMENT_S)
         for resource in planned:
-            self._apply(resource, scope)
+            if not resource.existing:
+                self._apply(resource, scope, group)
         self.data["deployments"][name] = dict(outputs)
 
     def _validate(self, resource: Planned, scope: str) -> None:
@@ -347,11 +348,11 @@ class FakeAzure:
                     "Invalid value given for parameter Login. Specify a valid parameter value.",
                 )
 
-    def _apply(self, resource: Planned, scope: str) -> None:
+    def _apply(self, resource: Planned, scope: str, group: str) -> None:
         properties = _plain(resource.body.get("properties", {}))
         if resource.type == "Microsoft.Authorization/roleDefinitions":
             self.data["custom_roles"][resource.key] = {
-                "roleName": properties.get("roleName"),
+                "roleName": str(properties.get("roleName")).replace("${resourceGroup().name}", group),
                 "scope": scope,
                 "permissions": (properties.get("permissions") or [{}])[0],
             }

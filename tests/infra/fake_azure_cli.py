@@ -94,7 +94,7 @@ def cli_output(result: Any, args: list[str]) -> str:
     value = todict(result)
     if "--query" in args:
         value = jmespath.search(args[args.index("--query") + 1], value, jmespath.Options(collections.OrderedDict))
-    if value is None:
+    if value is None or option(args, "--output", option(args, "-o")) == "none":
         return ""
     tsv = option(args, "--output", option(args, "-o")) == "tsv"
     return format_tsv(CommandResultItem(value)) if tsv else format_json(CommandResultItem(value))

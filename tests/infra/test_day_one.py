@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .deploy_runs import DeployRun, laptop, repository_copy, run_deploy
+from .deploy_runs import CI_ROLES, DeployRun, laptop, repository_copy, run_deploy, service_principal_with_secret
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -56,3 +56,59 @@ def test_connecting_before_the_firewall_rule_takes_effect_fails_with_40615(tmp_p
     assert run.result.returncode != 0
     assert "Client with IP address '203.0.113.7' is not allowed to access the server" in run.output
     assert "It may take up to five minutes for this change to take effect" in run.output
+
+
+# -- who may deploy: the custom role is an administrator's one-time step -------------------------------------------
+def created_anything(run: DeployRun) -> list[str]:
+    changing = ("group create", "deployment group create", "role assignment create", "trigger stop", "secret set")
+    return [c for c in run.commands() if any(f"az {verb}" in c for verb in changing)]
+
+
+def test_a_deployer_without_role_definitions_write_deploys_with_the_role_an_administrator_created(
+        tmp_path: Path) -> None:
+    admin = run_deploy(tmp_path, laptop(), "--create-role", "dev")
+    assert admin.result.returncode == 0, admin.output
+    assert created_anything(admin) == [
+        "az group create --name rg-company-activity-dev --location westeurope --output none",
+        created_anything(admin)[1]]
+    assert "--template-file infra/admin/backfill-starter-role.bicep" in created_anything(admin)[1]
+    deployer = service_principal_with_secret(CI_ROLES)  # Contributor + Role Based Access Control Administrator
+    deployer.data["custom_roles"] = admin.cloud.data["custom_roles"]
+    first = run_deploy(tmp_path, deployer)
+    assert first.result.returncode == 0, first.output
+    again = run_deploy(tmp_path, None)
+    assert again.result.returncode == 0, again.output
+    assert all("backfill-starter-role.bicep" not in c for c in first.commands() + again.commands())
+
+
+def test_without_the_administrators_step_a_deployer_who_may_not_define_roles_stops_before_any_change(
+        tmp_path: Path) -> None:
+    run = run_deploy(tmp_path, service_principal_with_secret(CI_ROLES))
+    assert run.result.returncode != 0
+    assert "the custom role 'Company activity backfill starter (rg-company-activity-dev)' does not exist" in run.output
+    assert "an administrator runs 'infra/deploy.sh --create-role dev' once" in run.output
+    assert created_anything(run) == []
+
+
+def test_an_owner_deploying_from_a_laptop_defines_the_role_itself(tmp_path: Path) -> None:
+    run = run_deploy(tmp_path, laptop())
+    assert run.result.returncode == 0, run.output
+    assert run.index_of(r"--template-file infra/admin/backfill-starter-role\.bicep") < run.index_of(
+        r"^az deployment group create .*bicepparam")
+    assert list(run.cloud.data["custom_roles"]) == ["guid(resourceGroup().id, company-activity-backfill-starter)"]
+
+
+def test_defining_the_role_in_the_main_template_fails_for_the_ci_identity(tmp_path: Path) -> None:
+    # The old module defined the role in the deployment, which the CI setup's roles cannot do.
+    root = repository_copy(tmp_path)
+    admin_template = (root / "infra" / "admin" / "backfill-starter-role.bicep").read_text(encoding="utf-8")
+    definition = admin_template[admin_template.index("resource backfillStarter"):admin_template.index("\n}\n") + 3]
+    without(root, "infra/modules/backfill-load-role.bicep", r"resource backfillStarter .*? existing = \{.*?\n\}\n",
+            definition.replace("\\", "\\\\"))
+    without(root, "infra/deploy.sh", r"if \[\[ \$WHAT_IF_ONLY != 1 && \$ROLE_EXISTS != true.*?\nfi\n")
+    without(root, "infra/deploy.sh", r"  \[\[ \$ROLE_EXISTS == true \]\] \|\| create_role[^\n]*\n")
+    run = run_deploy(tmp_path, service_principal_with_secret(CI_ROLES), root=root)
+    assert run.result.returncode != 0
+    assert ("(AuthorizationFailed) The client 'aaaaaaaa-1111-2222-3333-444444444444' with object id "
+            "'99999999-8888-7777-6666-555555555555' does not have authorization to perform action "
+            "'Microsoft.Authorization/roleDefinitions/write'") in run.output

@@ -28,6 +28,7 @@ from .fake_azure import (
 from .fake_azure import BUILT_IN_ROLES as ROLES
 
 PARAMS = ROOT / "infra" / "env" / "dev.bicepparam"
+ROLE_TEMPLATE = ROOT / "infra" / "admin" / "backfill-starter-role.bicep"
 DEPLOYER = {**SAMPLE_ENVIRONMENT, "SQL_ADMIN_OBJECT_ID": USER["id"], "SQL_ADMIN_PRINCIPAL_TYPE": "User"}
 
 
@@ -74,9 +75,32 @@ def planned(environment: dict[str, str] | None = None):
     return resources
 
 
-def test_deploying_the_template_needs_write_on_every_resource_it_creates() -> None:
-    cloud = laptop()
+def with_custom_role(cloud: FakeAzure) -> FakeAzure:
+    """The administrator's one-time step: the resource group and the custom role of infra/admin/."""
     cloud.create_group(GROUP)
+    resources, _ = plan(None, ROLE_TEMPLATE, {}, {})
+    cloud.deploy(GROUP, resources, {}, "role", what_if=False)
+    return cloud
+
+
+def test_defining_a_role_needs_role_definitions_write_and_the_template_needs_the_role() -> None:
+    cloud = ci()
+    resources, _ = plan(None, ROLE_TEMPLATE, {}, {})
+    with pytest.raises(AzureError, match=r"does not have authorization to perform action "
+                                         r"'Microsoft\.Authorization/roleDefinitions/write'"):
+        cloud.deploy(GROUP, resources, {}, "role", what_if=False)
+    with pytest.raises(AzureError, match=r"\(RoleDefinitionDoesNotExist\) The specified role definition with ID "
+                                         r"'guid\(resourceGroup\(\)\.id, company-activity-backfill-starter\)' does "
+                                         r"not exist"):
+        cloud.deploy(GROUP, planned(), {}, "d", what_if=True)
+    owner = with_custom_role(laptop())
+    [role] = owner.data["custom_roles"].values()
+    assert role["roleName"] == f"Company activity backfill starter ({GROUP})"
+    assert len(role["permissions"]["actions"]) == 3
+
+
+def test_deploying_the_template_needs_write_on_every_resource_it_creates() -> None:
+    cloud = with_custom_role(laptop())
     cloud.data["role_assignments"] = [{"principal": USER["id"], "role": "Contributor", "scope": GROUP_ID}]
     with pytest.raises(AzureError, match=r"'Microsoft\.Authorization/roleAssignments/write' over scope"):
         cloud.deploy(GROUP, planned(), {}, "d", what_if=False)
@@ -84,8 +108,7 @@ def test_deploying_the_template_needs_write_on_every_resource_it_creates() -> No
 
 
 def test_a_new_sql_server_needs_entra_only_and_an_existing_one_refuses_it_again() -> None:
-    cloud = laptop()
-    cloud.create_group(GROUP)
+    cloud = with_custom_role(laptop())
     resources = planned()
     server = next(r for r in resources if r.type == "Microsoft.Sql/servers")
     server.body["properties"]["administrators"] = None
@@ -99,8 +122,7 @@ def test_a_new_sql_server_needs_entra_only_and_an_existing_one_refuses_it_again(
 
 
 def test_a_firewall_rule_admits_its_address_five_minutes_after_the_deployment() -> None:
-    cloud = laptop()
-    cloud.create_group(GROUP)
+    cloud = with_custom_role(laptop())
     cloud.deploy(GROUP, planned(), {}, "d", what_if=False)
     with pytest.raises(AzureError, match=r"Client with IP address '203\.0\.113\.7' is not allowed to access"):
         cloud.connect_sql(CLIENT_IP)

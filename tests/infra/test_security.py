@@ -342,11 +342,25 @@ SHARED_KEY_VIA_MODULE = {
             id="conditional-role",
         ),
         pytest.param(
-            {"infra/modules/backfill-load-role.bicep": ("'Microsoft.DataFactory/factories/pipelineruns/read'",
-                                                        "'Microsoft.DataFactory/factories/*'")},
+            {"infra/admin/backfill-starter-role.bicep": ("'Microsoft.DataFactory/factories/pipelineruns/read'",
+                                                         "'Microsoft.DataFactory/factories/*'")},
             in_dev(checks.least_privilege),
             "custom role backfillStarter must grant exactly",
             id="backfill-role-wildcard",
+        ),
+        pytest.param(
+            {"infra/modules/backfill-load-role.bicep": ("roleDefinitions@2022-04-01' existing = {",
+                                                        "roleDefinitions@2022-04-01' = {")},
+            in_dev(checks.role_definitions_stay_with_an_administrator),
+            "the deployment defines role backfillStarter",
+            id="backfill-role-defined-by-the-deployment",
+        ),
+        pytest.param(
+            {"infra/admin/backfill-starter-role.bicep": ("'company-activity-backfill-starter'",
+                                                         "'company-activity-backfill'")},
+            in_dev(checks.least_privilege),
+            "custom role backfillStarter must be looked up by the name",
+            id="backfill-role-other-name",
         ),
         pytest.param(
             {"infra/modules/backfill-load-role.bicep": ("  scope: factory\n", "  scope: resourceGroup()\n")},
