@@ -89,6 +89,23 @@ allows() {  # action, permission lines
 # The Function App's custom role (start and read backfill runs) is defined once per resource group by whoever may
 # write role definitions (Owner, User Access Administrator); the main template only references it. A deployer
 # without that right (the CI service principal) needs an administrator to have run --create-role once.
+# In GitHub Actions azure/login signs in with an OIDC token that lives 5 minutes, and az cannot renew it
+# (Azure/azure-cli#28708): a token for a resource not asked for yet (Key Vault, SQL) fails with AADSTS700024 after
+# that. So before those steps the script signs in again with a fresh token from the runner's OIDC endpoint, which
+# a job with `id-token: write` may call (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN). Elsewhere it does nothing.
+relogin_if_federated() {
+  [[ ${ME_TYPE:-} == ServicePrincipal && -n ${ACTIONS_ID_TOKEN_REQUEST_URL:-} && -n ${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-} ]] ||
+    return 0
+  local answer token
+  answer=$(curl --fail --silent --show-error --header "Authorization: bearer ${ACTIONS_ID_TOKEN_REQUEST_TOKEN}" \
+    "${ACTIONS_ID_TOKEN_REQUEST_URL}&audience=api://AzureADTokenExchange") || fail "could not get a new OIDC token from GitHub"
+  token=$(printf '%s' "$answer" | sed -n 's/.*"value" *: *"\([^"]*\)".*/\1/p')
+  [[ -n $token ]] || fail "GitHub's OIDC token endpoint answered without a token"
+  az login --service-principal --username "$ME_APP_ID" --tenant "$TENANT_ID" --federated-token "$token" \
+    --allow-no-subscriptions --output none
+  az account set --subscription "$SUBSCRIPTION_ID" --output none
+  echo "signed in again with a fresh OIDC token"
+}
 create_role() {
   az deployment group create --resource-group "$RESOURCE_GROUP" --name "company-activity-role-$(date -u +%Y%m%d%H%M%S)" \
     --template-file "$ROLE_TEMPLATE" --output none
@@ -130,6 +147,7 @@ fi
   fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
 export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
 az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
+TENANT_ID=$(az account show --query tenantId --output tsv)
 
 step "1/9 Who deploys"
 # ME_ID is the object id (Azure RBAC); ME_SQL_SID what the SQL Entra administrator is keyed by: the object id
@@ -221,6 +239,7 @@ DATA_FACTORY=$(output dataFactoryName)
 echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
 
 step "5/9 Key Vault secrets"
+relogin_if_federated
 # The vault is in RBAC mode: to write secrets the deployer needs Key Vault Secrets Officer on it. This is the
 # one grant to a person, made here rather than in the template, and only on this vault.
 KEY_VAULT_ID=$(az keyvault show --name "$KEY_VAULT" --query id --output tsv)
@@ -240,7 +259,7 @@ ensure_role() {  # role, scope: idempotent whatever the CLI version does with an
 }
 ensure_role "Key Vault Secrets Officer" "$KEY_VAULT_ID"
 set_secret() {  # name, environment variable; the value never appears on a command line or in output
-  local name=$1 variable=$2 value=${!2:-}
+  local name=$1 variable=$2 value=${!2:-} error=""
   if [[ -z $value ]]; then
     if az keyvault secret show --vault-name "$KEY_VAULT" --name "$name" --output none 2>/dev/null; then
       echo "secret $name exists; set $variable to replace it"
@@ -251,20 +270,22 @@ set_secret() {  # name, environment variable; the value never appears on a comma
     echo
   fi
   for attempt in 1 2 3 4 5 6 7 8 9 10; do  # the new role assignment takes a few minutes to apply
-    if az keyvault secret set --vault-name "$KEY_VAULT" --name "$name" --file <(printf '%s' "$value") \
-        --encoding utf-8 --output none 2>/dev/null; then
+    if error=$(az keyvault secret set --vault-name "$KEY_VAULT" --name "$name" --file <(printf '%s' "$value") \
+        --encoding utf-8 --output none 2>&1); then
       echo "secret $name set"
       return
     fi
+    [[ $error == *AADSTS* ]] && break  # a sign-in problem, not the new role: waiting does not help
     echo "waiting for the Key Vault role to apply (attempt $attempt)"
     sleep 30
   done
-  fail "could not set secret $name"
+  fail "could not set secret $name: $error"
 }
 set_secret usage-api-key USAGE_API_KEY
 set_secret slack-webhook-url SLACK_WEBHOOK_URL
 
 step "6/9 Warehouse schema and the Data Factory's database user"
+relogin_if_federated
 [[ -n ${DEPLOYER_IP:-} ]] || echo "note: DEPLOYER_IP is unset; the SQL firewall admits you only if another rule does"
 # A new or changed server firewall rule takes effect up to five minutes after the deployment (error 40615,
 # "is not allowed to access the server", until then): wait for it instead of failing.
@@ -292,6 +313,7 @@ sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY
   DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
 
 step "7/9 Publish the Function App code"
+relogin_if_federated
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped (SKIP_PUBLISH=1): run 'func azure functionapp publish $FUNCTION_APP --python' in function_app/"
 else

@@ -12,16 +12,25 @@ from pathlib import Path
 
 import pytest
 
-from .deploy_runs import CI_ROLES, DeployRun, laptop, repository_copy, run_deploy, service_principal_with_secret
+from .deploy_runs import (
+    CI_ROLES,
+    GITHUB_OIDC,
+    DeployRun,
+    ci,
+    laptop,
+    repository_copy,
+    run_deploy,
+    service_principal_with_secret,
+)
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
 
-def without(root: Path, relative: str, pattern: str, replacement: str = "") -> None:
-    """Take a fix out of the copy: replace the one match of `pattern` (a regex) in `relative`."""
+def without(root: Path, relative: str, pattern: str, replacement: str = "", times: int = 1) -> None:
+    """Take a fix out of the copy: replace the `times` matches of `pattern` (a regex) in `relative`."""
     path = root / relative
     text, count = re.subn(pattern, replacement, path.read_text(encoding="utf-8"), flags=re.DOTALL)
-    assert count == 1, f"{relative}: the fix to take out was not found ({pattern!r})"
+    assert count == times, f"{relative}: the fix to take out was not found {times} time(s) ({pattern!r})"
     path.write_text(text, encoding="utf-8")
 
 
@@ -112,3 +121,48 @@ def test_defining_the_role_in_the_main_template_fails_for_the_ci_identity(tmp_pa
     assert ("(AuthorizationFailed) The client 'aaaaaaaa-1111-2222-3333-444444444444' with object id "
             "'99999999-8888-7777-6666-555555555555' does not have authorization to perform action "
             "'Microsoft.Authorization/roleDefinitions/write'") in run.output
+
+
+# -- CI: GitHub Actions signs in with an OIDC token that lives five minutes -----------------------------------------
+def administrator_then_ci(folder: Path, root: Path | None = None) -> DeployRun:
+    """The documented CI setup: an administrator's --create-role once, then the service principal after
+    azure/login; returns the administrator's run. The CI cloud continues from it."""
+    kwargs = {"root": root} if root is not None else {}
+    admin = run_deploy(folder, laptop(), "--create-role", "dev", **kwargs)
+    assert admin.result.returncode == 0, admin.output
+    cloud = ci()
+    cloud.data["custom_roles"] = admin.cloud.data["custom_roles"]
+    cloud.save(folder / "cloud.json")
+    return admin
+
+
+def test_from_ci_a_first_deployment_and_a_redeployment_go_through(tmp_path: Path) -> None:
+    administrator_then_ci(tmp_path)
+    first = run_deploy(tmp_path, None, **GITHUB_OIDC)
+    assert first.result.returncode == 0, first.output
+    # A new azure/login for the next workflow run: the redeployment.
+    from .fake_azure import FakeAzure
+
+    cloud = FakeAzure.load(tmp_path / "cloud.json")
+    cloud.sign_in_federated(cloud.federated_token())
+    again = run_deploy(tmp_path, cloud, **GITHUB_OIDC)
+    assert again.result.returncode == 0, again.output
+    for run in (first, again):
+        assert run.errors() == [e for e in run.errors() if "is not allowed to access the server" in e]
+        # Before Key Vault, SQL and the publish: a fresh token from the runner, then a new sign-in.
+        logins = [i for i, c in enumerate(run.calls) if c["argv"][:1] == ["login"]]
+        assert len(logins) == 3
+        assert all(run.calls[i - 1]["tool"] == "curl" for i in logins)
+        assert run.index_of(r"^az deployment group create .*bicepparam") < logins[0] < run.index_of(
+            r"^az keyvault secret set") < logins[1] < run.index_of(r"^company-activity sql deploy")
+    assert "--federated-token" in " ".join(run.commands()) and "runner-request-token" not in first.output
+
+
+def test_without_signing_in_again_the_ci_deployment_fails_with_aadsts700024(tmp_path: Path) -> None:
+    root = repository_copy(tmp_path)
+    without(root, "infra/deploy.sh", r"\nrelogin_if_federated\n", "\n", times=3)
+    administrator_then_ci(tmp_path, root)
+    run = run_deploy(tmp_path, None, root=root, **GITHUB_OIDC)
+    assert run.result.returncode != 0
+    assert "AADSTS700024: Client assertion is not within its valid time range." in run.output
+    assert "could not set secret usage-api-key" in run.output
