@@ -1,4 +1,4 @@
-"""`company-activity sql deploy`: apply sql/ to a DuckDB file or to Azure SQL / SQL Server."""
+"""`company-activity sql deploy`: apply sql/ to a DuckDB file or to Azure SQL / SQL Server; `sql check-driver`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
     )
     deploy.set_defaults(handler=deploy_command)
+    check = commands.add_parser(
+        "check-driver",
+        help="check that pyodbc and ODBC Driver 18 for SQL Server are installed (infra/deploy.sh's preflight)",
+        description="Exit 0 when pyodbc imports and the ODBC driver manager lists ODBC Driver 18 for SQL Server; "
+                    "otherwise name what is missing and how to install it, and exit 1.",
+    )
+    check.set_defaults(handler=check_driver_command)
+
+
+def check_driver_command(args: argparse.Namespace) -> int:
+    from company_activity_local.warehouse.sqlserver import ODBC_DRIVER, driver_problem
+
+    problem = driver_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    import pyodbc
+
+    print(f"pyodbc {pyodbc.version} with {ODBC_DRIVER}")
+    return 0
 
 
 def deploy_command(args: argparse.Namespace) -> int:
