@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploy one environment end to end: the runbook of docs/deploy.md as a script.
 #
-#   infra/deploy.sh dev                # or prod; any infra/env/<name>.bicepparam
+#   infra/deploy.sh dev                # or prod; any infra/env/<name>.bicepparam. The preflight runs first.
+#   infra/deploy.sh --check dev        # only the preflight: tools and permissions; changes nothing
 #   infra/deploy.sh --create-role dev  # an administrator (Owner or User Access Administrator), once per
 #                                      # environment: the resource group and the Function App's custom role
 #                                      # (docs/deploy.md, "Who may deploy")
@@ -21,22 +22,26 @@
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
-#   WHAT_IF_ONLY=1       stop after the what-if (steps 1-3), changing nothing: the pull-request check of CI
+#   WHAT_IF_ONLY=1       stop after the what-if (steps 1-2), changing nothing: the pull-request check of CI
 #   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
-#   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity)
+#   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity, from make install-azure)
 #
-# Needs: az (2.60+, with the datafactory extension), go-sqlcmd, Azure Functions Core Tools v4 (func), and this
-# repository's .venv (make install) for `company-activity sql deploy`.
+# Needs, each checked by the preflight: az 2.60+, go-sqlcmd, curl, Azure Functions Core Tools v4 (func), the
+# company-activity CLI with pyodbc and ODBC Driver 18 (make install-azure), and the permissions of
+# infra/deployer-actions.tsv on the resource group.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 MODE=deploy
 usage() {
-  echo "usage: $0 [--create-role] <environment>   (one of: $(basename -a -s .bicepparam infra/env/*.bicepparam | tr '\n' ' '))" >&2
+  echo "usage: $0 [--check | --create-role] <environment>   (one of: $(basename -a -s .bicepparam infra/env/*.bicepparam | tr '\n' ' '))" >&2
   exit 2
 }
-[[ ${1:-} == --create-role ]] && { MODE=create-role; shift; }
+case ${1:-} in
+  --check) MODE=check; shift ;;
+  --create-role) MODE=create-role; shift ;;
+esac
 [[ $# -eq 1 ]] || usage
 ENV_NAME=$1
 PARAMS_FILE="infra/env/${ENV_NAME}.bicepparam"
@@ -48,13 +53,14 @@ DEPLOYMENT_NAME="company-activity-${ENV_NAME}-$(date -u +%Y%m%d%H%M%S)"
 TRIGGER_NAME=TR_daily_company_activity
 ROLE_TEMPLATE=infra/admin/backfill-starter-role.bicep
 ROLE_NAME="Company activity backfill starter (${RESOURCE_GROUP})"  # the roleName $ROLE_TEMPLATE gives it
-if [[ -z ${COMPANY_ACTIVITY:-} ]]; then  # this repository's CLI (make install), else one on PATH
+MIN_AZ_VERSION=2.60.0
+WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
+if [[ -z ${COMPANY_ACTIVITY:-} ]]; then  # this repository's CLI (make install-azure), else one on PATH
   if [[ -x .venv/bin/company-activity ]]; then COMPANY_ACTIVITY=.venv/bin/company-activity; else COMPANY_ACTIVITY=company-activity; fi
 fi
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { echo "error: $*" >&2; exit 1; }
-need() { command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"; }
 # The signed-in principal's object id from the oid claim of its ARM access token: no Microsoft Graph call.
 token_object_id() {
   local payload
@@ -63,6 +69,38 @@ token_object_id() {
   printf '%s' "$payload" | base64 -d | grep -o '"oid" *: *"[0-9a-f-]*"' | grep -o '[0-9a-f-]\{36\}'
 }
 yesterday_utc() { date -u -d 'yesterday' +%F 2>/dev/null || date -u -v-1d +%F; }
+
+# -- preflight: everything the run needs, checked before anything is changed ------------------------------------
+PROBLEMS=()
+problem() { PROBLEMS+=("$*"); }
+need_tool() {  # command, what it is and how to get it
+  command -v "$1" >/dev/null 2>&1 || problem "$1 is not installed: $2"
+}
+version_at_least() { [[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1) == "$2" ]]; }
+check_tools() {
+  need_tool az "Azure CLI $MIN_AZ_VERSION or later, https://learn.microsoft.com/cli/azure/install-azure-cli"
+  if command -v az >/dev/null 2>&1; then
+    local version
+    version=$(az version --query '"azure-cli"' --output tsv 2>/dev/null || true)
+    version_at_least "${version:-0}" "$MIN_AZ_VERSION" ||
+      problem "az is version ${version:-unknown}, $MIN_AZ_VERSION or later is needed: az upgrade"
+  fi
+  [[ $WHAT_IF_ONLY == 1 || $MODE == create-role ]] && return 0
+  need_tool curl "any package manager (apt-get install curl, brew install curl)"
+  if ! command -v sqlcmd >/dev/null 2>&1; then
+    problem "sqlcmd is not installed: go-sqlcmd, e.g. apt-get install sqlcmd or brew install sqlcmd (docs/deploy.md, Installing the SQL tools on a laptop)"
+  elif ! sqlcmd --version >/dev/null 2>&1; then
+    problem "sqlcmd is the ODBC sqlcmd, whose -G cannot use your az login: install go-sqlcmd (docs/deploy.md, Installing the SQL tools on a laptop)"
+  fi
+  [[ ${SKIP_PUBLISH:-0} == 1 ]] ||
+    need_tool func "Azure Functions Core Tools v4 (npm install --global azure-functions-core-tools@4), or set SKIP_PUBLISH=1"
+  if command -v "$COMPANY_ACTIVITY" >/dev/null 2>&1; then
+    local driver
+    driver=$("$COMPANY_ACTIVITY" sql check-driver 2>&1) || problem "${driver#error: }"
+  else
+    problem "the company-activity CLI ($COMPANY_ACTIVITY) is not installed: make install-azure"
+  fi
+}
 # The signed-in principal's effective permissions at a scope (Microsoft.Authorization/permissions): one line per
 # role assignment, "<actions>\t<notActions>", the actions separated by spaces.
 permission_lines() {
@@ -86,9 +124,67 @@ allows() {  # action, permission lines
   shopt -u nocasematch
   return 1
 }
+check_permissions() {  # scope, permission lines: every action of infra/deployer-actions.tsv this run needs
+  local scope=$1 lines=$2 action needed_by why granted_by
+  while IFS=$'\t' read -r action needed_by why granted_by; do
+    [[ -z $action || $action == \#* ]] && continue
+    [[ $WHAT_IF_ONLY == 1 && $needed_by != what-if ]] && continue
+    allows "$action" "$lines" || problem "missing permission $action on $scope ($why): granted by $granted_by"
+  done < infra/deployer-actions.tsv
+}
+preflight() {
+  step "Preflight: tools and permissions (nothing is changed)"
+  check_tools
+  if ! command -v az >/dev/null 2>&1; then
+    :  # reported above
+  elif ! az account show --output none 2>/dev/null; then
+    problem "not signed in: run az login (in CI, azure/login)"
+  else
+    SUBSCRIPTION_ID=$(az account show --query id --output tsv)
+    GROUP_SCOPE=/subscriptions/$SUBSCRIPTION_ID/resourceGroups/$RESOURCE_GROUP
+    GROUP_EXISTS=$(az group exists --name "$RESOURCE_GROUP")
+    SCOPE=$GROUP_SCOPE
+    [[ $GROUP_EXISTS == true ]] || SCOPE=/subscriptions/$SUBSCRIPTION_ID  # what you will hold on the new group
+    local lines
+    lines=$(permission_lines "$SCOPE")
+    if [[ $GROUP_EXISTS != true && $WHAT_IF_ONLY != 1 ]]; then
+      allows Microsoft.Resources/subscriptions/resourceGroups/write "$lines" ||
+        problem "missing permission Microsoft.Resources/subscriptions/resourceGroups/write on $SCOPE (create resource group $RESOURCE_GROUP): granted by Contributor on the subscription, or an administrator creates it with infra/deploy.sh --create-role $ENV_NAME"
+    fi
+    CAN_CREATE_ROLE=false
+    allows Microsoft.Authorization/roleDefinitions/write "$lines" && CAN_CREATE_ROLE=true
+    ROLE_EXISTS=false
+    if [[ $GROUP_EXISTS == true && -n $(az role definition list --scope "$GROUP_SCOPE" --name "$ROLE_NAME" \
+        --query '[0].name' --output tsv) ]]; then
+      ROLE_EXISTS=true
+    fi
+    if [[ $MODE == create-role ]]; then
+      allows Microsoft.Resources/deployments/write "$lines" ||
+        problem "missing permission Microsoft.Resources/deployments/write on $SCOPE (deploy $ROLE_TEMPLATE): granted by Owner or Contributor"
+      [[ $CAN_CREATE_ROLE == true ]] ||
+        problem "missing permission Microsoft.Authorization/roleDefinitions/write on $SCOPE (define the custom role '$ROLE_NAME'): granted by Owner or User Access Administrator"
+    else
+      check_permissions "$SCOPE" "$lines"
+      if [[ $WHAT_IF_ONLY != 1 && $ROLE_EXISTS != true && $CAN_CREATE_ROLE != true ]]; then
+        problem "the custom role '$ROLE_NAME' does not exist and creating it needs Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), which you do not have: an administrator runs 'infra/deploy.sh --create-role $ENV_NAME' once"
+      fi
+    fi
+  fi
+  if (( ${#PROBLEMS[@]} )); then
+    printf 'preflight: %s\n' "${PROBLEMS[@]}" >&2
+    fail "the preflight found ${#PROBLEMS[@]} problem(s); nothing was changed"
+  fi
+  echo "preflight passed: the tools are installed and you hold every permission needed on $SCOPE"
+}
+
 # The Function App's custom role (start and read backfill runs) is defined once per resource group by whoever may
 # write role definitions (Owner, User Access Administrator); the main template only references it. A deployer
 # without that right (the CI service principal) needs an administrator to have run --create-role once.
+create_role() {
+  az deployment group create --resource-group "$RESOURCE_GROUP" --name "company-activity-role-$(date -u +%Y%m%d%H%M%S)" \
+    --template-file "$ROLE_TEMPLATE" --output none
+  echo "custom role '$ROLE_NAME' defined in $RESOURCE_GROUP"
+}
 # In GitHub Actions azure/login signs in with an OIDC token that lives 5 minutes, and az cannot renew it
 # (Azure/azure-cli#28708): a token for a resource not asked for yet (Key Vault, SQL) fails with AADSTS700024 after
 # that. So before those steps the script signs in again with a fresh token from the runner's OIDC endpoint, which
@@ -106,50 +202,31 @@ relogin_if_federated() {
   az account set --subscription "$SUBSCRIPTION_ID" --output none
   echo "signed in again with a fresh OIDC token"
 }
-create_role() {
-  az deployment group create --resource-group "$RESOURCE_GROUP" --name "company-activity-role-$(date -u +%Y%m%d%H%M%S)" \
-    --template-file "$ROLE_TEMPLATE" --output none
-  echo "custom role '$ROLE_NAME' defined in $RESOURCE_GROUP"
-}
 
-need az "https://learn.microsoft.com/cli/azure/install-azure-cli"
-az account show --output none 2>/dev/null || fail "run az login first"
-SUBSCRIPTION_ID=$(az account show --query id --output tsv)
-GROUP_SCOPE=/subscriptions/$SUBSCRIPTION_ID/resourceGroups/$RESOURCE_GROUP
-GROUP_EXISTS=$(az group exists --name "$RESOURCE_GROUP")
-PERMISSIONS=$(permission_lines "$([[ $GROUP_EXISTS == true ]] && echo "$GROUP_SCOPE" || echo "/subscriptions/$SUBSCRIPTION_ID")")
-CAN_CREATE_ROLE=false
-allows Microsoft.Authorization/roleDefinitions/write "$PERMISSIONS" && CAN_CREATE_ROLE=true
-ROLE_EXISTS=false
-if [[ $GROUP_EXISTS == true && -n $(az role definition list --scope "$GROUP_SCOPE" --name "$ROLE_NAME" \
-    --query '[0].name' --output tsv) ]]; then
-  ROLE_EXISTS=true
+if [[ $MODE == deploy || $MODE == check ]]; then
+  [[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
+  [[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
+  [[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
+    fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
+  export USAGE_API_BASE_URL ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
 fi
-if [[ $MODE == create-role ]]; then
-  [[ $CAN_CREATE_ROLE == true ]] ||
-    fail "creating the custom role needs Microsoft.Authorization/roleDefinitions/write on $RESOURCE_GROUP (Owner or User Access Administrator)"
-  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
-  create_role
-  exit 0
+if [[ -n ${DEPLOYER_IP:-} ]]; then
+  [[ $DEPLOYER_IP =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || fail "DEPLOYER_IP must be one IPv4 address, got $DEPLOYER_IP"
+  export DEPLOYER_IP
 fi
-WHAT_IF_ONLY=${WHAT_IF_ONLY:-0}
-if [[ $WHAT_IF_ONLY != 1 && $ROLE_EXISTS != true && $CAN_CREATE_ROLE != true ]]; then
-  fail "the custom role '$ROLE_NAME' does not exist and creating it needs Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), which you do not have: an administrator runs 'infra/deploy.sh --create-role $ENV_NAME' once"
-fi
-if [[ $WHAT_IF_ONLY != 1 ]]; then
-  need sqlcmd "go-sqlcmd: https://learn.microsoft.com/sql/tools/sqlcmd/go-sqlcmd-utility"
-  need curl "any package manager"
-  [[ ${SKIP_PUBLISH:-0} == 1 ]] || need func "Azure Functions Core Tools v4, or set SKIP_PUBLISH=1"
-fi
-[[ -n ${USAGE_API_BASE_URL:-} ]] || fail "set USAGE_API_BASE_URL to the usage API's base URL"
-[[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
-[[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
-  fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
-export ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
+
+preflight
+case $MODE in
+  check) exit 0 ;;
+  create-role)
+    az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
+    create_role
+    exit 0 ;;
+esac
 az config set extension.use_dynamic_install=yes_without_prompt --only-show-errors >/dev/null
 TENANT_ID=$(az account show --query tenantId --output tsv)
 
-step "1/9 Who deploys"
+# Who deploys.
 # ME_ID is the object id (Azure RBAC); ME_SQL_SID what the SQL Entra administrator is keyed by: the object id
 # of a user or group, but the application (client) id of an application.
 if [[ $(az account show --query user.type --output tsv) == servicePrincipal ]]; then  # a CI pipeline
@@ -170,14 +247,9 @@ fi
 export SQL_ADMIN_LOGIN=${SQL_ADMIN_LOGIN:-$ME_LOGIN}
 export SQL_ADMIN_OBJECT_ID=${SQL_ADMIN_OBJECT_ID:-$ME_SQL_SID}
 export SQL_ADMIN_PRINCIPAL_TYPE=${SQL_ADMIN_PRINCIPAL_TYPE:-$ME_SQL_TYPE}
-export USAGE_API_BASE_URL
-if [[ -n ${DEPLOYER_IP:-} ]]; then
-  [[ $DEPLOYER_IP =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || fail "DEPLOYER_IP must be one IPv4 address, got $DEPLOYER_IP"
-  export DEPLOYER_IP
-fi
 echo "subscription: $(az account show --query name --output tsv); SQL admin: $SQL_ADMIN_LOGIN ($SQL_ADMIN_PRINCIPAL_TYPE)"
 
-step "2/9 Resource group $RESOURCE_GROUP"
+step "1/11 Resource group $RESOURCE_GROUP"
 if [[ $WHAT_IF_ONLY == 1 ]]; then
   if [[ $GROUP_EXISTS != true ]]; then
     echo "resource group $RESOURCE_GROUP does not exist yet: nothing to compare, what-if skipped"
@@ -188,7 +260,8 @@ else
   [[ $ROLE_EXISTS == true ]] || create_role  # you may: checked above
 fi
 
-# A started trigger cannot be updated: stop it for the deployment (started again in step 8), and keep its
+step "2/11 Preview the changes (what-if)"
+# A started trigger cannot be updated: stop it for the deployment (started again in step 9), and keep its
 # first window, which must not move once the trigger has run.
 EXISTING_FACTORY=$(az resource list --resource-group "$RESOURCE_GROUP" \
   --resource-type Microsoft.DataFactory/factories --query '[0].name' --output tsv)
@@ -212,7 +285,6 @@ SQL_SERVER_EXISTS=false
   --query '[0].name' --output tsv) ]] || SQL_SERVER_EXISTS=true
 export SQL_SERVER_EXISTS
 
-step "3/9 What-if"
 az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
 if [[ $WHAT_IF_ONLY == 1 ]]; then
   echo "what-if only (WHAT_IF_ONLY=1): nothing was changed"
@@ -223,9 +295,11 @@ if [[ ${ASSUME_YES:-0} != 1 ]]; then
   [[ $answer == [yY]* ]] || fail "stopped before deploying"
 fi
 
-step "4/9 Deploy $PARAMS_FILE"
+step "3/11 Deploy $PARAMS_FILE"
 az deployment group create --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \
   --parameters "$PARAMS_FILE" --output none
+
+step "4/11 Read the outputs"
 output() {
   az deployment group show --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \
     --query "properties.outputs.$1.value" --output tsv
@@ -238,7 +312,7 @@ SQL_DATABASE=$(output sqlDatabaseName)
 DATA_FACTORY=$(output dataFactoryName)
 echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
 
-step "5/9 Key Vault secrets"
+step "5/11 Secrets"
 relogin_if_federated
 # The vault is in RBAC mode: to write secrets the deployer needs Key Vault Secrets Officer on it. This is the
 # one grant to a person, made here rather than in the template, and only on this vault.
@@ -284,7 +358,7 @@ set_secret() {  # name, environment variable; the value never appears on a comma
 set_secret usage-api-key USAGE_API_KEY
 set_secret slack-webhook-url SLACK_WEBHOOK_URL
 
-step "6/9 Warehouse schema and the Data Factory's database user"
+step "6/11 Warehouse schema"
 relogin_if_federated
 [[ -n ${DEPLOYER_IP:-} ]] || echo "note: DEPLOYER_IP is unset; the SQL firewall admits you only if another rule does"
 # A new or changed server firewall rule takes effect up to five minutes after the deployment (error 40615,
@@ -301,6 +375,7 @@ for attempt in $(seq 1 12); do
 done
 "$COMPANY_ACTIVITY" sql deploy --connection-string \
   "Driver={ODBC Driver 18 for SQL Server};Server=tcp:${SQL_FQDN},1433;Database=${SQL_DATABASE};Encrypt=yes;TrustServerCertificate=no;Authentication=ActiveDirectoryDefault"
+step "7/11 The Data Factory's database user"
 # The factory's database user is created from its identity's application (client) id (WITH SID ... TYPE = E), so
 # no Microsoft Graph lookup is needed: read it from ARM, not Graph, so that a CI service principal can too.
 FACTORY_ID=$(az resource show --resource-group "$RESOURCE_GROUP" --name "$DATA_FACTORY" \
@@ -312,7 +387,7 @@ DATA_FACTORY_CLIENT_ID=$(az rest --method get \
 sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" \
   DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
 
-step "7/9 Publish the Function App code"
+step "8/11 Publish the Function App"
 relogin_if_federated
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped (SKIP_PUBLISH=1): run 'func azure functionapp publish $FUNCTION_APP --python' in function_app/"
@@ -320,13 +395,13 @@ else
   (cd function_app && func azure functionapp publish "$FUNCTION_APP" --python)
 fi
 
-step "8/9 Start the daily trigger"
+step "9/11 Start the daily trigger"
 az datafactory trigger start --factory-name "$DATA_FACTORY" --resource-group "$RESOURCE_GROUP" \
   --name "$TRIGGER_NAME" --output none
 az datafactory trigger show --factory-name "$DATA_FACTORY" --resource-group "$RESOURCE_GROUP" \
   --name "$TRIGGER_NAME" --query 'properties.runtimeState' --output tsv
 
-step "9/9 Smoke test: backfill yesterday"
+step "10/11 Smoke test: backfill yesterday"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped: the code is not published"
 else
@@ -347,8 +422,8 @@ else
   echo "status: curl -H 'x-functions-key: <key>' 'https://${FUNCTION_HOST}/api/ingestions?start_date=${DAY}&end_date=${DAY}'"
 fi
 
+step "11/11 Watch the first run"
 cat <<EOF
-
 Deployed ${ENV_NAME}. Watch the first pipeline run (the trigger's first window closes at ${PIPELINE_START_DATE} + 1 day, 02:00 UTC):
   az datafactory pipeline-run query-by-factory --factory-name ${DATA_FACTORY} --resource-group ${RESOURCE_GROUP} \\
     --last-updated-after $(yesterday_utc)T00:00:00Z --last-updated-before $(date -u -d tomorrow +%F 2>/dev/null || date -u -v+1d +%F)T00:00:00Z \\

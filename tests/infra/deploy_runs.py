@@ -91,7 +91,11 @@ def fake_tools(folder: Path, without: tuple[str, ...] = ()) -> Path:
         if tool in without:
             wrapper.unlink(missing_ok=True)
             continue
-        wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n', encoding="utf-8")
+        if tool == "sleep":  # no process of its own: the next fake call adds the seconds to the fake clock
+            wrapper.write_text('#!/bin/sh\necho "$1" >> "$FAKE_AZ_STATE.sleep"\n', encoding="utf-8")
+        else:
+            wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n',
+                               encoding="utf-8")
         wrapper.chmod(0o755)
     return bin_dir
 

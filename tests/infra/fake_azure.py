@@ -4,7 +4,8 @@ templates), Entra sign-in (interactive or an OIDC federated token), and the SQL 
 Every behaviour below is one Azure has and the offline tests depend on; docs/azure-fidelity.md names the source
 of each (section "ARM, Bicep and the az CLI"). Where the sources are silent the fake takes the strictest reading.
 
-- Clock: fake seconds, advanced by each call (a deployment takes 12 minutes, `sleep N` takes N), never by waiting.
+- Clock: fake seconds, advanced by each call (a deployment takes 12 minutes, `sleep N` takes N, recorded by the
+  sleep stand-in and added on the next call), never by waiting.
 - Sign-in: an interactive user (or a service principal with a client secret) gets tokens for any resource at any
   time. A service principal signed in with an
   OIDC federated token (azure/login) gets an ARM token at login; a token for any other resource (Key Vault, SQL,
@@ -168,7 +169,13 @@ class FakeAzure:
 
     @classmethod
     def load(cls, path: Path) -> FakeAzure:
-        return cls(json.loads(path.read_text(encoding="utf-8")), path)
+        """The saved cloud, with the seconds of any `sleep` since the last call added to its clock."""
+        cloud = cls(json.loads(path.read_text(encoding="utf-8")), path)
+        slept = path.with_name(path.name + ".sleep")
+        if slept.exists():
+            cloud.advance(sum(float(line) for line in slept.read_text(encoding="utf-8").split()))
+            slept.unlink()
+        return cloud
 
     def save(self, path: Path | None = None) -> None:
         target = path or self.path

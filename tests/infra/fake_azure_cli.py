@@ -1,4 +1,5 @@
-"""A stand-in for `az`, `sqlcmd`, `func`, `curl`, `sleep` and `company-activity` while testing infra/deploy.sh.
+"""A stand-in for `az`, `sqlcmd`, `func`, `curl` and `company-activity` while testing infra/deploy.sh (`sleep` is a
+shell stand-in that only records its seconds for the fake clock, tests/infra/deploy_runs.py).
 
 The Azure control plane cannot run here, so infra/deploy.sh runs against this script (a wrapper named after each
 tool on PATH sets FAKE_TOOL). The cloud behind it is tests/infra/fake_azure.py, persisted in $FAKE_AZ_STATE, so a
@@ -380,17 +381,11 @@ def curl(cloud: FakeAzure, args: list[str]) -> int:
     return 0
 
 
-def sleep(cloud: FakeAzure, args: list[str]) -> int:
-    cloud.advance(float(args[0]) - 1)  # main() adds the usual second
-    return 0
-
-
 TOOLS: dict[str, Callable[[FakeAzure, list[str]], int]] = {
     "az": az,
     "sqlcmd": sqlcmd,
     "company-activity": company_activity,
     "curl": curl,
-    "sleep": sleep,
     "func": lambda cloud, args: 0,
 }
 

@@ -114,7 +114,7 @@ def test_defining_the_role_in_the_main_template_fails_for_the_ci_identity(tmp_pa
     definition = admin_template[admin_template.index("resource backfillStarter"):admin_template.index("\n}\n") + 3]
     without(root, "infra/modules/backfill-load-role.bicep", r"resource backfillStarter .*? existing = \{.*?\n\}\n",
             definition.replace("\\", "\\\\"))
-    without(root, "infra/deploy.sh", r"if \[\[ \$WHAT_IF_ONLY != 1 && \$ROLE_EXISTS != true.*?\nfi\n")
+    without(root, "infra/deploy.sh", r"if \[\[ \$WHAT_IF_ONLY != 1 && \$ROLE_EXISTS != true.*?\n *fi\n")
     without(root, "infra/deploy.sh", r"  \[\[ \$ROLE_EXISTS == true \]\] \|\| create_role[^\n]*\n")
     run = run_deploy(tmp_path, service_principal_with_secret(CI_ROLES), root=root)
     assert run.result.returncode != 0

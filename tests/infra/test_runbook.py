@@ -16,7 +16,7 @@ import pytest
 from .bicep import BicepFile
 from .conftest import ROOT
 from .deploy_runs import SECRETS, DeployRun, command, laptop, run_deploy, service_principal_with_secret
-from .fake_azure import APP_ID, FACTORY_CLIENT_ID, SP, USER
+from .fake_azure import APP_ID, FACTORY_CLIENT_ID, SP, USER, FakeAzure
 
 pytestmark = pytest.mark.cli
 
@@ -35,8 +35,23 @@ def test_deploy_script_is_lint_clean() -> None:
 
 
 @pytest.fixture(scope="module")
-def first_deploy(tmp_path_factory: pytest.TempPathFactory) -> DeployRun:
-    return run_deploy(tmp_path_factory.mktemp("deploy"), laptop())
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DeployRun, DeployRun]:
+    """A first deployment from a laptop and a redeployment on the same fake cloud (its folder, both runs). The
+    redeployment meets a CLI that fails on an existing role assignment, as some versions do."""
+    folder = tmp_path_factory.mktemp("deploy")
+    first = run_deploy(folder, laptop(), PIPELINE_START_DATE="2025-06-01")
+    again = run_deploy(folder, None, FAKE_AZ_ROLE_CREATE="fails-if-exists")
+    return folder, first, again
+
+
+@pytest.fixture(scope="module")
+def first_deploy(deployed: tuple[Path, DeployRun, DeployRun]) -> DeployRun:
+    return deployed[1]
+
+
+@pytest.fixture(scope="module")
+def redeploy(deployed: tuple[Path, DeployRun, DeployRun]) -> DeployRun:
+    return deployed[2]
 
 
 def test_deploy_runs_the_runbook_in_order(first_deploy: DeployRun) -> None:
@@ -83,12 +98,10 @@ def test_secrets_reach_key_vault_but_never_a_command_line_or_the_output(first_de
         assert secret not in first_deploy.output
 
 
-def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path: Path) -> None:
+def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(redeploy: DeployRun) -> None:
     # The fake answers `az datafactory trigger show` with the SDK model rendered by the CLI's own output layer,
     # so the script's --query runs against the shape the CLI really prints (typeProperties flattened).
-    first = run_deploy(tmp_path, laptop(), PIPELINE_START_DATE="2025-06-01")
-    assert first.result.returncode == 0, first.output
-    again = run_deploy(tmp_path, None)
+    again = redeploy
     assert again.result.returncode == 0, again.output
     stop = again.index_of(r"^az datafactory trigger stop --factory-name adfabc")
     create = again.index_of(r"^az deployment group create")
@@ -97,22 +110,22 @@ def test_redeploy_stops_the_started_trigger_and_keeps_its_first_window(tmp_path:
     assert again.calls[create]["env"]["PIPELINE_START_DATE"] == "2025-06-01"
 
 
-def test_a_redeploy_keeps_the_sql_server_entra_only_without_resending_it(tmp_path: Path) -> None:
+def test_a_redeploy_keeps_the_sql_server_entra_only_without_resending_it(first_deploy: DeployRun,
+                                                                         redeploy: DeployRun) -> None:
     deployment = r"^az deployment group create .*bicepparam"
-    first = run_deploy(tmp_path, laptop())
+    first, again = first_deploy, redeploy
     assert first.calls[first.index_of(deployment)]["env"]["SQL_SERVER_EXISTS"] == "false"
-    again = run_deploy(tmp_path, None)
     assert again.result.returncode == 0, again.output
     assert again.calls[again.index_of(deployment)]["env"]["SQL_SERVER_EXISTS"] == "true"
     assert again.errors() == [e for e in again.errors() if "is not allowed to access the server" in e]
 
 
 @pytest.mark.parametrize("existing", [True, False])
-def test_what_if_only_changes_nothing(tmp_path: Path, existing: bool) -> None:
+def test_what_if_only_changes_nothing(tmp_path: Path, deployed: tuple[Path, DeployRun, DeployRun],
+                                      existing: bool) -> None:
     # The pull-request check of .github/workflows/deploy.yml: read-only calls, the trigger left running.
-    if existing:
-        assert run_deploy(tmp_path, laptop(), PIPELINE_START_DATE="2025-06-01").result.returncode == 0
-    run = run_deploy(tmp_path, None if existing else laptop(), WHAT_IF_ONLY="1")
+    cloud = FakeAzure.load(deployed[0] / "cloud.json") if existing else laptop()
+    run = run_deploy(tmp_path, cloud, WHAT_IF_ONLY="1")
     assert run.result.returncode == 0, run.output
     changing = ("group create", "deployment group create", "trigger stop", "trigger start", "role assignment create")
     assert [c for c in run.commands() if any(f"az {verb}" in c for verb in changing)] == []
@@ -171,9 +184,8 @@ def test_the_factory_user_is_created_from_its_client_id_without_a_graph_lookup(f
     assert "$(DataFactoryClientId)" in code
 
 
-def test_redeploy_survives_a_cli_that_fails_on_an_existing_role_assignment(tmp_path: Path) -> None:
-    assert run_deploy(tmp_path, laptop()).result.returncode == 0
-    run = run_deploy(tmp_path, None, FAKE_AZ_ROLE_CREATE="fails-if-exists")
+def test_redeploy_survives_a_cli_that_fails_on_an_existing_role_assignment(redeploy: DeployRun) -> None:
+    run = redeploy
     assert run.result.returncode == 0, run.output
     assert run.index_of(r"^az keyvault secret set") > run.index_of(r"^az role assignment list")
 
@@ -234,3 +246,12 @@ def test_runbook_covers_every_step_and_teardown() -> None:
         "infra/deploy.sh",
     ):
         assert needle in runbook, needle
+
+
+def test_the_runbook_and_the_script_number_the_same_steps() -> None:
+    headings = re.findall(r"^### (\d+)\. (.+)$", RUNBOOK.read_text(encoding="utf-8"), re.MULTILINE)
+    steps = re.findall(r'^step "(\d+)/(\d+) ([^"$]+)', SCRIPT.read_text(encoding="utf-8"), re.MULTILINE)
+    assert [int(n) for n, _ in headings] == list(range(1, len(headings) + 1)) and len(steps) == len(headings)
+    for (number, title), (step_number, total, step_title) in zip(headings, steps, strict=True):
+        assert (step_number, total) == (number, str(len(headings)))
+        assert step_title.strip().startswith(title), f"docs/deploy.md step {number} {title!r}, deploy.sh {step_title!r}"
