@@ -122,12 +122,19 @@ DIAGNOSTICS = {
     "Microsoft.Storage/storageAccounts/queueServices": (True, "Transaction"),
 }
 # grant_identities.sql creates the factory's user from its identity's client id, guarded (see the script).
+FACTORY_SID = re.compile(r"DECLARE @sid NVARCHAR\(\d+\) = .*CONVERT\(UNIQUEIDENTIFIER, N'\$\(DataFactoryClientId\)'\)")
 FACTORY_USER = re.compile(
     r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)\s+BEGIN"
-    r"(?:(?!END;).)*CONVERT\(UNIQUEIDENTIFIER, N'\$\(DataFactoryClientId\)'\)"
     r"(?:(?!END;).)*N'CREATE USER ' \+ QUOTENAME\(N'\$\(DataFactoryName\)'\)"
     r" \+ N' WITH SID = ' \+ @sid \+ N', TYPE = E;'"
     r"(?:(?!END;).)*EXEC \(@create\);\s+END;",
+    re.DOTALL,
+)
+# ... and first drops a user of that name whose SID is another (a recreated factory's old identity).
+STALE_FACTORY_USER = re.compile(
+    r"IF EXISTS \(SELECT 1 FROM sys\.database_principals\s+WHERE name = N'\$\(DataFactoryName\)' "
+    r"AND sid <> CONVERT\(VARBINARY\(85\), @sid, 1\)\)\s+BEGIN(?:(?!END;).)*DROP USER \[\$\(DataFactoryName\)\];"
+    r"\s+END;(?:(?!DROP USER).)*IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name",
     re.DOTALL,
 )
 SAMPLE_CLIENT_ID = "bbbbbbbb-1111-2222-3333-444444444444"
@@ -514,10 +521,13 @@ def sql_grants(root: Path) -> list[str]:
         return [f"{path}: missing"]
     script = path.read_text(encoding="utf-8")
     problems: list[str] = []
-    if not FACTORY_USER.search(script):
+    if not (FACTORY_SID.search(script) and FACTORY_USER.search(script)):
         problems.append(
             f"{path}: the factory's user must be created WITH SID = <its client id>, TYPE = E, guarded by IF NOT EXISTS"
         )
+    if not STALE_FACTORY_USER.search(script):
+        problems.append(f"{path}: a user of the factory's name with another SID must be dropped before the user is "
+                        "created (matching by name alone keeps a recreated factory's old identity)")
     if re.search(r"^[^-\n]*FROM EXTERNAL PROVIDER", script, re.IGNORECASE | re.MULTILINE):
         problems.append(f"{path}: FROM EXTERNAL PROVIDER needs a Graph lookup (Directory Readers); use WITH SID")
     grants = re.findall(r"^\s*GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+\[\$\(DataFactoryName\)\]", script, re.MULTILINE)
