@@ -19,6 +19,9 @@
 #                        (client) id of an application
 #   ALERT_EMAILS         required: comma-separated e-mail addresses for the backstop alerts (docs/deploy.md, Alerts)
 #   ALERT_WEBHOOK_URL    optional webhook that also receives the alerts (common alert schema)
+#   CRM_WRITER_PRINCIPALS     comma-separated <User|Group|ServicePrincipal>:<object id>: who delivers the CRM
+#                        export (Storage Blob Data Contributor on container crm only); docs/crm.md
+#   REPLAY_READER_PRINCIPALS  the same form: who replays (Storage Blob Data Reader on bronze and crm only)
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
@@ -214,6 +217,13 @@ if [[ -n ${DEPLOYER_IP:-} ]]; then
   [[ $DEPLOYER_IP =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || fail "DEPLOYER_IP must be one IPv4 address, got $DEPLOYER_IP"
   export DEPLOYER_IP
 fi
+PRINCIPAL='(User|Group|ServicePrincipal):[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+for variable in CRM_WRITER_PRINCIPALS REPLAY_READER_PRINCIPALS; do  # the CRM feed, docs/crm.md
+  value=${!variable:-}
+  [[ -z $value || $value =~ ^$PRINCIPAL(,$PRINCIPAL)*$ ]] ||
+    fail "$variable must be comma-separated <User|Group|ServicePrincipal>:<object id> entries, got $value"
+  export "${variable?}=$value"
+done
 
 preflight
 case $MODE in

@@ -80,6 +80,12 @@ param alertEmailAddresses array
 @secure()
 param alertWebhookUrl string = ''
 
+@description('Optional. Who delivers the nightly CRM export into the crm container, each as \'<principal type>:<object id>\' with type User, Group or ServicePrincipal (docs/crm.md): Storage Blob Data Contributor on that container only.')
+param crmWriterPrincipals array = []
+
+@description('Optional. Who replays the transformation from bronze and crm (company-activity bronze/crm download), each as \'<principal type>:<object id>\': Storage Blob Data Reader on those two containers only.')
+param replayReaderPrincipals array = []
+
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
 
@@ -234,6 +240,10 @@ module roleAssignments 'modules/role-assignments.bicep' = {
       bronzeContainerName
       crmContainerName
     ]
+    bronzeContainerName: bronzeContainerName
+    crmContainerName: crmContainerName
+    crmWriterPrincipals: crmWriterPrincipals
+    replayReaderPrincipals: replayReaderPrincipals
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     functionPrincipalId: functionApp.outputs.principalId

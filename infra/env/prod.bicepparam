@@ -15,6 +15,11 @@ param sqlServerExists = readEnvironmentVariable('SQL_SERVER_EXISTS', 'false') ==
 // Backstop alerts: comma-separated e-mail addresses (required) and an optional webhook.
 param alertEmailAddresses = split(readEnvironmentVariable('ALERT_EMAILS'), ',')
 param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
+// The CRM feed (docs/crm.md): comma-separated '<principal type>:<object id>' entries, checked by infra/deploy.sh.
+var crmWriters = readEnvironmentVariable('CRM_WRITER_PRINCIPALS', '')
+var replayReaders = readEnvironmentVariable('REPLAY_READER_PRINCIPALS', '')
+param crmWriterPrincipals = empty(crmWriters) ? [] : split(crmWriters, ',')
+param replayReaderPrincipals = empty(replayReaders) ? [] : split(replayReaders, ',')
 param sqlFirewallRules = empty(deployerIp) ? [] : [
   {
     name: 'deployer'

@@ -41,6 +41,8 @@ SAMPLE_ENVIRONMENT = {
     "PIPELINE_START_DATE": "2026-01-01",
     "DEPLOYER_IP": "203.0.113.7",
     "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
+    "CRM_WRITER_PRINCIPALS": "ServicePrincipal:00000000-0000-0000-0000-0000000000c1",
+    "REPLAY_READER_PRINCIPALS": "Group:00000000-0000-0000-0000-0000000000a1",
 }
 # In Azure the code reaches Blob with its identity (STORAGE_ACCOUNT_URL); settings.py wants exactly one of
 # these two set (tests verify that rule against IngestSettings.from_env).
@@ -72,6 +74,7 @@ ROLE_NAMES = {
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
 }
 # (identity, role, scope): the complete least-privilege set; anything else is a problem.
 EXPECTED_ROLES = {
@@ -84,7 +87,13 @@ EXPECTED_ROLES = {
     ("factory", "Storage Blob Data Reader", "container crm"),
     ("factory", "Key Vault Secrets User", "key vault"),
     ("function", "custom role backfillStarter", "data factory"),
+    ("crm writer", "Storage Blob Data Contributor", "container crm"),
+    ("replay reader", "Storage Blob Data Reader", "container bronze"),
+    ("replay reader", "Storage Blob Data Reader", "container crm"),
 }
+# Principals the environment names (parameter -> who), each entry '<principal type>:<object id>'.
+PRINCIPAL_PARAMETERS = {"crmWriterPrincipals": "crm writer", "replayReaderPrincipals": "replay reader"}
+PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal")
 SCOPE_KINDS = {
     "microsoft.storage/storageaccounts": "storage account",
     "microsoft.keyvault/vaults": "key vault",
@@ -832,15 +841,27 @@ def role_assignments(deployment: Deployment) -> tuple[list[tuple[str, str, str, 
                 principal = props.get("principalId")
                 principal_text = principal.text if isinstance(principal, Unresolved) else repr(principal)
                 owner = principal_text.split(".")[0]
-                who = identities.get(owner, f"unexpected principal {principal_text}")
+                named = _named_principals(declaration)
+                who = named or identities.get(owner, f"unexpected principal {principal_text}")
                 if who.startswith("unexpected"):
                     problems.append(
-                        f"{where}: role assignment to {principal_text}: only the Function App and "
-                        f"Data Factory identities get roles ({module.name})"
+                        f"{where}: role assignment to {principal_text}: only the Function App and Data Factory "
+                        f"identities, and the principals of {sorted(PRINCIPAL_PARAMETERS)}, get roles ({module.name})"
                     )
-                _expect(problems, where, "principalType", props.get("principalType"), "ServicePrincipal")
+                if named:
+                    if props.get("principalType") not in PRINCIPAL_TYPES:
+                        problems.append(f"{where}: principalType must be one of {PRINCIPAL_TYPES}, got "
+                                        f"{props.get('principalType')!r}")
+                else:
+                    _expect(problems, where, "principalType", props.get("principalType"), "ServicePrincipal")
                 found.append((who, role, scope, where))
     return found, problems
+
+
+def _named_principals(declaration: Declaration) -> str | None:
+    """Who a role assignment looping over a principals parameter is for (PRINCIPAL_PARAMETERS), else None."""
+    loop = declaration.loop.text.decode() if declaration.loop is not None else ""
+    return next((who for param, who in PRINCIPAL_PARAMETERS.items() if re.search(rf"\bin {param}\b", loop)), None)
 
 
 def _scopes(file: BicepFile, evaluator: Evaluator, declaration: Declaration) -> list[str]:
@@ -853,8 +874,10 @@ def _scopes(file: BicepFile, evaluator: Evaluator, declaration: Declaration) -> 
     if target is None:
         return [f"unknown scope {symbol}"] * len(evaluator.instances(declaration))
     kind = SCOPE_KINDS.get(target.type.split("@")[0].lower(), target.type)
-    if kind == "container":
+    if kind == "container" and target.loop is not None:
         return [f"container {t['name']}" for t in evaluator.instances(target)]
+    if kind == "container":
+        return [f"container {evaluator.instances(target)[0]['name']}"] * len(evaluator.instances(declaration))
     return [kind] * len(evaluator.instances(declaration))
 
 

@@ -207,6 +207,11 @@ def test_a_role_assignment_that_really_fails_stops_the_deployment(tmp_path: Path
         ("dev", {"ALERT_EMAILS": "oncall@example.com; lead@example.com"}, "ALERT_EMAILS must be e-mail addresses"),
         ("dev", {"DEPLOYER_IP": "0.0.0.0/0"}, "DEPLOYER_IP must be one IPv4 address"),
         ("dev", {"USAGE_API_KEY": ""}, "set USAGE_API_KEY (secret usage-api-key does not exist yet)"),
+        ("dev", {"CRM_WRITER_PRINCIPALS": "crm-export-job"},
+         "CRM_WRITER_PRINCIPALS must be comma-separated <User|Group|ServicePrincipal>:<object id> entries, got "
+         "crm-export-job"),
+        ("dev", {"REPLAY_READER_PRINCIPALS": "Group:00000000-0000-0000-0000-0000000000a1; User:x"},
+         "REPLAY_READER_PRINCIPALS must be comma-separated"),
     ],
 )
 def test_deploy_refuses_bad_input_with_a_clear_message(

@@ -39,6 +39,25 @@ def test_role_assignments_are_exactly_the_least_privilege_set() -> None:
     assert len(found) == len(checks.EXPECTED_ROLES)
 
 
+def test_each_crm_writer_and_replay_reader_gets_its_role_on_its_containers_only() -> None:
+    environment = {**checks.SAMPLE_ENVIRONMENT,
+                   "CRM_WRITER_PRINCIPALS": "ServicePrincipal:00000000-0000-0000-0000-0000000000c1,"
+                                            "Group:00000000-0000-0000-0000-0000000000c2",
+                   "REPLAY_READER_PRINCIPALS": "User:00000000-0000-0000-0000-0000000000a2"}
+    found, problems = checks.role_assignments(checks.load(ROOT / "infra" / "env" / "dev.bicepparam", environment))
+    assert problems == []
+    named = sorted((who, role, scope) for who, role, scope, _ in found if who in ("crm writer", "replay reader"))
+    assert named == [
+        ("crm writer", "Storage Blob Data Contributor", "container crm"),
+        ("crm writer", "Storage Blob Data Contributor", "container crm"),
+        ("replay reader", "Storage Blob Data Reader", "container bronze"),
+        ("replay reader", "Storage Blob Data Reader", "container crm"),
+    ]
+    empty = {**checks.SAMPLE_ENVIRONMENT, "CRM_WRITER_PRINCIPALS": "", "REPLAY_READER_PRINCIPALS": ""}
+    found, _ = checks.role_assignments(checks.load(ROOT / "infra" / "env" / "dev.bicepparam", empty))
+    assert not [f for f in found if f[0] in ("crm writer", "replay reader")]
+
+
 def in_dev(
     check: Callable[[checks.Deployment], list[str]], environment: dict[str, str] | None = None
 ) -> Callable[[Path], list[str]]:
@@ -305,8 +324,21 @@ SHARED_KEY_VIA_MODULE = {
                 )
             },
             in_dev(checks.least_privilege),
-            "only the Function App and Data Factory identities get roles",
+            "only the Function App and Data Factory identities, and the principals of",
             id="human-principal",
+        ),
+        pytest.param(
+            {RA: ("  scope: crmContainer\n  properties: {\n    roleDefinitionId: storageBlobDataContributor",
+                  "  scope: storage\n  properties: {\n    roleDefinitionId: storageBlobDataContributor")},
+            in_dev(checks.least_privilege),
+            "unexpected role assignment: crm writer gets Storage Blob Data Contributor on storage account",
+            id="crm-writer-on-the-account",
+        ),
+        pytest.param(
+            {RA: ("    principalType: split(writer, ':')[0]\n", "    principalType: 'Device'\n")},
+            in_dev(checks.least_privilege),
+            "principalType must be one of ('User', 'Group', 'ServicePrincipal')",
+            id="crm-writer-principal-type",
         ),
         pytest.param(
             {

@@ -17,7 +17,14 @@ from company_activity.ingest.dates import DateFieldError
 from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
-from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.cli.storage_args import (
+    REPLAY_READER_ROLE,
+    access_refused,
+    add_storage_flags,
+    container,
+    first_line,
+    storage_settings,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DEST = Path("out/bronze")
@@ -61,7 +68,8 @@ def run_download(args: argparse.Namespace) -> int:
             err.print(f"[bold red]error:[/] {day}: {escape(str(exc))}")
             return EXIT_FAILED
         except AzureError as exc:
-            err.print(f"[bold red]storage error:[/] {escape(first_line(exc))}")
+            refused = access_refused(exc, settings.bronze_container, REPLAY_READER_ROLE)
+            err.print(f"[bold red]storage error:[/] {escape(refused or first_line(exc))}")
             return EXIT_FAILED
         if manifest is None:
             missing += 1

@@ -11,13 +11,22 @@ import contextlib
 from pathlib import Path
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient
 from rich.markup import escape
 
 from company_activity.ingest.dates import DateFieldError, parse_iso_date
 from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
 from company_activity_local.cli.pipeline import parse_dates
-from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
+from company_activity_local.cli.storage_args import (
+    CRM_WRITER_ROLE,
+    REPLAY_READER_ROLE,
+    access_refused,
+    add_storage_flags,
+    container,
+    first_line,
+    storage_settings,
+)
 from company_activity_local.services.crm_generator import CrmGenerator, write_crm_csv
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
 
@@ -108,17 +117,32 @@ def run_upload(args: argparse.Namespace) -> int:
         if not args.allow_rejects:
             return _error("rows were rejected: nothing was uploaded (--allow-rejects uploads the file anyway)")
     name = crm_blob_path(day)
+    target = container(settings, args.crm_container)
     try:
-        target = container(settings, args.crm_container)
-        with contextlib.suppress(ResourceExistsError):
-            target.create_container()
-        with args.file.open("rb") as data:
-            target.get_blob_client(name).upload_blob(data, overwrite=True)
+        _upload(target, name, args.file)
     except AzureError as exc:
-        return _error(first_line(exc), EXIT_FAILED)
+        refused = access_refused(exc, args.crm_container, CRM_WRITER_ROLE)
+        return _error(refused or first_line(exc), EXIT_FAILED)
     make_console().print(f"uploaded {escape(str(args.file))} ({len(parsed.rows)} rows) to "
                          f"{args.crm_container}/{name}")
     return EXIT_OK
+
+
+def _upload(target: ContainerClient, name: str, file: Path) -> None:
+    """Put the file at `name`, replacing it. In Azure the deployment made the container and a CRM writer may
+    write only inside it (its role is on the container), so the container is created only when it is missing:
+    locally, on a fresh Azurite."""
+    blob = target.get_blob_client(name)
+    try:
+        with file.open("rb") as data:
+            blob.upload_blob(data, overwrite=True)
+    except ResourceNotFoundError as exc:
+        if exc.error_code != "ContainerNotFound":
+            raise
+        with contextlib.suppress(ResourceExistsError):
+            target.create_container()
+        with file.open("rb") as data:
+            blob.upload_blob(data, overwrite=True)
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -140,7 +164,7 @@ def run_download(args: argparse.Namespace) -> int:
             err.print(f"[yellow]{day}: no snapshot[/] ({args.crm_container}/{name} does not exist)")
             continue
         except AzureError as exc:
-            return _error(first_line(exc), EXIT_FAILED)
+            return _error(access_refused(exc, args.crm_container, REPLAY_READER_ROLE) or first_line(exc), EXIT_FAILED)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         console.print(f"{day}: {args.crm_container}/{name} -> {escape(str(target))} ({len(data):,} bytes)")

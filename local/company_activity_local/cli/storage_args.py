@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.storage.blob import ContainerClient
 
 from company_activity.settings import IngestSettings
@@ -26,6 +27,22 @@ def storage_settings(args: argparse.Namespace) -> IngestSettings:
 
 def container(settings: IngestSettings, name: str) -> ContainerClient:
     return blob_service(settings).get_container_client(name)
+
+
+# The roles the environment grants for the CRM feed (docs/crm.md; CRM_WRITER_PRINCIPALS, REPLAY_READER_PRINCIPALS).
+CRM_WRITER_ROLE = "Storage Blob Data Contributor (a CRM writer: CRM_WRITER_PRINCIPALS)"
+REPLAY_READER_ROLE = "Storage Blob Data Reader (a replay reader: REPLAY_READER_PRINCIPALS)"
+
+
+def access_refused(exc: AzureError, container_name: str, role: str) -> str | None:
+    """The message for Blob storage refusing a signed-in identity (403 AuthorizationPermissionMismatch or
+    AuthorizationFailure): which role on which container it lacks. None for any other error."""
+    if not isinstance(exc, HttpResponseError) or exc.status_code != 403:
+        return None
+    if exc.error_code not in ("AuthorizationPermissionMismatch", "AuthorizationFailure"):
+        return None
+    return (f"{first_line(exc)}: the identity you signed in with needs {role} on container {container_name} "
+            "(the environment's deployment grants it, docs/crm.md)")
 
 
 def first_line(exc: Exception) -> str:
