@@ -425,3 +425,11 @@ def test_each_security_check_catches_its_mutation(
 ) -> None:
     problems = check(mutated(edits))
     assert any(expected in p for p in problems), problems
+
+
+def test_the_functions_403_hint_names_the_role_the_administrator_defines() -> None:
+    from company_activity.orchestration.data_factory import _meaning
+
+    template = (ROOT / "infra" / "admin" / "backfill-starter-role.bicep").read_text(encoding="utf-8")
+    role_name = template.split("roleName: '", 1)[1].split("'", 1)[0]  # 'Company activity backfill starter (${...})'
+    assert role_name.split("(")[0] + "(<resource group>)" in _meaning(403, "starting the backfill")
