@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install install-azure chromium demo test check lint bench clean
+.PHONY: install install-azure chromium mono demo test check lint settings-docs bench clean
 
-install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium
+install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium mono
 
 # The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its
 # own browser here). Installed as root when missing; `apt-get update` only if the first try fails.
@@ -14,6 +14,14 @@ chromium:
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" != 0 ]; then echo "chromium is missing: run 'sudo apt-get install -y chromium' or make install as root" >&2; exit 1; fi; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; }
+
+# Microsoft's ADF expression engine (data-factory-testing-framework, in the dev extra) runs on Debian's Mono in
+# the differential tests. Installed as root when missing; without root, make install goes on and those
+# tests skip, saying why. mono-devel brings the facades the engine loads (mono-runtime alone lacks them).
+mono:
+	@test -e /usr/lib/libmonosgen-2.0.so || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "Mono is missing: the differential tests against Microsoft's engine will skip (run 'sudo apt-get install -y mono-devel' or make install as root)" >&2; exit 0; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y mono-devel || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mono-devel; }; }
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -54,6 +62,12 @@ FAST := not (services or browser or docs or cli or slow)
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
+
+# The settings tables (README.md, docs/local.md) and function_app/local.settings.json.example, written from
+# the settings declarations; tests/app/test_docs_match_settings.py fails when they differ.
+settings-docs: $(VENV)/.installed
+	$(BIN)/python -m company_activity_local.settings_docs
 
 # Everything, on two workers (the machine has two cores): docs/benchmarks.md records its time.
 test: install lint
@@ -70,4 +84,4 @@ bench: install
 	$(BIN)/python bench/bench_dashboard.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .hypothesis out
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .hypothesis out work

@@ -28,9 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from company_activity.ingest.bronze import encode_lines
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.services.azurite import Azurite
@@ -171,6 +173,28 @@ def validator_cpu(records: int, repeat: int = 5) -> None:
         print(f"  {name}: {(best[name] - best['parse only']) / count * 1e9:,.0f} ns")
 
 
+def encoder_cpu(records: int, repeat: int = 5) -> None:
+    """CPU per record (best of `repeat`) of writing pages of records as bronze JSON Lines: bronze.encode_lines,
+    and json.dumps per record (compact, UTF-8 kept) as the reference it replaced, on pre-built 1,000-record
+    pages in one process."""
+    companies = math.ceil(records / (1 - ABSENT_SHARE))
+    day = list(expected_day(DAY, companies, 1))
+    pages = [day[i:i + 1000] for i in range(0, len(day), 1000)]
+
+    def dumps(page: list[dict[str, object]]) -> bytes:
+        return "".join([json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in page]).encode()
+
+    def run(encode: Callable[[list[dict[str, object]]], bytes]) -> float:
+        started = time.process_time()
+        for page in pages:
+            encode(page)
+        return time.process_time() - started
+
+    print(f"{len(day):,} records in pages of 1,000, CPU per record (best of {repeat}):")
+    for name, encode in (("bronze.encode_lines", encode_lines), ("json.dumps per record", dumps)):
+        print(f"  {name}: {min(run(encode) for _ in range(repeat)) / len(day) * 1e9:,.0f} ns")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="records per day")
@@ -178,9 +202,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest is reported")
     parser.add_argument("--validator-cpu", type=int, metavar="RECORDS",
                         help="only measure the validator's CPU per record on a day of about RECORDS records")
+    parser.add_argument("--encoder-cpu", type=int, metavar="RECORDS",
+                        help="only measure the JSON Lines encoding CPU per record on a day of about RECORDS records")
     args = parser.parse_args()
     if args.validator_cpu:
         validator_cpu(args.validator_cpu)
+        return 0
+    if args.encoder_cpu:
+        encoder_cpu(args.encoder_cpu)
         return 0
 
     with Azurite() as azurite:

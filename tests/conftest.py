@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.pipeline_fixtures",
     "tests.support.dashboard_fixtures",
     "tests.support.ingest_fixtures",
+    "tests.support.functions_fixtures",
     "tests.support.warehouse_fixtures",
     "tests.support.staging_fixtures",
 ]
@@ -35,3 +36,5 @@ def _no_developer_local_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_facto
     import company_activity.settings as settings
 
     monkeypatch.setattr(settings, "LOCAL_SETTINGS_FILE", tmp_path_factory.getbasetemp() / "no-local.settings.json")
+    # Nor a shell's LOCAL_OUT_DIR (docs/local.md's workflows export one): the default folder is `out`.
+    monkeypatch.delenv("LOCAL_OUT_DIR", raising=False)

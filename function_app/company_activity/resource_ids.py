@@ -9,11 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from company_activity.errors import InputError
+
 FACTORY_ID = re.compile(
     r"^/subscriptions/(?P<subscription>[0-9A-Za-z-]+)/resourceGroups/(?P<group>[-\w._()]{1,90})"
     r"/providers/Microsoft\.DataFactory/factories/(?P<factory>[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)$",
     re.IGNORECASE,
 )
+
+
+class ResourceIdError(InputError):
+    """A string is not the resource id it must be."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class FactoryRef:
     def parse(cls, resource_id: str) -> FactoryRef:
         match = FACTORY_ID.match(resource_id.strip())
         if match is None:
-            raise ValueError(
+            raise ResourceIdError(
                 "must be a Data Factory resource id: /subscriptions/<id>/resourceGroups/<group>/providers/"
                 f"Microsoft.DataFactory/factories/<name>, got {resource_id!r}")
         return cls(match["subscription"], match["group"], match["factory"])

@@ -1,7 +1,14 @@
-"""The ingestion settings contract: every app setting the Functions app reads, parsed once.
+"""The settings contract: every setting the Functions app reads, declared once and parsed once.
 
-`IngestSettings.from_env()` is the only place that reads these variables. Errors name the setting
-and the offending value, except for secrets, whose values are never echoed.
+A setting is declared once, as a field of a small settings group (a frozen dataclass): its environment
+name, its parser, its default, whether it is secret, and the sentence the docs show. `from_env()` of a
+group is the only place that reads the environment. Commands compose the groups they need, so none has
+to invent values for settings it does not use: `ingestions` reads `StorageSettings` and `DateSettings`,
+`ingest` adds `IngestSettings`, the Functions app reads `AppSettings`, all of them.
+
+Errors name the setting and the offending value, except for secrets, whose values are never echoed.
+The settings table of README.md and `function_app/local.settings.json.example` are generated from these
+declarations (`make settings-docs`; a test fails when they drift).
 
 One rule for every setting of every CLI command: a non-empty environment variable, else the `Values` of
 `function_app/local.settings.json`, else the default. `apply_local_settings()` implements the middle
@@ -15,25 +22,24 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from company_activity.errors import InputError
-from company_activity.resource_ids import FactoryRef
+from company_activity.resource_ids import FactoryRef, ResourceIdError
 
-T = TypeVar("T")
 # The Functions app root's local settings file (not committed; copy local.settings.json.example).
 LOCAL_SETTINGS_FILE = Path(__file__).resolve().parents[1] / "local.settings.json"
 
 
-class SettingsError(InputError, ValueError):
+class SettingsError(InputError):
     """A setting is missing or invalid; `setting` names it and so does the message."""
 
-    def __init__(self, setting: str, message: str):
+    def __init__(self, setting: str, message: str) -> None:
         super().__init__(message)
         self.setting = setting
 
@@ -56,149 +62,154 @@ class Secret:
         return bool(self._value)
 
 
+# -------------------------------------------------------------------------------------------- declaring
+
+
 @dataclass(frozen=True)
-class SettingSpec:
-    """One documented setting: name, default (None = required), whether it is secret."""
+class Raw:
+    """A setting's text as read, with what an error message may show of it."""
 
     name: str
-    default: str | None
-    description: str
+    text: str
     secret: bool = False
 
+    def shown(self) -> str:
+        return "<hidden>" if self.secret else repr(self.text)
 
-# The order here is the order of the docs and of local.settings.json.example.
-SETTINGS: tuple[SettingSpec, ...] = (
-    SettingSpec("USAGE_API_BASE_URL", None, "Base URL of the product usage API (http or https)."),
-    SettingSpec("USAGE_API_KEY", None, "API key sent as X-API-Key. A Key Vault reference in Azure.", True),
-    SettingSpec("USAGE_API_PAGE_SIZE", "1000", "Records requested per page (`limit`), 1..10000."),
-    SettingSpec("USAGE_API_TIMEOUT_S", "30", "Connect and read timeout of every API request, seconds."),
-    SettingSpec(
-        "STORAGE_CONNECTION_STRING",
-        "",
-        "Blob storage connection string (Azurite, local). Set this or STORAGE_ACCOUNT_URL.",
-        True,
-    ),
-    SettingSpec(
-        "STORAGE_ACCOUNT_URL",
-        "",
-        "Blob endpoint, e.g. https://<account>.blob.core.windows.net (Azure, managed identity).",
-    ),
-    SettingSpec("BRONZE_CONTAINER", "bronze", "Container that holds the bronze layer."),
-    SettingSpec("INGEST_SCHEDULE", "0 0 1 * * *", "NCRONTAB schedule of the daily ingestion timer."),
-    SettingSpec("INGEST_TIMEZONE", "UTC", "IANA time zone that defines 'yesterday' for the timer."),
-    SettingSpec("BACKFILL_QUEUE", "usage-backfill", "Storage queue of backfill dates (one message per date)."),
-    SettingSpec("BACKFILL_MAX_DAYS", "400", "Largest number of days one backfill request may span."),
-    SettingSpec("REJECT_THRESHOLD", "0.01", "Largest rejected share of a day's records that still commits."),
-    SettingSpec("BACKFILL_LOAD_ENABLED", "true",
-                "Whether POST /api/backfill also starts the load (PL_backfill_company_activity); false: bronze only."),
-    SettingSpec("DATA_FACTORY_RESOURCE_ID", "",
-                "Resource id of the Data Factory that runs the backfill load; needed when the load is enabled."),
-    SettingSpec("ARM_ENDPOINT", "https://management.azure.com",
-                "Azure Resource Manager base URL the load is started through (a local stand-in in tests)."),
-)
-SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
+    def error(self, message: str) -> SettingsError:
+        return SettingsError(self.name, f"{self.name} {message}")
 
 
-@dataclass(frozen=True)
-class IngestSettings:
-    usage_api_base_url: str
-    usage_api_key: Secret
-    usage_api_page_size: int = 1000
-    usage_api_timeout_s: float = 30.0
-    storage_connection_string: Secret | None = None
-    storage_account_url: str | None = None
-    bronze_container: str = "bronze"
-    ingest_schedule: str = "0 0 1 * * *"
-    ingest_timezone: str = "UTC"
-    backfill_queue: str = "usage-backfill"
-    backfill_max_days: int = 400
-    reject_threshold: float = 0.01
-    backfill_load_enabled: bool = True
-    data_factory_resource_id: str = ""
-    arm_endpoint: str = "https://management.azure.com"
+Parser = Callable[[Raw], Any]
 
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.ingest_timezone)
+
+@dataclass(frozen=True, kw_only=True)
+class Setting:
+    """One setting as declared: environment name, parser, default text (None: required), secret, doc."""
+
+    name: str
+    parse: Parser = field(repr=False)
+    default: str | None
+    doc: str
+    secret: bool = False
+    example: str | None = None  # what local.settings.json.example sets when it is not the default
+
+    def raw(self, env: Mapping[str, str]) -> str:
+        """The non-empty value of the variable, else the default ("" when the setting is optional)."""
+        value = env.get(self.name, "").strip()
+        if value:
+            return value
+        if self.default is None:
+            raise SettingsError(self.name, f"{self.name} is required: {self.doc}")
+        return self.default
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        return self.parse(Raw(self.name, self.raw(env), self.secret))
+
+
+_SETTING = "company_activity.setting"
+_GROUP = "company_activity.group"
+
+
+def setting(name: str, parse: Parser, default: str | None, doc: str, *, secret: bool = False,
+            example: str | None = None) -> Any:
+    """A settings group field read from the environment variable `name`.
+
+    `default` is the text used when the variable is unset or empty (None: the setting is required); the
+    field's Python default is that text parsed, so a group can be built by hand with only its required
+    fields."""
+    spec = Setting(name=name, parse=parse, default=default, doc=doc, secret=secret, example=example)
+    if default is None:
+        return field(metadata={_SETTING: spec})
+    return field(default=parse(Raw(name, default, secret)), metadata={_SETTING: spec})
+
+
+def group(kind: type[SettingsGroup]) -> Any:
+    """A settings group field that is itself a group, read with its own `from_env`. Built by hand, the field
+    may be left out when the group's defaults make a valid group."""
+    return field(default_factory=kind, metadata={_GROUP: kind})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingsGroup:
+    """Base of the frozen dataclasses that declare settings with `setting(...)` and `group(...)` fields."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
+    def declared(cls) -> tuple[Setting, ...]:
+        """Every setting of the group and its sub-groups, in declaration order."""
+        out: list[Setting] = []
+        for item in fields(cls):
+            if _SETTING in item.metadata:
+                out.append(item.metadata[_SETTING])
+            else:
+                out.extend(item.metadata[_GROUP].declared())
+        return tuple(out)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """The group read from `env` (default os.environ); SettingsError names the first bad setting."""
         env = os.environ if env is None else env
-        raw = {s.name: _raw(env, s) for s in SETTINGS}
-
-        conn, url = raw["STORAGE_CONNECTION_STRING"], raw["STORAGE_ACCOUNT_URL"]
-        if bool(conn) == bool(url):
-            raise SettingsError(
-                "STORAGE_CONNECTION_STRING",
-                "set exactly one of STORAGE_CONNECTION_STRING (Azurite/local) and "
-                "STORAGE_ACCOUNT_URL (Azure, managed identity)"
-                + ("; both are set" if conn else "; neither is set")
-            )
-        return cls(
-            usage_api_base_url=_http_url("USAGE_API_BASE_URL", raw["USAGE_API_BASE_URL"]).rstrip("/"),
-            usage_api_key=Secret(raw["USAGE_API_KEY"]),
-            usage_api_page_size=_number("USAGE_API_PAGE_SIZE", raw, int, 1, 10_000),
-            usage_api_timeout_s=_number("USAGE_API_TIMEOUT_S", raw, float, 0.1, 600.0),
-            storage_connection_string=Secret(storage_connection_string("STORAGE_CONNECTION_STRING", conn))
-            if conn else None,
-            storage_account_url=_http_url("STORAGE_ACCOUNT_URL", url) if url else None,
-            bronze_container=_container("BRONZE_CONTAINER", raw["BRONZE_CONTAINER"]),
-            ingest_schedule=_ncrontab("INGEST_SCHEDULE", raw["INGEST_SCHEDULE"]),
-            ingest_timezone=_timezone("INGEST_TIMEZONE", raw["INGEST_TIMEZONE"]),
-            backfill_queue=_container("BACKFILL_QUEUE", raw["BACKFILL_QUEUE"]),
-            backfill_max_days=_number("BACKFILL_MAX_DAYS", raw, int, 1, 3660),
-            reject_threshold=_number("REJECT_THRESHOLD", raw, float, 0.0, 1.0),
-            backfill_load_enabled=_boolean("BACKFILL_LOAD_ENABLED", raw["BACKFILL_LOAD_ENABLED"]),
-            data_factory_resource_id=_factory_id("DATA_FACTORY_RESOURCE_ID", raw["DATA_FACTORY_RESOURCE_ID"]),
-            arm_endpoint=_http_url("ARM_ENDPOINT", raw["ARM_ENDPOINT"]).rstrip("/"),
-        )
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            if _SETTING in item.metadata:
+                values[item.name] = item.metadata[_SETTING].read(env)
+            else:
+                values[item.name] = item.metadata[_GROUP].from_env(env)
+        return cls(**values)
 
 
-def date_limits(env: Mapping[str, str] | None = None) -> tuple[ZoneInfo, int]:
-    """(INGEST_TIMEZONE, BACKFILL_MAX_DAYS) alone, for the commands that load days without the API or storage
-    settings (transform, pipeline run): they refuse the same future dates and over-long ranges as ingestion."""
-    env = os.environ if env is None else env
-    specs = {s.name: s for s in SETTINGS}
-    raw = {name: _raw(env, specs[name]) for name in ("INGEST_TIMEZONE", "BACKFILL_MAX_DAYS")}
-    zone = _timezone("INGEST_TIMEZONE", raw["INGEST_TIMEZONE"])
-    return ZoneInfo(zone), _number("BACKFILL_MAX_DAYS", raw, int, 1, 3660)
+# ---------------------------------------------------------------------------------------------- parsers
 
 
-def _raw(env: Mapping[str, str], spec: SettingSpec) -> str:
-    value = env.get(spec.name, "").strip()
-    if value:
+def text(raw: Raw) -> str:
+    return raw.text
+
+
+def secret(raw: Raw) -> Secret:
+    return Secret(raw.text)
+
+
+def optional(parse: Parser) -> Parser:
+    """`parse`, except that an empty value (unset, no default) is None."""
+
+    def parse_optional(raw: Raw) -> Any:
+        return parse(raw) if raw.text else None
+
+    return parse_optional
+
+
+def whole(low: int, high: int) -> Parser:
+    return _number(int, "a whole number", low, high)
+
+
+def number(low: float, high: float) -> Parser:
+    return _number(float, "a number", low, high)
+
+
+def _number(kind: Callable[[str], Any], noun: str, low: float, high: float) -> Parser:
+    def parse_number(raw: Raw) -> Any:
+        try:
+            value = kind(raw.text)
+        except ValueError:
+            raise raw.error(f"must be {noun}, got {raw.shown()}") from None
+        if not low <= value <= high:
+            raise raw.error(f"must be between {low} and {high}, got {raw.shown()}")
         return value
-    if spec.default is None:
-        raise SettingsError(spec.name, f"{spec.name} is required: {spec.description}")
-    return spec.default
+
+    return parse_number
 
 
-def _show(name: str, value: str) -> str:
-    secret = any(s.secret for s in SETTINGS if s.name == name)
-    return "<hidden>" if secret else repr(value)
-
-
-def _number(name: str, raw: Mapping[str, str], kind: Callable[[str], T], low: Any, high: Any) -> T:
-    text = raw[name]
-    try:
-        value = kind(text)
-    except ValueError:
-        noun = {"int": "a whole number", "float": "a number"}.get(kind.__name__, f"a {kind.__name__}")
-        raise SettingsError(name, f"{name} must be {noun}, got {text!r}") from None
-    if not low <= value <= high:  # type: ignore[operator]
-        raise SettingsError(name, f"{name} must be between {low} and {high}, got {text!r}")
-    return value
-
-
-def _http_url(name: str, value: str) -> str:
-    parsed = urlparse(value)
+def http_url(raw: Raw) -> str:
+    """An http(s) URL with a host, without a trailing slash."""
+    parsed = urlparse(raw.text)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SettingsError(name, f"{name} must be an http(s) URL, got {_show(name, value)}")
-    return value
+        raise raw.error(f"must be an http(s) URL, got {raw.shown()}")
+    return raw.text.rstrip("/")
 
 
-def _container(name: str, value: str) -> str:
-    # Blob container and queue names: 3-63 chars, lowercase letters, digits and single hyphens.
+def storage_name(raw: Raw) -> str:
+    """A blob container or queue name: 3-63 lowercase letters, digits and single hyphens."""
+    value = raw.text
     ok = (
         3 <= len(value) <= 63
         and value[0].isalnum()
@@ -207,66 +218,57 @@ def _container(name: str, value: str) -> str:
         and "--" not in value
     )
     if not ok:
-        raise SettingsError(
-            name,
-            f"{name} must be 3-63 lowercase letters, digits or single hyphens, got {value!r}"
-        )
+        raise raw.error(f"must be 3-63 lowercase letters, digits or single hyphens, got {raw.shown()}")
     return value
 
 
-def _ncrontab(name: str, value: str) -> str:
-    fields = value.split()
-    if len(fields) != 6:
-        raise SettingsError(
-            name,
-            f"{name} must be an NCRONTAB expression with 6 fields "
-            f"(second minute hour day month weekday), got {value!r}"
-        )
-    return value
+def ncrontab(raw: Raw) -> str:
+    if len(raw.text.split()) != 6:
+        raise raw.error(f"must be an NCRONTAB expression with 6 fields (second minute hour day month weekday), "
+                        f"got {raw.shown()}")
+    return raw.text
 
 
-def _timezone(name: str, value: str) -> str:
+def time_zone(raw: Raw) -> ZoneInfo:
     try:
-        ZoneInfo(value)
+        return ZoneInfo(raw.text)
     except (ZoneInfoNotFoundError, ValueError):
-        message = f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
-        raise SettingsError(name, message) from None
-    return value
+        raise raw.error(f"must be an IANA time zone such as UTC or Europe/Berlin, got {raw.shown()}") from None
 
 
-def _boolean(name: str, value: str) -> bool:
-    lowered = value.lower()
+def boolean(raw: Raw) -> bool:
+    lowered = raw.text.lower()
     if lowered not in ("true", "false"):
-        raise SettingsError(name, f"{name} must be true or false, got {value!r}")
+        raise raw.error(f"must be true or false, got {raw.shown()}")
     return lowered == "true"
 
 
-def _factory_id(name: str, value: str) -> str:
-    if not value:
-        return ""
+def factory_id(raw: Raw) -> FactoryRef | None:
+    if not raw.text:
+        return None
     try:
-        FactoryRef.parse(value)
-    except ValueError as exc:
-        raise SettingsError(name, f"{name} {exc}") from None
-    return value
+        return FactoryRef.parse(raw.text)
+    except ResourceIdError as exc:
+        raise raw.error(str(exc)) from None
 
 
-def storage_connection_string(name: str, value: str) -> str:
-    """Check a blob connection string as the Azure SDK will read it (`Key=Value;...`), so a malformed one
+def storage_connection_string(raw: Raw) -> Secret:
+    """A blob connection string checked as the Azure SDK will read it (`Key=Value;...`), so a malformed one
     stops at load time with an error naming the setting instead of a ValueError from the SDK at the first
     request. The value holds an account key: messages describe the problem, never the value."""
-    segments = [s for s in value.strip().rstrip(";").split(";")]
+    name, value = raw.name, raw.text
+    segments = value.strip().rstrip(";").split(";")
     pairs: dict[str, str] = {}
-    for number, segment in enumerate(segments, start=1):
+    for index, segment in enumerate(segments, start=1):
         key, sep, item = segment.partition("=")
         if not sep or not key.strip():
-            raise SettingsError(name, f"{name} is malformed: part {number} of {len(segments)} is not Key=Value "
+            raise SettingsError(name, f"{name} is malformed: part {index} of {len(segments)} is not Key=Value "
                                       "(expected e.g. UseDevelopmentStorage=true or "
                                       "DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;BlobEndpoint=...; "
                                       "value hidden)")
         pairs[key.strip().upper()] = item
     if pairs.get("USEDEVELOPMENTSTORAGE") == "true":
-        return value
+        return Secret(value)
     if "ACCOUNTNAME" not in pairs and "BLOBENDPOINT" not in pairs:
         raise SettingsError(name, f"{name} names no account: it needs AccountName=... or BlobEndpoint=... "
                                   "(or UseDevelopmentStorage=true; value hidden)")
@@ -274,20 +276,125 @@ def storage_connection_string(name: str, value: str) -> str:
         endpoint = urlparse(pairs["BLOBENDPOINT"])
         if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
             raise SettingsError(name, f"{name}: BlobEndpoint must be an http(s) URL (value hidden)")
-    key = pairs.get("ACCOUNTKEY")
-    if key is not None:
+    account_key = pairs.get("ACCOUNTKEY")
+    if account_key is not None:
         try:
-            base64.b64decode(key, validate=True)
+            base64.b64decode(account_key, validate=True)
         except (binascii.Error, ValueError):
             raise SettingsError(name, f"{name}: AccountKey is not valid base64 (a truncated or mistyped key?; "
                                       "value hidden)") from None
     elif "SHAREDACCESSSIGNATURE" not in pairs:
         raise SettingsError(name, f"{name} has no credential: it needs AccountKey=... or SharedAccessSignature=... "
                                   "(value hidden)")
-    return value
+    return Secret(value)
 
 
-def apply_local_settings(environ: dict[str, str] | Any = None, path: Path | None = None) -> list[str]:
+# ----------------------------------------------------------------------------------------------- groups
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageApiSettings(SettingsGroup):
+    """Where the product usage API is and how to call it."""
+
+    base_url: str = setting("USAGE_API_BASE_URL", http_url, None,
+                            "Base URL of the product usage API (http or https).", example="http://127.0.0.1:8080")
+    key: Secret = setting("USAGE_API_KEY", secret, None,
+                          "API key sent as `X-API-Key`; a Key Vault reference in Azure. Never logged.",
+                          secret=True, example="local-dev-key")
+    page_size: int = setting("USAGE_API_PAGE_SIZE", whole(1, 10_000), "1000",
+                             "Records per page (`limit`), 1..10000.")
+    timeout_s: float = setting("USAGE_API_TIMEOUT_S", number(0.1, 600.0), "30",
+                               "Connect/read timeout of every request, seconds.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageSettings(SettingsGroup):
+    """The blob account (a connection string locally, managed identity in Azure) and the bronze container."""
+
+    connection_string: Secret | None = setting(
+        "STORAGE_CONNECTION_STRING", optional(storage_connection_string), "",
+        "Blob connection string (Azurite, local). Set this **or** `STORAGE_ACCOUNT_URL`. Never logged.",
+        secret=True, example="UseDevelopmentStorage=true")
+    account_url: str | None = setting(
+        "STORAGE_ACCOUNT_URL", optional(http_url), "",
+        "Blob endpoint for managed identity, e.g. `https://<account>.blob.core.windows.net` (Azure).")
+    bronze_container: str = setting("BRONZE_CONTAINER", storage_name, "bronze", "Container of the bronze layer.")
+
+    def __post_init__(self) -> None:
+        if (self.connection_string is None) == (self.account_url is None):
+            raise SettingsError(
+                "STORAGE_CONNECTION_STRING",
+                "set exactly one of STORAGE_CONNECTION_STRING (Azurite/local) and STORAGE_ACCOUNT_URL (Azure, "
+                "managed identity)" + ("; both are set" if self.connection_string is not None else "; neither is set"),
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DateSettings(SettingsGroup):
+    """Which days exist: 'yesterday' in a time zone, and how long a range of days may be."""
+
+    tz: ZoneInfo = setting("INGEST_TIMEZONE", time_zone, "UTC",
+                           "IANA time zone that defines \"yesterday\" (the timer's day, the latest date any "
+                           "command accepts).")
+    max_days: int = setting("BACKFILL_MAX_DAYS", whole(1, 3660), "400",
+                            "Largest range of days one backfill request or command may span.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestSettings(SettingsGroup):
+    """What one day's ingestion needs: the API, the storage and the rejected share that still commits."""
+
+    api: UsageApiSettings = group(UsageApiSettings)
+    storage: StorageSettings = group(StorageSettings)
+    reject_threshold: float = setting("REJECT_THRESHOLD", number(0.0, 1.0), "0.01",
+                                      "Largest rejected share of a day's records that still commits the day.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriggerSettings(SettingsGroup):
+    """Binding expressions of the Functions triggers (%NAME%): they must exist as app settings."""
+
+    ingest_schedule: str = setting("INGEST_SCHEDULE", ncrontab, "0 0 1 * * *",
+                                   "NCRONTAB schedule of the daily timer (a binding expression: must exist as an "
+                                   "app setting).")
+    backfill_queue: str = setting("BACKFILL_QUEUE", storage_name, "usage-backfill",
+                                  "Queue of backfill dates, one message per date (a binding expression: must exist "
+                                  "as an app setting).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadSettings(SettingsGroup):
+    """The backfill load: whether POST /api/backfill starts it, and the factory and ARM endpoint to use."""
+
+    enabled: bool = setting("BACKFILL_LOAD_ENABLED", boolean, "true",
+                            "`POST /api/backfill` also starts `PL_backfill_company_activity` for the range; "
+                            "`false` ingests bronze only (for users who load from elsewhere).")
+    factory: FactoryRef | None = setting(
+        "DATA_FACTORY_RESOURCE_ID", factory_id, "",
+        "Resource id of the factory that runs the load (`/subscriptions/<id>/resourceGroups/<rg>/providers/"
+        "Microsoft.DataFactory/factories/<name>`); needed when the load is enabled, set by Bicep.")
+    arm_endpoint: str = setting("ARM_ENDPOINT", http_url, "https://management.azure.com",
+                                "Azure Resource Manager base URL of the load's REST calls (tests point it at a "
+                                "local stand-in); the token is always requested for "
+                                "`https://management.azure.com/.default`.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSettings(SettingsGroup):
+    """Every setting of the Functions app, read and checked once per process (functions/runtime.py)."""
+
+    ingest: IngestSettings = group(IngestSettings)
+    dates: DateSettings = group(DateSettings)
+    triggers: TriggerSettings = group(TriggerSettings)
+    load: LoadSettings = group(LoadSettings)
+
+
+# The app settings in the order of the docs and of local.settings.json.example.
+SETTINGS: tuple[Setting, ...] = AppSettings.declared()
+SETTING_NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
+
+
+def apply_local_settings(environ: MutableMapping[str, str] | None = None, path: Path | None = None) -> list[str]:
     """Fill unset (or empty) variables of `environ` (default os.environ) from the file's `Values`.
 
     Returns the names taken from the file. A missing file changes nothing; an unreadable one raises

@@ -29,10 +29,10 @@ def test_the_file_fills_only_what_the_environment_leaves_unset(tmp_path: Path) -
     taken = apply_local_settings(env, path)
     assert sorted(taken) == ["REJECT_THRESHOLD", "STORAGE_CONNECTION_STRING", "USAGE_API_KEY"]
     settings = IngestSettings.from_env(env)
-    assert settings.usage_api_base_url == "http://env:2"  # the environment wins
-    assert settings.usage_api_key.reveal() == "from-file"  # the file fills the gap
+    assert settings.api.base_url == "http://env:2"  # the environment wins
+    assert settings.api.key.reveal() == "from-file"  # the file fills the gap
     assert settings.reject_threshold == 0.2  # an empty variable counts as unset, as in Core Tools
-    assert settings.usage_api_page_size == 1000  # neither: the default
+    assert settings.api.page_size == 1000  # neither: the default
 
 
 def test_a_missing_file_changes_nothing(tmp_path: Path) -> None:

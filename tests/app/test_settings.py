@@ -6,7 +6,17 @@ import re
 
 import pytest
 
-from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
+from company_activity.resource_ids import FactoryRef
+from company_activity.settings import (
+    SETTING_NAMES,
+    SETTINGS,
+    AppSettings,
+    DateSettings,
+    Secret,
+    SettingsError,
+    StorageSettings,
+    UsageApiSettings,
+)
 
 KEY = "sk-live-very-secret-123"
 BASE = {
@@ -17,18 +27,19 @@ BASE = {
 
 
 def test_defaults_apply_and_url_is_normalised() -> None:
-    s = IngestSettings.from_env(BASE)
-    assert s.usage_api_base_url == "http://127.0.0.1:9999"
-    assert (s.usage_api_page_size, s.bronze_container, s.ingest_schedule) == (1000, "bronze", "0 0 1 * * *")
-    assert (s.backfill_max_days, s.reject_threshold, s.ingest_timezone) == (400, 0.01, "UTC")
-    assert s.storage_account_url is None
+    s = AppSettings.from_env(BASE)
+    assert s.ingest.api.base_url == "http://127.0.0.1:9999"
+    assert (s.ingest.api.page_size, s.ingest.storage.bronze_container, s.triggers.ingest_schedule) == (
+        1000, "bronze", "0 0 1 * * *")
+    assert (s.dates.max_days, s.ingest.reject_threshold, str(s.dates.tz)) == (400, 0.01, "UTC")
+    assert s.ingest.storage.account_url is None
 
 
 def test_secrets_never_appear_in_repr() -> None:
-    s = IngestSettings.from_env(BASE)
+    s = AppSettings.from_env(BASE)
     assert KEY not in repr(s) and KEY not in str(s)
     assert "UseDevelopmentStorage" not in repr(s)
-    assert s.usage_api_key.reveal() == KEY
+    assert s.ingest.api.key.reveal() == KEY
 
 
 @pytest.mark.parametrize(
@@ -48,7 +59,7 @@ def test_secrets_never_appear_in_repr() -> None:
 )
 def test_invalid_values_name_the_setting_and_value(name: str, value: str, fragment: str) -> None:
     with pytest.raises(SettingsError, match=None) as err:
-        IngestSettings.from_env({**BASE, name: value})
+        AppSettings.from_env({**BASE, name: value})
     assert fragment in str(err.value)
     assert err.value.setting == name
 
@@ -56,23 +67,23 @@ def test_invalid_values_name_the_setting_and_value(name: str, value: str, fragme
 def test_missing_required_setting_is_named() -> None:
     env = {k: v for k, v in BASE.items() if k != "USAGE_API_KEY"}
     with pytest.raises(SettingsError, match="USAGE_API_KEY is required"):
-        IngestSettings.from_env(env)
+        AppSettings.from_env(env)
 
 
 def test_exactly_one_storage_setting() -> None:
     with pytest.raises(SettingsError, match="neither is set"):
-        IngestSettings.from_env({k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"})
+        AppSettings.from_env({k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"})
     both = {**BASE, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"}
     with pytest.raises(SettingsError, match="both are set") as err:
-        IngestSettings.from_env(both)
+        AppSettings.from_env(both)
     assert "UseDevelopmentStorage" not in str(err.value)
 
 
 def test_account_url_mode_needs_no_connection_string() -> None:
     env = {k: v for k, v in BASE.items() if k != "STORAGE_CONNECTION_STRING"}
-    s = IngestSettings.from_env({**env, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"})
-    assert s.storage_connection_string is None
-    assert s.storage_account_url == "https://acct.blob.core.windows.net"
+    s = AppSettings.from_env({**env, "STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net"})
+    assert s.ingest.storage.connection_string is None
+    assert s.ingest.storage.account_url == "https://acct.blob.core.windows.net"
 
 
 def test_setting_names_are_the_documented_list() -> None:
@@ -89,20 +100,18 @@ def test_setting_names_are_the_documented_list() -> None:
 def test_load_settings_reject_bad_values_naming_them(name: str, value: str, fragment: str) -> None:
     env = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
     with pytest.raises(SettingsError, match=re.escape(fragment)) as caught:
-        IngestSettings.from_env(env)
+        AppSettings.from_env(env)
     assert caught.value.setting == name
 
 
 def test_load_settings_defaults_and_values() -> None:
     base = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
-    defaults = IngestSettings.from_env(base)
-    assert (defaults.backfill_load_enabled, defaults.data_factory_resource_id, defaults.arm_endpoint) == (
-        True, "", "https://management.azure.com")
+    defaults = AppSettings.from_env(base).load
+    assert (defaults.enabled, defaults.factory, defaults.arm_endpoint) == (True, None, "https://management.azure.com")
     factory = "/subscriptions/0000/resourceGroups/rg-ca/providers/Microsoft.DataFactory/factories/adf-ca-dev"
-    set_ = IngestSettings.from_env({**base, "BACKFILL_LOAD_ENABLED": "FALSE", "DATA_FACTORY_RESOURCE_ID": factory,
-                                    "ARM_ENDPOINT": "http://127.0.0.1:9/"})
-    assert (set_.backfill_load_enabled, set_.data_factory_resource_id, set_.arm_endpoint) == (
-        False, factory, "http://127.0.0.1:9")
+    set_ = AppSettings.from_env({**base, "BACKFILL_LOAD_ENABLED": "FALSE", "DATA_FACTORY_RESOURCE_ID": factory,
+                                 "ARM_ENDPOINT": "http://127.0.0.1:9/"}).load
+    assert (set_.enabled, set_.factory, set_.arm_endpoint) == (False, FactoryRef.parse(factory), "http://127.0.0.1:9")
 
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -121,7 +130,7 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 )
 def test_malformed_storage_connection_string_names_the_setting_and_hides_the_value(value: str, fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment) as info:
-        IngestSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value})
+        AppSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value})
     assert info.value.setting == "STORAGE_CONNECTION_STRING"
     assert "STORAGE_CONNECTION_STRING" in str(info.value)
     for secret_part in ("garbage", "abc", AZURITE_KEY, "localhost:10000"):
@@ -135,4 +144,30 @@ def test_malformed_storage_connection_string_names_the_setting_and_hides_the_val
     "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2022&sig=x",
 ])
 def test_wellformed_storage_connection_strings_load(value: str) -> None:
-    assert IngestSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value}).storage_connection_string
+    assert AppSettings.from_env({**BASE, "STORAGE_CONNECTION_STRING": value}).ingest.storage.connection_string
+
+
+def test_a_command_reads_only_the_groups_it_needs() -> None:
+    """Storage and dates without any API setting: nothing has to stand in for settings a command never uses,
+    and a bad API setting does not stop a command that does not call the API."""
+    env = {"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true", "USAGE_API_PAGE_SIZE": "lots"}
+    assert StorageSettings.from_env(env).bronze_container == "bronze"
+    assert DateSettings.from_env(env).max_days == 400
+    with pytest.raises(SettingsError, match="USAGE_API_BASE_URL is required"):
+        UsageApiSettings.from_env(env)
+
+
+def test_each_setting_is_declared_once_with_its_parser_default_and_doc() -> None:
+    assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+    for spec in SETTINGS:
+        assert spec.doc.endswith(".") and spec.name.isupper(), spec.name
+        if spec.default is not None:
+            spec.read({})  # the documented default is a valid value
+    assert [s.name for s in SETTINGS if s.secret] == ["USAGE_API_KEY", "STORAGE_CONNECTION_STRING"]
+
+
+def test_a_group_built_by_hand_needs_only_its_required_fields() -> None:
+    api = UsageApiSettings(base_url="http://x", key=Secret("k"))
+    assert (api.page_size, api.timeout_s) == (1000, 30.0)
+    with pytest.raises(SettingsError, match="neither is set"):
+        StorageSettings()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from . import alert_checks, checks, kql
-from .conftest import ROOT, apply_edits, copy_tree
+from tests.support.infra import alert_checks, checks, kql
+from tests.support.infra.repo import ROOT, apply_edits, copy_tree
 
 ENVIRONMENTS = [pytest.param(p, id=p.stem) for p in checks.environments(ROOT)]
 AL, MAIN, DEV = "infra/modules/alerts.bicep", "infra/main.bicep", "infra/env/dev.bicepparam"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from .bicep import BicepFile
-from .checkov_run import checkov_python
-from .conftest import BROKEN_FILE, ROOT, CheckovRuns
+from tests.support.infra.bicep import BicepFile
+from tests.support.infra.checkov_run import checkov_python
+from tests.support.infra.repo import BROKEN_FILE, ROOT, CheckovRuns
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .deploy_runs import (
+from tests.support.infra.deploy_runs import (
     CI_ROLES,
     GITHUB_OIDC,
     DeployRun,
@@ -141,7 +141,7 @@ def test_from_ci_a_first_deployment_and_a_redeployment_go_through(tmp_path: Path
     first = run_deploy(tmp_path, None, **GITHUB_OIDC)
     assert first.result.returncode == 0, first.output
     # A new azure/login for the next workflow run: the redeployment.
-    from .fake_azure import FakeAzure
+    from tests.support.infra.fake_azure import FakeAzure
 
     cloud = FakeAzure.load(tmp_path / "cloud.json")
     cloud.sign_in_federated(cloud.federated_token())

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from .checks import SAMPLE_ENVIRONMENT
-from .conftest import ROOT
-from .deploy_runs import GROUP, GROUP_ID, ci, laptop
-from .fake_azure import (
+from tests.support.infra.checks import SAMPLE_ENVIRONMENT
+from tests.support.infra.deploy_runs import GROUP, GROUP_ID, ci, laptop
+from tests.support.infra.fake_azure import (
     ARM,
     CLIENT_IP,
     FEDERATED_TOKEN_LIFETIME_S,
@@ -25,7 +24,8 @@ from .fake_azure import (
     plan,
     role_allows,
 )
-from .fake_azure import BUILT_IN_ROLES as ROLES
+from tests.support.infra.fake_azure import BUILT_IN_ROLES as ROLES
+from tests.support.infra.repo import ROOT
 
 PARAMS = ROOT / "infra" / "env" / "dev.bicepparam"
 ROLE_TEMPLATE = ROOT / "infra" / "admin" / "backfill-starter-role.bicep"

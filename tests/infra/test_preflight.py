@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from .checks import SAMPLE_ENVIRONMENT
-from .conftest import ROOT
-from .deploy_runs import GROUP_ID, DeployRun, ci, laptop, run_deploy, service_principal_with_secret
-from .fake_azure import BUILT_IN_ROLES as ROLES
-from .fake_azure import FakeAzure, plan, role_allows
+from tests.support.infra.checks import SAMPLE_ENVIRONMENT
+from tests.support.infra.deploy_runs import GROUP_ID, DeployRun, ci, laptop, run_deploy, service_principal_with_secret
+from tests.support.infra.fake_azure import BUILT_IN_ROLES as ROLES
+from tests.support.infra.fake_azure import FakeAzure, plan, role_allows
+from tests.support.infra.repo import ROOT
 
 pytestmark = pytest.mark.cli
 

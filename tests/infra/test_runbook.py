@@ -1,7 +1,7 @@
 """infra/deploy.sh and docs/deploy.md: lint-clean, the runbook's order, secrets never on a command line.
 
-deploy.sh runs against the fake Azure of tests/infra/fake_azure.py (tests/infra/deploy_runs.py runs it); a
-second run on the same fake cloud is a redeployment."""
+deploy.sh runs against the fake Azure of tests/support/infra/fake_azure.py (tests/support/infra/deploy_runs.py
+runs it); a second run on the same fake cloud is a redeployment."""
 
 from __future__ import annotations
 
@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from .bicep import BicepFile
-from .conftest import ROOT
-from .deploy_runs import SECRETS, DeployRun, command, laptop, run_deploy, service_principal_with_secret
-from .fake_azure import APP_ID, FACTORY_CLIENT_ID, SP, USER, FakeAzure
+from tests.support.infra.bicep import BicepFile
+from tests.support.infra.deploy_runs import (
+    SECRETS,
+    DeployRun,
+    command,
+    laptop,
+    run_deploy,
+    service_principal_with_secret,
+)
+from tests.support.infra.fake_azure import APP_ID, FACTORY_CLIENT_ID, SP, USER, FakeAzure
+from tests.support.infra.repo import ROOT
 
 pytestmark = pytest.mark.cli
 

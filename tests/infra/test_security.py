@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from . import checks
-from .conftest import ROOT
+from tests.support.infra import checks
+from tests.support.infra.repo import ROOT
 
 ENVIRONMENTS = [pytest.param(p, id=p.stem) for p in checks.environments(ROOT)]
 

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from .conftest import ROOT
+from tests.support.infra.repo import ROOT
 
 SCRIPT = ROOT / "infra" / "sql" / "grant_identities.sql"
 CLIENT_ID = "af355f87-3f9a-4bb3-b8f9-ea1dc1f2f687"

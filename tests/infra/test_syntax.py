@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from . import checks
-from .bicep import PARSER, bicepparam_source, syntax_problems
-from .conftest import ROOT
+from tests.support.infra import checks
+from tests.support.infra.bicep import PARSER, bicepparam_source, syntax_problems
+from tests.support.infra.repo import ROOT
 
 
 def test_templates_parse_without_errors() -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from company_activity.settings import SETTING_NAMES, IngestSettings, SettingsError
-
-from . import checks
-from .conftest import ROOT
+from company_activity.settings import SETTING_NAMES, AppSettings, SettingsError
+from tests.support.infra import checks
+from tests.support.infra.repo import ROOT
 
 ENVIRONMENTS = [pytest.param(p, id=p.stem) for p in checks.environments(ROOT)]
 
@@ -22,10 +21,10 @@ def test_the_exactly_one_storage_rule_is_the_settings_module_s() -> None:
     base = {"USAGE_API_BASE_URL": "https://api.example.com", "USAGE_API_KEY": "k"}
     url = {"STORAGE_ACCOUNT_URL": "https://acct.blob.core.windows.net/"}
     connection = {"STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"}
-    assert IngestSettings.from_env({**base, **url}).storage_account_url
+    assert AppSettings.from_env({**base, **url}).ingest.storage.account_url
     for env in ({**base, **url, **connection}, base):
         with pytest.raises(SettingsError, match="exactly one of STORAGE_CONNECTION_STRING"):
-            IngestSettings.from_env(env)
+            AppSettings.from_env(env)
 
 
 def test_files_modules_and_parameter_files_resolve() -> None:

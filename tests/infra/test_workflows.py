@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from . import workflow_checks
-from .conftest import ROOT
+from tests.support.infra import workflow_checks
+from tests.support.infra.repo import ROOT
 
 pytestmark = pytest.mark.cli
 

@@ -81,8 +81,8 @@ class ArmStandIn:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
-        self.requests.append(Recorded(method, parts.path, parse_qs(parts.query),
-                                      {k.lower(): v for k, v in handler.headers.items()}, body))
+        self.requests.append(Recorded(method=method, path=parts.path, query=parse_qs(parts.query),
+                                      headers={k.lower(): v for k, v in handler.headers.items()}, body=body))
         status, answer, headers = self.answer(method, parts.path, parse_qs(parts.query), handler.headers, body)
         data = json.dumps(answer).encode()
         handler.send_response(status)

@@ -21,15 +21,16 @@ from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.resources import load_factory
 from company_activity_local.pipeline.results import PipelineRunResult
 from company_activity_local.services.crm_generator import CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import SlackCatcher
 from company_activity_local.services.usage_data import expected_valid_day
-from tests.sql.reference.harness import State, compare, read_state
-from tests.sql.reference.model import CrmSnapshotRow, Load, ReferenceWarehouse, UsageRow
+from company_activity_local.settings import LocalRunSettings
+from tests.support.reference_harness import State, compare, read_state
+from tests.support.reference_model import CrmSnapshotRow, Load, ReferenceWarehouse, UsageRow
 
 PIPELINE = "PL_daily_company_activity"
 # Small waits so that a missing manifest fails the Validation in about two seconds.
@@ -58,7 +59,7 @@ class LocalNight:
         self.bronze = self.service.create_container(f"bronze-{suffix}")
         self.crm = self.service.create_container(f"crm-{suffix}")
         settings = LocalRunSettings(blob_connection_string=Secret(self.connection_string),
-                                    warehouse_path=None, slack_webhook_url=Secret(self.slack.url))
+                                    slack_webhook_url=Secret(self.slack.url))
         self.resources = LocalResources(settings, warehouse=self.warehouse)
         self.executor = PipelineExecutor(load_factory(), self.resources, retry_interval_s=0,
                                          global_parameters={"bronzeContainer": self.bronze.container_name,
@@ -103,9 +104,17 @@ class LocalNight:
                       for r in expected_valid_day(day, self.companies, self.seed))
         crm = None
         if day in self.snapshot_days:
-            crm = tuple(CrmSnapshotRow(r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date)
-                        for r in self.generator.snapshot(day))
-        self.reference.apply(Load(day, run_id, usage, crm))
+            crm = tuple(
+                CrmSnapshotRow(
+                    company_id=r.company_id,
+                    company_name=r.company_name,
+                    industry_tag=r.industry_tag,
+                    country=r.country,
+                    last_contact_date=r.last_contact_date,
+                )
+                for r in self.generator.snapshot(day)
+            )
+        self.reference.apply(Load(run_date=day, run_id=run_id, usage=usage, crm=crm))
 
     def state(self) -> State:
         return read_state(self.warehouse)
@@ -132,7 +141,14 @@ def local_night(connection_string: str, folder: Path, companies: int, seed: int)
     """A simulator, a Slack catcher and a deployed DuckDB warehouse around one LocalNight, all closed after."""
     with UsageApiSimulator(SimulatorConfig(companies=companies, seed=seed)) as simulator, SlackCatcher() as slack:
         warehouse = deployed_duckdb(folder)
-        night = LocalNight(connection_string, simulator, slack, warehouse, companies, seed)
+        night = LocalNight(
+            connection_string=connection_string,
+            simulator=simulator,
+            slack=slack,
+            warehouse=warehouse,
+            companies=companies,
+            seed=seed,
+        )
         try:
             yield night
         finally:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from company_activity.settings import Secret
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.resources import Factory
 from company_activity_local.services.slack_catcher import SlackCatcher
+from company_activity_local.settings import LocalRunSettings
 
 
 def factory_of(*pipelines: dict[str, Any], datasets: dict[str, Any] | None = None,
@@ -35,7 +36,7 @@ def slack() -> Iterator[SlackCatcher]:
 @pytest.fixture()
 def offline_resources(slack: SlackCatcher) -> Iterator[LocalResources]:
     """Resources for pipelines that touch no blob or warehouse: only HTTP and the Key Vault stand-in."""
-    settings = LocalRunSettings(blob_connection_string=Secret("UseDevelopmentStorage=true"), warehouse_path=None,
+    settings = LocalRunSettings(blob_connection_string=Secret("UseDevelopmentStorage=true"),
                                 slack_webhook_url=Secret(slack.url))
     with LocalResources(settings) as resources:
         yield resources

@@ -7,7 +7,13 @@ import azure.functions as func
 
 from company_activity.functions import load, runtime
 from company_activity.ingest.bronze import day_statuses
-from company_activity.orchestration.backfill_load import backfill_range, backfill_view, read_backfill
+from company_activity.orchestration.backfill_load import (
+    MalformedBackfillRun,
+    NotABackfillRun,
+    backfill_range,
+    backfill_view,
+    read_backfill,
+)
 from company_activity.orchestration.data_factory import ArmError
 
 bp = func.Blueprint()
@@ -28,21 +34,22 @@ def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
         return runtime.json_response({"error": "invalid request", "errors": [
             {"field": "run_id", "value": run_id[:60], "message": "run_id must be a Data Factory run id (a GUID)"}]},
             400)
-    if not settings.backfill_load_enabled:
+    if not settings.load.enabled:
         return runtime.json_response({"error": "BACKFILL_LOAD_ENABLED is false: there are no backfill load runs; "
                                                "GET /api/ingestions shows bronze"}, 409)
-    if not settings.data_factory_resource_id:
+    factory = settings.load.factory
+    if factory is None:
         return runtime.json_response({"error": "server misconfigured: DATA_FACTORY_RESOURCE_ID"}, 500)
     try:
-        run, activity_runs = read_backfill(load.client(settings), run_id, datetime.now(UTC))
-    except ValueError as exc:
+        run, activity_runs = read_backfill(load.client(factory, settings.load.arm_endpoint), run_id, datetime.now(UTC))
+    except NotABackfillRun as exc:
         return runtime.json_response({"error": str(exc)}, 404)
     except ArmError as exc:
         status = 404 if exc.status == 404 else 503 if exc.status == 429 else 502
         return runtime.json_response({"error": str(exc), "arm_status": exc.status}, status)
     try:
         start, end = backfill_range(run)
-    except ValueError as exc:
+    except MalformedBackfillRun as exc:
         return runtime.json_response({"error": str(exc)}, 502)
     bronze = day_statuses(runtime.container(), start, end)
     return runtime.json_response(backfill_view(run, activity_runs, bronze), 200)

@@ -31,7 +31,7 @@ def backfill(
         return runtime.misconfigured_response(exc)
     try:
         request = parse_backfill_body(
-            req.get_body(), yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days
+            req.get_body(), yesterday=yesterday(settings.dates.tz), max_days=settings.dates.max_days
         )
     except RequestInvalid as exc:
         return runtime.json_response(exc.to_body(), 400)
@@ -42,5 +42,5 @@ def backfill(
     runtime.log.info("backfill %s..%s force=%s: %d enqueued, %d skipped", request.range.start, request.range.end,
                      request.force, len(plan.enqueue), len(plan.skipped))
     body = plan.to_body()
-    body["load"], status = load.start(settings, request.range.start, request.range.end)
+    body["load"], status = load.start(settings.load, request.range.start, request.range.end)
     return runtime.json_response(body, status)

@@ -11,52 +11,51 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from azure.core.credentials import TokenCredential
+
 from company_activity.functions import runtime
 from company_activity.orchestration.backfill_load import BACKFILL_PIPELINE, rerun_command, start_backfill_load
-from company_activity.orchestration.data_factory import (
-    ArmError,
-    DataFactoryClient,
-    FactoryRef,
-    TokenCredential,
-    default_credential,
-)
-from company_activity.settings import IngestSettings
+from company_activity.orchestration.data_factory import ArmError, DataFactoryClient, default_credential
+from company_activity.resource_ids import FactoryRef
+from company_activity.settings import LoadSettings
 
 credential_factory: Callable[[], TokenCredential] = default_credential
 _lock = threading.Lock()
 _client: DataFactoryClient | None = None
 
 
-def client(settings: IngestSettings) -> DataFactoryClient:
+def client(factory: FactoryRef, endpoint: str) -> DataFactoryClient:
     global _client
     with _lock:
-        if _client is None or _client.endpoint != settings.arm_endpoint or \
-                _client.factory != FactoryRef.parse(settings.data_factory_resource_id):
-            _client = DataFactoryClient(FactoryRef.parse(settings.data_factory_resource_id), credential_factory(),
-                                        endpoint=settings.arm_endpoint)
+        if _client is None or _client.endpoint != endpoint or _client.factory != factory:
+            if _client is not None:
+                _client.close()
+            _client = DataFactoryClient(factory, credential_factory(), endpoint=endpoint)
         return _client
 
 
 def reset() -> None:
     global _client
     with _lock:
+        if _client is not None:
+            _client.close()
         _client = None
 
 
-def start(settings: IngestSettings, start_date: date, end_date: date) -> tuple[dict[str, Any], int]:
+def start(settings: LoadSettings, start_date: date, end_date: date) -> tuple[dict[str, Any], int]:
     """(the `load` part of the answer, the HTTP status): 202 started or switched off, 500 no factory set,
     503 throttled, 502 any other ARM error. The caller keeps the ingestion part of the answer either way."""
-    if not settings.backfill_load_enabled:
+    if not settings.enabled:
         return {"enabled": False, "started": False,
                 "message": "BACKFILL_LOAD_ENABLED is false: only bronze is ingested; load it from elsewhere"}, 202
-    if not settings.data_factory_resource_id:
+    factory = settings.factory
+    if factory is None:
         runtime.log.error("backfill load not started: DATA_FACTORY_RESOURCE_ID is not set")
         return {"enabled": True, "started": False,
                 "error": "server misconfigured: DATA_FACTORY_RESOURCE_ID (the load is enabled but no factory is "
                          "set); the ingestion was enqueued"}, 500
-    factory = FactoryRef.parse(settings.data_factory_resource_id)
     try:
-        run_id = start_backfill_load(client(settings), start_date, end_date)
+        run_id = start_backfill_load(client(factory, settings.arm_endpoint), start_date, end_date)
     except ArmError as exc:
         runtime.log.error("backfill load %s..%s not started: %s", start_date, end_date, exc)
         return {

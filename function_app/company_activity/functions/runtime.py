@@ -15,20 +15,21 @@ from typing import Any
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.runner import bronze_container
-from company_activity.settings import IngestSettings, SettingsError
+from company_activity.settings import AppSettings, SettingsError
 
 log = logging.getLogger("company_activity.functions")
 # The SDK logs every storage request at INFO (headers redacted); that would drown the ingestion's own lines.
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 _lock = threading.Lock()
-_settings: IngestSettings | None = None
+_settings: AppSettings | None = None
 _error: Misconfigured | None = None
 _container: ContainerClient | None = None
 
 
-class Misconfigured(RuntimeError):
+class Misconfigured(OperationalError):
     """The app settings are invalid; `setting` names the first setting the error mentions."""
 
     def __init__(self, setting: str, detail: str) -> None:
@@ -36,17 +37,17 @@ class Misconfigured(RuntimeError):
         self.setting = setting
 
 
-class IngestionFailed(RuntimeError):
+class IngestionFailed(OperationalError):
     """An ingestion did not commit; raised so the host records a failure (and a queue message is retried)."""
 
 
-def settings() -> IngestSettings:
-    """IngestSettings.from_env(), once per process; Misconfigured (logged) when a setting is invalid."""
+def settings() -> AppSettings:
+    """AppSettings.from_env(), once per process; Misconfigured (logged) when a setting is invalid."""
     global _settings, _error
     with _lock:
         if _settings is None and _error is None:
             try:
-                _settings = IngestSettings.from_env()
+                _settings = AppSettings.from_env()
             except SettingsError as exc:
                 _error = Misconfigured(exc.setting, str(exc))
         if _error is not None:
@@ -62,7 +63,7 @@ def container() -> ContainerClient:
     current = settings()
     with _lock:
         if _container is None:
-            _container = bronze_container(current)
+            _container = bronze_container(current.ingest.storage)
         return _container
 
 

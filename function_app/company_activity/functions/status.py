@@ -20,7 +20,7 @@ def ingestions(req: func.HttpRequest) -> func.HttpResponse:
         return runtime.misconfigured_response(exc)
     params = {k: v for k, v in req.params.items() if k != "code"}  # `code` carries the function key
     try:
-        dates = parse_status_query(params, yesterday=yesterday(settings.tz), max_days=settings.backfill_max_days)
+        dates = parse_status_query(params, yesterday=yesterday(settings.dates.tz), max_days=settings.dates.max_days)
     except RequestInvalid as exc:
         return runtime.json_response(exc.to_body(), 400)
     days = day_statuses(runtime.container(), dates.start, dates.end)

@@ -17,7 +17,7 @@ def daily_ingest(timer: func.TimerRequest) -> None:
     if timer.past_due:
         runtime.log.warning("daily_ingest is past due (the host missed its scheduled time); running now")
     settings = runtime.settings()
-    day = yesterday(settings.tz)
-    result = ingest_day_with_settings(settings, day, container=runtime.container())
+    day = yesterday(settings.dates.tz)
+    result = ingest_day_with_settings(settings.ingest, day, container=runtime.container())
     if not result.committed:
         raise runtime.IngestionFailed(result.summary())

@@ -17,7 +17,7 @@ def backfill_worker(msg: func.QueueMessage) -> None:
     """Ingest the message's date (skip it when committed and force is false); raise on any failure."""
     settings = runtime.settings()
     try:
-        message = parse_backfill_message(msg.get_body(), yesterday=yesterday(settings.tz))
+        message = parse_backfill_message(msg.get_body(), yesterday=yesterday(settings.dates.tz))
     except RequestInvalid as exc:
         runtime.log.error(
             "malformed backfill message %s (dequeue count %s): %s; raising so that the host moves it to the "
@@ -31,6 +31,6 @@ def backfill_worker(msg: func.QueueMessage) -> None:
             runtime.log.info("backfill %s: already committed (run %s) and force is false; skipped",
                              message.date, committed.run_id)
             return
-    result = ingest_day_with_settings(settings, message.date, container=container)
+    result = ingest_day_with_settings(settings.ingest, message.date, container=container)
     if not result.committed:
         raise runtime.IngestionFailed(result.summary())

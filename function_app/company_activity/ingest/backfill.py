@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from company_activity.errors import InputError
 from company_activity.ingest.dates import DateFieldError, date_range, day_count, parse_iso_date, shown
 
 BACKFILL_FIELDS = ("start_date", "end_date", "force")
@@ -30,7 +31,7 @@ class FieldError:
         return {"field": self.field, "value": self.value, "message": self.message}
 
 
-class RequestInvalid(ValueError):
+class RequestInvalid(InputError):
     """The request is invalid; `errors` name every bad field."""
 
     def __init__(self, errors: Iterable[FieldError]) -> None:

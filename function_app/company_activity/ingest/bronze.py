@@ -36,15 +36,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import msgspec
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
-from company_activity.ingest.dates import date_range, format_instant, parse_instant, utc_now
+from company_activity.errors import OperationalError
+from company_activity.ingest.dates import DateFieldError, date_range, format_instant, parse_instant, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ _GZIP_CONTENT = ContentSettings(content_type="application/gzip")
 _JSON_CONTENT = ContentSettings(content_type="application/json")
 
 
-class BronzeError(RuntimeError):
+class BronzeError(OperationalError):
     """A bronze layout operation failed; the message names the blob or field."""
 
 
@@ -138,7 +139,7 @@ class Source:
     pages: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     dataset: str
     date: date
@@ -164,7 +165,8 @@ class Manifest:
         return run_prefix(self.date, self.run_id)
 
     @property
-    def bytes(self) -> int:
+    def stored_bytes(self) -> int:
+        """Stored (gzip) bytes of the run's data files."""
         return sum(f.bytes for f in self.files)
 
     def to_json(self) -> bytes:
@@ -263,7 +265,7 @@ class _Fields:
     def instant(self, name: str) -> datetime:
         try:
             return parse_instant(name, self._get(name, str, "a timestamp string"))
-        except ValueError as exc:
+        except DateFieldError as exc:
             raise ManifestError(f"{self.where}: {exc}") from None
 
     def files(self, name: str) -> tuple[BronzeFile, ...]:
@@ -324,7 +326,7 @@ class _GzipBlockWriter:
         try:
             self.blob.commit_block_list([])
             self.blob.delete_blob()
-        except Exception:  # best effort: uncommitted blocks also expire on their own after 7 days
+        except AzureError:  # best effort: uncommitted blocks also expire on their own after 7 days
             log.warning("could not discard staged blocks of %s", self.blob.blob_name, exc_info=True)
 
 
@@ -376,28 +378,13 @@ class _PartSeries:
             self._current = None
 
 
-def _not_serializable(value: object) -> object:
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _line_encoder() -> Callable[[Any], str]:
-    """One compact JSON value, UTF-8 kept, key order as given.
-
-    json.dumps builds a new C encoder on every call, which dominated ingestion time; the C encoder is
-    built once here and reused (same output: separators "," and ":", ensure_ascii off, NaN allowed).
-    """
-    if c_make_encoder is None:  # interpreters without the C accelerator
-        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    encoder = c_make_encoder(None, _not_serializable, encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(encoder(value, 0))
-
-
-_encode_line = _line_encoder()
+_LINES = msgspec.json.Encoder()
 
 
 def encode_lines(records: Iterable[Any]) -> bytes:
-    """JSON Lines: one compact JSON value a line, UTF-8, key order as received."""
-    return "".join([_encode_line(r) + "\n" for r in records]).encode()
+    """JSON Lines: one compact JSON value a line, UTF-8, key order as received (msgspec's encoder, built
+    once: json.dumps builds a new encoder on every call, which dominated ingestion time)."""
+    return _LINES.encode_lines(records)
 
 
 class RunWriter:
@@ -460,12 +447,14 @@ def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Man
 
 
 def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
-           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS) -> CommitOutcome:
+           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS,
+           after_read: Callable[[Manifest | None], None] | None = None) -> CommitOutcome:
     """Make `manifest` the day's committed run (conditional write), then clean up replaced and orphaned runs.
 
     `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
     grace/2 (cleanup may already consider its folder an orphan) or when the manifest kept changing under it
-    for `attempts` tries.
+    for `attempts` tries. `after_read` is called with the manifest each attempt read, just before its
+    conditional write: the moment a competing commit makes the write fail and the attempt start over.
     """
     instant = now or utc_now()
     age = instant - manifest.started_at
@@ -479,6 +468,8 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
     blob = container.get_blob_client(manifest_path(manifest.date))
     for attempt in range(1, attempts + 1):
         current, etag = _read_manifest_with_etag(container, manifest.date)
+        if after_read is not None:
+            after_read(current)
         try:
             if current is None:
                 blob.upload_blob(body, overwrite=True, match_condition=MatchConditions.IfMissing,
@@ -561,7 +552,7 @@ def committed_days(container: ContainerClient, start: date, end: date, *, worker
     return {m.date: m for m in manifests if m is not None}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DayStatus:
     """One date's ingestion status, as the status endpoint and `company-activity ingestions` show it."""
 
@@ -589,8 +580,9 @@ def day_statuses(container: ContainerClient, start: date, end: date) -> list[Day
     out = []
     for day in date_range(start, end):
         m = manifests.get(day)
-        out.append(DayStatus(day, False) if m is None else
-                   DayStatus(day, True, m.record_count, m.rejected_count, m.run_id, m.committed_at))
+        out.append(DayStatus(date=day, committed=False) if m is None else
+                   DayStatus(date=day, committed=True, record_count=m.record_count, rejected_count=m.rejected_count,
+                             run_id=m.run_id, committed_at=m.committed_at))
     return out
 
 
@@ -714,3 +706,53 @@ def download_committed_day(container: ContainerClient, day: date, dest: Path) ->
             partial.unlink(missing_ok=True)
     (dest / manifest_path(day)).write_bytes(manifest.to_json())
     return manifest
+
+
+# ---------------------------------------------------------------------------------------- local copies
+
+
+def local_run_manifest(run_folder: Path) -> Manifest | None:
+    """The day's manifest beside a run folder saved with the container's layout (`bronze download`, or a copy
+    of the day's prefix): `<day folder>/_manifest.json` next to `<day folder>/<run_id>/`. None when there is
+    none; ManifestError when the file is not a valid manifest."""
+    path = run_folder.parent / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return Manifest.from_json(path.read_bytes(), where=str(path))
+
+
+def verify_local_run(files: Sequence[Path], manifest: Manifest) -> None:
+    """IntegrityError unless `files` are exactly the committed run's part files, each byte for byte as committed
+    (stored size and sha256, so the manifest's record counts hold for them): a local copy that is truncated,
+    changed, from another run, or missing or adding a part file is refused, naming the file."""
+    folders = {f.parent for f in files}
+    if len(folders) != 1:
+        raise IntegrityError(f"the files lie in {len(folders)} folders; a committed run is one folder")
+    folder = folders.pop()
+    if folder.name != manifest.run_id:
+        raise IntegrityError(f"{folder} is not the committed run of {manifest.date}: its manifest commits run "
+                             f"{manifest.run_id}")
+    expected = {PurePosixPath(entry.path).name: entry for entry in manifest.files}
+    given = {f.name: f for f in files}
+    missing = sorted(set(expected) - set(given))
+    if missing:
+        raise IntegrityError(f"{folder}: the manifest commits {len(expected)} part file(s); not given: "
+                             f"{', '.join(missing)} (the day would load partially)")
+    extra = sorted(set(given) - set(expected))
+    if extra:
+        raise IntegrityError(f"{folder}: {', '.join(extra)} is not in the committed run's manifest")
+    for name, entry in expected.items():
+        sha, stored = hashlib.sha256(), 0
+        with given[name].open("rb") as stream:
+            for chunk in iter(lambda: stream.read(DEFAULT_BLOCK_BYTES), b""):
+                sha.update(chunk)
+                stored += len(chunk)
+        problems = []
+        if stored != entry.bytes:
+            problems.append(f"{stored} bytes, manifest says {entry.bytes}")
+        digest = sha.hexdigest()
+        if digest != entry.sha256:
+            problems.append(f"sha256 {digest}, manifest says {entry.sha256}")
+        if problems:
+            raise IntegrityError(f"{given[name]} does not match its manifest ({entry.records} records committed): "
+                                 + "; ".join(problems))

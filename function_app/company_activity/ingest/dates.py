@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from company_activity.errors import InputError
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SHOWN_MAX = 80
 
 
-class DateFieldError(ValueError):
+class DateFieldError(InputError):
     """A date field is invalid; `field`, `value` and the message say which and why."""
 
     def __init__(self, field: str, value: object, message: str) -> None:

@@ -14,19 +14,21 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import ContainerClient
 
+from company_activity.errors import OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import utc_now
+from company_activity.ingest.seen_ids import SeenIds
 from company_activity.ingest.usage_api import DayRecordValidator, UsageApiClient, UsageApiError, UsagePage
-from company_activity.settings import IngestSettings
+from company_activity.settings import IngestSettings, StorageSettings
 from company_activity.storage import blob_service
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class BronzeOptions:
     grace: timedelta = bronze.DEFAULT_GRACE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IngestResult:
     date: date
     run_id: str
@@ -74,7 +76,7 @@ class IngestResult:
         return f"{head}: NOT committed: {self.reason}"
 
 
-class _Rejected(Exception):
+class _Rejected(OperationalError):
     """The rejected share is over the threshold."""
 
 
@@ -134,11 +136,13 @@ def ingest_day(
     options: BronzeOptions | None = None,
     prefetch: int = PREFETCH_PAGES,
     now: datetime | None = None,
+    seen_ids: Callable[[], SeenIds] = SeenIds,
 ) -> IngestResult:
     """Ingest `day` into a new run folder and commit it; see IngestResult.reason when not committed.
 
     API failures, an over-threshold rejected share and a refused commit return committed=False (the
     previous commit is untouched); storage errors propagate after the run folder was discarded.
+    `seen_ids` makes the store of the day's company ids (duplicate detection), closed at the end.
     """
     options = options or BronzeOptions()
     started = now or utc_now()
@@ -146,14 +150,16 @@ def ingest_day(
     run_id = bronze.new_run_id(started)
     writer = bronze.RunWriter(container, day, run_id, part_max_bytes=options.part_max_bytes,
                               block_bytes=options.block_bytes, gzip_level=options.gzip_level)
-    validator = DayRecordValidator(day)
+    validator = DayRecordValidator(day, seen_ids())
     valid = rejected = pages = 0
     log.info("ingesting %s as run %s from %s", day, run_id, public_url(client.base_url))
 
     def result(committed: bool, files_bytes: int = 0, reason: str | None = None,
                replaced: str | None = None, systemic: bool = False) -> IngestResult:
-        outcome = IngestResult(day, run_id, committed, valid, rejected, files_bytes, pages,
-                               round(time.perf_counter() - clock, 3), reason, replaced, systemic)
+        outcome = IngestResult(date=day, run_id=run_id, committed=committed, record_count=valid,
+                               rejected_count=rejected, bytes=files_bytes, pages=pages,
+                               seconds=round(time.perf_counter() - clock, 3), reason=reason,
+                               replaced_run_id=replaced, systemic=systemic)
         (log.info if committed else log.error)("ingestion %s", outcome.summary())
         return outcome
 
@@ -197,15 +203,15 @@ def ingest_day(
         writer.discard()
         return result(False, reason=str(exc))
     except BaseException:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(AzureError):  # storage is down too: the original error says more
             writer.discard()
         raise
     finally:
         validator.close()  # removes the spilled company ids (seen_ids.py) from the temp dir
-    return result(True, outcome.manifest.bytes, replaced=outcome.replaced_run_id)
+    return result(True, outcome.manifest.stored_bytes, replaced=outcome.replaced_run_id)
 
 
-def bronze_container(settings: IngestSettings) -> ContainerClient:
+def bronze_container(settings: StorageSettings) -> ContainerClient:
     """The bronze container, created when missing (Azurite; in Azure the infrastructure creates it)."""
     container = blob_service(settings).get_container_client(settings.bronze_container)
     if not container.exists():
@@ -219,6 +225,6 @@ def ingest_day_with_settings(
     options: BronzeOptions | None = None,
 ) -> IngestResult:
     """ingest_day with the API client and (unless given) the container the settings describe."""
-    with UsageApiClient.from_settings(settings) as client:
-        return ingest_day(day, client, container or bronze_container(settings),
+    with UsageApiClient.from_settings(settings.api) as client:
+        return ingest_day(day, client, container or bronze_container(settings.storage),
                           reject_threshold=settings.reject_threshold, options=options)

@@ -70,8 +70,9 @@ class SeenIds:
         self._on_disk = [0] * buckets  # lines in each bucket file, so a lookup skips empty buckets
         self._parent = os.fspath(directory) if directory is not None else None
         self._dir: str | None = None
-        self._cleanup: weakref.finalize | None = None
+        self._cleanup: weakref.finalize[..., SeenIds] | None = None
         self.disk_lookups = 0  # filter hits not answered by the ids in memory: a bucket file was read
+        self.spills = 0  # runs of ids written to disk
 
     def claim(self, company_id: str, page: int) -> int | None:
         """None when `company_id` is new (it is now claimed for `page`), else the page that claimed it."""
@@ -151,6 +152,7 @@ class SeenIds:
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         pending = self._pending[bucket]
         line = json.dumps(pending).encode("ascii") + b"\n"
+        self.spills += 1
         fd = os.open(self._bucket_path(bucket), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             written = 0
@@ -159,6 +161,7 @@ class SeenIds:
         finally:
             os.close(fd)
         self._on_disk[bucket] += 1
+        assert isinstance(self._page, int)  # a spill happens inside a claim, which set the page
         pending[:] = [self._page]  # the next line starts with its page
 
     def _bucket_path(self, bucket: int) -> str:

@@ -20,6 +20,7 @@ import datetime
 import email.utils
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
-from company_activity.settings import IngestSettings, Secret
+from company_activity.settings import Secret, UsageApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class ClientStats:
     body_bytes: int = 0
 
 
-class UsageApiError(Exception):
+class UsageApiError(OperationalError):
     """The API answered in a way retrying cannot fix (4xx, wrong shape, cursor loop). No secret inside.
 
     `systemic` is true when the cause is not the date but the setup (the API unreachable, the key refused,
@@ -103,13 +105,16 @@ class UsageApiUnavailable(UsageApiError):
     """Retries are exhausted; the message says how many attempts were made and what failed last."""
 
 
-class _Transient(Exception):
-    """A retryable failure of one attempt. Its message is safe to log; it holds no request object."""
+class _Transient(OperationalError):
+    """A retryable failure of one attempt. Its message is safe to log; it holds no request object. `short` is
+    the few words a retry's log line shows (`connection refused`, `HTTP 503`); the message has the detail."""
 
-    def __init__(self, message: str, retry_after: float | None = None, *, connection: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None, *, connection: bool = False,
+                 short: str | None = None):
         super().__init__(message)
         self.retry_after = retry_after
         self.connection = connection  # no HTTP answer at all (refused, unreachable)
+        self.short = short or message
 
 
 class UsageApiClient:
@@ -151,12 +156,12 @@ class UsageApiClient:
         self._server = _host_only(self.base_url)
 
     @classmethod
-    def from_settings(cls, settings: IngestSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
+    def from_settings(cls, settings: UsageApiSettings, retry: RetryPolicy | None = None) -> UsageApiClient:
         return cls(
-            settings.usage_api_base_url,
-            settings.usage_api_key,
-            page_size=settings.usage_api_page_size,
-            timeout_s=settings.usage_api_timeout_s,
+            settings.base_url,
+            settings.key,
+            page_size=settings.page_size,
+            timeout_s=settings.timeout_s,
             retry=retry,
         )
 
@@ -230,11 +235,15 @@ class UsageApiClient:
         return float(self._backoff(state))
 
     def _log_retry(self, state: RetryCallState) -> None:
+        """One short line per retry: where, what failed in a few words, which attempt, the wait."""
         self.stats.retries += 1
         failure = state.outcome.exception() if state.outcome else None
+        what = failure.short if isinstance(failure, _Transient) else str(failure)
+        day, _, number = state.args if len(state.args) == 3 else ("?", None, "?")
         log.warning(
-            "usage API: %s (attempt %d of %d); retrying in %.2fs",
-            failure, state.attempt_number, self.retry.max_attempts, state.upcoming_sleep,
+            "usage API %s, date=%s page %s: %s (attempt %d of %d, at most %gs in all); retrying in %.2fs",
+            self._server, day, number, what, state.attempt_number, self.retry.max_attempts, self.retry.max_total_s,
+            state.upcoming_sleep,
         )
 
     # -- one attempt -------------------------------------------------------------------------------------
@@ -247,6 +256,7 @@ class UsageApiClient:
         # Exceptions of requests hold the request, headers included: keep only their text, and raise
         # outside the except blocks so nothing is chained.
         transient: str | None = None
+        short: str | None = None
         fatal: str | None = None
         connection_failed = False
         try:
@@ -260,14 +270,16 @@ class UsageApiClient:
             )
         except requests.Timeout:
             transient = f"{target}: no response within {self.timeout_s:g}s"
+            short = f"no response within {self.timeout_s:g}s"
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             transient = f"{target}: connection failed: {self._scrub(_shorten(str(exc), 300))}"
+            short = connection_failure(exc)
             connection_failed = isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
         except requests.RequestException as exc:
             detail = self._scrub(_shorten(str(exc), 300))
             fatal = f"usage API request {target} for date {day.isoformat()} failed: {detail}"
         if transient is not None:
-            raise _Transient(transient, connection=connection_failed)
+            raise _Transient(transient, connection=connection_failed, short=short)
         if fatal is not None:
             raise UsageApiError(fatal)
         return self._page(response, day, number, target)
@@ -282,9 +294,10 @@ class UsageApiClient:
                     f"usage API rate limited {target} (date {day.isoformat()}) and asked to wait {wait:g}s, "
                     f"more than RetryPolicy.max_retry_after_s={self.retry.max_retry_after_s:g}s; try again later"
                 )
-            raise _Transient(f"{target}: HTTP 429 rate limited{self._detail(body)}", retry_after=wait)
+            raise _Transient(f"{target}: HTTP 429 rate limited{self._detail(body)}", retry_after=wait,
+                             short="HTTP 429 rate limited")
         if status >= 500 or status == 408:
-            raise _Transient(f"{target}: HTTP {status}{self._detail(body)}")
+            raise _Transient(f"{target}: HTTP {status}{self._detail(body)}", short=f"HTTP {status}")
         if status != 200:
             raise UsageApiError(
                 f"usage API answered HTTP {status} to {target} for date {day.isoformat()} ({self._server})"
@@ -293,7 +306,8 @@ class UsageApiClient:
             )
         payload, not_json = _parse_json(body)
         if not_json is not None:  # truncated or garbled body
-            raise _Transient(f"{target}: HTTP 200 with a body of {len(body)} bytes that is not valid JSON ({not_json})")
+            raise _Transient(f"{target}: HTTP 200 with a body of {len(body)} bytes that is not valid JSON ({not_json})",
+                             short="HTTP 200 with a body that is not valid JSON")
         records, next_cursor = self._check_shape(payload, day, target)
         return UsagePage(number=number, records=records, next_cursor=next_cursor, body_bytes=len(body))
 
@@ -409,18 +423,50 @@ class DayRecordValidator:
         return None
 
 
+class _NotJsonNumber(OperationalError):  # raised inside json.loads, caught just below
+    pass
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _NotJsonNumber(token)
+
+
 def _parse_json(body: bytes) -> tuple[Any, str | None]:
-    """(payload, None), or (None, why the body is not JSON)."""
+    """(payload, None), or (None, why the body is not JSON). NaN and Infinity, which json.loads would accept,
+    are not JSON (RFC 8259) and could not be written to bronze as they came."""
     try:
-        return json.loads(body), None
+        return json.loads(body, parse_constant=_refuse_constant), None
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg}, char {exc.pos}"
+    except _NotJsonNumber as exc:
+        return None, f"{exc} is not a JSON number"
     except ValueError as exc:  # undecodable bytes
         return None, type(exc).__name__
 
 
 def _show(value: Any) -> str:
     return _shorten(repr(value), _SHOW_CHARS)
+
+
+def connection_failure(exc: BaseException) -> str:
+    """A failed connection in a few words, from the OS error somewhere inside requests' exception chain."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(item, socket.gaierror):
+            return "host name not found"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset"
+        if isinstance(item, TimeoutError):
+            return "connect timed out"
+        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return "connection failed"
 
 
 def _shorten(text: str, limit: int) -> str:

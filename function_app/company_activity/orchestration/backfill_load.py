@@ -14,16 +14,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from company_activity.errors import InputError, OperationalError
 from company_activity.ingest.bronze import DayStatus
 from company_activity.ingest.dates import date_range
-from company_activity.orchestration.data_factory import DataFactoryClient, PipelineRun, query_window
+from company_activity.orchestration.data_factory import DataFactoryClient, PipelineRun, RunStatus, query_window
 
 BACKFILL_PIPELINE = "PL_backfill_company_activity"
 DAILY_PIPELINE = "PL_daily_company_activity"
 PER_DATE_ACTIVITY = "RunDailyLoad"
-RUNNING_STATUSES = frozenset({"Queued", "InProgress", "Canceling"})
+RUNNING_STATUSES: frozenset[RunStatus] = frozenset({"Queued", "InProgress", "Canceling"})
 _STATES = {"Queued": "queued", "InProgress": "running", "Succeeded": "succeeded", "Failed": "failed",
            "Canceling": "running", "Cancelled": "cancelled"}
+
+
+class NotABackfillRun(InputError):
+    """The run id names a run of another pipeline (GET /api/backfill/{run id} answers 404)."""
+
+
+class MalformedBackfillRun(OperationalError):
+    """ARM answered with a backfill run that lacks its date parameters (an answer this app cannot read)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ def _run_date(activity_run: Mapping[str, Any]) -> str | None:
     return str(value)[:10] if value else None
 
 
-def date_loads(dates: Sequence[date], backfill_status: str, activity_runs: Sequence[Mapping[str, Any]]
+def date_loads(dates: Sequence[date], backfill_status: RunStatus, activity_runs: Sequence[Mapping[str, Any]]
                ) -> dict[date, DateLoad]:
     """Load state per date from the RunDailyLoad activity runs (matched by their runDate input, else by order:
     the ForEach is sequential, so the n-th activity run is the n-th date)."""
@@ -71,25 +80,26 @@ def date_loads(dates: Sequence[date], backfill_status: str, activity_runs: Seque
     ended = backfill_status not in RUNNING_STATUSES
     out: dict[date, DateLoad] = {}
     for day in dates:
-        run = by_date.get(day.isoformat())
-        if run is None:
+        day_run = by_date.get(day.isoformat())
+        if day_run is None:
             out[day] = DateLoad("not run" if ended else "queued")
             continue
-        status = str(run.get("status") or "")
-        error = (run.get("error") or {}).get("message") if status == "Failed" else None
-        child = (run.get("output") or {}).get("pipelineRunId")
+        status = str(day_run.get("status") or "")
+        error = (day_run.get("error") or {}).get("message") if status == "Failed" else None
+        child = (day_run.get("output") or {}).get("pipelineRunId")
         out[day] = DateLoad(_STATES.get(status, status.lower() or "unknown"), child, error or None)
     return out
 
 
 def backfill_range(run: PipelineRun) -> tuple[date, date]:
-    """startDate and endDate of a backfill run (ValueError naming the parameter when missing or not a date)."""
+    """startDate and endDate of a backfill run (MalformedBackfillRun naming the parameter when missing or not a
+    date)."""
     values = []
     for name in ("startDate", "endDate"):
         try:
             values.append(date.fromisoformat(str(run.parameters[name])[:10]))
         except (KeyError, ValueError):
-            raise ValueError(f"run {run.run_id} has no valid {name} parameter "
+            raise MalformedBackfillRun(f"run {run.run_id} has no valid {name} parameter "
                              f"(got {run.parameters.get(name)!r})") from None
     return values[0], values[1]
 
@@ -129,10 +139,11 @@ def backfill_view(run: PipelineRun, activity_runs: Sequence[Mapping[str, Any]],
 
 
 def read_backfill(client: DataFactoryClient, run_id: str, now: datetime) -> tuple[PipelineRun, list[dict[str, Any]]]:
-    """The backfill run and its RunDailyLoad activity runs (ValueError when the run is not a backfill run)."""
+    """The backfill run and its RunDailyLoad activity runs (NotABackfillRun when it is a run of another
+    pipeline)."""
     run = client.get_run(run_id)
     if run.pipeline_name != BACKFILL_PIPELINE:
-        raise ValueError(f"run {run_id} is a run of {run.pipeline_name or 'an unknown pipeline'}, "
+        raise NotABackfillRun(f"run {run_id} is a run of {run.pipeline_name or 'an unknown pipeline'}, "
                          f"not of {BACKFILL_PIPELINE}")
     after, before = query_window(run, now)
     return run, client.activity_runs(run_id, after, before, activity_name=PER_DATE_ACTIVITY)

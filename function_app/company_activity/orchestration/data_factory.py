@@ -1,15 +1,18 @@
 """The Data Factory REST API calls the Functions app makes: start a pipeline run, read it, read its activity runs.
 
-Plain `requests` against ARM (api-version 2018-06-01) rather than azure-mgmt-datafactory: the SDK is a
-large dependency of the deployed worker for three calls, and the HTTP contract (URL, body, status codes)
-is what the tests pin against a local ARM stand-in. The bearer token comes from an azure-identity
-credential for `https://management.azure.com/.default`; in Azure that is the Function App's managed
-identity (see `default_credential`).
+An azure-core `PipelineClient` against ARM (api-version 2018-06-01) rather than azure-mgmt-datafactory:
+the SDK is a large dependency of the deployed worker for three calls, and the HTTP contract (URL, body,
+status codes) is what the tests pin against a local ARM stand-in. The pipeline is azure-core's own:
+`BearerTokenCredentialPolicy` asks an azure-identity credential for `https://management.azure.com/.default`
+(in Azure the Function App's managed identity, see `default_credential`) and caches the token;
+`RetryPolicy` retries, with this client's rules (`ArmRetryPolicy`): 429 always, after ARM's Retry-After
+(capped at MAX_RETRY_AFTER_S); a 5xx only for reads, since POST createRun is not idempotent and a 5xx may
+come after the run was created.
 
-Errors: every non-2xx answer becomes `ArmError` with ARM's status, error code and message and a sentence
-saying what it means for this app (no permission, factory missing, throttled, ARM down). The token never
-appears in an error or a log line. Only 429 is retried for createRun (a 5xx may have created the run:
-POST createRun is not idempotent); reads retry 429 and 5xx.
+Errors: every non-2xx answer raises azure-core's `HttpResponseError` (ARM's CloudError body parsed into
+its `error.code` / `error.message`), which surfaces as `ArmError`, an `OperationalError` with ARM's status,
+code and message and a sentence saying what it means for this app (no permission, factory missing,
+throttled, ARM down); the azure-core error is its `__cause__`. The token never appears in an error or a log line.
 """
 
 from __future__ import annotations
@@ -18,35 +21,44 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Literal, get_args
+from urllib.parse import urlsplit
 
-import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from azure.core import PipelineClient
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline.policies import (
+    BearerTokenCredentialPolicy,
+    HttpLoggingPolicy,
+    RetryPolicy,
+    UserAgentPolicy,
+)
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest import HttpRequest, HttpResponse
 
+from company_activity.errors import OperationalError
 from company_activity.resource_ids import FactoryRef
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "2018-06-01"
-ARM_SCOPE = "https://management.azure.com/.default"
-DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
-TIMEOUT_S = 30.0
-ATTEMPTS = 3
-MAX_RETRY_AFTER_S = 10.0
+API_VERSION: Final = "2018-06-01"
+ARM_SCOPE: Final = "https://management.azure.com/.default"
+DEFAULT_ARM_ENDPOINT: Final = "https://management.azure.com"
+TIMEOUT_S: Final = 30.0
+ATTEMPTS: Final = 3
+MAX_RETRY_AFTER_S: Final = 10.0
+USER_AGENT: Final = "company-activity-pipeline"
 # PipelineRun.status values (REST reference "Pipeline Runs - Get", PipelineRun definition).
-RUN_STATUSES = ("Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled")
+RunStatus = Literal["Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
 
-class TokenCredential(Protocol):
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+class ArmError(OperationalError):
+    """ARM answered with an error (or could not be reached: status 0); the azure-core error is `__cause__`."""
 
-
-class ArmError(RuntimeError):
-    """ARM answered with an error (or could not be reached: status 0)."""
-
-    def __init__(self, status: int, code: str, message: str, meaning: str, retry_after: float | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, meaning: str) -> None:
         self.status, self.code, self.arm_message, self.meaning = status, code, message, meaning
-        self.retry_after = retry_after  # seconds ARM asked to wait (Retry-After), capped
         shown = f"ARM {status}" if status else "ARM unreachable"
         super().__init__(f"{meaning} ({shown}{' ' + code if code else ''}: {message})")
 
@@ -71,11 +83,11 @@ def _meaning(status: int, what: str) -> str:
     return f"{what}: ARM rejected the request ({status})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PipelineRun:
     run_id: str
     pipeline_name: str
-    status: str
+    status: RunStatus
     parameters: dict[str, Any]
     message: str
     run_start: str | None
@@ -83,9 +95,14 @@ class PipelineRun:
 
     @classmethod
     def from_arm(cls, body: Mapping[str, Any]) -> PipelineRun:
-        return cls(str(body.get("runId", "")), str(body.get("pipelineName", "")), str(body.get("status", "")),
-                   dict(body.get("parameters") or {}), str(body.get("message") or ""),
-                   body.get("runStart"), body.get("runEnd"))
+        run_id, status = str(body.get("runId", "")), body.get("status")
+        if status not in RUN_STATUSES:
+            raise ArmError(200, "", f"status {status!r} is none of {', '.join(RUN_STATUSES)}",
+                           f"cannot read pipeline run {run_id}")
+        return cls(run_id=run_id, pipeline_name=str(body.get("pipelineName", "")),
+                   status=status, parameters=dict(body.get("parameters") or {}),
+                   message=str(body.get("message") or ""), run_start=body.get("runStart"),
+                   run_end=body.get("runEnd"))
 
 
 def default_credential() -> TokenCredential:
@@ -97,28 +114,72 @@ def default_credential() -> TokenCredential:
     return DefaultAzureCredential()
 
 
+def _creates_run(request: Any) -> bool:
+    return str(request.method).upper() == "POST" and urlsplit(str(request.url)).path.endswith("/createRun")
+
+
+class ArmRetryPolicy(RetryPolicy[HttpRequest, HttpResponse]):
+    """azure-core's RetryPolicy with this client's rules (the default would retry a POST's 500/503/504 and
+    any status that carries a Retry-After): 429 is retried for every call; 5xx for reads only."""
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        if not settings["total"]:
+            return False
+        status: int = response.http_response.status_code
+        return status == 429 or (status >= 500 and not _creates_run(response.http_request))
+
+    def get_retry_after(self, response: PipelineResponse[Any, Any]) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, MAX_RETRY_AFTER_S)
+
+    def sleep(self, settings: dict[str, Any], transport: HttpTransport[Any, Any],
+              response: PipelineResponse[Any, Any] | None = None) -> None:
+        after = self.get_retry_after(response) if response is not None else None
+        if after is None:
+            super().sleep(settings, transport, response)
+        elif after > 0:  # "Retry-After: 0" means now; azure-core would fall back to its backoff
+            transport.sleep(after)
+
+
+def _is_loopback_http(endpoint: str) -> bool:
+    parts = urlsplit(endpoint)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
 class DataFactoryClient:
     """createRun, Pipeline Runs - Get and Activity Runs - Query By Pipeline Run, for one factory."""
 
     def __init__(self, factory: FactoryRef, credential: TokenCredential, *,
-                 endpoint: str = DEFAULT_ARM_ENDPOINT, session: requests.Session | None = None,
-                 timeout_s: float = TIMEOUT_S) -> None:
+                 endpoint: str = DEFAULT_ARM_ENDPOINT, timeout_s: float = TIMEOUT_S) -> None:
         self.factory = factory
-        self.credential = credential
         self.endpoint = endpoint.rstrip("/")
-        self.session = session or requests.Session()
-        self.timeout_s = timeout_s
+        self._client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(
+            self.endpoint,
+            policies=[
+                UserAgentPolicy(USER_AGENT),
+                ArmRetryPolicy(retry_total=ATTEMPTS - 1, retry_backoff_factor=1.0,
+                               retry_backoff_max=int(MAX_RETRY_AFTER_S)),
+                BearerTokenCredentialPolicy(credential, ARM_SCOPE),
+                HttpLoggingPolicy(),  # logs method, URL and status; redacts the Authorization header
+            ],
+            connection_timeout=timeout_s, read_timeout=timeout_s,
+        )
+        # Bearer tokens go over TLS only; the one exception is a stand-in on this machine (tests).
+        self._options: dict[str, Any] = {"enforce_https": False} if _is_loopback_http(self.endpoint) else {}
+
+    def close(self) -> None:
+        self._client.close()
 
     def url(self, suffix: str) -> str:
         return f"{self.endpoint}{self.factory.path}/{suffix}?api-version={API_VERSION}"
 
     def create_run(self, pipeline: str, parameters: Mapping[str, Any]) -> str:
         """Start `pipeline` with `parameters` (the request body); the new run's id."""
-        body = self._call("POST", f"pipelines/{pipeline}/createRun", dict(parameters),
-                          what=f"cannot start pipeline {pipeline}", retry_server_errors=False)
+        what = f"cannot start pipeline {pipeline}"
+        body = self._call("POST", f"pipelines/{pipeline}/createRun", dict(parameters), what=what)
         run_id = body.get("runId")
         if not isinstance(run_id, str) or not run_id:
-            raise ArmError(200, "", "no runId in the answer", f"cannot start pipeline {pipeline}")
+            raise ArmError(200, "", "no runId in the answer", what)
         return run_id
 
     def get_run(self, run_id: str) -> PipelineRun:
@@ -141,56 +202,31 @@ class DataFactoryClient:
                 return runs
             query = {**query, "continuationToken": token}
 
-    # -- one request -----------------------------------------------------------------------------------
-    def _call(self, method: str, suffix: str, body: Any, *, what: str,
-              retry_server_errors: bool = True) -> dict[str, Any]:
-        def retryable(exc: BaseException) -> bool:
-            return isinstance(exc, ArmError) and (exc.status == 429 or (retry_server_errors and exc.status >= 500))
-
-        retrying = Retrying(stop=stop_after_attempt(ATTEMPTS), wait=_wait_retry_after,
-                            retry=retry_if_exception(retryable), reraise=True)
-        return retrying(self._once, method, suffix, body, what)
-
-    def _once(self, method: str, suffix: str, body: Any, what: str) -> dict[str, Any]:
-        token = self.credential.get_token(ARM_SCOPE).token
+    # -- one request (retried by the pipeline's ArmRetryPolicy) ------------------------------------------
+    def _call(self, method: str, suffix: str, body: Any, *, what: str) -> dict[str, Any]:
+        request = HttpRequest(method, self.url(suffix), json=body)
         try:
-            response = self.session.request(method, self.url(suffix), json=body, timeout=self.timeout_s,
-                                            headers={"Authorization": f"Bearer {token}"})
-        except requests.RequestException as exc:
-            raise ArmError(0, "", type(exc).__name__, _meaning(0, what)) from None
-        if 200 <= response.status_code < 300:
-            try:
-                parsed = response.json()
-            except ValueError:
-                raise ArmError(response.status_code, "", "the answer is not JSON", _meaning(response.status_code,
-                                                                                           what)) from None
-            return parsed if isinstance(parsed, dict) else {}
-        code, message = _cloud_error(response)
-        raise ArmError(response.status_code, code, message, _meaning(response.status_code, what),
-                       _retry_after(response))
+            response = self._client.send_request(request, **self._options)
+            response.raise_for_status()
+        except HttpResponseError as exc:
+            status = exc.status_code or 0
+            error = exc.error
+            code = (error.code or "") if error is not None else ""
+            message = (error.message or "")[:500] if error is not None else _text(exc)
+            raise ArmError(status, code, message, _meaning(status, what)) from exc
+        except AzureError as exc:  # no answer: DNS, refused connection, timeout
+            raise ArmError(0, "", type(exc).__name__, _meaning(0, what)) from exc
+        try:
+            parsed = response.json()
+        except ValueError:
+            raise ArmError(response.status_code, "", "the answer is not JSON",
+                           _meaning(response.status_code, what)) from None
+        return parsed if isinstance(parsed, dict) else {}
 
 
-def _cloud_error(response: requests.Response) -> tuple[str, str]:
-    """ARM's CloudError body {"error": {"code", "message"}}; the first 300 characters of anything else."""
-    try:
-        error = response.json().get("error") or {}
-        return str(error.get("code") or ""), str(error.get("message") or "")[:500]
-    except (ValueError, AttributeError):
-        return "", response.text[:300]
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return min(float(value), MAX_RETRY_AFTER_S)
-    except ValueError:
-        return None
-
-
-def _wait_retry_after(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    after = exc.retry_after if isinstance(exc, ArmError) else None
-    return after if after is not None else min(2.0 ** (state.attempt_number - 1), MAX_RETRY_AFTER_S)
+def _text(exc: HttpResponseError) -> str:
+    """The first 300 characters of an answer that is not a CloudError (a proxy's HTML page, say)."""
+    return exc.response.text()[:300] if exc.response is not None else ""
 
 
 def _instant(value: datetime) -> str:

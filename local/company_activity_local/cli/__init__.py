@@ -1,4 +1,9 @@
-"""`company-activity`: one console script, one subcommand module per stage of the data flow."""
+"""`company-activity`: one console script, one subcommand module per stage of the data flow.
+
+Each module's `register(sub)` adds its subcommands and sets `handler`, a function `(args, journal) -> None`
+that raises when the command fails (cli/errors.py says how each error ends). `main` is the one place that
+prints an error, picks the exit code and handles Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from company_activity.settings import SettingsError, apply_local_settings
+from company_activity.settings import apply_local_settings
 from company_activity_local.cli import (
     bronze,
     crm,
@@ -22,14 +28,26 @@ from company_activity_local.cli import (
     transform,
     warehouse,
 )
+from company_activity_local.cli.errors import PROG, ExitCode, UsageError, error_line, exit_code
+from company_activity_local.cli.journal import Journal
+
+log = logging.getLogger("company_activity_local.cli")
+Handler = Callable[[argparse.Namespace, Journal], None]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's complaints (unknown flag, missing value) become a UsageError, reported like any other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="company-activity",
+    parser = Parser(
+        prog=PROG,
         description="Usage API + CRM -> fact_daily_company_activity: ingest, transform, orchestrate, demo.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (and show tracebacks)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (simulator, ingest, warehouse, transform, pipeline, demo, dashboard, services, bronze, crm, show):
         module.register(sub)
@@ -37,29 +55,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # The Azure SDK logs every HTTP request at INFO; that drowns the pipeline's own messages.
-    if not args.verbose:
-        logging.getLogger("azure").setLevel(logging.WARNING)
+    journal = Journal()
     try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose)
         # One rule for every command: environment variable > local.settings.json Values > default.
         apply_local_settings()
-    except SettingsError as exc:
-        print(f"company-activity: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        code = int(args.handler(args) or 0)
+        handler: Handler = args.handler
+        handler(args, journal)
         sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted: {journal.line()}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly with 1, as rich's console does, and point stdout
         # at /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    return code
+        return ExitCode.FAILED
+    except Exception as exc:  # the outermost boundary: whatever ended the command is reported here, once
+        log.debug("the command ended with an error", exc_info=True)
+        print(error_line(exc), file=sys.stderr)
+        return exit_code(exc)
+    return ExitCode.OK
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Azure SDK logs every HTTP request at INFO; that drowns the pipeline's own messages.
+    if not verbose:
+        logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -7,27 +7,22 @@ The replay runbook (docs/crm.md) runs `transform` on these files. Layout and ver
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from azure.core.exceptions import AzureError
 from rich.markup import escape
 
 from company_activity.ingest.bronze import BronzeError, download_committed_day, run_prefix
-from company_activity.ingest.dates import DateFieldError
-from company_activity.settings import SettingsError
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.pipeline import parse_dates
+from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
+from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.storage_args import (
     REPLAY_READER_ROLE,
-    access_refused,
     add_storage_flags,
     container,
-    first_line,
+    storage_access,
     storage_settings,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_DEST = Path("out/bronze")
+from company_activity_local.settings import out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,48 +30,43 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                             description="Work with the files of the bronze container (docs/ingestion.md).")
     actions = bronze.add_subparsers(dest="bronze_command", required=True, metavar="ACTION")
     download = actions.add_parser(
-        "download", help="save committed days (manifest, part and rejected files) under DEST, verified",
-        description="For each date, read its _manifest.json and save the committed run's files under DEST with "
-                    "the container's layout (DEST/product_usage/date=D/<run_id>/part-*.jsonl.gz). Every file is "
+        "download", help="save committed days (manifest, part and rejected files) under OUT, verified",
+        description="For each date, read its _manifest.json and save the committed run's files under OUT with "
+                    "the container's layout (OUT/product_usage/date=D/<run_id>/part-*.jsonl.gz). Every file is "
                     "checked against the manifest (bytes, sha256, records) before it appears. Exit 1 when a date "
                     "is not committed or a file does not match.",
     )
-    when = download.add_mutually_exclusive_group(required=True)
-    when.add_argument("--date", help="the day, YYYY-MM-DD")
-    when.add_argument("--dates", help="a range START..END (inclusive)")
-    download.add_argument("--dest", type=Path, default=DEFAULT_DEST,
-                          help=f"folder to write to (default {DEFAULT_DEST})")
+    add_span_flags(download, help="the days to download")
+    add_out_flag(download, default=None, help="folder to write to (default $LOCAL_OUT_DIR/bronze, out/bronze)",
+                 old=["--dest"])
     download.add_argument("--container", help="bronze container (env BRONZE_CONTAINER, default bronze)")
     add_storage_flags(download)
     download.set_defaults(handler=run_download)
 
 
-def run_download(args: argparse.Namespace) -> int:
+def run_download(args: argparse.Namespace, journal: Journal) -> None:
     console, err = make_console(), make_console(stderr=True)
-    try:
-        days = parse_dates(args.date, args.dates)
-        settings = storage_settings(args)
-    except (ValueError, SettingsError, DateFieldError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    days = days_of(args)
+    settings = storage_settings(args)
     bronze = container(settings, settings.bronze_container)
-    missing = 0
-    for day in days:
+    args.out = args.out or out_dir().bronze
+    missing: list[str] = []
+    for index, day in enumerate(days):
+        journal.note(f"{index} of {len(days)} date(s) saved under {args.out} (a file appears only once verified); "
+                     "rerunning the same command downloads them again")
         try:
-            manifest = download_committed_day(bronze, day, args.dest)
+            with storage_access(f"downloading {day}", settings.bronze_container, REPLAY_READER_ROLE):
+                manifest = download_committed_day(bronze, day, args.out)
         except BronzeError as exc:
-            err.print(f"[bold red]error:[/] {day}: {escape(str(exc))}")
-            return EXIT_FAILED
-        except AzureError as exc:
-            refused = access_refused(exc, settings.bronze_container, REPLAY_READER_ROLE)
-            err.print(f"[bold red]storage error:[/] {escape(refused or first_line(exc))}")
-            return EXIT_FAILED
+            raise CommandFailed(f"{day}: {exc}") from exc
         if manifest is None:
-            missing += 1
+            missing.append(day.isoformat())
             err.print(f"[yellow]{day}: not committed[/] (no _manifest.json in container "
                       f"{settings.bronze_container}): nothing saved")
             continue
-        folder = args.dest / run_prefix(day, manifest.run_id)
+        folder = args.out / run_prefix(day, manifest.run_id)
         console.print(f"{day}: run {manifest.run_id}, {manifest.record_count} records in {len(manifest.files)} "
                       f"file(s), {manifest.rejected_count} rejected -> {escape(str(folder))}/ (verified)")
-    return EXIT_OK if missing == 0 else EXIT_FAILED
+    if missing:
+        raise CommandFailed(f"{len(missing)} of {len(days)} date(s) not committed, nothing saved for them: "
+                            + ", ".join(missing))

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed, UsageError, first_line
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_out_flag, connection_string
+from company_activity_local.cli.journal import Journal
 from company_activity_local.cli.warehouse import CONNECTION_STRING_ENV
-
-DEFAULT_OUTPUT = "out/dashboard.html"
+from company_activity_local.settings import out_dir, warehouse_target
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,56 +26,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--warehouse", metavar="PATH.duckdb", help="local DuckDB warehouse file (must exist)")
-    target.add_argument(
-        "--connection-string",
-        metavar="ODBC",
-        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
-        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
-    )
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="PATH.html", help=f"default {DEFAULT_OUTPUT}")
+    target.add_argument("--warehouse", metavar="PATH.duckdb",
+                        help="local DuckDB warehouse file, which must exist (default: $WAREHOUSE_PATH, else "
+                             "$LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
+    add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
+    add_out_flag(parser, default=None, help="the HTML file to write (default $LOCAL_OUT_DIR/dashboard.html, "
+                 "out/dashboard.html)", old=["--output"])
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the day shown (default: the latest loaded day)")
     parser.set_defaults(handler=dashboard_command)
 
 
-def dashboard_command(args: argparse.Namespace) -> int:
-    err = make_console(stderr=True)
-    err.print = _plain(err.print)  # type: ignore[method-assign]
+def dashboard_command(args: argparse.Namespace, journal: Journal) -> None:
     day = None
     if args.date:
         try:
             day = dt.date.fromisoformat(args.date)
         except ValueError:
-            err.print(f"error: --date {args.date!r} is not a date (YYYY-MM-DD)")
-            return 2
-    connection_string = args.connection_string or (None if args.warehouse else os.environ.get(CONNECTION_STRING_ENV))
-    if not args.warehouse and not connection_string:
-        err.print(f"error: give --warehouse PATH.duckdb or --connection-string (or set {CONNECTION_STRING_ENV})")
-        return 2
-    if args.warehouse and not Path(args.warehouse).is_file():
-        err.print(f"error: --warehouse {args.warehouse}: no such file (run `company-activity demo` first)")
-        return 1
-    path = build(warehouse_path=args.warehouse, connection_string=connection_string, day=day, output=args.output)
-    if isinstance(path, str):
-        err.print(f"error: {path}")
-        return 1
-    make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    return 0
+            raise UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
+    # The one rule of every command: the flag, else WAREHOUSE_CONNECTION_STRING / WAREHOUSE_PATH, else the default.
+    warehouse, connection = warehouse_target(Path(args.warehouse) if args.warehouse else None, connection_string(args))
+    if warehouse is not None and not warehouse.is_file():
+        raise CommandFailed(f"no warehouse at {warehouse} (--warehouse, WAREHOUSE_PATH or {CONNECTION_STRING_ENV}): "
+                            "run `company-activity demo` first, or point one of them at a warehouse")
+    path = build(warehouse_path=str(warehouse) if warehouse else None, connection_string=connection, day=day,
+                 output=args.out or out_dir().dashboard)
+    make_console().print(f"dashboard written: {path} ({path.stat().st_size / 1e6:.2f} MB)", markup=False)
 
 
-def _plain(print_: Callable[..., None]) -> Callable[..., None]:
-    """Messages hold engine text such as "[sqlserver]": never rich markup."""
-    return lambda *args, **kwargs: print_(*args, markup=False, **kwargs)
-
-
-def build(
-    *, warehouse_path: str | None, connection_string: str | None, day: dt.date | None, output: str | Path
-) -> Path | str:
-    """The written file, or the error message (never a traceback for bad input or an unreachable server)."""
+def build(*, warehouse_path: str | None, connection_string: str | None, day: dt.date | None,
+          output: str | Path) -> Path:
+    """The written file. DashboardError or WarehouseError when the warehouse cannot give the page's numbers,
+    CommandFailed when no Entra token can be had for Azure SQL."""
     from azure.core.exceptions import AzureError
 
-    from company_activity_local.dashboard import DashboardError, load, write_dashboard
-    from company_activity_local.warehouse import WarehouseError, open_warehouse
+    from company_activity_local.dashboard import load, write_dashboard
+    from company_activity_local.warehouse import open_warehouse
 
     try:
         if warehouse_path:
@@ -84,8 +69,7 @@ def build(
             warehouse = open_warehouse(connection_string=connection_string)
         with warehouse:
             data = load(warehouse, day)
-    except (DashboardError, WarehouseError) as error:
-        return str(error)
     except AzureError as error:  # Entra token for Authentication=ActiveDirectoryDefault
-        return f"cannot get an Entra token for Azure SQL: {type(error).__name__}: {str(error).splitlines()[0]}"
+        raise CommandFailed(f"cannot get an Entra token for Azure SQL: {type(error).__name__}: "
+                            f"{first_line(error)}") from error
     return write_dashboard(data, output)

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from datetime import date
 from pathlib import Path
 
+from azure.core.exceptions import AzureError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from company_activity.errors import OperationalError
 from company_activity.ingest.dates import parse_iso_date, require_complete_day
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.flags import DeprecatedAlias, add_out_flag, parse_span
+from company_activity_local.cli.journal import Journal
 from company_activity_local.demo.check import LateBackfillCheck
-from company_activity_local.demo.night import DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
+from company_activity_local.demo.night import MAX_DAYS, DateRun, DemoObserver, DemoOptions, DemoSummary, run_demo
 from company_activity_local.pipeline.report import STYLE, activity_line
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
 from company_activity_local.services.slack_catcher import CaughtMessage
+from company_activity_local.settings import ServicesSettings, out_dir
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger(__name__)
+DEFAULT_DAYS = 14
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,12 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "the Data Factory pipeline locally for each date into a DuckDB warehouse; print a summary. "
                     "Everything started is stopped at the end.",
     )
-    demo.add_argument("--days", type=int, default=14, help="days to load, ending yesterday (default 14)")
+    demo.add_argument("--days", type=int, help=f"days to load, ending yesterday (default {DEFAULT_DAYS})")
+    demo.add_argument("--dates", metavar="START..END", help="the days to load instead (at most 366)")
     demo.add_argument("--companies", type=int, default=500, help="companies the simulator serves (default 500)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the simulated usage and CRM data (default 7)")
-    demo.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    add_out_flag(demo, default=None, help="output folder (default $LOCAL_OUT_DIR, else out/)")
     demo.add_argument("--warehouse", type=Path, help="DuckDB file (default OUT/warehouse.duckdb; replaced if present)")
-    demo.add_argument("--end", help="last date to load, YYYY-MM-DD (default yesterday, UTC)")
+    demo.add_argument("--end", action=DeprecatedAlias, replacement="--dates START..END")
     demo.add_argument("--verbose-activities", action="store_true", help="print every activity of every run")
     demo.add_argument("--keep-services", action="store_true",
                       help="start Azurite and the simulator with `services up` (data in OUT/services) and leave them "
@@ -107,6 +113,11 @@ class ConsoleObserver(DemoObserver):
     def alert(self, message: CaughtMessage) -> None:
         self.console.print(f"[bold red]Slack alert received:[/]\n{escape(message.text)}")
 
+    def injecting(self, day: date, what: str, expected: str) -> None:
+        self.console.print(f"[bold yellow]now a failure on purpose:[/] PL_daily_company_activity for {day}: "
+                           f"{escape(what)}. Expected: {escape(expected)}. Try it yourself later with "
+                           f"`company-activity pipeline run --date {day}`.")
+
     def late_backfill_begin(self, days: list[date]) -> None:
         self.console.print(f"late backfill: {days[0]}..{days[-1]} ({len(days)} dates held back) ingested and loaded "
                            "now, after the later dates, with PL_backfill_company_activity")
@@ -125,12 +136,18 @@ class ConsoleObserver(DemoObserver):
 
 
 def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObserver, last: date,
-                  kept: bool = False) -> None:
+                  options: DemoOptions) -> None:
     console.print(observer.pipeline_table)
-    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows, [bold]{summary.companies}[/] "
-                  f"companies; on {last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies")
+    with_usage = summary.companies - summary.crm_only_companies
+    served = (f"the {options.companies} companies the simulator served" if with_usage == options.companies else
+              f"{with_usage} of the {options.companies} companies the simulator served")
+    console.print(f"fact_daily_company_activity: [bold]{summary.fact_rows}[/] rows for {served} (--companies) and "
+                  f"{summary.crm_only_companies} CRM-only companies (in the CRM, never any usage: docs/crm.md); on "
+                  f"{last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies, "
+                  f"{summary.crm_only_churn_risk} of them CRM-only")
     if summary.top_risk:
-        table = Table(title=f"top churn risk on {last} (lowest 7-day rolling average)", title_justify="left")
+        table = Table(title=f"top churn risk on {last} among the companies with usage (lowest 7-day rolling "
+                            "average)", title_justify="left")
         for column in ("company", "name", "7d avg", "last contact", "reasons"):
             table.add_column(column, no_wrap=column != "name", justify="right" if column == "7d avg" else "left")
         for row in summary.top_risk:
@@ -143,21 +160,31 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
     if injected is not None:
         console.print(f"injected failure on {injected.day}: {injected.what}; the run ended "
                       f"[{STYLE[injected.result.status]}]{injected.result.status.value}[/] and posted "
-                      f"{len(injected.alerts)} Slack alert(s)")
+                      f"{len(injected.alerts)} Slack alert(s), as announced")
     unexpected = len(summary.alerts) - (len(injected.alerts) if injected is not None else 0)
     if unexpected:
         console.print(f"[red]{unexpected} Slack alert(s) were posted by the night's runs[/]")
     path = escape(str(summary.warehouse))
-    query = "SELECT * FROM dbo.fact_daily_company_activity ORDER BY activity_date DESC LIMIT 10"
-    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB). Look at it with `company-activity show` or with Python:")
+    console.print(f"\nwarehouse: [bold]{path}[/] (DuckDB, kept)")
+    if options.keep_services:
+        console.print(f"bronze and CRM snapshots: in Azurite, still running, with its data in "
+                      f"{escape(str(options.services_dir / 'azurite'))} (kept by `services down`)")
+    else:
+        console.print("bronze and CRM snapshots: they lived in an in-memory Azurite, stopped with the demo, so they "
+                      "are gone (--keep-services keeps them on disk, in OUT/services/azurite)")
+    console.print("next steps:")
+    dashboard = escape(str(summary.dashboard.resolve())) if summary.dashboard is not None else "(not written)"
     # soft_wrap: the commands stay on one line each, so they can be copied whatever the terminal width.
-    console.print(f"  company-activity show fact --warehouse {path} --date {last}", soft_wrap=True, highlight=False)
-    console.print(f"  company-activity show load-log --warehouse {path}", soft_wrap=True, highlight=False)
-    python = f"import duckdb; duckdb.connect('{path}', read_only=True).sql('{query}').show()"
-    console.print(f'  .venv/bin/python -c "{python}"', soft_wrap=True, highlight=False)
-    if summary.dashboard is not None:
-        console.print(f"dashboard: [bold]{escape(str(summary.dashboard.resolve()))}[/] (open it in a browser)")
-    console.print(f"done in {summary.seconds:.1f}s" + ("." if kept else "; every local service was stopped."))
+    for line in (
+        f"  1. open the dashboard in a browser: [bold]{dashboard}[/]",
+        f"  2. query the warehouse: company-activity show fact --warehouse {path} --date {last} --churn-risk "
+        f"(or show load-log; Python: duckdb.connect('{path}', read_only=True))",
+        "  3. run the stages yourself, in a folder of their own: docs/local.md, \"Running the stages by hand\" "
+        "(docs/README.md has a reading order)",
+    ):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"done in {summary.seconds:.1f}s" + ("." if options.keep_services else
+                                                        "; every local service was stopped."))
 
 
 def print_kept_services(console: Console, options: DemoOptions) -> None:
@@ -172,39 +199,44 @@ def print_kept_services(console: Console, options: DemoOptions) -> None:
     console.print("\n".join(exports(state)), soft_wrap=True, highlight=False, markup=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def _window(args: argparse.Namespace) -> tuple[int, date | None]:
+    """(number of days, last day) from --dates, or from --days and the old --end (default: 14 days to yesterday)."""
+    if args.dates is not None:
+        if args.days is not None or args.end is not None:
+            raise UsageError("give --dates or --days, not both")
+        first, last = parse_span(args.dates)
+        require_complete_day("--dates end", last)
+        if not 1 <= (last - first).days + 1 <= MAX_DAYS:
+            raise UsageError(f"--dates must span 1..{MAX_DAYS} days, got {args.dates!r}")
+        return (last - first).days + 1, last
+    end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
+    return (DEFAULT_DAYS if args.days is None else args.days), end
+
+
+def run(args: argparse.Namespace, journal: Journal) -> None:
     console = make_console()
     if not getattr(args, "verbose", False):
         # The demo shows its own progress; per-request and per-day logs would bury it (-v brings them back).
-        for name in ("azure", "company_activity"):
+        for name in ("azure", "company_activity", "company_activity_local"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        end = require_complete_day("--end", parse_iso_date("--end", args.end)) if args.end else None
-        options = DemoOptions(days=args.days, companies=args.companies, seed=args.seed, out=args.out,
-                              warehouse=args.warehouse, end=end, keep_services=args.keep_services,
-                              free_ports=os.environ.get("SERVICES_FREE_PORTS", "").strip() == "1")
-    except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return EXIT_USAGE
+    days, end = _window(args)
+    options = DemoOptions(days=days, companies=args.companies, seed=args.seed, out=args.out or out_dir().folder,
+                          warehouse=args.warehouse, end=end, keep_services=args.keep_services,
+                          free_ports=ServicesSettings.from_env().free_ports)
+    services = ("every local service was stopped" if not options.keep_services else
+                f"the kept services still run (stop them: company-activity services down --dir {options.services_dir})")
+    journal.note(f"{services}; the demo's warehouse is rebuilt from scratch when you run it again")
     observer = ConsoleObserver(console, args.verbose_activities)
     dates = options.dates()
     console.print(f"demo: {options.days} days ({dates[0]}..{dates[-1]}), {options.companies} companies, "
                   f"seed {options.seed}")
     try:
         summary = run_demo(options, observer)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every local service was stopped[/]" if not options.keep_services else
-                      "[yellow]interrupted[/]; the kept services still run: `company-activity services down "
-                      f"--dir {options.services_dir}`")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # a service that did not start, a broken warehouse file, ...: say what, stop
-        log.debug("demo failed", exc_info=True)
-        console.print(f"[red]demo failed:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                      + ("every local service was stopped" if not options.keep_services else
-                         f"kept services still run (stop: company-activity services down --dir {options.services_dir})")
-                      + " (run with -v for the traceback)")
-        return EXIT_FAILED
-    print_summary(console, summary, observer, dates[-1], kept=options.keep_services)
+    except (OperationalError, AzureError) as exc:  # a service that did not start, a broken warehouse file, ...
+        raise CommandFailed(f"demo failed: {exc}; {services}") from exc
+    print_summary(console, summary, observer, dates[-1], options)
     if options.keep_services:
         print_kept_services(console, options)
-    return EXIT_OK if summary.succeeded else EXIT_FAILED
+    if not summary.succeeded:
+        raise CommandFailed("the demo's night did not succeed: a run failed or the late backfill check found a "
+                            "difference (see above)")

@@ -7,14 +7,14 @@ up)"` sets the environment of the current shell. See docs/local.md.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich.markup import escape
 
 from company_activity_local.cli.console import make_console
+from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.journal import Journal
 from company_activity_local.services.background import (
-    DEFAULT_STATE_DIR,
     PORT_ROLES,
     ServicesState,
     down,
@@ -23,9 +23,8 @@ from company_activity_local.services.background import (
     read_state,
     up,
 )
-from company_activity_local.services.processes import ServiceError
+from company_activity_local.settings import ServicesSettings, out_dir
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FREE_PORTS_ENV = "SERVICES_FREE_PORTS"
 
 
@@ -52,58 +51,55 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             ("down", "stop what `services up` started (the data in DIR stays)"),
             ("status", "show what runs, on which ports, and the export lines"),
             ("env", "print the export lines of the running services (for another shell)")))):
-        action.add_argument("--dir", type=Path, default=DEFAULT_STATE_DIR,
-                            help=f"state folder: pid file, logs, Azurite's data (default {DEFAULT_STATE_DIR})")
+        action.add_argument("--dir", type=Path,
+                            help="state folder: pid file, logs, Azurite's data (default $LOCAL_OUT_DIR/services, "
+                                 "out/services)")
     actions.choices["up"].set_defaults(handler=run_up)
     actions.choices["down"].set_defaults(handler=run_down)
     actions.choices["status"].set_defaults(handler=run_status)
     actions.choices["env"].set_defaults(handler=run_env)
 
 
-def run_up(args: argparse.Namespace) -> int:
+def _state_dir(args: argparse.Namespace) -> None:
+    """--dir, else the services folder of LOCAL_OUT_DIR (resolved when the command runs, after local.settings.json)."""
+    if args.dir is None:
+        args.dir = out_dir().services
+
+
+def run_up(args: argparse.Namespace, journal: Journal) -> None:
+    _state_dir(args)
     err = make_console(stderr=True)
-    free = args.free_ports or os.environ.get(FREE_PORTS_ENV, "").strip() == "1"
-    try:
-        state = up(args.dir, simulator=args.api, free_ports=free, companies=args.companies, seed=args.seed)
-    except ServiceError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_FAILED
+    free = args.free_ports or ServicesSettings.from_env().free_ports
+    journal.note("the services started so far were stopped: nothing is up; rerunning the same command starts them")
+    state = up(args.dir, simulator=args.api, free_ports=free, companies=args.companies, seed=args.seed)
     for process in state.processes:
         ports = ", ".join(str(p) for p in process.ports)
         err.print(f"[green]started[/] {process.name} (pid {process.pid}) on 127.0.0.1:{ports}, log {process.log}")
     err.print(f"data: {state.data_dir} (kept by `services down`). Set the environment with:")
     err.print(f'  eval "$(company-activity services env --dir {args.dir})"')
     print("\n".join(exports(state)), flush=True)
-    return EXIT_OK
 
 
-def _running_state(args: argparse.Namespace) -> ServicesState | None:
+def _running_state(args: argparse.Namespace) -> ServicesState:
+    _state_dir(args)
     state = read_state(args.dir)
     if state is None or not any(is_running(p) for p in state.processes):
-        make_console(stderr=True).print(f"[bold red]error:[/] no services are up from {escape(str(args.dir))}: "
-                                        "start them with `company-activity services up`")
-        return None
+        raise CommandFailed(f"no services are up from {args.dir}: start them with `company-activity services up`")
     return state
 
 
-def run_down(args: argparse.Namespace) -> int:
+def run_down(args: argparse.Namespace, journal: Journal) -> None:
+    _state_dir(args)
     err = make_console(stderr=True)
-    try:
-        stopped = down(args.dir)
-    except ServiceError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return EXIT_FAILED
+    stopped = down(args.dir)
     for process in stopped:
         err.print(f"stopped {process.name} (pid {process.pid})")
     if not stopped:
         err.print("nothing was running any more (the pid file is removed)")
-    return EXIT_OK
 
 
-def run_status(args: argparse.Namespace) -> int:
+def run_status(args: argparse.Namespace, journal: Journal) -> None:
     state = _running_state(args)
-    if state is None:
-        return EXIT_FAILED
     console = make_console()
     for process in state.processes:
         alive = "[green]running[/]" if is_running(process) else "[red]not running[/]"
@@ -112,12 +108,7 @@ def run_status(args: argparse.Namespace) -> int:
         console.print(f"  {PORT_ROLES[role]}: 127.0.0.1:{port}")
     console.print(f"data: {escape(state.data_dir)}")
     print("\n".join(exports(state)))
-    return EXIT_OK
 
 
-def run_env(args: argparse.Namespace) -> int:
-    state = _running_state(args)
-    if state is None:
-        return EXIT_FAILED
-    print("\n".join(exports(state)))
-    return EXIT_OK
+def run_env(args: argparse.Namespace, journal: Journal) -> None:
+    print("\n".join(exports(_running_state(args))))

@@ -1,8 +1,11 @@
 """`company-activity show fact | load-log | rejects`: look at the results, as tables or as JSON.
 
 `fact` and `load-log` read the warehouse (resolved like every command: --warehouse, else WAREHOUSE_PATH /
-WAREHOUSE_CONNECTION_STRING, else out/warehouse.duckdb) through the same T-SQL translator as the pipeline;
+WAREHOUSE_CONNECTION_STRING, else $LOCAL_OUT_DIR/warehouse.duckdb) through the same T-SQL translator as the pipeline;
 `rejects` reads a day's rejected records from bronze through `ingest/bronze.py`.
+
+Exit codes: 0 rows shown; 1 no row matched (said on stderr, with the dates that are loaded; `--json` still
+prints `[]`), or the warehouse or storage failed; 2 bad input.
 """
 
 from __future__ import annotations
@@ -16,28 +19,30 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import AzureError
 from rich.markup import escape
 from rich.table import Table
 
-from company_activity.ingest.bronze import BronzeError, iter_committed_rejects, iter_run_rejects, read_manifest, run_ids
-from company_activity.ingest.dates import DateFieldError, parse_iso_date
-from company_activity.settings import SettingsError
+from company_activity.ingest.bronze import iter_committed_rejects, iter_run_rejects, read_manifest, run_ids
+from company_activity.ingest.dates import parse_iso_date
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.storage_args import add_storage_flags, container, first_line, storage_settings
-from company_activity_local.pipeline.local_resources import warehouse_target
+from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
+from company_activity_local.cli.journal import Journal
+from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.tables import Column, fitted_table
+from company_activity_local.settings import warehouse_target
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FACT_COLUMNS = ("activity_date", "company_id", "company_name", "industry_tag", "country", "daily_active_users",
                 "daily_events_count", "7d_rolling_active_users", "days_since_last_contact", "is_churn_risk",
                 "churn_risk_reason", "load_run_id")
 # The table for people leaves out what is wide and rarely needed at a glance; --json has every column.
 FACT_TABLE = (("date", "activity_date"), ("company", "company_id"), ("name", "company_name"),
               ("users", "daily_active_users"), ("events", "daily_events_count"),
-              ("7d avg", "7d_rolling_active_users"), ("days since contact", "days_since_last_contact"),
+              ("7d avg", "7d_rolling_active_users"), ("days since\ncontact", "days_since_last_contact"),
               ("churn risk", "churn_risk_reason"))
 LOAD_LOG_TABLE = (("load", "load_id"), ("run date", "run_date"), ("status", "status"), ("ins", "rows_inserted"),
                   ("upd", "rows_updated"), ("del", "rows_deleted"), ("message", "message"), ("run id", "run_id"))
+WRAPS = frozenset({"company_name", "message", "churn_risk_reason"})  # free text: wraps in what is left
+OPTIONAL = frozenset({"run_id"})  # left out when a table would not fit the terminal otherwise
 LOAD_LOG_COLUMNS = ("load_id", "run_id", "run_date", "status", "rows_inserted", "rows_updated", "rows_deleted",
                     "started_at", "finished_at", "message")
 
@@ -81,12 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _warehouse_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help="DuckDB file (default: $WAREHOUSE_PATH, else out/warehouse.duckdb)")
-
-
-def _error(message: str, code: int = EXIT_USAGE) -> int:
-    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
-    return code
+                        help="DuckDB file (default: $WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, "
+                             "out/warehouse.duckdb)")
 
 
 def _plain(value: Any) -> Any:
@@ -103,17 +104,11 @@ def _print(rows: list[dict[str, Any]], columns: tuple[str, ...], shown: tuple[tu
         json.dump([{c: _plain(r.get(c)) for c in columns} for r in rows], sys.stdout, indent=2, ensure_ascii=False)
         print()
         return
-    table = Table(title=title, title_justify="left")
-    cells = [["" if row.get(k) is None else _cell(row.get(k)) for _, k in shown] for row in rows]
-    for index, (header, key) in enumerate(shown):
-        # Ids and dates stay whole (they are copied into the next command); free text wraps.
-        wraps = key in ("company_name", "message", "churn_risk_reason")
-        widest = max((len(c[index]) for c in cells), default=0)
-        table.add_column(header, overflow="fold", no_wrap=not wraps, min_width=20 if wraps else min(widest, 40),
-                         justify="right" if key.startswith(("rows_", "daily_", "7d_", "days_", "load_id")) else "left")
-    for row_cells in cells:
-        table.add_row(*(escape(c) for c in row_cells))
-    make_console().print(table)
+    console = make_console()
+    cells = [[escape("" if row.get(k) is None else _cell(row.get(k))) for _, k in shown] for row in rows]
+    spec = [Column(header, text=key in WRAPS, optional=key in OPTIONAL,
+                   right=key.startswith(("rows_", "daily_", "7d_", "days_", "load_id"))) for header, key in shown]
+    console.print(fitted_table(title, spec, cells, console, "--json has every column"))
 
 
 def _cell(value: Any) -> str:
@@ -124,33 +119,30 @@ def _cell(value: Any) -> str:
     return str(_plain(value))
 
 
-def _query(args: argparse.Namespace, tsql: str, params: dict[str, Any]) -> list[dict[str, Any]] | int:
-    """Rows, or an exit code after printing the error."""
+def _query(args: argparse.Namespace, tsql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     from company_activity_local.warehouse import WarehouseError, open_warehouse
 
-    if args.limit < 1:
-        return _error(f"--limit must be at least 1, got {args.limit}")
-    try:
-        path, connection = warehouse_target(args.warehouse, None)
-    except SettingsError as exc:
-        return _error(str(exc))
+    _check_limit(args.limit)
+    path, connection = warehouse_target(args.warehouse, None)
     if path is not None and not path.exists():
-        return _error(f"no warehouse at {path}: deploy it (`company-activity sql deploy`) and load a date "
-                      "(`pipeline run` or `transform`), or point WAREHOUSE_PATH / --warehouse at it", EXIT_FAILED)
+        raise CommandFailed(f"no warehouse at {path}: deploy it (`company-activity sql deploy`) and load a date "
+                            "(`pipeline run` or `transform`), or point WAREHOUSE_PATH / --warehouse at it")
     try:
         with open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection) as wh:
             return wh.query(tsql, params)
     except WarehouseError as exc:
-        return _error(f"warehouse error: {exc}", EXIT_FAILED)
+        raise CommandFailed(f"warehouse error: {exc}") from exc
 
 
-def _filters(args: argparse.Namespace, date_column: str) -> tuple[str, dict[str, Any]] | int:
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+
+
+def _filters(args: argparse.Namespace, date_column: str) -> tuple[str, dict[str, Any]]:
     where, params = [], {}
     if args.date:
-        try:
-            params["day"] = parse_iso_date("--date", args.date)
-        except DateFieldError as exc:
-            return _error(str(exc))
+        params["day"] = parse_iso_date("--date", args.date)
         where.append(f"{date_column} = @day")
     if getattr(args, "company", None):
         params["company"] = args.company
@@ -160,53 +152,56 @@ def _filters(args: argparse.Namespace, date_column: str) -> tuple[str, dict[str,
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
-def run_fact(args: argparse.Namespace) -> int:
-    filters = _filters(args, "activity_date")
-    if isinstance(filters, int):
-        return filters
-    where, params = filters
+def run_fact(args: argparse.Namespace, journal: Journal) -> None:
+    where, params = _filters(args, "activity_date")
     columns = ", ".join(f"[{c}]" for c in FACT_COLUMNS)
     sql = (f"SELECT TOP ({int(args.limit)}) {columns} FROM dbo.fact_daily_company_activity{where} "
            "ORDER BY activity_date DESC, company_id")
-    return _show(args, sql, params, FACT_COLUMNS, FACT_TABLE,
-                 lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})")
+    _show(args, sql, params, FACT_COLUMNS, FACT_TABLE,
+          lambda n: f"dbo.fact_daily_company_activity ({n} rows, at most {args.limit})",
+          ("dbo.fact_daily_company_activity", "activity_date"))
 
 
-def run_load_log(args: argparse.Namespace) -> int:
-    filters = _filters(args, "run_date")
-    if isinstance(filters, int):
-        return filters
-    where, params = filters
+def run_load_log(args: argparse.Namespace, journal: Journal) -> None:
+    where, params = _filters(args, "run_date")
     columns = ", ".join(LOAD_LOG_COLUMNS)
     sql = f"SELECT TOP ({int(args.limit)}) {columns} FROM etl.load_log{where} ORDER BY load_id DESC"
-    return _show(args, sql, params, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE,
-                 lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})")
+    _show(args, sql, params, LOAD_LOG_COLUMNS, LOAD_LOG_TABLE,
+          lambda n: f"etl.load_log ({n} rows, newest first, at most {args.limit})", ("etl.load_log", "run_date"))
 
 
 def _show(args: argparse.Namespace, sql: str, params: dict[str, Any], columns: tuple[str, ...],
-          shown: tuple[tuple[str, str], ...], title: Callable[[int], str]) -> int:
-    """Run one warehouse query and print its rows (table or --json); an exit code when the query failed."""
+          shown: tuple[tuple[str, str], ...], title: Callable[[int], str], source: tuple[str, str]) -> None:
+    """Run one warehouse query and print its rows (table or --json); CommandFailed (exit 1) when it matched
+    nothing, saying so with the range of dates the table holds (--json still prints `[]`)."""
     rows = _query(args, sql, params)
-    if isinstance(rows, int):
-        return rows
-    _print(rows, columns, shown, title(len(rows)), args.json)
-    return EXIT_OK
+    if rows:
+        _print(rows, columns, shown, title(len(rows)), args.json)
+        return
+    if args.json:
+        print("[]")
+    table, date_column = source
+    [span] = _query(args, f"SELECT MIN({date_column}) AS first_day, MAX({date_column}) AS last_day, COUNT(*) AS n "
+                          f"FROM {table}", {})
+    held = "it is empty"
+    if span["n"]:
+        held = f"it holds {_cell(span['first_day'])[:10]}..{_cell(span['last_day'])[:10]}"
+    filters = (("--date", args.date), ("--company", getattr(args, "company", None)))
+    wanted = [f"{flag} {value}" for flag, value in filters if value]
+    wanted += ["--churn-risk"] if getattr(args, "churn_risk", False) else []
+    raise CommandFailed(f"no rows in {table}{' for ' + ', '.join(wanted) if wanted else ''} ({held})")
 
 
-def run_rejects(args: argparse.Namespace) -> int:
-    try:
-        day = parse_iso_date("--date", args.date)
-        settings = storage_settings(args)
-    except (DateFieldError, SettingsError) as exc:
-        return _error(str(exc))
-    if args.limit < 1:
-        return _error(f"--limit must be at least 1, got {args.limit}")
+def run_rejects(args: argparse.Namespace, journal: Journal) -> None:
+    day = parse_iso_date("--date", args.date)
+    settings = storage_settings(args)
+    _check_limit(args.limit)
     bronze = container(settings, settings.bronze_container)
-    try:
+    with storage_errors(f"reading the rejected records of {day}"):
         if args.run:
             if args.run not in run_ids(bronze, day):
-                return _error(f"--run {args.run}: no such run folder for {day} (runs: "
-                              f"{', '.join(run_ids(bronze, day)) or 'none'})", EXIT_FAILED)
+                raise CommandFailed(f"--run {args.run}: no such run folder for {day} (runs: "
+                                    f"{', '.join(run_ids(bronze, day)) or 'none'})")
             source = f"run {args.run}"
             records = iter_run_rejects(bronze, day, args.run)
         else:
@@ -214,7 +209,7 @@ def run_rejects(args: argparse.Namespace) -> int:
             if manifest is None:
                 runs = run_ids(bronze, day)
                 hint = f"; its run folders: {', '.join(runs)} (show one with --run)" if runs else ""
-                return _error(f"{day} is not committed{hint}", EXIT_FAILED)
+                raise CommandFailed(f"{day} is not committed{hint}")
             source = f"committed run {manifest.run_id}, {manifest.rejected_count} rejected"
             records = iter_committed_rejects(bronze, day)
         shown = []
@@ -222,19 +217,14 @@ def run_rejects(args: argparse.Namespace) -> int:
             shown.append(item)
             if len(shown) >= args.limit:
                 break
-    except BronzeError as exc:
-        return _error(str(exc), EXIT_FAILED)
-    except AzureError as exc:
-        return _error(f"storage error: {first_line(exc)}", EXIT_FAILED)
     if args.json:
         json.dump({"date": day.isoformat(), "source": source, "rejects": shown}, sys.stdout, indent=2,
                   ensure_ascii=False)
         print()
-        return EXIT_OK
+        return
     table = Table(title=f"rejected records of {day} ({source}; showing {len(shown)})", title_justify="left")
     table.add_column("reason", overflow="fold")
     table.add_column("record (as received)", overflow="fold")
     for item in shown:
         table.add_row(escape(str(item.get("reason"))), escape(json.dumps(item.get("record"), ensure_ascii=False)))
     make_console().print(table)
-    return EXIT_OK

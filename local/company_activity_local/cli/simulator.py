@@ -6,23 +6,24 @@ import argparse
 import errno
 import os
 import signal
-import sys
 import threading
 from types import FrameType
 
+from company_activity_local.cli.errors import UsageError
+from company_activity_local.cli.flags import RemovedSecretFlag
+from company_activity_local.cli.journal import Journal
 from company_activity_local.services.processes import LOOPBACK
 from company_activity_local.services.simulator import (
     API_PATH,
     DEFAULT_API_KEY,
     FAULT_SPEC_HELP,
     SimulatorConfig,
-    SimulatorError,
     UsageApiSimulator,
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    """Add `simulate-api`."""
     parser = sub.add_parser(
         "simulate-api",
         help="serve the product usage API locally (deterministic data, injectable faults)",
@@ -33,32 +34,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--host", default=LOOPBACK, help=f"loopback address to bind (default {LOOPBACK})")
     parser.add_argument("--companies", type=int, default=1000, help="companies in the data set (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the deterministic data (default 0)")
-    parser.add_argument(
-        "--api-key",
-        default=None,
-        help=f"key expected in X-API-Key (default: $USAGE_API_KEY if set, else {DEFAULT_API_KEY!r})",
-    )
+    parser.add_argument("--api-key", action=RemovedSecretFlag,
+                        instead="set USAGE_API_KEY to the key the simulator expects (default "
+                                f"{DEFAULT_API_KEY!r}, the public development key)")
     parser.add_argument("--faults", default="", help=FAULT_SPEC_HELP)
     parser.set_defaults(handler=simulate_api)
 
 
-def simulate_api(args: argparse.Namespace) -> int:
-    api_key = args.api_key or os.environ.get("USAGE_API_KEY", "").strip() or DEFAULT_API_KEY
+def simulate_api(args: argparse.Namespace, journal: Journal) -> None:
+    api_key = os.environ.get("USAGE_API_KEY", "").strip() or DEFAULT_API_KEY
+    config = SimulatorConfig.parse(
+        companies=args.companies, seed=args.seed, api_key=api_key, faults=args.faults,
+        host=args.host, port=args.port,
+    )
     try:
-        config = SimulatorConfig.parse(
-            companies=args.companies, seed=args.seed, api_key=api_key, faults=args.faults,
-            host=args.host, port=args.port,
-        )
         simulator = UsageApiSimulator(config).start()
-    except SimulatorError as exc:
-        print(f"company-activity simulate-api: error: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:  # e.g. the port is taken: say which one
         reason = exc.strerror or str(exc)
-        print(f"company-activity simulate-api: error: cannot listen on {args.host}:{args.port}: {reason}"
-              + (" (another process uses it; pick another --port, or 0 for a free one)"
-                 if exc.errno == errno.EADDRINUSE else ""), file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}"
+                         + (" (another process uses it; pick another --port, or 0 for a free one)"
+                            if exc.errno == errno.EADDRINUSE else "")) from None
 
     stop = threading.Event()
 
@@ -82,4 +77,3 @@ def simulate_api(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(f"usage API simulator stopped after {simulator.requests} request(s)", flush=True)
-    return 0

@@ -2,7 +2,7 @@
 
 This is the recovery path: any date can be replayed from its bronze part files at any time, in any
 order (docs/crm.md, "Replay"). Exit codes: 0 success, 2 bad input (nothing was changed), 1 the run
-failed in the warehouse (the procedure rolled back and logged a `failed` row).
+failed in the warehouse (the procedure rolled back and logged a `failed` row): TransformError.
 """
 
 from __future__ import annotations
@@ -11,21 +11,30 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from company_activity.errors import InputError
 from company_activity.ingest.bronze import PART_PREFIX
-from company_activity.ingest.dates import DateFieldError, parse_iso_date, require_complete_day
-from company_activity.settings import date_limits
-from company_activity_local.pipeline.local_resources import warehouse_target
+from company_activity.ingest.dates import require_complete_day
+from company_activity.settings import DateSettings
+from company_activity_local.cli.errors import CommandFailed, UsageError
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, add_day_flag, connection_string, day_of
+from company_activity_local.cli.journal import Journal
+from company_activity_local.pipeline.local_resources import prepare_warehouse_file
+from company_activity_local.settings import warehouse_target
 from company_activity_local.warehouse.crm import CrmFormatError, CrmRejectedError
 from company_activity_local.warehouse.staging import EmptyUsageError, StagingError
-from company_activity_local.warehouse.transform import Thresholds, TransformError, transform
+from company_activity_local.warehouse.transform import ManifestMismatch, Thresholds, TransformResult, transform
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 CONNECTION_ENV = "WAREHOUSE_CONNECTION_STRING"
 PATH_ENV = "WAREHOUSE_PATH"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    """Add `transform`."""
     parser = sub.add_parser(
         "transform",
         help="stage one date's usage (+ CRM snapshot) and run the fact merge procedure",
@@ -33,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "dbo.usp_merge_fact_daily_company_activity for the date and print its etl.load_log row. "
         "Rerunnable and usable in any date order: this is how to replay the warehouse from bronze.",
     )
-    parser.add_argument("--run-date", required=True, type=_date, help="the business date, YYYY-MM-DD")
+    add_day_flag(parser, help="the business date", old=["--run-date"])
     parser.add_argument(
         "--usage", required=True, action="append", type=Path, metavar="FILE_OR_DIR",
         help="a usage file (.jsonl or .jsonl.gz, e.g. a bronze part-00000.jsonl.gz) or a bronze run folder "
@@ -45,32 +54,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="stage usage files that hold 0 records, setting every company's usage of the date to "
                         "zero (default: refused, unless the day's bronze _manifest.json beside the run folder "
                         "says the day committed 0 records)")
+    parser.add_argument("--ignore-manifest", action="store_true",
+                        help="load usage files even when they differ from the bronze _manifest.json beside their run "
+                        "folder (a hand-repaired file); by default such files are refused: truncated, changed, "
+                        "missing or extra part files")
     parser.add_argument("--allow-rejects", action="store_true",
                         help="load the accepted CRM rows even when some rows were rejected (default: fail)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else out/warehouse.duckdb)")
-    target.add_argument("--connection-string", metavar="ODBC",
-                        help=f"SQL Server / Azure SQL ODBC connection string (default: ${CONNECTION_ENV}; prefer "
-                        "the variable: a command line is visible to other users)")
+                        help=f"local DuckDB warehouse file (default: ${PATH_ENV}, else "
+                        "$LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb); a new one is created only in a "
+                        "folder that exists")
+    add_connection_string_flags(target, env=CONNECTION_ENV, what=ODBC)
     parser.add_argument("--run-id", help="id recorded in load_run_id and etl.load_log (default: manual-<time>-<hex>)")
     parser.add_argument("--low-activity-threshold", type=float, default=1.0, metavar="X",
                         help="rolling average below X is low_activity (default 1.0)")
     parser.add_argument("--stale-contact-days", type=int, default=90, metavar="N",
                         help="more than N days since the last contact is stale_contact (default 90)")
     parser.set_defaults(handler=_transform)
-
-
-def _date(text: str) -> date:
-    try:
-        return parse_iso_date("--run-date", text)
-    except DateFieldError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def _complete_day(day: date) -> date:
-    zone, _ = date_limits()
-    return require_complete_day("--run-date", day, zone)
 
 
 def usage_files(paths: list[Path]) -> list[Path]:
@@ -89,40 +90,36 @@ def usage_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _transform(args: argparse.Namespace) -> int:
+def _transform(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.warehouse import WarehouseError, open_warehouse
 
-    try:
-        _complete_day(args.run_date)
-        path, connection = warehouse_target(args.warehouse, args.connection_string)
-    except ValueError as exc:  # SettingsError, DateFieldError
-        return _fail(2, str(exc))
-    try:
-        thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
-        files = usage_files(args.usage)
-    except (ValueError, StagingError) as exc:
-        return _fail(2, str(exc))
+    day = require_complete_day("--date", day_of(args), DateSettings.from_env().tz)
+    path, connection = warehouse_target(args.warehouse, connection_string(args))
+    thresholds = Thresholds(args.low_activity_threshold, args.stale_contact_days)
+    files = usage_files(args.usage)
+    new = prepare_warehouse_file(path) if path is not None else None
+    if new:
+        print(new, file=sys.stderr)
     try:
         wh = open_warehouse(duckdb_path=str(path)) if path else open_warehouse(connection_string=connection)
     except WarehouseError as exc:
-        return _fail(1, f"cannot open the warehouse: {exc}")
+        raise CommandFailed(f"cannot open the warehouse: {exc}") from exc
+    journal.note(f"{day} was not loaded (its fact rows change only when its merge commits, in one "
+                 "transaction); rerunning the same command loads it (a date loaded again is replaced)")
+    refused = False
     try:
         wh.deploy()  # idempotent: applies only migrations not applied yet
-        result = transform(wh, args.run_date, files, args.crm, run_id=args.run_id, thresholds=thresholds,
-                           allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage)
-    except EmptyUsageError as exc:
-        return _fail(2, f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze run "
-                        "folder with the day's _manifest.json beside it (record_count 0)")
-    except CrmRejectedError as exc:
-        return _fail(2, f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}")
-    except (CrmFormatError, StagingError, FileNotFoundError) as exc:
-        return _fail(2, f"{exc}\nnothing was changed")
-    except TransformError as exc:
-        return _fail(1, str(exc))
+        result = _run(wh, args, day, files, thresholds)
+    except InputError:
+        refused = True
+        raise
     except WarehouseError as exc:
-        return _fail(1, f"warehouse error: {exc}")
+        raise CommandFailed(f"warehouse error: {exc}") from exc
     finally:
         wh.close()
+        if refused and new and path is not None:  # refused input: leave no new warehouse behind either
+            for created in (path, path.with_name(path.name + ".wal")):
+                created.unlink(missing_ok=True)
     if result.crm is not None and result.crm.rejects:
         print(result.crm.report(), file=sys.stderr)
     crm_rows = len(result.crm.rows) if result.crm is not None else 0
@@ -131,9 +128,27 @@ def _transform(args: argparse.Namespace) -> int:
     width = max(len(k) for k in result.load_log.values)
     for column, value in result.load_log.values.items():
         print(f"{column:<{width}}  {'' if value is None else value}")
-    return 0
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"company-activity transform: error: {message}", file=sys.stderr)
-    return code
+def _run(wh: Warehouse, args: argparse.Namespace, day: date, files: list[Path],
+         thresholds: Thresholds) -> TransformResult:
+    """transform(), its input errors said in the words of the command line (nothing was changed for any)."""
+    try:
+        return transform(wh, day, files, args.crm, run_id=args.run_id, thresholds=thresholds,
+                         allow_crm_rejects=args.allow_rejects, allow_empty_usage=args.allow_empty_usage,
+                         ignore_manifest=args.ignore_manifest)
+    except ManifestMismatch as exc:
+        raise ManifestMismatch(f"the usage files do not match the bronze manifest: {exc} (download the day again "
+                               "with `company-activity bronze download`, or pass --ignore-manifest to load them as "
+                               "they are)") from None
+    except EmptyUsageError as exc:
+        raise EmptyUsageError(f"{exc}. If the day really had no usage, pass --allow-empty-usage, or pass the bronze "
+                              "run folder with the day's _manifest.json beside it (record_count 0)") from None
+    except CrmRejectedError as exc:
+        raise UsageError(f"CRM rows rejected, nothing loaded (use --allow-rejects to load the rest):\n{exc}") from None
+    except CrmFormatError as exc:
+        raise CrmFormatError(f"{exc}\nnothing was changed") from None
+    except StagingError as exc:
+        raise StagingError(f"{exc}\nnothing was changed") from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"{exc.filename}: no such file\nnothing was changed") from None

@@ -6,11 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from company_activity_local.cli.errors import CommandFailed
+from company_activity_local.cli.flags import ODBC, add_connection_string_flags, connection_string
+from company_activity_local.cli.journal import Journal
+
 CONNECTION_STRING_ENV = "WAREHOUSE_CONNECTION_STRING"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's subcommands; each sets `handler` to a function(args) -> exit code."""
+    """Add `sql deploy`."""
     sql = sub.add_parser("sql", help="the warehouse's SQL objects (sql/)")
     commands = sql.add_subparsers(dest="sql_command", required=True, metavar="SQL_COMMAND")
     deploy = commands.add_parser(
@@ -24,14 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     target = deploy.add_mutually_exclusive_group()
     target.add_argument("--warehouse", type=Path, metavar="PATH.duckdb",
-                        help="local DuckDB warehouse file, created if missing (default: $WAREHOUSE_PATH, else "
-                             "out/warehouse.duckdb)")
-    target.add_argument(
-        "--connection-string",
-        metavar="ODBC",
-        help=f"ODBC connection string of Azure SQL / SQL Server (default: ${CONNECTION_STRING_ENV}); "
-        "Entra auth via Authentication=ActiveDirectoryDefault or ActiveDirectoryMsi",
-    )
+                        help="local DuckDB warehouse file, created if missing when its folder exists (default: "
+                             "$WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
+    add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
     deploy.set_defaults(handler=deploy_command)
     check = commands.add_parser(
         "check-driver",
@@ -42,45 +41,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     check.set_defaults(handler=check_driver_command)
 
 
-def check_driver_command(args: argparse.Namespace) -> int:
+def check_driver_command(args: argparse.Namespace, journal: Journal) -> None:
     from company_activity_local.warehouse.sqlserver import ODBC_DRIVER, driver_problem
 
     problem = driver_problem()
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
+        raise CommandFailed(problem)
     import pyodbc
 
     print(f"pyodbc {pyodbc.version} with {ODBC_DRIVER}")
-    return 0
 
 
-def deploy_command(args: argparse.Namespace) -> int:
-    from company_activity.settings import SettingsError
-    from company_activity_local.pipeline.local_resources import warehouse_target
-    from company_activity_local.warehouse import TranslationError, WarehouseError, open_warehouse
+def deploy_command(args: argparse.Namespace, journal: Journal) -> None:
+    from company_activity_local.pipeline.local_resources import prepare_warehouse_file
+    from company_activity_local.settings import warehouse_target
+    from company_activity_local.warehouse import open_warehouse
 
-    try:
-        path, connection_string = warehouse_target(args.warehouse, args.connection_string)
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            warehouse = open_warehouse(duckdb_path=str(path))
-            where = str(path)
-        else:
-            warehouse = open_warehouse(connection_string=connection_string)
-            where = "SQL Server"
-        with warehouse:
-            report = warehouse.deploy()
-    except TranslationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except WarehouseError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    path, connection = warehouse_target(args.warehouse, connection_string(args))
+    new = prepare_warehouse_file(path) if path is not None else None
+    if new:
+        print(new, file=sys.stderr)
+    journal.note("the migrations applied so far stay applied (each runs in its own transaction); rerunning the "
+                 "same command applies the rest")
+    if path is not None:
+        warehouse = open_warehouse(duckdb_path=str(path))
+        where = str(path)
+    else:
+        warehouse = open_warehouse(connection_string=connection)
+        where = "SQL Server"
+    with warehouse:
+        report = warehouse.deploy()
     for name in report.applied:
         print(f"applied   migrations/{name}")
     for name in report.skipped:
@@ -93,4 +83,3 @@ def deploy_command(args: argparse.Namespace) -> int:
               for kind in ("created", "altered", "unchanged")}
     print(f"{where}: {len(report.applied)} migration(s) applied, {len(report.skipped)} already applied; procedures: "
           f"{counts['created']} created, {counts['altered']} altered, {counts['unchanged']} unchanged")
-    return 0

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from company_activity_local.dashboard.data import REASONS, DashboardData
+from company_activity_local.dashboard.data import REASONS, AtRiskRow, DashboardData
 
 TEMPLATE = Path(__file__).with_name("template.html")
 # The order of each at-risk row in the page's JSON (rows are arrays: 1,000 of them stay compact).
@@ -30,10 +31,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def _columns(row: AtRiskRow) -> Mapping[str, Any]:
+    return cast(Mapping[str, Any], row)
+
+
 def _payload(data: DashboardData, generated_at: dt.datetime) -> dict[str, Any]:
     rows = [
         [round(float(r[c]), 2) if c == "rolling_7d_active_users" else r[c] for c in AT_RISK_COLUMNS]
-        for r in data.at_risk
+        for r in map(_columns, data.at_risk)
     ]
     series = {
         company: {

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from company_activity.ingest.bronze import download_committed_day
+from company_activity_local.demo.errors import DemoFailed
 from company_activity_local.warehouse.crm import crm_blob_path
 from company_activity_local.warehouse.transform import transform
 
@@ -69,7 +70,7 @@ def replay_in_order(bronze: Any, crm: Any, dates: Sequence[date], path: Path) ->
         for day in sorted(dates):
             manifest = download_committed_day(bronze, day, folder / "bronze")
             if manifest is None:
-                raise RuntimeError(f"late backfill check: {day} is not committed in bronze")
+                raise DemoFailed(f"late backfill check: {day} is not committed in bronze")
             crm_file = folder / "crm" / crm_blob_path(day)
             blob = crm.get_blob_client(crm_blob_path(day))
             if blob.exists():
@@ -116,10 +117,12 @@ def compare_facts(demo: Path, replay: Path, examples: int = EXAMPLES) -> LateBac
         for company, day in differing[:examples]:
             sides = [db.execute(f"SELECT {select} FROM {side}.{table} WHERE company_id = ? AND activity_date = ?",
                                 [company, day]).fetchone() for side in ("demo", "replay")]
-            if sides[0] is None or sides[1] is None:
+            demo_row, replay_row = sides
+            if demo_row is None or replay_row is None:
                 found.append(FactDifference(company, day, "(row missing)"))
                 continue
-            found.extend(FactDifference(company, day, c) for c, a, b in zip(columns, *sides, strict=True) if a != b)
+            found.extend(FactDifference(company, day, c)
+                         for c, a, b in zip(columns, demo_row, replay_row, strict=True) if a != b)
     return LateBackfillCheck(int(rows), int(companies), len(differing), tuple(found[:examples]))
 
 

@@ -18,21 +18,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from company_activity.ingest.runner import IngestResult, ingest_day
 from company_activity.ingest.usage_api import UsageApiClient
 from company_activity.settings import Secret
 from company_activity_local.demo.check import LateBackfillCheck, check_and_remove, replay_in_order
-from company_activity_local.demo.failure import InjectedFailure, run_missing_day
+from company_activity_local.demo.errors import DemoFailed, DemoOptionsError
+from company_activity_local.demo.failure import EXPECTED, WHAT, InjectedFailure, injected_day, run_missing_day
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
+from company_activity_local.pipeline.report import last_load_log
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
 from company_activity_local.services.azurite import Azurite
-from company_activity_local.services.crm_generator import CrmGenerator, upload_crm_snapshot
+from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
 from company_activity_local.services.slack_catcher import CaughtMessage, SlackCatcher
+from company_activity_local.settings import LocalRunSettings, WarehouseSettings
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 DAILY_PIPELINE = "PL_daily_company_activity"
 BACKFILL_PIPELINE = "PL_backfill_company_activity"
@@ -46,6 +52,9 @@ REJECT_THRESHOLD = 0.01
 PIPELINE_PARAMETERS = {"manifestTimeout": "0.00:01:00", "manifestSleepSeconds": 1}
 # A failing activity is still retried as its policy says, but without the JSON's minutes-long waits.
 RETRY_INTERVAL_S = 1.0
+
+
+MAX_DAYS = 366  # a demo night of at most a year
 
 
 @dataclass(frozen=True)
@@ -65,10 +74,10 @@ class DemoOptions:
         return self.out / "services"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.days <= 366:
-            raise ValueError(f"--days must be 1..366, got {self.days}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise DemoOptionsError(f"--days must be 1..{MAX_DAYS}, got {self.days}")
         if not 1 <= self.companies <= 100_000:
-            raise ValueError(f"--companies must be 1..100000, got {self.companies}")
+            raise DemoOptionsError(f"--companies must be 1..100000, got {self.companies}")
 
     @property
     def warehouse_path(self) -> Path:
@@ -96,7 +105,9 @@ class DemoSummary:
     runs: list[DateRun] = field(default_factory=list)
     fact_rows: int = 0
     companies: int = 0
+    crm_only_companies: int = 0  # of `companies`: in the CRM snapshots, never any usage (CrmGenerator)
     churn_risk_companies: int = 0  # on the last date
+    crm_only_churn_risk: int = 0  # of churn_risk_companies
     top_risk: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[CaughtMessage] = field(default_factory=list)
     injected: InjectedFailure | None = None  # the run that fails on purpose, with its alert
@@ -123,6 +134,7 @@ class DemoObserver:
     def pipeline_begin(self, day: date) -> None: ...
     def pipeline_done(self, run: DateRun) -> None: ...
     def alert(self, message: CaughtMessage) -> None: ...
+    def injecting(self, day: date, what: str, expected: str) -> None: ...
     def late_backfill_begin(self, days: list[date]) -> None: ...
     def late_backfill_done(self, run: PipelineRunResult) -> None: ...
     def late_backfill_checked(self, check: LateBackfillCheck) -> None: ...
@@ -156,18 +168,19 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             upload_crm_snapshot(crm, day, rows)
             if day in late:
                 continue  # ingested and loaded by the late backfill, after the later days
-            result = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
-            run = DateRun(day, result, len(rows))
+            ingested_day = ingest_day(day, client, bronze, reject_threshold=REJECT_THRESHOLD)
+            run = DateRun(day, ingested_day, len(rows))
             ingested.append(run)
             observer.ingested(run)
         observer.ingest_end()
         failed = [r for r in ingested if not r.ingest.committed]
         if failed:
-            raise RuntimeError(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
+            raise DemoFailed(f"ingestion did not commit {failed[0].day}: {failed[0].ingest.reason}")
 
         warehouse = stack.enter_context(fresh_duckdb(options.warehouse_path))
         settings = LocalRunSettings(blob_connection_string=Secret(services.connection_string),
-                                    warehouse_path=options.warehouse_path, slack_webhook_url=Secret(slack.url))
+                                    warehouse=WarehouseSettings(path=options.warehouse_path),
+                                    slack_webhook_url=Secret(slack.url))
         resources = stack.enter_context(LocalResources(settings, warehouse=warehouse))
         executor = PipelineExecutor(load_factory(options.adf_dir), resources, listener=observer.activity,
                                     global_parameters={"bronzeContainer": BRONZE_CONTAINER,
@@ -179,7 +192,9 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
             done = DateRun(run.day, run.ingest, run.crm_rows, result, last_load_log(warehouse, result.run_id))
             summary.runs.append(done)
             observer.pipeline_done(done)
-        summary.injected = run_missing_day(executor, DAILY_PIPELINE, slack, dates[-1] + timedelta(days=1))
+        failing_day = injected_day(dates[0])
+        observer.injecting(failing_day, WHAT, EXPECTED)
+        summary.injected = run_missing_day(executor, DAILY_PIPELINE, slack, failing_day)
         if late:  # the night ends with the late backfill
             run_late_backfill(late, client, bronze, generator, executor, warehouse, summary, observer)
         read_fact_summary(warehouse, summary, dates[-1])
@@ -193,7 +208,7 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
     return summary
 
 
-def write_demo_dashboard(warehouse: Any, path: Path) -> Path:
+def write_demo_dashboard(warehouse: Warehouse, path: Path) -> Path:
     from company_activity_local.dashboard import load, write_dashboard
 
     return write_dashboard(load(warehouse), path)
@@ -206,7 +221,7 @@ def late_dates(dates: list[date]) -> list[date]:
 
 
 def run_late_backfill(late: list[date], client: UsageApiClient, bronze: Any, generator: CrmGenerator,
-                      executor: PipelineExecutor, warehouse: Any, summary: DemoSummary,
+                      executor: PipelineExecutor, warehouse: Warehouse, summary: DemoSummary,
                       observer: DemoObserver) -> None:
     """Ingest the late dates, then load them with one run of the backfill pipeline (ForEach + Execute Pipeline)."""
     observer.late_backfill_begin(late)
@@ -274,24 +289,24 @@ def fresh_duckdb(path: Path) -> Any:
         warehouse.close()
 
 
-def last_load_log(warehouse: Any, run_id: str) -> dict[str, Any] | None:
-    rows = warehouse.query("SELECT status, rows_inserted, rows_updated, rows_deleted, message FROM etl.load_log "
-                           "WHERE run_id = @run_id ORDER BY load_id DESC", {"run_id": run_id})
-    return rows[0] if rows else None
-
-
-def read_fact_summary(warehouse: Any, summary: DemoSummary, last: date, top: int = 10) -> None:
-    totals = warehouse.query(f"SELECT COUNT(*) AS fact_rows, COUNT(DISTINCT company_id) AS companies FROM {FACT}")
+def read_fact_summary(warehouse: Warehouse, summary: DemoSummary, last: date, top: int = 10) -> None:
+    """Rows and companies of the fact table, the churn risk of the last date, and its top companies among
+    those with usage (the CRM-only ones, never any usage, all have the lowest average: they are counted)."""
+    crm_only = {"crm_only": f"c{CRM_ONLY_BASE:06d}"}
+    totals = warehouse.query(f"SELECT COUNT(*) AS fact_rows, COUNT(DISTINCT company_id) AS companies, "
+                             "COUNT(DISTINCT CASE WHEN company_id >= @crm_only THEN company_id END) AS crm_only "
+                             f"FROM {FACT}", crm_only)
     summary.fact_rows = int(totals[0]["fact_rows"])
     summary.companies = int(totals[0]["companies"])
-    risk = warehouse.query(f"SELECT COUNT(*) AS n FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1",
-                           {"day": last})
+    summary.crm_only_companies = int(totals[0]["crm_only"])
+    risk = warehouse.query(f"SELECT COUNT(*) AS n, COUNT(CASE WHEN company_id >= @crm_only THEN 1 END) AS crm_only "
+                           f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1", {"day": last, **crm_only})
     summary.churn_risk_companies = int(risk[0]["n"])
+    summary.crm_only_churn_risk = int(risk[0]["crm_only"])
     summary.top_risk = warehouse.query(
         f"SELECT TOP ({int(top)}) company_id, company_name, [7d_rolling_active_users] AS rolling_avg, "
         "days_since_last_contact, churn_risk_reason "
-        f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1 "
+        f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1 AND company_id < @crm_only "
         "ORDER BY [7d_rolling_active_users], days_since_last_contact DESC, company_id",
-        {"day": last},
+        {"day": last, **crm_only},
     )
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from company_activity_local.pipeline import resources
 from company_activity_local.pipeline.resources import Factory
@@ -22,6 +22,12 @@ from company_activity_local.pipeline.results import (
     Status,
     UnsupportedFeature,
 )
+
+if TYPE_CHECKING:
+    import requests
+    from azure.storage.blob import ContainerClient
+
+    from company_activity_local.warehouse.engine import Warehouse
 
 _NO_ITEM = object()
 
@@ -57,7 +63,21 @@ class ScopeOutcome:
         )
 
 
-@dataclass
+class RunResources(Protocol):
+    """What activities reach through `ctx.resources`: the stand-ins of the factory's linked services.
+    `LocalResources` in a run; a test may pass any object with these members."""
+
+    @property
+    def http(self) -> requests.Session: ...
+
+    def container(self, factory: Factory, linked_service: str, container: str) -> ContainerClient: ...
+
+    def warehouse_for(self, factory: Factory, linked_service: str) -> Warehouse: ...
+
+    def slack_webhook_url(self, secret_name: str) -> str: ...
+
+
+@dataclass(kw_only=True)
 class RunState:
     """Everything expressions can see during one pipeline run."""
 
@@ -66,7 +86,7 @@ class RunState:
     run_id: str
     parameters: dict[str, Any]
     trigger: dict[str, Any]
-    resources: Any  # LocalResources; typed loosely so that synthetic tests can pass a stand-in
+    resources: RunResources | None  # None: an executor that only checks definitions
     results: dict[str, ActivityResult] = field(default_factory=dict)
     all_results: list[ActivityResult] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
@@ -88,7 +108,10 @@ class ActivityContext:
         self.scope = scope
 
     @property
-    def resources(self) -> Any:
+    def resources(self) -> RunResources:
+        if self.state.resources is None:
+            raise ActivityFailed(f"activity {self.name!r} needs local resources; this executor was built without "
+                                 "them", "NoLocalResources", retryable=False)
         return self.state.resources
 
     @property
@@ -164,5 +187,5 @@ def timespan_seconds(value: Any, what: str) -> float:
     """Seconds of a TimeSpan property (`0.00:05:00`); a bad one fails the activity naming the property."""
     try:
         return resources.parse_timespan(value, what).total_seconds()
-    except ValueError as exc:
+    except resources.ResourceError as exc:
         raise ActivityFailed(str(exc), "InvalidTimeSpan", retryable=False) from None

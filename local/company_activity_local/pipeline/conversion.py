@@ -21,6 +21,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from company_activity.errors import InputError
+
 _INT_RANGES = {
     "tinyint": (0, 255),
     "smallint": (-(2**15), 2**15 - 1),
@@ -51,7 +53,7 @@ _FORMAT_TOKENS = {
 _FORMAT_LITERALS = frozenset("-._, ")
 
 
-class ConversionError(ValueError):
+class ConversionError(InputError):
     """The value does not fit the column's type; the message says why (the caller adds file:line, column)."""
 
 
@@ -65,11 +67,11 @@ class SqlType:
     def parse(cls, text: str) -> SqlType:
         match = _TYPE.fullmatch(text)
         if not match:
-            raise ValueError(f"not a SQL type: {text!r}")
+            raise ConversionError(f"not a SQL type: {text!r}")
         name = match.group(1).strip().lower()
         name = _ALIASES.get(name, name)
         if name not in {*_INT_RANGES, "float", "decimal", "bit", "varchar", "nvarchar", "date", "datetime2"}:
-            raise ValueError(f"SQL type {text!r} is not supported by the local copy")
+            raise ConversionError(f"SQL type {text!r} is not supported by the local copy")
         size = match.group(2)
         length = None if size in (None, "max") else int(size)
         scale = int(match.group(3)) if match.group(3) else None
@@ -92,9 +94,9 @@ class DateFormat:
     def parse(cls, text: str) -> DateFormat:
         """ValueError (saying what is not understood) for any format outside the supported subset."""
         if not isinstance(text, str) or not text:
-            raise ValueError(f"must be a non-empty format string, got {text!r}")
+            raise ConversionError(f"must be a non-empty format string, got {text!r}")
         if len(text) == 1:
-            raise ValueError(f"{text!r} is a .NET standard format (culture-dependent), not a custom format")
+            raise ConversionError(f"{text!r} is a .NET standard format (culture-dependent), not a custom format")
         parts: list[str] = []
         seen: set[str] = set()
         pos = 0
@@ -106,11 +108,11 @@ class DateFormat:
                     end += 1
                 token = text[pos:end]
                 if token not in _FORMAT_TOKENS:
-                    raise ValueError(f"token {token!r} at position {pos} is not supported locally "
+                    raise ConversionError(f"token {token!r} at position {pos} is not supported locally "
                                      f"(supported: {', '.join(_FORMAT_TOKENS)})")
                 part, digits = _FORMAT_TOKENS[token]
                 if part in seen:
-                    raise ValueError(f"the {part} appears twice")
+                    raise ConversionError(f"the {part} appears twice")
                 seen.add(part)
                 parts.append(f"(?P<{part}>{digits})")
                 pos = end
@@ -118,11 +120,11 @@ class DateFormat:
                 parts.append(re.escape(char))
                 pos += 1
             else:
-                raise ValueError(f"character {char!r} at position {pos} is not supported locally ('/' and ':' are "
+                raise ConversionError(f"character {char!r} at position {pos} is not supported locally ('/' and ':' are "
                                  f"the culture's separators; literals allowed: {''.join(sorted(_FORMAT_LITERALS))!r})")
         missing = [p for p in ("year", "month", "day") if p not in seen]
         if missing:
-            raise ValueError(f"does not give the {', '.join(missing)}")
+            raise ConversionError(f"does not give the {', '.join(missing)}")
         return cls(text, re.compile("".join(parts)))
 
     def read(self, text: str) -> date:

@@ -43,6 +43,7 @@ from company_activity_local.pipeline.context import (
     ActivityContext,
     ActivityRunner,
     Listener,
+    RunResources,
     RunState,
     ScopeOutcome,
     WaitEvent,
@@ -73,8 +74,9 @@ class PipelineExecutor:
     `wait_listener` is told before every retry wait and polling wait (WaitEvent), so a run never waits silently.
     """
 
-    def __init__(self, factory: Factory, resources: Any, *, runners: Mapping[str, ActivityRunner] | None = None,
-                 listener: Listener | None = None, global_parameters: Mapping[str, Any] | None = None,
+    def __init__(self, factory: Factory, resources: RunResources | None, *,
+                 runners: Mapping[str, ActivityRunner] | None = None, listener: Listener | None = None,
+                 global_parameters: Mapping[str, Any] | None = None,
                  retry_interval_s: float | None = None, wait_listener: WaitListener | None = None) -> None:
         self.wait_listener = wait_listener
         if retry_interval_s is not None and retry_interval_s < 0:
@@ -226,16 +228,16 @@ class PipelineExecutor:
         name, kind = str(activity["name"]), str(activity["type"])
         if str(activity.get("state", "Active")).lower() == "inactive":
             mark = Status(activity.get("onInactiveMarkAs", "Succeeded"))
-            return ActivityResult(name, kind, mark, scope=scope)
+            return ActivityResult(name=name, type=kind, status=mark, scope=scope)
         if not runs:
-            return ActivityResult(name, kind, Status.SKIPPED, scope=scope)
+            return ActivityResult(name=name, type=kind, status=Status.SKIPPED, scope=scope)
         return self._execute(state, activity, scope)
 
     def _execute(self, state: RunState, activity: Mapping[str, Any], scope: str) -> ActivityResult:
         name, kind = str(activity["name"]), str(activity["type"])
         t0 = time.monotonic()
         policy = activity.get("policy") or {}
-        result = ActivityResult(name, kind, Status.FAILED, started_at=datetime.now(UTC), scope=scope,
+        result = ActivityResult(name=name, type=kind, status=Status.FAILED, started_at=datetime.now(UTC), scope=scope,
                                 secure_output=bool(policy.get("secureOutput", False)))
         try:
             retries, interval, timeout = self._policy(state, name, policy)
@@ -282,7 +284,7 @@ class PipelineExecutor:
                 self.evaluate(state, policy.get("timeout", DEFAULT_ACTIVITY_TIMEOUT), f"{name}.policy.timeout"),
                 f"activity '{name}' policy.timeout",
             ).total_seconds()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, resources.ResourceError) as exc:  # int()/float() of the JSON, a TimeSpan
             raise ActivityFailed(f"activity '{name}': invalid policy: {exc}", "InvalidPolicy",
                                  retryable=False) from None
         if retries < 0 or interval < 0:

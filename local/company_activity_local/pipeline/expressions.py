@@ -1,40 +1,59 @@
-"""The ADF expression language subset the factory's JSON uses: a parser and an evaluator.
+"""The ADF expression language the factory's JSON uses: a parser and an evaluator.
 
 JSON string values are literals unless they start with `@` (an expression, typed result), contain
 `@{...}` (string interpolation, string result) or start with `@@` (escape: a literal starting with
 `@`). `{"value": "...", "type": "Expression"}` objects hold the same kind of string.
 
 Grammar (whitespace allowed between tokens):
-    expr     := primary accessor*
-    primary  := 'string' | number | true | false | null | [expr, ...] | name '(' [expr (',' expr)*] ')'
+    expr     := call accessor* | 'string' | number | true | false | null
+    call     := name '(' [expr (',' expr)*] ')'
     accessor := ['?'] '.' name | ['?'] '[' expr ']'
 
-Semantics chosen where ADF's documentation is silent, always the stricter reading (JSON that works
-here works in ADF):
-- function names and property names are case-insensitive (exact match first);
-- a missing property, an index out of range or access on null is an error; `?` makes that one step
-  yield null instead;
-- every argument is evaluated before the call, including both branches of `if` and every operand of
-  `and`/`or`;
-- timestamps are parsed as UTC (a value without a zone is taken as UTC) and formatted with a subset of
-  .NET date format strings; the default format is "o" (yyyy-MM-ddTHH:mm:ss.fffffffK);
-- interpolation writes null as '', booleans as True/False (.NET), objects and arrays as compact JSON.
+Checked by Microsoft's engine: `make test` evaluates every expression in adf/ (in the run states of the
+executor's scenarios) and an edge-case corpus for every function below in both this evaluator and the
+workflow expression engine that data-factory-testing-framework 1.4.4 ships (tests/local/pipeline/
+test_engine_differential.py, on Mono). They must give equal values; where this evaluator refuses what
+that engine accepts, the test lists the case. docs/azure-fidelity.md has the rows. What that engine
+decides, and this module follows:
+- function names and property names are case-insensitive (an exact property name wins); accessors
+  follow a function call only; a missing property, an index out of range or access on null is an
+  error, `?` makes that one step yield null;
+- integers are 64-bit with overflow errors; `string()` and interpolation write numbers as .NET does
+  (1E+15, 1E-05), booleans as True/False, null as '', objects and arrays as Newtonsoft's JSON;
+- timestamps keep .NET's DateTime Kind: a time with Z stays UTC and prints Z, a time without a zone
+  prints without one; 100 ns precision; `startsWith`, `endsWith` and `indexOf` ignore case.
+Stricter than that engine (refused, and listed in the test): a timestamp with a numeric offset, number
+text that differs between .NET runtimes, culture-sensitive text functions outside ASCII, conversions of
+text .NET reads loosely (`int('1,000')`), `variables()` with a name in another case, and every
+function or form not implemented here. The rules that come from .NET live in pipeline.dotnet.
 
-Written here rather than taken from a library: the only maintained Python implementation
-(data-factory-testing-framework) evaluates through a .NET runtime loaded with pythonnet, which neither
-the Functions app nor this repo's test machines carry; the language itself is small.
+Arguments are evaluated before the call, except that `if`, `and`, `or` and `coalesce` evaluate theirs
+in order and stop when the answer is known, as that engine does.
+
+Resting on ADF's documentation alone (the engine cannot say what the service does around it), with the
+strictest reading: reading an activity that did not run (Skipped) is an error, and `undocumented_uses`
+lists what the validator and the executor refuse before a run (`?` after `activity(...)`, properties and
+functions the documentation does not name).
+
+Written here rather than taken from a library: the only maintained implementation,
+data-factory-testing-framework, needs a .NET runtime (pythonnet on Mono or .NET), which `make demo` does
+not install; it is this module's test oracle instead.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+from company_activity.errors import InputError
+from company_activity_local.pipeline import dotnet
 
 __all__ = [
     "EvalContext",
@@ -51,7 +70,7 @@ __all__ = [
 ]
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InputError):
     """An expression that cannot be parsed or evaluated; names the expression, position and function."""
 
     def __init__(self, message: str, expression: str | None = None, position: int | None = None,
@@ -79,11 +98,6 @@ class Node:
 @dataclass(frozen=True)
 class Literal(Node):
     value: Any
-
-
-@dataclass(frozen=True)
-class ArrayLiteral(Node):
-    items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ class Expression(Node):
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROPERTY = re.compile(r"[A-Za-z0-9_$]+")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
 class _Parser:
@@ -156,6 +170,8 @@ class _Parser:
 
     def parse_expr(self) -> Node:
         node = self.parse_primary()
+        if not isinstance(node, Call):
+            return node  # the engine reads accessors only after a function call
         while True:
             start = self.i
             char = self.peek()
@@ -190,20 +206,17 @@ class _Parser:
         if char == "'":
             return Literal(pos, self.parse_string())
         if char == "[":
-            self.i += 1
-            items: list[Node] = []
-            if self.peek() != "]":
-                items.append(self.parse_expr())
-                while self.peek() == ",":
-                    self.i += 1
-                    items.append(self.parse_expr())
-            self.expect("]")
-            return ArrayLiteral(pos, tuple(items))
+            raise self.error("array literals are not part of ADF's expression language; use createArray(...)")
         number = _NUMBER.match(self.text, self.i)
         if number:
             self.i = number.end()
             text = number.group()
-            return Literal(pos, float(text) if number.group(1) or number.group(2) else int(text))
+            value: int | float = float(text) if number.group(1) or number.group(2) else int(text)
+            if isinstance(value, int) and not dotnet.INT64_MIN <= value <= dotnet.INT64_MAX:
+                raise self.error(f"the integer {text} is outside the 64-bit range", at=start)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.error(f"the number {text} is outside the range of a double", at=start)
+            return Literal(pos, value)
         name = _NAME.match(self.text, self.i)
         if not name:
             raise self.error(f"unexpected {char!r}")
@@ -349,7 +362,7 @@ class EvalContext:
             "TriggerId": self.trigger.get("id", self.run_id) if self.trigger else self.run_id,
             "TriggerName": trigger_name,
             "TriggerType": trigger_type,
-            "TriggerTime": format_timestamp(when, "o"),
+            "TriggerTime": dotnet.format_datetime(dotnet.DateTime.from_datetime(_aware(when)), "o"),
             "parameters": self.parameters,
             "globalParameters": self.global_parameters,
         }
@@ -391,21 +404,30 @@ class _Evaluator:
 
     def run(self, node: Node) -> Any:
         if isinstance(node, Template):
-            return "".join(part if isinstance(part, str) else to_text(self.eval(part)) for part in node.parts)
+            return "".join(part if isinstance(part, str) else self.text(part) for part in node.parts)
         if isinstance(node, Expression):
             return self.eval(node.body)
         return self.eval(node)
 
+    def text(self, node: Node) -> str:
+        """An interpolated value as text."""
+        value = self.eval(node)
+        try:
+            return to_text(value)
+        except ValueError as exc:  # a value text cannot hold (an ExpressionError passes through)
+            raise self.error(f"cannot interpolate the value: {exc}", node) from None
+
     def eval(self, node: Node) -> Any:
         if isinstance(node, Literal):
             return node.value
-        if isinstance(node, ArrayLiteral):
-            return [self.eval(item) for item in node.items]
         if isinstance(node, Access):
             return self.access(node)
         if isinstance(node, Call):
             spec = FUNCTIONS[node.key]
-            args = [self.eval(arg) for arg in node.args]
+            if spec.lazy:  # arguments evaluated when the function asks, as Microsoft's engine does
+                args: list[Any] = [functools.partial(self.eval, arg) for arg in node.args]
+            else:
+                args = [self.eval(arg) for arg in node.args]
             try:
                 return spec.impl(self.ctx, *args)
             except ExpressionError as exc:
@@ -413,7 +435,7 @@ class _Evaluator:
                     raise self.error(exc.message, node, node.name) from None
                 raise
             except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
-                raise self.error(f"function {node.name!r} failed: {exc}", node, node.name) from None
+                raise self.error(f"function {node.name!r}: {exc}", node, node.name) from None
         raise self.error(f"cannot evaluate {type(node).__name__}", node)
 
     def access(self, node: Access) -> Any:
@@ -480,14 +502,8 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _format_float(value: float) -> str:
-    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
 def to_text(value: Any) -> str:
-    """How interpolation and string() render a value."""
+    """How interpolation, concat() and string() render a value (.NET and Newtonsoft, pipeline.dotnet)."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -497,8 +513,8 @@ def to_text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _format_float(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return dotnet.format_double(value)
+    return dotnet.json_text(value)
 
 
 def _arg(fn: str, index: int, value: Any, *kinds: str) -> Any:
@@ -515,166 +531,82 @@ def _arg(fn: str, index: int, value: Any, *kinds: str) -> Any:
     return value
 
 
-def _equals(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) != isinstance(b, bool):
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Newtonsoft's JToken.DeepEquals: same JSON types all the way down (1 and 1.0 differ), objects by key."""
+    if type(a) is not type(b):
         return False
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if type(a) is not type(b) and not (a is None or b is None):
-        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_json(a[key], b[key]) for key in a)
     return bool(a == b)
 
 
+def _equals(a: Any, b: Any) -> bool:
+    """equals(): two numbers compare by value (1 equals 1.0); anything else as JToken.DeepEquals."""
+    if _is_number(a) and _is_number(b):
+        return float(a) == float(b) if isinstance(a, float) or isinstance(b, float) else a == b
+    return _same_json(a, b)
+
+
 def _compare(fn: str, a: Any, b: Any) -> int:
-    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
-    strings = all(isinstance(x, str) for x in (a, b))
-    if not (numbers or strings):
-        raise ExpressionError(
-            f"function {fn!r} compares two numbers or two strings, got {_type_name(a)} and {_type_name(b)}",
-            function=fn)
-    return (a > b) - (a < b)
+    if _is_number(a) and _is_number(b):
+        return int(a > b) - int(a < b)
+    if isinstance(a, str) and isinstance(b, str):
+        return dotnet.compare_invariant(a, b)
+    raise ExpressionError(
+        f"function {fn!r} compares two numbers or two strings, got {_type_name(a)} and {_type_name(b)}", function=fn)
+
+
+def _int64(value: Any) -> Any:
+    return dotnet.check_int64(value) if isinstance(value, int) else _finite(value)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"the result {value} is not a finite number (ADF's engine returns it as a string)")
+    return value
 
 
 # --------------------------------------------------------------------------------- date/time
 
-_TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
-)
 
-
-def parse_timestamp(text: Any, fn: str = "timestamp") -> datetime:
-    """Parse an ISO 8601 timestamp string into an aware UTC datetime (no zone = UTC)."""
-    if isinstance(text, datetime):
-        return text.astimezone(UTC) if text.tzinfo else text.replace(tzinfo=UTC)
-    if not isinstance(text, str):
-        raise ExpressionError(f"function {fn!r} expects a timestamp string, got {_type_name(text)} {text!r}",
+def _timestamp(fn: str, value: Any) -> dotnet.DateTime:
+    if not isinstance(value, str):
+        raise ExpressionError(f"function {fn!r} expects a timestamp string, got {_type_name(value)} {value!r}",
                               function=fn)
-    match = _TIMESTAMP.match(text.strip())
-    if not match:
-        raise ExpressionError(f"function {fn!r} cannot read {text!r} as an ISO 8601 timestamp", function=fn)
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    micro = int((fraction or "0").ljust(7, "0")[:6])
-    try:
-        value = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
-                         micro, tzinfo=UTC)
-    except ValueError as exc:
-        raise ExpressionError(f"function {fn!r}: {text!r} is not a valid timestamp ({exc})", function=fn) from None
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        value -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return value
+    return dotnet.parse_datetime(value)
 
 
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                "October", "November", "December")
-_STANDARD_FORMATS = {
-    "o": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
-    "O": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
-    "s": "yyyy'-'MM'-'dd'T'HH':'mm':'ss",
-    "u": "yyyy'-'MM'-'dd HH':'mm':'ss'Z'",
-    "d": "MM/dd/yyyy",
-    "D": "dddd, dd MMMM yyyy",
-    "t": "HH:mm",
-    "T": "HH:mm:ss",
-    "g": "MM/dd/yyyy HH:mm",
-    "G": "MM/dd/yyyy HH:mm:ss",
-    "m": "MMMM dd",
-    "M": "MMMM dd",
-    "y": "yyyy MMMM",
-    "Y": "yyyy MMMM",
-    "r": "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
-    "R": "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
-}
+def _formatted(fn: str, value: dotnet.DateTime, fmt: Any, index: int) -> str:
+    return dotnet.format_datetime(value, _arg(fn, index, fmt, "string"))
 
 
-def format_timestamp(value: datetime, fmt: str = "o") -> str:
-    """Format with a .NET standard (one letter) or custom date format string, invariant culture, UTC."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if len(fmt) == 1:
-        if fmt not in _STANDARD_FORMATS:
-            raise ExpressionError(f"unsupported standard date format {fmt!r}", function="formatDateTime")
-        fmt = _STANDARD_FORMATS[fmt]
-    out: list[str] = []
-    i = 0
-    while i < len(fmt):
-        char = fmt[i]
-        if char in "'\"":
-            end = fmt.find(char, i + 1)
-            if end < 0:
-                raise ExpressionError(f"unterminated quoted text in date format {fmt!r}", function="formatDateTime")
-            out.append(fmt[i + 1:end])
-            i = end + 1
-            continue
-        if char == "\\":
-            out.append(fmt[i + 1:i + 2])
-            i += 2
-            continue
-        if char == "%":
-            i += 1
-            continue
-        run = 1
-        while i + run < len(fmt) and fmt[i + run] == char:
-            run += 1
-        out.append(_format_token(value, char, run, fmt))
-        i += run
-    return "".join(out)
+def _aware(value: datetime) -> datetime:
+    """A clock reading as UTC (a naive one is taken as UTC): utcNow() and TriggerTime are UTC times."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _format_token(value: datetime, char: str, run: int, fmt: str) -> str:
-    fraction = f"{value.microsecond:06d}0"
-    if char == "y":
-        return str(value.year % 100) if run == 1 else f"{value.year % 100:02d}" if run == 2 else f"{value.year:0{run}d}"
-    if char == "M":
-        return (str(value.month), f"{value.month:02d}", _MONTH_NAMES[value.month - 1][:3])[run - 1] if run < 4 \
-            else _MONTH_NAMES[value.month - 1]
-    if char == "d":
-        return (str(value.day), f"{value.day:02d}", _DAY_NAMES[value.weekday()][:3])[run - 1] if run < 4 \
-            else _DAY_NAMES[value.weekday()]
-    if char in "Hhms":
-        number = {"H": value.hour, "h": value.hour % 12 or 12, "m": value.minute, "s": value.second}[char]
-        return str(number) if run == 1 else f"{number:02d}"
-    if char == "f" and run <= 7:
-        return fraction[:run]
-    if char == "F" and run <= 7:
-        return fraction[:run].rstrip("0")
-    if char == "t":
-        return ("AM" if value.hour < 12 else "PM")[:min(run, 2)]
-    if char == "K":
-        return "Z" * run
-    if char == "z":
-        return "+0" if run == 1 else "+00" if run == 2 else "+00:00"
-    if char == "g":
-        return "A.D."
-    if char in "fF":
-        raise ExpressionError(f"unsupported date format specifier {char * run!r} in {fmt!r} (at most 7)",
-                              function="formatDateTime")
-    return char * run  # not a specifier: copied as is, as .NET does (e.g. the T of yyyy-MM-ddTHH:mm)
+def _now(ctx: EvalContext) -> dotnet.DateTime:
+    return dotnet.DateTime.from_datetime(_aware(ctx.now or datetime.now(UTC)))
 
 
-def _now(ctx: EvalContext) -> datetime:
-    return ctx.now.astimezone(UTC) if ctx.now else datetime.now(UTC)
+_UNIT_TICKS = {"Second": dotnet.TICKS_PER_SECOND, "Minute": 60 * dotnet.TICKS_PER_SECOND,
+               "Hour": 3600 * dotnet.TICKS_PER_SECOND, "Day": dotnet.TICKS_PER_DAY, "Week": 7 * dotnet.TICKS_PER_DAY}
 
 
 def _shift(fn: str, timestamp: Any, amount: Any, unit: str, fmt: Any = "o") -> str:
     _arg(fn, 2, amount, "integer")
-    _arg(fn, 3, fmt, "string")
-    value = parse_timestamp(timestamp, fn)
-    if unit == "Month" or unit == "Year":
-        months = value.month - 1 + amount * (12 if unit == "Year" else 1)
-        year, month = value.year + months // 12, months % 12 + 1
-        try:
-            value = value.replace(year=year, month=month)
-        except ValueError:
-            raise ExpressionError(f"function {fn!r}: day {value.day} does not exist in {year}-{month:02d}",
-                                  function=fn) from None
+    value = _timestamp(fn, timestamp)
+    if unit in ("Month", "Year"):
+        shifted = value.add_months(amount * (12 if unit == "Year" else 1))
     else:
-        seconds = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400, "Week": 604800}[unit]
-        value += timedelta(seconds=amount * seconds)
-    return format_timestamp(value, fmt)
+        shifted = value.add_ticks(amount * _UNIT_TICKS[unit])
+    return _formatted(fn, shifted, fmt, 4 if fn == "addToTime" else 3)
 
 
 # --------------------------------------------------------------------------------- functions
@@ -687,6 +619,7 @@ class FunctionSpec:
     impl: Callable[..., Any]
     min_args: int
     max_args: int
+    lazy: bool = False  # impl gets zero-argument callables and evaluates only the arguments it needs
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {}
@@ -695,9 +628,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {}
 _Impl = Callable[..., Any]
 
 
-def _function(name: str, min_args: int, max_args: int | None = None) -> Callable[[_Impl], _Impl]:
+def _function(name: str, min_args: int, max_args: int | None = None, *, lazy: bool = False
+              ) -> Callable[[_Impl], _Impl]:
     def register(impl: Callable[..., Any]) -> Callable[..., Any]:
-        FUNCTIONS[name.lower()] = FunctionSpec(impl, min_args, min_args if max_args is None else max_args)
+        FUNCTIONS[name.lower()] = FunctionSpec(impl, min_args, min_args if max_args is None else max_args, lazy)
         return impl
     return register
 
@@ -791,10 +725,13 @@ def _split(ctx: EvalContext, text: Any, delimiter: Any) -> list[str]:
 
 @_function("substring", 2, 3)
 def _substring(ctx: EvalContext, text: Any, start: Any, length: Any = None) -> str:
-    _arg("substring", 1, text, "string")
+    dotnet.check_utf16(_arg("substring", 1, text, "string"))
     _arg("substring", 2, start, "integer")
+    if not 0 <= start < len(text):
+        raise ExpressionError(f"function 'substring': start index {start} must be at least 0 and less than the "
+                              f"length of the string ({len(text)})", function="substring")
     end = len(text) if length is None else start + _arg("substring", 3, length, "integer")
-    if start < 0 or end < start or end > len(text):
+    if end < start or end > len(text):
         raise ExpressionError(
             f"function 'substring': start {start} and length {end - start} are outside the string of length "
             f"{len(text)}", function="substring")
@@ -803,32 +740,32 @@ def _substring(ctx: EvalContext, text: Any, start: Any, length: Any = None) -> s
 
 @_function("toLower", 1)
 def _to_lower(ctx: EvalContext, text: Any) -> str:
-    return str(_arg("toLower", 1, text, "string")).lower()
+    return dotnet.change_case(_arg("toLower", 1, text, "string"), False)
 
 
 @_function("toUpper", 1)
 def _to_upper(ctx: EvalContext, text: Any) -> str:
-    return str(_arg("toUpper", 1, text, "string")).upper()
+    return dotnet.change_case(_arg("toUpper", 1, text, "string"), True)
 
 
 @_function("trim", 1)
 def _trim(ctx: EvalContext, text: Any) -> str:
-    return str(_arg("trim", 1, text, "string")).strip()
+    return dotnet.trim(_arg("trim", 1, text, "string"))
 
 
 @_function("startsWith", 2)
 def _starts_with(ctx: EvalContext, text: Any, prefix: Any) -> bool:
-    return str(_arg("startsWith", 1, text, "string")).startswith(_arg("startsWith", 2, prefix, "string"))
+    return dotnet.starts_with(_arg("startsWith", 1, text, "string"), _arg("startsWith", 2, prefix, "string"))
 
 
 @_function("endsWith", 2)
 def _ends_with(ctx: EvalContext, text: Any, suffix: Any) -> bool:
-    return str(_arg("endsWith", 1, text, "string")).endswith(_arg("endsWith", 2, suffix, "string"))
+    return dotnet.ends_with(_arg("endsWith", 1, text, "string"), _arg("endsWith", 2, suffix, "string"))
 
 
 @_function("indexOf", 2)
 def _index_of(ctx: EvalContext, text: Any, part: Any) -> int:
-    return str(_arg("indexOf", 1, text, "string")).find(_arg("indexOf", 2, part, "string"))
+    return dotnet.index_of(_arg("indexOf", 1, text, "string"), _arg("indexOf", 2, part, "string"))
 
 
 # Collections.
@@ -837,10 +774,17 @@ def _index_of(ctx: EvalContext, text: Any, part: Any) -> int:
 def _contains(ctx: EvalContext, collection: Any, value: Any) -> bool:
     _arg("contains", 1, collection, "string", "array", "object")
     if isinstance(collection, str):
-        return _arg("contains", 2, value, "string") in collection
+        return _arg("contains", 2, value, "string") in collection  # ordinal, case-sensitive
     if isinstance(collection, dict):
-        return value in collection
-    return any(_equals(item, value) for item in collection)
+        _arg("contains", 2, value, "string")
+        if value in collection:
+            return True
+        if not value.isascii():
+            raise ExpressionError(f"function 'contains': {value!r} is not a key as written; ADF matches keys "
+                                  "ignoring case, and case folding outside ASCII differs between .NET runtimes",
+                                  function="contains")
+        return any(isinstance(key, str) and key.isascii() and key.lower() == value.lower() for key in collection)
+    return any(_same_json(item, value) for item in collection)
 
 
 @_function("empty", 1)
@@ -852,18 +796,22 @@ def _empty(ctx: EvalContext, value: Any) -> bool:
 
 @_function("length", 1)
 def _length(ctx: EvalContext, value: Any) -> int:
-    return len(_arg("length", 1, value, "string", "array"))
+    if isinstance(_arg("length", 1, value, "string", "array"), str):
+        dotnet.check_utf16(value)
+    return len(value)
 
 
 @_function("first", 1)
 def _first(ctx: EvalContext, value: Any) -> Any:
-    _arg("first", 1, value, "string", "array")
+    if isinstance(_arg("first", 1, value, "string", "array"), str):
+        dotnet.check_utf16(value)
     return value[0] if value else (None if isinstance(value, list) else "")
 
 
 @_function("last", 1)
 def _last(ctx: EvalContext, value: Any) -> Any:
-    _arg("last", 1, value, "string", "array")
+    if isinstance(_arg("last", 1, value, "string", "array"), str):
+        dotnet.check_utf16(value)
     return value[-1] if value else (None if isinstance(value, list) else "")
 
 
@@ -873,16 +821,22 @@ def _join(ctx: EvalContext, values: Any, delimiter: Any) -> str:
     return str(_arg("join", 2, delimiter, "string")).join(to_text(value) for value in values)
 
 
+def _count(fn: str, values: Any, count: Any) -> int:
+    if isinstance(_arg(fn, 1, values, "array", "string"), str):
+        dotnet.check_utf16(values)
+    if _arg(fn, 2, count, "integer") < 0:
+        raise ExpressionError(f"function {fn!r}: count must be >= 0, got {count}", function=fn)
+    return int(count)
+
+
 @_function("skip", 2)
 def _skip(ctx: EvalContext, values: Any, count: Any) -> Any:
-    _arg("skip", 1, values, "array", "string")
-    return values[max(0, _arg("skip", 2, count, "integer")):]
+    return values[_count("skip", values, count):]
 
 
 @_function("take", 2)
 def _take(ctx: EvalContext, values: Any, count: Any) -> Any:
-    _arg("take", 1, values, "array", "string")
-    return values[:max(0, _arg("take", 2, count, "integer"))]
+    return values[:_count("take", values, count)]
 
 
 @_function("createArray", 1, _MANY)
@@ -892,14 +846,19 @@ def _create_array(ctx: EvalContext, *values: Any) -> list[Any]:
 
 @_function("array", 1)
 def _array(ctx: EvalContext, value: Any) -> list[Any]:
-    return [value]
+    return value if isinstance(value, list) else [value]
 
 
 # Logic.
 
-@_function("if", 3)
-def _if(ctx: EvalContext, condition: Any, when_true: Any, when_false: Any) -> Any:
-    return when_true if _arg("if", 1, condition, "boolean") else when_false
+# if, and, or and coalesce evaluate their arguments in order and stop when the answer is known (Microsoft's
+# engine: `if(true, 1, div(1, 0))` is 1).
+Thunk = Callable[[], Any]
+
+
+@_function("if", 3, lazy=True)
+def _if(ctx: EvalContext, condition: Thunk, when_true: Thunk, when_false: Thunk) -> Any:
+    return when_true() if _arg("if", 1, condition(), "boolean") else when_false()
 
 
 @_function("equals", 2)
@@ -912,14 +871,14 @@ def _not(ctx: EvalContext, value: Any) -> bool:
     return not _arg("not", 1, value, "boolean")
 
 
-@_function("and", 2, _MANY)
-def _and(ctx: EvalContext, *values: Any) -> bool:
-    return all([_arg("and", i, v, "boolean") for i, v in enumerate(values, 1)])
+@_function("and", 2, _MANY, lazy=True)
+def _and(ctx: EvalContext, *values: Thunk) -> bool:
+    return all(_arg("and", i, value(), "boolean") for i, value in enumerate(values, 1))
 
 
-@_function("or", 2, _MANY)
-def _or(ctx: EvalContext, *values: Any) -> bool:
-    return any([_arg("or", i, v, "boolean") for i, v in enumerate(values, 1)])
+@_function("or", 2, _MANY, lazy=True)
+def _or(ctx: EvalContext, *values: Thunk) -> bool:
+    return any(_arg("or", i, value(), "boolean") for i, value in enumerate(values, 1))
 
 
 @_function("greater", 2)
@@ -942,9 +901,9 @@ def _less_or_equals(ctx: EvalContext, a: Any, b: Any) -> bool:
     return _compare("lessOrEquals", a, b) <= 0
 
 
-@_function("coalesce", 1, _MANY)
-def _coalesce(ctx: EvalContext, *values: Any) -> Any:
-    return next((value for value in values if value is not None), None)
+@_function("coalesce", 1, _MANY, lazy=True)
+def _coalesce(ctx: EvalContext, *values: Thunk) -> Any:
+    return next((found for found in (value() for value in values) if found is not None), None)
 
 
 # Conversions.
@@ -953,10 +912,27 @@ def _coalesce(ctx: EvalContext, *values: Any) -> Any:
 def _json(ctx: EvalContext, text: Any) -> Any:
     _arg("json", 1, text, "string")
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ExpressionError(f"function 'json' cannot parse {text!r}: {exc.msg} at position {exc.pos}",
                               function="json") from None
+    if not _all_finite(value):
+        raise ExpressionError(f"function 'json': {text!r} has a number outside the range of a double", function="json")
+    return value
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(map(_all_finite, value))
+    if isinstance(value, dict):
+        return all(map(_all_finite, value.values()))
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    raise ExpressionError(f"function 'json': {name} is not JSON", function="json")
 
 
 @_function("string", 1)
@@ -964,23 +940,32 @@ def _string(ctx: EvalContext, value: Any) -> str:
     return to_text(value)
 
 
+_WS = "[\t\n\v\f\r ]*"  # what .NET's number parsing skips around a number
+_INTEGER_TEXT = re.compile(f"{_WS}[+-]?[0-9]+{_WS}")
+_FLOAT_TEXT = re.compile(rf"{_WS}[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?{_WS}")
+_EXACT_DOUBLE_LIMIT = 2**53
+
+
 @_function("int", 1)
 def _int(ctx: EvalContext, value: Any) -> int:
     _arg("int", 1, value, "string", "integer")
     if isinstance(value, int):
         return value
-    if not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+    if not _INTEGER_TEXT.fullmatch(value):
         raise ExpressionError(f"function 'int' cannot convert {value!r} to an integer", function="int")
-    return int(value)
+    number = int(value)
+    if abs(number) > _EXACT_DOUBLE_LIMIT:
+        raise ExpressionError(f"function 'int': {value.strip()} is beyond 2^53, where ADF's engine (which converts "
+                              "through a double) loses digits; refused", function="int")
+    return number
 
 
 @_function("float", 1)
 def _float(ctx: EvalContext, value: Any) -> float:
     _arg("float", 1, value, "string", "number")
-    try:
-        return float(value)
-    except ValueError:
-        raise ExpressionError(f"function 'float' cannot convert {value!r} to a number", function="float") from None
+    if isinstance(value, str) and not _FLOAT_TEXT.fullmatch(value):
+        raise ExpressionError(f"function 'float' cannot convert {value!r} to a number", function="float")
+    return _finite(float(value))
 
 
 @_function("bool", 1)
@@ -995,7 +980,7 @@ def _bool(ctx: EvalContext, value: Any) -> bool:
 
 @_function("uriComponent", 1)
 def _uri_component(ctx: EvalContext, value: Any) -> str:
-    return urllib.parse.quote(to_text(value), safe="-_.~")
+    return urllib.parse.quote(to_text(value), safe="-_.~")  # Uri.EscapeDataString (RFC 3986 unreserved)
 
 
 FUNCTIONS["encodeuricomponent"] = FUNCTIONS["uricomponent"]
@@ -1003,27 +988,27 @@ FUNCTIONS["encodeuricomponent"] = FUNCTIONS["uricomponent"]
 
 @_function("uriComponentToString", 1)
 def _uri_component_to_string(ctx: EvalContext, value: Any) -> str:
-    return urllib.parse.unquote(_arg("uriComponentToString", 1, value, "string"))
+    return dotnet.url_decode(_arg("uriComponentToString", 1, value, "string"))
 
 
 FUNCTIONS["decodeuricomponent"] = FUNCTIONS["uricomponenttostring"]
 
 
-# Math.
+# Math: 64-bit integers with overflow errors, doubles that must stay finite.
 
 @_function("add", 2)
 def _add(ctx: EvalContext, a: Any, b: Any) -> Any:
-    return _arg("add", 1, a, "number") + _arg("add", 2, b, "number")
+    return _int64(_arg("add", 1, a, "number") + _arg("add", 2, b, "number"))
 
 
 @_function("sub", 2)
 def _sub(ctx: EvalContext, a: Any, b: Any) -> Any:
-    return _arg("sub", 1, a, "number") - _arg("sub", 2, b, "number")
+    return _int64(_arg("sub", 1, a, "number") - _arg("sub", 2, b, "number"))
 
 
 @_function("mul", 2)
 def _mul(ctx: EvalContext, a: Any, b: Any) -> Any:
-    return _arg("mul", 1, a, "number") * _arg("mul", 2, b, "number")
+    return _int64(_arg("mul", 1, a, "number") * _arg("mul", 2, b, "number"))
 
 
 @_function("div", 2)
@@ -1032,8 +1017,9 @@ def _div(ctx: EvalContext, a: Any, b: Any) -> Any:
     if _arg("div", 2, b, "number") == 0:
         raise ExpressionError("function 'div' cannot divide by zero", function="div")
     if isinstance(a, int) and isinstance(b, int):
-        return int(a / b)  # integer division truncates toward zero, as in .NET
-    return a / b
+        quotient = abs(a) // abs(b)  # integer division truncates toward zero, as in .NET
+        return dotnet.check_int64(quotient if (a < 0) == (b < 0) else -quotient)
+    return _finite(a / b)
 
 
 @_function("mod", 2)
@@ -1041,40 +1027,60 @@ def _mod(ctx: EvalContext, a: Any, b: Any) -> Any:
     _arg("mod", 1, a, "number")
     if _arg("mod", 2, b, "number") == 0:
         raise ExpressionError("function 'mod' cannot divide by zero", function="mod")
-    return math.fmod(a, b) if isinstance(a, float) or isinstance(b, float) else int(math.fmod(a, b))
+    if isinstance(a, int) and isinstance(b, int):
+        remainder = abs(a) % abs(b)  # the sign of the dividend, as .NET's %
+        return remainder if a >= 0 else -remainder
+    return math.fmod(a, b)
+
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_RANGE_LIMIT = 100_000
 
 
 @_function("range", 2)
 def _range(ctx: EvalContext, start: Any, count: Any) -> list[int]:
-    """range(startIndex, count): `count` consecutive integers from startIndex; a negative count is an error."""
+    """range(startIndex, count): `count` consecutive 32-bit integers from startIndex, at most 100000."""
     _arg("range", 1, start, "integer")
-    if _arg("range", 2, count, "integer") < 0:
+    _arg("range", 2, count, "integer")
+    if count < 0:
         raise ExpressionError(f"function 'range': count must be >= 0, got {count}", function="range")
+    if count > _RANGE_LIMIT:
+        raise ExpressionError(f"function 'range': count must be at most {_RANGE_LIMIT}, got {count}", function="range")
+    if not start >= _INT32_MIN or start + count - 1 > _INT32_MAX:
+        raise ExpressionError(f"function 'range': {start}..{start + count - 1} is outside the 32-bit integer range",
+                              function="range")
     return list(range(start, start + count))
+
+
+def _extreme(fn: str, pick: Callable[..., Any], values: tuple[Any, ...]) -> Any:
+    items = values[0] if len(values) == 1 and isinstance(values[0], list) else values
+    if not items:
+        raise ExpressionError(f"function {fn!r} needs at least one number", function=fn)
+    numbers = [_arg(fn, i, v, "number") for i, v in enumerate(items, 1)]
+    found = pick(numbers)
+    return float(found) if any(isinstance(n, float) for n in numbers) else found  # a double when any is one
 
 
 @_function("min", 1, _MANY)
 def _min(ctx: EvalContext, *values: Any) -> Any:
-    items = values[0] if len(values) == 1 and isinstance(values[0], list) else values
-    return min(_arg("min", i, v, "number") for i, v in enumerate(items, 1))
+    return _extreme("min", min, values)
 
 
 @_function("max", 1, _MANY)
 def _max(ctx: EvalContext, *values: Any) -> Any:
-    items = values[0] if len(values) == 1 and isinstance(values[0], list) else values
-    return max(_arg("max", i, v, "number") for i, v in enumerate(items, 1))
+    return _extreme("max", max, values)
 
 
-# Dates.
+# Dates: .NET DateTime values (pipeline.dotnet), formatted with format strings; the default is "o".
 
 @_function("utcNow", 0, 1)
 def _utc_now(ctx: EvalContext, fmt: Any = "o") -> str:
-    return format_timestamp(_now(ctx), _arg("utcNow", 1, fmt, "string"))
+    return _formatted("utcNow", _now(ctx), fmt, 1)
 
 
 @_function("formatDateTime", 1, 2)
 def _format_date_time(ctx: EvalContext, timestamp: Any, fmt: Any = "o") -> str:
-    return format_timestamp(parse_timestamp(timestamp, "formatDateTime"), _arg("formatDateTime", 2, fmt, "string"))
+    return _formatted("formatDateTime", _timestamp("formatDateTime", timestamp), fmt, 2)
 
 
 @_function("addDays", 2, 3)
@@ -1111,42 +1117,33 @@ def _add_to_time(ctx: EvalContext, timestamp: Any, interval: Any, unit: Any, fmt
 
 @_function("startOfDay", 1, 2)
 def _start_of_day(ctx: EvalContext, timestamp: Any, fmt: Any = "o") -> str:
-    value = parse_timestamp(timestamp, "startOfDay")
-    midnight = value.replace(hour=0, minute=0, second=0, microsecond=0)
-    return format_timestamp(midnight, _arg("startOfDay", 2, fmt, "string"))
+    return _formatted("startOfDay", _timestamp("startOfDay", timestamp).truncate("day"), fmt, 2)
 
 
 @_function("startOfHour", 1, 2)
 def _start_of_hour(ctx: EvalContext, timestamp: Any, fmt: Any = "o") -> str:
-    value = parse_timestamp(timestamp, "startOfHour")
-    return format_timestamp(value.replace(minute=0, second=0, microsecond=0), _arg("startOfHour", 2, fmt, "string"))
+    return _formatted("startOfHour", _timestamp("startOfHour", timestamp).truncate("hour"), fmt, 2)
 
 
 @_function("startOfMonth", 1, 2)
 def _start_of_month(ctx: EvalContext, timestamp: Any, fmt: Any = "o") -> str:
-    value = parse_timestamp(timestamp, "startOfMonth")
-    return format_timestamp(value.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
-                            _arg("startOfMonth", 2, fmt, "string"))
+    return _formatted("startOfMonth", _timestamp("startOfMonth", timestamp).truncate("month"), fmt, 2)
 
 
 @_function("dayOfWeek", 1)
 def _day_of_week(ctx: EvalContext, timestamp: Any) -> int:
-    return (parse_timestamp(timestamp, "dayOfWeek").weekday() + 1) % 7  # Sunday = 0, as in .NET
-
-
-_TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000  # 100 ns intervals from 0001-01-01 to 1970-01-01 (.NET)
+    return _timestamp("dayOfWeek", timestamp).day_of_week  # Sunday = 0, as in .NET
 
 
 @_function("ticks", 1)
 def _ticks(ctx: EvalContext, timestamp: Any) -> int:
-    """ticks(timestamp): 100-nanosecond intervals since 0001-01-01T00:00:00Z, an integer."""
-    delta = parse_timestamp(timestamp, "ticks") - datetime(1970, 1, 1, tzinfo=UTC)
-    return _TICKS_AT_UNIX_EPOCH + (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+    """ticks(timestamp): 100-nanosecond intervals since 0001-01-01T00:00:00, an integer."""
+    return _timestamp("ticks", timestamp).ticks
 
 
 @_function("dayOfMonth", 1)
 def _day_of_month(ctx: EvalContext, timestamp: Any) -> int:
-    return parse_timestamp(timestamp, "dayOfMonth").day
+    return _timestamp("dayOfMonth", timestamp).date.day
 
 
 # ------------------------------------------------------------------------------ introspection
@@ -1163,9 +1160,6 @@ def _walk(node: Node) -> Iterator[Node]:
     elif isinstance(node, Call):
         for arg in node.args:
             yield from _walk(arg)
-    elif isinstance(node, ArrayLiteral):
-        for item in node.items:
-            yield from _walk(item)
     elif isinstance(node, Access):
         yield from _walk(node.target)
         yield from _walk(node.key)

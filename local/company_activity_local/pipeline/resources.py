@@ -17,6 +17,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from company_activity.errors import InputError
+
+# One JSON object of an adf/ resource file, as read: the validator must see every key as written, so the
+# resources stay raw JSON; this module owns how they are read.
+JsonObject = dict[str, Any]
+
 ADF_DIR: Path = Path(__file__).resolve().parents[3] / "adf"
 
 # Folder of each resource kind in the git layout, and the name prefix this repo uses for it.
@@ -49,7 +55,7 @@ CONTAINER_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ResourceError(ValueError):
+class ResourceError(InputError):
     """A resource file cannot be read or referenced; the message names the file and the JSON key."""
 
 
@@ -75,15 +81,15 @@ def pipeline_concurrency(name: str, pipeline: Mapping[str, Any]) -> int | None:
 @dataclass(frozen=True)
 class Factory:
     name: str
-    pipelines: dict[str, dict]
-    datasets: dict[str, dict]
-    linked_services: dict[str, dict]
-    triggers: dict[str, dict]
-    factory: dict
+    pipelines: dict[str, JsonObject]
+    datasets: dict[str, JsonObject]
+    linked_services: dict[str, JsonObject]
+    triggers: dict[str, JsonObject]
+    factory: JsonObject
     adf_dir: Path = ADF_DIR
     files: dict[tuple[str, str], Path] = field(default_factory=dict)  # (kind, name) -> file
 
-    def by_kind(self, kind: str) -> dict[str, dict]:
+    def by_kind(self, kind: str) -> dict[str, JsonObject]:
         return {
             "pipeline": self.pipelines,
             "dataset": self.datasets,
@@ -120,7 +126,7 @@ def _read_json(path: Path) -> Any:
         raise ResourceError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
-def _load_resource(path: Path) -> dict:
+def _load_resource(path: Path) -> JsonObject:
     data = _read_json(path)
     if not isinstance(data, dict):
         raise ResourceError(f"{path}: $: a resource file must hold a JSON object, got {type(data).__name__}")
@@ -145,9 +151,9 @@ def load_factory(adf_dir: Path = ADF_DIR) -> Factory:
                             f"found {len(factory_files)}")
     factory = _load_resource(factory_files[0])
     files: dict[tuple[str, str], Path] = {("factory", factory["name"]): factory_files[0]}
-    loaded: dict[str, dict[str, dict]] = {}
+    loaded: dict[str, dict[str, JsonObject]] = {}
     for kind, folder in KIND_DIRS.items():
-        resources: dict[str, dict] = {}
+        resources: dict[str, JsonObject] = {}
         for path in sorted((adf_dir / folder).glob("*.json")):
             resource = _load_resource(path)
             if "properties" not in resource:
@@ -176,7 +182,7 @@ REFERENCE_KINDS: dict[str, str] = {
 }
 
 
-def resolve(factory: Factory, reference: Mapping[str, Any]) -> dict:
+def resolve(factory: Factory, reference: Mapping[str, Any]) -> JsonObject:
     """The resource a {"referenceName", "type": "DatasetReference"|...} object points at."""
     kind = REFERENCE_KINDS.get(str(reference.get("type")))
     if kind is None:
@@ -189,19 +195,19 @@ def resolve(factory: Factory, reference: Mapping[str, Any]) -> dict:
     return resources[name]
 
 
-def resolve_dataset(factory: Factory, reference: Mapping[str, Any]) -> dict:
+def resolve_dataset(factory: Factory, reference: Mapping[str, Any]) -> JsonObject:
     return resolve(factory, {**reference, "type": "DatasetReference"})
 
 
-def resolve_linked_service(factory: Factory, reference: Mapping[str, Any]) -> dict:
+def resolve_linked_service(factory: Factory, reference: Mapping[str, Any]) -> JsonObject:
     return resolve(factory, {**reference, "type": "LinkedServiceReference"})
 
 
-def resolve_pipeline(factory: Factory, reference: Mapping[str, Any]) -> dict:
+def resolve_pipeline(factory: Factory, reference: Mapping[str, Any]) -> JsonObject:
     return resolve(factory, {**reference, "type": "PipelineReference"})
 
 
-def declared_parameters(resource: Mapping[str, Any]) -> dict[str, dict]:
+def declared_parameters(resource: Mapping[str, Any]) -> dict[str, JsonObject]:
     """The `parameters` declaration of a pipeline, dataset or linked service (name -> specification)."""
     return dict(resource.get("properties", {}).get("parameters", {}) or {})
 
@@ -234,7 +240,7 @@ def coerce_parameter(owner: str, name: str, declared_type: str, value: Any) -> A
     return value
 
 
-def bind_parameters(owner: str, declared: Mapping[str, Mapping[str, Any]], supplied: Mapping[str, Any]) -> dict:
+def bind_parameters(owner: str, declared: Mapping[str, Mapping[str, Any]], supplied: Mapping[str, Any]) -> JsonObject:
     """Supplied values plus declared defaults; an unknown or missing required parameter is an error.
 
     Supplied values must already be evaluated (no expressions); defaults are used as written.
@@ -257,11 +263,11 @@ def bind_parameters(owner: str, declared: Mapping[str, Mapping[str, Any]], suppl
 # ------------------------------------------------------------------------------- activities
 
 
-def pipeline_activities(pipeline: Mapping[str, Any]) -> list[dict]:
+def pipeline_activities(pipeline: Mapping[str, Any]) -> list[JsonObject]:
     return list(pipeline.get("properties", {}).get("activities", []) or [])
 
 
-def child_activity_lists(activity: Mapping[str, Any]) -> list[tuple[str, list[dict]]]:
+def child_activity_lists(activity: Mapping[str, Any]) -> list[tuple[str, list[JsonObject]]]:
     """(JSON path under the activity, activity list) of every list a container activity runs."""
     props = activity.get("typeProperties", {}) or {}
     lists = [(f"typeProperties.{key}", props[key]) for key in CONTAINER_LISTS.get(activity.get("type", ""), ())
@@ -275,13 +281,13 @@ def child_activity_lists(activity: Mapping[str, Any]) -> list[tuple[str, list[di
 
 @dataclass(frozen=True)
 class ActivityInScope:
-    activity: dict
+    activity: JsonObject
     path: str  # JSON path of the activity inside its resource, e.g. $.properties.activities[3]
     scope: tuple[str, ...]  # names of the enclosing container activities, outermost first
-    siblings: tuple[dict, ...]  # the activity list it belongs to
+    siblings: tuple[JsonObject, ...]  # the activity list it belongs to
 
 
-def walk_activities(activities: list[dict], path: str = "$.properties.activities",
+def walk_activities(activities: list[JsonObject], path: str = "$.properties.activities",
                     scope: tuple[str, ...] = ()) -> Iterator[ActivityInScope]:
     """Every activity, depth first, with its path, enclosing containers and sibling list."""
     for index, activity in enumerate(activities):
@@ -322,7 +328,7 @@ def dependencies_met(activity: Mapping[str, Any], statuses: Mapping[str, str]) -
     return all(condition_met(conditions, statuses[upstream]) for upstream, conditions in deps)
 
 
-def upstream_closure(activities: list[dict]) -> dict[str, set[str]]:
+def upstream_closure(activities: list[JsonObject]) -> dict[str, set[str]]:
     """For each activity of one list: every activity it (transitively) depends on."""
     direct = {str(a.get("name")): {name for name, _ in dependencies(a)} for a in activities}
     closure: dict[str, set[str]] = {}
@@ -343,13 +349,13 @@ def upstream_closure(activities: list[dict]) -> dict[str, set[str]]:
     return closure
 
 
-def topological_order(activities: list[dict]) -> list[dict]:
+def topological_order(activities: list[JsonObject]) -> list[JsonObject]:
     """Activities of one list ordered so every activity follows those it depends on (stable)."""
     closure = upstream_closure(activities)
     return sorted(activities, key=lambda a: len(closure[str(a.get("name"))]))
 
 
-def simulate(activities: list[dict], outcome: Mapping[str, str]) -> dict[str, str]:
+def simulate(activities: list[JsonObject], outcome: Mapping[str, str]) -> dict[str, str]:
     """Statuses of one activity list when each activity that runs ends with outcome[name] (default
     Succeeded): activities whose dependencies are not met are Skipped, as in ADF."""
     statuses: dict[str, str] = {}
@@ -360,7 +366,7 @@ def simulate(activities: list[dict], outcome: Mapping[str, str]) -> dict[str, st
     return statuses
 
 
-def run_outcome(activities: list[dict], statuses: Mapping[str, str]) -> str:
+def run_outcome(activities: list[JsonObject], statuses: Mapping[str, str]) -> str:
     """ADF's rule for a pipeline's (or container's) result: look at every leaf activity; for a skipped
     leaf look at its parents instead (recursively); Succeeded only if everything looked at succeeded."""
     by_name = {str(a.get("name")): a for a in activities}

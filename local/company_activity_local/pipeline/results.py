@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from company_activity.errors import InputError, OperationalError
+
 
 class Status(StrEnum):
     SUCCEEDED = "Succeeded"
@@ -15,7 +17,7 @@ class Status(StrEnum):
     SKIPPED = "Skipped"
 
 
-class ActivityFailed(Exception):
+class ActivityFailed(OperationalError):
     """An activity failed; `message` and `error_code` become its ADF-shaped `error`."""
 
     def __init__(self, message: str, error_code: str = "LocalActivityError", *, retryable: bool = True) -> None:
@@ -37,7 +39,7 @@ class ActivityTimedOut(ActivityFailed):
         super().__init__(message, "ActivityTimeout")
 
 
-class PipelineDefinitionError(ValueError):
+class PipelineDefinitionError(InputError):
     """The pipeline JSON cannot be run at all (unknown pipeline, parameter, dependency, activity type)."""
 
 
@@ -59,7 +61,7 @@ class ActivityError:
         }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ActivityResult:
     name: str
     type: str
@@ -82,7 +84,7 @@ class ActivityResult:
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PipelineRunResult:
     pipeline_name: str
     run_id: str

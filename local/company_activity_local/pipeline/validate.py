@@ -10,6 +10,14 @@ required properties (the models' `_validation`), enum values outside the models'
 literal values of the wrong JSON type. Free-form values (`object` in the models: expressions,
 parameters, headers, bodies) are not walked, except those with a known shape (copy translator,
 additional columns, stored procedure parameters).
+
+Only the SDK's public surface is imported: the model classes of `azure.mgmt.datafactory.models` with
+their `deserialize`, and azure-core's `DeserializationError`, which the SDK raises. The walk reads the
+metadata the generator puts on each model class (`_attribute_map`, `_validation`, `_subtype_map`). Why the
+SDK stays at 9.3.0: 10.x generates its models differently (no `deserialize`, no numeric limits, no model
+for the copy translator, additional columns or stored procedure parameters), so validating against it
+would drop checks; and the fake `az` of tests/infra renders a trigger the way the CLI's datafactory
+extension does, from 9.3.0's model (docs/azure-fidelity.md).
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import DeserializationError
 from azure.mgmt.datafactory import models as sdk_models
-from azure.mgmt.datafactory._utils.serialization import DeserializationError, Model
 
 from company_activity_local.pipeline import expressions as ex
 from company_activity_local.pipeline import resources as rs
+from company_activity_local.pipeline.resources import JsonObject
 
 __all__ = ["Problem", "validate_directory", "validate_factory"]
 
@@ -47,8 +56,10 @@ class Problem:
 
 # ------------------------------------------------------------------------------ model catalogue
 
-MODELS: dict[str, type[Model]] = {
-    name: cls for name, cls in vars(sdk_models).items() if isinstance(cls, type) and issubclass(cls, Model)
+# The public model classes: every class of `azure.mgmt.datafactory.models` with a `deserialize` classmethod.
+MODELS: dict[str, type[Any]] = {
+    name: cls for name, cls in vars(sdk_models).items()
+    if isinstance(cls, type) and callable(getattr(cls, "deserialize", None)) and hasattr(cls, "_attribute_map")
 }
 ENUMS: dict[str, type[Enum]] = {
     name: cls for name, cls in vars(sdk_models).items() if isinstance(cls, type) and issubclass(cls, Enum)
@@ -159,7 +170,7 @@ class _StructureWalker:
         self.required(cls, data, path)
         self.tree(resolved, _key_tree(resolved), data, path)
 
-    def classify(self, cls_name: str, data: dict, path: str) -> str | None:
+    def classify(self, cls_name: str, data: JsonObject, path: str) -> str | None:
         cls = MODELS[cls_name]
         subtypes = cls.__dict__.get("_subtype_map")
         if not subtypes:
@@ -177,7 +188,7 @@ class _StructureWalker:
                                       f"so it would deserialize to the base class{_suggest(value, sorted(known))}")
         return None
 
-    def required(self, cls: type[Model], data: dict, path: str) -> None:
+    def required(self, cls: type[Any], data: JsonObject, path: str) -> None:
         for attr, rules in getattr(cls, "_validation", {}).items():
             if not rules.get("required") or attr not in cls._attribute_map:
                 continue
@@ -188,7 +199,7 @@ class _StructureWalker:
             if node is None:
                 self.problem(f"{path}.{'.'.join(parts)}", f"required property of {cls.__name__} is missing")
 
-    def tree(self, cls_name: str, tree: dict[str, Any], data: dict, path: str) -> None:
+    def tree(self, cls_name: str, tree: dict[str, Any], data: JsonObject, path: str) -> None:
         for key, value in data.items():
             here = f"{path}.{key}"
             node = tree.get(key)
@@ -206,7 +217,7 @@ class _StructureWalker:
             rules = getattr(MODELS[cls_name], "_validation", {}).get(attr, {})
             self.value(cls_name, attr, desc["type"], value, here, rules)
 
-    def value(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: dict) -> None:
+    def value(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: JsonObject) -> None:
         if value is None:
             return
         if type_name.startswith("[") and type_name.endswith("]"):
@@ -238,7 +249,7 @@ class _StructureWalker:
             return
         self.primitive(cls_name, attr, type_name, value, path, rules)
 
-    def primitive(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: dict) -> None:
+    def primitive(self, cls_name: str, attr: str, type_name: str, value: Any, path: str, rules: JsonObject) -> None:
         kinds = {"str": (str,), "int": (int,), "long": (int,), "bool": (bool,), "float": (int, float),
                  "iso-8601": (str,), "duration": (str,)}
         expected = kinds.get(type_name)
@@ -247,13 +258,13 @@ class _StructureWalker:
         if not isinstance(value, expected) or (type_name in ("int", "long", "float") and isinstance(value, bool)):
             self.problem(path, f"expected {type_name}, got {type(value).__name__} {value!r}")
             return
-        if type_name == "str":
+        if type_name == "str" and isinstance(value, str):
             allowed = _enum_values(cls_name, attr)
             if allowed is not None and value not in allowed:
                 case = [a for a in allowed if a.lower() == value.lower()]
                 hint = f" (write {case[0]!r})" if case else ""
                 self.problem(path, f"invalid value {value!r}{hint}; allowed: {', '.join(sorted(allowed))}")
-        if type_name == "iso-8601":
+        if type_name == "iso-8601" and isinstance(value, str):
             try:
                 datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
@@ -291,9 +302,9 @@ class _StructureWalker:
                     self.problem(f"{here}.{side}", "a mapping column needs name, path or ordinal")
 
 
-def _check_structure(kind: str, data: dict, file: str, problems: list[Problem]) -> None:
+def _check_structure(kind: str, data: JsonObject, file: str, problems: list[Problem]) -> None:
     root = ROOT_MODELS[kind]
-    sdk_log = logging.getLogger(Model.__module__)
+    sdk_log = logging.getLogger(sdk_models.__name__.rsplit(".", 1)[0])  # the SDK's package logger
     level = sdk_log.level
     sdk_log.setLevel(logging.ERROR)  # its warning about unknown subtypes is reported below, with the path
     try:
@@ -308,7 +319,7 @@ def _check_structure(kind: str, data: dict, file: str, problems: list[Problem]) 
 # ---------------------------------------------------------------------------------- references
 
 
-def _iter_dicts(value: Any, path: str = "$") -> Iterator[tuple[str, dict]]:
+def _iter_dicts(value: Any, path: str = "$") -> Iterator[tuple[str, JsonObject]]:
     if isinstance(value, dict):
         yield path, value
         for key, item in value.items():
@@ -318,7 +329,7 @@ def _iter_dicts(value: Any, path: str = "$") -> Iterator[tuple[str, dict]]:
             yield from _iter_dicts(item, f"{path}[{index}]")
 
 
-def _check_parameters(file: str, path: str, target: str, declared: dict, supplied: Any,
+def _check_parameters(file: str, path: str, target: str, declared: JsonObject, supplied: Any,
                       problems: list[Problem]) -> None:
     supplied = supplied if isinstance(supplied, dict) else {}
     for name in supplied:
@@ -330,7 +341,7 @@ def _check_parameters(file: str, path: str, target: str, declared: dict, supplie
             problems.append(Problem(file, path, f"{target} parameter {name!r} has no defaultValue and is not supplied"))
 
 
-def _check_references(factory: rs.Factory, kind: str, data: dict, file: str, problems: list[Problem]) -> None:
+def _check_references(factory: rs.Factory, kind: str, data: JsonObject, file: str, problems: list[Problem]) -> None:
     for path, node in _iter_dicts(data):
         ref_kind = rs.REFERENCE_KINDS.get(str(node.get("type")))
         if ref_kind is None or "referenceName" not in node:
@@ -358,7 +369,7 @@ def _check_references(factory: rs.Factory, kind: str, data: dict, file: str, pro
                                   rs.declared_parameters(pipeline), entry.get("parameters"), problems)
 
 
-def _check_dependencies(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_dependencies(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     lists = [("$.properties.activities", rs.pipeline_activities(pipeline))] + [
         (f"{item.path}.{sub}", children)
         for item in rs.walk_activities(rs.pipeline_activities(pipeline))
@@ -395,7 +406,7 @@ def _check_dependencies(pipeline: dict, file: str, problems: list[Problem]) -> N
 # --------------------------------------------------------------------------------- expressions
 
 
-def _visible_activities(pipeline: dict) -> dict[str, tuple[set[str], set[str]]]:
+def _visible_activities(pipeline: JsonObject) -> dict[str, tuple[set[str], set[str]]]:
     """activity name -> (activities whose results it may read, every activity name of the pipeline)."""
     everything = {str(item.activity.get("name")) for item in rs.walk_activities(rs.pipeline_activities(pipeline))}
     closures: dict[int, dict[str, set[str]]] = {}
@@ -416,7 +427,7 @@ def _visible_activities(pipeline: dict) -> dict[str, tuple[set[str], set[str]]]:
     return visible
 
 
-def _check_expressions(factory: rs.Factory, kind: str, data: dict, file: str, problems: list[Problem]) -> None:
+def _check_expressions(factory: rs.Factory, kind: str, data: JsonObject, file: str, problems: list[Problem]) -> None:
     props = data.get("properties", {}) if isinstance(data.get("properties"), dict) else {}
     declared = set(rs.declared_parameters(data))
     globals_ = set(factory.global_parameters)
@@ -479,7 +490,7 @@ def _referenced_variables(node: ex.Node) -> set[str]:
 # ---------------------------------------------------------------------------------- repo rules
 
 
-def _check_policies(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_policies(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     execution = MODELS["ExecutionActivity"]
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
         activity = item.activity
@@ -499,7 +510,7 @@ def _check_policies(pipeline: dict, file: str, problems: list[Problem]) -> None:
                 problems.append(Problem(file, f"{item.path}.policy.timeout", str(exc)))
 
 
-def _check_secrets(data: dict, file: str, problems: list[Problem]) -> None:
+def _check_secrets(data: JsonObject, file: str, problems: list[Problem]) -> None:
     for path, node in _iter_dicts(data):
         if node.get("type") in ("SecureString",):
             problems.append(Problem(file, path, "a SecureString in committed JSON: use managed identity or an "
@@ -512,7 +523,7 @@ def _check_secrets(data: dict, file: str, problems: list[Problem]) -> None:
                                                                        "the factory JSON"))
 
 
-def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_alerting(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """One chain ending in the stored procedure; an alert branch that reacts to its failure and ends in Fail.
 
     The branch is judged by playing it (`_play_alert`), not by its shape: every chain activity failing
@@ -583,7 +594,7 @@ def _check_alerting(pipeline: dict, file: str, problems: list[Problem]) -> None:
         return
 
 
-def _activities_read(activity: dict) -> set[str]:
+def _activities_read(activity: JsonObject) -> set[str]:
     """Activity names an activity's own expressions read with activity('X') (not its nested lists')."""
     nested = {sub.split(".", 1)[1].split("[", 1)[0] for sub, _ in rs.child_activity_lists(activity)}
     own = dict(activity)
@@ -597,7 +608,7 @@ def _activities_read(activity: dict) -> set[str]:
     return names
 
 
-def _play_alert(activities: list[dict], chain: list[str], fail: str, posts: list[str],
+def _play_alert(activities: list[JsonObject], chain: list[str], fail: str, posts: list[str],
                 reads: dict[str, set[str]]) -> Iterator[tuple[str, str]]:
     """(activity, message) for the first broken promise, playing every scenario: no failure, or each chain
     activity failing (those after it are then skipped), times every outcome of each alert activity that
@@ -653,7 +664,7 @@ def _play_alert(activities: list[dict], chain: list[str], fail: str, posts: list
             return
 
 
-def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_variable_order(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """A top-level activity that reads variables('v') must depend (transitively) on every top-level activity
     that sets v: otherwise it may read the default while the setter runs (ADF runs independent activities
     in parallel)."""
@@ -682,7 +693,7 @@ def _check_variable_order(pipeline: dict, file: str, problems: list[Problem]) ->
                                                         f"{early[0]!r} may set it: make {name!r} depend on it"))
 
 
-def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_json_type_conversion(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """"Schema and data type mapping in copy activity": type conversion is supported between tabular data
     only; with a hierarchical (JSON) source the settings would promise checks that never happen."""
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
@@ -697,7 +708,7 @@ def _check_json_type_conversion(pipeline: dict, file: str, problems: list[Proble
                                         "and let the sink's conversion fail bad values"))
 
 
-def _check_text_date_format(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_text_date_format(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """A delimited-text copy converts text into the sink's types; which date spellings ADF parses without
     `typeConversionSettings.dateFormat` is not documented, so the copy must name the one its contract
     accepts (docs/crm.md), and any dateTimeFormat must say the same (the docs do not settle which of the two
@@ -723,7 +734,7 @@ def _check_text_date_format(pipeline: dict, file: str, problems: list[Problem]) 
                                     ": which of the two ADF applies to a SQL date column is not documented"))
 
 
-def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_procedure_parameter_types(pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):
         if item.activity.get("type") != "SqlServerStoredProcedure":
             continue
@@ -737,7 +748,7 @@ def _check_procedure_parameter_types(pipeline: dict, file: str, problems: list[P
                                         "values as String and let SQL convert them)"))
 
 
-def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, file: str,
+def _check_conventions(factory: rs.Factory, kind: str, name: str, data: JsonObject, file: str,
                        problems: list[Problem]) -> None:
     prefix = rs.NAME_PREFIXES.get(kind)
     if prefix and not name.startswith(prefix):
@@ -747,7 +758,7 @@ def _check_conventions(factory: rs.Factory, kind: str, name: str, data: dict, fi
                                 "commit triggers Stopped; the deployment starts them explicitly"))
 
 
-def _check_concurrency(name: str, pipeline: dict, file: str, problems: list[Problem]) -> None:
+def _check_concurrency(name: str, pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
     """`concurrency` within Data Factory's range, and 1 on a pipeline that loads data: its runs share the staging
     tables, so two runs at once (the trigger, a backfill's child run, a manual run) would interleave their
     deletes and inserts. Later runs then queue instead (pipeline.admission)."""
@@ -762,7 +773,7 @@ def _check_concurrency(name: str, pipeline: dict, file: str, problems: list[Prob
                                 f"tables), got {concurrency!r}"))
 
 
-def _orchestrates(pipeline: dict) -> bool:
+def _orchestrates(pipeline: JsonObject) -> bool:
     """An orchestrating pipeline (PL_backfill) only runs other pipelines (Execute Pipeline) and touches no data
     itself: the pipelines it runs alert for it, so it is exempt from the loading pipeline's alerting invariant.
     Every other pipeline carries the invariant, also one that lost its stored procedure."""
@@ -774,7 +785,7 @@ DATA_ACTIVITY_TYPES = frozenset({"Copy", "Lookup", "GetMetadata", "Validation", 
                                  "WebActivity", "Delete", "ExecuteDataFlow"})
 
 
-def _check_execute_pipeline(factory: rs.Factory, name: str, pipeline: dict, file: str,
+def _check_execute_pipeline(factory: rs.Factory, name: str, pipeline: JsonObject, file: str,
                             problems: list[Problem]) -> None:
     """Execute Pipeline: waitOnCompletion written out as true, the child's parameters, and no call cycle."""
     for item in rs.walk_activities(rs.pipeline_activities(pipeline)):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from company_activity_local.services.processes import LOOPBACK, Process, ServiceError, free_port
+from company_activity_local.settings import ServicesSettings
 
 # Azurite's documented, public development account: not a secret.
 ACCOUNT = "devstoreaccount1"
@@ -17,8 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def azurite_binary() -> str:
-    configured = os.environ.get("AZURITE_BIN")
-    candidates = [configured] if configured else []
+    configured = ServicesSettings.from_env().azurite_bin
+    candidates = [str(configured)] if configured else []
     candidates.append(str(REPO_ROOT / "node_modules" / ".bin" / "azurite"))
     for candidate in candidates:
         if candidate and Path(candidate).exists():

@@ -33,7 +33,6 @@ from company_activity_local.services.processes import (
 from company_activity_local.services.simulator import DEFAULT_API_KEY
 
 STATE_FILE = "services.json"
-DEFAULT_STATE_DIR = Path("out/services")
 # Azurite's own defaults (what `UseDevelopmentStorage=true` points at) and the simulator's documented port.
 STANDARD_PORTS = {"blob": 10000, "queue": 10001, "table": 10002, "api": 8080}
 PORT_ROLES = {"blob": "Azurite blob", "queue": "Azurite queue", "table": "Azurite table", "api": "usage-API simulator"}
@@ -131,10 +130,11 @@ def up(state_dir: Path, *, simulator: bool = False, free_ports: bool = False, co
         started.append(_spawn("azurite", argv, [ports["blob"], ports["queue"]], state_dir))
         if simulator:
             argv = [sys.executable, "-c", "import sys; from company_activity_local.cli import main; sys.exit(main())",
-                    "simulate-api", "--port", str(ports["api"]), "--companies", str(companies), "--seed", str(seed),
-                    "--api-key", DEFAULT_API_KEY]
-            started.append(_spawn("usage-API simulator", argv, [ports["api"]], state_dir))
-    except ServiceError:
+                    "simulate-api", "--port", str(ports["api"]), "--companies", str(companies), "--seed", str(seed)]
+            # The key the exports print; never on the command line (another user could read it there).
+            env = {**os.environ, "USAGE_API_KEY": DEFAULT_API_KEY}
+            started.append(_spawn("usage-API simulator", argv, [ports["api"]], state_dir, env))
+    except BaseException:  # a port taken, a process that died, Ctrl-C: leave nothing running unrecorded
         for process in started:
             stop(process)
         raise
@@ -169,12 +169,13 @@ def stop(process: Started, grace_s: float = 5.0) -> bool:
     return True
 
 
-def _spawn(name: str, argv: list[str], ports: list[int], state_dir: Path) -> Started:
+def _spawn(name: str, argv: list[str], ports: list[int], state_dir: Path,
+           env: dict[str, str] | None = None) -> Started:
     log_path = state_dir / f"{name.split()[0].lower().replace('-', '_')}.log"
     with log_path.open("ab") as log:
         # A new session: the service outlives this command and a Ctrl-C in the shell that started it.
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=state_dir, start_new_session=True)
+                                cwd=state_dir, env=env, start_new_session=True)
     process = Started(name, proc.pid, argv, ports, str(log_path))
     try:
         wait_until_answering(proc, name, ports, 60.0, lambda: log_path.read_text(errors="replace")[-4000:])

@@ -20,8 +20,9 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from company_activity.errors import InputError
 from company_activity_local.warehouse.crm import CRM_HEADER, CrmRow, crm_blob_path
 
 CRM_ONLY_BASE = 900_000  # CRM-only ids are c900000, c900001, ...: distinct from usage ids below it
@@ -60,6 +61,10 @@ class _Company:
     contact_phase: int
 
 
+class CrmGeneratorError(InputError):
+    """The snapshot asked for cannot be generated (too many companies, a negative count)."""
+
+
 @dataclass(frozen=True)
 class CrmGenerator:
     companies: int
@@ -70,15 +75,19 @@ class CrmGenerator:
 
     def __post_init__(self) -> None:
         if not 0 <= self.companies <= CRM_ONLY_BASE:
-            raise ValueError(f"companies must be 0..{CRM_ONLY_BASE} (CRM-only ids start at c{CRM_ONLY_BASE}), "
+            raise CrmGeneratorError(f"companies must be 0..{CRM_ONLY_BASE} (CRM-only ids start at c{CRM_ONLY_BASE}), "
                              f"got {self.companies}")
         if self.crm_only < 0:
-            raise ValueError(f"crm_only must be >= 0, got {self.crm_only}")
+            raise CrmGeneratorError(f"crm_only must be >= 0, got {self.crm_only}")
 
     def company_ids(self) -> list[str]:
         """The ids in every snapshot: usage companies minus the usage-only ones, plus the CRM-only ones."""
         ids = [f"c{i:06d}" for i in range(self.companies) if _unit(self.seed, i, "usage-only") >= self.usage_only_share]
         return ids + [f"c{CRM_ONLY_BASE + k:06d}" for k in range(self.crm_only)]
+
+    def usage_only(self) -> int:
+        """How many of the simulator's `companies` every snapshot leaves out on purpose (usage-only companies)."""
+        return self.companies - (len(self.company_ids()) - self.crm_only)
 
     def snapshot(self, snapshot_date: date) -> list[CrmRow]:
         return [self.row(company, snapshot_date) for company in self.company_ids()]
@@ -132,8 +141,8 @@ def write_crm_csv(rows: Iterable[CrmRow], stream: IO[str] | IO[bytes]) -> int:
     A text stream should be opened with newline="" (as for any csv writer); a binary one gets UTF-8.
     """
     if isinstance(stream, io.TextIOBase):
-        return _write(rows, stream)  # type: ignore[arg-type]
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        return _write(rows, cast(IO[str], stream))
+    text = io.TextIOWrapper(cast(IO[bytes], stream), encoding="utf-8", newline="")
     try:
         return _write(rows, text)
     finally:

@@ -10,13 +10,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from company_activity.errors import OperationalError
 
 LOOPBACK = "127.0.0.1"
 
 
-class ServiceError(RuntimeError):
+class ServiceError(OperationalError):
     """A local service did not start; the message carries its output."""
 
 
@@ -60,11 +62,13 @@ def wait_until_answering(proc: subprocess.Popen[bytes], name: str, ports: Sequen
 class Process:
     """A child process whose stdout/stderr go to a temp file, shown if it fails to start."""
 
-    def __init__(self, name: str, argv: Sequence[str], ports: Sequence[int], cwd: Path | None = None):
+    def __init__(self, name: str, argv: Sequence[str], ports: Sequence[int], cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None):
         self.name = name
         self.argv = list(argv)
         self.ports = list(ports)
         self.cwd = cwd
+        self.env = None if env is None else dict(env)
         # Kept open for the life of the child, which writes to it; closed in stop().
         self._log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)  # noqa: SIM115
         self._proc: subprocess.Popen[bytes] | None = None
@@ -78,7 +82,7 @@ class Process:
 
     def start(self, timeout_s: float = 30.0) -> None:
         self._proc = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd, env=self.env
         )
         try:
             wait_until_answering(self._proc, self.name, self.ports, timeout_s, self.output)

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from company_activity.errors import InputError
 from company_activity_local.services.processes import LOOPBACK
 from company_activity_local.services.usage_data import Dataset
 
@@ -59,7 +60,7 @@ _FAULT_PARAMS = {"429": {"retry_after"}, "slow": {"seconds"}, "shape": {"field"}
 _FAULT_KINDS = ("reset", "slow", "truncate", "shape", "loop")
 
 
-class SimulatorError(ValueError):
+class SimulatorError(InputError):
     """Bad simulator configuration; the message names the option and value."""
 
 
@@ -263,7 +264,7 @@ class Cursors:
         return index
 
 
-class _BadRequest(Exception):
+class _BadRequest(InputError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -371,6 +372,11 @@ class UsageApiSimulator:
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        """True from start() until stop() has shut the server down and its thread has ended."""
+        return self._thread is not None and self._thread.is_alive()
 
     def __enter__(self) -> UsageApiSimulator:
         return self.start()

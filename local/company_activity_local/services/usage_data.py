@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from company_activity.errors import InputError
+
 NEW_COMPANY_EPOCH = datetime.date(2024, 1, 1)
 NEW_COMPANY_SPAN_DAYS = 730
 NEW_COMPANY_SHARE = 0.10
@@ -40,6 +42,10 @@ def company_id(index: int) -> str:
     return f"c{index:06d}"
 
 
+class UsageDataError(InputError):
+    """The data set asked for cannot exist (a negative number of companies, a share outside 0..1)."""
+
+
 @dataclass(frozen=True)
 class Dataset:
     """The usage data of `companies` companies under `seed`; `invalid_share` of served records corrupted."""
@@ -52,9 +58,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.companies < 0:
-            raise ValueError(f"companies must be >= 0, got {self.companies}")
+            raise UsageDataError(f"companies must be >= 0, got {self.companies}")
         if not 0.0 <= self.invalid_share <= 1.0:
-            raise ValueError(f"invalid_share must be between 0 and 1, got {self.invalid_share}")
+            raise UsageDataError(f"invalid_share must be between 0 and 1, got {self.invalid_share}")
         key = hashlib.blake2b(str(self.seed).encode(), digest_size=16).digest()
         # Keyed hashers, copied per use: cheaper than keying a new hasher for every record.
         object.__setattr__(self, "_company_hasher", hashlib.blake2b(digest_size=8, key=key, person=b"company"))

@@ -13,12 +13,12 @@ from company_activity_local.warehouse.engine import Warehouse
 
 def open_warehouse(*, duckdb_path: str | Path | None = None, connection_string: str | None = None) -> Warehouse:
     """The DuckDB engine for a file path, or SQL Server / Azure SQL for an ODBC connection string."""
-    if (duckdb_path is None) == (connection_string is None):
-        raise ValueError("open_warehouse needs exactly one of duckdb_path or connection_string")
-    if connection_string is not None:
+    if connection_string is not None and duckdb_path is None:
         from company_activity_local.warehouse.sqlserver import SqlServerWarehouse
 
         return SqlServerWarehouse(connection_string)
-    from company_activity_local.warehouse.duckdb_engine import DuckDBWarehouse
+    if duckdb_path is not None and connection_string is None:
+        from company_activity_local.warehouse.duckdb_engine import DuckDBWarehouse
 
-    return DuckDBWarehouse(duckdb_path)  # type: ignore[arg-type]
+        return DuckDBWarehouse(duckdb_path)
+    raise ValueError("open_warehouse needs exactly one of duckdb_path or connection_string")

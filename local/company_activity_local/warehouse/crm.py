@@ -36,6 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from company_activity.errors import InputError
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, shown
 
 DEFAULT_CRM_CONTAINER = "crm"
@@ -47,11 +48,11 @@ _BLOB_PATH = re.compile(r"companies/snapshot_date=(\d{4}-\d{2}-\d{2})/companies\
 _SNAPSHOT_IN_PATH = re.compile(r"snapshot_date=(\d{4}-\d{2}-\d{2})")
 
 
-class CrmFormatError(ValueError):
+class CrmFormatError(InputError):
     """The file as a whole is unusable (header, encoding, CSV structure); nothing of it may be loaded."""
 
 
-class CrmRejectedError(ValueError):
+class CrmRejectedError(InputError):
     """A snapshot had rejected rows and the caller did not allow loading the rest."""
 
     def __init__(self, result: CrmParseResult) -> None:
@@ -71,10 +72,11 @@ def snapshot_date_of_path(path: str | Path) -> date | None:
 
 
 def parse_crm_blob_path(blob_name: str) -> date:
-    """The inverse of crm_blob_path; ValueError for any other name."""
+    """The inverse of crm_blob_path; CrmFormatError for any other name."""
     match = _BLOB_PATH.fullmatch(blob_name)
     if not match:
-        raise ValueError(f"not a CRM snapshot blob (expected {crm_blob_path(date(2026, 1, 31))}): {shown(blob_name)}")
+        expected = crm_blob_path(date(2026, 1, 31))
+        raise CrmFormatError(f"not a CRM snapshot blob (expected {expected}): {shown(blob_name)}")
     return parse_iso_date("snapshot_date", match.group(1))
 
 

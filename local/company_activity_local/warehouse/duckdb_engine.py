@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 
@@ -30,8 +30,9 @@ from company_activity_local.warehouse.duckdb_plan import (
     python_type,
 )
 from company_activity_local.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
-from company_activity_local.warehouse.engine import ScriptResult, WarehouseError
+from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity_local.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
 from company_activity_local.warehouse.tsql_types import SqlType, from_duckdb
@@ -40,30 +41,33 @@ INSERT_CHUNK_ROWS = 100_000
 _NAME = re.compile(r"^\[?([A-Za-z_][A-Za-z0-9_]*)\]?$")
 
 
-class _PlanCache:
+PlanT = TypeVar("PlanT")
+
+
+class _PlanCache(Generic[PlanT]):
     """Compiled plans shared by every warehouse of the process, per (source, catalog fingerprint)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._plans: OrderedDict[tuple[Any, str], Any] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, str], PlanT] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, fingerprint: str) -> Any:
+    def get(self, key: Any, fingerprint: str) -> PlanT | None:
         with self._lock:
             plan = self._plans.get((key, fingerprint))
             if plan is not None:
                 self._plans.move_to_end((key, fingerprint))
             return plan
 
-    def put(self, key: Any, fingerprint: str, plan: Any) -> None:
+    def put(self, key: Any, fingerprint: str, plan: PlanT) -> None:
         with self._lock:
             self._plans[(key, fingerprint)] = plan
             while len(self._plans) > self.size:
                 self._plans.popitem(last=False)
 
 
-_PROCEDURES = _PlanCache(32)
-_BATCHES = _PlanCache(512)
+_PROCEDURES: _PlanCache[ProcedurePlan] = _PlanCache(32)
+_BATCHES: _PlanCache[list[Step]] = _PlanCache(512)
 
 
 class DuckDBCatalog:
@@ -134,7 +138,7 @@ class DuckDBCatalog:
 
 
 class DuckDBWarehouse(ScriptWarehouse):
-    engine = "duckdb"
+    engine: Engine = "duckdb"
 
     def __init__(self, path: str | Path, *, sql_dir: Path | None = None) -> None:
         self.path = Path(path)
@@ -287,7 +291,7 @@ class DuckDBWarehouse(ScriptWarehouse):
         ).fetchone()
         if not exists:
             raise TSqlError(
-                2760,
+                SqlErrorNumber.SCHEMA_NOT_FOUND,
                 f'The specified schema name "{schema}" either does not exist or you do not have permission to use it.',
             )
         self._ensure_modules_table()
@@ -297,7 +301,10 @@ class DuckDBWarehouse(ScriptWarehouse):
                 "SELECT 1 FROM etl.sql_modules WHERE object_name = $n", {"n": step.name}
             ).fetchone()
         ):
-            raise TSqlError(2714, f"There is already an object named '{step.name.split('.')[-1]}' in the database.")
+            raise TSqlError(
+                SqlErrorNumber.OBJECT_EXISTS,
+                f"There is already an object named '{step.name.split('.')[-1]}' in the database.",
+            )
         self._session.execute(
             "INSERT OR REPLACE INTO etl.sql_modules VALUES ($n, $d, $s, $t)",
             {
@@ -316,9 +323,9 @@ class DuckDBWarehouse(ScriptWarehouse):
         except duckdb.CatalogException:
             row = None  # no procedure was ever created in this file
         except duckdb.Error as error:
-            raise TSqlError(50000, str(error)) from None
+            raise TSqlError(SqlErrorNumber.USER_DEFINED, str(error)) from None
         if row is None:
-            raise TSqlError(2812, f"Could not find stored procedure '{name}'.")
+            raise TSqlError(SqlErrorNumber.PROCEDURE_NOT_FOUND, f"Could not find stored procedure '{name}'.")
         definition, sha = row
         fingerprint = self._catalog.fingerprint
         plan = _PROCEDURES.get(sha, fingerprint)
@@ -326,7 +333,10 @@ class DuckDBWarehouse(ScriptWarehouse):
             batches = parse_script(definition, name)
             procedure = batches[0].statements[0] if batches and batches[0].statements else None
             if not isinstance(procedure, CreateProcedure):
-                raise TSqlError(2812, f"etl.sql_modules holds no procedure definition for '{name}'.")
+                raise TSqlError(
+                    SqlErrorNumber.PROCEDURE_NOT_FOUND,
+                    f"etl.sql_modules holds no procedure definition for '{name}'.",
+                )
             plan = compile_procedure(procedure, self._catalog)
             _PROCEDURES.put(sha, fingerprint, plan)
         return plan

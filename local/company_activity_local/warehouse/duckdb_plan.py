@@ -252,9 +252,9 @@ class _Compiler:
         if statement.procedure.startswith(("sp_", "sys.", "xp_")):
             raise loc.error(f"system procedure {statement.procedure}")
         names = tuple(name for name, _ in statement.arguments)
-        arguments = t.values([value for _, value in statement.arguments], loc) if names else None
+        bound = t.values([value for _, value in statement.arguments], loc) if names else None
         name = statement.procedure if "." in statement.procedure else f"dbo.{statement.procedure}"
-        return CallProcedure(loc, name, names, arguments, statement.result_variable)
+        return CallProcedure(loc, name, names, bound, statement.result_variable)
 
 
 ALWAYS = Translated("SELECT 1", (), "query", 0)

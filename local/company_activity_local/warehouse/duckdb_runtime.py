@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
+from company_activity.errors import OperationalError
 from company_activity_local.warehouse.duckdb_plan import (
     ALWAYS,
     AppLock,
@@ -35,16 +36,16 @@ from company_activity_local.warehouse.duckdb_plan import (
     StoreProcedure,
     TransactionStep,
 )
+from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import (
     MERGE_DUPLICATE_MESSAGE,
-    MERGE_DUPLICATE_NUMBER,
     VARIABLE_PREFIX,
     Translated,
 )
 
 
 @dataclass
-class TSqlError(Exception):
+class TSqlError(OperationalError):
     """An error in flight inside the interpreter (what CATCH sees)."""
 
     number: int
@@ -58,7 +59,7 @@ class TSqlError(Exception):
         return self.message
 
 
-class _Return(Exception):
+class _Return(Exception):  # control flow (RETURN unwinds to the procedure call), not an error
     def __init__(self, value: Any) -> None:
         super().__init__()
         self.value = value
@@ -78,30 +79,33 @@ def translate_error(error: duckdb.Error) -> TSqlError:
     truncated = _TRUNCATED.search(message)
     if truncated is not None:  # the CHECK the translator adds for VARCHAR(n)
         table, column = truncated.group("table"), truncated.group("column").strip('"')
-        return TSqlError(2628, f"String or binary data would be truncated in table '{table}', column '{column}'.")
+        return TSqlError(
+            SqlErrorNumber.STRING_TRUNCATED,
+            f"String or binary data would be truncated in table '{table}', column '{column}'.",
+        )
     return TSqlError(duckdb_error_number(error), message)
 
 
-def duckdb_error_number(error: duckdb.Error) -> int:
+def duckdb_error_number(error: duckdb.Error) -> SqlErrorNumber:
     """The SQL Server error number closest to a DuckDB error (what ERROR_NUMBER() returns)."""
     text = str(error)
     if isinstance(error, duckdb.ConstraintException):
         if "NOT NULL" in text:
-            return 515
+            return SqlErrorNumber.CANNOT_INSERT_NULL
         if "CHECK constraint" in text:
-            return 547
-        return 2627
+            return SqlErrorNumber.CONSTRAINT_CONFLICT
+        return SqlErrorNumber.PRIMARY_KEY_VIOLATION
     if isinstance(error, duckdb.ConversionException):
-        return 245
+        return SqlErrorNumber.CONVERSION_FAILED
     if "Division by zero" in text or "Divide by zero" in text:
-        return 8134
+        return SqlErrorNumber.DIVIDE_BY_ZERO
     if "already exists in the current database" in text:  # CREATE ROLE of an existing role
-        return 15023
+        return SqlErrorNumber.ROLE_EXISTS
     if "because it does not exist or you do not have permission" in text:  # GRANT to/on a missing one
-        return 15151
+        return SqlErrorNumber.PRINCIPAL_NOT_FOUND
     if isinstance(error, duckdb.CatalogException):
-        return 208
-    return 50000
+        return SqlErrorNumber.INVALID_OBJECT_NAME
+    return SqlErrorNumber.USER_DEFINED
 
 
 class _AppLocks:
@@ -179,13 +183,16 @@ class Session:
                 frame.variables[parameter] = self.evaluate(default, frame)[0]
             else:
                 raise TSqlError(
-                    201,
+                    SqlErrorNumber.EXPECTS_PARAMETER,
                     f"Procedure or function '{plan.name.split('.')[-1]}' expects parameter '@{parameter}', "
                     "which was not supplied.",
                 )
         if supplied:
             unknown = sorted(supplied)[0]
-            raise TSqlError(8145, f"@{unknown} is not a parameter for procedure {plan.name.split('.')[-1]}.")
+            raise TSqlError(
+                SqlErrorNumber.NOT_A_PARAMETER,
+                f"@{unknown} is not a parameter for procedure {plan.name.split('.')[-1]}.",
+            )
         entry_trancount = self.trancount
         value: Any = 0
         try:
@@ -198,7 +205,7 @@ class Session:
             previous, current = entry_trancount, self.trancount
             self.abort()
             raise TSqlError(
-                266,
+                SqlErrorNumber.TRANCOUNT_MISMATCH,
                 "Transaction count after EXECUTE indicates a mismatching number of BEGIN and COMMIT "
                 f"statements. Previous count = {previous}, current count = {current}.",
                 procedure=plan.name,
@@ -271,8 +278,11 @@ class Session:
         if step.arguments is None:
             raise frame.caught[-1]
         number, message, state = self.evaluate(step.arguments, frame)
-        if number is None or int(number) < 50000:
-            raise TSqlError(35100, f"Error number {number} in the THROW statement is outside the valid range.")
+        if number is None or int(number) < SqlErrorNumber.USER_DEFINED:
+            raise TSqlError(
+                SqlErrorNumber.THROW_NUMBER_OUT_OF_RANGE,
+                f"Error number {number} in the THROW statement is outside the valid range.",
+            )
         raise TSqlError(int(number), str(message) if message is not None else "", int(state or 1))
 
     def transaction(self, action: str) -> None:
@@ -284,10 +294,13 @@ class Session:
             self.rowcount = 0
         elif action == "commit":
             if self.trancount == 0:
-                raise TSqlError(3902, "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+                raise TSqlError(
+                    SqlErrorNumber.COMMIT_WITHOUT_BEGIN,
+                    "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                )
             if self.doomed:
                 raise TSqlError(
-                    3930,
+                    SqlErrorNumber.UNCOMMITTABLE_TRANSACTION,
                     "The current transaction cannot be committed and cannot support operations that write "
                     "to the log file. Roll back the transaction.",
                 )
@@ -298,7 +311,10 @@ class Session:
             self.rowcount = 0
         else:
             if self.trancount == 0:
-                raise TSqlError(3903, "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.")
+                raise TSqlError(
+                    SqlErrorNumber.ROLLBACK_WITHOUT_BEGIN,
+                    "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
+                )
             self.rollback()
 
     def rollback(self) -> None:
@@ -315,7 +331,7 @@ class Session:
         resource, timeout_ms = self.evaluate(step.arguments, frame)
         if self.trancount == 0:
             raise TSqlError(
-                1223,
+                SqlErrorNumber.APPLOCK_OUTSIDE_TRANSACTION,
                 "You attempted to acquire a transactional application lock without an active transaction.",
             )
         key = str(resource).lower()
@@ -351,7 +367,7 @@ class Session:
         params = self.parameters(statement, frame)
         guard = statement.guard
         if guard is not None and self.execute(guard.sql, self.parameters(guard, frame)).fetchall():
-            raise TSqlError(MERGE_DUPLICATE_NUMBER, MERGE_DUPLICATE_MESSAGE)
+            raise TSqlError(SqlErrorNumber.MERGE_DUPLICATE, MERGE_DUPLICATE_MESSAGE)
         for ddl in statement.before:
             self.execute(ddl)
         result = self.execute(statement.sql, params)
@@ -424,7 +440,7 @@ class Session:
             return None
         return {
             "sys_error_message": caught.message,
-            "sys_error_number": caught.number,
+            "sys_error_number": int(caught.number),
             "sys_error_severity": caught.severity,
             "sys_error_state": caught.state,
             "sys_error_line": caught.line,

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+from company_activity.errors import InputError, OperationalError
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
 
 
-class WarehouseError(Exception):
+class WarehouseError(OperationalError):
     """An error raised by the warehouse; `message` is the engine's text (a THROW message verbatim)."""
 
     def __init__(self, message: str, *, number: int | None = None) -> None:
@@ -24,14 +26,16 @@ class WarehouseError(Exception):
         self.number = number
 
 
-class TranslationError(WarehouseError):
-    """T-SQL outside the subset the DuckDB engine accepts (docs/tsql-subset.md)."""
+class TranslationError(InputError):
+    """T-SQL outside the subset the DuckDB engine accepts (docs/tsql-subset.md). The engine did not fail:
+    it refused the text, which is the input to fix, so this is not a WarehouseError."""
 
     def __init__(self, file: str, line: int, construct: str, detail: str = "") -> None:
         text = f"{file}:{line}: unsupported T-SQL construct {construct}"
         if detail:
             text += f" ({detail})"
         super().__init__(text)
+        self.message = text
         self.file = file
         self.line = line
         self.construct = construct
@@ -49,9 +53,12 @@ class DeployReport:
     procedure_changes: dict[str, str] = field(default_factory=dict)
 
 
+Engine = Literal["duckdb", "sqlserver"]
+
+
 @runtime_checkable
 class Warehouse(Protocol):
-    engine: str  # "duckdb" | "sqlserver"
+    engine: Engine
 
     def deploy(self) -> DeployReport:
         """Apply sql/: bootstrap, migrations not yet applied (in order), every procedure."""
@@ -75,7 +82,7 @@ class Warehouse(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> Warehouse: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from company_activity_local.warehouse.deploy import deploy
 from company_activity_local.warehouse.engine import DeployReport, ScriptResult, WarehouseError
@@ -27,7 +27,7 @@ class ScriptWarehouse(ABC):
     def close(self) -> None: ...
 
     def deploy(self) -> DeployReport:
-        return deploy(self, self.sql_dir)  # type: ignore[arg-type]
+        return deploy(self, self.sql_dir)
 
     def execute(self, tsql: str, params: Mapping[str, Any] | None = None) -> None:
         self.run_script(tsql, "<batch>", params)
@@ -39,7 +39,7 @@ class ScriptWarehouse(ABC):
         columns, rows = result
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
-    def __enter__(self) -> ScriptWarehouse:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -10,6 +10,7 @@ workload/managed identity, Azure CLI, ...) is passed as SQL_COPT_SS_ACCESS_TOKEN
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from company_activity_local.warehouse import engine as contract
-from company_activity_local.warehouse.engine import ScriptResult, WarehouseError
+from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
 from company_activity_local.warehouse.tsql_script import split_batches
 
@@ -61,16 +62,16 @@ def install_help() -> str:
     return "\n".join(lines)
 
 
-def driver_problem(pyodbc: Any = None) -> str | None:
+def driver_problem(module: Any = None) -> str | None:
     """What is missing for this engine, with how to install it; None when pyodbc imports and the ODBC driver
-    manager lists ODBC Driver 18 (`pyodbc`, for tests, stands in for the imported module)."""
-    if pyodbc is None:
+    manager lists ODBC Driver 18 (`module`, for tests, stands in for the imported pyodbc)."""
+    if module is None:
         try:
-            import pyodbc
+            module = importlib.import_module("pyodbc")
         except ImportError as error:
             return f"the SQL Server engine needs pyodbc and {ODBC_DRIVER}; pyodbc cannot be imported ({error})\n" + \
                 install_help()
-    drivers = list(pyodbc.drivers())
+    drivers = list(module.drivers())
     if ODBC_DRIVER not in drivers:
         found = ", ".join(drivers) or "none"
         return f"{ODBC_DRIVER} is not registered with the ODBC driver manager (drivers found: {found})\n" + \
@@ -97,7 +98,7 @@ def _tsql_type(value: Any) -> str:
 
 
 class SqlServerWarehouse(ScriptWarehouse):
-    engine = "sqlserver"
+    engine: Engine = "sqlserver"
 
     def __init__(self, connection_string: str, *, sql_dir: Path | None = None) -> None:
         try:
@@ -116,7 +117,7 @@ class SqlServerWarehouse(ScriptWarehouse):
         try:
             self._connection = pyodbc.connect(connection_string, autocommit=True, attrs_before=attrs or None)
         except pyodbc.Error as error:
-            raise WarehouseError(f"cannot connect to SQL Server: {_message(error)[0]}") from None
+            raise WarehouseError(f"cannot connect to SQL Server: {odbc_message(error)[0]}") from None
 
     # -- Warehouse ----------------------------------------------------------------------------
     def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:
@@ -172,7 +173,7 @@ class SqlServerWarehouse(ScriptWarehouse):
         except self._pyodbc.Error as error:
             if own_transaction:
                 self._connection.rollback()
-            text, number = _message(error)
+            text, number = odbc_message(error)
             raise WarehouseError(f"insert_rows into {table}: {text}", number=number) from None
         except BaseException:
             if own_transaction:
@@ -222,7 +223,7 @@ class SqlServerWarehouse(ScriptWarehouse):
                 if not cursor.nextset():
                     break
         except self._pyodbc.Error as error:
-            text, number = _message(error)
+            text, number = odbc_message(error)
             raise WarehouseError(text, number=number) from None
         finally:
             cursor.close()
@@ -253,8 +254,8 @@ def _access_token() -> bytes:
     return struct.pack(f"<I{len(token)}s", len(token), token)
 
 
-def _message(error: Exception) -> tuple[str, int | None]:
-    """(SQL Server's message text, error number) from a pyodbc error."""
+def odbc_message(error: Exception) -> tuple[str, int | None]:
+    """(SQL Server's message text, error number) from a pyodbc error (its args: SQLSTATE, the driver's text)."""
     raw = str(error.args[1]) if len(error.args) > 1 else str(error)
     first = raw.split("; [")[0]
     match = _ODBC_MESSAGE.match(first.strip())

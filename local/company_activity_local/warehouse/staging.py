@@ -19,10 +19,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from company_activity.errors import InputError
 from company_activity.ingest.bronze import is_run_id
-from company_activity.ingest.dates import parse_iso_date, shown
+from company_activity.ingest.dates import DateFieldError, parse_iso_date, shown
 from company_activity.ingest.usage_api import DayRecordValidator
 from company_activity_local.warehouse.crm import CrmRow
 
@@ -37,7 +38,7 @@ INT_MAX = 2**31 - 1  # active_users and events are INT columns
 MAX_REPORTED_ERRORS = 20
 
 
-class StagingError(ValueError):
+class StagingError(InputError):
     """Input that must not be staged; the message names file:line, field and value. Nothing was changed."""
 
 
@@ -65,13 +66,13 @@ def _date_in_path(path: str | Path) -> date | None:
         if part.startswith("date="):
             try:
                 return parse_iso_date("date", part[len("date="):])
-            except ValueError:
+            except DateFieldError:
                 return None
     return None
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if path.name.endswith(".gz") else open(path, "rb")
 
 
 def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -145,11 +146,12 @@ def check_usage_files(paths: Iterable[str | Path], run_date: date) -> int:
 
 
 def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronze_run_id: str | None = None,
-                     *, allow_empty: bool = True) -> StagedUsage:
+                     *, allow_empty: bool = True, expected_records: int | None = None) -> StagedUsage:
     """Replace the staged usage of `run_date` with the records of `paths` (all of that day's part files).
 
     `bronze_run_id` defaults to the run folder the files lie in, when they all lie in the same one. With
-    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched.
+    `allow_empty=False`, files without a single record raise EmptyUsageError before anything is touched; with
+    `expected_records` (the bronze manifest's record_count), so does any other count (StagingError).
     """
     files = [Path(p) for p in paths]
     for path in files:
@@ -159,6 +161,9 @@ def load_usage_files(wh: Any, paths: Iterable[str | Path], run_date: date, bronz
         found = {bronze_run_id_of(p) for p in files}
         bronze_run_id = found.pop() if len(found) == 1 else None
     records = check_usage_files(files, run_date)  # pass 1: nothing is touched unless everything is valid
+    if expected_records is not None and records != expected_records:
+        raise StagingError(f"usage for {run_date}: {', '.join(str(p) for p in files)} hold {records} records, the "
+                           f"bronze manifest committed {expected_records}. Nothing was changed")
     if records == 0 and not allow_empty:
         raise EmptyUsageError(
             f"usage for {run_date}: {', '.join(str(p) for p in files)} hold 0 records; staging them would set "

@@ -20,8 +20,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from company_activity.ingest.bronze import MANIFEST_NAME, Manifest, ManifestError
+from company_activity.errors import InputError, OperationalError
+from company_activity.ingest.bronze import BronzeError, Manifest, is_run_id, local_run_manifest, verify_local_run
 from company_activity_local.warehouse.crm import CrmParseResult, CrmRejectedError, parse_crm_csv, snapshot_date_of_path
+from company_activity_local.warehouse.engine import WarehouseError
 from company_activity_local.warehouse.staging import (
     StagedUsage,
     StagingError,
@@ -36,12 +38,16 @@ PROCEDURE = "dbo.usp_merge_fact_daily_company_activity"
 LOAD_LOG = "etl.load_log"
 
 
-class TransformError(RuntimeError):
+class TransformError(OperationalError):
     """The run failed; `load_log` holds the procedure's `failed` log row when it got that far."""
 
     def __init__(self, message: str, load_log: LoadLogRow | None = None) -> None:
         super().__init__(message)
         self.load_log = load_log
+
+
+class ThresholdError(InputError):
+    """A churn-risk threshold is out of range."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,9 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         if not self.low_activity_threshold >= 0:
-            raise ValueError(f"low_activity_threshold must be >= 0, got {self.low_activity_threshold}")
+            raise ThresholdError(f"low_activity_threshold must be >= 0, got {self.low_activity_threshold}")
         if self.stale_contact_days < 0:
-            raise ValueError(f"stale_contact_days must be >= 0, got {self.stale_contact_days}")
+            raise ThresholdError(f"stale_contact_days must be >= 0, got {self.stale_contact_days}")
 
 
 @dataclass(frozen=True)
@@ -111,18 +117,22 @@ def transform(
     allow_crm_rejects: bool = False,
     bronze_run_id: str | None = None,
     allow_empty_usage: bool = False,
+    ignore_manifest: bool = False,
 ) -> TransformResult:
     """Stage `usage_files` (all part files of `run_date`) and `crm_file`, run the procedure; return what was
     staged and the procedure's load-log row.
 
+    When the files lie in a bronze run folder with the day's manifest beside it (as `bronze download` saves
+    them), they must be exactly the committed run (check_against_manifest; `ignore_manifest` skips that).
     Usage files without a record would zero the date's usage, so they are refused (EmptyUsageError)
-    unless `allow_empty_usage` or the bronze manifest next to their run folder says the day committed
-    0 records (see empty_day_confirmed)."""
+    unless `allow_empty_usage` or that manifest says the day committed 0 records."""
     run_id = run_id or new_run_id()
     # Every input is checked before the warehouse is touched (load_usage_files validates all files first).
     crm = read_crm_file(crm_file, run_date, allow_rejects=allow_crm_rejects) if crm_file is not None else None
-    allow_empty = allow_empty_usage or empty_day_confirmed(usage_files, run_date)
-    usage = load_usage_files(wh, usage_files, run_date, bronze_run_id, allow_empty=allow_empty)
+    manifest = None if ignore_manifest else check_against_manifest(usage_files, run_date)
+    allow_empty = allow_empty_usage or (manifest is not None and manifest.record_count == 0)
+    usage = load_usage_files(wh, usage_files, run_date, bronze_run_id, allow_empty=allow_empty,
+                             expected_records=manifest.record_count if manifest is not None else None)
     if crm is not None:
         if not crm.rows:
             log.warning("%s has no rows: %s is treated as a date without a snapshot", crm.source, run_date)
@@ -137,7 +147,7 @@ def transform(
             "low_activity_threshold": float(thresholds.low_activity_threshold),
             "stale_contact_days": int(thresholds.stale_contact_days),
         })
-    except Exception as exc:
+    except WarehouseError as exc:
         failed = load_log_row(wh, run_id, after_load_id=before)
         raise TransformError(f"{PROCEDURE} failed for {run_date} (run {run_id}): {exc}", failed) from exc
     row = load_log_row(wh, run_id, after_load_id=before)
@@ -146,22 +156,29 @@ def transform(
     return TransformResult(row, usage, crm)
 
 
-def empty_day_confirmed(usage_files: Sequence[str | Path], run_date: date) -> bool:
-    """True when the files lie in one bronze run folder and the day's `_manifest.json` beside that folder
-    (`date=D/_manifest.json`, as `az storage blob download-batch` or a copy of the day's prefix lays it
-    out) names that run with record_count 0: the ingestion itself committed an empty day."""
+class ManifestMismatch(StagingError):
+    """The usage files lie beside a bronze manifest they do not match. Nothing was changed."""
+
+
+def check_against_manifest(usage_files: Sequence[str | Path], run_date: date) -> Manifest | None:
+    """The bronze manifest the files were committed under, when it is at hand: the files lie in one run
+    folder and the day's `_manifest.json` lies beside it (`date=D/_manifest.json`, as `bronze download` or a
+    copy of the day's prefix lays them out). The files must then be exactly that run's part files, byte for
+    byte (bronze.verify_local_run), for the run date: ManifestMismatch otherwise. None without a manifest."""
     folders = {Path(p).parent for p in usage_files}
-    if len(folders) != 1:
-        return False
-    folder = folders.pop()
-    manifest_file = folder.parent / MANIFEST_NAME
-    if not manifest_file.is_file():
-        return False
+    if len(folders) != 1 or not is_run_id(next(iter(folders)).name):
+        return None
     try:
-        manifest = Manifest.from_json(manifest_file.read_bytes(), str(manifest_file))
-    except (ManifestError, OSError):
-        return False
-    return manifest.date == run_date and manifest.run_id == folder.name and manifest.record_count == 0
+        manifest = local_run_manifest(next(iter(folders)))
+        if manifest is None:
+            return None
+        if manifest.date != run_date:
+            raise ManifestMismatch(f"the bronze manifest beside the usage files is for {manifest.date}, not the run "
+                                   f"date {run_date}")
+        verify_local_run([Path(p) for p in usage_files], manifest)
+    except BronzeError as exc:  # ManifestError, IntegrityError
+        raise ManifestMismatch(f"{exc}. Nothing was changed") from None
+    return manifest
 
 
 def load_log_row(wh: Any, run_id: str, after_load_id: int = 0) -> LoadLogRow | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -108,11 +108,10 @@ MERGE_DUPLICATE_MESSAGE = (
     "of the target table multiple times. Refine the ON clause to ensure a target row matches at most one "
     "source row, or use the GROUP BY clause to group the source rows."
 )
-MERGE_DUPLICATE_NUMBER = 8672
 DIVIDE_BY_ZERO_MESSAGE = "Divide by zero error encountered."
 
 # Node types accepted as they are (their children are checked on their own).
-_PLAIN_NODES: frozenset[type[exp.Expression]] = frozenset({
+_PLAIN_NODES: frozenset[type[exp.Expr]] = frozenset({
     exp.Select, exp.Union, exp.Intersect, exp.Except, exp.From, exp.Join, exp.Where, exp.Group,
     exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.With, exp.CTE, exp.TableAlias, exp.Subquery,
     exp.Alias, exp.Identifier, exp.Star, exp.Distinct, exp.Literal, exp.National, exp.Null, exp.Paren,
@@ -125,7 +124,7 @@ _PLAIN_NODES: frozenset[type[exp.Expression]] = frozenset({
     exp.Sum, exp.Avg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Cast, exp.TryCast, exp.Convert,
     exp.DataType, exp.DateAdd, exp.DateDiff, exp.Length, exp.Concat, exp.Like, exp.Round, exp.Collate,
 })  # fmt: skip
-_NAMED_REFUSALS: dict[type[exp.Expression], str] = {
+_NAMED_REFUSALS: dict[type[exp.Expr], str] = {
     exp.WithTableHint: "table hint WITH (...)",
     exp.Into: "SELECT ... INTO",
     exp.Returning: "OUTPUT clause",
@@ -150,13 +149,18 @@ class Catalog(Protocol):
         ...
 
 
+# What a translated statement is for the runtime: a query returns rows, dml changes them, ddl changes the
+# catalog, noop is dropped (a T-SQL statement with no DuckDB counterpart).
+StatementKind = Literal["query", "dml", "ddl", "noop"]
+
+
 @dataclass(frozen=True)
 class Translated:
     """DuckDB SQL for one T-SQL statement, with `$name` parameters to bind at run time."""
 
     sql: str
     parameters: tuple[str, ...]
-    kind: str  # query | dml | ddl | noop
+    kind: StatementKind
     line: int
     assigns: tuple[str, ...] = ()  # SELECT @a = ..., @b = ...: the variables, in projection order
     guard: Translated | None = None  # MERGE: must return no row (duplicate source rows otherwise)
@@ -212,7 +216,7 @@ class Translator:
             return self._dml(ast, loc)
         raise loc.error(f"statement {statement.text.split()[0].upper()}")
 
-    def value(self, expression: exp.Expression, loc: Location, target: SqlType | None) -> Translated:
+    def value(self, expression: exp.Expr, loc: Location, target: SqlType | None) -> Translated:
         """SELECT <expression> (converted to `target` like a T-SQL assignment)."""
         select = exp.select(expression.copy())
         rewriter = _Rewriter(self, loc)
@@ -226,20 +230,20 @@ class Translator:
             rewriter.rewrite(select)
         return rewriter.finish(select, "query")
 
-    def values(self, expressions: list[exp.Expression], loc: Location) -> Translated:
+    def values(self, expressions: list[exp.Expr], loc: Location) -> Translated:
         select = exp.select(*[e.copy() for e in expressions])
         rewriter = _Rewriter(self, loc)
         rewriter.check(select)
         rewriter.rewrite(select)
         return rewriter.finish(select, "query")
 
-    def condition(self, expression: exp.Expression, loc: Location) -> Translated:
+    def condition(self, expression: exp.Expr, loc: Location) -> Translated:
         """SELECT CASE WHEN <condition> THEN 1 ELSE 0 END (T-SQL IF treats UNKNOWN as false)."""
         case = exp.Case(ifs=[exp.If(this=expression.copy(), true=exp.Literal.number(1))], default=exp.Literal.number(0))
         return self.values([case], loc)
 
     # -- statements ---------------------------------------------------------------------------
-    def _query(self, ast: exp.Expression, loc: Location) -> Translated:
+    def _query(self, ast: exp.Expr, loc: Location) -> Translated:
         rewriter = _Rewriter(self, loc)
         rewriter.check(ast)
         assigns: tuple[str, ...] = ()
@@ -262,7 +266,7 @@ class Translator:
         rewriter.rewrite(ast)
         return rewriter.finish(ast, "query")
 
-    def _dml(self, ast: exp.Expression, loc: Location) -> Translated:
+    def _dml(self, ast: exp.Expr, loc: Location) -> Translated:
         rewriter = _Rewriter(self, loc)
         rewriter.check(ast)
         guard = None
@@ -296,19 +300,25 @@ class Translator:
         return rewriter.finish(guard, "query")
 
 
-def _is_assignment(projection: exp.Expression) -> bool:
+def _is_assignment(projection: exp.Expr) -> bool:
     return isinstance(projection, exp.EQ) and _is_variable(projection.this)
 
 
-def _is_variable(node: exp.Expression) -> bool:
+def _is_variable(node: exp.Expr) -> bool:
     return isinstance(node, exp.Parameter) and not isinstance(node.this, exp.Parameter)
 
 
-def _variable_name(node: exp.Expression) -> str:
-    return node.this.name.lower()
+def _arg_name(node: exp.Expr, key: str, default: str) -> str:
+    """The name of the node's `key` argument (a unit, a schema), or `default` when it has none."""
+    value = node.args.get(key)
+    return str(value.name) if value else default
 
 
-def _refusal(node: exp.Expression, loc: Location, detail: str = "") -> TranslationError:
+def _variable_name(node: exp.Expr) -> str:
+    return str(node.this.name).lower()
+
+
+def _refusal(node: exp.Expr, loc: Location, detail: str = "") -> TranslationError:
     if isinstance(node, exp.Command):
         construct = f"statement {node.name.upper()}"
     elif type(node) in _NAMED_REFUSALS:
@@ -323,11 +333,11 @@ def _refusal(node: exp.Expression, loc: Location, detail: str = "") -> Translati
     return TranslationError(loc.file, _node_line(node, loc), construct, detail)
 
 
-def _node_line(node: exp.Expression, loc: Location) -> int:
+def _node_line(node: exp.Expr, loc: Location) -> int:
     for candidate in node.walk():
         meta = candidate.meta if hasattr(candidate, "_meta") and candidate._meta else None
         if meta and "line" in meta:
-            return loc.line + meta["line"] - 1
+            return loc.line + int(meta["line"]) - 1
     return loc.line
 
 
@@ -367,7 +377,7 @@ def _flatten_update(update: exp.Update, loc: Location) -> None:
         update.set("from_", None)
 
 
-def _convert(value: exp.Expression, source: SqlType | None, target: SqlType, *, safe: bool = False) -> exp.Expression:
+def _convert(value: exp.Expr, source: SqlType | None, target: SqlType, *, safe: bool = False) -> exp.Expr:
     """value converted to `target` as T-SQL does on CAST/assignment: to an integer by truncation
     (DuckDB rounds), to VARCHAR(n) by cutting at n (DuckDB ignores the length). `safe`: TRY_CAST."""
     if target.category == INT and source is not None and source.category in (FLOAT, DECIMAL):
@@ -388,15 +398,15 @@ class _Rewriter:
         self.loc = loc
         self.ddl = ddl
         self.parameters: list[str] = []
-        self.decisions: dict[int, Callable[[exp.Expression], exp.Expression]] = {}
-        self._originals: list[exp.Expression] = []
+        self.decisions: dict[int, Callable[[exp.Expr], exp.Expr]] = {}
+        self._originals: list[exp.Expr] = []
         self._types: dict[int, SqlType | None] = {}
 
-    def error(self, node: exp.Expression, construct: str, detail: str = "") -> TranslationError:
+    def error(self, node: exp.Expr, construct: str, detail: str = "") -> TranslationError:
         return TranslationError(self.loc.file, _node_line(node, self.loc), construct, detail)
 
     # -- phase 1 ------------------------------------------------------------------------------
-    def check(self, root: exp.Expression) -> None:
+    def check(self, root: exp.Expr) -> None:
         self._originals = list(root.walk())
         for node in self._originals:
             node_type = type(node)
@@ -429,21 +439,25 @@ class _Rewriter:
             name = node.this.name.lower()
             if name not in _GLOBAL_VARIABLES:
                 raise self.error(node, f"@@{name.upper()}")
-            self.decisions[id(node)] = lambda _n, p=_GLOBAL_VARIABLES[name]: self._system(p)
+            system = _GLOBAL_VARIABLES[name]
+            self.decisions[id(node)] = lambda _n: self._system(system)
             return
-        if _is_assignment(node.parent) and node.parent.this is node and isinstance(node.parent.parent, exp.Select):
+        parent = node.parent
+        if parent is not None and _is_assignment(parent) and parent.this is node and \
+                isinstance(parent.parent, exp.Select):
             return  # SELECT @v = ...: handled by the statement
         name = node.name.lower()
         sql_type = self.translator.variables.get(name)
         if sql_type is None:
             raise self.error(node, f"undeclared variable @{name}")
-        self.decisions[id(node)] = lambda _n, n=name, t=sql_type: self._variable(n, t)
+        self.decisions[id(node)] = lambda _n: self._variable(name, sql_type)
 
     def _check_anonymous(self, node: exp.Anonymous) -> None:
         name = node.name.upper()
         if name not in _SYSTEM_FUNCTIONS or node.expressions:
             raise _refusal(node, self.loc)
-        self.decisions[id(node)] = lambda _n, p=_SYSTEM_FUNCTIONS[name]: self._system(p)
+        system = _SYSTEM_FUNCTIONS[name]
+        self.decisions[id(node)] = lambda _n: self._system(system)
 
     def _check_currenttimestamp(self, node: exp.CurrentTimestamp) -> None:
         self.decisions[id(node)] = lambda _n: self._system("sys_now")
@@ -456,13 +470,13 @@ class _Rewriter:
             raise self.error(node, f"type {refused.name}", refused.hint) from None
         self._types[id(node)] = sql_type
 
-    def _cast_decision(self, node: exp.Expression, value: exp.Expression, to: exp.DataType, safe: bool) -> None:
+    def _cast_decision(self, node: exp.Expr, value: exp.Expr, to: exp.DataType, safe: bool) -> None:
         target = map_type(to, in_cast=True)
         source = self.type_of(value)
         if source is not None and source.category == FLOAT and target.category == STRING:
             raise self.error(node, "CAST of FLOAT to a string", "T-SQL formats floats with 6 digits")
 
-        def build(n: exp.Expression) -> exp.Expression:
+        def build(n: exp.Expr) -> exp.Expr:
             value = n.expression if isinstance(n, exp.Convert) else n.args["this"]
             return _convert(value, source, target, safe=safe)
 
@@ -566,7 +580,7 @@ class _Rewriter:
             raise self.error(node, "LIKE ... ESCAPE")
 
     def _check_dateadd(self, node: exp.DateAdd) -> None:
-        unit = (node.args.get("unit").name if node.args.get("unit") else "").upper()
+        unit = _arg_name(node, "unit", "").upper()
         if unit not in _DATE_UNITS:
             raise self.error(node, f"DATEADD({unit or '?'}, ...)")
         target = self.type_of(node.this)
@@ -579,8 +593,8 @@ class _Rewriter:
             raise self.error(node, "DATEADD with a non-integer amount")
         function, factor = _DATE_UNITS[unit]
 
-        def build(n: exp.Expression, function: str = function, factor: int = factor) -> exp.Expression:
-            count: exp.Expression = exp.Cast(this=n.expression, to=exp.DataType.build("BIGINT"))
+        def build(n: exp.Expr, function: str = function, factor: int = factor) -> exp.Expr:
+            count: exp.Expr = exp.Cast(this=n.expression, to=exp.DataType.build("BIGINT"))
             if factor != 1:
                 count = exp.Mul(this=exp.Literal.number(factor), expression=count)
             moved = exp.Add(this=n.this, expression=exp.Anonymous(this=function, expressions=[count]))
@@ -590,11 +604,11 @@ class _Rewriter:
         self.decisions[id(node)] = build
 
     def _check_datediff(self, node: exp.DateDiff) -> None:
-        unit = (node.args.get("unit").name if node.args.get("unit") else "").upper()
+        unit = _arg_name(node, "unit", "").upper()
         if unit not in _DATEDIFF_UNITS:
             raise self.error(node, f"DATEDIFF({unit or '?'}, ...)", "weeks count Sundays in T-SQL")
 
-        def build(n: exp.Expression, part: str = _DATEDIFF_UNITS[unit]) -> exp.Expression:
+        def build(n: exp.Expr, part: str = _DATEDIFF_UNITS[unit]) -> exp.Expr:
             start = exp.Cast(this=_unwrap_time(n.expression), to=exp.DataType.build("TIMESTAMP"))
             end = exp.Cast(this=_unwrap_time(n.this), to=exp.DataType.build("TIMESTAMP"))
             return exp.Cast(
@@ -650,7 +664,7 @@ class _Rewriter:
                 raise self.error(node, f"SELECT ... {key.upper()}")
 
     # -- types --------------------------------------------------------------------------------
-    def type_of(self, node: exp.Expression | None) -> SqlType | None:
+    def type_of(self, node: exp.Expr | None) -> SqlType | None:
         if node is None:
             return None
         key = id(node)
@@ -658,7 +672,7 @@ class _Rewriter:
             self._types[key] = self._infer(node)
         return self._types[key]
 
-    def _infer(self, node: exp.Expression) -> SqlType | None:
+    def _infer(self, node: exp.Expr) -> SqlType | None:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return STRING_TYPE
@@ -730,7 +744,7 @@ class _Rewriter:
             return BIT_TYPE
         return None
 
-    def _projection_type(self, query: exp.Expression, index: int | str) -> SqlType | None:
+    def _projection_type(self, query: exp.Expr, index: int | str) -> SqlType | None:
         while isinstance(query, (exp.Union, exp.Intersect, exp.Except)):
             query = query.this
         if isinstance(query, exp.Subquery):
@@ -765,7 +779,7 @@ class _Rewriter:
             node = node.parent
         return None
 
-    def _source_column(self, source: exp.Expression, name: str, scope: exp.Expression) -> SqlType | None:
+    def _source_column(self, source: exp.Expr, name: str, scope: exp.Expr) -> SqlType | None:
         if isinstance(source, exp.Table):
             identifier = source.this
             if isinstance(identifier, exp.Identifier) and identifier.args.get("temporary"):
@@ -777,7 +791,7 @@ class _Rewriter:
                 if cte is not None:
                     return self._projection_type(cte.this, name)
             columns = self.translator.catalog.table_columns(
-                (source.args.get("db").name if source.args.get("db") else "dbo").lower(), source.name.lower()
+                _arg_name(source, "db", "dbo").lower(), source.name.lower()
             )
             return (columns or {}).get(name)
         if isinstance(source, exp.Subquery):
@@ -785,7 +799,7 @@ class _Rewriter:
         return None
 
     # -- phase 2 ------------------------------------------------------------------------------
-    def rewrite(self, node: exp.Expression) -> exp.Expression:
+    def rewrite(self, node: exp.Expr) -> exp.Expr:
         self.rewrite_children(node)
         decision = self.decisions.get(id(node))
         if decision is not None:
@@ -810,7 +824,7 @@ class _Rewriter:
             node = replacement
         return node
 
-    def rewrite_children(self, node: exp.Expression, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    def rewrite_children(self, node: exp.Expr, skip: set[str] | frozenset[str] = frozenset()) -> None:
         for key, value in list(node.args.items()):
             if key in skip:
                 continue
@@ -821,39 +835,39 @@ class _Rewriter:
                     if isinstance(item, exp.Expression):
                         self.rewrite(item)
 
-    def _variable(self, name: str, sql_type: SqlType) -> exp.Expression:
+    def _variable(self, name: str, sql_type: SqlType) -> exp.Expr:
         return self._placeholder(VARIABLE_PREFIX + name, sql_type)
 
-    def _system(self, parameter: str) -> exp.Expression:
+    def _system(self, parameter: str) -> exp.Expr:
         if self.ddl:
             if parameter not in _DDL_TIME:
                 raise TranslationError(self.loc.file, self.loc.line, f"{parameter} in a DDL statement")
             return sqlglot.parse_one(_DDL_TIME[parameter], read="duckdb")
         return self._placeholder(parameter, SYSTEM_PARAMETERS[parameter])
 
-    def _placeholder(self, name: str, sql_type: SqlType) -> exp.Expression:
+    def _placeholder(self, name: str, sql_type: SqlType) -> exp.Expr:
         if name not in self.parameters:
             self.parameters.append(name)
         placeholder = exp.Parameter(this=exp.Var(this=name))
         return exp.Cast(this=placeholder, to=exp.DataType.build(sql_type.duckdb, dialect="duckdb"))
 
-    def finish(self, ast: exp.Expression, kind: str, **extra: object) -> Translated:
+    def finish(self, ast: exp.Expr, kind: StatementKind, **extra: object) -> Translated:
         sql = ast.sql(dialect="duckdb", identify=True)
         table_free = kind == "query" and ast.find(exp.Table) is None
         return Translated(sql, tuple(self.parameters), kind, self.loc.line, table_free=table_free, **extra)  # type: ignore[arg-type]
 
 
-def _unwrap_time(node: exp.Expression) -> exp.Expression:
+def _unwrap_time(node: exp.Expr) -> exp.Expr:
     return node.this if isinstance(node, exp.TimeStrToTime) else node
 
 
-def _nonzero(divisor: exp.Expression) -> exp.Expression:
+def _nonzero(divisor: exp.Expr) -> exp.Expr:
     """T-SQL raises on x / 0 for FLOAT too; DuckDB returns inf."""
     return exp.Anonymous(this="tsql_nonzero", expressions=[divisor])
 
 
-def _scope_sources(node: exp.Expression) -> list[tuple[str, exp.Expression]]:
-    sources: list[exp.Expression] = []
+def _scope_sources(node: exp.Expr) -> list[tuple[str, exp.Expr]]:
+    sources: list[exp.Expr] = []
     if isinstance(node, exp.Select):
         from_ = node.args.get("from_")
         if from_ is not None:
@@ -876,12 +890,12 @@ def _scope_sources(node: exp.Expression) -> list[tuple[str, exp.Expression]]:
     return [(s.alias_or_name.lower(), s) for s in sources if isinstance(s, (exp.Table, exp.Subquery))]
 
 
-def _find_cte(node: exp.Expression | None, name: str) -> exp.CTE | None:
+def _find_cte(node: exp.Expr | None, name: str) -> exp.CTE | None:
     while node is not None:
         with_ = node.args.get("with_") if isinstance(node, exp.Expression) else None
         if with_ is not None:
             for cte in with_.expressions:
-                if cte.alias_or_name.lower() == name:
+                if isinstance(cte, exp.CTE) and cte.alias_or_name.lower() == name:
                     return cte
         node = node.parent
     return None
@@ -921,7 +935,7 @@ class _DDL:
             return quote(temp_table_name(identifier.name)), True
         if table.args.get("catalog"):
             raise self.loc.error("three-part table name")
-        schema = table.args.get("db").name if table.args.get("db") else "dbo"
+        schema = _arg_name(table, "db", "dbo")
         return f"{quote(schema.lower())}.{quote(table.name.lower())}", False
 
     def create(self, ast: exp.Create) -> Translated:
@@ -1103,7 +1117,7 @@ class _DDL:
             parts.append(f"CHECK ({measure}({name}) <= {sql_type.length})")
         return " ".join(parts), sql_type, sequence
 
-    def table_constraint(self, element: exp.Expression) -> str:
+    def table_constraint(self, element: exp.Expr) -> str:
         nodes = element.expressions if isinstance(element, exp.Constraint) else [element]
         primary = any(isinstance(n, (exp.PrimaryKeyColumnConstraint, exp.PrimaryKey)) for n in nodes)
         unique = any(isinstance(n, exp.UniqueColumnConstraint) for n in nodes)
@@ -1121,7 +1135,7 @@ class _DDL:
                 return f"UNIQUE ({self.key_columns(node.this.expressions)})"
         raise self.loc.error(f"table constraint {element.sql(dialect='tsql')}")
 
-    def key_columns(self, items: list[exp.Expression]) -> str:
+    def key_columns(self, items: list[exp.Expr]) -> str:
         names = []
         for item in items:
             column = item.this if isinstance(item, exp.Ordered) else item
@@ -1130,12 +1144,12 @@ class _DDL:
             names.append(quote(column.name.lower()))
         return ", ".join(names)
 
-    def expression(self, node: exp.Expression) -> str:
+    def expression(self, node: exp.Expr) -> str:
         select = exp.select(node.copy())
         rewriter = _Rewriter(self.translator, self.loc, ddl=True)
         rewriter.check(select)
         rewriter.rewrite(select)
-        return select.expressions[0].sql(dialect="duckdb", identify=True)
+        return str(select.expressions[0].sql(dialect="duckdb", identify=True))
 
     def create_index(self, ast: exp.Create) -> Translated:
         index = ast.this

@@ -14,18 +14,17 @@ import re
 from dataclasses import dataclass, field
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import Token, TokenType, exp
 from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
 
 from company_activity_local.warehouse.engine import TranslationError
 
 
-class _Tokenizer(TSQL.tokenizer_class):  # type: ignore[name-defined,misc]
+class _Tokenizer(TSQL.Tokenizer):
     # sqlglot reads everything after END up to `;` as one string (END is a "command" for it); here
     # END is an ordinary keyword so that END TRY / END CATCH / END can be followed by anything.
-    COMMANDS = TSQL.tokenizer_class.COMMANDS - {TokenType.END}
+    COMMANDS = TSQL.Tokenizer.COMMANDS - {TokenType.END}
 
 
 _GO_LINE = re.compile(r"^[ \t]*GO[ \t]*(?:--[^\n]*)?$", re.IGNORECASE | re.MULTILINE)
@@ -81,7 +80,7 @@ class SqlStatement:
 
     loc: Location
     text: str
-    ast: exp.Expression
+    ast: exp.Expr
 
     @property
     def is_create_view(self) -> bool:
@@ -91,14 +90,14 @@ class SqlStatement:
 @dataclass
 class Declare:
     loc: Location
-    items: list[tuple[str, exp.DataType, exp.Expression | None]]
+    items: list[tuple[str, exp.DataType, exp.Expr | None]]
 
 
 @dataclass
 class SetVariable:
     loc: Location
     name: str
-    value: exp.Expression
+    value: exp.Expr
 
 
 @dataclass
@@ -111,7 +110,7 @@ class SetOption:
 @dataclass
 class If:
     loc: Location
-    condition: exp.Expression
+    condition: exp.Expr
     then: Statement
     otherwise: Statement | None
 
@@ -134,9 +133,9 @@ class Throw:
     """THROW; (re-raise, only inside CATCH) or THROW number, message, state;"""
 
     loc: Location
-    number: exp.Expression | None
-    message: exp.Expression | None
-    state: exp.Expression | None
+    number: exp.Expr | None
+    message: exp.Expr | None
+    state: exp.Expr | None
 
 
 @dataclass
@@ -151,7 +150,7 @@ class Execute:
 
     loc: Location
     procedure: str
-    arguments: list[tuple[str, exp.Expression]]
+    arguments: list[tuple[str, exp.Expr]]
     result_variable: str | None
 
 
@@ -166,14 +165,14 @@ class ExecuteLiteral:
 @dataclass
 class Return:
     loc: Location
-    value: exp.Expression | None
+    value: exp.Expr | None
 
 
 @dataclass
 class Parameter:
     name: str
     data_type: exp.DataType
-    default: exp.Expression | None
+    default: exp.Expr | None
 
 
 @dataclass
@@ -232,14 +231,15 @@ def parse_script(text: str, file: str = "<batch>") -> list[Batch]:
     ]
 
 
-def parse_expression(text: str, loc: Location) -> exp.Expression:
+def parse_expression(text: str, loc: Location) -> exp.Expr:
     try:
         expressions = sqlglot.parse(f"SELECT {text}", read="tsql")
     except (ParseError, TokenError) as error:
         raise loc.error("unparsable expression", _first_line(str(error))) from error
     if len(expressions) != 1 or not isinstance(expressions[0], exp.Select) or len(expressions[0].expressions) != 1:
         raise loc.error("unparsable expression", text.strip()[:80])
-    return expressions[0].expressions[0]
+    expression: exp.Expr = expressions[0].expressions[0]
+    return expression
 
 
 def _first_line(message: str) -> str:
@@ -500,7 +500,7 @@ class _Parser:
             raise loc.error("DECLARE", _first_line(str(error))) from error
         if not isinstance(parsed, exp.Declare):
             raise loc.error("DECLARE", "only DECLARE @name type [= value], ... is supported")
-        items: list[tuple[str, exp.DataType, exp.Expression | None]] = []
+        items: list[tuple[str, exp.DataType, exp.Expr | None]] = []
         for item in parsed.expressions:
             names = item.this if isinstance(item.this, list) else [item.this]
             kind = item.args.get("kind")

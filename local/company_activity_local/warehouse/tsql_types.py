@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from company_activity.errors import InputError
+
 DT = exp.DataType.Type
 
 # Categories drive the translation of operators whose meaning depends on operand types.
@@ -55,7 +57,7 @@ _FIXED = {
 }
 
 
-class TypeRefused(Exception):
+class TypeRefused(InputError):
     """A T-SQL type outside the subset; `name` is what the error shows."""
 
     def __init__(self, name: str, hint: str = "") -> None:

@@ -3,106 +3,32 @@ against the simulator and Azurite (settings from the environment, exactly as the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
-from azure.storage.blob import BlobServiceClient, ContainerClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from company_activity.functions import runtime
 from company_activity.ingest import bronze
 from company_activity.ingest.backfill import RequestInvalid, parse_backfill_message
-from company_activity.ingest.dates import yesterday
-from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.simulator import UsageApiSimulator
 from company_activity_local.services.usage_data import expected_day
-
-APP_ROOT = Path(__file__).resolve().parents[3] / "function_app"
-MAX_DAYS = 31
-YESTERDAY = yesterday(ZoneInfo("UTC"))
-
-
-class Collected(func.Out):  # type: ignore[type-arg]
-    """What an output binding receives."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def set(self, val: Any) -> None:
-        self.value = val
-
-    def get(self) -> Any:
-        return self.value
-
-
-@pytest.fixture(scope="module")
-def handlers() -> dict[str, Callable[..., Any]]:
-    spec = importlib.util.spec_from_file_location("function_app_under_test", APP_ROOT / "function_app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {f.get_function_name(): f.get_user_function() for f in module.app.get_functions()}
-
-
-@pytest.fixture()
-def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, usage_api: UsageApiSimulator,
-            container_name: str, blob_service: BlobServiceClient) -> Iterator[dict[str, str]]:
-    env = {
-        "USAGE_API_BASE_URL": usage_api.base_url,
-        "USAGE_API_KEY": usage_api.api_key,
-        "USAGE_API_PAGE_SIZE": "500",
-        "STORAGE_CONNECTION_STRING": azurite.connection_string,
-        "BRONZE_CONTAINER": container_name,
-        "INGEST_TIMEZONE": "UTC",
-        "BACKFILL_MAX_DAYS": str(MAX_DAYS),
-        "BACKFILL_LOAD_ENABLED": "false",  # the load's ARM contract is tested in test_backfill_load.py
-    }
-    for name in ("STORAGE_ACCOUNT_URL", "REJECT_THRESHOLD", "USAGE_API_TIMEOUT_S"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    runtime.reset()
-    yield env
-    runtime.reset()
-    container = blob_service.get_container_client(container_name)
-    if container.exists():
-        container.delete_container()
-
-
-def post(handlers: dict[str, Callable[..., Any]], body: bytes) -> tuple[func.HttpResponse, Collected]:
-    out = Collected()
-    request = func.HttpRequest("POST", "http://localhost/api/backfill", body=body, params={"code": "k"})
-    return handlers["backfill"](request, out), out
-
-
-def get_status(handlers: dict[str, Callable[..., Any]], **params: str) -> func.HttpResponse:
-    return handlers["ingestions"](func.HttpRequest("GET", "http://localhost/api/ingestions", body=b"", params=params))
-
-
-def body_of(response: func.HttpResponse) -> Any:
-    assert response.mimetype == "application/json"
-    return json.loads(response.get_body())
-
-
-def container_of(env: dict[str, str]) -> ContainerClient:
-    return BlobServiceClient.from_connection_string(env["STORAGE_CONNECTION_STRING"]).get_container_client(
-        env["BRONZE_CONTAINER"]
-    )
-
-
-def days_ago(n: int) -> str:
-    return (YESTERDAY - timedelta(days=n - 1)).isoformat()
-
+from tests.support.functions_fixtures import (
+    MAX_DAYS,
+    YESTERDAY,
+    body_of,
+    container_of,
+    days_ago,
+    get_status,
+    post,
+)
 
 # ------------------------------------------------------------------------------------------ POST /backfill
 

@@ -160,7 +160,8 @@ def test_host_json_keeps_queue_ingestion_one_at_a_time_with_a_poison_limit() -> 
 def test_requirements_are_the_runtime_pins_of_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = dict(d.split("==") for d in project["dependencies"])
-    wanted = {"azure-functions", "azure-storage-blob", "azure-identity", "requests", "tenacity"}
+    wanted = {"azure-functions", "azure-storage-blob", "azure-identity", "azure-core", "requests", "tenacity",
+              "msgspec"}
     lines = [line.strip() for line in (APP_ROOT / "requirements.txt").read_text().splitlines()]
     listed = dict(line.split("==") for line in lines if line and not line.startswith("#"))
     assert set(listed) == wanted

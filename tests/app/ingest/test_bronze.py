@@ -31,8 +31,9 @@ def write_run(container: ContainerClient, records: list[dict], *, day: datetime.
         writer.write_records(records[i:i + page])
     writer.write_rejected(rejected or [])
     files, rejected_files = writer.close()
-    return bronze.Manifest(bronze.DATASET, day, run_id, len(records), len(rejected or []), files, rejected_files,
-                           started, started, bronze.Source("http://api.example", 3))
+    return bronze.Manifest(dataset=bronze.DATASET, date=day, run_id=run_id, record_count=len(records),
+                           rejected_count=len(rejected or []), files=files, rejected_files=rejected_files,
+                           started_at=started, committed_at=started, source=bronze.Source("http://api.example", 3))
 
 
 def records(n: int, tag: str = "a") -> list[dict]:
@@ -117,9 +118,12 @@ def test_manifest_json_round_trip_and_fields(container: ContainerClient) -> None
 )
 def test_a_damaged_manifest_is_refused_naming_the_field(change, message: str) -> None:
     started = NOW
-    entry = bronze.BronzeFile(bronze.data_file_path(DAY, "20261127T013000Z-0a0b0c0d", "part", 0), 5, 100, "ab" * 32)
-    manifest = bronze.Manifest(bronze.DATASET, DAY, "20261127T013000Z-0a0b0c0d", 5, 0, (entry,), (), started,
-                               started, bronze.Source("http://api.example", 1))
+    entry = bronze.BronzeFile(
+        path=bronze.data_file_path(DAY, "20261127T013000Z-0a0b0c0d", "part", 0), records=5, bytes=100, sha256="ab" * 32
+    )
+    manifest = bronze.Manifest(dataset=bronze.DATASET, date=DAY, run_id="20261127T013000Z-0a0b0c0d", record_count=5,
+                               rejected_count=0, files=(entry,), rejected_files=(), started_at=started,
+                               committed_at=started, source=bronze.Source("http://api.example", 1))
     body = json.loads(manifest.to_json())
     change(body)
     with pytest.raises(bronze.ManifestError, match=message):
@@ -141,7 +145,7 @@ def test_reader_detects_tampered_missing_and_miscounted_files(container: Contain
         list(bronze.iter_file_lines(container, second))
 
     third = manifest.files[2]
-    wrong_count = bronze.BronzeFile(third.path, third.records + 1, third.bytes, third.sha256)
+    wrong_count = bronze.BronzeFile(path=third.path, records=third.records + 1, bytes=third.bytes, sha256=third.sha256)
     with pytest.raises(bronze.IntegrityError, match="records, manifest says"):
         list(bronze.iter_file_lines(container, wrong_count))
 
@@ -160,32 +164,26 @@ def test_swap_replaces_the_run_and_deletes_the_previous_folder(container: Contai
     assert {r["tag"] for r in bronze.iter_committed_records(container, DAY)} == {"new"}
 
 
-def test_commit_loses_the_first_write_race_rereads_and_swaps(container: ContainerClient,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commit_loses_the_first_write_race_rereads_and_swaps(container: ContainerClient) -> None:
     """Force the interleaving: a competitor commits between our read of the manifest and our write."""
     for existing in (False, True):
         if existing:
             bronze.commit(container, write_run(container, records(5, "base")))
         competitor = write_run(container, records(5, "competitor"))
         ours = write_run(container, records(5, "ours"))
-        real_read = bronze._read_manifest_with_etag
-        calls = []
+        reads: list[str | None] = []
 
-        def read_then_let_competitor_commit(c: ContainerClient, day: datetime.date, real_read=real_read,
-                                            competitor=competitor, calls=calls):
-            seen = real_read(c, day)
-            calls.append(seen[0].run_id if seen[0] else None)
-            if len(calls) == 1:
-                monkeypatch.setattr(bronze, "_read_manifest_with_etag", real_read)
-                bronze.commit(c, competitor)  # commits on top of the state we just read
-                monkeypatch.setattr(bronze, "_read_manifest_with_etag", read_then_let_competitor_commit)
-            return seen
+        def competitor_commits_after_our_first_read(current: bronze.Manifest | None,
+                                                    competitor: bronze.Manifest = competitor,
+                                                    reads: list[str | None] = reads) -> None:
+            reads.append(current.run_id if current else None)
+            if len(reads) == 1:
+                bronze.commit(container, competitor)  # commits on top of the state we just read
 
-        monkeypatch.setattr(bronze, "_read_manifest_with_etag", read_then_let_competitor_commit)
-        outcome = bronze.commit(container, ours)
-        monkeypatch.setattr(bronze, "_read_manifest_with_etag", real_read)
+        outcome = bronze.commit(container, ours, after_read=competitor_commits_after_our_first_read)
 
         assert outcome.attempts == 2  # the conditional write failed once (If-None-Match: * / If-Match: etag)
+        assert reads[1] == competitor.run_id  # the second attempt read the competitor's commit
         assert outcome.replaced_run_id == competitor.run_id
         committed = bronze.read_manifest(container, DAY)
         assert committed is not None and committed.run_id == ours.run_id
@@ -264,15 +262,56 @@ def test_committed_days_and_statuses_cover_a_range_with_gaps(container: Containe
                                      "rejected_count": None, "run_id": None, "committed_at": None}
 
 
+SCALARS = st.none() | st.booleans() | st.integers() | st.text()
+JSON_WITHOUT_FLOATS = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=15,
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    SCALARS | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=15,
 )
 
 
-@given(values=st.lists(JSON, max_size=8))
+@given(values=st.lists(JSON_WITHOUT_FLOATS, max_size=8))
 def test_encoded_lines_are_exactly_compact_json_dumps(values: list) -> None:
     expected = "".join(json.dumps(v, ensure_ascii=False, separators=(",", ":")) + "\n" for v in values)
     assert bronze.encode_lines(values) == expected.encode()
-    assert [json.loads(line) for line in bronze.encode_lines(values).splitlines()] == values
+
+
+@given(values=st.lists(JSON, max_size=8))
+def test_encoded_lines_read_back_as_the_same_values(values: list) -> None:
+    """Floats may be spelled differently from json.dumps (1e16 for 1e+16), never with another value."""
+    encoded = bronze.encode_lines(values)
+    assert encoded.count(b"\n") == len(values) and (not values or encoded.endswith(b"\n"))
+    assert [json.loads(line) for line in encoded.splitlines()] == values
+
+
+def test_a_local_copy_is_verified_against_its_manifest(container: ContainerClient, tmp_path) -> None:
+    """verify_local_run: the saved run must be exactly the committed part files (used by `transform`)."""
+    manifest = write_run(container, records(300), part_max_bytes=4_000)
+    bronze.commit(container, manifest)
+    assert bronze.download_committed_day(container, DAY, tmp_path) is not None
+    folder = tmp_path / manifest.run_path
+    assert bronze.local_run_manifest(folder) == bronze.read_manifest(container, DAY)
+    parts = sorted(folder.glob("part-*.jsonl.gz"))
+    assert len(parts) > 1
+    bronze.verify_local_run(parts, manifest)  # the committed files: fine
+
+    with pytest.raises(bronze.IntegrityError, match="not given: " + parts[-1].name):
+        bronze.verify_local_run(parts[:-1], manifest)
+    kept = parts[0].read_bytes()
+    parts[0].write_bytes(gzip.compress(gzip.decompress(kept)[:100].rsplit(b"\n", 1)[0] + b"\n"))
+    with pytest.raises(bronze.IntegrityError, match=f"{parts[0].name} does not match its manifest"):
+        bronze.verify_local_run(parts, manifest)
+    parts[0].write_bytes(kept)
+    other = tmp_path / "product_usage" / f"date={DAY}" / bronze.new_run_id()
+    other.mkdir()
+    moved = [other / p.name for p in parts]
+    for source, target in zip(parts, moved, strict=True):
+        target.write_bytes(source.read_bytes())
+    with pytest.raises(bronze.IntegrityError, match=f"its manifest commits run {manifest.run_id}"):
+        bronze.verify_local_run(moved, manifest)
+    assert bronze.local_run_manifest(tmp_path) is None

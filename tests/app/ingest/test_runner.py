@@ -79,7 +79,7 @@ def test_invalid_records_under_the_threshold_are_rejected_with_reasons_and_the_d
     usage_api_factory: Factory, container: ContainerClient
 ) -> None:
     api = usage_api_factory("invalid@0.006", companies=COMPANIES, seed=11)
-    dataset = Dataset(COMPANIES, 11, 0.006)
+    dataset = Dataset(companies=COMPANIES, seed=11, invalid_share=0.006)
     corrupted = list(dataset.corrupted(DAY))
     assert 0 < len(corrupted) <= THRESHOLD * COMPANIES * 0.92  # the scenario really is under the threshold
     result = run(api, container)
@@ -106,7 +106,7 @@ def test_invalid_records_over_the_threshold_leave_the_previous_commit(
     result = run(dirty, container)
     assert not result.committed
     assert "REJECT_THRESHOLD" in (result.reason or "") and "not committed" in (result.reason or "")
-    assert result.rejected_count == len(list(Dataset(COMPANIES, 5, 0.05).corrupted(DAY)))
+    assert result.rejected_count == len(list(Dataset(companies=COMPANIES, seed=5, invalid_share=0.05).corrupted(DAY)))
     after = snapshot(container)
     assert {k: v for k, v in after.items() if result.run_id not in k} == before  # old commit byte-identical
     # the failed run is left for inspection: its rejected file explains every rejection

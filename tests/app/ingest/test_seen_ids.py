@@ -9,12 +9,10 @@ import random
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from azure.storage.blob import ContainerClient
 
-from company_activity.ingest import usage_api
 from company_activity.ingest.runner import ingest_day
 from company_activity.ingest.seen_ids import DEFAULT_BLOOM_BITS, SeenIds
 from company_activity.ingest.usage_api import DayRecordValidator
@@ -101,7 +99,7 @@ def test_the_validator_is_exact_on_a_served_day_with_a_tiny_filter(usage_api_fac
         reasons = [(plain.check(r, n), tiny.check(r, n)) for n, records in pages for r in records]
     assert all(a == b for a, b in reasons)
     duplicates = [a for a, _ in reasons if a and a.startswith("duplicate company_id")]
-    kinds = [kind for _, kind in Dataset(2000, 13, 0.05).corrupted(DAY)]
+    kinds = [kind for _, kind in Dataset(companies=2000, seed=13, invalid_share=0.05).corrupted(DAY)]
     assert len(duplicates) == kinds.count("duplicate_company_id") > 0
 
 
@@ -148,54 +146,42 @@ def test_the_system_temp_dir_is_the_default(tmp_path: Path, monkeypatch: pytest.
         assert Path(seen.directory).name.startswith("company-activity-seen-ids-")
 
 
-class Recorded(SeenIds):
-    """The SeenIds a validator makes by default, but spilling after 20 ids of a bucket; kept for inspection."""
-
-    made: ClassVar[list[SeenIds]] = []
-
-    def __init__(self) -> None:
-        super().__init__(buckets=4, spill_at=20)
-        self.spill_dirs: list[str] = []
-        Recorded.made.append(self)
-
-    def _spill(self, bucket: int) -> None:
-        super()._spill(bucket)
-        self.spill_dirs.append(self.directory or "")
-
-
 @pytest.fixture()
-def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SeenIds]]:
-    """Validators made from now on use Recorded; the process temp dir is an empty folder."""
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    monkeypatch.setattr(usage_api, "SeenIds", Recorded)
-    Recorded.made = []
-    yield Recorded.made
-    assert list(tmp_path.iterdir()) == []  # every spilled id is gone from the temp dir
+def made(tmp_path: Path) -> Iterator[list[SeenIds]]:
+    """The stores the runner makes, each spilling after 20 ids of a bucket into tmp_path, kept for inspection."""
+    stores: list[SeenIds] = []
+    yield stores
+    assert list(tmp_path.iterdir()) == []  # every spilled id is gone from disk
 
 
 @pytest.mark.parametrize(("faults", "committed"), [("", True), ("404@4-999", False)], ids=["committed", "api-fails"])
 def test_the_runner_removes_the_spilled_ids(
-    usage_api_factory: Factory, container: ContainerClient, recorded: list[Recorded], faults: str, committed: bool
+    usage_api_factory: Factory, container: ContainerClient, made: list[SeenIds], tmp_path: Path, faults: str,
+    committed: bool,
 ) -> None:
+    def small_store() -> SeenIds:
+        made.append(SeenIds(buckets=4, spill_at=20, directory=tmp_path))
+        return made[-1]
+
     api = usage_api_factory(faults, companies=1000, seed=4)
     with client_for(api, page_size=100) as usage:
-        result = ingest_day(DAY, usage, container, reject_threshold=0.01)
+        result = ingest_day(DAY, usage, container, reject_threshold=0.01, seen_ids=small_store)
     assert result.committed is committed and result.pages == (10 if committed else 3)
-    [seen] = recorded
-    assert seen.spill_dirs and all(seen.spill_dirs)  # ids did go to disk ...
-    assert seen.directory is None and not os.path.exists(seen.spill_dirs[0])  # ... and were removed
+    [seen] = made
+    assert seen.spills > 0  # ids did go to disk (and the fixture checks they were removed)
+    assert seen.directory is None
     with pytest.raises(ValueError, match="closed"):
         seen.claim("c1", 0)
 
 
 def test_an_unwritable_temp_dir_fails_the_day_and_commits_nothing(
-    usage_api_factory: Factory, container: ContainerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    usage_api_factory: Factory, container: ContainerClient, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "missing"))
-    monkeypatch.setattr(usage_api, "SeenIds", lambda: SeenIds(buckets=1, spill_at=50))
+    missing = tmp_path / "missing"
     with client_for(usage_api_factory(companies=300), page_size=100) as usage, \
             pytest.raises(FileNotFoundError, match="missing"):
-        ingest_day(DAY, usage, container, reject_threshold=0.01)
+        ingest_day(DAY, usage, container, reject_threshold=0.01,
+                   seen_ids=lambda: SeenIds(buckets=1, spill_at=50, directory=missing))
     assert list(container.list_blobs()) == []  # the run folder was discarded, no manifest
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import http.server
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +21,7 @@ from company_activity.ingest.usage_api import (
     UsageApiUnavailable,
     _retry_after_s,
 )
-from company_activity.settings import IngestSettings, Secret
+from company_activity.settings import Secret, UsageApiSettings
 from company_activity_local.services.simulator import UsageApiSimulator
 from company_activity_local.services.usage_data import Dataset, expected_day
 
@@ -93,12 +95,11 @@ def test_pages_share_one_kept_alive_connection(usage_api_factory: Factory) -> No
 
 
 def test_from_settings_uses_url_key_page_size_and_timeout(usage_api: UsageApiSimulator) -> None:
-    settings = IngestSettings.from_env({
+    settings = UsageApiSettings.from_env({
         "USAGE_API_BASE_URL": usage_api.base_url + "/",
         "USAGE_API_KEY": usage_api.api_key,
         "USAGE_API_PAGE_SIZE": "900",
         "USAGE_API_TIMEOUT_S": "7.5",
-        "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
     })
     with UsageApiClient.from_settings(settings, RetryPolicy(max_attempts=2)) as api:
         assert (api.page_size, api.timeout_s, api.retry.max_attempts) == (900, 7.5, 2)
@@ -163,6 +164,24 @@ def test_retries_are_logged_with_status_attempt_and_wait(usage_api_factory: Fact
     message = record.getMessage()
     assert "HTTP 503" in message and "attempt 1 of 6" in message and "retrying in" in message
     assert f"date={DAY.isoformat()}" in message
+
+
+def test_a_refused_connection_retries_with_one_short_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 21: each retry of an unreachable API printed about 400 characters of requests' exception text."""
+    from company_activity_local.services.processes import free_port
+
+    policy = RetryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.001)
+    with caplog.at_level(logging.WARNING, logger="company_activity"), \
+            UsageApiClient(f"http://127.0.0.1:{free_port()}", Secret("k"), retry=policy) as api, \
+            pytest.raises(UsageApiUnavailable) as caught:
+        list(api.iter_pages(DAY))
+    lines = [r.getMessage() for r in caplog.records if r.name == "company_activity.ingest.usage_api"]
+    assert len(lines) == 2  # attempts 1 and 2 are retried, the 3rd gives up
+    for number, line in enumerate(lines, start=1):
+        assert f"page 0: connection refused (attempt {number} of 3, at most 300s in all); retrying in" in line
+        assert len(line) < 160 and "HTTPConnectionPool" not in line, line
+    assert "Connection refused" in str(caught.value)  # the final error keeps the detail
+    assert caught.value.systemic
 
 
 def test_exhausted_attempts_raise_unavailable_with_the_count(
@@ -437,7 +456,7 @@ def test_served_corruptions_are_exactly_the_rejections(usage_api_factory: Factor
     validator = DayRecordValidator(DAY)
     with client(sim, page_size=300) as api:
         reasons = [validator.check(r, p.number) for p in api.iter_pages(DAY) for r in p.records]
-    dataset = Dataset(2000, sim.config.seed, 0.05)
+    dataset = Dataset(companies=2000, seed=sim.config.seed, invalid_share=0.05)
     kinds = [kind for _, kind in dataset.corrupted(DAY)]
     assert set(kinds) == {"negative_users", "bool_events", "float_events", "wrong_date",
                           "missing_company_id", "duplicate_company_id"}
@@ -445,3 +464,33 @@ def test_served_corruptions_are_exactly_the_rejections(usage_api_factory: Factor
     assert len(rejected) == len(kinds) == validator.rejected
     assert validator.accepted == len(list(dataset.valid_records(DAY)))
     assert sum("duplicate company_id" in reason for reason in rejected) == kinds.count("duplicate_company_id")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_page_with_a_non_json_number_is_not_accepted(fast_retry: RetryPolicy, constant: str) -> None:
+    """json.loads reads NaN/Infinity, which RFC 8259 JSON has no spelling for: bronze could not keep the value
+    (its encoder would write null), so the page counts as not JSON, like a garbled body."""
+    body = (f'{{"date": "{DAY}", "data": [{{"company_id": "c1", "date": "{DAY}", "active_users": 1, "events": 1, '
+            f'"score": {constant}}}], "next_cursor": null}}').encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with UsageApiClient(f"http://127.0.0.1:{server.server_address[1]}", Secret("k"), retry=fast_retry) as api, \
+                pytest.raises(UsageApiUnavailable) as failure:
+            fetch_all(api)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"not valid JSON ({constant} is not a JSON number)" in str(failure.value)

@@ -17,14 +17,14 @@ import azure.functions as func
 import pytest
 
 from company_activity.functions import load, runtime
-from tests.app.functions.test_functions import app_env, body_of, days_ago, handlers, post  # noqa: F401 (fixtures)
 from tests.support.arm_standin import FACTORY, TOKEN, ArmStandIn, RecordingCredential
+from tests.support.functions_fixtures import body_of, days_ago, post
 
 CREATE_RUN_PATH = f"{FACTORY}/pipelines/PL_backfill_company_activity/createRun"
 
 
 @pytest.fixture()
-def arm(monkeypatch: pytest.MonkeyPatch, app_env: dict[str, str]) -> Iterator[tuple[ArmStandIn, RecordingCredential]]:  # noqa: F811
+def arm(monkeypatch: pytest.MonkeyPatch, app_env: dict[str, str]) -> Iterator[tuple[ArmStandIn, RecordingCredential]]:
     credential = RecordingCredential()
     with ArmStandIn() as stand_in:
         monkeypatch.setenv("BACKFILL_LOAD_ENABLED", "true")
@@ -42,7 +42,7 @@ def backfill_body(start: int = 3, end: int = 1) -> bytes:
 
 
 def test_post_starts_the_backfill_pipeline_with_the_exact_arm_request(
-    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential]  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential]
 ) -> None:
     stand_in, credential = arm
     response, out = post(handlers, backfill_body())
@@ -71,7 +71,7 @@ def test_post_starts_the_backfill_pipeline_with_the_exact_arm_request(
     (503, 502, "ARM or Data Factory failed (503)"),
 ])
 def test_arm_errors_keep_the_ingestion_and_say_why_the_load_did_not_start(
-    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential],  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential],
     arm_status: int, answer: int, meaning: str,
 ) -> None:
     stand_in, _ = arm
@@ -91,7 +91,7 @@ def test_arm_errors_keep_the_ingestion_and_say_why_the_load_did_not_start(
 
 
 def test_throttling_is_retried_then_answered_503(
-    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential]  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential]
 ) -> None:
     stand_in, _ = arm
     stand_in.fail_next(429, count=1, retry_after="0")
@@ -109,7 +109,7 @@ def test_throttling_is_retried_then_answered_503(
 
 
 def test_no_factory_configured_is_a_500_that_keeps_the_ingestion(
-    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential],  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATA_FACTORY_RESOURCE_ID", "")
@@ -120,7 +120,7 @@ def test_no_factory_configured_is_a_500_that_keeps_the_ingestion(
     assert arm[0].requests == []
 
 
-def get_backfill(handlers: dict[str, Callable[..., Any]], run_id: str) -> func.HttpResponse:  # noqa: F811
+def get_backfill(handlers: dict[str, Callable[..., Any]], run_id: str) -> func.HttpResponse:
     request = func.HttpRequest("GET", f"http://localhost/api/backfill/{run_id}", body=b"",
                                route_params={"run_id": run_id}, params={"code": "k"})
     return handlers["backfill_status"](request)
@@ -134,7 +134,7 @@ def activity_run(day: str, status: str, start: str, *, child: str | None = None,
 
 
 def test_status_shows_bronze_and_load_per_date(
-    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential]  # noqa: F811
+    handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential]
 ) -> None:
     stand_in, _ = arm
     handlers["backfill_worker"](func.QueueMessage(body=json.dumps({"date": days_ago(3)}).encode()))
@@ -184,7 +184,7 @@ def test_status_shows_bronze_and_load_per_date(
     ("00000000-0000-0000-0000-0000000000cc", 403, 502, "no permission on the factory (403)"),
     ("00000000-0000-0000-0000-0000000000dd", 429, 503, "throttling"),
 ])
-def test_status_errors(handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential],  # noqa: F811
+def test_status_errors(handlers: dict[str, Callable[..., Any]], arm: tuple[ArmStandIn, RecordingCredential],
                        run_id: str, setup: Any, status: int, fragment: str) -> None:
     stand_in, _ = arm
     if setup == "daily":
@@ -200,7 +200,7 @@ def test_status_errors(handlers: dict[str, Callable[..., Any]], arm: tuple[ArmSt
     assert fragment in json.dumps(body_of(response))
 
 
-def test_status_when_the_load_is_switched_off(handlers: dict[str, Callable[..., Any]],  # noqa: F811
+def test_status_when_the_load_is_switched_off(handlers: dict[str, Callable[..., Any]],
                                               arm: tuple[ArmStandIn, RecordingCredential],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKFILL_LOAD_ENABLED", "false")
@@ -210,3 +210,21 @@ def test_status_when_the_load_is_switched_off(handlers: dict[str, Callable[..., 
     response, out = post(handlers, backfill_body())
     assert response.status_code == 202 and body_of(response)["load"]["enabled"] is False and len(out.value) == 3
     assert arm[0].requests == []
+
+
+class BrokenCredential:
+    """A credential with a bug: a ValueError that has nothing to do with the request."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise ValueError("a bug in the token source")
+
+
+def test_status_never_answers_404_for_a_bug(handlers: dict[str, Callable[..., Any]],
+                                            arm: tuple[ArmStandIn, RecordingCredential],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only "not a backfill run" is a 404; any other error reaches the host (which logs it and answers 500)
+    instead of telling the caller that the run does not exist."""
+    monkeypatch.setattr(load, "credential_factory", BrokenCredential)
+    load.reset()
+    with pytest.raises(ValueError, match="a bug in the token source"):
+        get_backfill(handlers, "00000000-0000-0000-0000-000000000001")

@@ -73,7 +73,7 @@ def fact_dates(warehouse_path: Path) -> dict[str, int]:
 
 def test_backfill_load_fills_the_fact_table(setup, capsys: pytest.CaptureFixture[str]) -> None:
     _, warehouse_path, slack, flags = setup
-    code = main(["backfill", "--start", DAYS[0].isoformat(), "--end", DAYS[-1].isoformat(), "--load", *flags])
+    code = main(["backfill", "--dates", f"{DAYS[0]}..{DAYS[-1]}", "--load", *flags])
     out = capsys.readouterr().out
     assert code == 0, out
     assert set(fact_dates(warehouse_path)) == {d.isoformat() for d in DAYS}
@@ -86,7 +86,7 @@ def test_a_failing_middle_date_alerts_later_dates_load_and_the_exit_code_is_1(
     setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
     container, warehouse_path, slack, flags = setup
-    span = ["--start", DAYS[0].isoformat(), "--end", DAYS[-1].isoformat()]
+    span = ["--dates", f"{DAYS[0]}..{DAYS[-1]}"]
     assert main(["backfill", *span]) == 0  # ingest only
     middle = DAYS[2]
     part = bronze.read_manifest(container, middle).files[0].path
@@ -105,7 +105,30 @@ def test_a_failing_middle_date_alerts_later_dates_load_and_the_exit_code_is_1(
 
     # Rerun only the failed date once its bronze is replaced: exit 0, every date in the table.
     slack.clear()
-    assert main(["backfill", "--start", middle.isoformat(), "--end", middle.isoformat(), "--force", "--load",
+    assert main(["backfill", "--dates", f"{middle}..{middle}", "--force", "--load",
                  *flags]) == 0
     assert set(fact_dates(warehouse_path)) == {d.isoformat() for d in DAYS}
     assert slack.messages == []
+
+
+def test_the_warehouse_is_checked_and_deployed_before_anything_is_ingested(
+    setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21: `--load --warehouse <new path>` used to ingest first, then fail every date on a missing
+    staging table. Now a path in a folder that does not exist is refused before bronze changes, and a new
+    file in an existing folder is announced in one line, deployed, and loaded."""
+    container, _, _, flags = setup
+    span = ["--dates", f"{DAYS[0]}..{DAYS[1]}"]
+    load_flags = flags[2:]  # without --warehouse
+    typo = tmp_path / "no-such-folder" / "warehouse.duckdb"
+    assert main(["backfill", *span, "--load", "--warehouse", str(typo), *load_flags]) == 2
+    err = capsys.readouterr().err
+    assert f"no folder '{typo.parent}' for the warehouse" in err and "Nothing was created" in err
+    assert not typo.parent.exists()
+    assert not container.exists() or bronze.committed_days(container, DAYS[0], DAYS[1]) == {}
+
+    fresh = tmp_path / "fresh.duckdb"
+    assert main(["backfill", *span, "--load", "--warehouse", str(fresh), *load_flags]) == 0
+    captured = capsys.readouterr()
+    assert f"new warehouse: {fresh} does not exist yet" in captured.err
+    assert set(fact_dates(fresh)) == {DAYS[0].isoformat(), DAYS[1].isoformat()}

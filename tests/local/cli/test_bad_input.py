@@ -3,23 +3,29 @@ with the exit code and the words of the error it must print instead (naming the 
 
 Every case of issue 12 is here: an empty usage file, an over-long CRM name, a malformed connection string
 and a bad account key, a wrong storage port, a refused API key in a backfill, settings that are not numbers,
-future dates and over-long ranges, a taken port, the local pipeline's own settings.
+future dates and over-long ranges, a taken port, the local pipeline's own settings. And every case of issue
+21: a usage file that does not match the bronze manifest beside it, a header-only CRM upload, a mistyped
+warehouse path (sql deploy, transform, pipeline run, backfill --load), a refused storage connection, a
+`show` that matches nothing, the dashboard's WAREHOUSE_PATH.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import socket
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from company_activity.ingest import bronze
 from company_activity.ingest.usage_api import RetryPolicy, UsageApiClient, UsageApiError
 from company_activity.settings import Secret
 from company_activity_local.cli import main
 from company_activity_local.services.processes import free_port
+from company_activity_local.warehouse.crm import CRM_HEADER
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 SECRET_KEY_PART = "c2VjcmV0LWtleS1wYXJ0"  # must never be printed
@@ -42,7 +48,37 @@ def files(tmp_path: Path) -> dict[str, Path]:
                          f"c1,{'x' * 300},saas,US,\n")
     header = tmp_path / "header.csv"
     header.write_text("id,name\nc1,Acme\n")
-    return {"empty": empty, "usage": usage, "long_name": long_name, "header": header, "dir": tmp_path}
+    header_only = tmp_path / "header-only.csv"
+    header_only.write_text(",".join(CRM_HEADER) + "\n")
+    return {"empty": empty, "usage": usage, "long_name": long_name, "header": header, "header_only": header_only,
+            "dir": tmp_path, "truncated_run": truncated_bronze_run(tmp_path / "bronze")}
+
+
+def truncated_bronze_run(root: Path) -> Path:
+    """A bronze run folder as `bronze download` saves it, whose part file was then cut at a line boundary: valid
+    gzip, valid records, 2 of the 3 the manifest committed."""
+    lines = [json.dumps({"company_id": f"c{i}", "date": DAY, "active_users": 1, "events": 2}) + "\n" for i in range(3)]
+    committed = gzip.compress("".join(lines).encode())
+    run_id = bronze.new_run_id()
+    day = date.fromisoformat(DAY)
+    part = bronze.data_file_path(day, run_id, bronze.PART_PREFIX, 0)
+    when = datetime.now(UTC)
+    manifest = bronze.Manifest(
+        dataset=bronze.DATASET, date=day, run_id=run_id, record_count=3, rejected_count=0,
+        files=(bronze.BronzeFile(part, 3, len(committed), hashlib.sha256(committed).hexdigest()),),
+        rejected_files=(), started_at=when, committed_at=when, source=bronze.Source("http://127.0.0.1:1", 1))
+    (root / part).parent.mkdir(parents=True)
+    (root / part).write_bytes(gzip.compress("".join(lines[:2]).encode()))
+    (root / bronze.manifest_path(day)).write_bytes(manifest.to_json())
+    return (root / part).parent
+
+
+@pytest.fixture()
+def deployed(tmp_path: Path) -> Path:
+    """A deployed warehouse without any loaded date."""
+    path = tmp_path / "deployed.duckdb"
+    assert main(["sql", "deploy", "--warehouse", str(path)]) == 0
+    return path
 
 
 @pytest.fixture()
@@ -69,32 +105,32 @@ MALFORMED = f"AccountName=a;{SECRET_KEY_PART}"
 
 # (id, extra environment, argv with {placeholders}, exit code, words the output must contain)
 CASES = [
-    ("transform: empty usage file", {}, ["transform", "--run-date", DAY, "--usage", "{empty}"], 2,
+    ("transform: empty usage file", {}, ["transform", "--date", DAY, "--usage", "{empty}"], 2,
      ["hold 0 records", "--allow-empty-usage", "Nothing was changed"]),
-    ("transform: 300-character CRM name", {}, ["transform", "--run-date", DAY, "--usage", "{usage}", "--crm",
+    ("transform: 300-character CRM name", {}, ["transform", "--date", DAY, "--usage", "{usage}", "--crm",
                                                "{long_name}"], 2, ["line 2, company_name", "at most 200"]),
     ("transform: CRM header without the contract columns", {},
-     ["transform", "--run-date", DAY, "--usage", "{usage}", "--crm", "{header}"], 2, ["missing", "line 1"]),
-    ("transform: future run date", {}, ["transform", "--run-date", "2099-01-01", "--usage", "{usage}"], 2,
-     ["--run-date", "after yesterday"]),
-    ("transform: not a calendar date", {}, ["transform", "--run-date", "2026-02-30", "--usage", "{usage}"], 2,
-     ["--run-date", "not a calendar date"]),
-    ("transform: missing usage file", {}, ["transform", "--run-date", DAY, "--usage", "{dir}/nope.jsonl"], 2,
+     ["transform", "--date", DAY, "--usage", "{usage}", "--crm", "{header}"], 2, ["missing", "line 1"]),
+    ("transform: future run date", {}, ["transform", "--date", "2099-01-01", "--usage", "{usage}"], 2,
+     ["--date", "after yesterday"]),
+    ("transform: not a calendar date", {}, ["transform", "--date", "2026-02-30", "--usage", "{usage}"], 2,
+     ["--date", "not a calendar date"]),
+    ("transform: missing usage file", {}, ["transform", "--date", DAY, "--usage", "{dir}/nope.jsonl"], 2,
      ["no such usage file"]),
     ("ingest: malformed STORAGE_CONNECTION_STRING", {"STORAGE_CONNECTION_STRING": MALFORMED},
      ["ingest", "--date", DAY], 2, ["STORAGE_CONNECTION_STRING is malformed", "value hidden"]),
     ("ingestions: malformed STORAGE_CONNECTION_STRING", {"STORAGE_CONNECTION_STRING": MALFORMED},
-     ["ingestions", "--start", DAY, "--end", DAY], 2, ["STORAGE_CONNECTION_STRING is malformed"]),
+     ["ingestions", "--dates", f"{DAY}..{DAY}"], 2, ["STORAGE_CONNECTION_STRING is malformed"]),
     ("ingest: bad account key", {"STORAGE_CONNECTION_STRING": BAD_KEY}, ["ingest", "--date", DAY], 2,
      ["STORAGE_CONNECTION_STRING: AccountKey is not valid base64"]),
-    ("ingestions: wrong storage port", {}, ["ingestions", "--start", DAY, "--end", DAY], 1, ["storage error"]),
+    ("ingestions: wrong storage port", {}, ["ingestions", "--dates", f"{DAY}..{DAY}"], 1, ["storage error"]),
     ("ingest: page size not a number", {"USAGE_API_PAGE_SIZE": "lots"}, ["ingest", "--date", DAY], 2,
      ["USAGE_API_PAGE_SIZE must be a whole number, got 'lots'"]),
     ("ingest: future date", {}, ["ingest", "--date", "2099-01-01"], 2, ["--date", "after yesterday"]),
-    ("backfill: start after end", {}, ["backfill", "--start", "2026-06-10", "--end", "2026-06-01"], 2,
-     ["--start", "is after end_date"]),
+    ("backfill: start after end", {}, ["backfill", "--dates", "2026-06-10..2026-06-01"], 2,
+     ["--dates", "end 2026-06-01 is before start 2026-06-10"]),
     ("backfill: range over BACKFILL_MAX_DAYS", {"BACKFILL_MAX_DAYS": "5"},
-     ["backfill", "--start", "2026-06-01", "--end", "2026-06-10"], 2, ["spans 10 days", "BACKFILL_MAX_DAYS"]),
+     ["backfill", "--dates", "2026-06-01..2026-06-10"], 2, ["spans 10 days", "BACKFILL_MAX_DAYS"]),
     ("pipeline run: future date", {}, ["pipeline", "run", "--date", "2099-01-01"], 2, ["--date", "after yesterday"]),
     ("pipeline run: five-year range", {}, ["pipeline", "run", "--dates", "2020-01-01..2024-12-31"], 2,
      ["spans 1827 days", "BACKFILL_MAX_DAYS"]),
@@ -107,8 +143,8 @@ CASES = [
     ("pipeline run: bad --param", {}, ["pipeline", "run", "--date", DAY, "--param", "novalue"], 2,
      ["--param expects NAME=VALUE"]),
     ("pipeline run: negative --retry-interval", {}, ["pipeline", "run", "--date", DAY, "--retry-interval", "-1"],
-     2, ["retry_interval_s must be >= 0"]),
-    ("demo: future end", {}, ["demo", "--end", "2099-01-01"], 2, ["--end", "after yesterday"]),
+     2, ["argument --retry-interval: must be >= 0"]),
+    ("demo: future dates", {}, ["demo", "--dates", "2099-01-01..2099-01-02"], 2, ["--dates end", "after yesterday"]),
     # Without any target sql deploy uses out/warehouse.duckdb like every command; two targets are ambiguous.
     ("sql deploy: two targets", {"WAREHOUSE_CONNECTION_STRING": "Driver=x;Server=y"}, ["sql", "deploy"], 2,
      ["both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set"]),
@@ -117,13 +153,40 @@ CASES = [
     ("bronze download: bad --dates", {}, ["bronze", "download", "--dates", "2026-06-10"], 2,
      ["--dates expects START..END"]),
     ("crm upload: missing file", {}, ["crm", "upload", "--date", DAY, "{dir}/none.csv"], 2, ["no such file"]),
+    # Issue 21.
+    ("transform: usage file cut at a line boundary, manifest beside it", {},
+     ["transform", "--date", DAY, "--usage", "{truncated_run}"], 2,
+     ["part-00000.jsonl.gz does not match its manifest", "sha256", "Nothing was changed", "--ignore-manifest"]),
+    ("crm upload: header only", {}, ["crm", "upload", "--date", DAY, "{header_only}"], 2,
+     ["has no company rows (header only)", "nothing was uploaded", "--allow-empty"]),
+    ("sql deploy: mistyped warehouse folder", {}, ["sql", "deploy", "--warehouse", "{dir}/ot/warehouse.duckdb"], 2,
+     ["no folder", "ot' for the warehouse", "a mistyped path?", "Nothing was created"]),
+    ("transform: mistyped WAREHOUSE_PATH folder", {"WAREHOUSE_PATH": "{dir}/ot/warehouse.duckdb"},
+     ["transform", "--date", DAY, "--usage", "{usage}"], 2, ["no folder", "Nothing was created"]),
+    ("pipeline run: mistyped --warehouse folder", {},
+     ["pipeline", "run", "--date", DAY, "--warehouse", "{dir}/ot/warehouse.duckdb"], 2, ["no folder"]),
+    ("backfill --load: mistyped --warehouse folder, nothing ingested", {},
+     ["backfill", "--date", DAY, "--load", "--warehouse", "{dir}/ot/warehouse.duckdb"], 2,
+     ["no folder", "Nothing was created"]),
+    ("ingest: storage refuses the connection", {}, ["ingest", "--date", DAY], 1,
+     ["storage error", "is Azurite running? `company-activity services up` starts it"]),
+    ("pipeline run: storage refuses the connection", {},
+     ["pipeline", "run", "--date", DAY, "--retry-interval", "0", "--manifest-timeout", "0.00:00:02"], 1,
+     ["runDate=2026-06-10 Failed", "is Azurite running? `company-activity services up` starts it"]),
+    ("show fact: a date with no rows", {"WAREHOUSE_PATH": "{deployed}"}, ["show", "fact", "--date", DAY], 1,
+     [f"no rows in dbo.fact_daily_company_activity for --date {DAY} (it is empty)"]),
+    ("dashboard: WAREHOUSE_PATH names a missing file", {"WAREHOUSE_PATH": "{dir}/absent.duckdb"}, ["dashboard"], 1,
+     ["no warehouse at", "absent.duckdb"]),
 ]
 
 
 @pytest.mark.parametrize(("extra", "argv", "code", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_gets_a_clear_error_not_a_traceback(extra, argv, code, words, env, files, monkeypatch,
-                                                      capsys) -> None:
+                                                      capsys, request) -> None:
     places = {k: str(v) for k, v in files.items()}
+    if any("{deployed}" in v for v in extra.values()):
+        places["deployed"] = str(request.getfixturevalue("deployed"))
+    capsys.readouterr()
     for name, value in extra.items():
         monkeypatch.setenv(name, value.format(**places))
     try:
@@ -137,6 +200,7 @@ def test_bad_input_gets_a_clear_error_not_a_traceback(extra, argv, code, words, 
     assert SECRET_KEY_PART not in output
     for word in words:
         assert word in output
+    assert not (files["dir"] / "ot").exists()  # a mistyped warehouse folder is never created
 
 
 def test_simulator_port_clash_names_the_port(env, capsys) -> None:

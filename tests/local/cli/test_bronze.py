@@ -49,7 +49,7 @@ def test_download_saves_the_committed_run_byte_for_byte(
     assert manifest is not None and manifest.rejected_count > 0
     capsys.readouterr()
 
-    assert main(["bronze", "download", "--date", DAY.isoformat(), "--dest", str(tmp_path / "b")]) == 0
+    assert main(["bronze", "download", "--date", DAY.isoformat(), "--out", str(tmp_path / "b")]) == 0
     for entry in (*manifest.files, *manifest.rejected_files):
         saved = (tmp_path / "b" / entry.path).read_bytes()
         assert saved == storage_env.get_blob_client(entry.path).download_blob().readall()
@@ -60,7 +60,7 @@ def test_download_saves_the_committed_run_byte_for_byte(
 
     # A day that is not committed: reported, exit 1, nothing written for it.
     other = date(2026, 3, 11)
-    assert main(["bronze", "download", "--date", other.isoformat(), "--dest", str(tmp_path / "b")]) == 1
+    assert main(["bronze", "download", "--date", other.isoformat(), "--out", str(tmp_path / "b")]) == 1
     assert f"{other}: not committed" in capsys.readouterr().err
     assert not (tmp_path / "b" / bronze.day_prefix(other)).exists()
 
@@ -78,7 +78,7 @@ def test_a_damaged_file_is_refused_and_never_appears(
     storage_env.get_blob_client(part).upload_blob(gzip.compress(b"\n".join(lines[:-1]) + b"\n"), overwrite=True)
     capsys.readouterr()
 
-    assert main(["bronze", "download", "--date", DAY.isoformat(), "--dest", str(tmp_path)]) == 1
+    assert main(["bronze", "download", "--date", DAY.isoformat(), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert part in err and "does not match its manifest" in err
     assert not (tmp_path / part).exists()
@@ -125,12 +125,19 @@ def test_crm_generate_upload_download_round_trip(storage_env: ContainerClient, b
     assert main(["crm", "generate", "--date", DAY.isoformat(), "--companies", "30", "--seed", "3",
                  "--out", str(out)]) == 0
     assert out.read_bytes() == crm_csv_bytes(CrmGenerator(30, seed=3).snapshot(DAY))
+    # Issue 21: "--companies 30" used to answer "wrote 31 companies"; the line now accounts for the 30 asked for.
+    generator = CrmGenerator(30, seed=3)
+    rows, usage_only = len(generator.snapshot(DAY)), generator.usage_only()
+    assert usage_only > 0 and rows == 30 - usage_only + 3
+    said = capsys.readouterr().out
+    assert f"for the simulator's 30 companies to {out}: {rows} rows, {30 - usage_only} of the 30 (the other " \
+           f"{usage_only} are usage-only on purpose) and 3 CRM-only companies" in said
     assert main(["crm", "upload", "--date", DAY.isoformat(), str(out), "--crm-container", crm_container]) == 0
     blob = blob_service.get_container_client(crm_container).get_blob_client(crm_blob_path(DAY))
     assert blob.download_blob().readall() == out.read_bytes()
     capsys.readouterr()
 
-    assert main(["crm", "download", "--dates", f"{DAY}..2026-03-11", "--dest", str(tmp_path / "d"),
+    assert main(["crm", "download", "--dates", f"{DAY}..2026-03-11", "--out", str(tmp_path / "d"),
                  "--crm-container", crm_container]) == 1  # the 11th has no snapshot
     assert (tmp_path / "d" / crm_blob_path(DAY)).read_bytes() == out.read_bytes()
     assert "2026-03-11: no snapshot" in capsys.readouterr().err
@@ -139,7 +146,7 @@ def test_crm_generate_upload_download_round_trip(storage_env: ContainerClient, b
 
 @pytest.mark.parametrize(("content", "message"), [
     ("id,name\nc1,x\n", "line 1: column(s) company_id"),
-    (",".join(CRM_HEADER) + "\nc1,Acme,,US,2026-02-30\n", "line 2, last_contact_date"),
+    (",".join(CRM_HEADER) + "\nc1,Acme,,US,2026-02-30\nc2,Globex,,US,\n", "line 2, last_contact_date"),
 ])
 def test_crm_upload_refuses_a_file_the_contract_refuses(storage_env: ContainerClient, container_name: str,
                                                         blob_service: BlobServiceClient, tmp_path: Path,
@@ -159,3 +166,28 @@ def test_crm_upload_refuses_a_file_the_contract_refuses(storage_env: ContainerCl
         assert container.get_blob_client(crm_blob_path(DAY)).download_blob().readall() == path.read_bytes()
     if container.exists():
         container.delete_container()
+
+
+def test_crm_upload_refuses_a_snapshot_without_rows(storage_env: ContainerClient, container_name: str,
+                                                    blob_service: BlobServiceClient, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: a header-only export used to replace the date's snapshot (`uploaded ... (0 rows)`, exit 0)."""
+    crm_container = container_name + "-crm"
+    full = tmp_path / "full.csv"
+    assert main(["crm", "generate", "--date", DAY.isoformat(), "--companies", "30", "--out", str(full)]) == 0
+    assert main(["crm", "upload", "--date", DAY.isoformat(), str(full), "--crm-container", crm_container]) == 0
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(",".join(CRM_HEADER) + "\n")
+    capsys.readouterr()
+
+    assert main(["crm", "upload", "--date", DAY.isoformat(), str(header_only), "--crm-container", crm_container]) == 2
+    err = capsys.readouterr().err
+    assert "has no company rows (header only)" in err and "nothing was uploaded" in err and "--allow-empty" in err
+    blob = blob_service.get_container_client(crm_container).get_blob_client(crm_blob_path(DAY))
+    assert blob.download_blob().readall() == full.read_bytes()  # the date's snapshot is unchanged
+
+    assert main(["crm", "upload", "--date", DAY.isoformat(), str(header_only), "--crm-container", crm_container,
+                 "--allow-empty"]) == 0
+    assert "(0 rows)" in capsys.readouterr().out
+    assert blob.download_blob().readall() == header_only.read_bytes()
+    blob_service.delete_container(crm_container)

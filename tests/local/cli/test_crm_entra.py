@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -132,7 +133,7 @@ def test_a_crm_writer_uploads_with_entra_id_and_a_replay_reader_downloads(
     asks = [json.loads(line) for line in (tmp_path / "asks.jsonl").read_text().splitlines()]
     assert asks and all(a[a.index("--resource") + 1].rstrip("/") == "https://storage.azure.com" for a in asks)
 
-    download = run_cli(tmp_path, certificate, "crm", "download", "--date", DAY.isoformat(), "--dest",
+    download = run_cli(tmp_path, certificate, "crm", "download", "--date", DAY.isoformat(), "--out",
                        str(tmp_path / "out"), "--account-url", url)
     assert download.returncode == 0, download.stderr
     assert (tmp_path / "out" / crm_blob_path(DAY)).read_text(encoding="utf-8") == CSV
@@ -194,9 +195,10 @@ def upload_to(handler: type[ContainerScopedStorage], folder: Path) -> subprocess
     snapshot.write_text(CSV, encoding="utf-8")
     try:
         return subprocess.run(
-            [str(CLI), "crm", "upload", "--date", DAY.isoformat(), str(snapshot), "--connection-string",
-             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-             f"BlobEndpoint=http://{LOOPBACK}:{server.server_address[1]}/{ACCOUNT};"],
+            [str(CLI), "crm", "upload", "--date", DAY.isoformat(), str(snapshot)],
+            env={**os.environ, "STORAGE_CONNECTION_STRING":
+                 f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+                 f"BlobEndpoint=http://{LOOPBACK}:{server.server_address[1]}/{ACCOUNT};"},
             capture_output=True, text=True, timeout=120, check=False)
     finally:
         server.shutdown()

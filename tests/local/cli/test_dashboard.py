@@ -62,7 +62,7 @@ def _fails(argv: list[str], capsys, code: int = 1) -> str:
     assert main(argv) == code
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("company-activity: error: ") and captured.err.count("\n") == 1, captured.err
     return captured.err
 
 
@@ -92,7 +92,7 @@ def test_a_warehouse_never_deployed(tmp_path, capsys):
 
 def test_a_missing_warehouse_file_is_not_created(tmp_path, capsys):
     path = tmp_path / "missing.duckdb"
-    assert "no such file" in _fails(["dashboard", "--warehouse", str(path)], capsys)
+    assert f"no warehouse at {path}" in _fails(["dashboard", "--warehouse", str(path)], capsys)
     assert not path.exists()
 
 
@@ -101,15 +101,31 @@ def test_an_unreachable_server(tmp_path, capsys, monkeypatch):
     connection_string = (
         "Driver={ODBC Driver 18 for SQL Server};Server=tcp:127.0.0.1,9;Database=x;Encrypt=yes;Login Timeout=2"
     )
-    error = _fails(["dashboard", "--connection-string", connection_string, "-o", str(tmp_path / "x.html")], capsys)
+    secret_file = tmp_path / "sql.conn"
+    secret_file.write_text(connection_string)
+    error = _fails(["dashboard", "--connection-string-file", str(secret_file), "-o", str(tmp_path / "x.html")], capsys)
     # Without pyodbc (not installed here) the engine says how to get it; with it, the driver's reason.
     assert "cannot connect to SQL Server" in error or "needs pyodbc" in error
     assert "[sqlserver]" in error or "cannot connect" in error  # engine text printed verbatim, not as markup
 
 
-def test_no_target(capsys, monkeypatch):
+def test_warehouse_path_and_the_output_folder_are_honoured(loaded, tmp_path, capsys, monkeypatch):
+    """As every other command: WAREHOUSE_PATH names the warehouse, LOCAL_OUT_DIR the default output folder
+    (issue 21: the dashboard used to ask for --warehouse although WAREHOUSE_PATH was set)."""
     monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
-    assert "give --warehouse" in _fails(["dashboard"], capsys, code=2)
+    monkeypatch.setenv("WAREHOUSE_PATH", str(loaded))
+    monkeypatch.setenv("LOCAL_OUT_DIR", str(tmp_path / "mine"))
+    (tmp_path / "mine").mkdir()
+    assert main(["dashboard"]) == 0
+    assert f"dashboard written: {tmp_path / 'mine' / 'dashboard.html'}" in capsys.readouterr().out
+
+
+def test_no_warehouse_anywhere(tmp_path, capsys, monkeypatch):
+    for name in ("WAREHOUSE_CONNECTION_STRING", "WAREHOUSE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOCAL_OUT_DIR", str(tmp_path / "empty"))
+    error = _fails(["dashboard"], capsys)
+    assert f"no warehouse at {tmp_path / 'empty' / 'warehouse.duckdb'}" in error and "WAREHOUSE_PATH" in error
 
 
 def test_window_start_is_inclusive():

@@ -50,6 +50,23 @@ def test_ingest_commits_and_exits_0(cli_env: ContainerClient, capsys: pytest.Cap
     assert f"run {manifest.run_id}: {manifest.record_count} records" in out and "committed" in out
 
 
+def test_ingest_skips_a_committed_day_unless_forced(cli_env: ContainerClient,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: `ingest --date` on a committed day used to re-ingest silently; now it behaves as backfill."""
+    day = date.fromisoformat(ago(3))
+    assert main(["ingest", "--date", ago(3)]) == 0
+    first = bronze.read_manifest(cli_env, day)
+    assert first is not None
+    capsys.readouterr()
+    assert main(["ingest", "--date", ago(3)]) == 0
+    out = capsys.readouterr().out
+    assert f"{ago(3)} skipped: already committed (run {first.run_id}, {first.record_count} records" in out
+    assert "--force re-ingests it" in out
+    assert bronze.read_manifest(cli_env, day) == first  # nothing was re-ingested
+    assert main(["ingest", "--date", ago(3), "--force"]) == 0
+    assert f"committed (replaced run {first.run_id})" in capsys.readouterr().out
+
+
 def test_ingest_exits_1_when_the_day_is_not_committed(
     cli_env: ContainerClient, usage_api_factory: Callable[..., UsageApiSimulator], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,9 +84,9 @@ def test_ingest_exits_1_when_the_day_is_not_committed(
         (["ingest", "--date", (YESTERDAY + timedelta(days=1)).isoformat()], "after yesterday"),
         (["ingest", "--date", ago(1), "--reject-threshold", "2"], "REJECT_THRESHOLD"),
         (["ingest", "--date", ago(1), "--api-url", "ftp://x"], "USAGE_API_BASE_URL"),
-        (["backfill", "--start", ago(1), "--end", ago(3)], "--start"),
-        (["backfill", "--start", ago(10), "--end", ago(1), "--max-days", "5"], "BACKFILL_MAX_DAYS"),
-        (["ingestions", "--start", "2026-1-1", "--end", ago(1)], "--start"),
+        (["backfill", "--dates", f"{ago(1)}..{ago(3)}"], "--dates"),
+        (["backfill", "--dates", f"{ago(10)}..{ago(1)}", "--max-days", "5"], "BACKFILL_MAX_DAYS"),
+        (["ingestions", "--dates", f"2026-1-1..{ago(1)}"], "--dates start"),
     ],
 )
 def test_bad_input_exits_2_naming_it(cli_env: ContainerClient, capsys: pytest.CaptureFixture[str],
@@ -92,17 +109,17 @@ def test_backfill_skips_committed_days_and_exits_0_when_all_are_committed(
     assert main(["ingest", "--date", ago(2)]) == 0
     before = bronze.read_manifest(cli_env, date.fromisoformat(ago(2)))
     capsys.readouterr()
-    assert main(["backfill", "--start", ago(3), "--end", ago(1)]) == 0
+    assert main(["backfill", "--dates", f"{ago(3)}..{ago(1)}"]) == 0
     out = capsys.readouterr().out
     assert "2 ingested, 1 skipped, 0 failed" in out and out.count("committed") >= 2
     assert bronze.read_manifest(cli_env, date.fromisoformat(ago(2))) == before
 
-    assert main(["backfill", "--start", ago(2), "--end", ago(2), "--force"]) == 0
+    assert main(["backfill", "--dates", f"{ago(2)}..{ago(2)}", "--force"]) == 0
     after = bronze.read_manifest(cli_env, date.fromisoformat(ago(2)))
     assert after is not None and before is not None and after.run_id != before.run_id
 
     capsys.readouterr()
-    assert main(["ingestions", "--start", ago(4), "--end", ago(1), "--json"]) == 0
+    assert main(["ingestions", "--dates", f"{ago(4)}..{ago(1)}", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)  # the same object as GET /api/ingestions
     assert (body["start_date"], body["end_date"], body["committed"], body["missing"]) == (ago(4), ago(1), 3, 1)
     days = body["days"]
@@ -115,7 +132,7 @@ def test_backfill_exits_1_when_a_day_fails(cli_env: ContainerClient,
                                            usage_api_factory: Callable[..., UsageApiSimulator],
                                            capsys: pytest.CaptureFixture[str]) -> None:
     broken = usage_api_factory("404@2-999", companies=500)
-    assert main(["backfill", "--start", ago(2), "--end", ago(1), "--api-url", broken.base_url,
+    assert main(["backfill", "--dates", f"{ago(2)}..{ago(1)}", "--api-url", broken.base_url,
                  "--page-size", "100", "--keep-going"]) == 1
     out = capsys.readouterr().out
     assert "0 skipped, 2 failed" in out and "NOT committed" in out and "HTTP 404" in out
@@ -127,7 +144,7 @@ def test_ingestions_needs_only_storage_settings(cli_env: ContainerClient, monkey
     monkeypatch.delenv("USAGE_API_KEY")
     monkeypatch.delenv("USAGE_API_BASE_URL")
     capsys.readouterr()
-    assert main(["ingestions", "--start", ago(2), "--end", ago(1)]) == 0
+    assert main(["ingestions", "--dates", f"{ago(2)}..{ago(1)}"]) == 0
     out = capsys.readouterr().out
     assert "1 of 2 days committed" in out and ago(1) in out
 
@@ -144,12 +161,12 @@ def test_backfill_stops_after_a_failure_every_date_would_share(cli_env: Containe
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("USAGE_API_KEY", "not-the-key")  # HTTP 401: no other date can do better
-    assert main(["backfill", "--start", ago(3), "--end", ago(1)]) == 1
+    assert main(["backfill", "--dates", f"{ago(3)}..{ago(1)}"]) == 1
     captured = capsys.readouterr()
     assert "HTTP 401" in captured.out and captured.out.count("not tried") == 2
     assert f"stopped after {ago(3)}" in captured.err and "--keep-going" in captured.err
 
-    assert main(["backfill", "--start", ago(3), "--end", ago(1), "--keep-going"]) == 1
+    assert main(["backfill", "--dates", f"{ago(3)}..{ago(1)}", "--keep-going"]) == 1
     captured = capsys.readouterr()
     assert captured.out.count("HTTP 401") == 3 and "not tried" not in captured.out
 

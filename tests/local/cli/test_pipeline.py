@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -40,29 +41,50 @@ def test_run_prints_activities_and_exits_by_outcome(azurite: Azurite, tmp_path: 
                   "--param", "manifestTimeout=0.00:00:01", "--param", "manifestSleepSeconds=1",
                   "--retry-interval", "0"]
 
+        monkeypatch.setenv("COLUMNS", "80")
         assert main(["pipeline", "run", "--date", DAY1.isoformat(), *common]) == 0
         out = capsys.readouterr().out
-        assert "MergeFactDailyCompanyActivity" in out and "Succeeded in" in out
         assert "deployed the warehouse" in out  # an undeployed warehouse is deployed first, as transform does
+        assert f"new warehouse: {tmp_path / 'warehouse.duckdb'} does not exist yet" in out
+        # By default: one line per activity that ran (none of the failure branch's Skipped ones), fitting 80
+        # columns, and one summary line with what was staged and what the merge changed.
+        assert "MergeFactDailyCompanyActivity" in out and "Skipped" not in out
+        activity_lines = [line for line in out.splitlines() if line.lstrip().startswith("Succeeded ")
+                          and "runDate" not in line]
+        assert len(activity_lines) == 10 and all(len(line) <= 80 for line in activity_lines), activity_lines
+        assert ("Succeeded PL_daily_company_activity runDate 2026-04-01 in" in out
+                and "staged 10 usage rows and" in out and "fact rows inserted" in out)
+        assert "┃" not in out  # no table by default
 
-        assert main(["pipeline", "run", "--dates", f"{DAY1}..{DAY2}", *common]) == 0
-        out += capsys.readouterr().out
-        assert out.count("Succeeded in") == 3
+        assert main(["pipeline", "run", "--dates", f"{DAY1}..{DAY2}", "--verbose", *common]) == 0
+        verbose = capsys.readouterr().out
+        assert verbose.count("Succeeded PL_daily_company_activity runDate") == 2
+        assert "Skipped" in verbose and "NoteFailedWaitForManifest" in verbose  # --verbose shows everything
+        # The table of each run keeps every activity name whole at 80 columns.
+        table_lines = [line for line in verbose.splitlines()
+                       if re.match(r"^ {0,2}[A-Z]\w+ +(Succeeded|Skipped|Failed) ", line)]
+        assert len(table_lines) == 2 * 21 and all(len(line) <= 80 for line in table_lines)
+        assert any(line.startswith("NoteFailedWaitForManifest ") for line in table_lines)
+        assert any(line.startswith("MergeFactDailyCompanyActivity ") for line in table_lines)
 
         # A range stops at its first failed date and says which dates were not run.
         assert main(["pipeline", "run", "--dates", f"{DAY3}..{DAY4}", *common]) == 1
-        failed = capsys.readouterr().out
-        assert "ValidationTimedOut" in failed and "Failed in" in failed
+        captured = capsys.readouterr()
+        failed = captured.out
+        assert "ValidationTimedOut" in failed and "Failed PL_daily_company_activity runDate 2026-04-03 in" in failed
+        assert "first failure: WaitForManifest" in failed
         # Each wait is printed as it starts: what, how long, which option shortens it.
         assert "waiting WaitForManifest: cli-bronze/product_usage/date=2026-04-03/_manifest.json does not exist" \
             in failed
         assert "shorten with --manifest-timeout / --manifest-sleep" in failed
-        assert "stopped: 1 later date(s) not run (2026-04-04..2026-04-04)" in failed
+        # The outcome goes to stderr, as one line: what failed, which dates were not run.
+        assert captured.err == ("company-activity: error: PL_daily_company_activity runDate=2026-04-03 Failed; "
+                                "1 later date(s) not run (2026-04-04..2026-04-04)\n")
         assert slack.path not in out + failed  # the webhook (a secret) is never printed
         assert len(slack.messages) == 1
 
         assert main(["pipeline", "run", "--date", "2026-02-30", *common]) == 2
-        assert "--date" in capsys.readouterr().out
+        assert "--date" in capsys.readouterr().err
     service.close()
 
 
@@ -70,7 +92,7 @@ def test_run_without_blob_setting_names_it(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("LOCAL_BLOB_CONNECTION_STRING", raising=False)
     assert main(["pipeline", "run", "--date", "2026-04-01"]) == 2
-    assert "LOCAL_BLOB_CONNECTION_STRING" in capsys.readouterr().out
+    assert "LOCAL_BLOB_CONNECTION_STRING" in capsys.readouterr().err
 
 
 def test_validate_checks_local_support(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,11 +97,19 @@ def test_a_port_in_use_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_down_never_kills_a_reused_pid() -> None:
     """A pid file naming a live process that runs something else (here: this test) is not signalled."""
-    impostor = Started("azurite", os.getpid(), ["/x/node_modules/.bin/azurite", "--location", "/nowhere"], [], "")
+    impostor = Started(
+        name="azurite",
+        pid=os.getpid(),
+        argv=["/x/node_modules/.bin/azurite", "--location", "/nowhere"],
+        ports=[],
+        log="",
+    )
     assert not is_running(impostor)
     assert stop(impostor) is False
     cmdline = [part.decode() for part in Path("/proc/self/cmdline").read_bytes().split(b"\0") if part]
-    assert is_running(Started("pytest", os.getpid(), cmdline, [], ""))  # a matching command line is recognised
+    assert is_running(
+        Started(name="pytest", pid=os.getpid(), argv=cmdline, ports=[], log="")
+    )  # a matching command line is recognised
 
 
 def test_standard_ports_are_what_use_development_storage_means() -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from company_activity_local.cli import main
 from company_activity_local.warehouse.crm import CRM_HEADER
-from tests.local.cli.test_transform import DAY, ISO
 from tests.support.staging_fixtures import record, write_jsonl
+
+DAY = date(2026, 6, 10)
+ISO = DAY.isoformat()
 
 
 def load_two_days(tmp_path: Path) -> Path:
@@ -21,7 +23,7 @@ def load_two_days(tmp_path: Path) -> Path:
     for day in (DAY - timedelta(days=1), DAY):
         usage = write_jsonl(tmp_path / f"{day}.jsonl.gz", [record("c1", day.isoformat()),
                                                              record("c2", day.isoformat(), users=0)])
-        args = ["transform", "--run-date", day.isoformat(), "--usage", str(usage), "--warehouse", str(warehouse),
+        args = ["transform", "--date", day.isoformat(), "--usage", str(usage), "--warehouse", str(warehouse),
                 "--run-id", f"run-{day}"]
         assert main([*args, "--crm", str(crm)] if day == DAY else args) == 0
     return warehouse
@@ -80,3 +82,41 @@ def test_show_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert main(args) == code
     assert message in capsys.readouterr().err
     assert not (tmp_path / "absent.duckdb").exists()  # looking never creates a warehouse
+
+
+def test_no_matching_rows_says_so_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: `show fact --date 2027-01-01` used to print an empty table with exit 0."""
+    warehouse = load_two_days(tmp_path)
+    capsys.readouterr()
+    assert main(["show", "fact", "--warehouse", str(warehouse), "--date", "2026-01-01"]) == 1
+    captured = capsys.readouterr()
+    first, last = (DAY - timedelta(days=1)).isoformat(), ISO
+    assert captured.err.strip() == ("company-activity: error: no rows in dbo.fact_daily_company_activity for --date "
+                                    f"2026-01-01 (it holds {first}..{last})")
+    assert captured.out == ""
+    assert main(["show", "fact", "--warehouse", str(warehouse), "--company", "nobody", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "for --company nobody" in captured.err
+    assert main(["show", "load-log", "--warehouse", str(warehouse), "--date", "2026-01-01"]) == 1
+    assert "no rows in etl.load_log for --date 2026-01-01" in capsys.readouterr().err
+
+
+def test_tables_stay_legible_at_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: at 80 columns the load-log headers shrank to "lo", "in", "up", "d" and the message to nothing."""
+    warehouse = load_two_days(tmp_path)
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["show", "load-log", "--warehouse", str(warehouse)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    header = next(line for line in lines if "run date" in line)
+    for name in ("load", "run date", "status", "ins", "upd", "del", "message"):
+        assert name in header, header
+    assert any("merged" in line or "succeeded" in line for line in lines)
+    assert main(["show", "fact", "--warehouse", str(warehouse)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    header = " ".join(lines[1:3])  # "days since" / "contact" is a two-line header
+    for name in ("date", "company", "name", "users", "events", "7d avg", "days since", "contact", "churn risk"):
+        assert name in header, header

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from company_activity.ingest.bronze import read_manifest
+from company_activity.ingest.bronze import MANIFEST_NAME, read_manifest
 from company_activity.ingest.runner import BronzeOptions, ingest_day
 from company_activity.ingest.usage_api import UsagePage
 from company_activity_local.cli import main
@@ -36,7 +37,12 @@ class DatasetPages:
         records = list(self.dataset.records(day))
         for number, start in enumerate(range(0, max(len(records), 1), self.page_size)):
             last = start + self.page_size >= len(records)
-            yield UsagePage(number, records[start:start + self.page_size], None if last else f"p{number + 1}", 0)
+            yield UsagePage(
+                number=number,
+                records=records[start : start + self.page_size],
+                next_cursor=None if last else f"p{number + 1}",
+                body_bytes=0,
+            )
 
 
 def bronze_day(container, day: date, dataset: Dataset, folder: Path) -> Path:
@@ -82,7 +88,7 @@ def test_transforms_bronze_written_by_the_ingestion(container, tmp_path, capsys)
     for day in (DAY, DAY + timedelta(days=1)):
         run_folder = bronze_day(container, day, dataset, tmp_path / "bronze")
         crm = crm_file(tmp_path, day, generator.snapshot(day))
-        assert cli("--run-date", day, "--usage", run_folder, "--crm", crm, "--warehouse", warehouse,
+        assert cli("--date", day, "--usage", run_folder, "--crm", crm, "--warehouse", warehouse,
                    "--run-id", f"test-{day}") == 0
         out = capsys.readouterr().out
         assert "status" in out and "succeeded" in out
@@ -105,9 +111,9 @@ def test_transforms_bronze_written_by_the_ingestion(container, tmp_path, capsys)
 def test_rerun_of_the_same_files_changes_nothing(tmp_path, capsys) -> None:
     usage = write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO, 2, 5), record("c2", ISO, 0, 0)])
     warehouse = tmp_path / "wh.duckdb"
-    assert cli("--run-date", ISO, "--usage", usage, "--warehouse", warehouse) == 0
+    assert cli("--date", ISO, "--usage", usage, "--warehouse", warehouse) == 0
     assert re.search(r"^rows_inserted +2$", capsys.readouterr().out, re.MULTILINE)
-    assert cli("--run-date", ISO, "--usage", usage, "--warehouse", warehouse, "--run-id", "again") == 0
+    assert cli("--date", ISO, "--usage", usage, "--warehouse", warehouse, "--run-id", "again") == 0
     out = capsys.readouterr().out
     for counter in ("rows_inserted", "rows_updated", "rows_deleted"):
         assert re.search(rf"^{counter} +0$", out, re.MULTILINE), counter
@@ -120,13 +126,13 @@ def test_crm_rejects_fail_the_load_unless_allowed(tmp_path, capsys) -> None:
     crm.write_text(",".join(CRM_HEADER) + "\nc1,Acme,,US,2026-06-01\nc2,Bad date,,,2026-06-31\n", encoding="utf-8")
     warehouse = tmp_path / "wh.duckdb"
 
-    assert cli("--run-date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse) == 2
+    assert cli("--date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse) == 2
     err = capsys.readouterr().err
     assert "use --allow-rejects" in err
     assert "line 3, last_contact_date: is not a calendar date, got '2026-06-31'" in err
     assert not warehouse.exists() or fact(warehouse) == []
 
-    assert cli("--run-date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse, "--allow-rejects") == 0
+    assert cli("--date", ISO, "--usage", usage, "--crm", crm, "--warehouse", warehouse, "--allow-rejects") == 0
     captured = capsys.readouterr()
     assert "1 rows accepted, 1 rejected" in captured.err
     assert [(r["company_id"], r["company_name"]) for r in fact(warehouse)] == [("c1", "Acme")]
@@ -147,10 +153,10 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, ca
     monkeypatch.delenv("WAREHOUSE_PATH", raising=False)
     warehouse = tmp_path / "wh.duckdb"
     good = write_jsonl(tmp_path / "good.jsonl.gz", [record("c0", ISO)])
-    assert cli("--run-date", ISO, "--usage", good, "--warehouse", warehouse) == 0
+    assert cli("--date", ISO, "--usage", good, "--warehouse", warehouse) == 0
     before = fact(warehouse)
     capsys.readouterr()
-    args: list[object] = ["--run-date", ISO, "--warehouse", warehouse]
+    args: list[object] = ["--date", ISO, "--warehouse", warehouse]
     if setup == "bad_record":
         args += ["--usage", write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO), record("c2", ISO, users=-4)])]
     elif setup in ("wrong_header", "crm_of_other_date"):
@@ -168,6 +174,50 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(tmp_path, ca
 
 
 
+def test_usage_files_must_match_the_bronze_manifest_beside_them(container, tmp_path, capsys, monkeypatch) -> None:
+    """Issue 21: a part file cut cleanly at a line boundary (a valid gzip of fewer records) used to load with exit
+    0 although the manifest beside its run folder says how many records and which sha256 the run committed."""
+    monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
+    dataset = Dataset(companies=120, seed=3, invalid_share=0.05)
+    run_folder = bronze_day(container, DAY, dataset, tmp_path / "bronze")
+    manifest = read_manifest(container, DAY)
+    assert manifest is not None
+    (run_folder.parent / MANIFEST_NAME).write_bytes(manifest.to_json())  # as `bronze download` saves the day
+    warehouse = tmp_path / "wh.duckdb"
+    parts = sorted(run_folder.glob("part-*.jsonl.gz"))
+    first = parts[0]
+    original = first.read_bytes()
+    lines = gzip.decompress(original).splitlines(keepends=True)
+    first.write_bytes(gzip.compress(b"".join(lines[:len(lines) // 2])))  # clean cut: valid gzip, valid records
+
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse) == 2
+    err = capsys.readouterr().err
+    assert f"{first} does not match its manifest" in err and "sha256" in err and "Nothing was changed" in err
+    assert "--ignore-manifest" in err
+    assert not warehouse.exists()  # refused input leaves no new warehouse behind
+
+    first.write_bytes(original)
+    assert cli("--date", ISO, "--usage", parts[0], "--warehouse", warehouse) == 2  # one part of several
+    err = capsys.readouterr().err
+    assert f"the manifest commits {len(parts)} part file(s); not given: {parts[1].name}" in err
+
+    stray = run_folder / "part-09999.jsonl.gz"
+    stray.write_bytes(gzip.compress(b""))
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse) == 2
+    assert "part-09999.jsonl.gz is not in the committed run's manifest" in capsys.readouterr().err
+    stray.unlink()
+
+    assert cli("--date", DAY + timedelta(days=1), "--usage", run_folder, "--warehouse", warehouse) == 2
+    assert f"is for {DAY}, not the run date {DAY + timedelta(days=1)}" in capsys.readouterr().err
+
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse) == 0
+    assert f"staged {manifest.record_count} usage records from {len(parts)} file(s)" in capsys.readouterr().out
+
+    first.write_bytes(gzip.compress(b"".join(lines[:len(lines) // 2])))
+    assert cli("--date", ISO, "--usage", run_folder, "--warehouse", warehouse, "--ignore-manifest",
+               "--run-id", "repaired") == 0  # the operator's explicit choice
+
+
 def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys) -> None:
     """Rule 2: without a snapshot the CRM set is the latest snapshot's companies (c2 keeps its row)."""
     warehouse = tmp_path / "wh.duckdb"
@@ -176,9 +226,9 @@ def test_a_crm_file_without_rows_means_no_snapshot_for_the_date(tmp_path, capsys
     full.write_text(",".join(CRM_HEADER) + "\nc1,One,,,\nc2,Two,,,\n", encoding="utf-8")
     empty = crm_file(tmp_path, next_day, [])
     usage = [write_jsonl(tmp_path / f"{d}.jsonl.gz", [record("c1", d.isoformat())]) for d in (DAY, next_day)]
-    assert cli("--run-date", DAY, "--usage", usage[0], "--crm", full, "--warehouse", warehouse) == 0
+    assert cli("--date", DAY, "--usage", usage[0], "--crm", full, "--warehouse", warehouse) == 0
     assert "and 2 CRM rows" in capsys.readouterr().out
-    assert cli("--run-date", next_day, "--usage", usage[1], "--crm", empty, "--warehouse", warehouse) == 0
+    assert cli("--date", next_day, "--usage", usage[1], "--crm", empty, "--warehouse", warehouse) == 0
     assert "no CRM snapshot (the last known CRM state is kept)" in capsys.readouterr().out
     rows = [(r["activity_date"], r["company_id"], r["daily_active_users"], r["company_name"]) for r in fact(warehouse)]
     assert rows == [(DAY, "c1", 3, "One"), (DAY, "c2", 0, "Two"),
@@ -195,7 +245,7 @@ def test_without_a_warehouse_setting_every_command_uses_out_warehouse_duckdb(tmp
     assert main(["sql", "deploy"]) == 0
     assert "out/warehouse.duckdb: " in capsys.readouterr().out
     usage = write_jsonl(tmp_path / "day.jsonl.gz", [record("c1", ISO)])
-    assert cli("--run-date", ISO, "--usage", usage) == 0
+    assert cli("--date", ISO, "--usage", usage) == 0
     assert [r["company_id"] for r in fact(tmp_path / "out" / "warehouse.duckdb")] == ["c1"]
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "elsewhere.duckdb"))
     assert main(["sql", "deploy"]) == 0
@@ -207,10 +257,10 @@ def test_the_warehouse_can_come_from_the_environment(tmp_path, capsys, monkeypat
     warehouse = tmp_path / "from-env.duckdb"
     monkeypatch.delenv("WAREHOUSE_CONNECTION_STRING", raising=False)
     monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
-    assert cli("--run-date", ISO, "--usage", usage) == 0
+    assert cli("--date", ISO, "--usage", usage) == 0
     assert [r["company_id"] for r in fact(warehouse)] == ["c1"]
     monkeypatch.setenv("WAREHOUSE_CONNECTION_STRING", "Driver=x;Server=y")
-    assert cli("--run-date", ISO, "--usage", usage) == 2
+    assert cli("--date", ISO, "--usage", usage) == 2
     err = capsys.readouterr().err
     assert "both WAREHOUSE_CONNECTION_STRING and WAREHOUSE_PATH are set" in err
     assert "Server=y" not in err

@@ -38,8 +38,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """(dashboard, warehouse, demo output)."""
     out = tmp_path_factory.mktemp("demo") / "out"
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "company-activity"), "demo", "--days", str(DAYS),
-         "--companies", str(COMPANIES), "--seed", str(SEED), "--end", END.isoformat(), "--out", str(out)],
+        [str(Path(sys.executable).parent / "company-activity"), "demo",
+         "--dates", f"{END - timedelta(days=DAYS - 1)}..{END}",
+         "--companies", str(COMPANIES), "--seed", str(SEED), "--out", str(out)],
         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     output = completed.stdout + completed.stderr
@@ -93,7 +94,7 @@ def _warehouse_numbers(warehouse: Path, day: date) -> dict[str, int]:
 
 def test_the_demo_writes_the_dashboard_and_prints_its_path(demo):
     dashboard, _, output = demo
-    assert f"dashboard: {dashboard.resolve()}" in output
+    assert f"open the dashboard in a browser: {dashboard.resolve()}" in output  # the first of the next steps
     html = dashboard.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing to fetch
 

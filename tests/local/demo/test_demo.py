@@ -23,7 +23,7 @@ from company_activity_local.demo.night import REPLAY_FILE, DemoSummary, late_dat
 from company_activity_local.services.crm_generator import CrmGenerator
 from company_activity_local.services.processes import port_answers
 from company_activity_local.services.usage_data import expected_valid_day
-from tests.sql.reference.model import CrmSnapshotRow, Load, UsageRow, run_reference
+from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow, run_reference
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -45,9 +45,17 @@ def expected_fact() -> dict[tuple[str, date], dict[str, object]]:
     for day in load_order():
         usage = tuple(UsageRow(r["company_id"], r["active_users"], r["events"])
                       for r in expected_valid_day(day, COMPANIES, SEED))
-        crm = tuple(CrmSnapshotRow(r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date)
-                    for r in generator.snapshot(day))
-        loads.append(Load(day, f"run-{day}", usage, crm))
+        crm = tuple(
+            CrmSnapshotRow(
+                company_id=r.company_id,
+                company_name=r.company_name,
+                industry_tag=r.industry_tag,
+                country=r.country,
+                last_contact_date=r.last_contact_date,
+            )
+            for r in generator.snapshot(day)
+        )
+        loads.append(Load(run_date=day, run_id=f"run-{day}", usage=usage, crm=crm))
     reference, _ = run_reference(loads)
     return reference.fact
 
@@ -57,8 +65,9 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The small demo, run once as a user runs it: its output and its --out folder."""
     out = tmp_path_factory.mktemp("demo") / "out"
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "company-activity"), "demo", "--days", str(DAYS),
-         "--companies", str(COMPANIES), "--seed", str(SEED), "--end", END.isoformat(), "--out", str(out)],
+        [str(Path(sys.executable).parent / "company-activity"), "demo",
+         "--dates", f"{END - timedelta(days=DAYS - 1)}..{END}",
+         "--companies", str(COMPANIES), "--seed", str(SEED), "--out", str(out)],
         capture_output=True, text=True, timeout=240, env={**os.environ, "COLUMNS": "200"},
     )
     output = completed.stdout + completed.stderr
@@ -72,9 +81,17 @@ def test_small_demo_night(night: tuple[str, Path]) -> None:
     fact = expected_fact()
     companies = {company for company, _ in fact}
     risky_last_day = sorted(c for (c, d), row in fact.items() if d == END and row["is_churn_risk"])
-    summary = re.search(r"fact_daily_company_activity: (\d+) rows, (\d+) companies; on (\S+): (\d+) churn-risk", output)
+    # Issue 21: the companies asked for (--companies), then the CRM-only ones, never one total of both.
+    summary = re.search(r"fact_daily_company_activity: (\d+) rows for the (\d+) companies the simulator served "
+                        r"\(--companies\) and (\d+) CRM-only companies \(in the CRM, never any usage: "
+                        r"docs/crm.md\); on (\S+): (\d+) churn-risk companies, (\d+) of them CRM-only", output)
     assert summary is not None, output
-    assert summary.groups() == (str(len(fact)), str(len(companies)), END.isoformat(), str(len(risky_last_day)))
+    crm_only = {c for c in companies if c >= "c900000"}
+    assert summary.groups() == (str(len(fact)), str(COMPANIES), str(len(crm_only)), END.isoformat(),
+                                str(len(risky_last_day)), str(len(crm_only & set(risky_last_day))))
+    assert len(companies) == COMPANIES + len(crm_only) and crm_only
+    top = output[output.index("top churn risk on"):]
+    assert "among the companies with usage" in top and "c9000" not in top.split("injected failure")[0]
     assert output.count("Succeeded") == DAYS + 1  # every daily run, and the late backfill run
     late = late_dates([END - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)])
     assert len(late) == 3
@@ -84,14 +101,25 @@ def test_small_demo_night(night: tuple[str, Path]) -> None:
     assert (f"late backfill check: fact table equals an in-order replay of the same bronze ({len(fact)} rows, "
             f"{len(companies)} companies)") in output, output
     assert not (out / REPLAY_FILE).exists() and not list(out.glob("*replay*"))
-    # The injected failure: the day after END was never ingested; one alert names it, the run is Failed.
-    missing = END + timedelta(days=1)
+    # The injected failure: the day before the first date (complete, so `pipeline run --date` accepts it) was
+    # never ingested; it is announced before it runs; one alert names it, the run is Failed.
+    missing = END - timedelta(days=DAYS)
     assert output.count("Slack alert received") == 1, output
+    announced = output.index(f"now a failure on purpose: PL_daily_company_activity for {missing}")
+    assert announced < output.index("Failed ") < output.index("Slack alert received")
+    assert "PostFailureToSlack then ends Failed although the alert was delivered" in output
+    assert f"company-activity pipeline run --date {missing}" in output
     alert = output[output.index("Slack alert received"):]
     assert f"runDate: {missing}" in alert and "failed activity: WaitForManifest" in alert
     assert f"injected failure on {missing}: nothing was ingested" in output
-    assert "the run ended Failed and posted 1 Slack alert(s)" in output
+    assert "the run ended Failed and posted 1 Slack alert(s), as announced" in output
     assert "posted by the night's runs" not in output
+    # Where its data went, and three next steps to end with.
+    assert "bronze and CRM snapshots: they lived in an in-memory Azurite, stopped with the demo, so they are gone" \
+        in output
+    steps = output[output.index("next steps:"):].splitlines()
+    assert [line.strip()[:3] for line in steps[1:4]] == ["1. ", "2. ", "3. "] and steps[4].startswith("done in")
+    assert f"{out / 'dashboard.html'}" in steps[1] and f"show fact --warehouse {out / 'warehouse.duckdb'}" in steps[2]
 
     warehouse = out / "warehouse.duckdb"
     assert f"warehouse: {warehouse}" in output
@@ -117,7 +145,7 @@ def test_late_backfill_check_finds_a_changed_or_missing_row_and_ignores_operatio
     shutil.copyfile(demo, other)
     fact_rows = expected_fact()
     clean = compare_facts(demo, other)
-    assert clean == LateBackfillCheck(len(fact_rows), len({c for c, _ in fact_rows}), 0)
+    assert clean == LateBackfillCheck(rows=len(fact_rows), companies=len({c for c, _ in fact_rows}), differing_rows=0)
     fact = "dbo.fact_daily_company_activity"
     with duckdb.connect(str(other)) as db:
         [(company, day)] = db.sql(f"SELECT company_id, activity_date FROM {fact} ORDER BY activity_date, company_id "

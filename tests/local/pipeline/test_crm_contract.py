@@ -69,7 +69,7 @@ def test_transform_and_pipeline_accept_and_refuse_the_same_crm_files(case, night
     crm = tmp_path / "crm" / crm_blob_path(DAY)
     crm.parent.mkdir(parents=True)
     crm.write_text(content, encoding="utf-8")
-    code = main(["transform", "--run-date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
+    code = main(["transform", "--date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
                  "--warehouse", str(tmp_path / "replay.duckdb")])
     replay_err = capsys.readouterr().err
     night.crm.upload_blob(crm_blob_path(DAY), content.encode(), overwrite=True)
@@ -115,7 +115,7 @@ def test_both_paths_name_what_is_wrong(case, replay_says, pipeline_says, night, 
     crm = tmp_path / "crm" / crm_blob_path(DAY)
     crm.parent.mkdir(parents=True)
     crm.write_text(content, encoding="utf-8")
-    assert main(["transform", "--run-date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
+    assert main(["transform", "--date", DAY.isoformat(), "--usage", str(bronze_folder), "--crm", str(crm),
                  "--warehouse", str(tmp_path / "replay.duckdb")]) == 2
     assert replay_says in capsys.readouterr().err
     night.crm.upload_blob(crm_blob_path(DAY), content.encode(), overwrite=True)

@@ -145,7 +145,14 @@ def test_a_day_without_records_loads_the_crm_companies_with_zero_users(azurite: 
     with UsageApiSimulator(SimulatorConfig(companies=COMPANIES, seed=SEED)) as simulator, \
             UsageApiSimulator(SimulatorConfig(companies=0, seed=SEED)) as silent, SlackCatcher() as slack:
         warehouse = deployed_duckdb(tmp_path)
-        night = LocalNight(azurite.connection_string, simulator, slack, warehouse, COMPANIES, SEED)
+        night = LocalNight(
+            connection_string=azurite.connection_string,
+            simulator=simulator,
+            slack=slack,
+            warehouse=warehouse,
+            companies=COMPANIES,
+            seed=SEED,
+        )
         try:
             night.load(date(2026, 5, 3))
             # Stale staged rows of the day from an earlier run must not survive into the zero-record load.

@@ -12,9 +12,9 @@ import requests
 from company_activity.settings import SettingsError
 from company_activity_local.pipeline.conversion import ConversionError, DateFormat, SqlType, convert
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalRunSettings
 from company_activity_local.pipeline.resources import load_factory
 from company_activity_local.services.slack_catcher import SlackCatcher
+from company_activity_local.settings import LocalRunSettings
 
 AZURITE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/x;"
 
@@ -24,8 +24,8 @@ AZURITE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey
 
 def test_settings_defaults_to_the_demo_duckdb_file() -> None:
     settings = LocalRunSettings.from_env({"LOCAL_BLOB_CONNECTION_STRING": AZURITE})
-    assert settings.warehouse_path == Path("out/warehouse.duckdb")
-    assert settings.warehouse_connection_string is None
+    assert settings.warehouse.duckdb_path == Path("out/warehouse.duckdb")
+    assert settings.warehouse.connection_string is None
     assert settings.slack_webhook_url is None
     assert AZURITE not in repr(settings)
 
@@ -47,7 +47,7 @@ def test_settings_errors_name_the_setting(env: dict[str, str], named: str) -> No
 def test_sql_server_connection_string_replaces_the_duckdb_file() -> None:
     settings = LocalRunSettings.from_env({"LOCAL_BLOB_CONNECTION_STRING": AZURITE,
                                           "WAREHOUSE_CONNECTION_STRING": "Driver={ODBC Driver 18};Pwd=p"})
-    assert settings.warehouse_path is None
+    assert settings.warehouse.path is None
     assert settings.describe_warehouse() == "SQL Server (WAREHOUSE_CONNECTION_STRING)"
 
 
@@ -156,10 +156,10 @@ def test_date_format_refuses_every_other_spelling(text: str, reason: str) -> Non
     ("", "non-empty"),
 ])
 def test_date_format_refuses_formats_it_does_not_understand(fmt: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(reason)):
+    with pytest.raises(ConversionError, match=re.escape(reason)):
         DateFormat.parse(fmt)
 
 
 def test_unsupported_sql_type_is_named() -> None:
-    with pytest.raises(ValueError, match="GEOGRAPHY"):
+    with pytest.raises(ConversionError, match="GEOGRAPHY"):
         SqlType.parse("GEOGRAPHY")

@@ -14,7 +14,13 @@ import pytest
 from company_activity.ingest import bronze
 from company_activity.settings import SETTINGS
 from company_activity_local.pipeline import resources as rs
-from company_activity_local.pipeline.expressions import EvalContext, evaluate, find_expressions, referenced_activities
+from company_activity_local.pipeline.expressions import (
+    EvalContext,
+    ExpressionError,
+    evaluate,
+    find_expressions,
+    referenced_activities,
+)
 from company_activity_local.warehouse import crm
 
 FACTORY = rs.load_factory()
@@ -32,7 +38,9 @@ RUN_ID = "20240302T010000Z-0a1b2c3d"
 
 def manifest(day: date = DAY, records: int = 7) -> dict[str, Any]:
     """The first row the Lookup returns: the manifest the bronze module writes."""
-    part = bronze.BronzeFile(bronze.data_file_path(day, RUN_ID, "part", 0), records, 1234, "0" * 64)
+    part = bronze.BronzeFile(
+        path=bronze.data_file_path(day, RUN_ID, "part", 0), records=records, bytes=1234, sha256="0" * 64
+    )
     written = bronze.Manifest(
         dataset=bronze.DATASET, date=day, run_id=RUN_ID, record_count=records, rejected_count=0, files=(part,),
         rejected_files=(), started_at=datetime(2024, 3, 2, 1, tzinfo=UTC),
@@ -53,13 +61,27 @@ def resolve_location(reference: dict, ctx: EvalContext) -> dict[str, Any]:
     dataset = rs.resolve_dataset(FACTORY, reference)
     params = rs.bind_parameters(dataset["name"], rs.declared_parameters(dataset),
                                 evaluate(reference.get("parameters", {}), ctx))
-    dataset_ctx = EvalContext(ctx.pipeline_name, ctx.run_id, {}, {}, {}, dataset_parameters=params)
+    dataset_ctx = EvalContext(
+        pipeline_name=ctx.pipeline_name,
+        run_id=ctx.run_id,
+        parameters={},
+        trigger={},
+        activities={},
+        dataset_parameters=params,
+    )
     props = evaluate(dataset["properties"]["typeProperties"], dataset_ctx)
     ls_ref = dataset["properties"]["linkedServiceName"]
     linked = rs.resolve_linked_service(FACTORY, ls_ref)
     ls_params = rs.bind_parameters(linked["name"], rs.declared_parameters(linked),
                                    evaluate(ls_ref.get("parameters", {}), dataset_ctx))
-    ls_ctx = EvalContext(ctx.pipeline_name, ctx.run_id, {}, {}, {}, linked_service_parameters=ls_params)
+    ls_ctx = EvalContext(
+        pipeline_name=ctx.pipeline_name,
+        run_id=ctx.run_id,
+        parameters={},
+        trigger={},
+        activities={},
+        linked_service_parameters=ls_params,
+    )
     return {"dataset": dataset["name"], "type": dataset["properties"]["type"], **props,
             "linkedService": evaluate(linked["properties"]["typeProperties"], ls_ctx)}
 
@@ -69,8 +91,16 @@ def resolve_location(reference: dict, ctx: EvalContext) -> dict[str, Any]:
 
 def test_trigger_passes_the_window_date_as_run_date() -> None:
     trigger = FACTORY.triggers["TR_daily_company_activity"]["properties"]
-    ctx = EvalContext("", "", {}, {"name": "TR_daily_company_activity", "outputs": {
-        "windowStartTime": "2024-03-01T00:00:00Z", "windowEndTime": "2024-03-02T00:00:00Z"}}, {})
+    ctx = EvalContext(
+        pipeline_name="",
+        run_id="",
+        parameters={},
+        trigger={
+            "name": "TR_daily_company_activity",
+            "outputs": {"windowStartTime": "2024-03-01T00:00:00Z", "windowEndTime": "2024-03-02T00:00:00Z"},
+        },
+        activities={},
+    )
     parameters = evaluate(trigger["pipeline"]["parameters"], ctx)
     assert parameters == {"runDate": "2024-03-01"}
     bound = rs.bind_parameters("pipeline", rs.declared_parameters(PIPELINE), parameters)
@@ -122,7 +152,7 @@ def test_run_date_is_normalised_before_it_reaches_paths_and_sql() -> None:
     ctx = run_context(runDate="2024-03-01T00:00:00Z")
     location = resolve_location(ACTIVITIES["WaitForManifest"]["typeProperties"]["dataset"], ctx)["location"]
     assert location["folderPath"] == "product_usage/date=2024-03-01"
-    with pytest.raises(ValueError, match="cannot read \"2024-03-01'; DROP TABLE x; --\" as an ISO 8601 timestamp"):
+    with pytest.raises(ExpressionError, match="cannot read \"2024-03-01'; DROP TABLE x; --\" as an ISO 8601 timestamp"):
         evaluate(NESTED["CopyUsageToStaging"]["typeProperties"]["sink"]["preCopyScript"],
                  run_context(runDate="2024-03-01'; DROP TABLE x; --"))
 

@@ -11,8 +11,9 @@ import pytest
 
 from company_activity.settings import Secret
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.results import PipelineRunResult, Status
+from company_activity_local.settings import LocalRunSettings
 from tests.support.night import deployed_duckdb
 from tests.support.pipeline_fixtures import factory_of
 
@@ -22,7 +23,7 @@ LINKED = {"LS_sql": {"name": "LS_sql", "properties": {"type": "AzureSqlDatabase"
 @pytest.fixture()
 def resources(tmp_path: Path) -> Iterator[LocalResources]:
     warehouse = deployed_duckdb(tmp_path)
-    settings = LocalRunSettings(blob_connection_string=Secret("UseDevelopmentStorage=true"), warehouse_path=None)
+    settings = LocalRunSettings(blob_connection_string=Secret("UseDevelopmentStorage=true"))
     with LocalResources(settings, warehouse=warehouse) as local:
         yield local
     warehouse.close()

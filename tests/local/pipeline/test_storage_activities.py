@@ -14,9 +14,10 @@ from azure.storage.blob import ContainerClient
 from company_activity.settings import Secret
 from company_activity_local.pipeline import datasets
 from company_activity_local.pipeline.executor import PipelineExecutor
-from company_activity_local.pipeline.local_resources import LocalResources, LocalRunSettings
+from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.results import ActivityFailed, Status
-from company_activity_local.services.azurite import Azurite
+from company_activity_local.services.azurite import ACCOUNT_KEY, Azurite
+from company_activity_local.settings import LocalRunSettings
 from tests.support.pipeline_fixtures import factory_of
 
 LINKED = {"LS_blob": {"name": "LS_blob", "properties": {"type": "AzureBlobStorage", "typeProperties": {}}}}
@@ -52,7 +53,7 @@ def ref(dataset: str, container: str, folder: str, file: str | None = None) -> d
 
 @pytest.fixture()
 def blob_resources(azurite: Azurite) -> Iterator[LocalResources]:
-    settings = LocalRunSettings(blob_connection_string=Secret(azurite.connection_string), warehouse_path=None)
+    settings = LocalRunSettings(blob_connection_string=Secret(azurite.connection_string))
     with LocalResources(settings) as resources:
         yield resources
 
@@ -87,6 +88,20 @@ def test_validation_times_out_naming_the_blob(blob_resources: LocalResources, co
     error = result.activity("wait").error
     assert error is not None and error.error_code == "ValidationTimedOut"
     assert f"{container.container_name}/day/_manifest.json does not exist" in error.message
+
+
+def test_validation_of_a_container_fails_at_once_when_storage_refuses_the_credential(azurite: Azurite) -> None:
+    """A refused key is not "the container is not there yet": the activity fails with storage's answer
+    instead of polling until its timeout and reporting a missing container."""
+    wrong_key = azurite.connection_string.replace(ACCOUNT_KEY, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=")
+    settings = LocalRunSettings(blob_connection_string=Secret(wrong_key))
+    with LocalResources(settings) as resources:
+        result = run(resources, {"name": "wait", "type": "Validation", "typeProperties": {
+            "dataset": ref("DS_folder", "somecontainer", ""), "timeout": "0.00:00:05", "sleep": 1}})
+    error = result.activity("wait").error
+    assert result.status is Status.FAILED and error is not None
+    assert error.error_code != "ValidationTimedOut" and "does not exist" not in error.message
+    assert "authenticat" in error.message.lower()
 
 
 def test_validation_minimum_size(blob_resources: LocalResources, container: ContainerClient) -> None:
@@ -174,7 +189,9 @@ def test_list_files_respects_recursive(container: ContainerClient) -> None:
 
 
 def _json_dataset(**props: Any) -> datasets.ResolvedDataset:
-    return datasets.ResolvedDataset("DS", "Json", "LS", props, datasets.BlobLocation("c", "f", ""))
+    return datasets.ResolvedDataset(
+        name="DS", type="Json", linked_service="LS", properties=props, location=datasets.BlobLocation("c", "f", "")
+    )
 
 
 def test_json_lines_errors_name_file_and_line() -> None:
@@ -191,7 +208,12 @@ def test_garbage_instead_of_gzip_names_the_file() -> None:
 
 
 def test_csv_with_a_wrong_column_count_names_the_line() -> None:
-    dataset = datasets.ResolvedDataset("DS", "DelimitedText", "LS", {"firstRowAsHeader": True, "escapeChar": '"'},
-                                       datasets.BlobLocation("c", "f", "x.csv"))
+    dataset = datasets.ResolvedDataset(
+        name="DS",
+        type="DelimitedText",
+        linked_service="LS",
+        properties={"firstRowAsHeader": True, "escapeChar": '"'},
+        location=datasets.BlobLocation("c", "f", "x.csv"),
+    )
     with pytest.raises(ActivityFailed, match=r"x\.csv:3: expected 2 columns, got 3"):
         list(datasets.read_rows(dataset, b"a,b\n1,2\n1,2,3\n", "x.csv"))

@@ -7,7 +7,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, crm_csv_bytes, write_crm_csv
+from company_activity_local.services.crm_generator import (
+    CRM_ONLY_BASE,
+    CrmGenerator,
+    CrmGeneratorError,
+    crm_csv_bytes,
+    write_crm_csv,
+)
 from company_activity_local.warehouse.crm import CRM_HEADER, parse_crm_csv
 
 DAY = date(2026, 2, 1)
@@ -72,5 +78,5 @@ def test_written_csv_is_the_contract_and_parses_back_identically(tmp_path) -> No
 
 
 def test_rejects_a_company_count_that_would_collide_with_crm_only_ids() -> None:
-    with pytest.raises(ValueError, match=r"companies must be 0\.\.900000"):
+    with pytest.raises(CrmGeneratorError, match=r"companies must be 0\.\.900000"):
         CrmGenerator(CRM_ONLY_BASE + 1)

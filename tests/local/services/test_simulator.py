@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import sys
 import threading
@@ -29,6 +30,7 @@ from company_activity_local.services.usage_data import (
     CORRUPTIONS,
     NEW_COMPANY_EPOCH,
     Dataset,
+    UsageDataError,
     company_ids_active,
     expected_day,
     expected_valid_day,
@@ -102,9 +104,9 @@ def test_corruptions_are_deterministic_varied_and_rejected() -> None:
 
 
 def test_dataset_rejects_bad_parameters() -> None:
-    with pytest.raises(ValueError, match="companies must be >= 0, got -1"):
+    with pytest.raises(UsageDataError, match="companies must be >= 0, got -1"):
         Dataset(-1)
-    with pytest.raises(ValueError, match=r"invalid_share must be between 0 and 1, got 1\.5"):
+    with pytest.raises(UsageDataError, match=r"invalid_share must be between 0 and 1, got 1\.5"):
         Dataset(5, invalid_share=1.5)
 
 
@@ -284,7 +286,7 @@ def test_stop_closes_idle_keep_alive_connections(usage_api_factory: Factory) -> 
     session.get(sim.base_url + "/v1/usage/daily", params={"date": "2024-05-01"},
                 headers={"X-API-Key": DEFAULT_API_KEY}, timeout=10)
     sim.stop()
-    assert sim._thread is not None and not sim._thread.is_alive()
+    assert not sim.running
     with pytest.raises(SimulatorError, match="not running"):
         _ = sim.base_url
     session.close()
@@ -299,8 +301,8 @@ def test_simulate_api_serves_until_terminated() -> None:
     port = free_port()
     key = "cli-test-key"
     process = Process("simulate-api", [*CLI, "simulate-api", "--port", str(port), "--companies", "1500",
-                                       "--seed", "3", "--api-key", key, "--faults", "503@1,invalid@0.01"],
-                      ports=[port])
+                                       "--seed", "3", "--faults", "503@1,invalid@0.01"],
+                      ports=[port], env={**os.environ, "USAGE_API_KEY": key})
     process.start()
     try:
         policy = RetryPolicy(backoff_initial_s=0.001, backoff_max_s=0.001)
@@ -315,6 +317,12 @@ def test_simulate_api_serves_until_terminated() -> None:
     output = Path(process.log_path).read_text()
     assert f"usage API simulator on http://127.0.0.1:{port}/v1/usage/daily" in output
     assert "stopped after" in output and key not in output
+
+
+def test_the_simulator_key_is_never_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate-api", "--api-key", "k3y-on-the-command-line"]) == 2
+    err = capsys.readouterr().err
+    assert "--api-key was removed" in err and "USAGE_API_KEY" in err and "k3y-on-the-command-line" not in err
 
 
 @pytest.mark.parametrize(

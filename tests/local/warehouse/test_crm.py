@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,6 @@ from company_activity_local.warehouse.crm import (
     MAX_REPORTED_REJECTS,
     CrmFormatError,
     CrmRow,
-    _ChunkReader,
     crm_blob_path,
     parse_crm_blob,
     parse_crm_blob_path,
@@ -25,6 +25,22 @@ DAY = date(2026, 3, 14)
 HEADER = ",".join(CRM_HEADER)
 
 
+class OneByteAtATime(io.RawIOBase):
+    """A stream that hands out one byte per read, as a blob download may split a line anywhere."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        if not self._data or not len(target):
+            return 0
+        target[0], self._data = self._data[0], self._data[1:]
+        return 1
+
+
 def parse(text: str, **kwargs: object):
     return parse_crm_csv(io.BytesIO(text.encode()), DAY, **kwargs)  # type: ignore[arg-type]
 
@@ -34,7 +50,7 @@ def test_blob_path_round_trips_and_names_the_date() -> None:
     assert parse_crm_blob_path(crm_blob_path(DAY)) == DAY
     assert snapshot_date_of_path("/tmp/x/companies/snapshot_date=2026-03-14/companies.csv") == DAY
     assert snapshot_date_of_path("/tmp/companies.csv") is None
-    with pytest.raises(ValueError, match="not a CRM snapshot blob"):
+    with pytest.raises(CrmFormatError, match="not a CRM snapshot blob"):
         parse_crm_blob_path("companies/2026-03-14.csv")
 
 
@@ -49,9 +65,23 @@ def test_accepts_bom_crlf_quoting_multiline_names_and_empty_fields() -> None:
     result = parse(text)
     assert result.ok, result.report()
     assert result.rows == [
-        CrmRow("c000001", 'Müller, Söhne & "Co"', "saas", "Österreich", date(2026, 3, 1)),
-        CrmRow("c000002", "Two\r\nLines", None, None, None),
-        CrmRow("c000003", "株式会社サンプル", "retail", "JP", date(2026, 3, 15)),
+        CrmRow(
+            company_id="c000001",
+            company_name='Müller, Söhne & "Co"',
+            industry_tag="saas",
+            country="Österreich",
+            last_contact_date=date(2026, 3, 1),
+        ),
+        CrmRow(
+            company_id="c000002", company_name="Two\r\nLines", industry_tag=None, country=None, last_contact_date=None
+        ),
+        CrmRow(
+            company_id="c000003",
+            company_name="株式会社サンプル",
+            industry_tag="retail",
+            country="JP",
+            last_contact_date=date(2026, 3, 15),
+        ),
     ]
 
 
@@ -156,7 +186,7 @@ def test_parsing_byte_by_byte_gives_the_same_result() -> None:
 
     write_crm_csv(rows, buffer)
     data = buffer.getvalue().replace(b"\n", b"\r\n")
-    one_byte_chunks = io.BufferedReader(_ChunkReader(iter([data[i:i + 1] for i in range(len(data))])), 1)
+    one_byte_chunks = io.BufferedReader(OneByteAtATime(data), 1)
     assert parse_crm_csv(one_byte_chunks, DAY).rows == rows
 
 

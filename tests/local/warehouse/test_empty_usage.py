@@ -21,7 +21,7 @@ class NoRecords:
     base_url = "http://127.0.0.1:1"
 
     def iter_pages(self, day: date) -> Iterator[UsagePage]:
-        yield UsagePage(0, [], None, 0)
+        yield UsagePage(number=0, records=[], next_cursor=None, body_bytes=0)
 
 
 def usage_rows(warehouse: Path) -> list[tuple[str, int]]:
@@ -36,14 +36,14 @@ def usage_rows(warehouse: Path) -> list[tuple[str, int]]:
 
 def load_day(tmp_path: Path, warehouse_path: Path) -> None:
     usage = write_jsonl(tmp_path / "full.jsonl.gz", [record(f"c{i}", ISO, users=4) for i in range(3)])
-    assert main(["transform", "--run-date", ISO, "--usage", str(usage), "--warehouse", str(warehouse_path)]) == 0
+    assert main(["transform", "--date", ISO, "--usage", str(usage), "--warehouse", str(warehouse_path)]) == 0
     assert usage_rows(warehouse_path) == [("c0", 4), ("c1", 4), ("c2", 4)]
 
 
 def test_an_empty_usage_file_is_refused_and_changes_nothing(tmp_path, warehouse_path, capsys) -> None:
     load_day(tmp_path, warehouse_path)
     empty = write_jsonl(tmp_path / "empty.jsonl.gz", [])
-    code = main(["transform", "--run-date", ISO, "--usage", str(empty), "--warehouse", str(warehouse_path)])
+    code = main(["transform", "--date", ISO, "--usage", str(empty), "--warehouse", str(warehouse_path)])
     err = capsys.readouterr().err
     assert code == 2
     assert "hold 0 records" in err and "--allow-empty-usage" in err and "Nothing was changed" in err
@@ -53,7 +53,7 @@ def test_an_empty_usage_file_is_refused_and_changes_nothing(tmp_path, warehouse_
 def test_allow_empty_usage_zeroes_the_day_on_request(tmp_path, warehouse_path, capsys) -> None:
     load_day(tmp_path, warehouse_path)
     empty = write_jsonl(tmp_path / "empty.jsonl.gz", [])
-    code = main(["transform", "--run-date", ISO, "--usage", str(empty), "--allow-empty-usage",
+    code = main(["transform", "--date", ISO, "--usage", str(empty), "--allow-empty-usage",
                  "--warehouse", str(warehouse_path)])
     assert code == 0, capsys.readouterr().err
     assert all(users == 0 for _, users in usage_rows(warehouse_path))
@@ -73,6 +73,6 @@ def test_a_bronze_day_committed_empty_is_accepted_through_its_manifest(container
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(container.get_blob_client(name).download_blob().readall())
     run_folder = bronze / manifest.run_path
-    code = main(["transform", "--run-date", ISO, "--usage", str(run_folder), "--warehouse", str(warehouse_path)])
+    code = main(["transform", "--date", ISO, "--usage", str(run_folder), "--warehouse", str(warehouse_path)])
     assert code == 0, capsys.readouterr().err
     assert all(users == 0 for _, users in usage_rows(warehouse_path))

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from company_activity_local.warehouse import Warehouse, WarehouseError, open_warehouse
-from company_activity_local.warehouse.sqlserver import _message, prepare_connection_string
+from company_activity_local.warehouse.sqlserver import odbc_message, prepare_connection_string
 from tests.support.warehouse_helpers import PROCEDURE, USAGE_COLUMNS
 
 JAN_1 = dt.date(2026, 1, 1)
@@ -157,7 +157,7 @@ def test_sql_server_messages_are_read_from_odbc_errors():
         "[42000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]stg.crm_company has duplicate rows for "
         "snapshot_date 2026-03-02 (e.g. company_id 'zz-1') (50002) (SQLExecDirectW)",
     )
-    assert _message(error) == (
+    assert odbc_message(error) == (
         "stg.crm_company has duplicate rows for snapshot_date 2026-03-02 (e.g. company_id 'zz-1')",
         50002,
     )
@@ -167,7 +167,7 @@ def test_sql_server_messages_are_read_from_odbc_errors():
         "(2627) (SQLExecDirectW); [23000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]"
         "The statement has been terminated. (3621)",
     )
-    assert _message(error) == ("Violation of PRIMARY KEY constraint 'pk'.", 2627)
+    assert odbc_message(error) == ("Violation of PRIMARY KEY constraint 'pk'.", 2627)
 
 
 def test_entra_default_authentication_becomes_an_access_token():

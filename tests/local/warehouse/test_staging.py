@@ -123,9 +123,19 @@ def test_an_empty_gzip_part_stages_an_empty_day(wh, tmp_path) -> None:
 
 
 def test_crm_snapshot_replaces_its_date_only(wh) -> None:
-    row = CrmRow("c1", "Müller AG", None, "DE", date(2026, 4, 30))
-    load_crm_snapshot(wh, [row, CrmRow("c2", None, None, None, None)], DAY)
-    load_crm_snapshot(wh, [CrmRow("c7", "Old", "x", "y", None)], date(2026, 5, 3))
+    row = CrmRow(
+        company_id="c1", company_name="Müller AG", industry_tag=None, country="DE", last_contact_date=date(2026, 4, 30)
+    )
+    load_crm_snapshot(
+        wh,
+        [row, CrmRow(company_id="c2", company_name=None, industry_tag=None, country=None, last_contact_date=None)],
+        DAY,
+    )
+    load_crm_snapshot(
+        wh,
+        [CrmRow(company_id="c7", company_name="Old", industry_tag="x", country="y", last_contact_date=None)],
+        date(2026, 5, 3),
+    )
     load_crm_snapshot(wh, [row], DAY)
     rows = wh.query("SELECT snapshot_date, company_id, company_name, industry_tag, country, last_contact_date "
                     "FROM stg.crm_company ORDER BY snapshot_date, company_id")

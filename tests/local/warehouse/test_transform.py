@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from company_activity_local.warehouse.staging import USAGE_COLUMNS, USAGE_TABLE
-from company_activity_local.warehouse.transform import Thresholds, TransformError, transform
+from company_activity_local.warehouse.transform import ThresholdError, Thresholds, TransformError, transform
 from tests.support.staging_fixtures import record, write_jsonl
 
 DAY = date(2026, 7, 1)
@@ -54,7 +54,7 @@ def test_a_failed_run_raises_with_its_failed_log_row_and_changes_nothing(wh, tmp
 
 
 def test_thresholds_are_checked() -> None:
-    with pytest.raises(ValueError, match="low_activity_threshold must be >= 0"):
+    with pytest.raises(ThresholdError, match="low_activity_threshold must be >= 0"):
         Thresholds(float("nan"), 90)
-    with pytest.raises(ValueError, match="stale_contact_days must be >= 0, got -1"):
+    with pytest.raises(ThresholdError, match="stale_contact_days must be >= 0, got -1"):
         Thresholds(1.0, -1)

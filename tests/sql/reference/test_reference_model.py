@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from .model import ROLLING, CrmSnapshotRow, DuplicateKeyError, Load, UsageRow, run_reference
-from .scenarios import catalogue
+from tests.support.reference_model import ROLLING, CrmSnapshotRow, DuplicateKeyError, Load, UsageRow, run_reference
+from tests.support.reference_scenarios import catalogue
 
 CONSTANT_THRESHOLDS = [s for s in catalogue() if len({(x.low_activity_threshold, x.stale_contact_days)
                                                         for x in s.loads}) == 1]
@@ -45,9 +45,30 @@ def test_worked_example_from_the_rules() -> None:
     """Hand-computed: a company seen on day 1, usage 4 then 2, a contact reported late."""
     d1 = date(2024, 3, 1)
     loads = [
-        Load(d1, "r1", (UsageRow("c1", 4, 9),), (CrmSnapshotRow("c1", "Acme", "saas", "US", None),)),
-        Load(d1 + timedelta(days=2), "r2", (UsageRow("c1", 2, 5),),
-             (CrmSnapshotRow("c1", "Acme", "saas", "US", d1 - timedelta(days=100)),)),
+        Load(
+            run_date=d1,
+            run_id="r1",
+            usage=(UsageRow("c1", 4, 9),),
+            crm=(
+                CrmSnapshotRow(
+                    company_id="c1", company_name="Acme", industry_tag="saas", country="US", last_contact_date=None
+                ),
+            ),
+        ),
+        Load(
+            run_date=d1 + timedelta(days=2),
+            run_id="r2",
+            usage=(UsageRow("c1", 2, 5),),
+            crm=(
+                CrmSnapshotRow(
+                    company_id="c1",
+                    company_name="Acme",
+                    industry_tag="saas",
+                    country="US",
+                    last_contact_date=d1 - timedelta(days=100),
+                ),
+            ),
+        ),
     ]
     reference, counts = run_reference(loads)
     rows = reference.fact_rows()
@@ -61,12 +82,24 @@ def test_worked_example_from_the_rules() -> None:
 
 
 def test_duplicates_raise_and_change_nothing() -> None:
-    reference, _ = run_reference([Load(date(2024, 1, 1), "a", (UsageRow("c1", 1, 1),))])
+    reference, _ = run_reference([Load(run_date=date(2024, 1, 1), run_id="a", usage=(UsageRow("c1", 1, 1),))])
     before = (reference.fact_rows(), reference.dim_rows())
     with pytest.raises(DuplicateKeyError, match="c1"):
-        reference.apply(Load(date(2024, 1, 2), "b", (UsageRow("c1", 1, 1), UsageRow("c1", 2, 2))))
+        reference.apply(Load(run_date=date(2024, 1, 2), run_id="b", usage=(UsageRow("c1", 1, 1), UsageRow("c1", 2, 2))))
     with pytest.raises(DuplicateKeyError, match="c2"):
-        reference.apply(Load(date(2024, 1, 2), "b", (), (CrmSnapshotRow("c2", None, None, None, None),) * 2))
+        reference.apply(
+            Load(
+                run_date=date(2024, 1, 2),
+                run_id="b",
+                usage=(),
+                crm=(
+                    CrmSnapshotRow(
+                        company_id="c2", company_name=None, industry_tag=None, country=None, last_contact_date=None
+                    ),
+                )
+                * 2,
+            )
+        )
     assert (reference.fact_rows(), reference.dim_rows()) == before
 
 

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from company_activity_local.warehouse import WarehouseError
 from company_activity_local.warehouse.staging import USAGE_COLUMNS, USAGE_TABLE
-
-from .harness import (
+from tests.support.reference_harness import (
     SQLSERVER_ENV,
     State,
     compare,
@@ -31,8 +30,8 @@ from .harness import (
     run_and_compare,
     transform_load,
 )
-from .model import CrmSnapshotRow, Load, UsageRow, run_reference
-from .scenarios import START, Scenario, build_world, catalogue, in_order
+from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow, run_reference
+from tests.support.reference_scenarios import START, Scenario, build_world, catalogue, in_order
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +98,11 @@ def test_an_identical_rerun_changes_nothing(engine: str, tmp_path: Path) -> None
             transform_load(wh, load, tmp_path)
         before = read_state(wh)
         for load in (loads[-1], loads[3]):
-            result = transform_load(wh, Load(load.run_date, f"{load.run_id}-again", load.usage, load.crm), tmp_path)
+            result = transform_load(
+                wh,
+                Load(run_date=load.run_date, run_id=f"{load.run_id}-again", usage=load.usage, crm=load.crm),
+                tmp_path,
+            )
             assert result.load_log.status == "succeeded"
             assert result.load_log.counts == (0, 0, 0)
         after = read_state(wh)
@@ -119,8 +122,14 @@ _usage = st.dictionaries(st.sampled_from(COMPANIES), st.integers(0, 4), max_size
 )
 _snapshot = st.none() | st.dictionaries(
     st.sampled_from(COMPANIES), st.tuples(_attribute, _attribute, _contact), max_size=4
-).map(lambda d: tuple(CrmSnapshotRow(c, name, name and "saas", country, contact)
-                      for c, (name, country, contact) in sorted(d.items())))
+).map(
+    lambda d: tuple(
+        CrmSnapshotRow(
+            company_id=c, company_name=name, industry_tag=name and "saas", country=country, last_contact_date=contact
+        )
+        for c, (name, country, contact) in sorted(d.items())
+    )
+)
 _thresholds = st.sampled_from(((1.0, 90), (2.0, 3), (0.5, 0)))
 
 
@@ -130,7 +139,16 @@ def small_scenarios(draw: st.DrawFn) -> list[Load]:
     loads = []
     for i in range(count):
         low, stale = draw(_thresholds)
-        loads.append(Load(draw(_day), f"p-{i:02d}", draw(_usage), draw(_snapshot), low, stale))
+        loads.append(
+            Load(
+                run_date=draw(_day),
+                run_id=f"p-{i:02d}",
+                usage=draw(_usage),
+                crm=draw(_snapshot),
+                low_activity_threshold=low,
+                stale_contact_days=stale,
+            )
+        )
     return loads
 
 
@@ -174,9 +192,26 @@ def test_a_change_of_case_only_is_a_change(engine: str, tmp_path: Path) -> None:
     """Rule 7 and rule 1 under a case-insensitive collation: 'Hooli' -> 'HOOLI' must reach every row."""
     day = START
     loads = [
-        Load(day, "k-0", (UsageRow("c1", 2, 3),), (CrmSnapshotRow("c1", "Hooli", "saas", "us", day),)),
-        Load(day + timedelta(days=1), "k-1", (UsageRow("c1", 1, 1),),
-             (CrmSnapshotRow("c1", "HOOLI", "SaaS", "US", day),)),
+        Load(
+            run_date=day,
+            run_id="k-0",
+            usage=(UsageRow("c1", 2, 3),),
+            crm=(
+                CrmSnapshotRow(
+                    company_id="c1", company_name="Hooli", industry_tag="saas", country="us", last_contact_date=day
+                ),
+            ),
+        ),
+        Load(
+            run_date=day + timedelta(days=1),
+            run_id="k-1",
+            usage=(UsageRow("c1", 1, 1),),
+            crm=(
+                CrmSnapshotRow(
+                    company_id="c1", company_name="HOOLI", industry_tag="SaaS", country="US", last_contact_date=day
+                ),
+            ),
+        ),
     ]
     with fresh_warehouse(engine, tmp_path) as wh:
         _, state = run_and_compare(wh, loads, tmp_path, "case-only rename")

@@ -17,13 +17,16 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from company_activity_local.pipeline import datasets
 from company_activity_local.pipeline.activities.storage import container_of, resolve_reference
 from company_activity_local.pipeline.context import ActivityContext
 from company_activity_local.pipeline.conversion import ConversionError, DateFormat, SqlType, convert
 from company_activity_local.pipeline.results import ActivityFailed, UnsupportedFeature
+
+if TYPE_CHECKING:
+    from company_activity_local.warehouse.engine import Warehouse
 
 FILE_SOURCES = {"JsonSource", "DelimitedTextSource"}
 SQL_SINKS = {"AzureSqlSink", "SqlServerSink", "SqlSink"}
@@ -58,8 +61,9 @@ def run_copy(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
                                  "(incompatible rows always fail the copy)")
 
     def evaluated(key: str) -> dict[str, Any]:
-        return datasets.evaluate_tree(props.get(key) or {}, lambda v, what: ctx.evaluate(v, what),
-                                      f"typeProperties.{key}")
+        value: dict[str, Any] = datasets.evaluate_tree(props.get(key) or {}, lambda v, what: ctx.evaluate(v, what),
+                                                       f"typeProperties.{key}")
+        return value
 
     source, sink, translator = evaluated("source"), evaluated("sink"), evaluated("translator")
     ctx.reject_unknown(source, _SOURCE_KEYS, "source")
@@ -126,7 +130,7 @@ def run_copy(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
     }
 
 
-def _insert(warehouse: Any, table: str, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> int:
+def _insert(warehouse: Warehouse, table: str, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> int:
     count = warehouse.insert_rows(table, names, rows)
     return int(count) if isinstance(count, int) else len(rows)
 
@@ -139,7 +143,7 @@ def _single_dataset(ctx: ActivityContext, activity: Mapping[str, Any], key: str)
     return resolve_reference(ctx, refs[0], f"{ctx.name}.{key}[0]")
 
 
-def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
+def sink_columns(warehouse: Warehouse, schema: str, table: str) -> dict[str, SqlType]:
     """Column name -> SQL type of the sink table, from the warehouse's INFORMATION_SCHEMA (T-SQL on both
     engines), with the VARCHAR(n) lengths DuckDB keeps only as CHECK constraints (declared_lengths)."""
     rows = warehouse.query(
@@ -159,7 +163,7 @@ def sink_columns(warehouse: Any, schema: str, table: str) -> dict[str, SqlType]:
             type_text = f"{type_text}({int(length)})"
         try:
             columns[str(row["column_name"])] = SqlType.parse(type_text)
-        except ValueError as exc:
+        except ConversionError as exc:
             raise UnsupportedFeature(f"sink {schema}.{table} column {row['column_name']!r}: {exc}") from None
     # DuckDB answers no lengths; its engine reads them from the translator's CHECKs, so an over-long value
     # fails here with file:line, column and value, as SQL Server's declared lengths do.
@@ -238,7 +242,7 @@ def _date_format(ctx: ActivityContext, translator: Mapping[str, Any]) -> tuple[D
                                  "typeConversion: true")
     try:
         return DateFormat.parse(text), datetime_text is not None
-    except ValueError as exc:
+    except ConversionError as exc:
         raise UnsupportedFeature(f"Copy '{ctx.name}': typeConversionSettings.dateFormat {text!r}: {exc}") from None
 
 
@@ -302,9 +306,9 @@ def _extra_values(extra: Sequence[tuple[str, Any]], relative_path: str,
 def _converted(mapping: ColumnMapping, record: Mapping[str, Any], extra: Mapping[str, Any], path: str,
                line: int) -> Any:
     if len(mapping.path) == 1 and mapping.path[0] in extra:
-        value = extra[mapping.path[0]]
+        value: Any = extra[mapping.path[0]]
     else:
-        value: Any = record
+        value = record
         for key in mapping.path:
             value = value.get(key) if isinstance(value, Mapping) else None
     try:

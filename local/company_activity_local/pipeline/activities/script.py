@@ -34,7 +34,7 @@ def run_script(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
         raise ActivityFailed(f"Script '{ctx.name}': scripts must be a non-empty array of script blocks",
                              retryable=False)
     warehouse = ctx.resources.warehouse_for(ctx.factory, str(linked))
-    from company_activity_local.warehouse.engine import WarehouseError
+    from company_activity_local.warehouse.engine import TranslationError, WarehouseError
 
     result_sets: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -60,7 +60,7 @@ def run_script(activity: Mapping[str, Any], ctx: ActivityContext) -> Any:
             else:
                 rows = [dict(row) for row in warehouse.query(text)]
                 result_sets.append({"rowCount": len(rows), "rows": rows})
-        except WarehouseError as exc:
+        except (WarehouseError, TranslationError) as exc:
             raise ActivityFailed(f"Script '{ctx.name}' {where} failed: {exc}", "SqlErrorNumber") from None
     return {"resultSetCount": len(result_sets), "resultSets": result_sets,
             "executionDuration": round(time.monotonic() - started, 3)}

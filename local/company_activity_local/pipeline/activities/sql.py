@@ -38,11 +38,11 @@ def run_stored_procedure(activity: Mapping[str, Any], ctx: ActivityContext) -> A
         params[pname.lstrip("@")] = typed_parameter(ctx.name, pname, kind, value)
     started = time.monotonic()
     ctx.check_deadline()
-    from company_activity_local.warehouse.engine import WarehouseError
+    from company_activity_local.warehouse.engine import TranslationError, WarehouseError
 
     try:
         warehouse.call_procedure(name.replace("[", "").replace("]", ""), params)
-    except WarehouseError as exc:
+    except (WarehouseError, TranslationError) as exc:
         raise ActivityFailed(f"procedure {name} failed: {exc}", "SqlErrorNumber") from None
     return {"executionDuration": round(time.monotonic() - started, 3), "effectiveIntegrationRuntime": "LocalExecutor"}
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from company_activity_local.pipeline import datasets
 from company_activity_local.pipeline.context import ActivityContext, timespan_seconds
 from company_activity_local.pipeline.results import ActivityFailed, UnsupportedFeature
@@ -97,9 +99,11 @@ def _validated(container: Any, location: datasets.BlobLocation, minimum: int,
 
 
 def _container_exists(container: Any) -> bool:
+    """The SDK answers False for a missing container; a missing account is "not there yet" too. Anything
+    else (a refused credential, no connection) fails the activity instead of polling until its timeout."""
     try:
         return bool(container.exists())
-    except Exception:  # a missing container or account: not there yet, keep polling
+    except ResourceNotFoundError:
         return False
 
 

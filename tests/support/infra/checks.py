@@ -17,9 +17,8 @@ from typing import Any
 import sqlfluff
 from sqlfluff.api.simple import APIParsingError
 
-from company_activity.settings import SETTING_NAMES, SETTINGS, IngestSettings, SettingsError
-
-from .bicep import (
+from company_activity.settings import SETTING_NAMES, SETTINGS, AppSettings, SettingsError
+from tests.support.infra.bicep import (
     BicepError,
     BicepFile,
     Declaration,
@@ -45,7 +44,7 @@ SAMPLE_ENVIRONMENT = {
     "REPLAY_READER_PRINCIPALS": "Group:00000000-0000-0000-0000-0000000000a1",
 }
 # In Azure the code reaches Blob with its identity (STORAGE_ACCOUNT_URL); settings.py wants exactly one of
-# these two set (tests verify that rule against IngestSettings.from_env).
+# these two set (tests verify that rule against AppSettings.from_env).
 STORAGE_CHOICE = ("STORAGE_CONNECTION_STRING", "STORAGE_ACCOUNT_URL")
 SETTING_IN_AZURE = "STORAGE_ACCOUNT_URL"
 # Host settings the Functions runtime reads (not company_activity's).
@@ -272,7 +271,7 @@ def app_settings(deployment: Deployment) -> dict[str, Any]:
 
 
 def settings_wiring(deployment: Deployment) -> list[str]:
-    """Every setting company_activity.settings reads is set, valid for IngestSettings.from_env, and wired."""
+    """Every setting company_activity.settings reads is set, valid for AppSettings.from_env, and wired."""
     try:
         settings = app_settings(deployment)
     except BicepError as exc:
@@ -330,7 +329,7 @@ def _secret_settings(settings: Mapping[str, Any]) -> list[str]:
 
 
 def _validate_with_settings_module(settings: Mapping[str, Any]) -> list[str]:
-    """IngestSettings.from_env on the deployed values (deploy-time values get a realistic sample)."""
+    """AppSettings.from_env on the deployed values (deploy-time values get a realistic sample)."""
     samples = {"USAGE_API_KEY": "resolved-from-key-vault", SETTING_IN_AZURE: "https://account.blob.core.windows.net/",
                "DATA_FACTORY_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
                                            "/providers/Microsoft.DataFactory/factories/adfsample"}
@@ -347,7 +346,7 @@ def _validate_with_settings_module(settings: Mapping[str, Any]) -> list[str]:
             value = samples[name]
         env[name] = str(value)
     try:
-        IngestSettings.from_env(env)
+        AppSettings.from_env(env)
     except SettingsError as exc:
         problems.append(f"company_activity.settings rejects the deployed app settings: {exc}")
     return problems

@@ -1,8 +1,8 @@
 """A stand-in for `az`, `sqlcmd`, `func`, `curl` and `company-activity` while testing infra/deploy.sh (`sleep` is a
-shell stand-in that only records its seconds for the fake clock, tests/infra/deploy_runs.py).
+shell stand-in that only records its seconds for the fake clock, tests/support/infra/deploy_runs.py).
 
 The Azure control plane cannot run here, so infra/deploy.sh runs against this script (a wrapper named after each
-tool on PATH sets FAKE_TOOL). The cloud behind it is tests/infra/fake_azure.py, persisted in $FAKE_AZ_STATE, so a
+tool on PATH sets FAKE_TOOL). The cloud behind it is fake_azure.py beside this file, persisted in $FAKE_AZ_STATE, so a
 redeployment sees what the first deployment left. Every call is appended to $FAKE_AZ_LOG as one JSON line {tool,
 argv, stdin-file contents, clock, the SQL_ADMIN_*, PIPELINE_START_DATE and SQL_SERVER_EXISTS environment}.
 
@@ -29,10 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from tests.infra.fake_azure import (  # noqa: E402
+from tests.support.infra.fake_azure import (  # noqa: E402
     ARM,
     CLIENT_IP,
     GRAPH,

@@ -173,7 +173,15 @@ class ReferenceWarehouse:
         for row in rows:
             dim = self.dim.get(row.company_id)
             if dim is None:
-                dim = DimRow(row.company_id, None, None, None, None, is_newest, day)
+                dim = DimRow(
+                    company_id=row.company_id,
+                    company_name=None,
+                    industry_tag=None,
+                    country=None,
+                    crm_snapshot_date=None,
+                    in_latest_crm_snapshot=is_newest,
+                    first_seen_date=day,
+                )
                 self.dim[row.company_id] = dim
                 changed.add(row.company_id)
             # Rule 1: attributes only from a snapshot whose date is >= the stored crm_snapshot_date.
@@ -196,7 +204,15 @@ class ReferenceWarehouse:
         """A company with usage on `day`: a dim row with NULL attributes if unknown; first_seen_date."""
         dim = self.dim.get(company)
         if dim is None:
-            self.dim[company] = DimRow(company, None, None, None, None, False, day)
+            self.dim[company] = DimRow(
+                company_id=company,
+                company_name=None,
+                industry_tag=None,
+                country=None,
+                crm_snapshot_date=None,
+                in_latest_crm_snapshot=False,
+                first_seen_date=day,
+            )
             changed.add(company)
         elif day < dim.first_seen_date:
             dim.first_seen_date = day

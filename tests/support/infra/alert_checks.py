@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import kql
-from .bicep import Deployment, SymbolRef, Unresolved
+from tests.support.infra import kql
+from tests.support.infra.bicep import Deployment, SymbolRef, Unresolved
 
 RULE = "Microsoft.Insights/scheduledQueryRules"
 ACTION_GROUP = "Microsoft.Insights/actionGroups"

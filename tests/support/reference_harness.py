@@ -17,8 +17,7 @@ from company_activity_local.services.crm_generator import write_crm_csv
 from company_activity_local.warehouse import open_warehouse
 from company_activity_local.warehouse.crm import CrmRow, crm_blob_path
 from company_activity_local.warehouse.transform import Thresholds, TransformResult, transform
-
-from .model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLING, Load, ReferenceWarehouse, RunCounts
+from tests.support.reference_model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLING, Load, ReferenceWarehouse, RunCounts
 
 SQLSERVER_ENV = "SQLSERVER_TEST_CONNECTION_STRING"
 TABLES = (
@@ -70,7 +69,16 @@ def write_load_files(load: Load, folder: Path) -> tuple[Path, Path | None]:
         return usage, None
     crm = folder / load.run_id / crm_blob_path(load.run_date)
     crm.parent.mkdir(parents=True, exist_ok=True)
-    rows = [CrmRow(r.company_id, r.company_name, r.industry_tag, r.country, r.last_contact_date) for r in load.crm]
+    rows = [
+        CrmRow(
+            company_id=r.company_id,
+            company_name=r.company_name,
+            industry_tag=r.industry_tag,
+            country=r.country,
+            last_contact_date=r.last_contact_date,
+        )
+        for r in load.crm
+    ]
     with open(crm, "w", encoding="utf-8", newline="") as out:
         write_crm_csv(rows, out)
     return usage, crm

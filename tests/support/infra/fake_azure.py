@@ -14,7 +14,7 @@ of each (section "ARM, Bicep and the az CLI"). Where the sources are silent the 
 - RBAC: role assignments of built-in roles (their documented actions/notActions) and custom roles; an action is
   allowed when one assignment at the scope or above has a matching action and no matching notAction of the same
   role. `Microsoft.Authorization/permissions` answers with exactly these.
-- Deployments: the real template is evaluated (tests/infra/bicep.py) with the deployer's environment; each resource
+- Deployments: the real template is evaluated (bicep.py beside this file) with the deployer's environment; each resource
   it creates needs `<type>/write`, a role definition `roleDefinitions/write`; an `existing` role definition must
   exist; the SQL server's `administrators.azureADOnlyAuthentication` is refused on an existing server.
 - SQL firewall: a rule takes effect 5 minutes after the deployment that created or changed it finished.
@@ -396,7 +396,7 @@ class Planned:
 def plan(params_path: Path | None, template_path: Path | None, environment: Mapping[str, str],
          parameters: Mapping[str, Any]) -> tuple[list[Planned], dict[str, str]]:
     """The resources a deployment of the real template would create or reference, with the names of its outputs."""
-    from tests.infra.bicep import BicepFile, Deployment, Evaluator
+    from tests.support.infra.bicep import BicepFile, Deployment, Evaluator
 
     if params_path is not None:
         deployment = Deployment.load(params_path, environment)

@@ -1,5 +1,5 @@
-"""Running infra/deploy.sh against the fake Azure (tests/infra/fake_azure.py): who signs in, with which roles, and
-what one run did. A scenario's cloud is saved to a file the fake tools share; a second run on the same file is a
+"""Running infra/deploy.sh against the fake Azure (fake_azure.py beside this file): who signs in, with which roles,
+and what one run did. A scenario's cloud is saved to a file the fake tools share; a second run on the same file is a
 redeployment."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .conftest import ROOT
-from .fake_azure import APP_ID, SP, SUBSCRIPTION_ID, USER, FakeAzure
+from tests.support.infra.fake_azure import APP_ID, SP, SUBSCRIPTION_ID, USER, FakeAzure
+from tests.support.infra.repo import ROOT
 
 TOOLS = ("az", "sqlcmd", "func", "curl", "company-activity", "sleep")
 SECRETS = {"USAGE_API_KEY": "usage-key-Zx81-do-not-leak", "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T0/B0/s3cr3t"}

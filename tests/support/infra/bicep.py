@@ -98,7 +98,11 @@ def array_elements(node: Node) -> list[Node | QuirkCall]:
             and following.start_byte == child.end_byte
         ):
             text = child.text.decode() + following.text.decode()
-            elements.append(QuirkCall(child, named_children(following), text, tuple(child.start_point)))  # type: ignore[arg-type]
+            elements.append(
+                QuirkCall(
+                    function=child, arguments=named_children(following), text=text, start_point=tuple(child.start_point)
+                )
+            )  # type: ignore[arg-type]
             index += 2
             continue
         elements.append(child)
@@ -236,7 +240,7 @@ class BicepFile:
             return None
         children = named_children(node)
         name = children[0].text.decode()
-        declaration = Declaration(kind, name, node, decorators)
+        declaration = Declaration(kind=kind, name=name, node=node, decorators=decorators)
         rest = children[1:]
         if kind in ("param", "output"):
             declaration.type = rest[0].text.decode()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from .model import CrmSnapshotRow, Load, UsageRow
+from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow
 
 START = date(2024, 1, 1)
 
@@ -154,7 +154,13 @@ def _snapshot_row(rng: random.Random, company: _Company, index: int) -> CrmSnaps
     last_contact = max(reported) if reported else None
     if last_contact is not None and rng.random() < 0.05:
         last_contact = None  # a blank field in one export: the history keeps what was seen before
-    return CrmSnapshotRow(company.company_id, name, industry, country, last_contact)
+    return CrmSnapshotRow(
+        company_id=company.company_id,
+        company_name=name,
+        industry_tag=industry,
+        country=country,
+        last_contact_date=last_contact,
+    )
 
 
 # ---- load plans -------------------------------------------------------------------------------------
@@ -226,7 +232,7 @@ def with_changing_thresholds(world: World, prefix: str) -> list[Load]:
 
 
 def _load(day: Day, run_id: str, **thresholds: float) -> Load:
-    return Load(day.day, run_id, day.usage, day.crm, **thresholds)  # type: ignore[arg-type]
+    return Load(run_date=day.day, run_id=run_id, usage=day.usage, crm=day.crm, **thresholds)  # type: ignore[arg-type]
 
 
 # ---- the catalogue ----------------------------------------------------------------------------------
