@@ -1,6 +1,7 @@
 """Dashboard benchmark on DuckDB: 100k companies x 90 days.
 
-The fact history (9M rows), the contact history, the staged last day and a load log are generated
+The fact history (9M rows, its companies in dbo.dim_company), the contact history, the staged last day
+and a load log are generated
 directly in DuckDB with SQL (not through the procedure, which would take far longer and is measured
 by bench_warehouse.py) into a freshly deployed warehouse. Then, each measured `--repeat` times:
 
@@ -52,8 +53,13 @@ SELECT c.*, CAST(d.day AS DATE) AS activity_date,
             ELSE CAST(hash(c.i, d.day) % 40 AS INTEGER) END AS daily_active_users
 FROM bench_company AS c CROSS JOIN range(DATE '{start}', DATE '{end}' + 1, INTERVAL 1 DAY) AS d(day);
 
-INSERT INTO dbo.fact_daily_company_activity
-SELECT activity_date, company_id, company_name, industry_tag, country, daily_active_users, daily_active_users * 3,
+INSERT INTO dbo.dim_company (company_id, company_name, industry_tag, country, crm_snapshot_date,
+                              in_latest_crm_snapshot, first_seen_date)
+SELECT company_id, company_name, industry_tag, country, DATE '{end}', true, DATE '{start}' FROM bench_company;
+
+INSERT INTO dbo.fact_daily_company_activity_base (activity_date, company_id, daily_active_users, daily_events_count,
+    "7d_rolling_active_users", days_since_last_contact, is_churn_risk, churn_risk_reason, loaded_at, load_run_id)
+SELECT activity_date, company_id, daily_active_users, daily_active_users * 3,
        rolling, days_since, reason IS NOT NULL, reason, TIMESTAMP '{end} 03:00:00', 'bench'
 FROM (
     SELECT *, NULLIF(concat_ws(',', CASE WHEN rolling < 1.0 THEN 'low_activity' END,
@@ -68,10 +74,10 @@ FROM (
     )
 );
 
-INSERT INTO dbo.crm_contact_history
+INSERT INTO dbo.crm_contact_history (company_id, contact_date)
 SELECT company_id, last_contact_date FROM bench_company WHERE last_contact_date IS NOT NULL;
 
-INSERT INTO stg.product_usage_daily
+INSERT INTO stg.product_usage_daily (usage_date, company_id, active_users, events, bronze_run_id)
 SELECT activity_date, company_id, daily_active_users, daily_active_users * 3, 'bench'
 FROM bench_usage WHERE activity_date = DATE '{end}';
 

@@ -8,6 +8,8 @@ import azure.functions as func
 
 from company_activity.functions import BLUEPRINTS
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+# No function keys: every HTTP endpoint verifies the caller's Microsoft Entra token and app role itself
+# (company_activity/functions/caller.py, docs/security.md); a shared key would identify nobody.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in BLUEPRINTS:
     app.register_functions(blueprint)

@@ -18,20 +18,30 @@
 #                        principal). SQL_ADMIN_OBJECT_ID is the object id of a user or group, the application
 #                        (client) id of an application
 #   ALERT_EMAILS         required: comma-separated e-mail addresses for the backstop alerts (docs/deploy.md, Alerts)
-#   ALERT_WEBHOOK_URL    optional webhook that also receives the alerts (common alert schema)
+#   ALERT_WEBHOOK_URL    optional secure webhook that also receives the alerts (common alert schema), with
+#   ALERT_WEBHOOK_APP_OBJECT_ID  the object id of the Entra application it validates tokens for
+#   API_CLIENT_ID        required: client id of the HTTP API's app registration (docs/security.md, "Register the API")
 #   CRM_WRITER_PRINCIPALS     comma-separated <User|Group|ServicePrincipal>:<object id>: who delivers the CRM
 #                        export (Storage Blob Data Contributor on container crm only); docs/crm.md
 #   REPLAY_READER_PRINCIPALS  the same form: who replays (Storage Blob Data Reader on bronze and crm only)
-#   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect
+#   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect; the rule is
+#                        removed again when the script exits, whatever the outcome
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
 #   WHAT_IF_ONLY=1       stop after the what-if (steps 1-2), changing nothing: the pull-request check of CI
+#   WHAT_IF_VALIDATION_LEVEL  --validation-level of the what-if: ProviderNoRbac checks read permissions only, so a
+#                        Reader identity can run it (Azure CLI 2.76+; the pull-request identity of CI)
+#   SKIP_SECRETS=1       leave the Key Vault secrets alone (CI: they are set out of band, docs/security.md)
+#   PUBLISH_ZIP          publish this zip of function_app/ with `az functionapp deployment source config-zip`
+#                        (remote build) instead of Core Tools: CI installs no npm package
 #   SKIP_PUBLISH=1       skip publishing the Function App code (Azure Functions Core Tools not installed)
+#   DATA_FACTORY_IP_RANGES  the SQL firewall's Data Factory ranges as JSON; default: read from the DataFactory
+#                        service tag of the region (az network list-service-tags)
 #   COMPANY_ACTIVITY     the company-activity CLI to run (default .venv/bin/company-activity, from make install-azure)
 #
-# Needs, each checked by the preflight: az 2.60+, go-sqlcmd, curl, Azure Functions Core Tools v4 (func), the
-# company-activity CLI with pyodbc and ODBC Driver 18 (make install-azure), and the permissions of
-# infra/deployer-actions.tsv on the resource group.
+# Needs, each checked by the preflight: az 2.60+, go-sqlcmd, curl, python3, Azure Functions Core Tools v4 (func,
+# unless PUBLISH_ZIP or SKIP_PUBLISH), the company-activity CLI with pyodbc and ODBC Driver 18 (make install-azure),
+# and the permissions of infra/deployer-actions.tsv on the resource group.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -62,6 +72,9 @@ if [[ -z ${COMPANY_ACTIVITY:-} ]]; then  # this repository's CLI (make install-a
   if [[ -x .venv/bin/company-activity ]]; then COMPANY_ACTIVITY=.venv/bin/company-activity; else COMPANY_ACTIVITY=company-activity; fi
 fi
 
+UUID='[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}'
+GUID="^${UUID}\$"
+
 step() { printf '\n==> %s\n' "$*"; }
 fail() { echo "error: $*" >&2; exit 1; }
 # The signed-in principal's object id from the oid claim of its ARM access token: no Microsoft Graph call.
@@ -90,13 +103,16 @@ check_tools() {
   fi
   [[ $WHAT_IF_ONLY == 1 || $MODE == create-role ]] && return 0
   need_tool curl "any package manager (apt-get install curl, brew install curl)"
+  [[ -n ${DATA_FACTORY_IP_RANGES:-} ]] ||
+    need_tool python3 "Python 3 (turns the DataFactory service tag's prefixes into SQL firewall ranges)"
   if ! command -v sqlcmd >/dev/null 2>&1; then
     problem "sqlcmd is not installed: go-sqlcmd, e.g. apt-get install sqlcmd or brew install sqlcmd (docs/deploy.md, Installing the SQL tools on a laptop)"
   elif ! sqlcmd --version >/dev/null 2>&1; then
     problem "sqlcmd is the ODBC sqlcmd, whose -G cannot use your az login: install go-sqlcmd (docs/deploy.md, Installing the SQL tools on a laptop)"
   fi
-  [[ ${SKIP_PUBLISH:-0} == 1 ]] ||
-    need_tool func "Azure Functions Core Tools v4 (npm install --global azure-functions-core-tools@4), or set SKIP_PUBLISH=1"
+  [[ ${SKIP_PUBLISH:-0} == 1 || -n ${PUBLISH_ZIP:-} ]] ||
+    need_tool func "Azure Functions Core Tools v4 (npm install --global azure-functions-core-tools@4), or set PUBLISH_ZIP or SKIP_PUBLISH=1"
+  if [[ -n ${PUBLISH_ZIP:-} && ! -f $PUBLISH_ZIP ]]; then problem "PUBLISH_ZIP is not a file: $PUBLISH_ZIP"; fi
   if command -v "$COMPANY_ACTIVITY" >/dev/null 2>&1; then
     local driver
     driver=$("$COMPANY_ACTIVITY" sql check-driver 2>&1) || problem "${driver#error: }"
@@ -132,6 +148,10 @@ check_permissions() {  # scope, permission lines: every action of infra/deployer
   while IFS=$'\t' read -r action needed_by why granted_by; do
     [[ -z $action || $action == \#* ]] && continue
     [[ $WHAT_IF_ONLY == 1 && $needed_by != what-if ]] && continue
+    if [[ $WHAT_IF_ONLY == 1 && ${WHAT_IF_VALIDATION_LEVEL:-} == ProviderNoRbac && $action == */write ]]; then
+      # ARM skips the write-permission check of each resource and of the deployment: reading them is enough.
+      action=${action%/write}/read why="what-if with --validation-level ProviderNoRbac" granted_by=Reader
+    fi
     allows "$action" "$lines" || problem "missing permission $action on $scope ($why): granted by $granted_by"
   done < infra/deployer-actions.tsv
 }
@@ -154,12 +174,25 @@ preflight() {
       allows Microsoft.Resources/subscriptions/resourceGroups/write "$lines" ||
         problem "missing permission Microsoft.Resources/subscriptions/resourceGroups/write on $SCOPE (create resource group $RESOURCE_GROUP): granted by Contributor on the subscription, or an administrator creates it with infra/deploy.sh --create-role $ENV_NAME"
     fi
+    if [[ -z ${DATA_FACTORY_IP_RANGES:-} ]] &&
+        ! allows Microsoft.Network/locations/serviceTags/read "$(permission_lines "/subscriptions/$SUBSCRIPTION_ID")"; then
+      problem "missing permission Microsoft.Network/locations/serviceTags/read on /subscriptions/$SUBSCRIPTION_ID (read the DataFactory service tag's ranges for the SQL firewall; without it Azure answers an empty list): granted by Reader on the subscription or the service tag reader role of docs/deploy.md (CI setup), or set DATA_FACTORY_IP_RANGES"
+    fi
     CAN_CREATE_ROLE=false
     allows Microsoft.Authorization/roleDefinitions/write "$lines" && CAN_CREATE_ROLE=true
-    ROLE_EXISTS=false
+    ROLE_EXISTS=false ROLE_CURRENT=false
+    local held wanted missing=()
     if [[ $GROUP_EXISTS == true && -n $(az role definition list --scope "$GROUP_SCOPE" --name "$ROLE_NAME" \
         --query '[0].name' --output tsv) ]]; then
       ROLE_EXISTS=true
+      # A role defined before $ROLE_TEMPLATE gained an action (e.g. querypipelineruns for the 409 of a second
+      # backfill) must be updated, or the Function App gets 403 for it: compare, action by action.
+      held=$(az role definition list --scope "$GROUP_SCOPE" --name "$ROLE_NAME" \
+        --query '[0].permissions[0].actions' --output tsv | tr '\t' '\n')
+      for wanted in $(grep -o "'Microsoft\.DataFactory/[^']*'" "$ROLE_TEMPLATE" | tr -d "'"); do
+        grep -qixF "$wanted" <<< "$held" || missing+=("$wanted")
+      done
+      (( ${#missing[@]} )) || ROLE_CURRENT=true
     fi
     if [[ $MODE == create-role ]]; then
       allows Microsoft.Resources/deployments/write "$lines" ||
@@ -170,6 +203,8 @@ preflight() {
       check_permissions "$SCOPE" "$lines"
       if [[ $WHAT_IF_ONLY != 1 && $ROLE_EXISTS != true && $CAN_CREATE_ROLE != true ]]; then
         problem "the custom role '$ROLE_NAME' does not exist and creating it needs Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), which you do not have: an administrator runs 'infra/deploy.sh --create-role $ENV_NAME' once"
+      elif [[ $WHAT_IF_ONLY != 1 && $ROLE_EXISTS == true && $ROLE_CURRENT != true && $CAN_CREATE_ROLE != true ]]; then
+        problem "the custom role '$ROLE_NAME' lacks ${missing[*]}, which the Function App calls, and updating it needs Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), which you do not have: an administrator runs 'infra/deploy.sh --create-role $ENV_NAME' again"
       fi
     fi
   fi
@@ -211,19 +246,35 @@ if [[ $MODE == deploy || $MODE == check ]]; then
   [[ -n ${ALERT_EMAILS:-} ]] || fail "set ALERT_EMAILS to the comma-separated e-mail addresses of the backstop alerts"
   [[ $ALERT_EMAILS =~ ^[^,@[:space:]]+@[^,@[:space:]]+(,[^,@[:space:]]+@[^,@[:space:]]+)*$ ]] ||
     fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
-  export USAGE_API_BASE_URL ALERT_EMAILS ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-}
+  [[ ${API_CLIENT_ID:-} =~ $GUID ]] ||
+    fail "set API_CLIENT_ID to the client id of the API's app registration (docs/security.md, \"Register the API\")"
+  export USAGE_API_BASE_URL ALERT_EMAILS API_CLIENT_ID ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-} \
+    ALERT_WEBHOOK_APP_OBJECT_ID=${ALERT_WEBHOOK_APP_OBJECT_ID:-}
+  [[ -z $ALERT_WEBHOOK_URL || $ALERT_WEBHOOK_APP_OBJECT_ID =~ $GUID ]] ||
+    fail "ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_APP_OBJECT_ID: the action group calls it as a secure webhook (docs/deploy.md, Alerts)"
 fi
 if [[ -n ${DEPLOYER_IP:-} ]]; then
   [[ $DEPLOYER_IP =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || fail "DEPLOYER_IP must be one IPv4 address, got $DEPLOYER_IP"
   export DEPLOYER_IP
 fi
-PRINCIPAL='(User|Group|ServicePrincipal):[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+PRINCIPAL="(User|Group|ServicePrincipal):${UUID}"
 for variable in CRM_WRITER_PRINCIPALS REPLAY_READER_PRINCIPALS; do  # the CRM feed, docs/crm.md
   value=${!variable:-}
   [[ -z $value || $value =~ ^$PRINCIPAL(,$PRINCIPAL)*$ ]] ||
     fail "$variable must be comma-separated <User|Group|ServicePrincipal>:<object id> entries, got $value"
   export "${variable?}=$value"
 done
+
+# What this run grants itself or opens only for its own steps is taken back when it exits, whatever the outcome:
+# the deployer's SQL firewall rule and the Key Vault role that lets it write secrets (docs/security.md).
+CLEANUP=()
+cleanup() {
+  local command
+  for command in "${CLEANUP[@]}"; do
+    eval "$command" || echo "warning: could not undo: $command" >&2
+  done
+}
+trap cleanup EXIT
 
 preflight
 case $MODE in
@@ -267,7 +318,7 @@ if [[ $WHAT_IF_ONLY == 1 ]]; then
   fi
 else
   az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --output none
-  [[ $ROLE_EXISTS == true ]] || create_role  # you may: checked above
+  [[ $ROLE_CURRENT == true ]] || create_role  # missing or lacking an action, and you may: checked above
 fi
 
 step "2/11 Preview the changes (what-if)"
@@ -294,8 +345,26 @@ SQL_SERVER_EXISTS=false
 [[ -z $(az resource list --resource-group "$RESOURCE_GROUP" --resource-type Microsoft.Sql/servers \
   --query '[0].name' --output tsv) ]] || SQL_SERVER_EXISTS=true
 export SQL_SERVER_EXISTS
+# Data Factory's Azure integration runtime reaches SQL from the ranges of its service tag in this region
+# ("Azure Integration Runtime IP addresses"): the firewall admits those, not every Azure tenant.
+if [[ -z ${DATA_FACTORY_IP_RANGES:-} ]]; then
+  REGION=$(az group show --name "$RESOURCE_GROUP" --query location --output tsv 2>/dev/null || echo "$LOCATION")
+  PREFIXES=$(az network list-service-tags --location "$REGION" \
+    --query "values[?properties.systemService=='DataFactory' && properties.region=='${REGION}'].properties.addressPrefixes[]" \
+    --output tsv)
+  DATA_FACTORY_IP_RANGES=$(printf '%s\n' "$PREFIXES" | python3 -c '
+import ipaddress, json, sys
+ranges = [ipaddress.ip_network(line.strip()) for line in sys.stdin if line.strip()]
+print(json.dumps([{"startIpAddress": str(n[0]), "endIpAddress": str(n[-1])} for n in ranges if n.version == 4]))')
+  [[ $DATA_FACTORY_IP_RANGES != "[]" ]] || fail "no DataFactory service tag ranges for region $REGION"
+fi
+export DATA_FACTORY_IP_RANGES
+echo "SQL firewall: $(printf '%s' "$DATA_FACTORY_IP_RANGES" | grep -o startIpAddress | wc -l | tr -d ' ') Data Factory range(s)"
 
-az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE"
+WHAT_IF_FLAGS=()
+[[ -z ${WHAT_IF_VALIDATION_LEVEL:-} ]] || WHAT_IF_FLAGS=(--validation-level "$WHAT_IF_VALIDATION_LEVEL")
+az deployment group what-if --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" --parameters "$PARAMS_FILE" \
+  "${WHAT_IF_FLAGS[@]}"
 if [[ $WHAT_IF_ONLY == 1 ]]; then
   echo "what-if only (WHAT_IF_ONLY=1): nothing was changed"
   exit 0
@@ -321,12 +390,14 @@ SQL_FQDN=$(output sqlServerFqdn)
 SQL_DATABASE=$(output sqlDatabaseName)
 DATA_FACTORY=$(output dataFactoryName)
 echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
+if [[ -n ${DEPLOYER_IP:-} ]]; then  # the template opened SQL to this machine for steps 6-7: closed again on exit
+  CLEANUP+=("az sql server firewall-rule delete --resource-group '$RESOURCE_GROUP' --server '${SQL_FQDN%%.*}' --name deployer --output none")
+fi
 
 step "5/11 Secrets"
 relogin_if_federated
 # The vault is in RBAC mode: to write secrets the deployer needs Key Vault Secrets Officer on it. This is the
-# one grant to a person, made here rather than in the template, and only on this vault.
-KEY_VAULT_ID=$(az keyvault show --name "$KEY_VAULT" --query id --output tsv)
+# one grant to a person, made here rather than in the template, only on this vault and only for this run.
 ensure_role() {  # role, scope: idempotent whatever the CLI version does with an assignment that exists
   local role=$1 scope=$2 error
   if [[ -n $(az role assignment list --assignee "$ME_ID" --role "$role" --scope "$scope" \
@@ -338,9 +409,16 @@ ensure_role() {  # role, scope: idempotent whatever the CLI version does with an
       --role "$role" --scope "$scope" --output none 2>&1); then
     [[ $error == *RoleAssignmentExists* || $error == *"role assignment already exists"* ]] ||
       fail "could not assign $role: $error"
+    echo "role $role: assigned by a concurrent run"
+    return
   fi
-  echo "role $role: assigned"
+  echo "role $role: assigned for this run (removed again on exit)"
+  CLEANUP+=("az role assignment delete --assignee '$ME_ID' --role '$role' --scope '$scope' --output none")
 }
+if [[ ${SKIP_SECRETS:-0} == 1 ]]; then
+  echo "skipped (SKIP_SECRETS=1): the secrets are set out of band (docs/security.md, rotation)"
+else
+KEY_VAULT_ID=$(az keyvault show --name "$KEY_VAULT" --query id --output tsv)
 ensure_role "Key Vault Secrets Officer" "$KEY_VAULT_ID"
 set_secret() {  # name, environment variable; the value never appears on a command line or in output
   local name=$1 variable=$2 value=${!2:-} error=""
@@ -367,6 +445,7 @@ set_secret() {  # name, environment variable; the value never appears on a comma
 }
 set_secret usage-api-key USAGE_API_KEY
 set_secret slack-webhook-url SLACK_WEBHOOK_URL
+fi
 
 step "6/11 Warehouse schema"
 relogin_if_federated
@@ -394,6 +473,9 @@ DATA_FACTORY_CLIENT_ID=$(az rest --method get \
   --url "${FACTORY_ID}/providers/Microsoft.ManagedIdentity/identities/default?api-version=2023-01-31" \
   --query properties.clientId --output tsv)
 [[ -n $DATA_FACTORY_CLIENT_ID ]] || fail "could not read the client id of $DATA_FACTORY's managed identity"
+# sqlcmd substitutes -v values as text into the script's literals and identifiers: only these shapes pass.
+[[ $DATA_FACTORY =~ ^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$ ]] || fail "unexpected data factory name: $DATA_FACTORY"
+[[ $DATA_FACTORY_CLIENT_ID =~ $GUID ]] || fail "unexpected client id of $DATA_FACTORY's identity: $DATA_FACTORY_CLIENT_ID"
 sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" \
   DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
 
@@ -401,6 +483,9 @@ step "8/11 Publish the Function App"
 relogin_if_federated
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped (SKIP_PUBLISH=1): run 'func azure functionapp publish $FUNCTION_APP --python' in function_app/"
+elif [[ -n ${PUBLISH_ZIP:-} ]]; then
+  az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP" \
+    --src "$PUBLISH_ZIP" --build-remote true --output none
 else
   (cd function_app && func azure functionapp publish "$FUNCTION_APP" --python)
 fi
@@ -411,25 +496,25 @@ az datafactory trigger start --factory-name "$DATA_FACTORY" --resource-group "$R
 az datafactory trigger show --factory-name "$DATA_FACTORY" --resource-group "$RESOURCE_GROUP" \
   --name "$TRIGGER_NAME" --query 'properties.runtimeState' --output tsv
 
-step "10/11 Smoke test: backfill yesterday"
+step "10/11 Smoke test: read yesterday's ingestion status"
 if [[ ${SKIP_PUBLISH:-0} == 1 ]]; then
   echo "skipped: the code is not published"
 else
-  FUNCTION_KEY=""
-  for attempt in 1 2 3 4 5 6; do  # the functions are listed once the host has indexed the new package
-    FUNCTION_KEY=$(az functionapp function keys list --resource-group "$RESOURCE_GROUP" --name "$FUNCTION_APP" \
-      --function-name backfill --query default --output tsv 2>/dev/null || true)
-    [[ -n $FUNCTION_KEY ]] && break
-    echo "waiting for the backfill function (attempt $attempt)"
+  relogin_if_federated  # a token for the API is a new resource
+  # An Entra access token for the API (the deployer needs its CompanyActivity.Read app role); the header goes
+  # to curl on stdin, never on a command line.
+  TOKEN=$(az account get-access-token --scope "api://${API_CLIENT_ID}/.default" --query accessToken --output tsv)
+  DAY=$(yesterday_utc)
+  for attempt in 1 2 3 4 5 6; do  # the functions answer once the host has indexed the new package
+    if printf 'Authorization: Bearer %s\n' "$TOKEN" | curl --fail-with-body --silent --show-error --header @- \
+        "https://${FUNCTION_HOST}/api/ingestions?start_date=${DAY}&end_date=${DAY}"; then
+      echo
+      break
+    fi
+    [[ $attempt -lt 6 ]] || fail "GET /api/ingestions failed: is the code published, and does the deployer hold the app role CompanyActivity.Read (docs/security.md)?"
+    echo "waiting for the functions (attempt $attempt)"
     sleep 20
   done
-  [[ -n $FUNCTION_KEY ]] || fail "no key for function backfill: is the code published?"
-  DAY=$(yesterday_utc)
-  curl --fail-with-body --silent --show-error --request POST "https://${FUNCTION_HOST}/api/backfill" \
-    --header "x-functions-key: ${FUNCTION_KEY}" --header 'Content-Type: application/json' \
-    --data "{\"start_date\": \"${DAY}\", \"end_date\": \"${DAY}\"}"
-  echo
-  echo "status: curl -H 'x-functions-key: <key>' 'https://${FUNCTION_HOST}/api/ingestions?start_date=${DAY}&end_date=${DAY}'"
 fi
 
 step "11/11 Watch the first run"

@@ -11,7 +11,7 @@ param environmentName string
 @description('Optional. Azure region of every resource (one that offers Flex Consumption); defaults to the resource group\'s region.')
 param location string = resourceGroup().location
 
-@description('Required. Base URL of the product usage API, http(s) (the USAGE_API_BASE_URL app setting).')
+@description('Required. Base URL of the product usage API, https (the USAGE_API_BASE_URL app setting; the API key travels with every request).')
 param usageApiBaseUrl string
 
 @description('Required. Login name of the SQL server\'s Microsoft Entra administrator (a user principal name, group or app display name).')
@@ -27,11 +27,14 @@ param sqlAdminPrincipalType string = 'User'
 @description('Optional. Whether the SQL server exists already (infra/deploy.sh sets SQL_SERVER_EXISTS): Entra-only authentication goes into the server\'s properties only when it is created.')
 param sqlServerExists bool = false
 
-@description('Optional. SQL firewall rules {name, startIpAddress, endIpAddress}, e.g. the deployer\'s public address for sqlcmd; never 0.0.0.0-255.255.255.255.')
+@description('Optional. SQL firewall rules {name, startIpAddress, endIpAddress}, e.g. the deployer\'s public address for sqlcmd (deploy.sh removes it again on exit); never 0.0.0.0-255.255.255.255.')
 param sqlFirewallRules array = []
 
-@description('Optional. Add the 0.0.0.0 firewall rule that admits Azure services. Default true: Data Factory\'s Azure integration runtime connects from Azure addresses; set false only with private endpoints or a self-hosted integration runtime.')
-param sqlAllowAzureServices bool = true
+@description('Optional. IPv4 ranges {startIpAddress, endIpAddress} of Data Factory\'s Azure integration runtime in this region (service tag DataFactory.<region>; deploy.sh reads them with az network list-service-tags): the SQL firewall admits the factory\'s copies through them.')
+param sqlDataFactoryIpRanges array = []
+
+@description('Optional. Add the 0.0.0.0 rule that admits every Azure service of every tenant. Default false: sqlDataFactoryIpRanges admits Data Factory alone; true only as a documented fallback (docs/security.md).')
+param sqlAllowAzureServices bool = false
 
 @description('Optional. Public network access of the key vault; Disabled needs private endpoints, which this bundle does not deploy.')
 @allowed(['Enabled', 'Disabled'])
@@ -76,15 +79,22 @@ param storageSkuName string = 'Standard_LRS'
 @minLength(1)
 param alertEmailAddresses array
 
-@description('Optional. Webhook that also receives the backstop alerts (common alert schema); empty for none.')
-@secure()
+@description('Optional. Webhook that also receives the backstop alerts (common alert schema), as a secure webhook: the action group authenticates with a Microsoft Entra token, so the URL carries no secret (it is readable with Reader). Empty for none.')
 param alertWebhookUrl string = ''
+
+@description('Optional. Object id of the Entra application that protects alertWebhookUrl (secure webhook); required with a webhook.')
+param alertWebhookAppObjectId string = ''
 
 @description('Optional. Who delivers the nightly CRM export into the crm container, each as \'<principal type>:<object id>\' with type User, Group or ServicePrincipal (docs/crm.md): Storage Blob Data Contributor on that container only.')
 param crmWriterPrincipals array = []
 
 @description('Optional. Who replays the transformation from bronze and crm (company-activity bronze/crm download), each as \'<principal type>:<object id>\': Storage Blob Data Reader on those two containers only.')
 param replayReaderPrincipals array = []
+
+@description('Required. Application (client) id of the Entra app registration of the HTTP API (infra/entra/api-app-roles.json): the audience of the tokens the endpoints accept.')
+@minLength(36)
+@maxLength(36)
+param apiClientId string
 
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
@@ -148,6 +158,13 @@ module keyVault 'modules/key-vault.bicep' = {
   }
 }
 
+// Data Factory's integration runtime ranges as SQL firewall rules (instead of the all-Azure 0.0.0.0 rule).
+var dataFactoryFirewallRules = [for (range, i) in sqlDataFactoryIpRanges: {
+  name: 'data-factory-${i}'
+  startIpAddress: range.startIpAddress
+  endIpAddress: range.endIpAddress
+}]
+
 module sql 'modules/sql.bicep' = {
   name: 'sql'
   params: {
@@ -158,7 +175,7 @@ module sql 'modules/sql.bicep' = {
     adminObjectId: sqlAdminObjectId
     adminPrincipalType: sqlAdminPrincipalType
     serverExists: sqlServerExists
-    firewallRules: sqlFirewallRules
+    firewallRules: concat(sqlFirewallRules, dataFactoryFirewallRules)
     allowAzureServices: sqlAllowAzureServices
     workspaceId: monitoring.outputs.workspaceId
     tags: allTags
@@ -182,6 +199,10 @@ var ingestSettings = {
   BACKFILL_LOAD_ENABLED: backfillLoadEnabled
   DATA_FACTORY_RESOURCE_ID: resourceId('Microsoft.DataFactory/factories', names.dataFactory)
   ARM_ENDPOINT: 'https://management.azure.com' // public cloud: the token's scope is fixed to it
+  // The HTTP endpoints verify Entra access tokens for this API and tenant in the app (docs/security.md).
+  AUTH_TENANT_ID: subscription().tenantId
+  AUTH_API_CLIENT_ID: apiClientId
+  AUTH_AUTHORITY: 'https://login.microsoftonline.com' // public cloud, like ARM_ENDPOINT
 }
 
 module functionApp 'modules/function-app.bicep' = {
@@ -228,6 +249,7 @@ module alerts 'modules/alerts.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     emailAddresses: alertEmailAddresses
     webhookUrl: alertWebhookUrl
+    webhookAppObjectId: alertWebhookAppObjectId
     tags: allTags
   }
 }

@@ -7,6 +7,12 @@ Markers (registered in pyproject.toml) are also set here from what a test uses, 
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Tests never assert wall-clock time: Hypothesis's 200 ms per-example deadline fails property tests on a
+# loaded 2-core machine (seen in make test), so the suite runs without it.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 pytest_plugins = [
     "tests.support.storage_fixtures",
@@ -21,7 +27,7 @@ pytest_plugins = [
 
 # A test that uses one of these fixtures (directly or through another fixture) talks to a process the
 # suite starts: Azurite, the usage-API simulator, the Slack catcher.
-SERVICE_FIXTURES = frozenset({"azurite", "usage_api", "usage_api_factory", "slack"})
+SERVICE_FIXTURES = frozenset({"azurite", "usage_api", "usage_api_factory", "slack", "entra"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -207,6 +209,57 @@ def http_url(raw: Raw) -> str:
     return raw.text.rstrip("/")
 
 
+def is_loopback(host: str | None) -> bool:
+    """localhost, or an address in 127.0.0.0/8 or ::1: traffic that never leaves the machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def secure_url(name: str, value: str) -> str:
+    """An https URL, or http to a loopback address only: these URLs receive the API key or a bearer token,
+    which plain http would send in clear text (issue 22). SettingsError names `name`."""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(name, f"{name} must be an http(s) URL, got {value!r}")
+    if parsed.scheme != "https" and not is_loopback(parsed.hostname):
+        raise SettingsError(name, f"{name} must be an https URL (http is accepted for a loopback address only: "
+                                  f"it would carry a secret in clear text), got {value!r}")
+    return value
+
+
+def https_url(raw: Raw) -> str:
+    """`http_url`, and https unless the host is a loopback address (`secure_url`)."""
+    return secure_url(raw.name, http_url(raw))
+
+
+def api_key(name: str, value: str) -> str:
+    """An API key of printable ASCII only (33-126). requests refuses a header value with a control character
+    and echoes it with `!r` (escaped), which no scrubber looking for the key recognises; and a key is never
+    meant to hold spaces or non-ASCII text. The message never shows the value."""
+    bad = [i for i, c in enumerate(value) if not 33 <= ord(c) <= 126]
+    if bad:
+        raise SettingsError(name, f"{name} must be printable ASCII without spaces; character {bad[0] + 1} of "
+                                  f"{len(value)} is not (a stray newline or tab from copying it?; value hidden)")
+    return value
+
+
+def secret_key(raw: Raw) -> Secret:
+    return Secret(api_key(raw.name, raw.text))
+
+
+def guid(raw: Raw) -> str:
+    """Empty (not configured) or a GUID, lowercased as Entra writes it in tokens."""
+    if raw.text and not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", raw.text):
+        raise raw.error(f"must be a GUID such as 00000000-0000-0000-0000-000000000000, got {raw.shown()}")
+    return raw.text.lower()
+
+
 def storage_name(raw: Raw) -> str:
     """A blob container or queue name: 3-63 lowercase letters, digits and single hyphens."""
     value = raw.text
@@ -296,10 +349,11 @@ def storage_connection_string(raw: Raw) -> Secret:
 class UsageApiSettings(SettingsGroup):
     """Where the product usage API is and how to call it."""
 
-    base_url: str = setting("USAGE_API_BASE_URL", http_url, None,
-                            "Base URL of the product usage API (http or https).", example="http://127.0.0.1:8080")
-    key: Secret = setting("USAGE_API_KEY", secret, None,
-                          "API key sent as `X-API-Key`; a Key Vault reference in Azure. Never logged.",
+    base_url: str = setting("USAGE_API_BASE_URL", https_url, None,
+                            "Base URL of the product usage API: https (http only to a loopback address, e.g. the "
+                            "local simulator).", example="http://127.0.0.1:8080")
+    key: Secret = setting("USAGE_API_KEY", secret_key, None,
+                          "API key sent as `X-API-Key`, printable ASCII; a Key Vault reference in Azure. Never logged.",
                           secret=True, example="local-dev-key")
     page_size: int = setting("USAGE_API_PAGE_SIZE", whole(1, 10_000), "1000",
                              "Records per page (`limit`), 1..10000.")
@@ -316,7 +370,7 @@ class StorageSettings(SettingsGroup):
         "Blob connection string (Azurite, local). Set this **or** `STORAGE_ACCOUNT_URL`. Never logged.",
         secret=True, example="UseDevelopmentStorage=true")
     account_url: str | None = setting(
-        "STORAGE_ACCOUNT_URL", optional(http_url), "",
+        "STORAGE_ACCOUNT_URL", optional(https_url), "",
         "Blob endpoint for managed identity, e.g. `https://<account>.blob.core.windows.net` (Azure).")
     bronze_container: str = setting("BRONZE_CONTAINER", storage_name, "bronze", "Container of the bronze layer.")
 
@@ -373,10 +427,25 @@ class LoadSettings(SettingsGroup):
         "DATA_FACTORY_RESOURCE_ID", factory_id, "",
         "Resource id of the factory that runs the load (`/subscriptions/<id>/resourceGroups/<rg>/providers/"
         "Microsoft.DataFactory/factories/<name>`); needed when the load is enabled, set by Bicep.")
-    arm_endpoint: str = setting("ARM_ENDPOINT", http_url, "https://management.azure.com",
-                                "Azure Resource Manager base URL of the load's REST calls (tests point it at a "
-                                "local stand-in); the token is always requested for "
-                                "`https://management.azure.com/.default`.")
+    arm_endpoint: str = setting("ARM_ENDPOINT", https_url, "https://management.azure.com",
+                                "Azure Resource Manager base URL of the load's REST calls, https (http only to a "
+                                "loopback address: tests point it at a local stand-in); the token is always "
+                                "requested for `https://management.azure.com/.default`.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthSettings(SettingsGroup):
+    """Who may call the HTTP endpoints: Microsoft Entra access tokens of one tenant for one API (caller.py)."""
+
+    tenant_id: str = setting("AUTH_TENANT_ID", guid, "",
+                             "Microsoft Entra tenant whose access tokens the HTTP endpoints accept (set by Bicep); "
+                             "the endpoints answer 500 while it is empty ([docs/security.md](docs/security.md)).")
+    api_client_id: str = setting("AUTH_API_CLIENT_ID", guid, "",
+                                 "Client id of the API's app registration, the audience of accepted tokens (set by "
+                                 "Bicep from `API_CLIENT_ID`).")
+    authority: str = setting("AUTH_AUTHORITY", https_url, "https://login.microsoftonline.com",
+                             "Entra authority that issues the tokens and publishes their signing keys, https "
+                             "(tests point it at a loopback stand-in).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -387,6 +456,7 @@ class AppSettings(SettingsGroup):
     dates: DateSettings = group(DateSettings)
     triggers: TriggerSettings = group(TriggerSettings)
     load: LoadSettings = group(LoadSettings)
+    auth: AuthSettings = group(AuthSettings)
 
 
 # The app settings in the order of the docs and of local.settings.json.example.

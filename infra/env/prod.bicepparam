@@ -15,11 +15,14 @@ param sqlServerExists = readEnvironmentVariable('SQL_SERVER_EXISTS', 'false') ==
 // Backstop alerts: comma-separated e-mail addresses (required) and an optional webhook.
 param alertEmailAddresses = split(readEnvironmentVariable('ALERT_EMAILS'), ',')
 param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
+param alertWebhookAppObjectId = readEnvironmentVariable('ALERT_WEBHOOK_APP_OBJECT_ID', '')
 // The CRM feed (docs/crm.md): comma-separated '<principal type>:<object id>' entries, checked by infra/deploy.sh.
 var crmWriters = readEnvironmentVariable('CRM_WRITER_PRINCIPALS', '')
 var replayReaders = readEnvironmentVariable('REPLAY_READER_PRINCIPALS', '')
 param crmWriterPrincipals = empty(crmWriters) ? [] : split(crmWriters, ',')
 param replayReaderPrincipals = empty(replayReaders) ? [] : split(replayReaders, ',')
+// The API's app registration (docs/security.md, "Register the API").
+param apiClientId = readEnvironmentVariable('API_CLIENT_ID')
 param sqlFirewallRules = empty(deployerIp) ? [] : [
   {
     name: 'deployer'
@@ -27,7 +30,9 @@ param sqlFirewallRules = empty(deployerIp) ? [] : [
     endIpAddress: deployerIp
   }
 ]
-param sqlAllowAzureServices = true
+// Data Factory's integration runtime ranges in the region, not every Azure tenant (deploy.sh reads them).
+param sqlDataFactoryIpRanges = json(readEnvironmentVariable('DATA_FACTORY_IP_RANGES', '[]'))
+param sqlAllowAzureServices = false
 param keyVaultPublicNetworkAccess = 'Enabled'
 param storageSkuName = 'Standard_GZRS'
 param tags = {

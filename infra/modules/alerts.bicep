@@ -17,9 +17,11 @@ param workspaceId string
 @minLength(1)
 param emailAddresses array
 
-@description('Optional. Webhook (e.g. a Teams or PagerDuty endpoint) that also receives every alert; empty for none.')
-@secure()
+@description('Optional. Secure webhook that also receives every alert: it checks the action group\'s Entra token, so its URL holds no secret (an action group\'s receivers are readable with Reader). Empty for none.')
 param webhookUrl string = ''
+
+@description('Optional. Object id of the Entra application the secure webhook validates tokens for; required with webhookUrl.')
+param webhookAppObjectId string = ''
 
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
@@ -33,6 +35,9 @@ var webhookReceiver = {
   name: 'webhook'
   serviceUri: webhookUrl
   useCommonAlertSchema: true
+  useAadAuth: true
+  objectId: webhookAppObjectId
+  tenantId: tenant().tenantId
 }
 var webhookReceivers = empty(webhookUrl) ? [] : [webhookReceiver]
 

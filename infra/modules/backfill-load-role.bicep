@@ -1,7 +1,7 @@
-// The one Data Factory permission of the Function App: start PL_backfill_company_activity and read its runs
-// (POST /api/backfill, GET /api/backfill/{run id}), scoped to the factory.
+// The one Data Factory permission of the Function App: start PL_backfill_company_activity, read its runs and
+// query whether one is running (POST /api/backfill, GET /api/backfill/{run id}), scoped to the factory.
 //
-// The custom role holding exactly those three operations is defined once per resource group by an administrator
+// The custom role holding exactly those operations is defined once per resource group by an administrator
 // (infra/admin/backfill-starter-role.bicep, `infra/deploy.sh --create-role <env>`); this module only references it
 // by its name, the same guid, and assigns it. So deploying needs Microsoft.Authorization/roleAssignments/write but
 // never roleDefinitions/write, which would let the deployer rewrite a role it may assign into anything

@@ -22,6 +22,11 @@
 -- The Function App does not touch SQL: it writes bronze only and has no database user.
 SET NOCOUNT ON;
 
+-- sqlcmd pastes -v values into this text; deploy.sh admits only a factory name and a GUID, and this checks again
+-- (a value with a quote would already have broken the statement above it, so this stops only odd characters).
+IF N'$(DataFactoryName)' LIKE N'%[^A-Za-z0-9-]%' OR LEN(N'$(DataFactoryName)') NOT BETWEEN 3 AND 63
+    THROW 50002, N'DataFactoryName must be a data factory name (letters, digits, hyphens).', 1;
+
 IF SCHEMA_ID(N'stg') IS NULL OR OBJECT_ID(N'dbo.usp_merge_fact_daily_company_activity', N'P') IS NULL
     THROW 50001, N'Schema stg or procedure dbo.usp_merge_fact_daily_company_activity is missing: run company-activity sql deploy first.', 1;
 

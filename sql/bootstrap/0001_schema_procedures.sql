@@ -6,7 +6,7 @@ IF NOT EXISTS (
     WHERE TABLE_SCHEMA = 'etl' AND TABLE_NAME = 'schema_procedures'
 )
     CREATE TABLE etl.schema_procedures (
-        file_name VARCHAR(200) NOT NULL,
+        file_name VARCHAR(200) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
         sha256 VARCHAR(64) NOT NULL,
         deployed_at DATETIME2 NOT NULL,
         CONSTRAINT pk_schema_procedures PRIMARY KEY (file_name)

@@ -1,12 +1,16 @@
 -- Loads one business date into dbo.fact_daily_company_activity: docs/fact-rules.md rules 1-9.
 -- Set-based and incremental: it reads the staged rows of @run_date, the fact rows of the window
--- [@run_date - 6, @run_date + 6] and, for the companies whose CRM state changed in this run, the rows
--- that change can move (all of them only for an attribute change); never the whole history.
+-- [@run_date - 6, @run_date + 6] and, for the companies whose first_seen_date or contact history changed
+-- in this run, the rows that change can move; never the whole history. The fact's rows are stored in
+-- dbo.fact_daily_company_activity_base; dbo.fact_daily_company_activity is the view that joins each row
+-- to its company's current attributes (rule 7), so a change of attributes rewrites no fact row.
 CREATE OR ALTER PROCEDURE dbo.usp_merge_fact_daily_company_activity
     @run_date DATE,
     @run_id NVARCHAR(100),
     @low_activity_threshold FLOAT = 1.0,
-    @stale_contact_days INT = 90
+    @stale_contact_days INT = 90,
+    @staging_retention_days INT = 35,
+    @max_history_rows INT = 2000000
 AS
 BEGIN
     SET NOCOUNT ON;
@@ -14,7 +18,10 @@ BEGIN
 
     -- Bad arguments: refused before anything is attempted (no load_log row, nothing changes).
     IF @run_date IS NULL OR @run_id IS NULL OR @low_activity_threshold IS NULL OR @stale_contact_days IS NULL
-        THROW 50000, N'usp_merge_fact_daily_company_activity: @run_date, @run_id, @low_activity_threshold and @stale_contact_days must not be NULL', 1;
+        OR @staging_retention_days IS NULL OR @max_history_rows IS NULL
+        THROW 50000, N'usp_merge_fact_daily_company_activity: @run_date, @run_id, @low_activity_threshold, @stale_contact_days, @staging_retention_days and @max_history_rows must not be NULL', 1;
+    IF @staging_retention_days < 7
+        THROW 50000, N'usp_merge_fact_daily_company_activity: @staging_retention_days must be at least 7', 1;
 
     DECLARE @started_at DATETIME2 = SYSUTCDATETIME();
     DECLARE @window_start DATE = DATEADD(DAY, -6, @run_date);
@@ -23,6 +30,9 @@ BEGIN
     DECLARE @snapshot_is_newest INT = 0;
     DECLARE @latest_snapshot_date DATE;
     DECLARE @duplicate_company_id VARCHAR(64);
+    DECLARE @bad_contact_date DATE;
+    DECLARE @oldest_staged DATE;
+    DECLARE @purge_before DATE;
     DECLARE @lock_result INT;
     DECLARE @rows_inserted INT = 0;
     DECLARE @rows_updated INT = 0;
@@ -33,6 +43,11 @@ BEGIN
     DECLARE @scope_to DATE;
     DECLARE @run_message NVARCHAR(4000);
     DECLARE @rows_rechecked INT;
+    DECLARE @history_end DATE;
+    DECLARE @history_days INT;
+    DECLARE @touched_companies INT;
+    DECLARE @companies_deferred INT = 0;
+    DECLARE @backlog_companies INT = 0;
 
     BEGIN TRY
         -- Work tables live for this call only. Explicit collations: tempdb may use another collation
@@ -49,15 +64,16 @@ BEGIN
             country VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
             last_contact_date DATE NULL
         );
-        -- Companies whose first_seen_date, contact history or CRM attributes change in this run, and
-        -- the rows [recompute_from, recompute_to] whose rolling average, days since the last contact
-        -- or attributes that change can move (their 7-day windows start at read_from). Rule 6 covers
-        -- every row of these companies: the other rows keep those values, only their flags can differ.
+        -- Companies whose first_seen_date or contact history change in this run, and the rows
+        -- [recompute_from, recompute_to] whose rolling average or days since the last contact that change
+        -- can move (their 7-day windows start at read_from). Rule 6 covers every row of these companies:
+        -- the other rows keep those values, only their flags can differ.
         CREATE TABLE #touched (
             company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY,
             read_from DATE NOT NULL,
             recompute_from DATE NOT NULL,
-            recompute_to DATE NOT NULL
+            recompute_to DATE NOT NULL,
+            slice_from DATE NULL
         );
         -- The rows of @run_date after this run (rule 2) with their daily values.
         CREATE TABLE #grain (
@@ -78,15 +94,12 @@ BEGIN
         CREATE TABLE #result (
             company_id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL,
             activity_date DATE NOT NULL,
-            company_name VARCHAR(200) COLLATE DATABASE_DEFAULT NULL,
-            industry_tag VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
-            country VARCHAR(100) COLLATE DATABASE_DEFAULT NULL,
             daily_active_users INT NOT NULL,
             daily_events_count INT NOT NULL,
             rolling_active_users FLOAT NOT NULL,
             days_since_last_contact INT NULL,
             is_churn_risk BIT NOT NULL,
-            churn_risk_reason VARCHAR(64) COLLATE DATABASE_DEFAULT NULL,
+            churn_risk_reason VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NULL,
             PRIMARY KEY (company_id, activity_date)
         );
 
@@ -101,6 +114,39 @@ BEGIN
         IF @lock_result < 0
             THROW 50003, N'usp_merge_fact_daily_company_activity: could not acquire the load lock (another run holds it)', 1;
 
+        -- The ingestion and CRM contracts (docs/usage-api.md, docs/crm.md): an id with leading or trailing
+        -- spaces is refused. SQL Server ignores trailing spaces when it compares ids, so 'acme ' would be
+        -- the company 'acme' there and another one on DuckDB. The pipeline's copies load what bronze and
+        -- the CSV hold, so this is where those paths refuse it, before the duplicate checks (which then
+        -- find the same duplicates on every engine). Ids in messages are escaped for THROW (% -> %%).
+        SELECT TOP (1) @duplicate_company_id = company_id
+        FROM stg.product_usage_daily
+        WHERE usage_date = @run_date AND (LEFT(company_id, 1) = ' ' OR RIGHT(company_id, 1) = ' ')
+        ORDER BY company_id;
+        IF @duplicate_company_id IS NOT NULL
+        BEGIN
+            SET @error_message = CONCAT(
+                N'stg.product_usage_daily: company_id ''',
+                REPLACE(@duplicate_company_id COLLATE Latin1_General_100_BIN2_UTF8, N'%', N'%%'),
+                N''' of usage_date ', @run_date, N' has leading or trailing whitespace (docs/usage-api.md)'
+            );
+            THROW 50005, @error_message, 1;
+        END;
+
+        SELECT TOP (1) @duplicate_company_id = company_id
+        FROM stg.crm_company
+        WHERE snapshot_date = @run_date AND (LEFT(company_id, 1) = ' ' OR RIGHT(company_id, 1) = ' ')
+        ORDER BY company_id;
+        IF @duplicate_company_id IS NOT NULL
+        BEGIN
+            SET @error_message = CONCAT(
+                N'stg.crm_company: company_id ''',
+                REPLACE(@duplicate_company_id COLLATE Latin1_General_100_BIN2_UTF8, N'%', N'%%'),
+                N''' of snapshot_date ', @run_date, N' has leading or trailing whitespace (docs/crm.md)'
+            );
+            THROW 50004, @error_message, 1;
+        END;
+
         -- A company_id twice in one staged day is an error on every engine (never merged silently).
         SELECT TOP (1) @duplicate_company_id = company_id
         FROM stg.product_usage_daily
@@ -111,8 +157,8 @@ BEGIN
         IF @duplicate_company_id IS NOT NULL
         BEGIN
             SET @error_message = CONCAT(
-                N'stg.product_usage_daily has duplicate rows for usage_date ', @run_date,
-                N' (e.g. company_id ''', @duplicate_company_id, N''')'
+                N'stg.product_usage_daily has duplicate rows for usage_date ', @run_date, N' (e.g. company_id ''',
+                REPLACE(@duplicate_company_id COLLATE Latin1_General_100_BIN2_UTF8, N'%', N'%%'), N''')'
             );
             THROW 50001, @error_message, 1;
         END;
@@ -126,26 +172,27 @@ BEGIN
         IF @duplicate_company_id IS NOT NULL
         BEGIN
             SET @error_message = CONCAT(
-                N'stg.crm_company has duplicate rows for snapshot_date ', @run_date,
-                N' (e.g. company_id ''', @duplicate_company_id, N''')'
+                N'stg.crm_company has duplicate rows for snapshot_date ', @run_date, N' (e.g. company_id ''',
+                REPLACE(@duplicate_company_id COLLATE Latin1_General_100_BIN2_UTF8, N'%', N'%%'), N''')'
             );
             THROW 50002, @error_message, 1;
         END;
 
-        -- The CRM contract (docs/crm.md): an id with surrounding spaces would be another company. The
-        -- pipeline's copy loads what the CSV holds, so this is where that path refuses it.
-        SET @duplicate_company_id = NULL;
-        SELECT TOP (1) @duplicate_company_id = company_id
+        -- The CRM contract: a contact date before 1900-01-01 is a placeholder, not a contact (and one before
+        -- 0001-01-07 would overflow the 7-day window arithmetic below: error 517).
+        SELECT TOP (1) @duplicate_company_id = company_id, @bad_contact_date = last_contact_date
         FROM stg.crm_company
-        WHERE snapshot_date = @run_date AND (LEFT(company_id, 1) = ' ' OR RIGHT(company_id, 1) = ' ')
+        WHERE snapshot_date = @run_date AND last_contact_date < CAST('1900-01-01' AS DATE)
         ORDER BY company_id;
-        IF @duplicate_company_id IS NOT NULL
+        IF @bad_contact_date IS NOT NULL
         BEGIN
             SET @error_message = CONCAT(
-                N'stg.crm_company: company_id ''', @duplicate_company_id, N''' of snapshot_date ', @run_date,
-                N' has leading or trailing whitespace (docs/crm.md)'
+                N'stg.crm_company: company_id ''',
+                REPLACE(@duplicate_company_id COLLATE Latin1_General_100_BIN2_UTF8, N'%', N'%%'),
+                N''' of snapshot_date ', @run_date, N' has last_contact_date ', @bad_contact_date,
+                N', before 1900-01-01 (docs/crm.md)'
             );
-            THROW 50004, @error_message, 1;
+            THROW 50006, @error_message, 1;
         END;
 
         INSERT INTO #usage (company_id, active_users, events)
@@ -187,29 +234,20 @@ BEGIN
         ) AS seen ON seen.company_id = d.company_id
         WHERE d.first_seen_date > @run_date
         UNION ALL
-        -- New attributes: every row (rule 7).
-        SELECT
-            d.company_id,
-            CAST('0001-01-01' AS DATE) AS read_from,
-            CAST('0001-01-01' AS DATE) AS recompute_from,
-            CAST('9999-12-31' AS DATE) AS recompute_to
-        FROM dbo.dim_company AS d
-        INNER JOIN #snapshot AS s ON s.company_id = d.company_id
-        WHERE
-            (d.crm_snapshot_date IS NULL OR d.crm_snapshot_date <= @run_date)
-            -- Binary comparison: a change of case is a change (the database collation ignores case).
-            AND (
-                d.company_name COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.company_name
-                OR d.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.industry_tag
-                OR d.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM s.country
-            )
-        UNION ALL
-        -- A new contact date C: days since the last contact (rule 4) of the rows dated C or later.
+        -- A new contact date C: days since the last contact (rule 4) of the rows dated C or later, up to
+        -- the day before the next contact date already known (rows from there on keep their last contact).
         SELECT
             s.company_id,
             DATEADD(DAY, -6, s.last_contact_date) AS read_from,
             s.last_contact_date AS recompute_from,
-            CAST('9999-12-31' AS DATE) AS recompute_to
+            COALESCE(
+                (
+                    SELECT DATEADD(DAY, -1, MIN(h.contact_date))
+                    FROM dbo.crm_contact_history AS h
+                    WHERE h.company_id = s.company_id AND h.contact_date > s.last_contact_date
+                ),
+                CAST('9999-12-31' AS DATE)
+            ) AS recompute_to
         FROM #snapshot AS s
         INNER JOIN dbo.dim_company AS d ON d.company_id = s.company_id
         WHERE
@@ -219,8 +257,51 @@ BEGIN
                 FROM dbo.crm_contact_history AS h
                 WHERE h.company_id = s.company_id AND h.contact_date = s.last_contact_date
             )
+        UNION ALL
+        -- Ranges an earlier run deferred (below): they are recomputed now or deferred again.
+        SELECT b.company_id, b.read_from, b.recompute_from, b.recompute_to
+        FROM etl.fact_history_backlog AS b
         ) AS c
         GROUP BY c.company_id;
+
+        -- Bounded work: a CRM change that moves much history (contact dates set far back for every company,
+        -- say) would rewrite up to the whole table in this one transaction. A run recomputes, of each
+        -- touched range, only its newest @max_history_rows / (touched companies) days; the older part goes
+        -- to etl.fact_history_backlog and the next runs take it first, newest days first again (a rerun of
+        -- the same date is one more batch). Deferred rows keep the values they had until then
+        -- (docs/fact-rules.md, rule 6).
+        SELECT @touched_companies = COUNT(*) FROM #touched;
+        SELECT @history_end = MAX(activity_date) FROM dbo.fact_daily_company_activity_base;
+        IF @touched_companies > 0 AND @history_end IS NOT NULL
+        BEGIN
+            SET @history_days = @max_history_rows / @touched_companies;
+            IF @history_days < 1
+                SET @history_days = 1;
+            UPDATE #touched
+            SET slice_from = CASE
+                WHEN DATEDIFF(
+                    DAY, recompute_from, CASE WHEN recompute_to < @history_end THEN recompute_to ELSE @history_end END
+                ) < @history_days
+                    THEN recompute_from
+                ELSE DATEADD(
+                    DAY, 1 - @history_days, CASE WHEN recompute_to < @history_end THEN recompute_to ELSE @history_end END
+                )
+            END;
+
+            DELETE FROM etl.fact_history_backlog
+            WHERE company_id IN (SELECT t.company_id FROM #touched AS t);
+            INSERT INTO etl.fact_history_backlog (
+                company_id, read_from, recompute_from, recompute_to, deferred_at, run_id
+            )
+            SELECT t.company_id, t.read_from, t.recompute_from, DATEADD(DAY, -1, t.slice_from), @started_at, @run_id
+            FROM #touched AS t
+            WHERE t.recompute_from < t.slice_from;
+            SET @companies_deferred = @@ROWCOUNT;
+
+            UPDATE #touched
+            SET recompute_from = slice_from, read_from = DATEADD(DAY, -6, slice_from)
+            WHERE recompute_from < slice_from;
+        END;
 
         -- The oldest row the touched ranges read (lets the reads below skip older dates).
         SELECT @touched_read_from = MIN(read_from) FROM #touched;
@@ -328,7 +409,7 @@ BEGIN
         ) AS g
         LEFT JOIN #usage AS u ON u.company_id = g.company_id;
 
-        DELETE FROM dbo.fact_daily_company_activity
+        DELETE FROM dbo.fact_daily_company_activity_base
         WHERE
             activity_date = @run_date
             AND company_id NOT IN (SELECT g.company_id FROM #grain AS g);
@@ -336,7 +417,7 @@ BEGIN
 
         -- Rule 6: the new day, the stored rows of the window (the later ones are recomputed, the
         -- earlier ones feed the averages) and the ranges of the touched companies. Two seekable
-        -- reads (the activity_date index, then the primary key per touched company and range).
+        -- reads (the clustered key by date, then ix_..._company per touched company and range).
         INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
         SELECT company_id, @run_date, daily_active_users, daily_events_count, 1
         FROM #grain;
@@ -359,7 +440,7 @@ BEGIN
                 ) THEN 1
                 ELSE 0
             END
-        FROM dbo.fact_daily_company_activity AS f
+        FROM dbo.fact_daily_company_activity_base AS f
         WHERE f.activity_date >= @window_start AND f.activity_date <= @window_end AND f.activity_date <> @run_date;
 
         INSERT INTO #daily (company_id, activity_date, daily_active_users, daily_events_count, in_scope)
@@ -370,7 +451,7 @@ BEGIN
             f.daily_events_count,
             CASE WHEN f.activity_date >= t.recompute_from AND f.activity_date <= t.recompute_to THEN 1 ELSE 0 END
         FROM #touched AS t
-        INNER JOIN dbo.fact_daily_company_activity AS f
+        INNER JOIN dbo.fact_daily_company_activity_base AS f
             ON
                 f.company_id = t.company_id
                 AND f.activity_date >= t.read_from
@@ -379,18 +460,15 @@ BEGIN
             (f.activity_date < @window_start OR f.activity_date > @window_end)
             AND f.activity_date >= @touched_read_from;
 
-        -- Rules 3, 4, 5 and 7 for every row in scope.
+        -- Rules 3, 4 and 5 for every row in scope (rule 7 is the view's join to dim_company).
         INSERT INTO #result (
-            company_id, activity_date, company_name, industry_tag, country,
+            company_id, activity_date,
             daily_active_users, daily_events_count, rolling_active_users,
             days_since_last_contact, is_churn_risk, churn_risk_reason
         )
         SELECT
             x.company_id,
             x.activity_date,
-            x.company_name,
-            x.industry_tag,
-            x.country,
             x.daily_active_users,
             x.daily_events_count,
             x.rolling_active_users,
@@ -412,9 +490,6 @@ BEGIN
             SELECT
                 w.company_id,
                 w.activity_date,
-                d.company_name,
-                d.industry_tag,
-                d.country,
                 w.daily_active_users,
                 w.daily_events_count,
                 -- S / N with N = min(7, days since first_seen_date + 1).
@@ -458,9 +533,6 @@ BEGIN
 
         UPDATE f
         SET
-            company_name = r.company_name,
-            industry_tag = r.industry_tag,
-            country = r.country,
             daily_active_users = r.daily_active_users,
             daily_events_count = r.daily_events_count,
             [7d_rolling_active_users] = r.rolling_active_users,
@@ -469,16 +541,13 @@ BEGIN
             churn_risk_reason = r.churn_risk_reason,
             loaded_at = @started_at,
             load_run_id = @run_id
-        FROM dbo.fact_daily_company_activity AS f
+        FROM dbo.fact_daily_company_activity_base AS f
         INNER JOIN #result AS r ON r.company_id = f.company_id AND r.activity_date = f.activity_date
         WHERE
             f.activity_date >= @scope_from
             AND f.activity_date <= @scope_to
             AND (
-            f.company_name COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.company_name
-            OR f.industry_tag COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.industry_tag
-            OR f.country COLLATE Latin1_General_100_BIN2_UTF8 IS DISTINCT FROM r.country
-            OR f.daily_active_users <> r.daily_active_users
+            f.daily_active_users <> r.daily_active_users
             OR f.daily_events_count <> r.daily_events_count
             OR f.[7d_rolling_active_users] <> r.rolling_active_users
             OR f.days_since_last_contact IS DISTINCT FROM r.days_since_last_contact
@@ -487,13 +556,13 @@ BEGIN
             );
         SET @rows_updated = @@ROWCOUNT;
 
-        INSERT INTO dbo.fact_daily_company_activity (
-            activity_date, company_id, company_name, industry_tag, country,
+        INSERT INTO dbo.fact_daily_company_activity_base (
+            activity_date, company_id,
             daily_active_users, daily_events_count, [7d_rolling_active_users],
             days_since_last_contact, is_churn_risk, churn_risk_reason, loaded_at, load_run_id
         )
         SELECT
-            r.activity_date, r.company_id, r.company_name, r.industry_tag, r.country,
+            r.activity_date, r.company_id,
             r.daily_active_users, r.daily_events_count, r.rolling_active_users,
             r.days_since_last_contact, r.is_churn_risk, r.churn_risk_reason, @started_at, @run_id
         FROM #result AS r
@@ -502,13 +571,13 @@ BEGIN
             r.activity_date = @run_date
             AND NOT EXISTS (
                 SELECT 1
-                FROM dbo.fact_daily_company_activity AS f
+                FROM dbo.fact_daily_company_activity_base AS f
                 WHERE f.activity_date = @run_date AND f.company_id = r.company_id
             );
         SET @rows_inserted = @@ROWCOUNT;
 
-        -- Rule 6, the other rows of the touched companies: their daily values, divisor, contact dates
-        -- and attributes are unchanged, so only rule 5 can differ (when this run's thresholds differ
+        -- Rule 6, the other rows of the touched companies: their daily values, divisor and contact dates
+        -- are unchanged, so only rule 5 can differ (when this run's thresholds differ
         -- from those of the run that last wrote them). Rows of #result are consistent by now.
         -- Every stored flag was computed by a succeeded run (failed runs roll back): when all of them
         -- used this run's thresholds, no flag can differ and the re-check (on DuckDB a scan of the
@@ -545,7 +614,7 @@ BEGIN
                 ), ''),
                 loaded_at = @started_at,
                 load_run_id = @run_id
-            FROM dbo.fact_daily_company_activity AS f
+            FROM dbo.fact_daily_company_activity_base AS f
             INNER JOIN #touched AS t ON t.company_id = f.company_id
             WHERE
                 f.is_churn_risk <> CAST(CASE
@@ -572,6 +641,33 @@ BEGIN
         END
         ELSE
             SET @run_message = N'flag re-check skipped';
+        SELECT @backlog_companies = COUNT(*) FROM etl.fact_history_backlog;
+        IF @backlog_companies > 0
+            SET @run_message = CONCAT(
+                @run_message, N'; history backlog: ', @backlog_companies, N' companies (',
+                @companies_deferred, N' deferred by this run)'
+            );
+
+        -- Staging retention: staged days older than @staging_retention_days before @run_date go, oldest
+        -- first and at most 7 days a run (bounded work even when the rule first meets a long history).
+        -- A day staged in the last 24 hours stays whatever its date: a backfill may have copied it and be
+        -- about to merge it. rpt.data_freshness reads the newest staged days, which stay.
+        SET @purge_before = DATEADD(DAY, -@staging_retention_days, @run_date);
+        SELECT @oldest_staged = MIN(usage_date) FROM stg.product_usage_daily;
+        IF @oldest_staged < @purge_before
+            DELETE FROM stg.product_usage_daily
+            WHERE
+                usage_date < @purge_before
+                AND usage_date < DATEADD(DAY, 7, @oldest_staged)
+                AND (staged_at IS NULL OR staged_at < DATEADD(HOUR, -24, @started_at));
+        SET @oldest_staged = NULL;
+        SELECT @oldest_staged = MIN(snapshot_date) FROM stg.crm_company;
+        IF @oldest_staged < @purge_before
+            DELETE FROM stg.crm_company
+            WHERE
+                snapshot_date < @purge_before
+                AND snapshot_date < DATEADD(DAY, 7, @oldest_staged)
+                AND (staged_at IS NULL OR staged_at < DATEADD(HOUR, -24, @started_at));
 
         INSERT INTO etl.load_log (
             run_id, run_date, status, rows_inserted, rows_updated, rows_deleted,

@@ -22,14 +22,14 @@ def write_settings(tmp_path: Path, values: object) -> Path:
 
 
 def test_the_file_fills_only_what_the_environment_leaves_unset(tmp_path: Path) -> None:
-    path = write_settings(tmp_path, {"USAGE_API_BASE_URL": "http://file:1", "USAGE_API_KEY": "from-file",
+    path = write_settings(tmp_path, {"USAGE_API_BASE_URL": "https://file:1", "USAGE_API_KEY": "from-file",
                                      "REJECT_THRESHOLD": "0.2",
                                      "STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"})
-    env = {"USAGE_API_BASE_URL": "http://env:2", "REJECT_THRESHOLD": "  "}
+    env = {"USAGE_API_BASE_URL": "https://env:2", "REJECT_THRESHOLD": "  "}
     taken = apply_local_settings(env, path)
     assert sorted(taken) == ["REJECT_THRESHOLD", "STORAGE_CONNECTION_STRING", "USAGE_API_KEY"]
     settings = IngestSettings.from_env(env)
-    assert settings.api.base_url == "http://env:2"  # the environment wins
+    assert settings.api.base_url == "https://env:2"  # the environment wins
     assert settings.api.key.reveal() == "from-file"  # the file fills the gap
     assert settings.reject_threshold == 0.2  # an empty variable counts as unset, as in Core Tools
     assert settings.api.page_size == 1000  # neither: the default

@@ -88,7 +88,7 @@ def test_account_url_mode_needs_no_connection_string() -> None:
 
 def test_setting_names_are_the_documented_list() -> None:
     assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
-    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 15
+    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 18
 
 
 @pytest.mark.parametrize(("name", "value", "fragment"), [
@@ -98,14 +98,14 @@ def test_setting_names_are_the_documented_list() -> None:
     ("ARM_ENDPOINT", "management.azure.com", "ARM_ENDPOINT must be an http(s) URL"),
 ])
 def test_load_settings_reject_bad_values_naming_them(name: str, value: str, fragment: str) -> None:
-    env = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
+    env = {"USAGE_API_BASE_URL": "https://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a", name: value}
     with pytest.raises(SettingsError, match=re.escape(fragment)) as caught:
         AppSettings.from_env(env)
     assert caught.value.setting == name
 
 
 def test_load_settings_defaults_and_values() -> None:
-    base = {"USAGE_API_BASE_URL": "http://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
+    base = {"USAGE_API_BASE_URL": "https://x", "USAGE_API_KEY": "k", "STORAGE_ACCOUNT_URL": "https://a"}
     defaults = AppSettings.from_env(base).load
     assert (defaults.enabled, defaults.factory, defaults.arm_endpoint) == (True, None, "https://management.azure.com")
     factory = "/subscriptions/0000/resourceGroups/rg-ca/providers/Microsoft.DataFactory/factories/adf-ca-dev"

@@ -114,7 +114,7 @@ def in_dev(check: Callable[[checks.Deployment, Path], list[str]]) -> Callable[[P
             {AL: ("groupShortName: 'company-act'", "groupShortName: 'company-activity'")}, "1-12", id="short-name"
         ),
         pytest.param(
-            {AL: ("@secure()\nparam webhookUrl", "param webhookUrl")}, "must be @secure()", id="webhook-not-secure"
+            {AL: ("  useAadAuth: true\n", "")}, "must be a secure webhook", id="webhook-not-secure"
         ),
         pytest.param(
             {MAIN: ("    emailAddresses: alertEmailAddresses\n", "    emailAddresses: ['x@example.com']\n")},

@@ -14,14 +14,15 @@ import pytest
 
 from tests.support.infra.deploy_runs import (
     CI_ROLES,
-    GITHUB_OIDC,
     DeployRun,
     ci,
+    ci_workflow,
     laptop,
     repository_copy,
     run_deploy,
     service_principal_with_secret,
 )
+from tests.support.infra.fake_azure import FakeAzure
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -82,7 +83,7 @@ def test_a_deployer_without_role_definitions_write_deploys_with_the_role_an_admi
         created_anything(admin)[1]]
     assert "--template-file infra/admin/backfill-starter-role.bicep" in created_anything(admin)[1]
     deployer = service_principal_with_secret(CI_ROLES)  # Contributor + Role Based Access Control Administrator
-    deployer.data["custom_roles"] = admin.cloud.data["custom_roles"]
+    deployer.data["custom_roles"].update(admin.cloud.data["custom_roles"])
     first = run_deploy(tmp_path, deployer)
     assert first.result.returncode == 0, first.output
     again = run_deploy(tmp_path, None)
@@ -115,7 +116,7 @@ def test_defining_the_role_in_the_main_template_fails_for_the_ci_identity(tmp_pa
     without(root, "infra/modules/backfill-load-role.bicep", r"resource backfillStarter .*? existing = \{.*?\n\}\n",
             definition.replace("\\", "\\\\"))
     without(root, "infra/deploy.sh", r"if \[\[ \$WHAT_IF_ONLY != 1 && \$ROLE_EXISTS != true.*?\n *fi\n")
-    without(root, "infra/deploy.sh", r"  \[\[ \$ROLE_EXISTS == true \]\] \|\| create_role[^\n]*\n")
+    without(root, "infra/deploy.sh", r"  \[\[ \$ROLE_CURRENT == true \]\] \|\| create_role[^\n]*\n")
     run = run_deploy(tmp_path, service_principal_with_secret(CI_ROLES), root=root)
     assert run.result.returncode != 0
     assert ("(AuthorizationFailed) The client 'aaaaaaaa-1111-2222-3333-444444444444' with object id "
@@ -131,38 +132,96 @@ def administrator_then_ci(folder: Path, root: Path | None = None) -> DeployRun:
     admin = run_deploy(folder, laptop(), "--create-role", "dev", **kwargs)
     assert admin.result.returncode == 0, admin.output
     cloud = ci()
-    cloud.data["custom_roles"] = admin.cloud.data["custom_roles"]
+    cloud.data["custom_roles"].update(admin.cloud.data["custom_roles"])
     cloud.save(folder / "cloud.json")
     return admin
 
 
 def test_from_ci_a_first_deployment_and_a_redeployment_go_through(tmp_path: Path) -> None:
     administrator_then_ci(tmp_path)
-    first = run_deploy(tmp_path, None, **GITHUB_OIDC)
+    first = run_deploy(tmp_path, None, without=("func",), **ci_workflow(tmp_path))
     assert first.result.returncode == 0, first.output
     # A new azure/login for the next workflow run: the redeployment.
-    from tests.support.infra.fake_azure import FakeAzure
-
     cloud = FakeAzure.load(tmp_path / "cloud.json")
     cloud.sign_in_federated(cloud.federated_token())
-    again = run_deploy(tmp_path, cloud, **GITHUB_OIDC)
+    again = run_deploy(tmp_path, cloud, without=("func",), **ci_workflow(tmp_path))
     assert again.result.returncode == 0, again.output
     for run in (first, again):
         assert run.errors() == [e for e in run.errors() if "is not allowed to access the server" in e]
-        # Before Key Vault, SQL and the publish: a fresh token from the runner, then a new sign-in.
+        # Before the secrets step, SQL, the publish and the smoke test's API token: a fresh token from the runner,
+        # then a new sign-in.
         logins = [i for i, c in enumerate(run.calls) if c["argv"][:1] == ["login"]]
-        assert len(logins) == 3
+        assert len(logins) == 4
         assert all(run.calls[i - 1]["tool"] == "curl" for i in logins)
-        assert run.index_of(r"^az deployment group create .*bicepparam") < logins[0] < run.index_of(
-            r"^az keyvault secret set") < logins[1] < run.index_of(r"^company-activity sql deploy")
+        steps = [run.index_of(pattern) for pattern in (
+            r"^az deployment group create .*bicepparam", r"^company-activity sql deploy",
+            r"^az functionapp deployment source config-zip", r"^az account get-access-token --scope api://")]
+        assert steps[0] < logins[0] < logins[1] < steps[1] < logins[2] < steps[2] < logins[3] < steps[3]
+        assert not [c for c in run.commands() if re.match(r"az (keyvault secret set|role assignment create)", c)]
     assert "--federated-token" in " ".join(run.commands()) and "runner-request-token" not in first.output
 
 
 def test_without_signing_in_again_the_ci_deployment_fails_with_aadsts700024(tmp_path: Path) -> None:
     root = repository_copy(tmp_path)
-    without(root, "infra/deploy.sh", r"\nrelogin_if_federated\n", "\n", times=3)
+    without(root, "infra/deploy.sh", r"\n *relogin_if_federated( *#[^\n]*)?\n", "\n", times=4)
     administrator_then_ci(tmp_path, root)
-    run = run_deploy(tmp_path, None, root=root, **GITHUB_OIDC)
+    run = run_deploy(tmp_path, None, root=root, without=("func",), **ci_workflow(tmp_path))
     assert run.result.returncode != 0
     assert "AADSTS700024: Client assertion is not within its valid time range." in run.output
-    assert "could not set secret usage-api-key" in run.output
+    assert "cannot connect to sqlabc.database.windows.net" in run.output
+
+
+# -- the SQL firewall's Data Factory ranges come from a subscription-scope API --------------------------------------
+def test_without_the_service_tag_reader_role_ci_stops_in_the_preflight(tmp_path: Path) -> None:
+    # The CI roles sit on the resource group; the service tag list is read at the subscription, where a caller
+    # without serviceTags/read gets an empty list (Azure/azure-cli#12689, #29041), not an error.
+    admin = run_deploy(tmp_path, laptop(), "--create-role", "dev")
+    cloud = ci(service_tags=False)
+    cloud.data["custom_roles"].update(admin.cloud.data["custom_roles"])
+    run = run_deploy(tmp_path, cloud, without=("func",), **ci_workflow(tmp_path))
+    assert run.result.returncode != 0
+    assert ("missing permission Microsoft.Network/locations/serviceTags/read on "
+            "/subscriptions/00000000-aaaa-bbbb-cccc-000000000001") in run.output
+    assert created_anything(run) == []
+
+
+def test_without_that_preflight_check_the_ci_deployment_finds_no_data_factory_ranges(tmp_path: Path) -> None:
+    root = repository_copy(tmp_path)
+    without(root, "infra/deploy.sh", r"    if \[\[ -z \$\{DATA_FACTORY_IP_RANGES:-\} \]\] &&\n.*?\n    fi\n")
+    admin = run_deploy(tmp_path, laptop(), "--create-role", "dev", root=root)
+    cloud = ci(service_tags=False)
+    cloud.data["custom_roles"].update(admin.cloud.data["custom_roles"])
+    run = run_deploy(tmp_path, cloud, root=root, without=("func",), **ci_workflow(tmp_path))
+    assert run.result.returncode != 0
+    assert "no DataFactory service tag ranges for region westeurope" in run.output
+
+
+# -- a custom role defined before it gained an action --------------------------------------------------------------
+def older_role(cloud: FakeAzure) -> FakeAzure:
+    """The custom role as an administrator defined it before querypipelineruns was added (issue 22's 409)."""
+    [role] = [r for r in cloud.data["custom_roles"].values() if r["roleName"].startswith("Company activity backfill")]
+    role["permissions"]["actions"] = [a for a in role["permissions"]["actions"] if "querypipelineruns" not in a]
+    return cloud
+
+
+def test_a_deployer_who_may_not_update_an_outdated_role_is_told_which_actions_it_lacks(tmp_path: Path) -> None:
+    admin = run_deploy(tmp_path, laptop(), "--create-role", "dev")
+    deployer = service_principal_with_secret(CI_ROLES)
+    deployer.data["custom_roles"].update(admin.cloud.data["custom_roles"])
+    run = run_deploy(tmp_path, older_role(deployer))
+    assert run.result.returncode != 0
+    assert ("lacks Microsoft.DataFactory/factories/querypipelineruns/action "
+            "Microsoft.DataFactory/factories/querypipelineruns/read, which the Function App calls") in run.output
+    assert "an administrator runs 'infra/deploy.sh --create-role dev' again" in run.output
+    assert created_anything(run) == []
+
+
+def test_an_owner_updates_an_outdated_role_in_place(tmp_path: Path) -> None:
+    first = run_deploy(tmp_path, laptop())
+    assert first.result.returncode == 0, first.output
+    again = run_deploy(tmp_path, older_role(FakeAzure.load(tmp_path / "cloud.json")))
+    assert again.result.returncode == 0, again.output
+    assert again.index_of(r"--template-file infra/admin/backfill-starter-role\.bicep") < again.index_of(
+        r"^az deployment group create .*bicepparam")
+    [role] = [r for r in again.cloud.data["custom_roles"].values() if r["roleName"].startswith("Company activity")]
+    assert "Microsoft.DataFactory/factories/querypipelineruns/action" in role["permissions"]["actions"]

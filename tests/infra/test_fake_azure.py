@@ -66,8 +66,10 @@ def test_the_permissions_api_lists_one_entry_per_role_assignment() -> None:
     cloud = ci()
     entries = cloud.permissions(GROUP_ID)
     assert [e["notActions"][:2] for e in entries] == [
-        ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write"], []]
-    assert cloud.permissions(SUBSCRIPTION_ID) == []  # the CI roles sit on the resource group only
+        ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write"], [], []]
+    # The CI roles sit on the resource group; on the subscription only the service tag reader (CI setup).
+    assert cloud.permissions(SUBSCRIPTION_ID) == [{"actions": ["Microsoft.Network/locations/serviceTags/read"],
+                                                   "notActions": [], "dataActions": [], "notDataActions": []}]
 
 
 def planned(environment: dict[str, str] | None = None):
@@ -96,7 +98,7 @@ def test_defining_a_role_needs_role_definitions_write_and_the_template_needs_the
     owner = with_custom_role(laptop())
     [role] = owner.data["custom_roles"].values()
     assert role["roleName"] == f"Company activity backfill starter ({GROUP})"
-    assert len(role["permissions"]["actions"]) == 3
+    assert len(role["permissions"]["actions"]) == 5  # start, read and query runs (docs/security.md)
 
 
 def test_deploying_the_template_needs_write_on_every_resource_it_creates() -> None:

@@ -53,7 +53,7 @@ def test_every_missing_tool_is_named_with_how_to_get_it(tmp_path: Path) -> None:
         "sqlcmd is not installed: go-sqlcmd, e.g. apt-get install sqlcmd or brew install sqlcmd (docs/deploy.md, "
         "Installing the SQL tools on a laptop)",
         "func is not installed: Azure Functions Core Tools v4 (npm install --global azure-functions-core-tools@4), "
-        "or set SKIP_PUBLISH=1",
+        "or set PUBLISH_ZIP or SKIP_PUBLISH=1",
         "ODBC Driver 18 for SQL Server is not registered with the ODBC driver manager",
     ]
     assert "the preflight found 4 problem(s); nothing was changed" in run.result.stderr
@@ -83,6 +83,9 @@ def test_every_missing_permission_is_named_with_what_grants_it(tmp_path: Path) -
         f"missing permission Microsoft.Authorization/roleAssignments/write on {GROUP_ID} (the identities' role "
         "assignments of the template, and Key Vault Secrets Officer for you on the vault (step 5)): granted by Role "
         "Based Access Control Administrator (or User Access Administrator, Owner)",
+        f"missing permission Microsoft.Authorization/roleAssignments/delete on {GROUP_ID} (on exit, remove the Key "
+        "Vault Secrets Officer assignment step 5 made for you): granted by Role Based Access Control Administrator (or "
+        "User Access Administrator, Owner)",
         "the custom role 'Company activity backfill starter (rg-company-activity-dev)' does not exist and creating it "
         "needs Microsoft.Authorization/roleDefinitions/write (Owner or User Access Administrator), which you do not "
         "have: an administrator runs 'infra/deploy.sh --create-role dev' once",

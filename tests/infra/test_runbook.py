@@ -5,6 +5,7 @@ runs it); a second run on the same fake cloud is a redeployment."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -76,8 +77,11 @@ def test_deploy_runs_the_runbook_in_order(first_deploy: DeployRun) -> None:
         r"DataFactoryClientId=\S+ -i infra/sql/grant_identities\.sql",
         r"^func azure functionapp publish funcabc --python",
         r"^az datafactory trigger start --factory-name adfabc .*--name TR_daily_company_activity",
-        r"^az functionapp function keys list .*--name funcabc --function-name backfill",
-        r"^curl .*https://funcabc\.azurewebsites\.net/api/backfill .*x-functions-key: function-key-value",
+        r"^az account get-access-token --scope api://5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f/\.default",
+        r"^curl .*--header @- https://funcabc\.azurewebsites\.net/api/ingestions\?",
+        # What the run opened or granted only for itself is taken back on exit (issue 22).
+        r"^az sql server firewall-rule delete .*--server sqlabc --name deployer",
+        r"^az role assignment delete .*--role Key Vault Secrets Officer",
     ]
     positions = [first_deploy.index_of(pattern) for pattern in order]
     assert positions == sorted(positions)
@@ -146,7 +150,7 @@ def test_what_if_only_changes_nothing(tmp_path: Path, deployed: tuple[Path, Depl
 
 
 def deployment_environment(run: DeployRun) -> dict[str, str]:
-    return run.calls[run.index_of(r"^az deployment group create")]["env"]
+    return run.calls[run.index_of(r"^az deployment group create .*--parameters infra/env/")]["env"]
 
 
 def test_a_service_principal_is_sql_admin_by_its_application_id(tmp_path: Path) -> None:
@@ -211,6 +215,9 @@ def test_a_role_assignment_that_really_fails_stops_the_deployment(tmp_path: Path
         ("staging", {}, "usage:"),
         ("dev", {"USAGE_API_BASE_URL": ""}, "set USAGE_API_BASE_URL"),
         ("dev", {"ALERT_EMAILS": ""}, "set ALERT_EMAILS"),
+        ("dev", {"API_CLIENT_ID": ""}, "set API_CLIENT_ID"),
+        ("dev", {"API_CLIENT_ID": "company-activity-api"}, "set API_CLIENT_ID"),
+        ("dev", {"ALERT_WEBHOOK_URL": "https://hooks.example.com/alerts"}, "needs ALERT_WEBHOOK_APP_OBJECT_ID"),
         ("dev", {"ALERT_EMAILS": "oncall@example.com; lead@example.com"}, "ALERT_EMAILS must be e-mail addresses"),
         ("dev", {"DEPLOYER_IP": "0.0.0.0/0"}, "DEPLOYER_IP must be one IPv4 address"),
         ("dev", {"USAGE_API_KEY": ""}, "set USAGE_API_KEY (secret usage-api-key does not exist yet)"),
@@ -250,7 +257,7 @@ def test_runbook_covers_every_step_and_teardown() -> None:
         "company-activity sql deploy",
         "func azure functionapp publish",
         "az datafactory trigger start",
-        "az functionapp function keys list",
+        "az account get-access-token --scope \"api://$API_CLIENT_ID/.default\"",
         "/api/backfill",
         "az datafactory pipeline-run query-by-factory",
         "az group delete",
@@ -267,3 +274,66 @@ def test_the_runbook_and_the_script_number_the_same_steps() -> None:
     for (number, title), (step_number, total, step_title) in zip(headings, steps, strict=True):
         assert (step_number, total) == (number, str(len(headings)))
         assert step_title.strip().startswith(title), f"docs/deploy.md step {number} {title!r}, deploy.sh {step_title!r}"
+
+
+def test_the_firewall_rule_and_the_key_vault_role_are_taken_back_when_a_step_fails(tmp_path: Path) -> None:
+    """Issue 22, finding 5: the deployer's SQL firewall rule and its Key Vault Secrets Officer role live only
+    as long as the run, also when it stops halfway (here: the grant script fails)."""
+    run = run_deploy(tmp_path, laptop(), FAKE_SQLCMD_FAILS="1")
+    assert run.result.returncode != 0
+    assert any(re.match(r"az sql server firewall-rule delete .*--name deployer", c) for c in run.commands())
+    assert any(re.match(r"az role assignment delete .*Key Vault Secrets Officer", c) for c in run.commands())
+    assert run.cloud.data["firewall_rules_removed"] == ["deployer"]
+    assert not [a for a in run.cloud.data["role_assignments"] if a["role"] == "Key Vault Secrets Officer"]
+
+
+def test_the_firewall_rule_and_the_key_vault_role_are_gone_after_a_deployment(first_deploy: DeployRun) -> None:
+    assert first_deploy.cloud.data["firewall_rules_removed"] == ["deployer"]
+    assert not [a for a in first_deploy.cloud.data["role_assignments"] if a["role"] == "Key Vault Secrets Officer"]
+
+
+def test_sql_admits_data_factory_by_the_service_tag_ranges_of_the_region(first_deploy: DeployRun) -> None:
+    ranges = json.loads(deployment_environment(first_deploy)["DATA_FACTORY_IP_RANGES"])
+    assert ranges == [{"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}]  # IPv4 of the region only
+
+
+@pytest.mark.parametrize(("name", "value"), [("DataFactoryName", "adf'; DROP USER x; --"),
+                                             ("DataFactoryClientId", "not-a-guid")])
+def test_sqlcmd_variables_are_validated_before_they_reach_the_script(tmp_path: Path, name: str, value: str) -> None:
+    """Issue 22, finding 12: sqlcmd substitutes -v values as text; a value of another shape stops the run."""
+    env = {"FAKE_FACTORY_NAME": value} if name == "DataFactoryName" else {"FAKE_FACTORY_CLIENT_ID": value}
+    run = run_deploy(tmp_path, laptop(), **env)
+    assert run.result.returncode != 0 and "unexpected" in run.result.stderr
+    assert not [c for c in run.commands() if re.match(r"sqlcmd .*-i ", c)]
+
+
+def test_the_pull_request_what_if_runs_with_read_permissions_only(
+    tmp_path: Path, deployed: tuple[Path, DeployRun, DeployRun]
+) -> None:
+    """The pull-request identity holds Reader plus the what-if actions (docs/deploy.md, CI setup): with
+    ProviderNoRbac its preflight and its what-if pass; without it ARM wants write permissions."""
+    cloud = FakeAzure.load(deployed[0] / "cloud.json")
+    cloud.sign_in_what_if_identity()
+    run = run_deploy(tmp_path, cloud, WHAT_IF_ONLY="1", WHAT_IF_VALIDATION_LEVEL="ProviderNoRbac")
+    assert run.result.returncode == 0, run.output
+    what_if = [c for c in run.commands() if c.startswith("az deployment group what-if")]
+    assert len(what_if) == 1 and what_if[0].endswith("--validation-level ProviderNoRbac")
+    assert not any(re.match(r"az (deployment group create|role assignment create|keyvault secret set)", c)
+                   for c in run.commands())
+    cloud = FakeAzure.load(deployed[0] / "cloud.json")
+    cloud.sign_in_what_if_identity()
+    refused = run_deploy(tmp_path, cloud, WHAT_IF_ONLY="1")
+    assert refused.result.returncode != 0
+    assert "missing permission Microsoft.Resources/deployments/write" in refused.result.stderr
+
+
+def test_ci_publishes_a_zip_with_az_and_leaves_the_secrets_alone(tmp_path: Path) -> None:
+    zip_file = tmp_path / "app.zip"
+    zip_file.write_bytes(b"PK")
+    run = run_deploy(tmp_path, laptop(), PUBLISH_ZIP=str(zip_file), SKIP_SECRETS="1", USAGE_API_KEY="",
+                     SLACK_WEBHOOK_URL="", without=("func",))
+    assert run.result.returncode == 0, run.output
+    assert any(re.match(r"az functionapp deployment source config-zip .*--name funcabc .*--build-remote true", c)
+               for c in run.commands())
+    assert not any(c.startswith("func ") for c in run.commands())
+    assert not any(re.match(r"az (keyvault secret set|role assignment create)", c) for c in run.commands())

@@ -3,6 +3,7 @@ conditional resources, values passed into modules, firewall rules from parameter
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def test_without_a_deployer_address_no_firewall_rule_is_added(params_path: Path)
     deployment = checks.load(params_path, environment)
     assert deployment.evaluator.param("sqlFirewallRules") == []
     assert checks.sql_security(deployment) == []
+
+
+@pytest.mark.parametrize("params_path", ENVIRONMENTS)
+def test_sql_admits_data_factory_by_its_ranges_and_not_every_azure_tenant(params_path: Path) -> None:
+    deployment = checks.load(params_path)
+    assert deployment.evaluator.param("sqlAllowAzureServices") is False
+    file, evaluator = deployment.module("sql.bicep")
+    rules = {r["name"]: r["properties"] for d in file.resources_of_type("Microsoft.Sql/servers/firewallRules")
+             if d.condition is None for r in evaluator.instances(d)}
+    assert rules["data-factory-0"] == {"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}
+    assert "AllowAllWindowsAzureIps" not in rules
 
 
 def test_role_assignments_are_exactly_the_least_privilege_set() -> None:
@@ -244,6 +256,12 @@ SHARED_KEY_VIA_MODULE = {
             id="open-firewall",
         ),
         pytest.param(
+            {DEV: ("param sqlAllowAzureServices = false", "param sqlAllowAzureServices = true")},
+            in_dev(checks.sql_security),
+            "AllowAllWindowsAzureIps admits every Azure tenant",
+            id="sql-all-azure",
+        ),
+        pytest.param(
             {FN: ("version: '3.11'", "version: '3.10'")},
             in_dev(checks.function_security),
             "functionAppConfig.runtime must be",
@@ -433,3 +451,25 @@ def test_the_functions_403_hint_names_the_role_the_administrator_defines() -> No
     template = (ROOT / "infra" / "admin" / "backfill-starter-role.bicep").read_text(encoding="utf-8")
     role_name = template.split("roleName: '", 1)[1].split("'", 1)[0]  # 'Company activity backfill starter (${...})'
     assert role_name.split("(")[0] + "(<resource group>)" in _meaning(403, "starting the backfill")
+def test_the_deployer_condition_lets_it_assign_exactly_the_roles_the_templates_assign() -> None:
+    """Issue 22, finding 2: the CI deploy identity's Role Based Access Control Administrator assignment carries
+    a condition (docs/deploy.md, CI setup) listing the built-in roles the templates assign, and no other."""
+    runbook = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    [listed] = re.findall(r'^\s*ROLES="([^"]+)"', runbook, re.MULTILINE)
+    guids = {g.strip() for g in listed.split(",")}
+    assert "$BACKFILL_ROLE_ID" in guids
+    assigned = {who_role[1] for who_role in checks.EXPECTED_ROLES if not who_role[1].startswith("custom role")}
+    assert {checks.ROLE_NAMES[g] for g in guids - {"$BACKFILL_ROLE_ID"}} == assigned
+    [condition] = re.findall(r'^\s*CONDITION="([^"]+)"', runbook, re.MULTILINE)
+    for source in ("@Request", "@Resource"):  # write is checked on the request, delete on the assignment
+        assert f"{source}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals " \
+               "{$ROLES}" in condition
+    assert "PrincipalId] ForAnyOfAllValues:GuidNotEquals {$SP_ID}" in condition
+    assert '--condition "$CONDITION" --condition-version 2.0' in runbook
+    # The CRM feed's people and groups (issue 17): its two roles, to the principals an administrator named only.
+    [feed] = re.findall(r'^\s*FEED_ROLES="([^"]+)"', runbook, re.MULTILINE)
+    assert {checks.ROLE_NAMES[g.strip()] for g in feed.split(",")} == {
+        role for who, role, _ in checks.EXPECTED_ROLES if who in checks.PRINCIPAL_PARAMETERS.values()}
+    assert ("(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+            "{$FEED_ROLES} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:"
+            "GuidEquals {$FEED_PRINCIPALS})") in condition

@@ -39,6 +39,8 @@ def test_deploy_is_what_if_on_pull_requests_then_dev_then_approved_prod() -> Non
     assert "pull_request" in what_if["if"]
     step = next(s for s in what_if["steps"] if "infra/deploy.sh" in s.get("run", ""))
     assert step["env"]["WHAT_IF_ONLY"] == "1" and step["run"].strip() == "infra/deploy.sh dev"
+    # Its own read-only identity, federated for the dev-whatif environment only (issue 22, finding 2).
+    assert what_if["environment"] == "dev-whatif" and step["env"]["WHAT_IF_VALIDATION_LEVEL"] == "ProviderNoRbac"
     assert "refs/heads/main" in jobs["dev"]["if"]
     assert jobs["prod"]["needs"] == "dev"
     for name in ("dev", "prod"):
@@ -53,6 +55,28 @@ def test_deploy_is_what_if_on_pull_requests_then_dev_then_approved_prod() -> Non
     assert step["env"]["ENVIRONMENT_NAME"] == "${{ inputs.environment }}"
     login = next(s for s in called["steps"] if str(s.get("uses", "")).startswith("azure/login@"))
     assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
+
+
+def test_sqlserver_databases_run_like_azure_sql_and_the_driver_step_never_prompts() -> None:
+    """Azure SQL Database has READ_COMMITTED_SNAPSHOT on (SQL Server 2022's default is off), so every database
+    the sqlserver workflow creates turns it on before anything runs in it. The runner image already has
+    Microsoft's repository: `dpkg -i` of its .deb over that copy stops at a config-file prompt, so the driver
+    step installs the .deb only when apt does not know the repository, and never interactively."""
+    jobs = workflow_checks.load(WORKFLOWS / "sqlserver.yml")["jobs"]
+    assert set(jobs) == {"sql-tests", "warehouse-bench"}
+    assert jobs["warehouse-bench"]["if"] == "github.event_name != 'pull_request'"
+    for name, job in jobs.items():
+        runs = [step.get("run", "") for step in job["steps"]]
+        created = [run for run in runs if "CREATE DATABASE" in run]
+        assert len(created) == 1, name
+        database = re.search(r"CREATE DATABASE (\w+)", created[0]).group(1)  # type: ignore[union-attr]
+        assert f"ALTER DATABASE {database} SET READ_COMMITTED_SNAPSHOT ON" in created[0], name
+        driver = next(step for step in job["steps"] if step.get("name") == "Microsoft ODBC Driver 18 for SQL Server")
+        assert driver["env"]["DEBIAN_FRONTEND"] == "noninteractive", name
+        script = driver["run"]
+        install = script.index("dpkg --force-confdef --force-confold -i")
+        assert script.rfind('grep -rqs "packages.microsoft.com"', 0, install) >= 0, name
+        assert "--force-confold" in script[script.index("apt-get install"):], name
 
 
 def variables_the_script_reads() -> set[str]:
@@ -112,6 +136,20 @@ def test_the_deploy_job_passes_only_variables_the_script_documents() -> None:
             "stored credential",
         ),
         ("ci.yml", "    runs-on: ubuntu-24.04\n", "    runs_on: ubuntu-24.04\n", "ci.yml"),
+        # Issue 22, findings 2 and 6.
+        ("deploy.yml", "    environment: dev-whatif\n", "",
+         "job what-if can sign in to Azure but runs in no environment"),
+        ("deploy-environment.yml", "--require-hashes --no-deps -r", "-r", "pip install without --require-hashes"),
+        ("deploy-environment.yml", "      - name: The Functions package",
+         "      - run: npm install --global azure-functions-core-tools@4\n      - name: The Functions package",
+         "installs an npm package"),
+        ("deploy-environment.yml", '          SKIP_SECRETS: "1"\n',
+         '          SKIP_SECRETS: "1"\n          USAGE_API_KEY: ${{ secrets.USAGE_API_KEY }}\n',
+         "receives the Key Vault secret USAGE_API_KEY"),
+        ("ci.yml", "python:3.11-bookworm@sha256:b99029c95d3d37fb1e4e76d287f7984373dca77c665885986e31b2c95260c13c",
+         "python:3.11-bookworm", "by tag, not by digest"),
+        ("sqlserver.yml", "@sha256:ba4c8329f48fb8f02e1416be6a930ebfd71268caee78aa985f3af4315e457c89", "",
+         "by tag, not by digest"),
     ],
 )
 def test_the_workflow_checks_catch_each_mistake(tmp_path: Path, file: str, old: str, new: str, message: str) -> None:

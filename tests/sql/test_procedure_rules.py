@@ -200,7 +200,8 @@ def test_rule6_loading_dates_in_any_order_gives_the_table_of_loading_them_in_ord
     assert in_order[("x", day(3))]["7d_rolling_active_users"] == 9 / 3  # first seen on day 1
     assert in_order[("a", day(1))]["company_name"] == "Acme Corp"
 
-    for table in ("dbo.fact_daily_company_activity", "dbo.dim_company", "dbo.crm_contact_history", "etl.load_log"):
+    for table in ("dbo.fact_daily_company_activity_base", "dbo.dim_company", "dbo.crm_contact_history",
+                  "etl.load_log"):
         warehouse.execute(f"DELETE FROM {table};")
     _load(warehouse, [3, 1, 4, 2])
     assert _values(warehouse) == in_order
@@ -276,16 +277,21 @@ def test_rule6_rows_beyond_the_window_follow_a_change_of_first_seen_date_or_cont
     assert (row["days_since_last_contact"], row["churn_risk_reason"]) == (5, "low_activity")
 
 
-def test_rule7_an_attribute_change_rewrites_every_row_of_the_company(warehouse):
+def test_rule7_an_attribute_change_reaches_every_row_and_rewrites_none(warehouse):
+    """Attributes are read through the fact view from dim_company: a rename changes one dim row, and no
+    stored fact row (their load_run_id stays; docs/fact-rules.md rule 7)."""
     for n in (1, 2, 3):
         stage_crm(warehouse, day(n), [("a", "Acme", "saas", "FR", JAN_1), ("b", "Beta", None, None, JAN_1)])
         run(warehouse, day(n))
     stage_crm(warehouse, day(4), [("a", "Acme Corp", "saas", "FR", JAN_1), ("b", "Beta", None, None, JAN_1)])
     log = run(warehouse, day(4), run_id="rename")
-    assert (log["rows_inserted"], log["rows_updated"]) == (2, 3)
+    assert (log["rows_inserted"], log["rows_updated"]) == (2, 0)
     rows = fact(warehouse)
     assert {rows[("a", day(n))]["company_name"] for n in (1, 2, 3, 4)} == {"Acme Corp"}
-    assert all(r["load_run_id"] != "rename" for (c, d), r in rows.items() if c == "b" and d < day(4))
+    assert all(r["load_run_id"] != "rename" for (_, d), r in rows.items() if d < day(4))
+    base = warehouse.query("SELECT COUNT(*) AS n FROM dbo.fact_daily_company_activity_base WHERE load_run_id = @r;",
+                           {"r": "rename"})
+    assert base == [{"n": 2}]  # the two rows of day 4
 
 
 def test_rule7_a_change_of_case_is_a_change_and_ids_differing_in_case_are_different_companies(warehouse):
@@ -294,7 +300,7 @@ def test_rule7_a_change_of_case_is_a_change_and_ids_differing_in_case_are_differ
     run(warehouse, day(1))
     stage_crm(warehouse, day(2), [("acme", "Acme Corp", "saas", "FR", JAN_1), ("ACME", "Other", None, None, None)])
     log = run(warehouse, day(2))
-    assert (log["rows_inserted"], log["rows_updated"]) == (2, 1)
+    assert (log["rows_inserted"], log["rows_updated"]) == (2, 0)
     rows = fact(warehouse)
     assert {(c, r["company_name"], r["industry_tag"], r["country"]) for (c, _), r in rows.items()} == {
         ("acme", "Acme Corp", "saas", "FR"),
@@ -350,10 +356,10 @@ def test_rule9_a_failure_after_the_first_writes_rolls_every_table_back(warehouse
     stage_usage(warehouse, day(1), [("a", 5, 5)])
     run(warehouse, day(1))
     # Corrupt the stored state: a first_seen_date after an existing row makes that row's divisor
-    # N = 0 when day 3's attribute change recomputes every row of `a`, after dim_company and the
-    # contact history were already written in the run.
+    # N = 0 when day 3's new contact date (day 1) recomputes the rows of `a` from day 1 on, after
+    # dim_company and the contact history were already written in the run.
     warehouse.execute("UPDATE dbo.dim_company SET first_seen_date = @d WHERE company_id = 'a';", {"d": day(2)})
-    stage_crm(warehouse, day(3), [("a", "A2", None, None, day(3))])
+    stage_crm(warehouse, day(3), [("a", "A2", None, None, day(1))])
     stage_usage(warehouse, day(3), [("a", 1, 1)])
     before = snapshot_all(warehouse)
 
@@ -389,7 +395,7 @@ def second_session(engine, warehouse, request):
 def test_rule9_a_run_waits_for_the_load_lock_held_by_another_session(warehouse, second_session):
     stage_usage(warehouse, day(1), [("a", 1, 1)])
     second_session.execute(
-        "BEGIN TRANSACTION; DECLARE @granted INT;"
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; DECLARE @granted INT;"
         " EXEC @granted = sp_getapplock @Resource = N'dbo.usp_merge_fact_daily_company_activity',"
         " @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 0;"
         " IF @granted < 0 THROW 50000, N'lock not granted', 1;"
@@ -411,3 +417,106 @@ def test_rule9_a_run_waits_for_the_load_lock_held_by_another_session(warehouse, 
     worker.join(timeout=120)
     assert not worker.is_alive() and not errors
     assert last_log(warehouse, "waiting")["status"] == "succeeded"
+
+
+# -- inputs the engines would read differently -----------------------------------------------------
+
+
+def test_inputs_a_usage_id_with_surrounding_spaces_is_refused_before_it_can_collide(warehouse):
+    """'acme ' and 'acme' are one id for SQL Server (trailing spaces are padded away) and two for DuckDB:
+    the procedure refuses the staged day on every engine, naming the id (50005), before the duplicate
+    check would find a duplicate on SQL Server only."""
+    stage_usage(warehouse, day(1), [("acme", 1, 1), ("acme ", 2, 2)])
+    before = snapshot_all(warehouse)
+    with pytest.raises(WarehouseError) as caught:
+        run(warehouse, day(1), run_id="spaces")
+    assert caught.value.number == 50005
+    assert str(caught.value) == ("stg.product_usage_daily: company_id 'acme ' of usage_date 2026-03-01 has leading "
+                                 "or trailing whitespace (docs/usage-api.md)")
+    after = snapshot_all(warehouse)
+    assert after.pop("etl.load_log")[-1]["status"] == "failed"
+    before.pop("etl.load_log")
+    assert after == before
+
+
+def test_inputs_a_percent_in_an_id_reaches_the_error_and_the_load_log_intact(warehouse):
+    """THROW reserves % in its message: the procedure escapes the ids it puts there."""
+    stage_usage(warehouse, day(1), [("ac%me", 1, 1), ("ac%me", 2, 2)])
+    with pytest.raises(WarehouseError) as caught:
+        run(warehouse, day(1), run_id="percent")
+    expected = "stg.product_usage_daily has duplicate rows for usage_date 2026-03-01 (e.g. company_id 'ac%me')"
+    assert (caught.value.number, str(caught.value)) == (50001, expected)
+    assert last_log(warehouse, "percent")["message"] == expected
+
+
+@pytest.mark.parametrize("contact", [dt.date(1, 1, 1), dt.date(1899, 12, 31)])
+def test_inputs_a_contact_date_before_1900_is_refused(warehouse, contact):
+    """A placeholder such as 0001-01-01 (before 0001-01-07 the 7-day arithmetic would overflow on SQL
+    Server, error 517): refused, naming the company and the date (50006)."""
+    stage_crm(warehouse, day(1), [("a", "A", None, None, contact)])
+    with pytest.raises(WarehouseError) as caught:
+        run(warehouse, day(1), run_id="old-contact")
+    assert caught.value.number == 50006
+    assert f"company_id 'a' of snapshot_date 2026-03-01 has last_contact_date {contact.isoformat()}" in str(
+        caught.value)
+    assert warehouse.query("SELECT COUNT(*) AS n FROM dbo.crm_contact_history;") == [{"n": 0}]
+
+
+def _staged_days(warehouse, table: str, column: str) -> list[dt.date]:
+    return [r["d"] for r in warehouse.query(f"SELECT DISTINCT {column} AS d FROM {table} ORDER BY {column};")]
+
+
+def test_staging_keeps_the_retention_days_and_purges_at_most_a_week_a_run(warehouse):
+    for n in range(1, 21):
+        stage_usage(warehouse, day(n), [("a", 1, 1)])
+        stage_crm(warehouse, day(n), [("a", "A", None, None, None)])
+    for table in ("stg.product_usage_daily", "stg.crm_company"):  # staged two days ago
+        warehouse.execute(f"UPDATE {table} SET staged_at = DATEADD(DAY, -2, SYSUTCDATETIME());")
+    stage_usage(warehouse, day(2), [("a", 1, 1)])  # day 2 copied again just now: a backfill about to merge it
+    stage_usage(warehouse, day(40), [("a", 1, 1)])
+    run(warehouse, day(40), staging_retention_days=35)
+    # day(40) - 35 = day(5); the oldest staged day is day 1: days 1..4 go, day 2 (staged just now) stays.
+    assert _staged_days(warehouse, "stg.product_usage_daily", "usage_date") == [day(2), *map(day, range(5, 21)),
+                                                                                 day(40)]
+    assert _staged_days(warehouse, "stg.crm_company", "snapshot_date") == list(map(day, range(5, 21)))
+    run(warehouse, day(40), staging_retention_days=7)  # day(33): at most the 7 days from the oldest (day 2) on
+    assert _staged_days(warehouse, "stg.product_usage_daily", "usage_date") == [day(2), *map(day, range(9, 21)),
+                                                                                 day(40)]
+    assert _staged_days(warehouse, "stg.crm_company", "snapshot_date") == list(map(day, range(12, 21)))
+
+
+def test_rule6_history_past_the_run_budget_waits_in_the_backlog_and_reruns_catch_it_up(warehouse):
+    """A CRM change that moves much history is bounded work: of each touched range a run recomputes the
+    newest @max_history_rows / (touched companies) days, the older part waits in etl.fact_history_backlog
+    with the values it had, and each later run (a rerun of the date too) takes the next slice."""
+    companies = ["a", "b", "c"]
+    for n in range(1, 11):
+        stage_crm(warehouse, day(n), [(c, c.upper(), None, None, None) for c in companies])
+        stage_usage(warehouse, day(n), [(c, 1, 1) for c in companies])
+        run(warehouse, day(n))
+    # Day 11's snapshot says each company was first contacted on day 1: rows 1..10 of each must change.
+    stage_crm(warehouse, day(11), [(c, c.upper(), None, None, day(1)) for c in companies])
+    stage_usage(warehouse, day(11), [(c, 1, 1) for c in companies])
+
+    def since() -> set:
+        return {tuple(row["days_since_last_contact"] for (c, _), row in sorted(fact(warehouse).items()) if c == company)
+                for company in companies}
+
+    def backlog() -> list:
+        return [(r["company_id"], r["recompute_from"], r["recompute_to"]) for r in warehouse.query(
+            "SELECT company_id, recompute_from, recompute_to FROM etl.fact_history_backlog ORDER BY company_id;")]
+
+    # 12 rows for 3 companies: the newest 4 days of each range (days 7-10), then days 3-6, then days 1-2.
+    log = run(warehouse, day(11), run_id="batch-1", max_history_rows=12)
+    assert since() == {(None,) * 6 + (6, 7, 8, 9, 10)}  # day 11's rows are right, days 1-6 wait
+    assert backlog() == [(c, day(1), day(6)) for c in companies]
+    assert log["message"] == "flag re-check skipped; history backlog: 3 companies (3 deferred by this run)"
+    assert (log["rows_inserted"], log["rows_updated"]) == (3, 12)
+    log = run(warehouse, day(11), run_id="batch-2", max_history_rows=12)  # a rerun: the next slice
+    assert (since(), backlog(), log["rows_updated"]) == (
+        {(None, None, 2, 3, 4, 5, 6, 7, 8, 9, 10)}, [(c, day(1), day(2)) for c in companies], 12)
+    log = run(warehouse, day(11), run_id="batch-3", max_history_rows=12)
+    assert (since(), backlog(), log["rows_updated"], log["message"]) == (
+        {tuple(range(11))}, [], 6, "flag re-check skipped")
+    log = run(warehouse, day(11), run_id="batch-4", max_history_rows=12)
+    assert (log["rows_inserted"], log["rows_updated"], log["rows_deleted"]) == (0, 0, 0)  # caught up

@@ -247,3 +247,24 @@ def test_the_dashboard_queries_run_on_every_engine(loaded):
     assert data.trend["dates"] == [day(n) for n in range(1, 9)]
     assert data.freshness["latest_fact_date"] == day(8)
     assert [r["run_date"] for r in data.load_runs] == [day(n) for n in range(8, 0, -1)]
+
+
+def test_churn_risk_daily_groups_text_as_stored_case_included(warehouse):
+    """'Retail' and 'retail' are two industries, as the procedure's rule says (a change of case is a
+    change); the database's case-insensitive collation would fold them into one group."""
+    crm = [("r1", "R1", "Retail", "DE", None), ("r2", "R2", "retail", "DE", None), ("r3", "R3", "Retail ", "de", None)]
+    stage_usage(warehouse, day(1), [(c, 0, 0) for c, *_ in crm])
+    stage_crm(warehouse, day(1), crm)
+    run(warehouse, day(1))
+    got = {
+        (r["churn_risk_reason"], r["industry_tag"], r["country"]): r["companies_at_risk"]
+        for r in warehouse.query("SELECT * FROM rpt.churn_risk_daily;")
+    }
+    # Trailing spaces are dropped (SQL Server would group 'Retail ' with 'Retail' and show either).
+    assert got == {
+        ("low_activity", "Retail", "DE"): 1, ("no_contact", "Retail", "DE"): 1,
+        ("low_activity", "retail", "DE"): 1, ("no_contact", "retail", "DE"): 1,
+        ("low_activity", "Retail", "de"): 1, ("no_contact", "Retail", "de"): 1,
+    }
+    matches = warehouse.query("SELECT COUNT(*) AS n FROM rpt.company_daily_activity WHERE industry_tag = 'retail';")
+    assert matches == [{"n": 1}]  # compared as stored too

@@ -1,10 +1,11 @@
 """A local HTTP stand-in of the three ARM operations the Functions app calls on Data Factory.
 
 It is a real server on a loopback port. It serves only the documented shapes (REST reference, api-version
-2018-06-01): POST .../pipelines/{name}/createRun, GET .../pipelineruns/{runId} and POST
-.../pipelineruns/{runId}/queryActivityruns, and answers anything else 400 so a wrong URL fails the test.
-It records every request (method, path, query, headers, JSON body). `fail_next(status, count)` makes the
-next requests answer with an ARM CloudError body.
+2018-06-01): POST .../pipelines/{name}/createRun, GET .../pipelineruns/{runId}, POST
+.../pipelineruns/{runId}/queryActivityruns and POST .../queryPipelineRuns (filters PipelineName Equals and
+Status In), and answers anything else 400 so a wrong URL fails the test. It records every request (method,
+path, query, headers, JSON body). `fail_next(status, count, only=...)` makes the next requests (whose path
+contains `only`, when given) answer with an ARM CloudError body.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PREFIX = re.escape(FACTORY)
 CREATE_RUN = re.compile(rf"^{PREFIX}/pipelines/(?P<pipeline>[^/]+)/createRun$")
 GET_RUN = re.compile(rf"^{PREFIX}/pipelineruns/(?P<run>[^/]+)$")
 QUERY_ACTIVITY_RUNS = re.compile(rf"^{PREFIX}/pipelineruns/(?P<run>[^/]+)/queryActivityruns$")
+QUERY_PIPELINE_RUNS = re.compile(rf"^{PREFIX}/queryPipelineRuns$")
 
 
 @dataclass
@@ -41,7 +43,7 @@ class ArmStandIn:
     requests: list[Recorded] = field(default_factory=list)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # runId -> PipelineRun body
     activity_pages: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)  # runId -> pages
-    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    failures: list[tuple[int, dict[str, str], str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         stand_in = self
@@ -71,9 +73,9 @@ class ArmStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def fail_next(self, status: int, count: int = 1, retry_after: str | None = None) -> None:
+    def fail_next(self, status: int, count: int = 1, retry_after: str | None = None, only: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        self.failures.extend([(status, headers)] * count)
+        self.failures.extend([(status, headers, only)] * count)
 
     # -- serving ----------------------------------------------------------------------------------------
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
@@ -99,9 +101,10 @@ class ArmStandIn:
             return 400, cloud_error("InvalidApiVersionParameter", f"bad api-version {query.get('api-version')}"), {}
         if headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, cloud_error("InvalidAuthenticationToken", "The access token is invalid."), {}
-        if self.failures:
-            status, extra = self.failures.pop(0)
-            return status, cloud_error(f"Code{status}", f"stand-in answer {status}"), extra
+        for index, (status, extra, only) in enumerate(self.failures):
+            if only is None or only in path:
+                del self.failures[index]
+                return status, cloud_error(f"Code{status}", f"stand-in answer {status}"), extra
         if method == "POST" and (match := CREATE_RUN.match(path)):
             if not isinstance(body, dict):
                 return 400, cloud_error("BadRequest", "the body must be the parameters object"), {}
@@ -123,7 +126,23 @@ class ArmStandIn:
             if index + 1 < len(pages):
                 page["continuationToken"] = str(index + 1)
             return 200, page, {}
+        if method == "POST" and QUERY_PIPELINE_RUNS.match(path):
+            return self.query_pipeline_runs(body)
         return 400, cloud_error("NoRoute", f"the stand-in has no {method} {path}"), {}
+
+    def query_pipeline_runs(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """RunFilterParameters: lastUpdatedAfter/Before required; filters PipelineName Equals, Status In."""
+        if not isinstance(body, dict) or not {"lastUpdatedAfter", "lastUpdatedBefore"} <= set(body):
+            return 400, cloud_error("BadRequest", "lastUpdatedAfter and lastUpdatedBefore are required"), {}
+        runs = list(self.runs.values())
+        for condition in body.get("filters") or []:
+            operand, operator, values = condition.get("operand"), condition.get("operator"), condition.get("values")
+            field_name = {"PipelineName": "pipelineName", "Status": "status"}.get(operand)
+            if field_name is None or operator not in ("Equals", "In") or not isinstance(values, list) or \
+                    (operator == "Equals" and len(values) != 1):
+                return 400, cloud_error("BadRequest", f"unsupported filter {condition}"), {}
+            runs = [run for run in runs if run.get(field_name) in values]
+        return 200, {"value": runs}, {}
 
 
 def cloud_error(code: str, message: str) -> dict[str, Any]:

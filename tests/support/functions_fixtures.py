@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from company_activity.functions import runtime
 from company_activity.ingest.dates import yesterday
 from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.simulator import UsageApiSimulator
+from tests.support.entra_standin import EntraStandIn
 
 APP_ROOT = Path(__file__).resolve().parents[2] / "function_app"
 MAX_DAYS = 31
@@ -47,10 +49,17 @@ def handlers() -> dict[str, Callable[..., Any]]:
     return {f.get_function_name(): f.get_user_function() for f in module.app.get_functions()}
 
 
+# Every role of the API: the tests of the handlers' behaviour call as a fully entitled operator; what each
+# role may do is tested in tests/app/functions/test_http_security.py.
+ALL_ROLES = ("CompanyActivity.Read", "CompanyActivity.Backfill", "CompanyActivity.ForceReingest")
+CALLER: dict[str, str] = {}
+
+
 @pytest.fixture()
 def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, usage_api: UsageApiSimulator,
-            container_name: str, blob_service: BlobServiceClient) -> Iterator[dict[str, str]]:
+            container_name: str, blob_service: BlobServiceClient, entra: EntraStandIn) -> Iterator[dict[str, str]]:
     env = {
+        **entra.settings(),
         "USAGE_API_BASE_URL": usage_api.base_url,
         "USAGE_API_KEY": usage_api.api_key,
         "USAGE_API_PAGE_SIZE": "500",
@@ -64,6 +73,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, usage_api: UsageA
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys.modules[__name__], "CALLER", entra.header(*ALL_ROLES))
     runtime.reset()
     yield env
     runtime.reset()
@@ -72,14 +82,18 @@ def app_env(monkeypatch: pytest.MonkeyPatch, azurite: Azurite, usage_api: UsageA
         container.delete_container()
 
 
-def post(handlers: dict[str, Callable[..., Any]], body: bytes) -> tuple[func.HttpResponse, Collected]:
+def post(handlers: dict[str, Callable[..., Any]], body: bytes,
+         headers: dict[str, str] | None = None) -> tuple[func.HttpResponse, Collected]:
     out = Collected()
-    request = func.HttpRequest("POST", "http://localhost/api/backfill", body=body, params={"code": "k"})
+    request = func.HttpRequest("POST", "http://localhost/api/backfill", body=body,
+                               headers=CALLER if headers is None else headers)
     return handlers["backfill"](request, out), out
 
 
-def get_status(handlers: dict[str, Callable[..., Any]], **params: str) -> func.HttpResponse:
-    return handlers["ingestions"](func.HttpRequest("GET", "http://localhost/api/ingestions", body=b"", params=params))
+def get_status(handlers: dict[str, Callable[..., Any]], headers: dict[str, str] | None = None,
+               **params: str) -> func.HttpResponse:
+    return handlers["ingestions"](func.HttpRequest("GET", "http://localhost/api/ingestions", body=b"", params=params,
+                                                   headers=CALLER if headers is None else headers))
 
 
 def body_of(response: func.HttpResponse) -> Any:

@@ -12,6 +12,7 @@ import pytest
 
 from company_activity.ingest.usage_api import RetryPolicy
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
+from tests.support.entra_standin import EntraStandIn
 
 SESSION_COMPANIES = 2500
 SESSION_SEED = 20240501
@@ -62,3 +63,11 @@ class SleepRecorder:
 @pytest.fixture()
 def sleeps() -> SleepRecorder:
     return SleepRecorder()
+
+
+@pytest.fixture(scope="session")
+def entra() -> Iterator[EntraStandIn]:
+    """The local token issuer: `.settings()` for AUTH_*, `.header(*roles)` for an Authorization header."""
+    stand_in = EntraStandIn()
+    yield stand_in
+    stand_in.close()

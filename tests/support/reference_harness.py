@@ -21,12 +21,13 @@ from tests.support.reference_model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLI
 
 SQLSERVER_ENV = "SQLSERVER_TEST_CONNECTION_STRING"
 TABLES = (
-    "dbo.fact_daily_company_activity",
+    "dbo.fact_daily_company_activity_base",
     "dbo.dim_company",
     "dbo.crm_contact_history",
     "stg.product_usage_daily",
     "stg.crm_company",
     "etl.load_log",
+    "etl.fact_history_backlog",
 )
 REL_TOL = 1e-9
 MAX_REPORTED = 12

@@ -26,6 +26,10 @@ FACT_VALUE_COLUMNS = (
     "churn_risk_reason",
 )
 FACT_COLUMNS = ("company_id", "activity_date", *FACT_VALUE_COLUMNS, "load_run_id")
+ATTRIBUTES = ("company_name", "industry_tag", "country")
+# What a fact row stores: the attributes are the company's current ones, joined at read time (rule 7), so
+# a change of attributes changes no stored row and no load_run_id (rule 8).
+STORED_COLUMNS = tuple(c for c in FACT_VALUE_COLUMNS if c not in ATTRIBUTES)
 DIM_COLUMNS = (
     "company_id",
     "company_name",
@@ -115,7 +119,7 @@ class ReferenceWarehouse:
         day = load.run_date
         # "No such rows = no snapshot for this date": a snapshot without rows is no snapshot.
         snapshot = load.crm or None
-        # Rule 6: companies whose first_seen_date, contact history or CRM attributes change in this run.
+        # Rule 6: companies whose first_seen_date or contact history change in this run.
         changed: set[str] = set()
         if snapshot is not None:
             self._apply_snapshot(day, snapshot, changed)
@@ -153,12 +157,16 @@ class ReferenceWarehouse:
             old_row = self.fact.get(key)
             if old_row is None:
                 inserted += 1
-            elif any(_differs(old_row[c], new_row[c]) for c in FACT_VALUE_COLUMNS):
+            elif any(_differs(old_row[c], new_row[c]) for c in STORED_COLUMNS):
                 updated += 1
             else:
                 continue  # Rule 8: unchanged rows keep their load_run_id (and loaded_at)
             new_row["load_run_id"] = load.run_id
             self.fact[key] = new_row
+        # Rule 7: every row shows its company's current attributes (read through the view; not a write).
+        for (company, _), row in self.fact.items():
+            dim = self.dim[company]
+            row.update(company_name=dim.company_name, industry_tag=dim.industry_tag, country=dim.country)
         return RunCounts(rows_inserted=inserted, rows_updated=updated, rows_deleted=len(deleted))
 
     def _apply_snapshot(self, day: date, rows: Sequence[CrmSnapshotRow], changed: set[str]) -> None:
@@ -184,12 +192,13 @@ class ReferenceWarehouse:
                 )
                 self.dim[row.company_id] = dim
                 changed.add(row.company_id)
-            # Rule 1: attributes only from a snapshot whose date is >= the stored crm_snapshot_date.
+            # Rule 1: attributes only from a snapshot whose date is >= the stored crm_snapshot_date. They
+            # move no stored fact row (rule 7 reads them through the view), so they touch nothing here.
             if dim.crm_snapshot_date is None or day >= dim.crm_snapshot_date:
                 attributes = (row.company_name, row.industry_tag, row.country)
-                if attributes != (dim.company_name, dim.industry_tag, dim.country):
+                stored = (dim.company_name, dim.industry_tag, dim.country)
+                if dim.crm_snapshot_date != day or _attributes_differ(attributes, stored):
                     dim.company_name, dim.industry_tag, dim.country = attributes
-                    changed.add(row.company_id)
                 dim.crm_snapshot_date = day
             if day < dim.first_seen_date:
                 dim.first_seen_date = day
@@ -255,6 +264,13 @@ class ReferenceWarehouse:
             "churn_risk_reason": ",".join(reasons) if reasons else None,
             "load_run_id": None,
         }
+
+
+def _attributes_differ(new: tuple[str | None, ...], old: tuple[str | None, ...]) -> bool:
+    """A reload of the same snapshot date compares attributes by code point and, as SQL Server compares
+    text, ignores trailing spaces: 'Acme' -> 'Acme ' is no change (the stored spelling stays)."""
+    return any((a is None) != (b is None) or (a is not None and b is not None and a.rstrip(" ") != b.rstrip(" "))
+               for a, b in zip(new, old, strict=True))
 
 
 def _differs(old: object, new: object) -> bool:

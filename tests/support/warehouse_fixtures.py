@@ -1,8 +1,9 @@
 """Warehouse fixtures: every SQL test runs on each engine available.
 
 DuckDB always (a copy of a deployed template file per test). SQL Server when
-SQLSERVER_TEST_CONNECTION_STRING is set: the tests create their own database (UTF-8 collation, as
-in Azure SQL), deploy once, and empty every table before each test; the login needs CREATE DATABASE.
+SQLSERVER_TEST_CONNECTION_STRING is set: the tests create their own database (UTF-8 collation and read
+committed snapshot on, as in Azure SQL), deploy once, and empty every table before each test; the login
+needs CREATE DATABASE.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from company_activity_local.warehouse import Warehouse, open_warehouse
 SQLSERVER_ENV = "SQLSERVER_TEST_CONNECTION_STRING"
 # Emptied before each SQL Server test (the DuckDB tests get a fresh file).
 TABLES = (
-    "dbo.fact_daily_company_activity",
+    "dbo.fact_daily_company_activity_base",
     "dbo.dim_company",
     "dbo.crm_contact_history",
     "stg.product_usage_daily",
     "stg.crm_company",
     "etl.load_log",
+    "etl.fact_history_backlog",
 )
 ENGINES = ["duckdb", "sqlserver"]
 
@@ -54,6 +56,9 @@ def sqlserver_connection_string() -> Iterator[str]:
     name = f"ca_test_{uuid.uuid4().hex[:10]}"
     admin = pyodbc.connect(connection_string, autocommit=True)
     admin.execute(f"CREATE DATABASE [{name}] COLLATE Latin1_General_100_CI_AS_SC_UTF8")
+    # As Azure SQL Database runs (both on there, and they cannot be turned off); SQL Server's default is off.
+    admin.execute(f"ALTER DATABASE [{name}] SET READ_COMMITTED_SNAPSHOT ON WITH ROLLBACK IMMEDIATE")
+    admin.execute(f"ALTER DATABASE [{name}] SET ALLOW_SNAPSHOT_ISOLATION ON")
     try:
         database = _with_database(connection_string, name)
         with open_warehouse(connection_string=database) as warehouse:

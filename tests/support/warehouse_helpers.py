@@ -64,7 +64,9 @@ def snapshot_all(warehouse: Warehouse) -> dict[str, list[dict[str, Any]]]:
         "dbo.dim_company": "company_id",
         "dbo.crm_contact_history": "company_id, contact_date",
         "stg.product_usage_daily": "usage_date, company_id, active_users",
-        "stg.crm_company": "snapshot_date, company_id, company_name",
+        # Names compare by code point: SQL Server orders the database's case-insensitive collation
+        # linguistically, which the DuckDB engine does not reproduce (docs/tsql-subset.md).
+        "stg.crm_company": "snapshot_date, company_id, company_name COLLATE Latin1_General_100_BIN2_UTF8",
         "etl.load_log": "load_id",
     }
     return {table: warehouse.query(f"SELECT * FROM {table} ORDER BY {order};") for table, order in orders.items()}

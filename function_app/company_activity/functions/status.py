@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from company_activity.functions import runtime
+from company_activity.functions.caller import ROLE_READ
 from company_activity.ingest.backfill import RequestInvalid, parse_status_query
 from company_activity.ingest.bronze import day_statuses, status_body
 from company_activity.ingest.dates import yesterday
@@ -11,14 +12,18 @@ bp = func.Blueprint()
 
 
 @bp.function_name("ingestions")
-@bp.route(route="ingestions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="ingestions", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def ingestions(req: func.HttpRequest) -> func.HttpResponse:
-    """Answer 200 with one entry per date, 400 naming the bad parameter, 500 if misconfigured."""
+    """Answer 200 with one entry per date, 400 naming the bad parameter, 401/403 without a token or the read
+    role, 500 if misconfigured."""
     try:
         settings = runtime.settings()
     except runtime.Misconfigured as exc:
         return runtime.misconfigured_response(exc)
-    params = {k: v for k, v in req.params.items() if k != "code"}  # `code` carries the function key
+    caller = runtime.authorize(req, settings, ROLE_READ)
+    if isinstance(caller, func.HttpResponse):
+        return caller
+    params = {k: v for k, v in req.params.items() if k != "code"}  # `code` (a function key) is not a date
     try:
         dates = parse_status_query(params, yesterday=yesterday(settings.dates.tz), max_days=settings.dates.max_days)
     except RequestInvalid as exc:

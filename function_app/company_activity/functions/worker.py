@@ -31,6 +31,7 @@ def backfill_worker(msg: func.QueueMessage) -> None:
             runtime.log.info("backfill %s: already committed (run %s) and force is false; skipped",
                              message.date, committed.run_id)
             return
-    result = ingest_day_with_settings(settings.ingest, message.date, container=container)
+    result = ingest_day_with_settings(settings.ingest, message.date, container=container,
+                                      allow_fewer=message.allow_fewer)
     if not result.committed:
         raise runtime.IngestionFailed(result.summary())

@@ -15,9 +15,9 @@ from typing import Any
 from company_activity.errors import InputError
 from company_activity.ingest.dates import DateFieldError, date_range, day_count, parse_iso_date, shown
 
-BACKFILL_FIELDS = ("start_date", "end_date", "force")
+BACKFILL_FIELDS = ("start_date", "end_date", "force", "allow_fewer_records")
 STATUS_FIELDS = ("start_date", "end_date")
-MESSAGE_FIELDS = ("date", "force")
+MESSAGE_FIELDS = ("date", "force", "allow_fewer_records")
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -55,6 +55,7 @@ class DateRange:
 class BackfillRequest:
     range: DateRange
     force: bool
+    allow_fewer: bool = False  # a re-ingest may replace a committed day with fewer records (bronze.commit)
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,13 @@ class BackfillMessage:
 
     date: date
     force: bool = False
+    allow_fewer: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({"date": self.date.isoformat(), "force": self.force})
+        body: dict[str, Any] = {"date": self.date.isoformat(), "force": self.force}
+        if self.allow_fewer:  # only when set: messages of the previous release keep their exact shape
+            body["allow_fewer_records"] = True
+        return json.dumps(body)
 
 
 def _error(field: str, value: object, message: str) -> FieldError:
@@ -141,12 +146,27 @@ def parse_backfill_body(body: bytes, *, yesterday: date, max_days: int) -> Backf
     """`{"start_date": "...", "end_date": "...", "force": false}` -> BackfillRequest, else RequestInvalid."""
     fields = parse_json_object(body, BACKFILL_FIELDS)
     date_range_, errors = _date_range(fields, yesterday=yesterday, max_days=max_days)
-    force = fields.get("force", False)
-    if not isinstance(force, bool):
-        errors.append(_error("force", force, f"force must be true or false, got {type(force).__name__} {shown(force)}"))
+    force, allow_fewer = _flags(fields, errors)
     if errors or date_range_ is None:
         raise RequestInvalid(errors)
-    return BackfillRequest(date_range_, force)
+    return BackfillRequest(date_range_, force, allow_fewer)
+
+
+def _flags(fields: Mapping[str, Any], errors: list[FieldError]) -> tuple[bool, bool]:
+    """force and allow_fewer_records: booleans, and the second only with the first (it is about re-ingesting)."""
+    values = []
+    for name in ("force", "allow_fewer_records"):
+        value = fields.get(name, False)
+        if not isinstance(value, bool):
+            message = f"{name} must be true or false, got {type(value).__name__} {shown(value)}"
+            errors.append(_error(name, value, message))
+            value = False
+        values.append(value)
+    force, allow_fewer = values
+    if allow_fewer and not force:
+        errors.append(_error("allow_fewer_records", True, "allow_fewer_records applies to a re-ingest: it needs "
+                                                          "force true"))
+    return force, allow_fewer
 
 
 def parse_status_query(params: Mapping[str, str], *, yesterday: date, max_days: int) -> DateRange:
@@ -187,9 +207,7 @@ def parse_backfill_message(text: str | bytes, *, yesterday: date) -> BackfillMes
             errors.append(_from_date_error(exc))
     if day is not None and day > yesterday:
         errors.append(_error("date", day.isoformat(), f"date {day} is after yesterday ({yesterday})"))
-    force = fields.get("force", False)
-    if not isinstance(force, bool):
-        errors.append(_error("force", force, f"force must be true or false, got {type(force).__name__} {shown(force)}"))
+    force, allow_fewer = _flags(fields, errors)
     if errors or day is None:
         raise RequestInvalid(errors)
-    return BackfillMessage(day, force)
+    return BackfillMessage(day, force, allow_fewer)

@@ -11,12 +11,13 @@ condition (`If-None-Match: *` for the first commit of a day, `If-Match: <etag>` 
 through the manifest, so they see either the previous committed run or the new one, never a mix.
 When two runs of one day race, the loser's conditional write fails; it re-reads the manifest and swaps
 again on top of the winner (its run is complete and verified, so it is a legitimate newer version of the
-day), then deletes the run folder it replaced. Every swap deletes the folder it replaced, so a manifest
-never points at a deleted folder: run ids are unique and a replaced run is never committed again.
+day). A run that holds fewer records than the committed one does not replace it unless asked explicitly
+(FewerRecordsRefused). A replaced run's folder is kept, marked with `_replaced.json` (its manifest), and
+never cleaned up: `restore_replaced` commits it again.
 
-Folders that no manifest points at (failed or rejected runs) are deleted by the next commit of the day
-once they are older than a grace period. A run refuses to commit when it is older than half that grace
-period, so cleanup can never delete a folder that is about to be committed.
+Folders that no manifest points at and that were never committed (failed or rejected runs) are deleted by
+the next commit of the day once they are older than a grace period. A run refuses to commit when it is
+older than half that grace period, so cleanup can never delete a folder that is about to be committed.
 
 Part files are written with staged blocks and compressed incrementally, so memory stays at about one
 block plus one page whatever the size of the day. Written by hand because the Azure SDK's upload helpers
@@ -29,6 +30,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import secrets
 import zlib
@@ -45,13 +47,22 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
 from company_activity.errors import OperationalError
-from company_activity.ingest.dates import DateFieldError, date_range, format_instant, parse_instant, utc_now
+from company_activity.ingest.dates import DateFieldError, date_range, format_instant, parse_instant, shown, utc_now
+from company_activity.ingest.gzip_lines import (
+    MAX_LINE_BYTES,
+    CorruptGzip,
+    DecompressionLimitExceeded,
+    GzipLines,
+    inflate_lines,
+    output_limit,
+)
 
 log = logging.getLogger(__name__)
 
 DATASET = "product_usage"
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "_manifest.json"
+REPLACED_NAME = "_replaced.json"  # in a run folder: this run was committed once, then replaced (kept, restorable)
 PART_PREFIX = "part"
 REJECTED_PREFIX = "rejected"
 DEFAULT_PART_MAX_BYTES = 256 * 1024 * 1024  # uncompressed bytes per part file before rolling to the next
@@ -80,6 +91,11 @@ class IntegrityError(BronzeError):
 
 class CommitRefused(BronzeError):
     """The run may not commit (too old, or lost too many races); the previous commit is untouched."""
+
+
+class FewerRecordsRefused(CommitRefused):
+    """The run holds fewer records than the committed run it would replace, and that was not explicitly
+    allowed (an API that suddenly returns less must not silently shrink a committed day)."""
 
 
 # ----------------------------------------------------------------------------------------------- paths
@@ -228,10 +244,14 @@ class Manifest:
             raise ManifestError(f"{where}: record_count {manifest.record_count} differs from the sum over files")
         if manifest.rejected_count != sum(f.records for f in manifest.rejected_files):
             raise ManifestError(f"{where}: rejected_count {manifest.rejected_count} differs from the sum over files")
-        every = (*manifest.files, *manifest.rejected_files)
-        outside = [f.path for f in every if not f.path.startswith(manifest.run_path)]
-        if outside:
-            raise ManifestError(f"{where}: files outside the run folder {manifest.run_path}: {outside}")
+        for kind, entries in ((PART_PREFIX, manifest.files), (REJECTED_PREFIX, manifest.rejected_files)):
+            pattern = re.compile(re.escape(manifest.run_path) + re.escape(kind) + r"-\d{5}\.jsonl\.gz")
+            wrong = [f.path for f in entries if not pattern.fullmatch(f.path)]
+            if wrong:
+                # Readers write these paths under a local folder and the copy reads them: nothing but the
+                # exact file names a run writes may appear (no "..", no subfolder, no other file).
+                raise ManifestError(f"{where}: {shown(wrong[0])} is not a {kind} file of run {manifest.run_id}: "
+                                    f"outside the run folder or not named {manifest.run_path}{kind}-NNNNN.jsonl.gz")
         return manifest
 
 
@@ -447,18 +467,21 @@ def _read_manifest_with_etag(container: ContainerClient, day: date) -> tuple[Man
 
 
 def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta = DEFAULT_GRACE,
-           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS,
-           after_read: Callable[[Manifest | None], None] | None = None) -> CommitOutcome:
-    """Make `manifest` the day's committed run (conditional write), then clean up replaced and orphaned runs.
+           now: datetime | None = None, attempts: int = COMMIT_ATTEMPTS, allow_fewer: bool = False,
+           restoring: bool = False, after_read: Callable[[Manifest | None], None] | None = None) -> CommitOutcome:
+    """Make `manifest` the day's committed run (conditional write), keep the run it replaced, clean up orphans.
 
     `committed_at` is stamped with the time of the write. Raises CommitRefused when the run is older than
-    grace/2 (cleanup may already consider its folder an orphan) or when the manifest kept changing under it
-    for `attempts` tries. `after_read` is called with the manifest each attempt read, just before its
-    conditional write: the moment a competing commit makes the write fail and the attempt start over.
+    grace/2 (cleanup may already consider its folder an orphan; not checked when `restoring` a replaced run,
+    which cleanup never deletes) or when the manifest kept changing under it for `attempts` tries, and
+    FewerRecordsRefused when the committed run holds more records, unless `allow_fewer`. The replaced run's
+    folder is kept and marked (REPLACED_NAME, holding its manifest), so `restore_replaced` can bring it back.
+    `after_read` is called with the manifest each attempt read, just before its conditional write: the moment
+    a competing commit makes the write fail and the attempt start over.
     """
     instant = now or utc_now()
     age = instant - manifest.started_at
-    if age > grace / 2:
+    if age > grace / 2 and not restoring:
         raise CommitRefused(
             f"run {manifest.run_id} started {age} ago, more than half the cleanup grace period ({grace}); "
             "not committed (its folder may be cleaned up as an orphan)"
@@ -468,6 +491,12 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
     blob = container.get_blob_client(manifest_path(manifest.date))
     for attempt in range(1, attempts + 1):
         current, etag = _read_manifest_with_etag(container, manifest.date)
+        if current is not None and manifest.record_count < current.record_count and not allow_fewer:
+            raise FewerRecordsRefused(
+                f"{manifest.date} is committed with {current.record_count} records (run {current.run_id}); run "
+                f"{manifest.run_id} has {manifest.record_count}: not committed, the committed day is unchanged. "
+                "Replacing a day with fewer records must be asked for explicitly (allow_fewer_records / "
+                "--allow-fewer); a replaced run is always kept")
         if after_read is not None:
             after_read(current)
         try:
@@ -482,10 +511,47 @@ def commit(container: ContainerClient, manifest: Manifest, *, grace: timedelta =
                      manifest.date, manifest.run_id, attempt)
             continue
         replaced = current.run_id if current is not None else None
-        deleted = cleanup_day(container, manifest.date, replaced_run_id=replaced, grace=grace, now=now)
+        if current is not None:
+            _mark_replaced(container, current, by=manifest.run_id, at=instant)
+        deleted = cleanup_day(container, manifest.date, grace=grace, now=now)
         return CommitOutcome(manifest, replaced, attempt, deleted)
     raise CommitRefused(f"manifest of {manifest.date} changed on each of {attempts} commit attempts; "
                         f"run {manifest.run_id} not committed")
+
+
+def _mark_replaced(container: ContainerClient, replaced: Manifest, *, by: str, at: datetime) -> None:
+    """Keep the replaced run: its folder stays, with its manifest and who replaced it (never cleaned up)."""
+    marker = {"replaced_by": by, "replaced_at": format_instant(at), "manifest": json.loads(replaced.to_json())}
+    container.upload_blob(replaced.run_path + REPLACED_NAME, json.dumps(marker, indent=2).encode(), overwrite=True,
+                          content_settings=_JSON_CONTENT)
+    log.info("bronze %s: run %s replaced by %s; kept (restorable)", replaced.date, replaced.run_id, by)
+
+
+def replaced_runs(container: ContainerClient, day: date) -> dict[str, Manifest]:
+    """The day's kept runs that a later commit replaced, by run id, with the manifest each had."""
+    found = {}
+    for item in container.list_blobs(name_starts_with=day_prefix(day)):
+        if item.name.endswith("/" + REPLACED_NAME):
+            marker = json.loads(container.get_blob_client(item.name).download_blob().readall())
+            manifest = Manifest.from_json(json.dumps(marker.get("manifest")), where=item.name)
+            if manifest.date == day and item.name == manifest.run_path + REPLACED_NAME:
+                found[manifest.run_id] = manifest
+    return found
+
+
+def restore_replaced(container: ContainerClient, day: date, run_id: str, *,
+                     now: datetime | None = None) -> CommitOutcome:
+    """Commit a kept replaced run again (it may hold fewer records than the current one: restoring is the
+    explicit request). Its files are verified first; the run it displaces is kept in turn."""
+    kept = replaced_runs(container, day).get(run_id)
+    if kept is None:
+        raise BronzeError(f"{day}: no kept replaced run {shown(run_id)} (see replaced_runs)")
+    for entry in (*kept.files, *kept.rejected_files):
+        for _ in iter_file_lines(container, entry):
+            pass
+    outcome = commit(container, kept, now=now, allow_fewer=True, restoring=True)
+    container.delete_blob(kept.run_path + REPLACED_NAME)
+    return outcome
 
 
 # -------------------------------------------------------------------------------------- cleanup/listing
@@ -510,21 +576,22 @@ def delete_run(container: ContainerClient, day: date, run_id: str) -> int:
     return len(names)
 
 
-def cleanup_day(container: ContainerClient, day: date, *, replaced_run_id: str | None = None,
-                grace: timedelta = DEFAULT_GRACE, now: datetime | None = None) -> tuple[str, ...]:
-    """Delete the replaced run and orphaned runs older than `grace`; never the run the manifest names now."""
+def cleanup_day(container: ContainerClient, day: date, *, grace: timedelta = DEFAULT_GRACE,
+                now: datetime | None = None) -> tuple[str, ...]:
+    """Delete orphaned run folders older than `grace`: never the committed run, never a kept replaced run."""
     committed = read_manifest(container, day)
-    keep = committed.run_id if committed is not None else None
+    keep = {committed.run_id} if committed is not None else set()
+    names = (blob.name for blob in container.list_blobs(name_starts_with=day_prefix(day)))
+    keep |= {name.rsplit("/", 2)[-2] for name in names if name.endswith("/" + REPLACED_NAME)}
     cutoff = (now or utc_now()) - grace
     deleted = []
     for run_id in run_ids(container, day):
-        if run_id == keep:
-            continue
-        if run_id == replaced_run_id or run_started_at(run_id) < cutoff:
+        if run_id not in keep and run_started_at(run_id) < cutoff:
             delete_run(container, day, run_id)
             deleted.append(run_id)
     if deleted:
-        log.info("bronze %s: deleted run folders %s (committed: %s)", day, deleted, keep)
+        log.info("bronze %s: deleted orphaned run folders %s (committed: %s)", day, deleted,
+                 committed.run_id if committed else None)
     return tuple(deleted)
 
 
@@ -586,13 +653,15 @@ def day_statuses(container: ContainerClient, start: date, end: date) -> list[Day
     return out
 
 
-def iter_file_lines(container: ContainerClient, entry: BronzeFile,
-                    raw: Callable[[bytes], object] | None = None) -> Iterator[bytes]:
+def iter_file_lines(container: ContainerClient, entry: BronzeFile, raw: Callable[[bytes], object] | None = None,
+                    *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
     """The lines of one committed file, verified: IntegrityError on a missing blob or any mismatch.
 
     Verification completes when the file's last line has been read, before the iterator ends, so a
     consumer that acts only once iteration finishes never acts on a corrupt file. `raw` receives the
-    stored (gzip) bytes chunk by chunk, e.g. to save the file as it is.
+    stored (gzip) bytes chunk by chunk, e.g. to save the file as it is. Decompression is bounded
+    (gzip_lines.py): no line longer than `max_line_bytes`, no more output than the manifest's record
+    count allows at that length, so a forged file cannot exhaust memory or disk.
     """
     try:
         downloader = container.get_blob_client(entry.path).download_blob()
@@ -602,26 +671,23 @@ def iter_file_lines(container: ContainerClient, entry: BronzeFile,
             "(the day may have been re-committed while it was being read: read the manifest again)"
         ) from None
     sha, stored, lines = hashlib.sha256(), 0, 0
-    inflater = zlib.decompressobj(_GZIP_WBITS)
-    tail = b""
+    reader = GzipLines(entry.path, max_line_bytes=max_line_bytes,
+                       max_output_bytes=output_limit(entry.records, max_line_bytes))
     try:
         for chunk in downloader.chunks():
             if raw is not None:
                 raw(chunk)
             sha.update(chunk)
             stored += len(chunk)
-            data = inflater.decompress(chunk)
-            while inflater.eof and inflater.unused_data:  # concatenated gzip members
-                rest = inflater.unused_data
-                inflater = zlib.decompressobj(_GZIP_WBITS)
-                data += inflater.decompress(rest)
-            pieces = (tail + data).split(b"\n")
-            tail = pieces.pop()
-            lines += len(pieces)
-            yield from pieces
-    except zlib.error as exc:
+            for line in reader.feed(chunk):
+                lines += 1
+                yield line
+    except CorruptGzip as exc:
         raise IntegrityError(f"{entry.path} is not a valid gzip file: {exc}") from None
-    if tail:
+    except DecompressionLimitExceeded as exc:
+        raise IntegrityError(str(exc)) from None
+    tail = reader.finish()
+    if tail is not None:
         lines += 1
         yield tail
     problems = []
@@ -631,7 +697,7 @@ def iter_file_lines(container: ContainerClient, entry: BronzeFile,
         problems.append(f"sha256 {sha.hexdigest()}, manifest says {entry.sha256}")
     if lines != entry.records:
         problems.append(f"{lines} records, manifest says {entry.records}")
-    if not inflater.eof:
+    if not reader.complete:
         problems.append("gzip stream is truncated")
     if problems:
         raise IntegrityError(f"{entry.path} does not match its manifest: " + "; ".join(problems))
@@ -677,10 +743,13 @@ def iter_run_rejects(container: ContainerClient, day: date, run_id: str) -> Iter
     No manifest describes such a run, so nothing is verified beyond gzip and JSON.
     """
     for blob in container.list_blobs(name_starts_with=run_prefix(day, run_id) + REJECTED_PREFIX):
-        inflater = zlib.decompressobj(_GZIP_WBITS)
-        text = inflater.decompress(container.get_blob_client(blob.name).download_blob().readall())
-        for line in text.splitlines():
-            yield json.loads(line)
+        chunks = container.get_blob_client(blob.name).download_blob().chunks()
+        try:
+            for line in inflate_lines(chunks, where=blob.name):
+                if line.strip():
+                    yield json.loads(line)
+        except (CorruptGzip, DecompressionLimitExceeded) as exc:
+            raise BronzeError(str(exc)) from None
 
 
 def download_committed_day(container: ContainerClient, day: date, dest: Path) -> Manifest | None:
@@ -688,26 +757,58 @@ def download_committed_day(container: ContainerClient, day: date, dest: Path) ->
 
     Each file is verified against the manifest (bytes, sha256, records) while it downloads and appears
     under its name only once verified, so dest never holds a partial or damaged file. None when the day
-    is not committed (nothing is written).
+    is not committed (nothing is written). The paths come from the container, which others can write to:
+    Manifest.from_json admits only the run's own part/rejected file names, and every folder and file is
+    created under dest without following a symbolic link (BronzeError instead), so nothing lands outside.
     """
     manifest = read_manifest(container, day)
     if manifest is None:
         return None
+    dest.mkdir(parents=True, exist_ok=True)  # dest itself is the operator's choice, links included
+    root = dest.resolve()
     for entry in (*manifest.files, *manifest.rejected_files):
-        target = dest / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _local_target(root, entry.path)
         partial = target.with_name(target.name + ".partial")
         try:
-            with partial.open("wb") as out:
+            with _create_no_follow(partial) as out:
                 for _ in iter_file_lines(container, entry, raw=out.write):
                     pass
             partial.replace(target)
         finally:
-            partial.unlink(missing_ok=True)
-    (dest / manifest_path(day)).write_bytes(manifest.to_json())
+            if not partial.is_symlink():
+                partial.unlink(missing_ok=True)
+    with _create_no_follow(_local_target(root, manifest_path(day))) as out:
+        out.write(manifest.to_json())
     return manifest
 
 
+def _local_target(root: Path, relative: str) -> Path:
+    """root/relative with its folders created; BronzeError if it would leave root or pass a symbolic link."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise BronzeError(f"{shown(relative)} is not a relative path inside the destination: refused")
+    current = root
+    for part in parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise BronzeError(f"{current} is a symbolic link: refused to write through it (nothing was saved "
+                              "outside the destination)")
+        current.mkdir(exist_ok=True)
+    target = current / parts[-1]
+    if target.is_symlink():
+        raise BronzeError(f"{target} is a symbolic link: refused to replace what it points to")
+    return target
+
+
+def _create_no_follow(path: Path) -> Any:
+    """Open `path` for writing (created or truncated), never through a symbolic link (O_NOFOLLOW)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise BronzeError(f"{path} is a symbolic link: refused to write through it") from None
+        raise BronzeError(f"{path}: cannot be written ({exc.strerror})") from None
+    return os.fdopen(descriptor, "wb")
 # ---------------------------------------------------------------------------------------- local copies
 
 

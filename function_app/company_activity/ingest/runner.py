@@ -136,12 +136,14 @@ def ingest_day(
     options: BronzeOptions | None = None,
     prefetch: int = PREFETCH_PAGES,
     now: datetime | None = None,
+    allow_fewer: bool = False,
     seen_ids: Callable[[], SeenIds] = SeenIds,
 ) -> IngestResult:
     """Ingest `day` into a new run folder and commit it; see IngestResult.reason when not committed.
 
     API failures, an over-threshold rejected share and a refused commit return committed=False (the
-    previous commit is untouched); storage errors propagate after the run folder was discarded.
+    previous commit is untouched); storage errors propagate after the run folder was discarded. A day that
+    is committed with more records than this run read is left as it is unless `allow_fewer`.
     `seen_ids` makes the store of the day's company ids (duplicate detection), closed at the end.
     """
     options = options or BronzeOptions()
@@ -192,7 +194,7 @@ def ingest_day(
             files=files, rejected_files=rejected_files, started_at=started, committed_at=started,
             source=bronze.Source(public_url(client.base_url), pages),
         )
-        outcome = bronze.commit(container, manifest, grace=options.grace, now=now)
+        outcome = bronze.commit(container, manifest, grace=options.grace, now=now, allow_fewer=allow_fewer)
     except _Rejected as exc:
         return result(False, reason=str(exc))
     except UsageApiError as exc:
@@ -222,9 +224,9 @@ def bronze_container(settings: StorageSettings) -> ContainerClient:
 
 def ingest_day_with_settings(
     settings: IngestSettings, day: date, *, container: ContainerClient | None = None,
-    options: BronzeOptions | None = None,
+    options: BronzeOptions | None = None, allow_fewer: bool = False,
 ) -> IngestResult:
     """ingest_day with the API client and (unless given) the container the settings describe."""
     with UsageApiClient.from_settings(settings.api) as client:
         return ingest_day(day, client, container or bronze_container(settings.storage),
-                          reject_threshold=settings.reject_threshold, options=options)
+                          reject_threshold=settings.reject_threshold, options=options, allow_fewer=allow_fewer)

@@ -41,14 +41,16 @@ from tenacity import (
 
 from company_activity.errors import OperationalError
 from company_activity.ingest.seen_ids import SeenIds
-from company_activity.settings import Secret, UsageApiSettings
+from company_activity.settings import Secret, UsageApiSettings, secure_url
+from company_activity.settings import api_key as settings_api_key
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/v1/usage/daily"
 KEY_HEADER = "X-API-Key"
 MAX_PAGE_SIZE = 10_000
-MAX_COMPANY_ID_LENGTH = 64
+# stg.product_usage_daily.company_id is VARCHAR(64) under a UTF-8 collation: 64 bytes, not characters.
+MAX_COMPANY_ID_BYTES = 64
 METRIC_FIELDS = ("active_users", "events")
 _SHOW_CHARS = 80
 
@@ -140,6 +142,8 @@ class UsageApiClient:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         if not isinstance(api_key, Secret):
             raise TypeError("api_key must be a settings.Secret, so it cannot be logged by accident")
+        secure_url("base_url", base_url)  # the key travels with every request: never in clear text
+        settings_api_key("api_key", api_key.reveal())
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         self.timeout_s = timeout_s
@@ -392,7 +396,8 @@ class DayRecordValidator:
         """Why the record itself is invalid (every rule but the duplicate check), or None."""
         if type(record) is dict:  # the common, valid record in one expression (exact types: bool is not int)
             company, users, events = record.get("company_id"), record.get("active_users"), record.get("events")
-            if (type(company) is str and 0 < len(company) <= MAX_COMPANY_ID_LENGTH
+            if (type(company) is str and 0 < len(company) <= MAX_COMPANY_ID_BYTES and company.isascii()
+                    and not company[0].isspace() and not company[-1].isspace()
                     and record.get("date") == self._iso and type(users) is int and type(events) is int
                     and users >= 0 and events >= 0):
                 return None
@@ -407,9 +412,14 @@ class DayRecordValidator:
         company = record["company_id"]
         if not isinstance(company, str) or not company:
             return f"field 'company_id' must be a non-empty string, got {_show(company)} ({_kind(company)})"
-        if len(company) > MAX_COMPANY_ID_LENGTH:
-            return (f"field 'company_id' must be at most {MAX_COMPANY_ID_LENGTH} characters, "
-                    f"got {len(company)}: {_show(company)}")
+        if company != company.strip():
+            # SQL Server ignores trailing spaces when it compares ids: 'acme ' would be the company 'acme'
+            # there and another one on DuckDB. The CRM contract refuses the same (docs/crm.md).
+            return f"field 'company_id' has leading or trailing whitespace: {_show(company)}"
+        size = len(company.encode("utf-8"))
+        if size > MAX_COMPANY_ID_BYTES:
+            return (f"field 'company_id' must be at most {MAX_COMPANY_ID_BYTES} bytes in UTF-8, "
+                    f"got {size}: {_show(company)}")
         if record.get("date") != self._iso:
             shown = "is missing" if "date" not in record else f"must be {self._iso!r}, got {_show(record['date'])}"
             return f"field 'date' {shown} (company_id {company!r})"

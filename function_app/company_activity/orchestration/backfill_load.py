@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from company_activity.errors import InputError, OperationalError
@@ -22,6 +22,7 @@ from company_activity.orchestration.data_factory import DataFactoryClient, Pipel
 BACKFILL_PIPELINE = "PL_backfill_company_activity"
 DAILY_PIPELINE = "PL_daily_company_activity"
 PER_DATE_ACTIVITY = "RunDailyLoad"
+RUN_HISTORY = timedelta(days=45)  # how long Data Factory keeps pipeline run data
 RUNNING_STATUSES: frozenset[RunStatus] = frozenset({"Queued", "InProgress", "Canceling"})
 _STATES = {"Queued": "queued", "InProgress": "running", "Succeeded": "succeeded", "Failed": "failed",
            "Canceling": "running", "Cancelled": "cancelled"}
@@ -52,6 +53,13 @@ def start_parameters(start: date, end: date) -> dict[str, str]:
 
 def start_backfill_load(client: DataFactoryClient, start: date, end: date) -> str:
     return client.create_run(BACKFILL_PIPELINE, start_parameters(start, end))
+
+
+def running_backfills(client: DataFactoryClient, now: datetime) -> list[PipelineRun]:
+    """Backfill runs that are Queued or InProgress (or being cancelled), oldest first. The window is the run
+    history Data Factory keeps (45 days): a long backfill's last update can be days old."""
+    runs = client.query_runs(BACKFILL_PIPELINE, sorted(RUNNING_STATUSES), now - RUN_HISTORY, now + timedelta(minutes=1))
+    return sorted(runs, key=lambda run: run.run_start or "")
 
 
 def rerun_command(factory: str, resource_group: str, dates: Sequence[date]) -> str:

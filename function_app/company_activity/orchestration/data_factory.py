@@ -18,7 +18,7 @@ throttled, ARM down); the azure-core error is its `__cause__`. The token never a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, get_args
@@ -197,6 +197,24 @@ class DataFactoryClient:
             page = self._call("POST", f"pipelineruns/{run_id}/queryActivityruns", query,
                               what=f"cannot read the activity runs of pipeline run {run_id}")
             runs.extend(page.get("value") or [])
+            token = page.get("continuationToken")
+            if not token:
+                return runs
+            query = {**query, "continuationToken": token}
+
+    def query_runs(self, pipeline: str, statuses: Sequence[str], after: datetime,
+                   before: datetime) -> list[PipelineRun]:
+        """Runs of `pipeline` whose status is one of `statuses`, last updated in [after, before], every page
+        (Pipeline Runs - Query By Factory)."""
+        query: dict[str, Any] = {
+            "lastUpdatedAfter": _instant(after), "lastUpdatedBefore": _instant(before),
+            "filters": [{"operand": "PipelineName", "operator": "Equals", "values": [pipeline]},
+                        {"operand": "Status", "operator": "In", "values": list(statuses)}],
+        }
+        runs: list[PipelineRun] = []
+        while True:
+            page = self._call("POST", "queryPipelineRuns", query, what=f"cannot list the runs of {pipeline}")
+            runs.extend(PipelineRun.from_arm(body) for body in page.get("value") or [] if isinstance(body, dict))
             token = page.get("continuationToken")
             if not token:
                 return runs

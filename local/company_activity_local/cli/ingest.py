@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ingest.add_argument("--date", required=True, help="day to ingest, YYYY-MM-DD (at most yesterday)")
     ingest.add_argument("--force", action="store_true", help="re-ingest the day even when it is already committed")
+    ingest.add_argument("--allow-fewer", action="store_true",
+                        help="with --force: replace the day even with fewer records (the old run is kept)")
     _api_flags(ingest)
     _storage_flags(ingest)
     ingest.set_defaults(handler=run_ingest)
@@ -65,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_span_flags(backfill, help="the days to ingest, at most yesterday", start_end=True)
     backfill.add_argument("--force", action="store_true", help="re-ingest days that are already committed")
+    backfill.add_argument("--allow-fewer", action="store_true",
+                          help="with --force: replace committed days even with fewer records (old runs are kept)")
     backfill.add_argument("--keep-going", action="store_true",
                           help="try every date even after a failure that will fail every date (the API unreachable, "
                                "its key refused, storage unreachable); by default the backfill stops there")
@@ -124,7 +128,8 @@ def settings_env(args: argparse.Namespace) -> dict[str, str]:
 
 def _range(args: argparse.Namespace, dates: DateSettings) -> BackfillRequest:
     days = span_of(args, dates.tz, dates.max_days)
-    return BackfillRequest(DateRange(days[0], days[-1]), getattr(args, "force", False))
+    return BackfillRequest(DateRange(days[0], days[-1]), getattr(args, "force", False),
+                           getattr(args, "allow_fewer", False))
 
 
 def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
@@ -150,7 +155,7 @@ def run_ingest(args: argparse.Namespace, journal: Journal) -> None:
         with logs_through(err), err.status(f"ingesting {day} from {public_url(settings.api.base_url)} "
                                            "(API retries are logged as they happen)"), \
                 storage_errors(f"ingesting {day}"):
-            result = ingest_day_with_settings(settings, day, container=container)
+            result = ingest_day_with_settings(settings, day, container=container, allow_fewer=args.allow_fewer)
     finally:
         runner_log.setLevel(level)
     print(result.summary())
@@ -185,7 +190,8 @@ def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
             progress.update(task, description=f"ingesting {day}")
             systemic = False
             try:
-                result = ingest_day_with_settings(settings, day, container=container)
+                result = ingest_day_with_settings(settings, day, container=container,
+                                                  allow_fewer=request.allow_fewer)
             except (AzureError, OperationalError) as exc:  # a storage outage on one day: report it, go on
                 failures += 1
                 systemic = storage_unusable(exc)

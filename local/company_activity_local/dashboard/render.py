@@ -8,8 +8,11 @@ its output (plain <path> elements) is what the browser test inspects.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +26,8 @@ AT_RISK_COLUMNS = [
     "days_since_last_contact", "last_contact_date", "churn_risk_reason",
 ]  # fmt: skip
 _DATA_MARKER = "/*__DASHBOARD_DATA__*/null"
+_CSP_META = re.compile(r'<meta http-equiv="Content-Security-Policy" content="[^"]*">')
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)  # executable: no type attribute
 
 
 def _json_default(value: Any) -> Any:
@@ -78,7 +83,22 @@ def render_html(data: DashboardData, *, generated_at: dt.datetime | None = None)
     template = TEMPLATE.read_text(encoding="utf-8")
     if template.count(_DATA_MARKER) != 1:
         raise RuntimeError(f"{TEMPLATE} must hold {_DATA_MARKER} exactly once")
-    return template.replace(_DATA_MARKER, payload)
+    return with_hashed_csp(template.replace(_DATA_MARKER, payload))
+
+
+def with_hashed_csp(html: str) -> str:
+    """The page with a Content-Security-Policy that runs only its own inline scripts, by their sha256 hash
+    (CSP Level 2 hash sources): no 'unsafe-inline' script, so markup injected through the data could not run
+    code even if escaping failed. base-uri and form-action are 'none': no injected <base> or <form> target.
+    The data block (type="application/json") is not a script the browser runs, so it needs no hash. Styles keep
+    'unsafe-inline' (the template sets a style attribute; CSS cannot run code)."""
+    scripts = _INLINE_SCRIPT.findall(html)
+    if not scripts or len(_CSP_META.findall(html)) != 1:
+        raise RuntimeError(f"{TEMPLATE} must hold one Content-Security-Policy meta element and an inline script")
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
+    policy = (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
+              "base-uri 'none'; form-action 'none'")
+    return _CSP_META.sub(lambda _: f'<meta http-equiv="Content-Security-Policy" content="{policy}">', html, count=1)
 
 
 def write_dashboard(data: DashboardData, path: str | Path) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 import json
 import re
@@ -28,7 +27,12 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from company_activity.ingest.bronze import DEFAULT_PART_MAX_BYTES
+from company_activity.ingest.gzip_lines import GZIP_WBITS, CorruptGzip, DecompressionLimitExceeded, inflate_bounded
 from company_activity_local.pipeline.results import ActivityFailed, UnsupportedFeature
+
+# The copy holds one file decompressed in memory: at most twice the largest part the ingestion writes.
+MAX_DECOMPRESSED_BYTES = 2 * DEFAULT_PART_MAX_BYTES
 
 BLOB_LOCATION = "AzureBlobStorageLocation"
 FILE_FORMATS = {"Json", "DelimitedText"}
@@ -268,15 +272,14 @@ def _decompress(dataset: ResolvedDataset, data: bytes, path: str) -> bytes:
     codec = dataset.compression
     if codec is None:
         return data
-    try:
-        if codec == "gzip":
-            return gzip.decompress(data)
-        if codec == "deflate":
-            return zlib.decompress(data, -zlib.MAX_WBITS)
-        if codec == "zlibdeflate":
-            return zlib.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ActivityFailed(f"{path}: not valid {codec} data ({exc})", "UserErrorInvalidCompressedData") from None
+    wbits = {"gzip": GZIP_WBITS, "deflate": -zlib.MAX_WBITS, "zlibdeflate": zlib.MAX_WBITS}.get(codec)
+    if wbits is not None:
+        try:
+            return inflate_bounded(data, wbits=wbits, where=path, max_output_bytes=MAX_DECOMPRESSED_BYTES)
+        except CorruptGzip as exc:
+            raise ActivityFailed(f"{path}: not valid {codec} data ({exc})", "UserErrorInvalidCompressedData") from None
+        except DecompressionLimitExceeded as exc:
+            raise ActivityFailed(str(exc), "UserErrorInvalidCompressedData") from None
     raise UnsupportedFeature(f"dataset {dataset.name!r}: compression {codec!r} (supported: gzip, deflate, "
                              "zlibdeflate)")
 

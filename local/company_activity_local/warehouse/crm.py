@@ -13,7 +13,8 @@ nightly pipeline and a replay accept the same files (docs/crm.md, "One contract 
 UTF-8 with or without a byte-order mark, RFC 4180 quoting, any line ending. Sizes are checked in
 UTF-8 *bytes* because the warehouse stores VARCHAR(n) in a UTF-8 collation, where n counts bytes:
 company_id <= 64 (required, no surrounding whitespace), company_name <= 200, industry_tag <= 100,
-country <= 100; last_contact_date is YYYY-MM-DD or empty.
+country <= 100; last_contact_date is YYYY-MM-DD on or after 1900-01-01 (an earlier one is a placeholder such
+as 0001-01-01, and one before 0001-01-07 would overflow the merge's 7-day window arithmetic), or empty.
 
 A bad row is never loaded silently: it becomes a `CrmReject` (line, field, value, reason). A company_id
 that occurs on several rows rejects every one of them, because nothing says which one is right. A
@@ -43,6 +44,7 @@ DEFAULT_CRM_CONTAINER = "crm"
 CRM_HEADER = ("company_id", "company_name", "industry_tag", "country", "last_contact_date")
 MAX_BYTES = {"company_id": 64, "company_name": 200, "industry_tag": 100, "country": 100}
 MAX_REPORTED_REJECTS = 50
+EARLIEST_CONTACT_DATE = date(1900, 1, 1)
 
 _BLOB_PATH = re.compile(r"companies/snapshot_date=(\d{4}-\d{2}-\d{2})/companies\.csv")
 _SNAPSHOT_IN_PATH = re.compile(r"snapshot_date=(\d{4}-\d{2}-\d{2})")
@@ -247,6 +249,9 @@ def _row(line: int, fields: list[str]) -> CrmRow | CrmReject:
             contact = parse_iso_date("last_contact_date", values["last_contact_date"])
         except DateFieldError as exc:
             return CrmReject(line, "last_contact_date", values["last_contact_date"], exc.message)
+        if contact < EARLIEST_CONTACT_DATE:
+            return CrmReject(line, "last_contact_date", values["last_contact_date"],
+                             f"last_contact_date is before {EARLIEST_CONTACT_DATE.isoformat()}")
     return CrmRow(
         company_id=company,
         company_name=values["company_name"] or None,

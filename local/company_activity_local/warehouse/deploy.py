@@ -7,10 +7,16 @@
    an applied one is an error: schema history only moves forward through new files.
 3. sql/procedures/*.sql are re-created on every deploy (CREATE OR ALTER PROCEDURE); etl.schema_procedures
    (created by the bootstrap) keeps each file's sha256, so the report says created, altered or unchanged.
+
+The whole deploy holds an exclusive application lock owned by its session (sp_getapplock, @LockOwner =
+'Session'), so two concurrent deploys of the same database run one after the other: the second one finds
+the first one's migrations applied. Every batch runs with SET XACT_ABORT ON, so an error inside a
+migration's transaction rolls the whole migration back instead of leaving the transaction open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +35,21 @@ class ScriptRunner(Protocol):
 
 class MigrationError(WarehouseError):
     """The migration history in the database and the files in sql/migrations disagree."""
+
+
+DEPLOY_LOCK = "company_activity.sql_deploy"
+DEPLOY_LOCK_TIMEOUT_MS = 600_000
+DEPLOY_LOCK_NUMBER = 50020
+_WAITED = f"waited {DEPLOY_LOCK_TIMEOUT_MS // 1000} s"
+_TAKE_LOCK = f"""
+SET XACT_ABORT ON;
+DECLARE @granted INT;
+EXEC @granted = sp_getapplock @Resource = N'{DEPLOY_LOCK}', @LockMode = N'Exclusive', @LockOwner = N'Session',
+    @LockTimeout = {DEPLOY_LOCK_TIMEOUT_MS};
+IF @granted < 0
+    THROW {DEPLOY_LOCK_NUMBER}, N'sql deploy: another deploy of this database holds the deploy lock ({_WAITED})', 1;
+"""
+_RELEASE_LOCK = f"EXEC sp_releaseapplock @Resource = N'{DEPLOY_LOCK}', @LockOwner = N'Session';"
 
 
 @dataclass(frozen=True)
@@ -56,9 +77,21 @@ def sql_files(sql_dir: Path, kind: str) -> list[SqlFile]:
 
 
 def deploy(warehouse: ScriptRunner, sql_dir: Path) -> DeployReport:
-    report = DeployReport()
     if not (sql_dir / "migrations").is_dir():
         raise WarehouseError(f"no migrations directory in {sql_dir}")
+    warehouse.execute(_TAKE_LOCK)
+    try:
+        report = _deploy(warehouse, sql_dir)
+    except BaseException:
+        with contextlib.suppress(WarehouseError):  # the session's end releases it; the error is what matters
+            warehouse.execute(_RELEASE_LOCK)
+        raise
+    warehouse.execute(_RELEASE_LOCK)
+    return report
+
+
+def _deploy(warehouse: ScriptRunner, sql_dir: Path) -> DeployReport:
+    report = DeployReport()
     for file in sql_files(sql_dir, "bootstrap"):
         _run(warehouse, file)
 
@@ -117,7 +150,7 @@ def deploy(warehouse: ScriptRunner, sql_dir: Path) -> DeployReport:
 
 
 def _apply(warehouse: ScriptRunner, migration: SqlFile) -> None:
-    warehouse.execute("BEGIN TRANSACTION;")
+    warehouse.execute("SET XACT_ABORT ON; BEGIN TRANSACTION;")
     try:
         _run(warehouse, migration)
         warehouse.execute(

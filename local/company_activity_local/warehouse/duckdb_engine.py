@@ -30,12 +30,12 @@ from company_activity_local.warehouse.duckdb_plan import (
     python_type,
 )
 from company_activity_local.warehouse.duckdb_runtime import Frame, Session, TSqlError, translate_error
-from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
+from company_activity_local.warehouse.engine import DeployReport, Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
 from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import DIVIDE_BY_ZERO_MESSAGE, quote
 from company_activity_local.warehouse.tsql_script import CreateProcedure, parse_script, split_batches
-from company_activity_local.warehouse.tsql_types import SqlType, from_duckdb
+from company_activity_local.warehouse.tsql_types import INT_TYPE, STRING, SYSNAME_TYPE, SqlType, from_duckdb
 
 INSERT_CHUNK_ROWS = 100_000
 _NAME = re.compile(r"^\[?([A-Za-z_][A-Za-z0-9_]*)\]?$")
@@ -70,13 +70,27 @@ _PROCEDURES: _PlanCache[ProcedurePlan] = _PlanCache(32)
 _BATCHES: _PlanCache[list[Step]] = _PlanCache(512)
 
 
+# INFORMATION_SCHEMA as SQL Server types it: names are sysname (nvarchar(128), database collation).
+_INFORMATION_SCHEMA: dict[str, dict[str, SqlType]] = {
+    "schemata": {"catalog_name": SYSNAME_TYPE, "schema_name": SYSNAME_TYPE, "schema_owner": SYSNAME_TYPE},
+    "tables": {"table_catalog": SYSNAME_TYPE, "table_schema": SYSNAME_TYPE, "table_name": SYSNAME_TYPE,
+               "table_type": SYSNAME_TYPE},
+    "views": {"table_catalog": SYSNAME_TYPE, "table_schema": SYSNAME_TYPE, "table_name": SYSNAME_TYPE},
+    "columns": {"table_catalog": SYSNAME_TYPE, "table_schema": SYSNAME_TYPE, "table_name": SYSNAME_TYPE,
+                "column_name": SYSNAME_TYPE, "ordinal_position": INT_TYPE, "data_type": SYSNAME_TYPE,
+                "character_maximum_length": INT_TYPE, "is_nullable": SYSNAME_TYPE},
+}
+
+
 class DuckDBCatalog:
-    """Column types of the DuckDB file's tables, for the translator (reloaded after DDL)."""
+    """Column types of the DuckDB file's tables and views, for the translator (reloaded after DDL). A column
+    the translator created carries its T-SQL type in its comment (tsql_types.SqlType.to_comment)."""
 
     def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
         self.connection = connection
         self._tables: dict[tuple[str, str], dict[str, SqlType]] | None = None
         self._raw: dict[tuple[str, str], dict[str, str]] = {}
+        self._views: set[tuple[str, str]] = set()
         self._temp: dict[str, dict[str, SqlType]] | None = None
         self._fingerprint = ""
 
@@ -92,12 +106,12 @@ class DuckDBCatalog:
         drops its own on every call)."""
         if self._temp is None:
             rows = self.connection.execute(
-                "SELECT lower(table_name), lower(column_name), data_type FROM information_schema.columns "
-                "WHERE table_catalog = 'temp' ORDER BY table_name, ordinal_position"
+                "SELECT lower(table_name), lower(column_name), data_type, comment FROM duckdb_columns() "
+                "WHERE database_name = 'temp' ORDER BY table_name, column_index"
             ).fetchall()
             temp: dict[str, dict[str, SqlType]] = {}
-            for table, column, data_type in rows:
-                sql_type = from_duckdb(data_type)
+            for table, column, data_type, comment in rows:
+                sql_type = from_duckdb(data_type, comment)
                 if sql_type is not None:
                     temp.setdefault(table, {})[column] = sql_type
             self._temp = temp
@@ -114,23 +128,33 @@ class DuckDBCatalog:
     def _load(self) -> dict[tuple[str, str], dict[str, SqlType]]:
         if self._tables is None:
             rows = self.connection.execute(
-                "SELECT lower(table_schema), lower(table_name), lower(column_name), data_type "
-                "FROM information_schema.columns WHERE table_catalog = current_database() "
-                "ORDER BY table_schema, table_name, ordinal_position"
+                "SELECT lower(c.schema_name), lower(c.table_name), lower(c.column_name), c.data_type, c.comment, "
+                "v.view_name IS NOT NULL FROM duckdb_columns() AS c LEFT JOIN duckdb_views() AS v "
+                "ON v.database_name = c.database_name AND v.schema_name = c.schema_name AND v.view_name = c.table_name "
+                "WHERE c.database_name = current_database() ORDER BY c.schema_name, c.table_name, c.column_index"
             ).fetchall()
             tables: dict[tuple[str, str], dict[str, SqlType]] = {}
             raw: dict[tuple[str, str], dict[str, str]] = {}
-            for schema, table, column, data_type in rows:
-                sql_type = from_duckdb(data_type)
+            views: set[tuple[str, str]] = set()
+            for schema, table, column, data_type, comment, is_view in rows:
+                sql_type = from_duckdb(data_type, comment)
                 raw.setdefault((schema, table), {})[column] = data_type
+                if is_view:
+                    views.add((schema, table))
                 if sql_type is not None:
                     tables.setdefault((schema, table), {})[column] = sql_type
-            self._tables, self._raw = tables, raw
+            self._tables, self._raw, self._views = tables, raw, views
             self._fingerprint = hashlib.sha256(repr(rows).encode()).hexdigest()
         return self._tables
 
     def table_columns(self, schema: str, table: str) -> dict[str, SqlType] | None:
+        if schema == "information_schema":
+            return _INFORMATION_SCHEMA.get(table)
         return self._load().get((schema, table))
+
+    def is_view(self, schema: str, table: str) -> bool:
+        self._load()
+        return (schema, table) in self._views
 
     def duckdb_types(self, schema: str, table: str) -> dict[str, str] | None:
         self._load()
@@ -167,6 +191,29 @@ class DuckDBWarehouse(ScriptWarehouse):
             self._catalog.invalidate,
             self._catalog.temp_changed,
         )
+
+    def deploy(self) -> DeployReport:
+        untyped = self._tables_without_tsql_types()
+        if untyped:
+            raise WarehouseError(
+                f"{self.path} was created by an older DuckDB engine that did not record each column's T-SQL "
+                f"type and collation ({untyped[0]} has none), which the engine now needs to compare text as SQL "
+                "Server does: deploy to a new file and replay the days into it (company-activity backfill or "
+                "transform)"
+            )
+        return super().deploy()
+
+    def _tables_without_tsql_types(self) -> list[str]:
+        """Tables whose columns carry no `tsql:` comment (etl.sql_modules is the engine's own)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT DISTINCT c.schema_name || '.' || c.table_name FROM duckdb_columns() AS c "
+                "INNER JOIN duckdb_tables() AS t ON t.database_name = c.database_name "
+                "AND t.schema_name = c.schema_name AND t.table_name = c.table_name "
+                "WHERE c.database_name = current_database() AND (c.comment IS NULL OR c.comment NOT LIKE 'tsql:%') "
+                "AND NOT (c.schema_name = 'etl' AND c.table_name = 'sql_modules') ORDER BY 1"
+            ).fetchall()
+        return [name for (name,) in rows]
 
     # -- Warehouse ----------------------------------------------------------------------------
     def call_procedure(self, name: str, params: Mapping[str, Any]) -> None:
@@ -225,23 +272,18 @@ class DuckDBWarehouse(ScriptWarehouse):
 
     def declared_lengths(self, schema: str, table: str) -> dict[str, tuple[str, int]]:
         """Column -> ("varchar" | "nvarchar", n) of the table's VARCHAR(n) / NVARCHAR(n) columns: DuckDB keeps
-        no lengths in its catalog, only the CHECK the translator adds (strlen: bytes, length: characters)."""
+        no lengths in its catalog, only the T-SQL type the translator writes in each column's comment."""
         with self._lock:
-            rows = self._connection.execute(
-                "SELECT expression FROM duckdb_constraints() WHERE constraint_type = 'CHECK' "
-                "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?)", [schema, table]
-            ).fetchall()
-        lengths = {}
-        for (expression,) in rows:
-            match = _LENGTH_CHECK.fullmatch(str(expression))
-            if match:
-                kind = "varchar" if match.group(1) == "strlen" else "nvarchar"
-                lengths[match.group(2).strip('"')] = (kind, int(match.group(3)))
-        return lengths
+            columns = self._catalog.table_columns(schema.lower(), table.lower()) or {}
+        return {
+            name: ("nvarchar" if sql_type.national else "varchar", sql_type.length)
+            for name, sql_type in columns.items()
+            if sql_type.category == STRING and sql_type.length is not None
+        }
 
     def close(self) -> None:
         with self._lock:
-            self._session.abort()
+            self._session.close()
             self._connection.close()
             self._scratch.close()
 
@@ -342,7 +384,6 @@ class DuckDBWarehouse(ScriptWarehouse):
         return plan
 
 
-_LENGTH_CHECK = re.compile(r'\((strlen|length)\(("?[^()"]+"?)\) <= (\d+)\)')
 
 
 def _procedure_name(name: str) -> str:

@@ -32,7 +32,9 @@ from company_activity_local.warehouse.tsql_script import (
 from company_activity_local.warehouse.tsql_types import SqlType
 
 APPLOCK_PROCEDURES = {"sp_getapplock", "sys.sp_getapplock", "dbo.sp_getapplock"}
+RELEASE_PROCEDURES = {"sp_releaseapplock", "sys.sp_releaseapplock", "dbo.sp_releaseapplock"}
 _APPLOCK_ARGUMENTS = {"resource", "lockmode", "lockowner", "locktimeout", "dbprincipal"}
+_RELEASE_ARGUMENTS = {"resource", "lockowner", "dbprincipal"}
 
 
 @dataclass
@@ -93,8 +95,17 @@ class TransactionStep:
 @dataclass
 class AppLock:
     loc: Location
-    arguments: Translated  # SELECT resource, mode, owner, timeout
+    arguments: Translated  # SELECT resource, timeout
     result_variable: str | None
+    owner: str = "transaction"  # transaction | session
+
+
+@dataclass
+class ReleaseAppLock:
+    loc: Location
+    arguments: Translated  # SELECT resource
+    result_variable: str | None
+    owner: str = "transaction"
 
 
 @dataclass
@@ -122,7 +133,7 @@ class StoreProcedure:
 
 Step = (
     Run | DeclareVariable | Assign | Option | Branch | Guarded | Raise | TransactionStep | AppLock
-    | CallProcedure | ReturnStep | StoreProcedure
+    | ReleaseAppLock | CallProcedure | ReturnStep | StoreProcedure
 )  # fmt: skip
 
 
@@ -144,7 +155,7 @@ def compile_batch(
 
 
 def compile_procedure(procedure: CreateProcedure, catalog: Catalog) -> ProcedurePlan:
-    translator = Translator(catalog)
+    translator = Translator(catalog, in_procedure=True)
     compiler = _Compiler(translator, in_procedure=True)
     parameters = []
     for parameter in procedure.parameters:
@@ -241,14 +252,17 @@ class _Compiler:
             if unknown or "resource" not in arguments or "lockmode" not in arguments:
                 raise loc.error("sp_getapplock arguments", "@Resource, @LockMode, @LockOwner, @LockTimeout")
             mode = arguments["lockmode"]
-            owner = arguments.get("lockowner", exp.Literal.string("Transaction"))
             if not (isinstance(mode, (exp.Literal, exp.National)) and mode.name.lower() == "exclusive"):
                 raise loc.error("sp_getapplock @LockMode other than 'Exclusive'")
-            if not (isinstance(owner, (exp.Literal, exp.National)) and owner.name.lower() == "transaction"):
-                raise loc.error("sp_getapplock @LockOwner other than 'Transaction'")
             timeout = arguments.get("locktimeout", exp.Literal.number(-1))
             values = t.values([arguments["resource"], timeout], loc)
-            return AppLock(loc, values, statement.result_variable)
+            return AppLock(loc, values, statement.result_variable, _lock_owner(arguments, loc))
+        if statement.procedure in RELEASE_PROCEDURES:
+            arguments = dict(statement.arguments)
+            if set(arguments) - _RELEASE_ARGUMENTS or "resource" not in arguments:
+                raise loc.error("sp_releaseapplock arguments", "@Resource, @LockOwner")
+            values = t.values([arguments["resource"]], loc)
+            return ReleaseAppLock(loc, values, statement.result_variable, _lock_owner(arguments, loc))
         if statement.procedure.startswith(("sp_", "sys.", "xp_")):
             raise loc.error(f"system procedure {statement.procedure}")
         names = tuple(name for name, _ in statement.arguments)
@@ -260,10 +274,17 @@ class _Compiler:
 ALWAYS = Translated("SELECT 1", (), "query", 0)
 
 
+def _lock_owner(arguments: dict[str, exp.Expr], loc: Location) -> str:
+    owner = arguments.get("lockowner", exp.Literal.string("Transaction"))
+    if not (isinstance(owner, (exp.Literal, exp.National)) and owner.name.lower() in ("transaction", "session")):
+        raise loc.error("@LockOwner other than 'Transaction' or 'Session'")
+    return owner.name.lower()
+
+
 def python_type(value: object) -> SqlType:
     """The T-SQL type a Python parameter value is bound as (execute/query params)."""
     if value is None:
-        return types.NSTRING_TYPE
+        return types.STRING_TYPE
     if isinstance(value, bool):
         return types.BIT_TYPE
     if isinstance(value, int):
@@ -277,5 +298,7 @@ def python_type(value: object) -> SqlType:
     if isinstance(value, dt.date):
         return types.DATE_TYPE
     if isinstance(value, str):
-        return types.NSTRING_TYPE
+        # Bound as VARCHAR (the database's UTF-8 collation keeps any text): an NVARCHAR would make SQL
+        # Server convert the VARCHAR key column it is compared with and scan instead of seek.
+        return types.STRING_TYPE
     raise TypeError(f"unsupported parameter value type {type(value).__name__}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import duckdb
+from sqlglot import exp
 
 from company_activity.errors import OperationalError
 from company_activity_local.warehouse.duckdb_plan import (
@@ -30,11 +31,13 @@ from company_activity_local.warehouse.duckdb_plan import (
     Option,
     ProcedurePlan,
     Raise,
+    ReleaseAppLock,
     ReturnStep,
     Run,
     Step,
     StoreProcedure,
     TransactionStep,
+    python_type,
 )
 from company_activity_local.warehouse.sql_errors import SqlErrorNumber
 from company_activity_local.warehouse.tsql import (
@@ -42,6 +45,8 @@ from company_activity_local.warehouse.tsql import (
     VARIABLE_PREFIX,
     Translated,
 )
+from company_activity_local.warehouse.tsql_convert import convert
+from company_activity_local.warehouse.tsql_types import SqlType
 
 
 @dataclass
@@ -65,9 +70,20 @@ class _Return(Exception):  # control flow (RETURN unwinds to the procedure call)
         self.value = value
 
 
-_TRUNCATED = re.compile(
-    r'CHECK constraint failed on table "(?P<table>[^"]+)" with expression '
-    r"CHECK\(\((?:strlen|length)\((?P<column>[^)]+)\) <= \d+\)\)"
+_CHECK_FAILED = re.compile(
+    r'CHECK constraint failed on table "(?P<table>[^"]+)" with expression CHECK\((?P<expression>.*)\)'
+)
+_MEASURED_COLUMN = re.compile(r"(?:strlen|length)\((?P<column>[^(),]+)\)")
+_TRAILING_SPACE_KEY = re.compile(r"\(NOT \((?P<column>[^ ]+) ~~ '% '\)\)")
+_GUARD = re.compile(r"tsql:(?P<number>\d+):(?P<message>.*)", re.DOTALL)
+_DUCKDB_TYPES = {"INT8": "tinyint", "UINT8": "tinyint", "INT16": "smallint", "INT32": "int", "INT64": "bigint",
+                 "DOUBLE": "float", "FLOAT": "float"}
+_OVERFLOW = re.compile(
+    r"Overflow in \w+ of (?P<type>[A-Z0-9]+)|out of range for the destination type (?P<target>[A-Z0-9]+)"
+)
+SUBQUERY_ROWS_MESSAGE = (
+    "Subquery returned more than 1 value. This is not permitted when the subquery follows =, !=, <, <= , >, >= "
+    "or when the subquery is used as an expression."
 )
 
 
@@ -76,13 +92,35 @@ def translate_error(error: duckdb.Error) -> TSqlError:
     message = str(error)
     if isinstance(error, duckdb.InvalidInputException):
         message = message.removeprefix("Invalid Input Error: ")  # error() raised by the translation
-    truncated = _TRUNCATED.search(message)
-    if truncated is not None:  # the CHECK the translator adds for VARCHAR(n)
-        table, column = truncated.group("table"), truncated.group("column").strip('"')
-        return TSqlError(
-            SqlErrorNumber.STRING_TRUNCATED,
-            f"String or binary data would be truncated in table '{table}', column '{column}'.",
-        )
+    guard = _GUARD.search(message)
+    if guard is not None:  # a guard of the translation: SQL Server's number and text
+        return TSqlError(int(guard.group("number")), guard.group("message").split("\n")[0])
+    failed = _CHECK_FAILED.search(message)
+    if failed is not None:
+        table, expression = failed.group("table"), failed.group("expression")
+        key = _TRAILING_SPACE_KEY.search(expression)
+        if key is not None:  # the CHECK the translator adds to key text columns
+            return TSqlError(
+                SqlErrorNumber.USER_DEFINED,
+                f"DuckDB engine: a value of the key column '{key.group('column').strip(chr(34))}' of table '{table}' "
+                "ends with a space (SQL Server's keys ignore trailing spaces, so 'a' and 'a ' would collide; "
+                "the DuckDB engine refuses such values)",
+            )
+        measured = _MEASURED_COLUMN.search(expression)
+        if measured is not None and "<=" in expression:  # the CHECK the translator adds for VARCHAR(n)
+            column = measured.group("column").strip('"')
+            return TSqlError(SqlErrorNumber.STRING_TRUNCATED,
+                             f"String or binary data would be truncated in table '{table}', column '{column}'.")
+    overflow = _OVERFLOW.search(message)
+    if overflow is not None:
+        kind = _DUCKDB_TYPES.get(overflow.group("type") or overflow.group("target") or "", "")
+        if kind:
+            return TSqlError(SqlErrorNumber.ARITHMETIC_OVERFLOW,
+                             f"Arithmetic overflow error converting expression to data type {kind}.")
+    if "Date out of range" in message or "date out of range" in message:
+        return TSqlError(SqlErrorNumber.DATE_OVERFLOW, "Adding a value to a 'date' column caused an overflow.")
+    if "More than one row returned by a subquery" in message:
+        return TSqlError(SqlErrorNumber.SUBQUERY_MULTIPLE_ROWS, SUBQUERY_ROWS_MESSAGE)
     return TSqlError(duckdb_error_number(error), message)
 
 
@@ -108,17 +146,33 @@ def duckdb_error_number(error: duckdb.Error) -> SqlErrorNumber:
     return SqlErrorNumber.USER_DEFINED
 
 
+def throw_message(message: str) -> str:
+    """THROW's message text: `%` is reserved there and `%%` stands for one `%` ("THROW (Transact-SQL)").
+    What SQL Server makes of a lone `%` is not documented: the DuckDB engine refuses it."""
+    if "%" not in message:
+        return message
+    parts = message.split("%%")
+    if any("%" in part for part in parts):
+        raise TSqlError(
+            SqlErrorNumber.USER_DEFINED,
+            "DuckDB engine: THROW message with an unescaped '%' (THROW reserves %; write %% for one): "
+            + message.replace("%", "%%")[:2000],
+        )
+    return "%".join(parts)
+
+
 class _AppLocks:
     """sp_getapplock on the DuckDB engine: exclusive locks per (database file, resource), held by a
-    session until its outermost transaction ends. DuckDB allows one writing process per file, so
-    these locks only need to serialize sessions of this process."""
+    session until its outermost transaction ends (owner Transaction) or until sp_releaseapplock or the
+    end of the session (owner Session). DuckDB allows one writing process per file, so these locks only
+    need to serialize sessions of this process."""
 
     _guard = threading.Lock()
     _locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
 
     @classmethod
     def lock_for(cls, database: str, resource: str) -> threading.Lock:
-        key = (database, resource.lower())
+        key = (database, resource)  # resource names compare in binary ("sp_getapplock")
         with cls._guard:
             return cls._locks.setdefault(key, threading.Lock())
 
@@ -158,7 +212,9 @@ class Session:
         self.doomed = False
         self.rowcount = 0
         self.options = {"NOCOUNT": False, "XACT_ABORT": False}
-        self.held_locks: dict[str, threading.Lock] = {}
+        self.held_locks: dict[str, threading.Lock] = {}  # owner Transaction
+        self.session_locks: dict[str, threading.Lock] = {}  # owner Session
+        self.lock_counts: dict[tuple[str, str], int] = {}  # (owner, resource): sp_getapplock calls not released
         self.pending_drops: list[str] = []
 
     # -- entry points -------------------------------------------------------------------------
@@ -178,7 +234,7 @@ class Session:
         supplied = dict(arguments)
         for parameter, sql_type, default in plan.parameters:
             if parameter in supplied:
-                frame.variables[parameter] = self.convert(supplied.pop(parameter), sql_type.duckdb)
+                frame.variables[parameter] = self.convert(supplied.pop(parameter), sql_type)
             elif default is not None:
                 frame.variables[parameter] = self.evaluate(default, frame)[0]
             else:
@@ -194,6 +250,9 @@ class Session:
                 f"@{unknown} is not a parameter for procedure {plan.name.split('.')[-1]}.",
             )
         entry_trancount = self.trancount
+        # "If a SET statement runs in a stored procedure, the value of the SET option is restored after
+        # control is returned from the stored procedure" (SET Statements (Transact-SQL)).
+        entry_options = dict(self.options)
         value: Any = 0
         try:
             self.run(plan.steps, frame)
@@ -201,6 +260,7 @@ class Session:
             value = returned.value if returned.value is not None else 0
         finally:
             self.drop_temp_tables(frame)
+            self.options = entry_options
         if self.trancount != entry_trancount:
             previous, current = entry_trancount, self.trancount
             self.abort()
@@ -245,6 +305,8 @@ class Session:
                 self.transaction(step.action)
             elif isinstance(step, AppLock):
                 self.applock(step, frame)
+            elif isinstance(step, ReleaseAppLock):
+                self.release_applock(step, frame)
             elif isinstance(step, CallProcedure):
                 values = self.evaluate(step.arguments, frame) if step.arguments else ()
                 result = self.call(step.procedure, dict(zip(step.names, values, strict=True)))
@@ -283,10 +345,19 @@ class Session:
                 SqlErrorNumber.THROW_NUMBER_OUT_OF_RANGE,
                 f"Error number {number} in the THROW statement is outside the valid range.",
             )
-        raise TSqlError(int(number), str(message) if message is not None else "", int(state or 1))
+        text = throw_message(str(message)) if message is not None else ""
+        raise TSqlError(int(number), text, int(state or 1))
 
     def transaction(self, action: str) -> None:
         if action == "begin":
+            if not self.options["XACT_ABORT"]:
+                # With XACT_ABORT OFF, SQL Server rolls back only the failing statement of some errors and
+                # goes on with the transaction; DuckDB aborts the whole transaction on any error.
+                raise TSqlError(
+                    SqlErrorNumber.USER_DEFINED,
+                    "DuckDB engine: BEGIN TRANSACTION with SET XACT_ABORT OFF (SQL Server would keep the "
+                    "transaction open after some errors, DuckDB aborts it); SET XACT_ABORT ON first",
+                )
             if self.trancount == 0:
                 self.execute("BEGIN TRANSACTION")
                 self.doomed = False
@@ -329,28 +400,64 @@ class Session:
 
     def applock(self, step: AppLock, frame: Frame) -> None:
         resource, timeout_ms = self.evaluate(step.arguments, frame)
-        if self.trancount == 0:
+        if step.owner == "transaction" and self.trancount == 0:
             raise TSqlError(
                 SqlErrorNumber.APPLOCK_OUTSIDE_TRANSACTION,
                 "You attempted to acquire a transactional application lock without an active transaction.",
             )
-        key = str(resource).lower()
-        result = 1  # already held by this session
-        if key not in self.held_locks:
+        held = self.held_locks if step.owner == "transaction" else self.session_locks
+        # The resource name is compared in binary, case-sensitively, whatever the collation ("sp_getapplock").
+        key = str(resource)
+        result = 0  # granted at once (also when this session holds it already: one more release is then needed)
+        if key not in self.held_locks and key not in self.session_locks:
             lock = _AppLocks.lock_for(self.database, key)
-            timeout = -1 if timeout_ms is None or int(timeout_ms) < 0 else int(timeout_ms) / 1000
-            if lock.acquire(timeout=timeout):
-                self.held_locks[key] = lock
-                result = 0
+            if lock.acquire(blocking=False):
+                held[key] = lock
             else:
-                result = -1
+                timeout = -1 if timeout_ms is None or int(timeout_ms) < 0 else int(timeout_ms) / 1000
+                if timeout != 0 and lock.acquire(timeout=timeout):
+                    held[key] = lock
+                    result = 1  # granted after waiting for another session to release it
+                else:
+                    result = -1
+        if result >= 0:
+            self.lock_counts[(step.owner, key)] = self.lock_counts.get((step.owner, key), 0) + 1
         if step.result_variable:
             frame.variables[step.result_variable] = result
 
-    def release_locks(self) -> None:
-        for lock in self.held_locks.values():
+    def release_applock(self, step: ReleaseAppLock, frame: Frame) -> None:
+        (resource,) = self.evaluate(step.arguments, frame)
+        held = self.held_locks if step.owner == "transaction" else self.session_locks
+        key = str(resource)
+        lock = held.get(key)
+        if lock is None:
+            # sp_releaseapplock of a lock the session does not hold: error 1223 and return code -999.
+            raise TSqlError(SqlErrorNumber.APPLOCK_NOT_HELD,
+                            f"Cannot release the application lock (Database Principal: 'public', Resource: "
+                            f"'{resource}') because it is not currently held.")
+        count = self.lock_counts.get((step.owner, key), 1) - 1
+        if count > 0:
+            self.lock_counts[(step.owner, key)] = count
+        else:  # released as many times as it was taken ("sp_releaseapplock")
+            self.lock_counts.pop((step.owner, key), None)
+            del held[key]
             lock.release()
+        if step.result_variable:
+            frame.variables[step.result_variable] = 0
+
+    def release_locks(self) -> None:
+        for key, lock in self.held_locks.items():
+            lock.release()
+            self.lock_counts.pop(("transaction", key), None)
         self.held_locks.clear()
+
+    def close(self) -> None:
+        """The session ends: its transaction rolls back and its Session-owned locks go."""
+        self.abort()
+        for key, lock in self.session_locks.items():
+            lock.release()
+            self.lock_counts.pop(("session", key), None)
+        self.session_locks.clear()
 
     def drop_temp_tables(self, frame: Frame) -> None:
         for name in frame.temp_tables:
@@ -371,6 +478,8 @@ class Session:
         for ddl in statement.before:
             self.execute(ddl)
         result = self.execute(statement.sql, params)
+        for ddl in statement.after:
+            self.execute(ddl)
         if statement.kind == "query":
             rows = result.fetchall()
             self.rowcount = len(rows)
@@ -408,9 +517,14 @@ class Session:
             row = self.execute(statement.sql, params).fetchone()
         return tuple(row) if row is not None else ()
 
-    def convert(self, value: Any, duckdb_type: str) -> Any:
+    def convert(self, value: Any, sql_type: SqlType) -> Any:
+        """A procedure argument converted to its parameter's type as SQL Server converts it."""
+        if value is None:
+            return None
+        source = python_type(value)
+        sql = exp.select(convert(exp.Parameter(this=exp.Var(this="v")), source, sql_type)).sql(dialect="duckdb")
         try:
-            row = self.scratch.execute(f"SELECT CAST($v AS {duckdb_type})", {"v": value}).fetchone()
+            row = self.scratch.execute(sql, {"v": value}).fetchone()
         except duckdb.Error as error:
             raise translate_error(error) from None
         return row[0] if row else None

@@ -79,9 +79,21 @@ def driver_problem(module: Any = None) -> str | None:
     return None
 
 
+# Text parameters: the variable is a VARCHAR, so comparing it with the VARCHAR key columns (BIN2 UTF-8)
+# needs no conversion of the column and keeps index seeks (an NVARCHAR variable would convert the column,
+# by data type precedence). The ODBC parameter itself is bound as NVARCHAR of the text's length
+# (setinputsizes, UTF-16 on the wire: no client code page involved) and converted once, on assignment,
+# to the VARCHAR under the database's UTF-8 collation, which keeps every character.
+VARCHAR_LIMIT_BYTES = 8000
+NVARCHAR_LIMIT = 4000
+
+
 def _tsql_type(value: Any) -> str:
-    if value is None or isinstance(value, str):
-        return "NVARCHAR(MAX)"
+    if value is None:
+        return f"VARCHAR({VARCHAR_LIMIT_BYTES})"
+    if isinstance(value, str):
+        fits = len(value.encode("utf-8")) <= VARCHAR_LIMIT_BYTES
+        return f"VARCHAR({VARCHAR_LIMIT_BYTES})" if fits else "VARCHAR(MAX)"
     if isinstance(value, bool):
         return "BIT"
     if isinstance(value, int):
@@ -215,6 +227,8 @@ class SqlServerWarehouse(ScriptWarehouse):
         cursor = self._connection.cursor()
         result = None
         try:
+            if values:
+                cursor.setinputsizes([self._input_size(v) for v in values])
             cursor.execute(sql, *values) if values else cursor.execute(sql)
             while True:
                 if cursor.description:
@@ -228,6 +242,16 @@ class SqlServerWarehouse(ScriptWarehouse):
         finally:
             cursor.close()
         return result
+
+    def _input_size(self, value: Any) -> tuple[int, int, int] | None:
+        """How pyodbc binds a parameter: text as NVARCHAR of its length (never NVARCHAR(MAX) below 4000
+        characters); other values as pyodbc infers them."""
+        if not isinstance(value, str):
+            return None
+        units = len(value.encode("utf-16-le")) // 2
+        if units > NVARCHAR_LIMIT:
+            return (self._pyodbc.SQL_WLONGVARCHAR, units, 0)
+        return (self._pyodbc.SQL_WVARCHAR, max(units, 1), 0)
 
     def _fetch(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
         found = self._run(sql, values)

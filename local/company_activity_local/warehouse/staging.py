@@ -12,18 +12,24 @@ date replaces what was staged for it, so it is safe to repeat.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 from company_activity.errors import InputError
 from company_activity.ingest.bronze import is_run_id
 from company_activity.ingest.dates import DateFieldError, parse_iso_date, shown
+from company_activity.ingest.gzip_lines import (
+    MAX_LINE_BYTES,
+    CorruptGzip,
+    DecompressionLimitExceeded,
+    inflate_lines,
+    read_chunks,
+)
 from company_activity.ingest.usage_api import DayRecordValidator
 from company_activity_local.warehouse.crm import CrmRow
 
@@ -71,8 +77,17 @@ def _date_in_path(path: str | Path) -> date | None:
     return None
 
 
-def _open(path: Path) -> IO[bytes]:
-    return cast(IO[bytes], gzip.open(path, "rb")) if path.name.endswith(".gz") else open(path, "rb")
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a usage file, gzip or plain, with bounded memory: a line longer than MAX_LINE_BYTES and a
+    gzip file that inflates past MAX_OUTPUT_BYTES stop the read (gzip_lines.py), so a gzip bomb cannot."""
+    if path.name.endswith(".gz"):
+        yield from inflate_lines(read_chunks(str(path)), where=str(path))
+        return
+    with open(path, "rb") as handle:
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise DecompressionLimitExceeded(f"{path}: a line is longer than {MAX_LINE_BYTES} bytes; refused")
+            yield raw
 
 
 def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -80,23 +95,24 @@ def iter_usage_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     path = Path(path)
     number = 0
     try:
-        with _open(path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    text = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as exc:
-                    raise StagingError(
-                        f"{path}:{number}: not valid UTF-8 at byte {exc.start + 1} ({exc.reason})"
-                    ) from None
-                try:
-                    yield number, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise StagingError(
-                        f"{path}:{number}: not a JSON record ({exc.msg} at column {exc.colno}): {shown(text[:200])}"
-                    ) from None
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError; a truncated gzip is an EOFError
+        for number, raw in enumerate(_raw_lines(path), start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise StagingError(
+                    f"{path}:{number}: not valid UTF-8 at byte {exc.start + 1} ({exc.reason})"
+                ) from None
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise StagingError(
+                    f"{path}:{number}: not a JSON record ({exc.msg} at column {exc.colno}): {shown(text[:200])}"
+                ) from None
+    except (CorruptGzip, DecompressionLimitExceeded) as exc:
+        raise StagingError(f"{path}: cannot be read after line {number}: {exc}") from None
+    except OSError as exc:
         raise StagingError(f"{path}: cannot be read after line {number}: {exc}") from None
 
 

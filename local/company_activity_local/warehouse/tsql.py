@@ -1,157 +1,64 @@
 """The strict T-SQL -> DuckDB translator (statement level).
 
-sqlglot parses each statement (read="tsql"); this module walks the tree with an allow-list of node
-types and functions, refuses everything else with `file:line: unsupported T-SQL construct <X>`, and
-rewrites what DuckDB would otherwise run with another meaning (docs/tsql-subset.md lists each case):
-FLOAT/BIT types, integer division, CONVERT (strict, never TRY_CAST), DATEADD on DATE (stays DATE),
-`+` on strings, truncating casts to INT and VARCHAR(n), MERGE duplicate source rows, recursive CTEs,
-T-SQL temp tables, variables (DuckDB prepared parameters wrapped in a CAST to the declared type).
+sqlglot parses each statement (read="tsql"); tsql_rewrite walks it with an allow-list of node types
+and functions, refuses everything else with `file:line: unsupported T-SQL construct <X>`, and rewrites
+what DuckDB would otherwise answer differently (docs/tsql-subset.md lists each case). This module turns
+statements into DuckDB statements: queries and DML through the rewriter, DDL built as sqlglot `exp`
+nodes, the security statements (schema owners, roles, grants) recorded in DuckDB-only tables.
 
-Operators whose meaning depends on types are translated from the operand types: literals, declared
-variables, casts, and columns resolved through the statement's FROM scopes against the catalog (and
-the temp tables created earlier in the same batch). Unknown type -> refused, never guessed.
+DuckDB keeps no T-SQL types: every column the translator creates carries its T-SQL type (length,
+collation, whether a value can end with a space) in the column's DuckDB comment (`tsql_types.SqlType.
+to_comment`), which the DuckDB catalog reads back for the next statements.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, replace
 
-import sqlglot
 from sqlglot import exp
 
 from company_activity_local.warehouse.engine import TranslationError
+from company_activity_local.warehouse.tsql_convert import TypeRefusal, convert, utf16_length
+from company_activity_local.warehouse.tsql_rewrite import (
+    DIVIDE_BY_ZERO_MESSAGE,
+    VARIABLE_PREFIX,
+    Catalog,
+    Rewriter,
+    arg_name,
+    is_assignment,
+    temp_table_name,
+    variable_name,
+)
 from company_activity_local.warehouse.tsql_script import Location, SqlStatement
+from company_activity_local.warehouse.tsql_strings import BIN2, CI
 from company_activity_local.warehouse.tsql_types import (
-    BIGINT_TYPE,
-    BIT,
-    BIT_TYPE,
-    DATE,
-    DATETIME,
-    DATETIME_TYPE,
-    DECIMAL,
-    DECIMAL_TYPE,
-    FLOAT,
-    FLOAT_TYPE,
-    INT,
-    INT_TYPE,
-    NSTRING_TYPE,
-    NULL,
-    NULL_TYPE,
-    NUMERIC,
+    IMPLICIT,
     STRING,
-    STRING_TYPE,
     SqlType,
     TypeRefused,
+    collation_of,
     map_type,
-    promote,
 )
 
-__all__ = ["Catalog", "Translated", "TranslationError", "Translator", "quote"]
+__all__ = [
+    "DIVIDE_BY_ZERO_MESSAGE",
+    "VARIABLE_PREFIX",
+    "Catalog",
+    "Translated",
+    "TranslationError",
+    "Translator",
+    "quote",
+]
 
-VARIABLE_PREFIX = "v_"
-# Values the interpreter supplies per statement (T-SQL system functions and @@ variables).
-SYSTEM_PARAMETERS: dict[str, SqlType] = {
-    "sys_rowcount": INT_TYPE,
-    "sys_trancount": INT_TYPE,
-    "sys_xact_state": INT_TYPE,
-    "sys_error_message": NSTRING_TYPE,
-    "sys_error_number": INT_TYPE,
-    "sys_error_severity": INT_TYPE,
-    "sys_error_state": INT_TYPE,
-    "sys_error_line": INT_TYPE,
-    "sys_error_procedure": NSTRING_TYPE,
-    "sys_utcnow": DATETIME_TYPE,
-    "sys_now": DATETIME_TYPE,
-}
-_GLOBAL_VARIABLES = {"rowcount": "sys_rowcount", "trancount": "sys_trancount"}
-_SYSTEM_FUNCTIONS = {
-    "ERROR_MESSAGE": "sys_error_message",
-    "ERROR_NUMBER": "sys_error_number",
-    "ERROR_SEVERITY": "sys_error_severity",
-    "ERROR_STATE": "sys_error_state",
-    "ERROR_LINE": "sys_error_line",
-    "ERROR_PROCEDURE": "sys_error_procedure",
-    "XACT_STATE": "sys_xact_state",
-    "SYSUTCDATETIME": "sys_utcnow",
-    "GETUTCDATE": "sys_utcnow",
-}
-# Default values in DDL are evaluated by DuckDB itself (no parameters there).
-_DDL_TIME = {"sys_utcnow": "(now() AT TIME ZONE 'UTC')", "sys_now": "CAST(now() AS TIMESTAMP)"}
-
-_DATE_UNITS = {
-    "YEAR": ("to_years", 1), "YY": ("to_years", 1), "YYYY": ("to_years", 1),
-    "QUARTER": ("to_months", 3), "QQ": ("to_months", 3), "Q": ("to_months", 3),
-    "MONTH": ("to_months", 1), "MM": ("to_months", 1), "M": ("to_months", 1),
-    "DAY": ("to_days", 1), "DD": ("to_days", 1), "D": ("to_days", 1),
-    "WEEK": ("to_days", 7), "WK": ("to_days", 7), "WW": ("to_days", 7),
-    "HOUR": ("to_hours", 1), "HH": ("to_hours", 1),
-    "MINUTE": ("to_minutes", 1), "MI": ("to_minutes", 1), "N": ("to_minutes", 1),
-    "SECOND": ("to_seconds", 1), "SS": ("to_seconds", 1), "S": ("to_seconds", 1),
-}  # fmt: skip
-# DATEDIFF counts boundaries; DuckDB's date_diff does too, except for weeks (T-SQL: Sundays).
-_DATEDIFF_UNITS = {
-    "YEAR": "year", "YY": "year", "YYYY": "year", "QUARTER": "quarter", "QQ": "quarter", "Q": "quarter",
-    "MONTH": "month", "MM": "month", "M": "month", "DAY": "day", "DD": "day", "D": "day",
-    "HOUR": "hour", "HH": "hour", "MINUTE": "minute", "MI": "minute", "N": "minute",
-    "SECOND": "second", "SS": "second", "S": "second",
-}  # fmt: skip
-# Collations with a meaning on DuckDB: the database's (case-insensitive there, not on DuckDB, see
-# docs/tsql-subset.md) and binary ones (exactly DuckDB's comparison).
-BINARY_COLLATIONS = {"LATIN1_GENERAL_100_BIN2_UTF8", "LATIN1_GENERAL_BIN2"}
-COLUMN_COLLATIONS = {"DATABASE_DEFAULT", "LATIN1_GENERAL_100_CI_AS_SC_UTF8", *BINARY_COLLATIONS}
 MERGE_DUPLICATE_MESSAGE = (
     "The MERGE statement attempted to UPDATE or DELETE the same row more than once. This happens when "
     "a target row matches more than one source row. A MERGE statement cannot UPDATE/DELETE the same row "
     "of the target table multiple times. Refine the ON clause to ensure a target row matches at most one "
     "source row, or use the GROUP BY clause to group the source rows."
 )
-DIVIDE_BY_ZERO_MESSAGE = "Divide by zero error encountered."
-
-# Node types accepted as they are (their children are checked on their own).
-_PLAIN_NODES: frozenset[type[exp.Expr]] = frozenset({
-    exp.Select, exp.Union, exp.Intersect, exp.Except, exp.From, exp.Join, exp.Where, exp.Group,
-    exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.With, exp.CTE, exp.TableAlias, exp.Subquery,
-    exp.Alias, exp.Identifier, exp.Star, exp.Distinct, exp.Literal, exp.National, exp.Null, exp.Paren,
-    exp.Var, exp.DataTypeParam, exp.And, exp.Or, exp.Not, exp.Neg, exp.EQ, exp.NEQ, exp.GT, exp.GTE,
-    exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Is, exp.In, exp.Between, exp.Exists,
-    exp.Case, exp.If, exp.Coalesce, exp.Nullif, exp.ConcatWs, exp.Count, exp.Min, exp.Max,
-    exp.Upper, exp.Lower, exp.Trim, exp.Left, exp.Right, exp.Substring, exp.Abs, exp.RowNumber,
-    exp.Values, exp.Tuple, exp.Schema, exp.Insert, exp.Whens, exp.When, exp.Column, exp.Table,
-    exp.Window, exp.WindowSpec, exp.Update, exp.Delete, exp.Merge, exp.Parameter, exp.Anonymous, exp.CurrentTimestamp,
-    exp.Sum, exp.Avg, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Cast, exp.TryCast, exp.Convert,
-    exp.DataType, exp.DateAdd, exp.DateDiff, exp.Length, exp.Concat, exp.Like, exp.Round, exp.Collate,
-})  # fmt: skip
-_NAMED_REFUSALS: dict[type[exp.Expr], str] = {
-    exp.WithTableHint: "table hint WITH (...)",
-    exp.Into: "SELECT ... INTO",
-    exp.Returning: "OUTPUT clause",
-    exp.QueryOption: "OPTION (...) query hint",
-    exp.Lateral: "CROSS/OUTER APPLY",
-    exp.Offset: "OFFSET ... FETCH",
-    exp.Command: "statement",
-    exp.Pivot: "PIVOT",
-    exp.Fetch: "OFFSET ... FETCH",
-    exp.LimitOptions: "TOP ... PERCENT / WITH TIES",
-    exp.ForClause: "FOR JSON / FOR XML",
-}
-
-
-class Catalog(Protocol):
-    def table_columns(self, schema: str, table: str) -> dict[str, SqlType] | None:
-        """Column name (lower case) -> type, or None when the table does not exist."""
-        ...
-
-    def temp_table_columns(self, name: str) -> dict[str, SqlType] | None:
-        """The same for a temp table created by an earlier batch of the session (name: '#t')."""
-        ...
-
-
-# What a translated statement is for the runtime: a query returns rows, dml changes them, ddl changes the
-# catalog, noop is dropped (a T-SQL statement with no DuckDB counterpart).
-StatementKind = Literal["query", "dml", "ddl", "noop"]
+# Table and index options that change how SQL Server stores a table, not what it answers.
+_STORAGE_OPTIONS = {"DATA_COMPRESSION": {"NONE", "ROW", "PAGE"}}
 
 
 @dataclass(frozen=True)
@@ -160,11 +67,12 @@ class Translated:
 
     sql: str
     parameters: tuple[str, ...]
-    kind: StatementKind
+    kind: str  # query | dml | ddl | noop
     line: int
     assigns: tuple[str, ...] = ()  # SELECT @a = ..., @b = ...: the variables, in projection order
     guard: Translated | None = None  # MERGE: must return no row (duplicate source rows otherwise)
     before: tuple[str, ...] = ()  # DDL to run first (sequences for IDENTITY columns)
+    after: tuple[str, ...] = ()  # DDL to run next (column comments holding the T-SQL types)
     temp_table: str | None = None  # CREATE TABLE #name: dropped when the procedure ends
     table_free: bool = False  # reads no table: evaluable outside the (maybe doomed) transaction
 
@@ -173,8 +81,8 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def temp_table_name(name: str) -> str:
-    return "#" + name.lower()
+def _identifier(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
 
 
 @dataclass
@@ -185,6 +93,7 @@ class Translator:
     catalog: Catalog
     variables: dict[str, SqlType] = field(default_factory=dict)
     temp_tables: dict[str, dict[str, SqlType]] = field(default_factory=dict)
+    in_procedure: bool = False
 
     def declare(self, name: str, data_type: exp.DataType, loc: Location) -> SqlType:
         try:
@@ -208,7 +117,7 @@ class Translator:
             return _DDL(self, loc).truncate(ast)
         if isinstance(ast, exp.Alter):
             return _DDL(self, loc).alter(ast)
-        if isinstance(ast, exp.Command) and ast.this in ("CREATE", "GRANT"):
+        if isinstance(ast, exp.Command) and ast.this in ("CREATE", "GRANT", "ALTER"):
             return _DDL(self, loc).security(ast.this, ast.expression.name)
         if isinstance(ast, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
             return self._query(ast, loc)
@@ -219,65 +128,86 @@ class Translator:
     def value(self, expression: exp.Expr, loc: Location, target: SqlType | None) -> Translated:
         """SELECT <expression> (converted to `target` like a T-SQL assignment)."""
         select = exp.select(expression.copy())
-        rewriter = _Rewriter(self, loc)
+        rewriter = Rewriter(self, loc)
         rewriter.check(select)
         if target is not None:
             source = rewriter.type_of(select.expressions[0])
+            self._assignable(rewriter, select.expressions[0], source, target)
             projection = rewriter.rewrite(select.expressions[0])
-            select.set("expressions", [_convert(projection, source, target)])
+            select.set("expressions", [convert(projection, source, target)])
             rewriter.rewrite_children(select, skip={"expressions"})
         else:
             rewriter.rewrite(select)
-        return rewriter.finish(select, "query")
+        return _finish(rewriter, select, "query")
 
     def values(self, expressions: list[exp.Expr], loc: Location) -> Translated:
         select = exp.select(*[e.copy() for e in expressions])
-        rewriter = _Rewriter(self, loc)
+        rewriter = Rewriter(self, loc)
         rewriter.check(select)
         rewriter.rewrite(select)
-        return rewriter.finish(select, "query")
+        return _finish(rewriter, select, "query")
 
     def condition(self, expression: exp.Expr, loc: Location) -> Translated:
         """SELECT CASE WHEN <condition> THEN 1 ELSE 0 END (T-SQL IF treats UNKNOWN as false)."""
         case = exp.Case(ifs=[exp.If(this=expression.copy(), true=exp.Literal.number(1))], default=exp.Literal.number(0))
         return self.values([case], loc)
 
+    @staticmethod
+    def _assignable(rewriter: Rewriter, node: exp.Expr, source: SqlType | None, target: SqlType) -> None:
+        try:
+            convert(exp.Null(), source, target)
+        except TypeRefusal as refused:
+            raise rewriter.error(node, str(refused)) from None
+
     # -- statements ---------------------------------------------------------------------------
     def _query(self, ast: exp.Expr, loc: Location) -> Translated:
-        rewriter = _Rewriter(self, loc)
+        rewriter = Rewriter(self, loc)
         rewriter.check(ast)
-        assigns: tuple[str, ...] = ()
-        if isinstance(ast, exp.Select) and any(_is_assignment(p) for p in ast.expressions):
-            if not all(_is_assignment(p) for p in ast.expressions):
+        if isinstance(ast, exp.Select) and any(is_assignment(p) for p in ast.expressions):
+            if not all(is_assignment(p) for p in ast.expressions):
                 raise loc.error("SELECT mixing variable assignments and result columns")
             names = []
             for index, projection in enumerate(ast.expressions):
-                name = _variable_name(projection.this)
+                name = variable_name(projection.this)
                 target = self.variables.get(name)
                 if target is None:
                     raise loc.error(f"undeclared variable @{name}")
                 source = rewriter.type_of(projection.expression)
+                self._assignable(rewriter, projection, source, target)
                 value = rewriter.rewrite(projection.expression)
-                projection.replace(exp.alias_(_convert(value, source, target), f"a{index}"))
+                projection.replace(exp.alias_(convert(value, source, target), f"a{index}"))
                 names.append(name)
-            assigns = tuple(names)
             rewriter.rewrite_children(ast, skip={"expressions"})
-            return rewriter.finish(ast, "query", assigns=assigns)
-        rewriter.rewrite(ast)
-        return rewriter.finish(ast, "query")
+            decision = rewriter.decisions.get(id(ast))
+            if decision is not None:
+                ast = decision(ast)
+            return _finish(rewriter, ast, "query", assigns=tuple(names))
+        ast = rewriter.rewrite(ast)
+        return _finish(rewriter, ast, "query")
 
     def _dml(self, ast: exp.Expr, loc: Location) -> Translated:
-        rewriter = _Rewriter(self, loc)
+        if isinstance(ast, exp.Delete) and (ast.args.get("tables") or ast.args.get("using")):
+            raise loc.error("DELETE with a FROM/JOIN list", "use DELETE FROM t WHERE ... EXISTS (...)")
+        rewriter = Rewriter(self, loc)
         rewriter.check(ast)
+        if isinstance(ast, (exp.Insert, exp.Update, exp.Delete, exp.Merge)):
+            target = ast.this.this if isinstance(ast, exp.Insert) and isinstance(ast.this, exp.Schema) else ast.this
+            if isinstance(ast, exp.Update):
+                target = rewriter._update_target(ast)
+            if isinstance(target, exp.Table) and self._is_view(target):
+                raise loc.error("INSERT/UPDATE/DELETE/MERGE on a view", "write to its base table")
         guard = None
         if isinstance(ast, exp.Merge):
             guard = self._merge_guard(ast, loc)
         if isinstance(ast, exp.Update):
             _flatten_update(ast, loc)
-        if isinstance(ast, exp.Delete) and (ast.args.get("tables") or ast.args.get("using")):
-            raise loc.error("DELETE with a FROM/JOIN list", "use DELETE FROM t WHERE ... EXISTS (...)")
         rewriter.rewrite(ast)
-        return rewriter.finish(ast, "dml", guard=guard)
+        return _finish(rewriter, ast, "dml", guard=guard)
+
+    def _is_view(self, table: exp.Table) -> bool:
+        is_view = getattr(self.catalog, "is_view", None)
+        schema = arg_name(table, "db", "dbo")
+        return bool(is_view and is_view(schema.lower(), table.name.lower()))
 
     def _merge_guard(self, merge: exp.Merge, loc: Location) -> Translated | None:
         whens = merge.args["whens"].expressions
@@ -294,51 +224,16 @@ class Translator:
             .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
             .limit(1)
         )
-        rewriter = _Rewriter(self, loc)
+        rewriter = Rewriter(self, loc)
         rewriter.check(guard)
         rewriter.rewrite(guard)
-        return rewriter.finish(guard, "query")
+        return _finish(rewriter, guard, "query")
 
 
-def _is_assignment(projection: exp.Expr) -> bool:
-    return isinstance(projection, exp.EQ) and _is_variable(projection.this)
-
-
-def _is_variable(node: exp.Expr) -> bool:
-    return isinstance(node, exp.Parameter) and not isinstance(node.this, exp.Parameter)
-
-
-def _arg_name(node: exp.Expr, key: str, default: str) -> str:
-    """The name of the node's `key` argument (a unit, a schema), or `default` when it has none."""
-    value = node.args.get(key)
-    return str(value.name) if value else default
-
-
-def _variable_name(node: exp.Expr) -> str:
-    return str(node.this.name).lower()
-
-
-def _refusal(node: exp.Expr, loc: Location, detail: str = "") -> TranslationError:
-    if isinstance(node, exp.Command):
-        construct = f"statement {node.name.upper()}"
-    elif type(node) in _NAMED_REFUSALS:
-        construct = _NAMED_REFUSALS[type(node)]
-    elif isinstance(node, exp.Anonymous):
-        construct = f"function {node.name.upper()}"
-    elif isinstance(node, exp.Func):
-        # The T-SQL spelling (sqlglot's own name differs, e.g. STR_POSITION for CHARINDEX).
-        construct = f"function {node.sql(dialect='tsql').split('(')[0].strip().upper() or node.sql_name()}"
-    else:
-        construct = type(node).__name__
-    return TranslationError(loc.file, _node_line(node, loc), construct, detail)
-
-
-def _node_line(node: exp.Expr, loc: Location) -> int:
-    for candidate in node.walk():
-        meta = candidate.meta if hasattr(candidate, "_meta") and candidate._meta else None
-        if meta and "line" in meta:
-            return loc.line + int(meta["line"]) - 1
-    return loc.line
+def _finish(rewriter: Rewriter, ast: exp.Expr, kind: str, **extra: object) -> Translated:
+    sql = ast.sql(dialect="duckdb", identify=True)
+    table_free = kind == "query" and ast.find(exp.Table) is None
+    return Translated(sql, tuple(rewriter.parameters), kind, rewriter.loc.line, table_free=table_free, **extra)  # type: ignore[arg-type]
 
 
 def _flatten_update(update: exp.Update, loc: Location) -> None:
@@ -377,566 +272,55 @@ def _flatten_update(update: exp.Update, loc: Location) -> None:
         update.set("from_", None)
 
 
-def _convert(value: exp.Expr, source: SqlType | None, target: SqlType, *, safe: bool = False) -> exp.Expr:
-    """value converted to `target` as T-SQL does on CAST/assignment: to an integer by truncation
-    (DuckDB rounds), to VARCHAR(n) by cutting at n (DuckDB ignores the length). `safe`: TRY_CAST."""
-    if target.category == INT and source is not None and source.category in (FLOAT, DECIMAL):
-        value = exp.Anonymous(this="trunc", expressions=[value])
-    cast_type = exp.TryCast if safe else exp.Cast
-    cast = cast_type(this=value, to=exp.DataType.build(target.duckdb, dialect="duckdb"))
-    if target.category == STRING and target.length is not None:
-        return exp.Anonymous(this="left", expressions=[cast, exp.Literal.number(target.length)])
-    return cast
-
-
-class _Rewriter:
-    """Checks one statement against the allow-list (phase 1, on the untouched T-SQL tree, where
-    types are inferred) and rewrites it for DuckDB (phase 2, children first)."""
-
-    def __init__(self, translator: Translator, loc: Location, *, ddl: bool = False) -> None:
-        self.translator = translator
-        self.loc = loc
-        self.ddl = ddl
-        self.parameters: list[str] = []
-        self.decisions: dict[int, Callable[[exp.Expr], exp.Expr]] = {}
-        self._originals: list[exp.Expr] = []
-        self._types: dict[int, SqlType | None] = {}
-
-    def error(self, node: exp.Expr, construct: str, detail: str = "") -> TranslationError:
-        return TranslationError(self.loc.file, _node_line(node, self.loc), construct, detail)
-
-    # -- phase 1 ------------------------------------------------------------------------------
-    def check(self, root: exp.Expr) -> None:
-        self._originals = list(root.walk())
-        for node in self._originals:
-            node_type = type(node)
-            if node_type not in _PLAIN_NODES and not (
-                node_type is exp.TimeStrToTime and isinstance(node.parent, exp.DateDiff)  # sqlglot's wrapper
-            ):
-                raise _refusal(node, self.loc)
-            checker = getattr(self, f"_check_{node_type.__name__.lower()}", None)
-            if checker is not None:
-                checker(node)
-
-    def _check_table(self, node: exp.Table) -> None:
-        if node.args.get("hints"):
-            raise self.error(node, "table hint WITH (...)")
-        if node.args.get("catalog"):
-            raise self.error(node, "three-part table name", "cross-database references")
-        identifier = node.this
-        temporary = isinstance(identifier, exp.Identifier) and identifier.args.get("temporary")
-        if temporary and identifier.name.startswith("#"):
-            raise self.error(node, "global temp table ##name")
-
-    def _check_join(self, node: exp.Join) -> None:
-        if node.args.get("method") or (node.args.get("kind") or "").upper() not in ("", "INNER", "CROSS", "OUTER"):
-            raise self.error(node, f"{node.args.get('kind')} JOIN")
-
-    def _check_parameter(self, node: exp.Parameter) -> None:
-        if isinstance(node.parent, exp.Parameter):
-            return  # the inner part of @@NAME
-        if isinstance(node.this, exp.Parameter):
-            name = node.this.name.lower()
-            if name not in _GLOBAL_VARIABLES:
-                raise self.error(node, f"@@{name.upper()}")
-            system = _GLOBAL_VARIABLES[name]
-            self.decisions[id(node)] = lambda _n: self._system(system)
-            return
-        parent = node.parent
-        if parent is not None and _is_assignment(parent) and parent.this is node and \
-                isinstance(parent.parent, exp.Select):
-            return  # SELECT @v = ...: handled by the statement
-        name = node.name.lower()
-        sql_type = self.translator.variables.get(name)
-        if sql_type is None:
-            raise self.error(node, f"undeclared variable @{name}")
-        self.decisions[id(node)] = lambda _n: self._variable(name, sql_type)
-
-    def _check_anonymous(self, node: exp.Anonymous) -> None:
-        name = node.name.upper()
-        if name not in _SYSTEM_FUNCTIONS or node.expressions:
-            raise _refusal(node, self.loc)
-        system = _SYSTEM_FUNCTIONS[name]
-        self.decisions[id(node)] = lambda _n: self._system(system)
-
-    def _check_currenttimestamp(self, node: exp.CurrentTimestamp) -> None:
-        self.decisions[id(node)] = lambda _n: self._system("sys_now")
-
-    def _check_datatype(self, node: exp.DataType) -> None:
-        in_cast = isinstance(node.parent, (exp.Cast, exp.TryCast, exp.Convert))
-        try:
-            sql_type = map_type(node, in_cast=in_cast)
-        except TypeRefused as refused:
-            raise self.error(node, f"type {refused.name}", refused.hint) from None
-        self._types[id(node)] = sql_type
-
-    def _cast_decision(self, node: exp.Expr, value: exp.Expr, to: exp.DataType, safe: bool) -> None:
-        target = map_type(to, in_cast=True)
-        source = self.type_of(value)
-        if source is not None and source.category == FLOAT and target.category == STRING:
-            raise self.error(node, "CAST of FLOAT to a string", "T-SQL formats floats with 6 digits")
-
-        def build(n: exp.Expr) -> exp.Expr:
-            value = n.expression if isinstance(n, exp.Convert) else n.args["this"]
-            return _convert(value, source, target, safe=safe)
-
-        self.decisions[id(node)] = build
-
-    def _check_cast(self, node: exp.Cast) -> None:
-        if node.args.get("format"):
-            raise self.error(node, "CAST ... FORMAT")
-        self._check_datatype(node.args["to"])
-        self._cast_decision(node, node.this, node.args["to"], safe=False)
-
-    def _check_trycast(self, node: exp.TryCast) -> None:
-        self._check_datatype(node.args["to"])
-        self._cast_decision(node, node.this, node.args["to"], safe=True)
-
-    def _check_convert(self, node: exp.Convert) -> None:
-        if node.args.get("style") is not None:
-            raise self.error(node, "CONVERT with a style", "use CAST; styles are not translated")
-        self._check_datatype(node.this)
-        self._cast_decision(node, node.expression, node.this, safe=bool(node.args.get("safe")))
-
-    def _check_div(self, node: exp.Div) -> None:
-        left, right = self._operand_types(node, "/")
-        if left.category == DECIMAL or right.category == DECIMAL:
-            raise self.error(node, "division of DECIMAL values", "CAST an operand to FLOAT")
-        if FLOAT in (left.category, right.category):
-            self.decisions[id(node)] = lambda n: exp.Div(this=n.this, expression=_nonzero(n.expression))
-        else:  # T-SQL int / int truncates toward zero, as DuckDB's `//` does
-            self.decisions[id(node)] = lambda n: exp.IntDiv(this=n.this, expression=_nonzero(n.expression))
-
-    def _check_mod(self, node: exp.Mod) -> None:
-        left, right = self._operand_types(node, "%")
-        if left.category != INT or right.category != INT:
-            raise self.error(node, "% on non-integer values")
-        self.decisions[id(node)] = lambda n: exp.Mod(this=n.this, expression=_nonzero(n.expression))
-
-    def _check_sub(self, node: exp.Sub) -> None:
-        self._operand_types(node, "-")
-
-    def _check_mul(self, node: exp.Mul) -> None:
-        self._operand_types(node, "*")
-
-    def _check_add(self, node: exp.Add) -> None:
-        left = self.type_of(node.this)
-        right = self.type_of(node.expression)
-        sides = {t.category for t in (left, right) if t is not None}
-        if left is not None and right is not None and STRING in sides and sides <= {STRING, NULL}:
-            # string + string (or NULL) concatenates; NULL makes NULL, as with DuckDB's ||
-            self.decisions[id(node)] = lambda n: exp.DPipe(this=n.this, expression=n.expression, safe=False)
-            return
-        self._operand_types(node, "+")
-
-    def _operand_types(self, node: exp.Binary, operator: str) -> tuple[SqlType, SqlType]:
-        left = self.type_of(node.this)
-        right = self.type_of(node.expression)
-        for side in (left, right):
-            if side is None:
-                raise self.error(node, f"operator {operator} on an operand of unknown type", "CAST it")
-            if side.category not in NUMERIC and side.category != NULL:
-                raise self.error(node, f"operator {operator} on {side.category} values", "use DATEADD/DATEDIFF")
-        return left, right  # type: ignore[return-value]
-
-    def _check_avg(self, node: exp.Avg) -> None:
-        argument = node.this
-        if isinstance(argument, exp.Distinct):
-            raise self.error(node, "AVG(DISTINCT ...)")
-        source = self.type_of(argument)
-        if source is None:
-            raise self.error(node, "AVG of an operand of unknown type", "CAST it")
-        if source.category in (INT, BIT):  # T-SQL averages integers in integer arithmetic
-            self.decisions[id(node)] = lambda n: exp.IntDiv(
-                this=exp.Sum(this=n.this), expression=exp.Count(this=n.this.copy())
-            )
-
-    def _check_collate(self, node: exp.Collate) -> None:
-        # DuckDB compares strings byte by byte: only a binary collation keeps its meaning there.
-        if node.expression.name.upper() not in BINARY_COLLATIONS:
-            raise self.error(node, f"COLLATE {node.expression.name}", "only a _BIN2 collation in expressions")
-        self.decisions[id(node)] = lambda n: n.this
-
-    def _check_round(self, node: exp.Round) -> None:
-        if node.args.get("truncate") is not None or node.args.get("decimals") is None:
-            raise self.error(node, "ROUND with a third argument or without a length")
-
-    def _check_concat(self, node: exp.Concat) -> None:
-        for argument in node.expressions:
-            sql_type = self.type_of(argument)
-            if sql_type is not None and sql_type.category == FLOAT:
-                raise self.error(node, "CONCAT of a FLOAT", "T-SQL formats floats with 6 digits")
-        self.decisions[id(node)] = lambda n: exp.Anonymous(this="concat", expressions=n.expressions)
-
-    def _check_length(self, node: exp.Length) -> None:
-        # LEN ignores trailing spaces.
-        self.decisions[id(node)] = lambda n: exp.Length(this=exp.Anonymous(this="rtrim", expressions=[n.this]))
-
-    def _check_like(self, node: exp.Like) -> None:
-        pattern = node.expression
-        if not (isinstance(pattern, (exp.Literal, exp.National)) and pattern.is_string) or "[" in pattern.name:
-            raise self.error(node, "LIKE with a non-literal pattern or [ ] ranges")
-        if node.args.get("escape"):
-            raise self.error(node, "LIKE ... ESCAPE")
-
-    def _check_dateadd(self, node: exp.DateAdd) -> None:
-        unit = _arg_name(node, "unit", "").upper()
-        if unit not in _DATE_UNITS:
-            raise self.error(node, f"DATEADD({unit or '?'}, ...)")
-        target = self.type_of(node.this)
-        amount = self.type_of(node.expression)
-        if target is None or target.category not in (DATE, DATETIME):
-            raise self.error(node, "DATEADD on a value of unknown type", "CAST it to DATE or DATETIME2")
-        if target.category == DATE and _DATE_UNITS[unit][0] in ("to_hours", "to_minutes", "to_seconds"):
-            raise self.error(node, f"DATEADD({unit}, ...) on a DATE")
-        if amount is None or amount.category != INT:
-            raise self.error(node, "DATEADD with a non-integer amount")
-        function, factor = _DATE_UNITS[unit]
-
-        def build(n: exp.Expr, function: str = function, factor: int = factor) -> exp.Expr:
-            count: exp.Expr = exp.Cast(this=n.expression, to=exp.DataType.build("BIGINT"))
-            if factor != 1:
-                count = exp.Mul(this=exp.Literal.number(factor), expression=count)
-            moved = exp.Add(this=n.this, expression=exp.Anonymous(this=function, expressions=[count]))
-            # DuckDB: DATE + INTERVAL is a TIMESTAMP; T-SQL keeps the type of the date argument.
-            return exp.Cast(this=exp.Paren(this=moved), to=exp.DataType.build(target.duckdb, dialect="duckdb"))
-
-        self.decisions[id(node)] = build
-
-    def _check_datediff(self, node: exp.DateDiff) -> None:
-        unit = _arg_name(node, "unit", "").upper()
-        if unit not in _DATEDIFF_UNITS:
-            raise self.error(node, f"DATEDIFF({unit or '?'}, ...)", "weeks count Sundays in T-SQL")
-
-        def build(n: exp.Expr, part: str = _DATEDIFF_UNITS[unit]) -> exp.Expr:
-            start = exp.Cast(this=_unwrap_time(n.expression), to=exp.DataType.build("TIMESTAMP"))
-            end = exp.Cast(this=_unwrap_time(n.this), to=exp.DataType.build("TIMESTAMP"))
-            return exp.Cast(
-                this=exp.Anonymous(this="date_diff", expressions=[exp.Literal.string(part), start, end]),
-                to=exp.DataType.build("INTEGER"),
-            )
-
-        self.decisions[id(node)] = build
-
-    def _check_window(self, node: exp.Window) -> None:
-        spec = node.args.get("spec")
-        if spec is not None and (spec.args.get("kind") or "").upper() != "ROWS":
-            raise self.error(node, "window frame other than ROWS")
-        if not isinstance(node.this, (exp.RowNumber, exp.Sum, exp.Count, exp.Min, exp.Max)):
-            raise self.error(node, f"window function {node.this.sql_name() if isinstance(node.this, exp.Func) else ''}")
-
-    def _check_merge(self, node: exp.Merge) -> None:
-        for when in node.args["whens"].expressions:
-            if when.args.get("source"):
-                raise self.error(node, "MERGE ... WHEN NOT MATCHED BY SOURCE")
-            then = when.args.get("then")
-            if isinstance(then, exp.Update):
-                for assignment in then.expressions:
-                    assignment.this.set("table", None)  # DuckDB: SET takes unqualified column names
-            elif not isinstance(then, exp.Insert) and not (isinstance(then, exp.Var) and then.name.upper() == "DELETE"):
-                raise self.error(node, "MERGE action")
-
-    def _check_with(self, node: exp.With) -> None:
-        for cte in node.expressions:
-            name = cte.alias_or_name.lower()
-            if any(t.name.lower() == name and not t.args.get("db") for t in cte.this.find_all(exp.Table)):
-                node.set("recursive", True)  # T-SQL infers recursion; DuckDB needs WITH RECURSIVE
-
-    def _check_insert(self, node: exp.Insert) -> None:
-        for arg in ("overwrite", "alternative", "conflict", "where"):
-            if node.args.get(arg):
-                raise self.error(node, f"INSERT ... {arg.upper()}")
-
-    def _check_update(self, node: exp.Update) -> None:
-        if node.args.get("limit") or node.args.get("order"):
-            raise self.error(node, "UPDATE TOP/ORDER BY")
-
-    def _check_delete(self, node: exp.Delete) -> None:
-        if node.args.get("limit"):
-            raise self.error(node, "DELETE TOP")
-
-    def _check_select(self, node: exp.Select) -> None:
-        limit = node.args.get("limit")
-        if limit is not None and (limit.args.get("percent") or limit.args.get("with_ties")):
-            raise self.error(node, "TOP ... PERCENT / WITH TIES")
-        for key in ("into", "kind", "locks", "sample", "prewhere", "qualify", "windows", "connect", "match"):
-            if node.args.get(key):
-                raise self.error(node, f"SELECT ... {key.upper()}")
-
-    # -- types --------------------------------------------------------------------------------
-    def type_of(self, node: exp.Expr | None) -> SqlType | None:
-        if node is None:
-            return None
-        key = id(node)
-        if key not in self._types:
-            self._types[key] = self._infer(node)
-        return self._types[key]
-
-    def _infer(self, node: exp.Expr) -> SqlType | None:
-        if isinstance(node, exp.Literal):
-            if node.is_string:
-                return STRING_TYPE
-            text = node.name.lower()
-            if "e" in text:
-                return FLOAT_TYPE
-            if "." in text:
-                return DECIMAL_TYPE
-            return INT_TYPE if abs(int(text)) < 2**31 else BIGINT_TYPE
-        if isinstance(node, exp.National):
-            return NSTRING_TYPE
-        if isinstance(node, exp.Null):
-            return NULL_TYPE
-        if isinstance(node, (exp.Paren, exp.Neg, exp.Abs, exp.Round, exp.Min, exp.Max, exp.Sum, exp.Collate)):
-            return self.type_of(node.this)
-        if isinstance(node, exp.Parameter):
-            if isinstance(node.this, exp.Parameter):
-                return INT_TYPE
-            return self.translator.variables.get(node.name.lower())
-        if isinstance(node, (exp.Cast, exp.TryCast)):
-            return map_type(node.args["to"], in_cast=True)
-        if isinstance(node, exp.Convert):
-            return map_type(node.this, in_cast=True)
-        if isinstance(node, exp.Column):
-            return self._column_type(node)
-        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
-            left, right = self.type_of(node.this), self.type_of(node.expression)
-            if left is None or right is None:
-                return None
-            if isinstance(node, exp.Add) and left.is_string and right.is_string:
-                return STRING_TYPE
-            if left.category in NUMERIC | {NULL} and right.category in NUMERIC | {NULL}:
-                return promote(left, right)
-            return None
-        if isinstance(node, (exp.Count, exp.DateDiff, exp.Length, exp.RowNumber)):
-            return INT_TYPE
-        if isinstance(node, exp.Avg):
-            return self.type_of(node.this)
-        if isinstance(node, exp.DateAdd):
-            return self.type_of(node.this)
-        if isinstance(node, (exp.Coalesce, exp.Nullif)):
-            for candidate in [node.this, *node.expressions]:
-                found = self.type_of(candidate)
-                if found is not None and found.category != NULL:
-                    return found
-            return None
-        if isinstance(node, exp.Case):
-            for candidate in [*(i.args.get("true") for i in node.args.get("ifs") or []), node.args.get("default")]:
-                found = self.type_of(candidate)
-                if found is not None and found.category != NULL:
-                    return found
-            return None
-        if isinstance(node, exp.If):
-            return self.type_of(node.args.get("true")) or self.type_of(node.args.get("false"))
-        if isinstance(node, (exp.Concat, exp.ConcatWs, exp.Upper, exp.Lower, exp.Trim, exp.Left, exp.Right,
-                             exp.Substring)):  # fmt: skip
-            return STRING_TYPE
-        if isinstance(node, exp.Anonymous) and node.name.upper() in _SYSTEM_FUNCTIONS:
-            return SYSTEM_PARAMETERS[_SYSTEM_FUNCTIONS[node.name.upper()]]
-        if isinstance(node, exp.CurrentTimestamp):
-            return DATETIME_TYPE
-        if isinstance(node, exp.Subquery):
-            return self._projection_type(node.this, 0)
-        if isinstance(node, exp.Window):
-            return self.type_of(node.this)
-        if isinstance(node, exp.Alias):
-            return self.type_of(node.this)
-        if isinstance(node, (exp.Predicate, exp.Connector, exp.Not)):
-            return BIT_TYPE
-        return None
-
-    def _projection_type(self, query: exp.Expr, index: int | str) -> SqlType | None:
-        while isinstance(query, (exp.Union, exp.Intersect, exp.Except)):
-            query = query.this
-        if isinstance(query, exp.Subquery):
-            return self._projection_type(query.this, index)
-        if not isinstance(query, exp.Select):
-            return None
-        projections = query.expressions
-        if isinstance(index, int):
-            return self.type_of(projections[index]) if index < len(projections) else None
-        for projection in projections:
-            if projection.alias_or_name.lower() == index:
-                return self.type_of(projection)
-        return None
-
-    def _column_type(self, column: exp.Column) -> SqlType | None:
-        name = column.name.lower()
-        qualifier = column.table.lower()
-        node = column.parent
-        while node is not None:
-            sources = _scope_sources(node)
-            if sources:
-                if qualifier:
-                    for alias, source in sources:
-                        if alias == qualifier:
-                            return self._source_column(source, name, node)
-                else:
-                    found = [t for _, s in sources if (t := self._source_column(s, name, node)) is not None]
-                    if len(found) == 1:
-                        return found[0]
-                    if len(found) > 1:
-                        return None
-            node = node.parent
-        return None
-
-    def _source_column(self, source: exp.Expr, name: str, scope: exp.Expr) -> SqlType | None:
-        if isinstance(source, exp.Table):
-            identifier = source.this
-            if isinstance(identifier, exp.Identifier) and identifier.args.get("temporary"):
-                temp = temp_table_name(identifier.name)
-                columns = self.translator.temp_tables.get(temp) or self.translator.catalog.temp_table_columns(temp)
-                return (columns or {}).get(name)
-            if not source.args.get("db"):
-                cte = _find_cte(scope, source.name.lower())
-                if cte is not None:
-                    return self._projection_type(cte.this, name)
-            columns = self.translator.catalog.table_columns(
-                _arg_name(source, "db", "dbo").lower(), source.name.lower()
-            )
-            return (columns or {}).get(name)
-        if isinstance(source, exp.Subquery):
-            return self._projection_type(source.this, name)
-        return None
-
-    # -- phase 2 ------------------------------------------------------------------------------
-    def rewrite(self, node: exp.Expr) -> exp.Expr:
-        self.rewrite_children(node)
-        decision = self.decisions.get(id(node))
-        if decision is not None:
-            replacement = decision(node)
-            if replacement is not node and node.parent is not None:
-                node.replace(replacement)
-            node = replacement
-        if isinstance(node, exp.National):  # N'...': DuckDB strings are Unicode already
-            replacement = exp.Literal.string(node.name)
-            if node.parent is not None:
-                node.replace(replacement)
-            return replacement
-        if isinstance(node, exp.Identifier) and node.args.get("temporary"):
-            node.set("this", temp_table_name(node.name))
-            node.set("temporary", None)
-            node.set("quoted", True)
-        elif isinstance(node, exp.DataType) and id(node) in self._types:
-            sql_type = self._types[id(node)]
-            replacement = exp.DataType.build(sql_type.duckdb, dialect="duckdb")  # type: ignore[union-attr]
-            if node.parent is not None:
-                node.replace(replacement)
-            node = replacement
-        return node
-
-    def rewrite_children(self, node: exp.Expr, skip: set[str] | frozenset[str] = frozenset()) -> None:
-        for key, value in list(node.args.items()):
-            if key in skip:
-                continue
-            if isinstance(value, exp.Expression):
-                self.rewrite(value)
-            elif isinstance(value, list):
-                for item in list(value):
-                    if isinstance(item, exp.Expression):
-                        self.rewrite(item)
-
-    def _variable(self, name: str, sql_type: SqlType) -> exp.Expr:
-        return self._placeholder(VARIABLE_PREFIX + name, sql_type)
-
-    def _system(self, parameter: str) -> exp.Expr:
-        if self.ddl:
-            if parameter not in _DDL_TIME:
-                raise TranslationError(self.loc.file, self.loc.line, f"{parameter} in a DDL statement")
-            return sqlglot.parse_one(_DDL_TIME[parameter], read="duckdb")
-        return self._placeholder(parameter, SYSTEM_PARAMETERS[parameter])
-
-    def _placeholder(self, name: str, sql_type: SqlType) -> exp.Expr:
-        if name not in self.parameters:
-            self.parameters.append(name)
-        placeholder = exp.Parameter(this=exp.Var(this=name))
-        return exp.Cast(this=placeholder, to=exp.DataType.build(sql_type.duckdb, dialect="duckdb"))
-
-    def finish(self, ast: exp.Expr, kind: StatementKind, **extra: object) -> Translated:
-        sql = ast.sql(dialect="duckdb", identify=True)
-        table_free = kind == "query" and ast.find(exp.Table) is None
-        return Translated(sql, tuple(self.parameters), kind, self.loc.line, table_free=table_free, **extra)  # type: ignore[arg-type]
-
-
-def _unwrap_time(node: exp.Expr) -> exp.Expr:
-    return node.this if isinstance(node, exp.TimeStrToTime) else node
-
-
-def _nonzero(divisor: exp.Expr) -> exp.Expr:
-    """T-SQL raises on x / 0 for FLOAT too; DuckDB returns inf."""
-    return exp.Anonymous(this="tsql_nonzero", expressions=[divisor])
-
-
-def _scope_sources(node: exp.Expr) -> list[tuple[str, exp.Expr]]:
-    sources: list[exp.Expr] = []
-    if isinstance(node, exp.Select):
-        from_ = node.args.get("from_")
-        if from_ is not None:
-            sources.append(from_.this)
-            sources.extend(j.this for j in from_.this.args.get("joins") or [])
-        sources.extend(j.this for j in node.args.get("joins") or [])
-    elif isinstance(node, exp.Update):
-        sources.append(node.this)
-        from_ = node.args.get("from_")
-        if from_ is not None:
-            sources.append(from_.this)
-            sources.extend(j.this for j in from_.this.args.get("joins") or [])
-        sources.extend(j.this for j in node.args.get("joins") or [])
-    elif isinstance(node, exp.Delete):
-        sources.append(node.this)
-    elif isinstance(node, exp.Merge):
-        sources.extend([node.this, node.args["using"]])
-    else:
-        return []
-    return [(s.alias_or_name.lower(), s) for s in sources if isinstance(s, (exp.Table, exp.Subquery))]
-
-
-def _find_cte(node: exp.Expr | None, name: str) -> exp.CTE | None:
-    while node is not None:
-        with_ = node.args.get("with_") if isinstance(node, exp.Expression) else None
-        if with_ is not None:
-            for cte in with_.expressions:
-                if isinstance(cte, exp.CTE) and cte.alias_or_name.lower() == name:
-                    return cte
-        node = node.parent
-    return None
-
-
 _SECURITY_NAME = r"(?:\[(?P<{0}_b>[A-Za-z_][A-Za-z0-9_]*)\]|(?P<{0}>[A-Za-z_][A-Za-z0-9_]*))"
 _CREATE_ROLE = re.compile(r"ROLE\s+" + _SECURITY_NAME.format("role"), re.IGNORECASE)
 _CREATE_SCHEMA_OWNER = re.compile(
     r"SCHEMA\s+" + _SECURITY_NAME.format("schema") + r"\s+AUTHORIZATION\s+" + _SECURITY_NAME.format("owner"),
     re.IGNORECASE,
 )
+_ALTER_SCHEMA_OWNER = re.compile(
+    r"AUTHORIZATION\s+ON\s+SCHEMA\s*::\s*" + _SECURITY_NAME.format("schema") + r"\s+TO\s+"
+    + _SECURITY_NAME.format("owner"),
+    re.IGNORECASE,
+)
 _GRANT_SCHEMA = re.compile(
     r"SELECT\s+ON\s+SCHEMA\s*::\s*" + _SECURITY_NAME.format("schema") + r"\s+TO\s+" + _SECURITY_NAME.format("role"),
     re.IGNORECASE,
 )
+_ROLES = exp.Table(this=_identifier("database_roles"), db=_identifier("etl"))
+_PERMISSIONS = exp.Table(this=_identifier("schema_permissions"), db=_identifier("etl"))
 
 
 def _security_name(match: re.Match[str], group: str) -> str:
     return (match.group(group) or match.group(group + "_b")).lower()
 
 
-def _string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _error_call(message: str) -> exp.Expr:
+    return exp.Anonymous(this="error", expressions=[exp.Literal.string(message)])
 
 
 class _DDL:
-    """CREATE/DROP/ALTER/TRUNCATE, generated as DuckDB text from the T-SQL tree."""
+    """CREATE/DROP/ALTER/TRUNCATE, built as DuckDB `exp` trees from the T-SQL tree."""
 
     def __init__(self, translator: Translator, loc: Location) -> None:
         self.translator = translator
         self.loc = loc
+        self.columns: dict[str, SqlType] = {}  # of the table being created (for its CHECKs and DEFAULTs)
 
-    def table_name(self, table: exp.Table) -> tuple[str, bool]:
-        """(DuckDB name, is temp table)."""
+    def table(self, table: exp.Table) -> tuple[exp.Table, bool]:
+        """(DuckDB table, is temp table)."""
         identifier = table.this
         if isinstance(identifier, exp.Identifier) and identifier.args.get("temporary"):
-            return quote(temp_table_name(identifier.name)), True
+            return exp.Table(this=_identifier(temp_table_name(identifier.name))), True
         if table.args.get("catalog"):
             raise self.loc.error("three-part table name")
-        schema = _arg_name(table, "db", "dbo")
-        return f"{quote(schema.lower())}.{quote(table.name.lower())}", False
+        schema = arg_name(table, "db", "dbo")
+        return exp.Table(this=_identifier(table.name.lower()), db=_identifier(schema.lower())), False
+
+    def ddl(self, tree: exp.Expr, *, before: tuple[str, ...] = (), after: tuple[str, ...] = (),
+            temp_table: str | None = None) -> Translated:
+        return Translated(tree.sql(dialect="duckdb"), (), "ddl", self.loc.line, before=before, after=after,
+                          temp_table=temp_table)
 
     def create(self, ast: exp.Create) -> Translated:
         kind = (ast.args.get("kind") or "").upper()
@@ -946,7 +330,7 @@ class _DDL:
             if ast.args.get("properties") or ast.args.get("expression"):
                 raise self.loc.error("CREATE SCHEMA with AUTHORIZATION or elements")
             schema = ast.this.args.get("db") or ast.this.this
-            return Translated(f"CREATE SCHEMA {quote(schema.name.lower())}", (), "ddl", self.loc.line)
+            return self.ddl(exp.Create(kind="SCHEMA", this=exp.Table(db=_identifier(schema.name.lower()))))
         if kind == "TABLE":
             return self.create_table(ast)
         if kind.endswith("INDEX"):
@@ -956,7 +340,8 @@ class _DDL:
         raise self.loc.error(f"CREATE {kind}")
 
     def create_view(self, ast: exp.Create) -> Translated:
-        """CREATE VIEW schema.name AS <query>: the query translated like any other, stored by DuckDB."""
+        """CREATE VIEW schema.name AS <query>: the query translated like any other, stored by DuckDB; the
+        T-SQL type of each view column goes into its comment."""
         target = ast.this
         if isinstance(target, exp.Schema):
             raise self.loc.error("CREATE VIEW with a column list", "name the columns with AS aliases")
@@ -984,64 +369,102 @@ class _DDL:
             # Their translation calls the connection's temp macro tsql_nonzero, which a view stored in
             # the file cannot rely on (another client opening the file has no such macro).
             raise self.loc.error("division in a view", "divide in the query that reads the view")
-        view, temporary = self.table_name(target)
+        view, temporary = self.table(target)
         if temporary:
             raise self.loc.error("temporary view")
-        rewriter = _Rewriter(self.translator, self.loc)
+        rewriter = Rewriter(self.translator, self.loc)
         rewriter.check(query)
+        types = {p.alias_or_name.lower(): rewriter.type_of(p) for p in first.expressions}
         translated = rewriter.rewrite(query)
         if rewriter.parameters:
             raise self.loc.error("variable or system function in a view", "a view is evaluated without them")
-        sql = translated.sql(dialect="duckdb", identify=True)
-        return Translated(f"CREATE VIEW {view} AS {sql}", (), "ddl", self.loc.line)
+        comments = tuple(
+            self.comment(view, name, replace(sql_type, label=IMPLICIT) if sql_type.is_string else sql_type)
+            for name, sql_type in types.items() if sql_type is not None
+        )
+        create = exp.Create(kind="VIEW", this=view, expression=translated)
+        return Translated(create.sql(dialect="duckdb", identify=True), (), "ddl", self.loc.line, after=comments)
+
+    @staticmethod
+    def comment(table: exp.Table, column: str, sql_type: SqlType) -> str:
+        target = exp.Column(this=_identifier(column), table=table.this.copy(),
+                            db=table.args["db"].copy() if table.args.get("db") else None)
+        return exp.Comment(this=target, kind="COLUMN", expression=exp.Literal.string(sql_type.to_comment())).sql(
+            dialect="duckdb"
+        )
 
     def security(self, verb: str, rest: str) -> Translated:
-        """CREATE SCHEMA s AUTHORIZATION dbo, CREATE ROLE r, GRANT SELECT ON SCHEMA::s TO r. DuckDB has no
-        principals: the statements are recorded in etl.database_roles / etl.schema_permissions (checked as
-        SQL Server checks them) and enforce nothing; anyone who can open the DuckDB file reads every table."""
+        """CREATE SCHEMA s AUTHORIZATION dbo, ALTER AUTHORIZATION ON SCHEMA::s TO dbo, CREATE ROLE r,
+        GRANT SELECT ON SCHEMA::s TO r. DuckDB has no principals: the statements are recorded in
+        etl.database_roles / etl.schema_permissions (checked as SQL Server checks them) and enforce nothing;
+        anyone who can open the DuckDB file reads every table."""
+        # Names are stored in lower case (SQL Server compares principal names case-insensitively), so these
+        # DuckDB-only tables compare by code point (their columns' comments say so to the translator).
+        name_type = SqlType(STRING, "VARCHAR", 128, True, BIN2, IMPLICIT, True)
+        roles = _ROLES.copy()
+        permissions = _PERMISSIONS.copy()
         before = (
             "CREATE TABLE IF NOT EXISTS etl.database_roles (role_name VARCHAR PRIMARY KEY)",
             "CREATE TABLE IF NOT EXISTS etl.schema_permissions (schema_name VARCHAR NOT NULL, "
             "permission VARCHAR NOT NULL, role_name VARCHAR NOT NULL, "
             "PRIMARY KEY (schema_name, permission, role_name))",
+            self.comment(roles, "role_name", name_type),
+            *(self.comment(permissions, c, name_type) for c in ("schema_name", "permission", "role_name")),
         )
+        if verb == "ALTER":
+            owner = _ALTER_SCHEMA_OWNER.fullmatch(rest)
+            if owner is None:
+                raise self.loc.error("ALTER other than TABLE ... ADD or AUTHORIZATION ON SCHEMA::s TO dbo")
+            if _security_name(owner, "owner") != "dbo":
+                raise self.loc.error("ALTER AUTHORIZATION ... TO an owner other than dbo")
+            schema = _security_name(owner, "schema")
+            missing = f"Cannot find the schema '{schema}', because it does not exist or you do not have permission."
+            check = exp.select(exp.Case(ifs=[exp.If(this=self._schema_missing(schema), true=_error_call(missing))],
+                                        default=exp.true()))
+            # DuckDB has no owners: only the schema's existence is checked (SQL Server error 15151).
+            return Translated(check.sql(dialect="duckdb"), (), "ddl", self.loc.line)
         schema_owner = _CREATE_SCHEMA_OWNER.fullmatch(rest) if verb == "CREATE" else None
         if schema_owner is not None:
             # SQL Server: a view's ownership chain to dbo tables holds only when its schema is owned
             # by dbo (the owner of a plain CREATE SCHEMA is whoever runs it). DuckDB has no owners.
             if _security_name(schema_owner, "owner") != "dbo":
                 raise self.loc.error("CREATE SCHEMA ... AUTHORIZATION other than dbo")
-            schema = quote(_security_name(schema_owner, "schema"))
-            return Translated(f"CREATE SCHEMA {schema}", (), "ddl", self.loc.line)
+            schema = _security_name(schema_owner, "schema")
+            return self.ddl(exp.Create(kind="SCHEMA", this=exp.Table(db=_identifier(schema))))
         if verb == "CREATE":
             match = _CREATE_ROLE.fullmatch(rest)
             if match is None:
                 raise self.loc.error("CREATE ROLE with options", "only CREATE ROLE name")
             role = _security_name(match, "role")
-            exists = f"EXISTS (SELECT 1 FROM etl.database_roles WHERE role_name = {_string(role)})"
+            exists = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(_ROLES.copy()).where(
+                exp.EQ(this=exp.column("role_name"), expression=exp.Literal.string(role))))
             message = f"User, group, or role '{role}' already exists in the current database."
-            sql = (
-                f"INSERT INTO etl.database_roles SELECT {_string(role)} "
-                f"WHERE CASE WHEN {exists} THEN error({_string(message)}) ELSE true END"
-            )
-            return Translated(sql, (), "ddl", self.loc.line, before=before)
+            guard = exp.Case(ifs=[exp.If(this=exists, true=_error_call(message))], default=exp.true())
+            insert = exp.insert(exp.select(exp.Literal.string(role)).where(guard), _ROLES.copy())
+            return Translated(insert.sql(dialect="duckdb"), (), "ddl", self.loc.line, before=before)
         match = _GRANT_SCHEMA.fullmatch(rest)
         if match is None:
             raise self.loc.error("GRANT other than GRANT SELECT ON SCHEMA::s TO role")
         schema, role = _security_name(match, "schema"), _security_name(match, "role")
-        no_schema = (
-            "NOT EXISTS (SELECT 1 FROM information_schema.schemata WHERE catalog_name = current_database() "
-            f"AND lower(schema_name) = {_string(schema)})"
-        )
-        no_role = f"NOT EXISTS (SELECT 1 FROM etl.database_roles WHERE role_name = {_string(role)})"
+        no_role = exp.Not(this=exp.Exists(this=exp.select(exp.Literal.number(1)).from_(_ROLES.copy()).where(
+            exp.EQ(this=exp.column("role_name"), expression=exp.Literal.string(role)))))
         missing_schema = f"Cannot find the schema '{schema}', because it does not exist or you do not have permission."
         missing_role = f"Cannot find the user '{role}', because it does not exist or you do not have permission."
-        sql = (
-            f"INSERT OR IGNORE INTO etl.schema_permissions SELECT {_string(schema)}, 'SELECT', {_string(role)} "
-            f"WHERE CASE WHEN {no_schema} THEN error({_string(missing_schema)}) "
-            f"WHEN {no_role} THEN error({_string(missing_role)}) ELSE true END"
-        )
+        guard = exp.Case(ifs=[exp.If(this=self._schema_missing(schema), true=_error_call(missing_schema)),
+                              exp.If(this=no_role, true=_error_call(missing_role))], default=exp.true())
+        values = (exp.Literal.string(schema), exp.Literal.string("SELECT"), exp.Literal.string(role))
+        row = exp.select(*values).where(guard)
+        sql = "INSERT OR IGNORE INTO etl.schema_permissions " + row.sql(dialect="duckdb")
         return Translated(sql, (), "ddl", self.loc.line, before=before)
+
+    @staticmethod
+    def _schema_missing(schema: str) -> exp.Expr:
+        schemata = exp.Table(this=_identifier("schemata"), db=_identifier("information_schema"))
+        found = exp.select(exp.Literal.number(1)).from_(schemata).where(exp.and_(
+            exp.EQ(this=exp.column("catalog_name"), expression=exp.Anonymous(this="current_database")),
+            exp.EQ(this=exp.Lower(this=exp.column("schema_name")), expression=exp.Literal.string(schema)),
+        ))
+        return exp.Not(this=exp.Exists(this=found))
 
     def create_table(self, ast: exp.Create) -> Translated:
         schema = ast.this
@@ -1049,30 +472,71 @@ class _DDL:
             raise self.loc.error("CREATE TABLE ... AS")
         for prop in (ast.args.get("properties") or exp.Properties()).expressions:
             if not isinstance(prop, exp.TemporaryProperty):
-                raise self.loc.error(f"table option {prop.sql(dialect='tsql')}")
-        name, temporary = self.table_name(schema.this)
+                self.storage_option(prop)
+        table, temporary = self.table(schema.this)
+        keys = self.key_names(schema.expressions)
+        self.columns = {
+            e.name.lower(): self.column_type(e, temporary=temporary, key=e.name.lower() in keys)
+            for e in schema.expressions if isinstance(e, exp.ColumnDef)
+        }
         columns: dict[str, SqlType] = {}
-        parts: list[str] = []
+        elements: list[exp.Expr] = []
         before: list[str] = []
         for element in schema.expressions:
             if isinstance(element, exp.ColumnDef):
-                text, sql_type, sequence = self.column(element, name)
-                columns[element.name.lower()] = sql_type
-                parts.append(text)
+                name = element.name.lower()
+                definition, sql_type, sequence = self.column(element, table, temporary=temporary,
+                                                             key=name in keys)
+                columns[name] = sql_type
+                elements.append(definition)
                 if sequence:
                     before.append(sequence)
             else:
-                parts.append(self.table_constraint(element))
-        prefix = "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
-        sql = f"{prefix} {name} ({', '.join(parts)})"
+                elements.append(self.table_constraint(element))
+        elements.extend(self.column_checks(columns, keys))
+        properties = exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
+        create = exp.Create(kind="TABLE", this=exp.Schema(this=table, expressions=elements), properties=properties)
+        name = table.name
         if temporary:
-            self.translator.temp_tables[name.strip('"')] = columns
-        return Translated(sql, (), "ddl", self.loc.line, before=tuple(before),
-                          temp_table=name.strip('"') if temporary else None)  # fmt: skip
+            self.translator.temp_tables[name] = columns
+        # Temp tables of a procedure are known to its plan; others are read back from the catalog.
+        comment = not (temporary and self.translator.in_procedure)
+        after = tuple(self.comment(table, c, t) for c, t in columns.items()) if comment else ()
+        return self.ddl(create, before=tuple(before), after=after, temp_table=name if temporary else None)
 
-    def column(
-        self, column: exp.ColumnDef, table: str, *, length_check: bool = True
-    ) -> tuple[str, SqlType, str | None]:
+    def storage_option(self, prop: exp.Expr) -> None:
+        """WITH (DATA_COMPRESSION = ...): how SQL Server stores the rows, nothing DuckDB answers differently."""
+        name = prop.name.upper() if isinstance(prop, exp.Property) else ""
+        value = prop.args.get("value")
+        allowed = _STORAGE_OPTIONS.get(name)
+        if allowed is None or value is None or value.name.upper() not in allowed:
+            raise self.loc.error(f"table option {prop.sql(dialect='tsql')}")
+
+    def key_names(self, elements: list[exp.Expr]) -> set[str]:
+        """Columns of the PRIMARY KEY and UNIQUE constraints."""
+        names: set[str] = set()
+        for element in elements:
+            if isinstance(element, exp.ColumnDef):
+                for constraint in element.args.get("constraints") or []:
+                    if isinstance(constraint.args.get("kind"), (exp.PrimaryKeyColumnConstraint,
+                                                                 exp.UniqueColumnConstraint)):
+                        names.add(element.name.lower())
+                continue
+            nodes = element.expressions if isinstance(element, exp.Constraint) else [element]
+            if not any(isinstance(n, (exp.PrimaryKeyColumnConstraint, exp.PrimaryKey, exp.UniqueColumnConstraint))
+                       for n in nodes):
+                continue
+            for node in nodes:
+                items = node.expressions if isinstance(node, exp.PrimaryKey) else node.this
+                items = items.expressions if isinstance(items, exp.Schema) else items
+                for item in items if isinstance(items, list) else []:
+                    column = item.this if isinstance(item, exp.Ordered) else item
+                    names.add(column.name.lower())
+        return names
+
+    def column_type(self, column: exp.ColumnDef, *, temporary: bool, key: bool) -> SqlType:
+        """The column's T-SQL type: its declared type and, for text, its collation (implicit) and whether it is
+        a key (key text cannot end with a space on the DuckDB engine, see column_checks)."""
         kind = column.args.get("kind")
         if not isinstance(kind, exp.DataType):
             raise self.loc.error(f"computed column {column.name}")
@@ -1080,119 +544,200 @@ class _DDL:
             sql_type = map_type(kind)
         except TypeRefused as refused:
             raise self.loc.error(f"type {refused.name}", refused.hint) from None
-        name = quote(column.name.lower())
-        parts = [name, sql_type.duckdb]
+        if sql_type.category != STRING:
+            return sql_type
+        collation = None
+        for constraint in column.args.get("constraints") or []:
+            kind_node = constraint.args.get("kind")
+            if isinstance(kind_node, exp.CollateColumnConstraint):
+                collation = collation_of(kind_node.this.name)
+                if collation is None:
+                    raise self.loc.error(f"COLLATE {kind_node.this.name}", "the database's or a _BIN2 UTF-8 one")
+        if collation is None and temporary:
+            # A #temp column takes tempdb's collation, not the database's ("Set or change the column
+            # collation": collations and tempdb): in Azure SQL Database a non-UTF-8 one.
+            raise self.loc.error(f"#temp column {column.name} without COLLATE",
+                                 "it would take tempdb's collation; COLLATE DATABASE_DEFAULT or a _BIN2 one")
+        return replace(sql_type, collation=collation or CI, label=IMPLICIT, trimmed=key)
+
+    def column(
+        self, column: exp.ColumnDef, table: exp.Table, *, temporary: bool = False, key: bool = False,
+    ) -> tuple[exp.ColumnDef, SqlType, str | None]:
+        sql_type = self.column_type(column, temporary=temporary, key=key)
+        constraints: list[exp.Expr] = []
         sequence = None
         for constraint in column.args.get("constraints") or []:
             kind_node = constraint.args.get("kind")
             if isinstance(kind_node, exp.NotNullColumnConstraint):
-                parts.append("NULL" if kind_node.args.get("allow_null") else "NOT NULL")
+                constraints.append(exp.ColumnConstraint(kind=exp.NotNullColumnConstraint(
+                    allow_null=kind_node.args.get("allow_null"))))
             elif isinstance(kind_node, exp.PrimaryKeyColumnConstraint):
-                parts.append("PRIMARY KEY")
+                constraints.append(exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint()))
             elif isinstance(kind_node, exp.UniqueColumnConstraint):
-                parts.append("UNIQUE")
+                constraints.append(exp.ColumnConstraint(kind=exp.UniqueColumnConstraint()))
             elif isinstance(kind_node, exp.CollateColumnConstraint):
-                collation = kind_node.this.name.upper()
-                if collation not in COLUMN_COLLATIONS:
-                    raise self.loc.error(f"COLLATE {kind_node.this.name}", "the database's or a _BIN2 UTF-8 one")
+                pass  # in the column's type (column_type)
             elif isinstance(kind_node, exp.DefaultColumnConstraint):
-                parts.append(f"DEFAULT {self.expression(kind_node.this)}")
+                constraints.append(exp.ColumnConstraint(kind=exp.DefaultColumnConstraint(
+                    this=self.expression(kind_node.this))))
             elif isinstance(kind_node, exp.CheckColumnConstraint):
-                parts.append(f"CHECK ({self.expression(kind_node.this)})")
+                constraints.append(exp.ColumnConstraint(kind=exp.CheckColumnConstraint(
+                    this=self.expression(kind_node.this))))
             elif isinstance(kind_node, exp.GeneratedAsIdentityColumnConstraint):
                 start = kind_node.args.get("start")
                 increment = kind_node.args.get("increment")
-                sequence_name = f'{table[:-1]}_{column.name.lower()}_seq"'
-                sequence = (
-                    f"CREATE SEQUENCE {sequence_name} START WITH {start.name if start else 1} "
-                    f"INCREMENT BY {increment.name if increment else 1}"
-                )
-                parts.append(f"DEFAULT nextval('{sequence_name.replace(chr(39), chr(39) * 2)}')")
+                sequence_name = f"{table.name}_{column.name.lower()}_seq"
+                schema = table.args["db"].copy() if table.args.get("db") else None
+                options = exp.SequenceProperties(start=exp.Literal.number(start.name if start else 1),
+                                                 increment=exp.Literal.number(increment.name if increment else 1))
+                sequence = exp.Create(kind="SEQUENCE", this=exp.Table(this=_identifier(sequence_name), db=schema),
+                                      properties=exp.Properties(expressions=[options])).sql(dialect="duckdb")
+                qualified = ".".join(quote(p) for p in ([table.args["db"].name] if table.args.get("db") else [])
+                                     + [sequence_name])
+                constraints.append(exp.ColumnConstraint(kind=exp.DefaultColumnConstraint(
+                    this=exp.Anonymous(this="nextval", expressions=[exp.Literal.string(qualified)]))))
             else:
                 raise self.loc.error(f"column constraint {constraint.sql(dialect='tsql')}")
-        if length_check and sql_type.category == STRING and sql_type.length is not None:
-            # DuckDB ignores VARCHAR(n); SQL Server refuses longer values (bytes for VARCHAR under
-            # the UTF-8 collation, characters for NVARCHAR).
-            measure = "length" if sql_type.national else "strlen"
-            parts.append(f"CHECK ({measure}({name}) <= {sql_type.length})")
-        return " ".join(parts), sql_type, sequence
+        definition = exp.ColumnDef(this=_identifier(column.name.lower()),
+                                   kind=exp.DataType.build(sql_type.duckdb, dialect="duckdb"),
+                                   constraints=constraints or None)
+        return definition, sql_type, sequence
 
-    def table_constraint(self, element: exp.Expr) -> str:
+    def column_checks(self, columns: dict[str, SqlType], keys: set[str]) -> list[exp.Expr]:
+        """DuckDB ignores VARCHAR(n): CHECKs refuse what SQL Server refuses (error 2628; bytes under the
+        UTF-8 collation, UTF-16 units for NVARCHAR). Keys: SQL Server's keys ignore trailing spaces
+        ('a' and 'a ' collide), DuckDB's do not, so the DuckDB engine refuses key text ending in a space."""
+        checks: list[exp.Expr] = []
+        for name, sql_type in columns.items():
+            if sql_type.category != STRING:
+                continue
+            column = exp.column(name, quoted=True)
+            if sql_type.length is not None:
+                measure = utf16_length(column.copy()) if sql_type.national else exp.Anonymous(
+                    this="strlen", expressions=[column.copy()])
+                checks.append(exp.CheckColumnConstraint(this=exp.LTE(this=measure,
+                                                                     expression=exp.Literal.number(sql_type.length))))
+            if name in keys:
+                checks.append(exp.CheckColumnConstraint(this=exp.Not(this=exp.Like(
+                    this=column.copy(), expression=exp.Literal.string("% ")))))
+            if name in keys and sql_type.collation == CI:
+                raise self.loc.error(f"key column {name} with a case-insensitive collation",
+                                     "SQL Server's key ignores case; COLLATE Latin1_General_100_BIN2_UTF8")
+        return checks
+
+    def table_constraint(self, element: exp.Expr) -> exp.Expr:
         nodes = element.expressions if isinstance(element, exp.Constraint) else [element]
+        for properties in [n for n in nodes if isinstance(n, exp.Properties)]:
+            self.index_options(list(properties.expressions))
+        nodes = [n for n in nodes if not isinstance(n, exp.Properties)]
         primary = any(isinstance(n, (exp.PrimaryKeyColumnConstraint, exp.PrimaryKey)) for n in nodes)
         unique = any(isinstance(n, exp.UniqueColumnConstraint) for n in nodes)
         for node in nodes:
             if isinstance(node, exp.CheckColumnConstraint):
-                return f"CHECK ({self.expression(node.this)})"
+                return exp.CheckColumnConstraint(this=self.expression(node.this))
             if isinstance(node, exp.PrimaryKey):
-                return f"PRIMARY KEY ({self.key_columns(node.expressions)})"
+                self.index_options(node.args.get("options") or [])
+                return exp.PrimaryKey(expressions=self.key_columns(node.expressions))
             if isinstance(node, (exp.ClusteredColumnConstraint, exp.NonClusteredColumnConstraint)):
-                keyword = "PRIMARY KEY" if primary else "UNIQUE" if unique else None
-                if keyword is None:
+                if not (primary or unique):
                     break
-                return f"{keyword} ({self.key_columns(node.this)})"
+                columns = self.key_columns(node.this)
+                if primary:
+                    return exp.PrimaryKey(expressions=columns)
+                return exp.UniqueColumnConstraint(this=exp.Schema(expressions=columns))
             if isinstance(node, exp.UniqueColumnConstraint) and isinstance(node.this, exp.Schema):
-                return f"UNIQUE ({self.key_columns(node.this.expressions)})"
+                return exp.UniqueColumnConstraint(this=exp.Schema(expressions=self.key_columns(node.this.expressions)))
         raise self.loc.error(f"table constraint {element.sql(dialect='tsql')}")
 
-    def key_columns(self, items: list[exp.Expr]) -> str:
-        names = []
+    def index_options(self, options: list[exp.Expr]) -> None:
+        for option in options:
+            self.storage_option(option)
+
+    def key_columns(self, items: list[exp.Expr]) -> list[exp.Expr]:
+        names: list[exp.Expr] = []
         for item in items:
             column = item.this if isinstance(item, exp.Ordered) else item
             if isinstance(item, exp.Ordered) and item.args.get("desc"):
                 raise self.loc.error("descending key column")
-            names.append(quote(column.name.lower()))
-        return ", ".join(names)
+            names.append(_identifier(column.name.lower()))
+        return names
 
-    def expression(self, node: exp.Expr) -> str:
+    def expression(self, node: exp.Expr) -> exp.Expr:
         select = exp.select(node.copy())
-        rewriter = _Rewriter(self.translator, self.loc, ddl=True)
+        rewriter = Rewriter(self.translator, self.loc, ddl=True, columns=self.columns)
         rewriter.check(select)
         rewriter.rewrite(select)
-        return str(select.expressions[0].sql(dialect="duckdb", identify=True))
+        value: exp.Expr = select.expressions[0]
+        return value
 
     def create_index(self, ast: exp.Create) -> Translated:
         index = ast.this
         params = index.args.get("params")
-        if params is not None and (params.args.get("where") or params.args.get("with_storage")
-                                   or params.args.get("using") or params.args.get("partition_by")):  # fmt: skip
-            raise self.loc.error("filtered index or index options")
-        table, _ = self.table_name(index.args["table"])
+        if params is not None and (params.args.get("using") or params.args.get("partition_by")):
+            raise self.loc.error("index USING/PARTITION options")
+        for option in (params.args.get("with_storage") or []) if params is not None else []:
+            self.storage_option(option)
+        table, _ = self.table(index.args["table"])
         columns = self.key_columns(params.args.get("columns") or [])  # validates the column list
         if not ast.args.get("unique"):
-            # A non-unique index only speeds up SQL Server; DuckDB prunes by row-group min/max and
-            # an ART index would slow every load (docs/tsql-subset.md).
+            # A non-unique index (filtered or not) only speeds up SQL Server; DuckDB prunes by row-group
+            # min/max and an ART index would slow every load (docs/tsql-subset.md).
             return Translated("", (), "noop", self.loc.line)
-        name = quote(index.name.lower())
-        return Translated(f"CREATE UNIQUE INDEX {name} ON {table} ({columns})", (), "ddl", self.loc.line)
+        if params is not None and params.args.get("where") is not None:
+            raise self.loc.error("filtered unique index", "DuckDB has no partial unique index")
+        create = exp.Create(kind="INDEX", unique=True, this=exp.Index(
+            this=_identifier(index.name.lower()), table=table, params=exp.IndexParameters(columns=columns)))
+        return self.ddl(create)
 
     def drop(self, ast: exp.Drop) -> Translated:
-        if (ast.args.get("kind") or "").upper() != "TABLE" or ast.args.get("cascade"):
+        kind = (ast.args.get("kind") or "").upper()
+        if kind not in ("TABLE", "VIEW") or ast.args.get("cascade"):
             raise self.loc.error(f"DROP {ast.args.get('kind')}")
-        names = [self.table_name(t)[0] for t in ast.args.get("tables") or [ast.this]]
-        exists = " IF EXISTS" if ast.args.get("exists") else ""
-        return Translated("; ".join(f"DROP TABLE{exists} {n}" for n in names), (), "ddl", self.loc.line)
+        tables = [self.table(t)[0] for t in ast.args.get("tables") or [ast.this]]
+        statements = [exp.Drop(kind=kind, tables=[t], exists=bool(ast.args.get("exists"))).sql(dialect="duckdb")
+                      for t in tables]
+        return Translated("; ".join(statements), (), "ddl", self.loc.line)
 
     def truncate(self, ast: exp.TruncateTable) -> Translated:
-        names = [self.table_name(t)[0] for t in ast.expressions]
-        if len(names) != 1:
+        tables = [self.table(t)[0] for t in ast.expressions]
+        if len(tables) != 1:
             raise self.loc.error("TRUNCATE TABLE of several tables")
-        return Translated(f"DELETE FROM {names[0]}", (), "dml", self.loc.line)
+        return Translated(exp.Delete(this=tables[0]).sql(dialect="duckdb"), (), "dml", self.loc.line)
 
     def alter(self, ast: exp.Alter) -> Translated:
         if (ast.args.get("kind") or "").upper() != "TABLE":
             raise self.loc.error(f"ALTER {ast.args.get('kind')}")
-        name, temporary = self.table_name(ast.this)
-        statements = []
+        table, temporary = self.table(ast.this)
+        statements, after = [], []
         for action in ast.args.get("actions") or []:
             if not isinstance(action, exp.ColumnDef):
                 raise self.loc.error("ALTER TABLE action", "only ADD column is supported")
-            # DuckDB cannot add a column with a CHECK: VARCHAR(n) lengths of added columns are only
-            # enforced by SQL Server (docs/tsql-subset.md).
-            text, sql_type, sequence = self.column(action, name, length_check=False)
+            definition, sql_type, sequence = self.column(action, table, temporary=temporary)
             if sequence:
                 raise self.loc.error("ALTER TABLE ADD of an IDENTITY column")
-            statements.append(f"ALTER TABLE {name} ADD COLUMN {text}")
+            if sql_type.category == STRING and sql_type.length is not None:
+                # DuckDB cannot add a CHECK to an existing table: the declared length would not be enforced.
+                raise self.loc.error(f"ALTER TABLE ADD of the length-limited text column {action.name}",
+                                     "DuckDB cannot enforce its length on an existing table; create the column "
+                                     "with the table, or use VARCHAR(MAX)")
+            constraints = list(definition.args.get("constraints") or [])
+            if any(isinstance(c.args.get("kind"), exp.NotNullColumnConstraint) and not c.args["kind"].args.get(
+                    "allow_null") for c in constraints):
+                raise self.loc.error(f"ALTER TABLE ADD of the NOT NULL column {action.name}",
+                                     "DuckDB adds no constrained column; add it NULL")
+            defaults = [c for c in constraints if isinstance(c.args.get("kind"), exp.DefaultColumnConstraint)]
+            definition.set("constraints", [c for c in constraints if c not in defaults] or None)
+            statements.append(exp.Alter(kind="TABLE", this=table.copy(), actions=[definition]).sql(dialect="duckdb"))
+            for default in defaults:
+                # SQL Server gives the rows already there NULL (no WITH VALUES) and new rows the default;
+                # DuckDB's ADD COLUMN ... DEFAULT would fill the existing rows too.
+                set_default = exp.AlterColumn(this=_identifier(action.name.lower()), default=default.args["kind"].this)
+                alter = exp.Alter(kind="TABLE", this=table.copy(), actions=[set_default])
+                statements.append(alter.sql(dialect="duckdb"))
+            after.append(self.comment(table, action.name.lower(), sql_type))
             if temporary:
-                self.translator.temp_tables.setdefault(name.strip('"'), {})[action.name.lower()] = sql_type
-        return Translated("; ".join(statements), (), "ddl", self.loc.line)
+                self.translator.temp_tables.setdefault(table.name, {})[action.name.lower()] = sql_type
+        return Translated("; ".join(statements), (), "ddl", self.loc.line, after=tuple(after))
+
+
+__all__ += ["BIN2", "CI", "MERGE_DUPLICATE_MESSAGE"]

@@ -426,7 +426,7 @@ class _Parser:
                 raise loc.error(f"{word} {kind}")
         if word == "GRANT" or (word == "CREATE" and self.peek_keyword(1) == "ROLE") or (
             word == "CREATE" and self.peek_keyword(1) == "SCHEMA" and self.peek_keyword(3) == "AUTHORIZATION"
-        ):
+        ) or (word == "ALTER" and self.peek_keyword(1) == "AUTHORIZATION"):
             return self.parse_security_statement()
         if word in _REFUSED_STATEMENTS:
             raise loc.error(_REFUSED_STATEMENTS[word])

@@ -3,12 +3,18 @@
 Only the types of docs/tsql-subset.md are accepted; each maps to the DuckDB type with the same
 semantics (FLOAT is a 64-bit DOUBLE, not DuckDB's 32-bit FLOAT; BIT is BOOLEAN, not a bit string;
 DECIMAL without precision is DECIMAL(18,0) as in T-SQL, not DuckDB's DECIMAL(18,3)).
+
+Strings also carry what SQL Server compares them by: the collation (`BIN2`: code points; `CI`: the
+database's Latin1_General_100_CI_AS_SC_UTF8) with its precedence label ("Collation Precedence
+(Transact-SQL)": explicit > implicit > coercible-default), and whether a value can end with a space
+(`trimmed`), since SQL Server pads the shorter string with spaces before comparing.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlglot import exp
 
@@ -22,29 +28,68 @@ INT, FLOAT, DECIMAL, STRING, DATE, DATETIME, BIT, NULL = (
 )  # fmt: skip
 NUMERIC = {INT, FLOAT, DECIMAL, BIT}
 
+# String collations the engine knows, and the precedence labels of "Collation Precedence".
+BIN2, CI = "bin2", "ci"
+EXPLICIT, IMPLICIT, DEFAULT = "explicit", "implicit", "default"
+BINARY_COLLATIONS = {"LATIN1_GENERAL_100_BIN2_UTF8", "LATIN1_GENERAL_BIN2"}
+CI_COLLATIONS = {"DATABASE_DEFAULT", "LATIN1_GENERAL_100_CI_AS_SC_UTF8"}
+COMMENT_PREFIX = "tsql:"  # DuckDB column comments written by the translator hold the T-SQL type
+
 
 @dataclass(frozen=True)
 class SqlType:
     category: str
     duckdb: str
-    length: int | None = None  # VARCHAR(n): bytes (UTF-8 collation), NVARCHAR(n): characters; None = MAX
+    length: int | None = None  # VARCHAR(n): bytes (UTF-8 collation), NVARCHAR(n): UTF-16 units; None = MAX
     national: bool = False
+    collation: str | None = None  # strings: BIN2 | CI (None until the context gives one: CI then)
+    label: str = DEFAULT  # collation precedence: EXPLICIT | IMPLICIT | DEFAULT
+    trimmed: bool = False  # strings: no value ends with a space
 
     @property
     def is_string(self) -> bool:
         return self.category == STRING
 
+    @property
+    def effective_collation(self) -> str:
+        return self.collation or CI
+
+    @property
+    def int_bits(self) -> int | None:
+        """Width of an integer type (T-SQL's tinyint/smallint/int/bigint)."""
+        return _INT_BITS.get(self.duckdb) if self.category == INT else None
+
+    def with_collation(self, collation: str | None, label: str) -> SqlType:
+        return replace(self, collation=collation, label=label) if self.is_string else self
+
+    def to_comment(self) -> str:
+        return COMMENT_PREFIX + json.dumps(asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_comment(text: str | None) -> SqlType | None:
+        if not text or not text.startswith(COMMENT_PREFIX):
+            return None
+        try:
+            return SqlType(**json.loads(text[len(COMMENT_PREFIX) :]))
+        except (TypeError, ValueError):
+            return None
+
+
+_INT_BITS = {"UTINYINT": 8, "SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
+TSQL_INT_NAMES = {"UTINYINT": "tinyint", "SMALLINT": "smallint", "INTEGER": "int", "BIGINT": "bigint"}
 
 NULL_TYPE = SqlType(NULL, "INTEGER")
 INT_TYPE = SqlType(INT, "INTEGER")
 BIGINT_TYPE = SqlType(INT, "BIGINT")
 FLOAT_TYPE = SqlType(FLOAT, "DOUBLE")
-STRING_TYPE = SqlType(STRING, "VARCHAR")
-NSTRING_TYPE = SqlType(STRING, "VARCHAR", national=True)
+STRING_TYPE = SqlType(STRING, "VARCHAR", collation=CI)
+NSTRING_TYPE = SqlType(STRING, "VARCHAR", national=True, collation=CI)
 DATE_TYPE = SqlType(DATE, "DATE")
 DATETIME_TYPE = SqlType(DATETIME, "TIMESTAMP")
 BIT_TYPE = SqlType(BIT, "BOOLEAN")
 DECIMAL_TYPE = SqlType(DECIMAL, "DECIMAL(38,10)")
+# sysname: the type of the names in INFORMATION_SCHEMA views (nvarchar(128), the database collation).
+SYSNAME_TYPE = SqlType(STRING, "VARCHAR", 128, True, CI, IMPLICIT)
 
 _FIXED = {
     DT.BIT: BIT_TYPE,
@@ -100,6 +145,22 @@ def map_type(data_type: exp.DataType, *, in_cast: bool = False) -> SqlType:
     raise TypeRefused(data_type.sql(dialect="tsql"), hints.get(kind, ""))
 
 
+def collation_of(name: str) -> str | None:
+    """BIN2 or CI for a collation name the engine emulates; None for any other."""
+    upper = name.upper()
+    if upper in BINARY_COLLATIONS:
+        return BIN2
+    if upper in CI_COLLATIONS:
+        return CI
+    return None
+
+
+def decimal_digits(sql_type: SqlType) -> tuple[int, int]:
+    """(precision, scale) of a DECIMAL type."""
+    match = re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", sql_type.duckdb.replace(" ", ""))
+    return (int(match.group(1)), int(match.group(2))) if match else (38, 10)
+
+
 _DUCKDB_CATEGORIES = [
     (re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$"), INT),
     (re.compile(r"^(DOUBLE|FLOAT)$"), FLOAT),
@@ -111,12 +172,18 @@ _DUCKDB_CATEGORIES = [
 ]
 
 
-def from_duckdb(type_text: str) -> SqlType | None:
-    """The SqlType of a DuckDB catalog type (information_schema.columns.data_type)."""
+def from_duckdb(type_text: str, comment: str | None = None) -> SqlType | None:
+    """The SqlType of a DuckDB catalog column: the T-SQL type the translator wrote in its comment, else the
+    category of the DuckDB type (strings then compare as the database collation does and may end with spaces:
+    the strictest reading)."""
+    declared = SqlType.from_comment(comment)
+    if declared is not None:
+        return declared
     upper = type_text.upper()
     for pattern, category in _DUCKDB_CATEGORIES:
         if pattern.match(upper):
-            return SqlType(category, upper)
+            sql_type = SqlType(category, upper)
+            return sql_type.with_collation(CI, IMPLICIT) if category == STRING else sql_type
     return None
 
 
@@ -126,7 +193,9 @@ def promote(left: SqlType, right: SqlType) -> SqlType:
     if FLOAT in categories:
         return FLOAT_TYPE
     if DECIMAL in categories:
-        return DECIMAL_TYPE
+        if left.category == DECIMAL and right.category == DECIMAL:
+            return DECIMAL_TYPE
+        return left if left.category == DECIMAL else right
     if "BIGINT" in (left.duckdb, right.duckdb):
         return BIGINT_TYPE
     return INT_TYPE

@@ -127,7 +127,7 @@ def test_http_bindings(worker_view: dict[str, Any], name: str, route: str, metho
     trigger = lower(function["trigger"])
     assert trigger["type"] == "httpTrigger" and trigger["route"] == route
     assert [str(m).rsplit(".", 1)[-1].upper() for m in trigger["methods"]] == [method]
-    assert trigger["authLevel"] == "FUNCTION"
+    assert trigger["authLevel"] == "ANONYMOUS"  # the handler verifies an Entra token (caller.py), no key
     assert any(b["type"] == "http" and b["name"] == "$return" for b in function["bindings"])
 
 
@@ -157,15 +157,30 @@ def test_host_json_keeps_queue_ingestion_one_at_a_time_with_a_poison_limit() -> 
     assert host["functionTimeout"] <= "00:10:00"
 
 
-def test_requirements_are_the_runtime_pins_of_pyproject() -> None:
+def _pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[\w,]+\])?==([^\s;\\]+)", line)
+        if match:
+            found[match.group(1).lower().replace("_", "-")] = match.group(3)
+    return found
+
+
+def test_requirements_are_the_runtime_pins_of_pyproject_every_file_hashed() -> None:
+    """requirements.in lists the worker's direct dependencies at pyproject's versions; requirements.txt pins
+    them and everything they pull in with hashes (issue 22, finding 6: the build installs nothing unpinned)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pins = dict(d.split("==") for d in project["dependencies"])
+    pins = _pins(project["dependencies"])
     wanted = {"azure-functions", "azure-storage-blob", "azure-identity", "azure-core", "requests", "tenacity",
-              "msgspec"}
-    lines = [line.strip() for line in (APP_ROOT / "requirements.txt").read_text().splitlines()]
-    listed = dict(line.split("==") for line in lines if line and not line.startswith("#"))
-    assert set(listed) == wanted
-    assert all(listed[name] == pins[name] for name in wanted)
+              "msgspec", "pyjwt"}
+    direct = _pins((APP_ROOT / "requirements.in").read_text().splitlines())
+    assert set(direct) == wanted and all(direct[name] == pins[name] for name in wanted)
+    text = (APP_ROOT / "requirements.txt").read_text()
+    entries = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text[text.index("\n", text.index("requirements.in")) + 1:])
+    compiled = _pins(entries)
+    assert all(compiled[name] == direct[name] for name in wanted)
+    for entry in entries:
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), entry.splitlines()[0]
 
 
 def test_the_app_folder_holds_exactly_the_modules_the_worker_imports(worker_view: dict[str, Any]) -> None:

@@ -156,11 +156,12 @@ def test_reader_sees_nothing_for_a_day_that_was_never_committed(container: Conta
     assert list(bronze.iter_committed_records(container, DAY)) == []
 
 
-def test_swap_replaces_the_run_and_deletes_the_previous_folder(container: ContainerClient) -> None:
+def test_swap_replaces_the_run_and_keeps_the_previous_folder_marked(container: ContainerClient) -> None:
     old = bronze.commit(container, write_run(container, records(30, "old"))).manifest
     outcome = bronze.commit(container, write_run(container, records(30, "new")))
-    assert outcome.replaced_run_id == old.run_id and old.run_id in outcome.deleted_runs
-    assert bronze.run_ids(container, DAY) == [outcome.manifest.run_id]
+    assert outcome.replaced_run_id == old.run_id and old.run_id not in outcome.deleted_runs
+    assert set(bronze.run_ids(container, DAY)) == {old.run_id, outcome.manifest.run_id}
+    assert list(bronze.replaced_runs(container, DAY)) == [old.run_id]
     assert {r["tag"] for r in bronze.iter_committed_records(container, DAY)} == {"new"}
 
 
@@ -187,7 +188,9 @@ def test_commit_loses_the_first_write_race_rereads_and_swaps(container: Containe
         assert outcome.replaced_run_id == competitor.run_id
         committed = bronze.read_manifest(container, DAY)
         assert committed is not None and committed.run_id == ours.run_id
-        assert bronze.run_ids(container, DAY) == [ours.run_id]  # competitor's folder deleted after the swap
+        kept = bronze.replaced_runs(container, DAY)
+        assert competitor.run_id in kept  # the competitor's run, replaced by ours, is kept (restorable)
+        assert set(bronze.run_ids(container, DAY)) - set(kept) == {ours.run_id}
         assert_manifest_verifies(container, committed)
         assert {r["tag"] for r in bronze.iter_committed_records(container, DAY)} == {"ours"}
 
@@ -215,7 +218,9 @@ def test_many_simultaneous_commits_end_in_one_consistent_day(container: Containe
     winner_tag = f"run{[m.run_id for m in runs].index(committed.run_id)}"
     assert {r["tag"] for r in bronze.iter_committed_records(container, DAY)} == {winner_tag}
     refused = {rid for rid, o in outcomes.items() if isinstance(o, bronze.CommitRefused)}
-    assert set(bronze.run_ids(container, DAY)) == {committed.run_id} | refused
+    kept = set(bronze.replaced_runs(container, DAY))  # every run that was committed once, then replaced
+    assert set(bronze.run_ids(container, DAY)) == {committed.run_id} | refused | kept
+    assert kept == set(outcomes) - refused - {committed.run_id}
 
 
 def test_a_run_too_old_to_be_safe_from_cleanup_is_not_committed(container: ContainerClient) -> None:
@@ -237,12 +242,12 @@ def test_cleanup_deletes_old_orphans_only(container: ContainerClient) -> None:
     young_orphan = write_run(container, records(3), started=NOW + timedelta(hours=7))
     later = NOW + timedelta(hours=7, minutes=1)
     second = bronze.commit(container, write_run(container, records(3), started=later), grace=grace, now=later)
-    assert set(second.deleted_runs) == {first.run_id, old_orphan.run_id}
-    assert set(bronze.run_ids(container, DAY)) == {second.manifest.run_id, young_orphan.run_id}
-    # the committed run is never an orphan, however old
+    assert set(second.deleted_runs) == {old_orphan.run_id}  # the replaced first run is kept, not an orphan
+    assert set(bronze.run_ids(container, DAY)) == {first.run_id, second.manifest.run_id, young_orphan.run_id}
+    # the committed run and a kept replaced run are never orphans, however old
     much_later = later + timedelta(days=30)
     assert bronze.cleanup_day(container, DAY, grace=grace, now=much_later) == (young_orphan.run_id,)
-    assert bronze.run_ids(container, DAY) == [second.manifest.run_id]
+    assert bronze.run_ids(container, DAY) == [first.run_id, second.manifest.run_id]
     assert_manifest_verifies(container, second.manifest)
 
 

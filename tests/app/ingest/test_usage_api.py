@@ -398,7 +398,12 @@ def test_a_valid_record_passes_and_is_not_modified() -> None:
         (_valid(company_id=""), "field 'company_id' must be a non-empty string, got '' (string)"),
         (_valid(company_id=17), "field 'company_id' must be a non-empty string, got 17 (int)"),
         (_valid(company_id=None), "field 'company_id' must be a non-empty string, got None (null)"),
-        (_valid(company_id="x" * 65), "field 'company_id' must be at most 64 characters, got 65"),
+        (_valid(company_id="x" * 65), "field 'company_id' must be at most 64 bytes in UTF-8, got 65"),
+        # 40 characters, 80 bytes: VARCHAR(64) under the UTF-8 collation holds bytes.
+        (_valid(company_id="é" * 40), "field 'company_id' must be at most 64 bytes in UTF-8, got 80"),
+        (_valid(company_id="acme "), "field 'company_id' has leading or trailing whitespace: 'acme '"),
+        (_valid(company_id=" acme"), "field 'company_id' has leading or trailing whitespace: ' acme'"),
+        (_valid(company_id="acme\t"), "field 'company_id' has leading or trailing whitespace: 'acme\\t'"),
         (_valid(date="2024-04-30"), "field 'date' must be '2024-05-01', got '2024-04-30'"),
         (_valid(date="2024-05-01T00:00:00"), "field 'date' must be '2024-05-01', got '2024-05-01T00:00:00'"),
         (_without("date"), "field 'date' is missing"),
@@ -421,6 +426,8 @@ def test_invalid_records_are_rejected_naming_field_and_value(record: Any, reason
 def test_boundaries_are_accepted() -> None:
     validator = DayRecordValidator(DAY)
     assert validator.check(_valid(company_id="x" * 64, active_users=0, events=0), page=0) is None
+    assert validator.check(_valid(company_id="é" * 32), page=0) is None  # 64 bytes
+    assert validator.check(_valid(company_id="a b"), page=0) is None  # inner spaces are part of the id
     assert validator.check(_valid(company_id="big", events=10**15), page=0) is None
 
 

@@ -146,7 +146,7 @@ def test_late_backfill_check_finds_a_changed_or_missing_row_and_ignores_operatio
     fact_rows = expected_fact()
     clean = compare_facts(demo, other)
     assert clean == LateBackfillCheck(rows=len(fact_rows), companies=len({c for c, _ in fact_rows}), differing_rows=0)
-    fact = "dbo.fact_daily_company_activity"
+    fact = "dbo.fact_daily_company_activity_base"  # the fact view's rows (its attributes come from dim_company)
     with duckdb.connect(str(other)) as db:
         [(company, day)] = db.sql(f"SELECT company_id, activity_date FROM {fact} ORDER BY activity_date, company_id "
                                   "LIMIT 1").fetchall()

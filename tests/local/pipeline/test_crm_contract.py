@@ -39,6 +39,7 @@ CASES = {
     "basic-format date": (f"{HEADER}\nc000001,Acme,saas,US,20260220\n", False),
     "slash-separated date": (f"{HEADER}\nc000001,Acme,saas,US,2026/02/20\n", False),
     "date without zero padding": (f"{HEADER}\nc000001,Acme,saas,US,2026-2-20\n", False),
+    "contact date before 1900": (f"{HEADER}\nc000001,Acme,saas,US,0001-01-01\n", False),
 }
 
 
@@ -108,6 +109,9 @@ def test_procedure_retries_are_reported_as_they_happen(night, tmp_path) -> None:
      "does not match the dateFormat 'yyyy-MM-dd'"),
     ("company_id with a space", "line 2, company_id: company_id has leading or trailing whitespace",
      "stg.crm_company: company_id 'c000001 ' of snapshot_date 2026-03-01 has leading or trailing whitespace"),
+    ("contact date before 1900", "line 2, last_contact_date: last_contact_date is before 1900-01-01",
+     "stg.crm_company: company_id 'c000001' of snapshot_date 2026-03-01 has last_contact_date 0001-01-01, "
+     "before 1900-01-01"),
 ])
 def test_both_paths_name_what_is_wrong(case, replay_says, pipeline_says, night, bronze_folder, tmp_path,
                                        capsys) -> None:

@@ -261,7 +261,7 @@ def test_a_backfill_and_a_manual_run_for_the_same_date_do_not_double_staging(nig
     assert results["backfill"].succeeded, results["backfill"].message
     assert first.queued_s == 0.0 < second.queued_s  # one of the two waited for the other to end
     staged = night.warehouse.query("SELECT COUNT(*) AS n FROM stg.product_usage_daily WHERE usage_date = @d",
-                                   {"d": DAY.isoformat()})
+                                   {"d": DAY})
     assert staged == [{"n": committed.record_count}]  # staged once, not twice
     for run in (first, second):
         assert [row["status"] for row in night.load_log(run.run_id)] == ["succeeded"]

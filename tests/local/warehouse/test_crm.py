@@ -105,6 +105,9 @@ def test_text_streams_and_paths_parse_like_bytes(tmp_path) -> None:
         ("c1,Acme,saas,US,2026-13-01", "last_contact_date", "2026-13-01", "not a calendar date"),
         ("c1,Acme,saas,US,20260301", "last_contact_date", "20260301", "must be a date YYYY-MM-DD"),
         ("c1,Acme,saas,US,01/03/2026", "last_contact_date", "01/03/2026", "must be a date YYYY-MM-DD"),
+        # A placeholder, and before 0001-01-07 an overflow of the merge's DATEADD(DAY, -6, ...) (error 517).
+        ("c1,Acme,saas,US,0001-01-01", "last_contact_date", "0001-01-01", "before 1900-01-01"),
+        ("c1,Acme,saas,US,1899-12-31", "last_contact_date", "1899-12-31", "before 1900-01-01"),
         ("c1,Acme,saas,US", None, "c1,Acme,saas,US", "expected 5 fields, got 4"),
         ("c1,Acme,saas,US,,extra", None, "c1,Acme,saas,US,,extra", "expected 5 fields, got 6"),
         # 101 characters of 2 bytes each: 202 bytes, over VARCHAR(200) in a UTF-8 collation.
@@ -125,7 +128,7 @@ def test_bad_rows_are_rejected_with_line_field_value_and_reason(line, field, val
 
 def test_limits_are_inclusive() -> None:
     name = "é" * 100  # 200 bytes
-    result = parse(f"{HEADER}\n{'c' * 64},{name},{'x' * 100},{'y' * 100},2026-01-01\n")
+    result = parse(f"{HEADER}\n{'c' * 64},{name},{'x' * 100},{'y' * 100},1900-01-01\n")
     assert result.ok, result.report()
     assert result.rows[0].company_name == name
 

@@ -6,13 +6,15 @@ import datetime as dt
 import hashlib
 import shutil
 import sys
+import threading
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from company_activity_local.cli import main
 from company_activity_local.warehouse import TranslationError, WarehouseError, engine
-from company_activity_local.warehouse.deploy import MigrationError, sql_files
+from company_activity_local.warehouse.deploy import DEPLOY_LOCK, MigrationError, sql_files
 from company_activity_local.warehouse.duckdb_engine import DuckDBWarehouse
 from tests.support.warehouse_helpers import PROCEDURE
 
@@ -90,7 +92,7 @@ def test_a_new_migration_is_applied_and_a_misplaced_one_is_refused(tmp_path, sql
     warehouse, _ = deployed(tmp_path / "w.duckdb", sql_dir)
     with warehouse:
         (sql_dir / "migrations" / "0099_segment.sql").write_text(
-            "ALTER TABLE dbo.dim_company ADD segment VARCHAR(20) NULL;\n"
+            "ALTER TABLE dbo.dim_company ADD segment INT NULL;\n"
         )
         assert warehouse.deploy().applied == ["0099_segment.sql"]
         assert warehouse.query("SELECT segment FROM dbo.dim_company;") == []
@@ -110,7 +112,7 @@ def test_a_failing_migration_leaves_no_trace_and_can_be_fixed(tmp_path, sql_dir)
     with warehouse:
         broken = sql_dir / "migrations" / "0099_broken.sql"
         broken.write_text(
-            "CREATE TABLE dbo.lookup (code VARCHAR(8) NOT NULL PRIMARY KEY);\n"
+            "CREATE TABLE dbo.lookup (code VARCHAR(8) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY);\n"
             "INSERT INTO dbo.lookup (code) VALUES ('a'), ('a');\n"
         )
         with pytest.raises(WarehouseError, match=r"sql/migrations/0099_broken\.sql"):
@@ -122,6 +124,46 @@ def test_a_failing_migration_leaves_no_trace_and_can_be_fixed(tmp_path, sql_dir)
         broken.write_text(broken.read_text().replace("('a'), ('a')", "('a'), ('b')"))
         assert warehouse.deploy().applied == ["0099_broken.sql"]
         assert warehouse.query("SELECT COUNT(*) AS n FROM dbo.lookup;") == [{"n": 2}]
+
+
+def test_a_deploy_waits_for_the_deploy_lock_another_session_holds(tmp_path, sql_dir):
+    """Two deploys of one database run one after the other: each holds sp_getapplock's session lock
+    DEPLOY_LOCK for its whole run, so the second finds the first one's migrations applied."""
+    path = tmp_path / "w.duckdb"
+    warehouse, _ = deployed(path, sql_dir)
+    other = DuckDBWarehouse(path, sql_dir=sql_dir)
+    with warehouse, other:
+        (sql_dir / "migrations" / "0099_segment.sql").write_text("ALTER TABLE dbo.dim_company ADD segment INT NULL;\n")
+        other.execute(
+            "DECLARE @granted INT; EXEC @granted = sp_getapplock @Resource = N'" + DEPLOY_LOCK + "',"
+            " @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 0;"
+            " IF @granted < 0 THROW 50000, N'lock not granted', 1;"
+        )
+        reports: list[object] = []
+        worker = threading.Thread(target=lambda: reports.append(warehouse.deploy()))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive(), "the deploy did not wait for the lock"
+        assert other.query("SELECT COUNT(*) AS n FROM etl.schema_migrations WHERE file_name = '0099_segment.sql';") == [
+            {"n": 0}
+        ]
+        other.execute("EXEC sp_releaseapplock @Resource = N'" + DEPLOY_LOCK + "', @LockOwner = N'Session';")
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert [report.applied for report in reports] == [["0099_segment.sql"]]  # type: ignore[attr-defined]
+        assert other.deploy().applied == []
+
+
+def test_a_duckdb_file_without_tsql_types_is_refused_with_what_to_do(tmp_path, sql_dir):
+    """Files written before the engine recorded each column's T-SQL type in its comment (issue 18) cannot be
+    migrated: their text columns' collations are unknown. The deploy says so instead of failing mid-migration."""
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE SCHEMA etl; CREATE TABLE etl.schema_migrations (file_name VARCHAR, sha256 VARCHAR, "
+                    "applied_at TIMESTAMP)")
+    with DuckDBWarehouse(path, sql_dir=sql_dir) as warehouse, \
+            pytest.raises(WarehouseError, match=r"older DuckDB engine .*etl\.schema_migrations.* deploy to a new file"):
+        warehouse.deploy()
 
 
 def test_a_procedure_outside_the_subset_is_refused_at_deploy_with_its_file_and_line(tmp_path, sql_dir):

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from company_activity_local.warehouse import Warehouse, WarehouseError, open_warehouse
-from company_activity_local.warehouse.sqlserver import odbc_message, prepare_connection_string
+from company_activity_local.warehouse.sqlserver import _tsql_type, odbc_message, prepare_connection_string
 from tests.support.warehouse_helpers import PROCEDURE, USAGE_COLUMNS
 
 JAN_1 = dt.date(2026, 1, 1)
@@ -181,3 +181,35 @@ def test_entra_default_authentication_becomes_an_access_token():
     )
     msi = "Driver={ODBC Driver 18 for SQL Server};Server=tcp:x;Authentication=ActiveDirectoryMsi"
     assert prepare_connection_string(msi) == (msi, False)
+
+
+def test_text_parameters_are_varchar_variables_that_keep_every_character(warehouse):
+    """A text parameter is a VARCHAR variable (an NVARCHAR one would make SQL Server convert the VARCHAR key
+    column it is compared with, losing the seek); the UTF-8 collation keeps every character."""
+    text = "Zürich 😀"
+    warehouse.execute("CREATE TABLE #k (id VARCHAR(64) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL PRIMARY KEY);"
+                      " INSERT INTO #k (id) VALUES (@id);", {"id": text})
+    rows = warehouse.query("SELECT id, CASE WHEN id = @id THEN 1 ELSE 0 END AS same FROM #k;", {"id": text})
+    assert rows == [{"id": text, "same": 1}]
+    if warehouse.engine == "sqlserver":
+        [row] = warehouse.query("SELECT CAST(SQL_VARIANT_PROPERTY(@id, 'BaseType') AS VARCHAR(20)) AS t;",
+                                {"id": text})
+        assert row == {"t": "varchar"}
+
+
+def test_sql_server_text_variables_are_varchar_of_their_utf8_size():
+    assert _tsql_type("x") == _tsql_type(None) == "VARCHAR(8000)"
+    assert _tsql_type("é" * 4000) == "VARCHAR(8000)"  # 8000 bytes
+    assert _tsql_type("é" * 4001) == "VARCHAR(MAX)"
+
+
+def test_the_sql_server_test_database_runs_like_azure_sql_database(engine, warehouse):
+    """Read committed snapshot and snapshot isolation are on in Azure SQL Database (and cannot be turned
+    off); SQL Server's default is off, so the test databases turn them on."""
+    if engine != "sqlserver":
+        pytest.skip("a property of the SQL Server test database")
+    [row] = warehouse.query(
+        "SELECT CAST(is_read_committed_snapshot_on AS INT) AS rcsi, CAST(snapshot_isolation_state AS INT) AS si,"
+        " CAST(collation_name AS VARCHAR(128)) AS collation FROM sys.databases WHERE name = DB_NAME();"
+    )
+    assert row == {"rcsi": 1, "si": 1, "collation": "Latin1_General_100_CI_AS_SC_UTF8"}

@@ -7,8 +7,9 @@ from datetime import date
 
 import pytest
 
+from company_activity.ingest.usage_api import MAX_COMPANY_ID_BYTES
 from company_activity_local.warehouse import staging
-from company_activity_local.warehouse.crm import CrmRow
+from company_activity_local.warehouse.crm import MAX_BYTES, CrmRow
 from company_activity_local.warehouse.staging import (
     StagingError,
     bronze_run_id_of,
@@ -73,7 +74,7 @@ def test_inserts_in_batches(wh, tmp_path, monkeypatch) -> None:
         (record("c2", ISO, events=1.5), "field 'events' must be an integer >= 0, got 1.5"),
         (record("c2", ISO, users=True), "field 'active_users' must be an integer >= 0, got True"),
         ({"date": ISO, "active_users": 1, "events": 1}, "field 'company_id' is missing"),
-        (record("c" * 65, ISO), "field 'company_id' must be at most 64 characters"),
+        (record("c" * 65, ISO), "field 'company_id' must be at most 64 bytes in UTF-8"),
         (record("c2", ISO, events=2**31), "field 'events' is 2147483648, larger than the INT column allows"),
         ('{"company_id": "c2", "date": ', "not a JSON record (Expecting value at column 30)"),
         ("[1, 2]", "record must be a JSON object"),
@@ -143,3 +144,11 @@ def test_crm_snapshot_replaces_its_date_only(wh) -> None:
         (date(2026, 5, 3), "c7", "Old", "x", "y", None),
         (DAY, "c1", "Müller AG", None, "DE", date(2026, 4, 30)),
     ]
+
+
+def test_ingestion_and_the_crm_parser_measure_ids_against_the_staging_columns(wh) -> None:
+    """The validators' byte limits are the VARCHAR(n) of the columns they feed (bytes under the UTF-8
+    collation): a limit that drifted from the column would let the copy fail on a value ingestion accepted."""
+    assert wh.declared_lengths("stg", "product_usage_daily")["company_id"] == ("varchar", MAX_COMPANY_ID_BYTES)
+    crm = wh.declared_lengths("stg", "crm_company")
+    assert {name: crm[name] for name in MAX_BYTES} == {name: ("varchar", n) for name, n in MAX_BYTES.items()}

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from company_activity_local.warehouse import TranslationError, WarehouseError
+from company_activity_local.warehouse import TranslationError, WarehouseError, open_warehouse
 
 
 def one(warehouse, tsql: str, params=None) -> dict:
@@ -262,11 +262,47 @@ def test_sp_getapplock_needs_a_transaction_for_a_transaction_lock(warehouse):
         )
     row = one(
         warehouse,
-        "BEGIN TRANSACTION; DECLARE @r INT;"
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; DECLARE @r INT;"
         " EXEC @r = sp_getapplock @Resource = N'x', @LockMode = N'Exclusive', @LockOwner = N'Transaction';"
         " COMMIT TRANSACTION; SELECT @r AS granted;",
     )
     assert row == {"granted": 0}
+
+
+@pytest.fixture()
+def other_session(engine, warehouse, request):
+    """A second connection to the same warehouse."""
+    if engine == "duckdb":
+        other = open_warehouse(duckdb_path=warehouse.path)
+    else:
+        other = open_warehouse(connection_string=request.getfixturevalue("sqlserver_connection_string"))
+    yield other
+    other.close()
+
+
+def _take(session, resource: str) -> int:
+    row = session.query(
+        f"DECLARE @r INT; EXEC @r = sp_getapplock @Resource = N'{resource}', @LockMode = N'Exclusive',"
+        " @LockOwner = N'Session', @LockTimeout = 0; SELECT @r AS r;"
+    )
+    return int(row[0]["r"])
+
+
+def test_sp_getapplock_resources_are_case_sensitive_and_counted(warehouse, other_session):
+    """"resource_name is binary compared, thus is case-sensitive regardless of the collation"; a lock taken
+    twice needs two releases ("sp_getapplock", "sp_releaseapplock")."""
+    release = "EXEC sp_releaseapplock @Resource = N'{}', @LockOwner = N'Session';"
+    try:
+        assert _take(warehouse, "Deploy") == 0
+        assert _take(other_session, "deploy") == 0  # another resource
+        assert _take(other_session, "Deploy") == -1  # held by the first session
+        assert _take(warehouse, "Deploy") == 0  # the holder takes it again
+        warehouse.execute(release.format("Deploy"))
+        assert _take(other_session, "Deploy") == -1  # one release of two: still held
+        warehouse.execute(release.format("Deploy"))
+        assert _take(other_session, "Deploy") == 0
+    finally:
+        other_session.execute(release.format("deploy") + release.format("Deploy"))
 
 
 # -- refusals: file:line, construct, and nothing runs ------------------------------------------

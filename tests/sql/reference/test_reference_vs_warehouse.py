@@ -216,4 +216,6 @@ def test_a_change_of_case_only_is_a_change(engine: str, tmp_path: Path) -> None:
     with fresh_warehouse(engine, tmp_path) as wh:
         _, state = run_and_compare(wh, loads, tmp_path, "case-only rename")
     assert {row["company_name"] for row in state.fact.values()} == {"HOOLI"}
-    assert {row["load_run_id"] for row in state.fact.values()} == {"k-1"}
+    # The rename reaches the first day's row through the view; that stored row is not rewritten.
+    assert {(day_, row["load_run_id"]) for (_, day_), row in state.fact.items()} == {
+        (day, "k-0"), (day + timedelta(days=1), "k-1")}

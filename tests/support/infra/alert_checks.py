@@ -54,11 +54,14 @@ def alerts(deployment: Deployment, root: Path) -> list[str]:
         problems.append(f"alerts workspaceId must be {WORKSPACE}, got {workspace!r}")
     if bound.get("emailAddresses") != deployment.evaluator.param("alertEmailAddresses"):
         problems.append("alerts emailAddresses must be the alertEmailAddresses parameter")
-    for owner, name in ((deployment.main, "alertWebhookUrl"), (file, "webhookUrl")):
-        if "secure" not in owner.params[name].decorators:
-            problems.append(
-                f"{owner.where(owner.params[name].node)}: {name} must be @secure() (a URL can carry a token)"
-            )
+    # An action group's receivers, serviceUri included, are readable with Reader (issue 22, finding 14): a
+    # @secure() parameter would still land there. So the webhook must be a secure webhook, authenticated with
+    # an Entra token (useAadAuth, objectId), whose URL carries no secret.
+    receiver = file.variables.get("webhookReceiver")
+    body = evaluator.eval(receiver.value) if receiver is not None and receiver.value is not None else {}
+    if body.get("useAadAuth") is not True or "objectId" not in body:
+        problems.append(f"{file.path}: the webhook receiver must be a secure webhook (useAadAuth: true with the "
+                        "objectId of its Entra application): its serviceUri is readable with Reader")
     problems += _action_group(deployment, file, evaluator)
     rules = [d for d in file.resources_of_type(RULE) if not d.existing]
     instances = [i for d in rules for i in evaluator.instances(d)]

@@ -42,6 +42,8 @@ SAMPLE_ENVIRONMENT = {
     "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
     "CRM_WRITER_PRINCIPALS": "ServicePrincipal:00000000-0000-0000-0000-0000000000c1",
     "REPLAY_READER_PRINCIPALS": "Group:00000000-0000-0000-0000-0000000000a1",
+    "API_CLIENT_ID": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
+    "DATA_FACTORY_IP_RANGES": '[{"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}]',
 }
 # In Azure the code reaches Blob with its identity (STORAGE_ACCOUNT_URL); settings.py wants exactly one of
 # these two set (tests verify that rule against AppSettings.from_env).
@@ -108,6 +110,8 @@ CUSTOM_ROLES = {
         "Microsoft.DataFactory/factories/pipelines/createrun/action",
         "Microsoft.DataFactory/factories/pipelineruns/read",
         "Microsoft.DataFactory/factories/pipelineruns/queryactivityruns/action",
+        "Microsoft.DataFactory/factories/querypipelineruns/action",
+        "Microsoft.DataFactory/factories/querypipelineruns/read",
     },
 }
 CUSTOM_ROLE_TEMPLATES = {"backfillStarter": "infra/admin/backfill-starter-role.bicep"}
@@ -331,6 +335,7 @@ def _secret_settings(settings: Mapping[str, Any]) -> list[str]:
 def _validate_with_settings_module(settings: Mapping[str, Any]) -> list[str]:
     """AppSettings.from_env on the deployed values (deploy-time values get a realistic sample)."""
     samples = {"USAGE_API_KEY": "resolved-from-key-vault", SETTING_IN_AZURE: "https://account.blob.core.windows.net/",
+               "AUTH_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
                "DATA_FACTORY_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
                                            "/providers/Microsoft.DataFactory/factories/adfsample"}
     env: dict[str, str] = {}
@@ -697,6 +702,11 @@ def sql_security(deployment: Deployment) -> list[str]:
             continue
         for rule in evaluator.instances(declaration):
             problems += _firewall_rule(file.where(declaration.node), rule)
+            if rule.get("name") == "AllowAllWindowsAzureIps":
+                # "allow all connections from Azure including connections from the subscriptions of other
+                # customers" (Azure SQL firewall docs): Data Factory gets its own ranges instead (issue 22).
+                problems.append(f"{file.where(declaration.node)}: AllowAllWindowsAzureIps admits every Azure "
+                                "tenant; admit Data Factory by sqlDataFactoryIpRanges")
     return problems
 
 

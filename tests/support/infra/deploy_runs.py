@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.infra.fake_azure import APP_ID, SP, SUBSCRIPTION_ID, USER, FakeAzure
+from tests.support.infra.fake_azure import API_CLIENT_ID, APP_ID, SP, SUBSCRIPTION_ID, USER, FakeAzure
 from tests.support.infra.repo import ROOT
 
 TOOLS = ("az", "sqlcmd", "func", "curl", "company-activity", "sleep")
@@ -22,8 +22,18 @@ GROUP = "rg-company-activity-dev"
 GROUP_ID = f"{SUBSCRIPTION_ID}/resourceGroups/{GROUP}"
 # What the documented one-time CI setup grants the deploying service principal on its resource group.
 CI_ROLES = ("Contributor", "Role Based Access Control Administrator")
+SERVICE_TAG_READER = "Company activity service tag reader"  # the CI setup's custom role on the subscription
 GITHUB_OIDC = {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.test/oidc/token?api-version=2.0",
                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-request-token"}
+
+
+def ci_workflow(folder: Path) -> dict[str, str]:
+    """The environment .github/workflows/deploy-environment.yml gives deploy.sh: the runner's OIDC endpoint, no
+    Key Vault secrets (set out of band) and the app folder as a zip published with az (no Core Tools)."""
+    package = folder / "function_app.zip"
+    package.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    return {**GITHUB_OIDC, "SKIP_SECRETS": "1", "PUBLISH_ZIP": str(package), "USAGE_API_KEY": "",
+            "SLACK_WEBHOOK_URL": ""}
 
 
 def laptop() -> FakeAzure:
@@ -34,23 +44,35 @@ def laptop() -> FakeAzure:
     return cloud
 
 
-def ci(roles: tuple[str, ...] = CI_ROLES) -> FakeAzure:
+def ci(roles: tuple[str, ...] = CI_ROLES, service_tags: bool = True) -> FakeAzure:
     """GitHub Actions after azure/login (OIDC): the service principal with the CI setup's roles on the resource
-    group an administrator created once."""
+    group an administrator created once, and the service tag reader role on the subscription."""
     cloud = FakeAzure.new()
     cloud.create_group(GROUP)
     for role in roles:
         cloud.assign(SP["id"], role, GROUP_ID)
+    if service_tags:
+        grant_service_tag_reader(cloud, SP["id"])
     cloud.sign_in_federated(cloud.federated_token())
     return cloud
 
 
+def grant_service_tag_reader(cloud: FakeAzure, principal: str) -> None:
+    """The CI setup's custom role on the subscription: reading the service tags (a subscription-scope API)."""
+    cloud.data["custom_roles"][SERVICE_TAG_READER] = {
+        "roleName": SERVICE_TAG_READER, "scope": SUBSCRIPTION_ID,
+        "permissions": {"actions": ["Microsoft.Network/locations/serviceTags/read"], "notActions": []}}
+    cloud.assign(principal, SERVICE_TAG_READER, SUBSCRIPTION_ID)
+
+
 def service_principal_with_secret(roles: tuple[str, ...] = ("Owner",)) -> FakeAzure:
-    """A service principal signed in with a client secret (MSAL gets new tokens whenever it needs them)."""
+    """A service principal signed in with a client secret (MSAL gets new tokens whenever it needs them), with its
+    roles on the resource group and the service tag reader role on the subscription."""
     cloud = FakeAzure.new()
     cloud.create_group(GROUP)
     for role in roles:
         cloud.assign(SP["id"], role, GROUP_ID)
+    grant_service_tag_reader(cloud, SP["id"])
     cloud.data["signed_in"] = {"kind": "secret", "id": SP["id"], "name": APP_ID}
     return cloud
 
@@ -116,6 +138,7 @@ def run_deploy(folder: Path, cloud: FakeAzure | None, *args: str, root: Path = R
         "USAGE_API_BASE_URL": "https://usage.example.com/v1",
         "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
+        "API_CLIENT_ID": API_CLIENT_ID,
         "ASSUME_YES": "1",
         "COMPANY_ACTIVITY": "company-activity",
         **SECRETS,

@@ -16,7 +16,8 @@ of each (section "ARM, Bicep and the az CLI"). Where the sources are silent the 
   role. `Microsoft.Authorization/permissions` answers with exactly these.
 - Deployments: the real template is evaluated (bicep.py beside this file) with the deployer's environment; each resource
   it creates needs `<type>/write`, a role definition `roleDefinitions/write`; an `existing` role definition must
-  exist; the SQL server's `administrators.azureADOnlyAuthentication` is refused on an existing server.
+  exist; the SQL server's `administrators.azureADOnlyAuthentication` is refused on an existing server. A what-if
+  with `--validation-level ProviderNoRbac` needs `deployments/whatIf/action` and `<type>/read` instead.
 - SQL firewall: a rule takes effect 5 minutes after the deployment that created or changed it finished.
 """
 
@@ -39,7 +40,13 @@ USER = {"id": "11111111-2222-3333-4444-555555555555", "userPrincipalName": "dba@
 # A CI service principal: `az account show` names it by its application (client) id.
 APP_ID = "aaaaaaaa-1111-2222-3333-444444444444"
 SP = {"id": "99999999-8888-7777-6666-555555555555", "appId": APP_ID, "displayName": "gh-company-activity-deploy"}
+# The pull requests' what-if identity (docs/deploy.md, CI setup): its own app registration, Reader plus what-if.
+WHAT_IF_SP = {"id": "77777777-8888-7777-6666-555555555555", "appId": "cccccccc-1111-2222-3333-444444444444"}
+WHAT_IF_ROLE = {"actions": ["*/read", "Microsoft.Resources/deployments/whatIf/action",
+                            "Microsoft.Resources/deployments/validate/action"], "notActions": []}
 FACTORY_CLIENT_ID = "bbbbbbbb-1111-2222-3333-444444444444"
+# The HTTP API's app registration (API_CLIENT_ID): deploy.sh's smoke test asks for a token for api://<it>.
+API_CLIENT_ID = "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f"
 CLIENT_IP = "203.0.113.7"
 EPOCH = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
@@ -162,6 +169,7 @@ class FakeAzure:
             "resources": {},
             "deployments": {},
             "firewall": {},
+            "firewall_rules_removed": [],
             "secrets": {},
             "trigger": None,
             "events": [],
@@ -191,6 +199,19 @@ class FakeAzure:
         self._check_assertion(claims)
         self.data["signed_in"] = {"kind": "oidc", "id": SP["id"], "name": APP_ID, "assertion": claims}
         self.data["tokens"] = {ARM: self.clock + ACCESS_TOKEN_LIFETIME_S}
+
+    def sign_in_what_if_identity(self) -> None:
+        """The pull-request what-if identity (client secret here: its tokens are not what the test is about), holding
+        the documented custom role on every resource group of the cloud."""
+        self.data["custom_roles"]["company-activity-what-if"] = {"roleName": "Company activity what-if",
+                                                                 "scope": SUBSCRIPTION_ID, "permissions": WHAT_IF_ROLE}
+        for group_id in self.data["groups"].values():
+            self.assign(WHAT_IF_SP["id"], "company-activity-what-if", group_id)
+        self.data["custom_roles"]["service-tag-reader"] = {
+            "roleName": "Company activity service tag reader", "scope": SUBSCRIPTION_ID,
+            "permissions": {"actions": ["Microsoft.Network/locations/serviceTags/read"], "notActions": []}}
+        self.assign(WHAT_IF_SP["id"], "service-tag-reader", SUBSCRIPTION_ID)
+        self.data["signed_in"] = {"kind": "secret", "id": WHAT_IF_SP["id"], "name": WHAT_IF_SP["appId"]}
 
     def federated_token(self) -> str:
         """What GitHub's OIDC endpoint issues now (ACTIONS_ID_TOKEN_REQUEST_URL, audience api://AzureADTokenExchange)."""
@@ -316,13 +337,17 @@ class FakeAzure:
 
     # -- deployments --------------------------------------------------------------------------------------
     def deploy(self, group: str, planned: Iterable[Planned], outputs: Mapping[str, str], name: str,
-               *, what_if: bool) -> None:
-        """ARM validates every resource of the template, then (unless what-if) creates or updates them."""
+               *, what_if: bool, rbac: bool = True) -> None:
+        """ARM validates every resource of the template, then (unless what-if) creates or updates them. `rbac`
+        False is a what-if with --validation-level ProviderNoRbac: read permissions instead of write."""
         scope = self.group_id(group)
-        self.require("Microsoft.Resources/deployments/write", scope)
+        if rbac:
+            self.require("Microsoft.Resources/deployments/write", scope)
+        if what_if:
+            self.require("Microsoft.Resources/deployments/whatIf/action", scope)
         planned = list(planned)
         for resource in planned:
-            self._validate(resource, scope)
+            self._validate(resource, scope, "write" if rbac else "read")
         if what_if:
             return
         self.advance(DEPLOYMENT_S)
@@ -331,7 +356,7 @@ class FakeAzure:
                 self._apply(resource, scope, group)
         self.data["deployments"][name] = dict(outputs)
 
-    def _validate(self, resource: Planned, scope: str) -> None:
+    def _validate(self, resource: Planned, scope: str, verb: str = "write") -> None:
         if resource.existing:
             if resource.type == "Microsoft.Authorization/roleDefinitions" and resource.key not in self.data[
                     "custom_roles"]:
@@ -340,7 +365,7 @@ class FakeAzure:
                     f"The specified role definition with ID '{resource.key}' does not exist.",
                 )
             return
-        self.require(f"{resource.type}/write", scope)
+        self.require(f"{resource.type}/{verb}", scope)
         if resource.type == "Microsoft.Sql/servers":
             admins = resource.body.get("properties", {}).get("administrators")
             exists = "sqlServer" in self.data["resources"]

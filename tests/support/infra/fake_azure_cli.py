@@ -15,7 +15,9 @@ Switches for what the fake cannot know: FAKE_AZ_ROLE_CREATE=fails-if-exists make
 fail on an existing assignment, as some CLI versions do (docs/azure-fidelity.md), and =forbidden refuses it as a
 condition on the deployer's role assignment would; FAKE_AZ_VERSION is the CLI's
 version (default 2.67.0); FAKE_SQLCMD=legacy is the ODBC sqlcmd (no --version, no az login); FAKE_PYODBC=missing or
-no-driver is a machine without pyodbc or without ODBC Driver 18.
+no-driver is a machine without pyodbc or without ODBC Driver 18; FAKE_FACTORY_NAME and FAKE_FACTORY_CLIENT_ID replace
+the factory's name (a deployment output) and its identity's client id (ARM) with a hostile value; FAKE_SQLCMD_FAILS=1
+makes the grant script (sqlcmd -i) fail.
 """
 
 from __future__ import annotations
@@ -33,17 +35,21 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.infra.fake_azure import (  # noqa: E402
+    API_CLIENT_ID,
     ARM,
     CLIENT_IP,
     GRAPH,
     SECONDS,
     SP,
+    SUBSCRIPTION_ID,
     TENANT,
     USER,
     VAULT,
     AzureError,
     FakeAzure,
+    jwt_claims,
     plan,
+    role_allows,
     state_path,
 )
 
@@ -63,6 +69,7 @@ ENVIRONMENT_SEEN = (
     "PIPELINE_START_DATE",
     "ALERT_EMAILS",
     "SQL_SERVER_EXISTS",
+    "DATA_FACTORY_IP_RANGES",
 )
 
 
@@ -140,7 +147,8 @@ def account_show(cloud: FakeAzure, args: list[str]) -> Any:
 
 
 def get_access_token(cloud: FakeAzure, args: list[str]) -> Any:
-    resource = option(args, "--resource", ARM) or ARM
+    scope = option(args, "--scope")  # v2 scope '<resource>/.default' (az 2.x accepts both forms)
+    resource = scope.removesuffix(".default").rstrip("/") if scope else option(args, "--resource", ARM) or ARM
     return {"accessToken": cloud.token(resource), "tokenType": "Bearer"}
 
 
@@ -165,7 +173,7 @@ def group_create(cloud: FakeAzure, args: list[str]) -> Any:
 
 def group_show(cloud: FakeAzure, args: list[str]) -> Any:
     name = option(args, "--name") or ""
-    return {"id": cloud.group_id(name), "name": name}
+    return {"id": cloud.group_id(name), "name": name, "location": "westeurope"}
 
 
 def resource_list(cloud: FakeAzure, args: list[str]) -> Any:
@@ -187,7 +195,8 @@ def rest(cloud: FakeAzure, args: list[str]) -> Any:
         factory = cloud.data["resources"].get("factory")
         if factory is None:
             raise AzureError("ResourceNotFound", "The Resource 'Microsoft.DataFactory/factories/adfabc' was not found.")
-        return {"properties": {"clientId": factory["client_id"], "principalId": "p", "tenantId": TENANT}}
+        client_id = os.environ.get("FAKE_FACTORY_CLIENT_ID", factory["client_id"])
+        return {"properties": {"clientId": client_id, "principalId": "p", "tenantId": TENANT}}
     match = re.match(r"^(.*)/providers/Microsoft\.Authorization/permissions\?api-version=", url)
     if match:
         return {"value": cloud.permissions(match.group(1))}
@@ -198,8 +207,11 @@ def role_definition_list(cloud: FakeAzure, args: list[str]) -> Any:
     name = option(args, "--name")
     scope = option(args, "--scope") or ""
     return [
-        {"roleName": role["roleName"], "name": key,
-         "id": f"{scope}/providers/Microsoft.Authorization/roleDefinitions/{key}"}
+        {"roleName": role["roleName"], "name": key, "roleType": "CustomRole",
+         "id": f"{scope}/providers/Microsoft.Authorization/roleDefinitions/{key}",
+         "permissions": [{"actions": list(role["permissions"].get("actions", [])),
+                          "notActions": list(role["permissions"].get("notActions", [])),
+                          "dataActions": [], "notDataActions": []}]}
         for key, role in cloud.data["custom_roles"].items()
         if name in (None, role["roleName"], key)
     ]
@@ -246,7 +258,7 @@ def deployment(what_if: bool) -> Callable[[FakeAzure, list[str]], Any]:
                                 dict(os.environ), values)
         name = option(args, "--name") or "deployment"
         cloud.deploy(option(args, "--resource-group") or "", planned, OUTPUTS if bicepparam else outputs, name,
-                     what_if=what_if)
+                     what_if=what_if, rbac=option(args, "--validation-level") != "ProviderNoRbac")
         if not what_if and bicepparam and cloud.data.get("trigger_start") is None:
             cloud.data["trigger_start"] = f"{os.environ.get('PIPELINE_START_DATE', '2025-06-01')}T00:00:00Z"
         return None
@@ -258,6 +270,8 @@ def deployment_show(cloud: FakeAzure, args: list[str]) -> Any:
     outputs = cloud.data["deployments"].get(option(args, "--name") or "")
     if outputs is None:
         raise AzureError("DeploymentNotFound", f"Deployment '{option(args, '--name')}' could not be found.")
+    if "FAKE_FACTORY_NAME" in os.environ:
+        outputs = {**outputs, "dataFactoryName": os.environ["FAKE_FACTORY_NAME"]}
     return {"properties": {"outputs": {k: {"type": "String", "value": v} for k, v in outputs.items()}}}
 
 
@@ -305,8 +319,47 @@ def role_assignment_create(cloud: FakeAzure, args: list[str]) -> Any:
     return None
 
 
-def function_keys(cloud: FakeAzure, args: list[str]) -> Any:
-    return {"default": "function-key-value"}
+def role_assignment_delete(cloud: FakeAzure, args: list[str]) -> Any:
+    role, scope, principal = option(args, "--role"), option(args, "--scope") or "", option(args, "--assignee")
+    cloud.require("Microsoft.Authorization/roleAssignments/delete", scope)
+    cloud.data["role_assignments"] = [
+        a for a in cloud.data["role_assignments"]
+        if not (a["principal"] == principal and a["role"] == role and a["scope"].lower() == scope.lower())
+    ]
+    return None
+
+
+def firewall_rule_delete(cloud: FakeAzure, args: list[str]) -> Any:
+    name = option(args, "--name") or ""
+    cloud.require("Microsoft.Sql/servers/firewallRules/delete", cloud.group_id(option(args, "--resource-group") or ""))
+    removed = [key for key in cloud.data["firewall"] if key.rsplit("/", 1)[-1].strip("'") == name]
+    for key in removed:
+        del cloud.data["firewall"][key]
+    cloud.data["firewall_rules_removed"].append(name)
+    return None
+
+
+def service_tags(cloud: FakeAzure, args: list[str]) -> Any:
+    """`az network list-service-tags`: the shape of the Service Tag Discovery API, an IPv6 prefix included. The API
+    is at subscription scope; a caller without Microsoft.Network/locations/serviceTags/read there (roles on a
+    resource group only) gets an empty list, not an error (Azure/azure-cli#12689, #29041)."""
+    allowed = cloud.permissions(SUBSCRIPTION_ID)
+    if not any(role_allows(p, "Microsoft.Network/locations/serviceTags/read") for p in allowed):
+        return {"values": []}
+
+    def tag(name: str, service: str, region: str, prefixes: list[str]) -> dict[str, Any]:
+        return {"name": name, "properties": {"systemService": service, "region": region, "addressPrefixes": prefixes}}
+
+    return {"values": [
+        tag("DataFactory.WestEurope", "DataFactory", "westeurope", ["20.38.80.192/26", "2603:1020::/64"]),
+        tag("DataFactory.NorthEurope", "DataFactory", "northeurope", ["13.69.230.96/28"]),
+        tag("Sql.WestEurope", "AzureSQL", "westeurope", ["13.69.105.0/24"]),
+    ]}
+
+
+def config_zip(cloud: FakeAzure, args: list[str]) -> Any:
+    Path(option(args, "--src") or "").read_bytes()  # the zip must exist
+    return None
 
 
 AZ: list[tuple[str, Callable[[FakeAzure, list[str]], Any]]] = [
@@ -336,7 +389,10 @@ AZ: list[tuple[str, Callable[[FakeAzure, list[str]], Any]]] = [
     ("keyvault secret set", secret_set),
     ("role assignment list", role_assignment_list),
     ("role assignment create", role_assignment_create),
-    ("functionapp function keys list", function_keys),
+    ("role assignment delete", role_assignment_delete),
+    ("sql server firewall-rule delete", firewall_rule_delete),
+    ("network list-service-tags", service_tags),
+    ("functionapp deployment source config-zip", config_zip),
 ]
 
 
@@ -350,6 +406,9 @@ def sqlcmd(cloud: FakeAzure, args: list[str]) -> int:
         print("sqlcmd: v1.8.2")
         return 0
     cloud.connect_sql(CLIENT_IP)
+    if "-i" in args and os.environ.get("FAKE_SQLCMD_FAILS") == "1":
+        print("Msg 15247, Level 16, State 1: User does not have permission to perform this action.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -377,8 +436,17 @@ def curl(cloud: FakeAzure, args: list[str]) -> int:
             return 22
         print(json.dumps({"count": 1, "value": cloud.federated_token()}))
         return 0
-    print('{"enqueued": ["2026-01-01"], "skipped": []}')
-    return 0
+    if any("/api/ingestions?" in a for a in args):  # deploy.sh's smoke test: the bearer token comes on stdin
+        header = sys.stdin.read() if "@-" in args else ""
+        token = header.removeprefix("Authorization: Bearer ").strip() if header.startswith("Authorization: Bearer ") \
+            else ""
+        if not token or jwt_claims(token).get("aud") != f"api://{API_CLIENT_ID}":
+            print('{"error": "unauthorized"}')
+            print("curl: (22) The requested URL returned error: 401", file=sys.stderr)
+            return 22
+        print('{"days": [{"date": "2026-01-01", "state": "committed"}]}')
+        return 0
+    raise AzureError("", f"fake curl does not know: curl {' '.join(args)}")
 
 
 TOOLS: dict[str, Callable[[FakeAzure, list[str]], int]] = {

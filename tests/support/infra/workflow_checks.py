@@ -6,6 +6,9 @@
   granted only to the jobs that sign in with azure/login (or call a reusable workflow that does).
 - No `${{ secrets.* }}` inside a `run:` script (the value would be pasted into the script text, where shell
   quoting or `set -x` can leak it): secrets reach scripts through `env:`.
+- Issue 22: a job that can obtain an Azure token (`id-token: write`) runs in a GitHub environment (its federated
+  subject names the environment), installs nothing unpinned (pip only by hash, no npm, no downloaded .deb), and
+  receives no Key Vault secret; every container image is pinned by digest.
 """
 
 from __future__ import annotations
@@ -114,7 +117,61 @@ def secrets_in_run(path: Path) -> list[str]:
 
 def all_problems(root: Path) -> list[str]:
     paths = workflows(root)
-    problems = schema_problems(paths) + consistent_pins(paths)
+    problems = schema_problems(paths) + consistent_pins(paths) + credentialed_jobs(root)
     for path in paths:
-        problems += pinned_actions(path) + permissions(path, root) + secrets_in_run(path)
+        problems += pinned_actions(path) + permissions(path, root) + secrets_in_run(path) + images_by_digest(path)
+    return problems
+
+
+IMAGE_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+UNPINNED = [
+    (re.compile(r"\bnpm (install|i)\b|\bnpx\b"), "installs an npm package (its install scripts run unpinned code)"),
+    (re.compile(r"\bdpkg -i\b"), "installs a downloaded .deb"),
+    (re.compile(r"curl[^|\n]*\|\s*(sudo\s+)?(ba)?sh\b"), "pipes a download into a shell"),
+]
+VAULT_SECRETS = ("USAGE_API_KEY", "SLACK_WEBHOOK_URL")
+
+
+def images_by_digest(path: Path) -> list[str]:
+    problems = []
+    for name, job in load(path).get("jobs", {}).items():
+        container = job.get("container")
+        images = [container if isinstance(container, str) else (container or {}).get("image")]
+        images += [(service or {}).get("image") for service in (job.get("services") or {}).values()]
+        for image in filter(None, images):
+            if not IMAGE_DIGEST.search(str(image)):
+                problems.append(f"{path.name}: job {name} uses image {image} by tag, not by digest (@sha256:...)")
+    return problems
+
+
+def _credentialed_jobs(root: Path) -> list[tuple[Path, str, dict[str, Any]]]:
+    """Jobs whose steps can obtain an Azure token: id-token: write with steps (a caller job runs none)."""
+    found = []
+    for path in workflows(root):
+        workflow = load(path)
+        for name, job in workflow.get("jobs", {}).items():
+            granted = job.get("permissions", workflow.get("permissions")) or {}
+            if isinstance(granted, dict) and granted.get("id-token") == "write" and "steps" in job:
+                found.append((path, name, job))
+    return found
+
+
+def credentialed_jobs(root: Path) -> list[str]:
+    problems = []
+    for path, name, job in _credentialed_jobs(root):
+        where = f"{path.name}: job {name}"
+        if not job.get("environment"):
+            problems.append(f"{where} can sign in to Azure but runs in no environment (its federated subject would "
+                            "not be bound to one)")
+        for step in job.get("steps", []):
+            script = str(step.get("run", ""))
+            for line in script.splitlines():
+                if "pip install" in line and "--require-hashes" not in line and "--no-deps" not in line:
+                    problems.append(f"{where}: pip install without --require-hashes: {line.strip()}")
+            for pattern, what in UNPINNED:
+                if pattern.search(script):
+                    problems.append(f"{where}: step {step.get('name', script[:40])!r} {what}")
+            for variable, value in (step.get("env") or {}).items():
+                if variable in VAULT_SECRETS or any(f"secrets.{secret}" in str(value) for secret in VAULT_SECRETS):
+                    problems.append(f"{where}: receives the Key Vault secret {variable} (set it out of band)")
     return problems
