@@ -14,15 +14,18 @@ import pytest
 
 from tests.support.infra.deploy_runs import (
     CI_ROLES,
+    GROUP_ID,
     DeployRun,
     ci,
     ci_workflow,
+    documented_condition,
     laptop,
     repository_copy,
     run_deploy,
     service_principal_with_secret,
 )
-from tests.support.infra.fake_azure import FakeAzure
+from tests.support.infra.fake_azure import SP, FakeAzure
+from tests.support.infra.repo import ROOT
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -225,3 +228,53 @@ def test_an_owner_updates_an_outdated_role_in_place(tmp_path: Path) -> None:
         r"^az deployment group create .*bicepparam")
     [role] = [r for r in again.cloud.data["custom_roles"].values() if r["roleName"].startswith("Company activity")]
     assert "Microsoft.DataFactory/factories/querypipelineruns/action" in role["permissions"]["actions"]
+
+
+# -- the deploy identity's condition (issue 22) and the CRM feed (issue 17) ----------------------------------------
+CRM_WRITER_GROUP = "00000000-0000-0000-0000-0000000000c2"
+REPLAY_READER_USER = "00000000-0000-0000-0000-0000000000a2"
+FEED = {"CRM_WRITER_PRINCIPALS": f"ServicePrincipal:00000000-0000-0000-0000-0000000000c1,Group:{CRM_WRITER_GROUP}",
+        "REPLAY_READER_PRINCIPALS": f"User:{REPLAY_READER_USER}"}
+
+
+def ci_with_condition(folder: Path, feed_principals: tuple[str, ...]) -> None:
+    admin = run_deploy(folder, laptop(), "--create-role", "dev")
+    assert admin.result.returncode == 0, admin.output
+    cloud = ci(feed_principals=feed_principals)
+    cloud.data["custom_roles"].update(admin.cloud.data["custom_roles"])
+    cloud.save(folder / "cloud.json")
+
+
+def test_ci_under_the_documented_condition_assigns_the_crm_feed_it_names(tmp_path: Path) -> None:
+    # The condition's role lists are read from docs/deploy.md: every role the templates assign must be in them.
+    ci_with_condition(tmp_path, (CRM_WRITER_GROUP, REPLAY_READER_USER))
+    run = run_deploy(tmp_path, None, without=("func",), **ci_workflow(tmp_path), **FEED)
+    assert run.result.returncode == 0, run.output
+    assert "ABAC condition not fulfilled" not in run.output
+
+
+def test_ci_under_the_condition_cannot_give_an_unnamed_person_the_crm_feed(tmp_path: Path) -> None:
+    ci_with_condition(tmp_path, (CRM_WRITER_GROUP,))  # the replay reader is not in FEED_PRINCIPALS
+    run = run_deploy(tmp_path, None, without=("func",), **ci_workflow(tmp_path), **FEED)
+    assert run.result.returncode != 0
+    assert ("does not have authorization or an ABAC condition not fulfilled to perform action "
+            "'Microsoft.Authorization/roleAssignments/write'") in run.output
+    assert all("trigger start" not in c for c in run.commands())
+
+
+def test_the_condition_without_the_crm_writers_role_refuses_the_crm_feed(tmp_path: Path) -> None:
+    # Issue 22's list alone (before the merge with the CRM feed) left out Storage Blob Data Contributor.
+    root = repository_copy(tmp_path)
+    runbook = root / "docs" / "deploy.md"
+    runbook.parent.mkdir(parents=True, exist_ok=True)
+    text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    runbook.write_text(text.replace("ba92f5b4-2d11-453d-a403-e96b0029c9fe, ", "", 1), encoding="utf-8")
+    admin = run_deploy(tmp_path, laptop(), "--create-role", "dev")
+    cloud = ci()
+    cloud.data["role_assignments"] = [a for a in cloud.data["role_assignments"] if "condition" not in a]
+    cloud.assign(SP["id"], "Role Based Access Control Administrator", GROUP_ID, documented_condition(runbook=runbook))
+    cloud.data["custom_roles"].update(admin.cloud.data["custom_roles"])
+    run = run_deploy(tmp_path, cloud, without=("func",), **ci_workflow(tmp_path),
+                     CRM_WRITER_PRINCIPALS="ServicePrincipal:00000000-0000-0000-0000-0000000000c1")
+    assert run.result.returncode != 0
+    assert "ABAC condition not fulfilled" in run.output

@@ -29,6 +29,7 @@ from tests.support.infra.repo import ROOT
 
 PARAMS = ROOT / "infra" / "env" / "dev.bicepparam"
 ROLE_TEMPLATE = ROOT / "infra" / "admin" / "backfill-starter-role.bicep"
+REPLAY_READER = SAMPLE_ENVIRONMENT["REPLAY_READER_PRINCIPALS"].split(":")[1]  # a group: the condition names it
 DEPLOYER = {**SAMPLE_ENVIRONMENT, "SQL_ADMIN_OBJECT_ID": USER["id"], "SQL_ADMIN_PRINCIPAL_TYPE": "User"}
 
 
@@ -86,7 +87,7 @@ def with_custom_role(cloud: FakeAzure) -> FakeAzure:
 
 
 def test_defining_a_role_needs_role_definitions_write_and_the_template_needs_the_role() -> None:
-    cloud = ci()
+    cloud = ci(feed_principals=(REPLAY_READER,))
     resources, _ = plan(None, ROLE_TEMPLATE, {}, {})
     with pytest.raises(AzureError, match=r"does not have authorization to perform action "
                                          r"'Microsoft\.Authorization/roleDefinitions/write'"):

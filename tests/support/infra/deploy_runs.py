@@ -44,13 +44,34 @@ def laptop() -> FakeAzure:
     return cloud
 
 
-def ci(roles: tuple[str, ...] = CI_ROLES, service_tags: bool = True) -> FakeAzure:
+BACKFILL_ROLE_KEY = "guid(resourceGroup().id, company-activity-backfill-starter)"  # the fake's name of the role
+
+
+def documented_condition(feed_principals: tuple[str, ...] = (), runbook: Path = ROOT / "docs" / "deploy.md") -> dict:
+    """The condition docs/deploy.md (CI setup) puts on the deploy identity's Role Based Access Control
+    Administrator assignment, with the role lists read from the runbook itself, in the fake's clause form."""
+    text = runbook.read_text(encoding="utf-8")
+
+    def guids(variable: str) -> list[str]:
+        [listed] = re.findall(rf'^\s*{variable}="([^"]+)"', text, re.MULTILINE)
+        return [BACKFILL_ROLE_KEY if g.strip() == "$BACKFILL_ROLE_ID" else g.strip() for g in listed.split(",")]
+
+    return {"clauses": [
+        {"roles": guids("ROLES"), "principal_types": ["ServicePrincipal"], "not_principals": [SP["id"]]},
+        {"roles": guids("FEED_ROLES"), "principals": list(feed_principals) or ["00000000-0000-0000-0000-000000000000"]},
+    ]}
+
+
+def ci(roles: tuple[str, ...] = CI_ROLES, service_tags: bool = True,
+       feed_principals: tuple[str, ...] = ()) -> FakeAzure:
     """GitHub Actions after azure/login (OIDC): the service principal with the CI setup's roles on the resource
-    group an administrator created once, and the service tag reader role on the subscription."""
+    group an administrator created once (Role Based Access Control Administrator with the documented condition,
+    `feed_principals` its FEED_PRINCIPALS), and the service tag reader role on the subscription."""
     cloud = FakeAzure.new()
     cloud.create_group(GROUP)
     for role in roles:
-        cloud.assign(SP["id"], role, GROUP_ID)
+        condition = documented_condition(feed_principals) if role == "Role Based Access Control Administrator" else None
+        cloud.assign(SP["id"], role, GROUP_ID, condition)
     if service_tags:
         grant_service_tag_reader(cloud, SP["id"])
     cloud.sign_in_federated(cloud.federated_token())

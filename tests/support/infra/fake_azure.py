@@ -13,7 +13,10 @@ of each (section "ARM, Bicep and the az CLI"). Where the sources are silent the 
   5 minutes: later the request fails with AADSTS700024.
 - RBAC: role assignments of built-in roles (their documented actions/notActions) and custom roles; an action is
   allowed when one assignment at the scope or above has a matching action and no matching notAction of the same
-  role. `Microsoft.Authorization/permissions` answers with exactly these.
+  role. `Microsoft.Authorization/permissions` answers with exactly these. An assignment may carry a condition on
+  `roleAssignments/write` (Condition below: the request's role definition id, principal id and principal type, the
+  only attributes Azure offers); a role assignment it does not admit fails with AuthorizationFailed "... or an ABAC
+  condition not fulfilled ...".
 - Deployments: the real template is evaluated (bicep.py beside this file) with the deployer's environment; each resource
   it creates needs `<type>/write`, a role definition `roleDefinitions/write`; an `existing` role definition must
   exist; the SQL server's `administrators.azureADOnlyAuthentication` is refused on an existing server. A what-if
@@ -27,6 +30,7 @@ import base64
 import fnmatch
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -138,6 +142,31 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
+ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# Built-in roles the az CLI steps assign by name (Key Vault Secrets Officer for step 5), by their role definition id.
+ROLE_IDS = {"Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"}
+
+
+def condition_admits(condition: Mapping[str, Any] | None, role_id: str, principal: str, principal_type: str) -> bool:
+    """A condition on roleAssignments/write as clauses joined by OR; each clause ANDs what it names: `roles` (role
+    definition ids, GuidEquals), `principal_types` (StringEqualsIgnoreCase), `principals` (GuidEquals) and
+    `not_principals` (GuidNotEquals). None admits everything."""
+    if condition is None:
+        return True
+    for clause in condition["clauses"]:
+        if role_id.lower() not in {r.lower() for r in clause["roles"]}:
+            continue
+        if "principal_types" in clause and principal_type.lower() not in {t.lower() for t in clause["principal_types"]}:
+            continue
+        if "principals" in clause and principal.lower() not in {p.lower() for p in clause["principals"]}:
+            continue
+        if principal.lower() in {p.lower() for p in clause.get("not_principals", [])}:
+            continue
+        return True
+    return False
+
+
 def matches(action: str, pattern: str) -> bool:
     """Azure's action matching: case-insensitive, `*` a wildcard."""
     return fnmatch.fnmatchcase(action.lower(), pattern.lower())
@@ -223,8 +252,11 @@ class FakeAzure:
             "exp": self.clock + FEDERATED_TOKEN_LIFETIME_S,
         })
 
-    def assign(self, principal: str, role: str, scope: str) -> None:
-        self.data["role_assignments"].append({"principal": principal, "role": role, "scope": scope})
+    def assign(self, principal: str, role: str, scope: str, condition: Mapping[str, Any] | None = None) -> None:
+        assignment: dict[str, Any] = {"principal": principal, "role": role, "scope": scope}
+        if condition is not None:
+            assignment["condition"] = dict(condition)
+        self.data["role_assignments"].append(assignment)
 
     def create_group(self, name: str) -> str:
         group_id = f"{SUBSCRIPTION_ID}/resourceGroups/{name}"
@@ -305,6 +337,21 @@ class FakeAzure:
                 "granted, please refresh your credentials.",
             )
 
+    def require_assignment(self, scope: str, role_id: str, principal: str, principal_type: str) -> None:
+        """roleAssignments/write for this role, principal and type: some assignment of the caller grants the action
+        and its condition, if any, admits the request."""
+        for assignment in self.assignments_at(scope):
+            if role_allows(self.role(assignment["role"]), ROLE_ASSIGNMENT_WRITE) and condition_admits(
+                    assignment.get("condition"), role_id, principal, principal_type):
+                return
+        caller = self.caller
+        raise AzureError(
+            "AuthorizationFailed",
+            f"The client '{caller['name']}' with object id '{caller['id']}' does not have authorization or an ABAC "
+            f"condition not fulfilled to perform action '{ROLE_ASSIGNMENT_WRITE}' over scope '{scope}' or the scope is "
+            "invalid. If access was recently granted, please refresh your credentials.",
+        )
+
     def group_id(self, name: str) -> str:
         if name not in self.data["groups"]:
             raise AzureError("ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
@@ -346,7 +393,7 @@ class FakeAzure:
         if what_if:
             self.require("Microsoft.Resources/deployments/whatIf/action", scope)
         planned = list(planned)
-        for resource in planned:
+        for resource in sorted(planned, key=lambda r: not r.existing):  # references resolve before any RBAC check
             self._validate(resource, scope, "write" if rbac else "read")
         if what_if:
             return
@@ -366,6 +413,15 @@ class FakeAzure:
                 )
             return
         self.require(f"{resource.type}/{verb}", scope)
+        if resource.type == "Microsoft.Authorization/roleAssignments" and verb == "write":
+            properties = _plain(resource.body.get("properties", {}))
+            definition = str(properties.get("roleDefinitionId"))
+            found = GUID.search(definition)
+            role_id = found.group(0) if found else next(  # a custom role of the template, e.g. backfillStarter.id
+                (key for key in self.data["custom_roles"] if "backfill" in definition.lower() and "backfill" in key),
+                definition)
+            self.require_assignment(scope, role_id, str(properties.get("principalId")),
+                                    str(properties.get("principalType")))
         if resource.type == "Microsoft.Sql/servers":
             admins = resource.body.get("properties", {}).get("administrators")
             exists = "sqlServer" in self.data["resources"]

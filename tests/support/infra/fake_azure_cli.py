@@ -39,6 +39,7 @@ from tests.support.infra.fake_azure import (  # noqa: E402
     ARM,
     CLIENT_IP,
     GRAPH,
+    ROLE_IDS,
     SECONDS,
     SP,
     SUBSCRIPTION_ID,
@@ -314,6 +315,8 @@ def role_assignment_create(cloud: FakeAzure, args: list[str]) -> Any:
                          f"'{cloud.caller['id']}' does not have authorization or an ABAC condition not fulfilled to "
                          f"perform action 'Microsoft.Authorization/roleAssignments/write' over scope '{scope}'.")
     cloud.require("Microsoft.Authorization/roleAssignments/write", scope)
+    cloud.require_assignment(scope, ROLE_IDS.get(role, role), principal,
+                             option(args, "--assignee-principal-type") or "")
     if not exists:
         cloud.assign(principal, role, scope)
     return None
