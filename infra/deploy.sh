@@ -26,6 +26,10 @@
 #   REPLAY_READER_PRINCIPALS  the same form: who replays (Storage Blob Data Reader on bronze and crm only)
 #   DEPLOYER_IP          your public IPv4 address: adds a SQL firewall rule so steps 6-7 can connect; the rule is
 #                        removed again when the script exits, whatever the outcome
+#   DASHBOARD_AUTH_CLIENT_ID  required: application (client) id of the dashboard's Entra app registration
+#                        (docs/deploy.md, "The dashboard"); its federated credential is added once by an owner
+#   DASHBOARD_ALLOWED_GROUPS  comma-separated object ids of the groups whose members may open the dashboard
+#   DASHBOARD_ALLOWED_USERS   comma-separated object ids of users who may open it too (at least one group or user)
 #   PIPELINE_START_DATE  first day the daily trigger loads (default: the existing trigger's, else yesterday UTC)
 #   ASSUME_YES=1         do not ask before deploying after what-if
 #   WHAT_IF_ONLY=1       stop after the what-if (steps 1-2), changing nothing: the pull-request check of CI
@@ -248,6 +252,10 @@ if [[ $MODE == deploy || $MODE == check ]]; then
     fail "ALERT_EMAILS must be e-mail addresses separated by commas (no spaces), got $ALERT_EMAILS"
   [[ ${API_CLIENT_ID:-} =~ $GUID ]] ||
     fail "set API_CLIENT_ID to the client id of the API's app registration (docs/security.md, \"Register the API\")"
+  [[ ${DASHBOARD_AUTH_CLIENT_ID:-} =~ $GUID ]] ||
+    fail "set DASHBOARD_AUTH_CLIENT_ID to the client id of the dashboard's app registration (docs/deploy.md)"
+  [[ -n ${DASHBOARD_ALLOWED_GROUPS:-}${DASHBOARD_ALLOWED_USERS:-} ]] ||
+    fail "set DASHBOARD_ALLOWED_GROUPS or DASHBOARD_ALLOWED_USERS: nobody could open the dashboard"
   export USAGE_API_BASE_URL ALERT_EMAILS API_CLIENT_ID ALERT_WEBHOOK_URL=${ALERT_WEBHOOK_URL:-} \
     ALERT_WEBHOOK_APP_OBJECT_ID=${ALERT_WEBHOOK_APP_OBJECT_ID:-}
   [[ -z $ALERT_WEBHOOK_URL || $ALERT_WEBHOOK_APP_OBJECT_ID =~ $GUID ]] ||
@@ -389,6 +397,9 @@ KEY_VAULT=$(output keyVaultName)
 SQL_FQDN=$(output sqlServerFqdn)
 SQL_DATABASE=$(output sqlDatabaseName)
 DATA_FACTORY=$(output dataFactoryName)
+DASHBOARD_READER=$(output dashboardSqlIdentityName)
+DASHBOARD_READER_CLIENT_ID=$(output dashboardSqlIdentityClientId)
+DASHBOARD_SIGN_IN=$(output dashboardSignInPrincipalId)
 echo "function app $FUNCTION_APP, key vault $KEY_VAULT, SQL $SQL_FQDN/$SQL_DATABASE, data factory $DATA_FACTORY"
 if [[ -n ${DEPLOYER_IP:-} ]]; then  # the template opened SQL to this machine for steps 6-7: closed again on exit
   CLEANUP+=("az sql server firewall-rule delete --resource-group '$RESOURCE_GROUP' --server '${SQL_FQDN%%.*}' --name deployer --output none")
@@ -478,6 +489,11 @@ DATA_FACTORY_CLIENT_ID=$(az rest --method get \
 [[ $DATA_FACTORY_CLIENT_ID =~ $GUID ]] || fail "unexpected client id of $DATA_FACTORY's identity: $DATA_FACTORY_CLIENT_ID"
 sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DataFactoryName="$DATA_FACTORY" \
   DataFactoryClientId="$DATA_FACTORY_CLIENT_ID" -i infra/sql/grant_identities.sql
+# The dashboard's identity: a member of rpt_reader, nothing else (its name and client id checked the same way).
+[[ $DASHBOARD_READER =~ ^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$ ]] || fail "unexpected dashboard identity name: $DASHBOARD_READER"
+[[ $DASHBOARD_READER_CLIENT_ID =~ $GUID ]] || fail "unexpected client id of $DASHBOARD_READER: $DASHBOARD_READER_CLIENT_ID"
+sqlcmd -S "$SQL_FQDN" -d "$SQL_DATABASE" -G -b -v DashboardReaderName="$DASHBOARD_READER" \
+  DashboardReaderClientId="$DASHBOARD_READER_CLIENT_ID" -i infra/sql/grant_dashboard_reader.sql
 
 step "8/11 Publish the Function App"
 relogin_if_federated
@@ -519,7 +535,14 @@ fi
 
 step "11/11 Watch the first run"
 cat <<EOF
-Deployed ${ENV_NAME}. Watch the first pipeline run (the trigger's first window closes at ${PIPELINE_START_DATE} + 1 day, 02:00 UTC):
+
+Deployed ${ENV_NAME}. The dashboard, for signed-in members of the allowed groups: https://${FUNCTION_HOST}/api/dashboard
+Sign-in needs, once, a federated credential on the dashboard's app registration for the identity
+${DASHBOARD_SIGN_IN} (docs/deploy.md, "The dashboard"; an owner of the registration runs it, no Azure role needed):
+  az ad app federated-credential create --id ${DASHBOARD_AUTH_CLIENT_ID} --parameters \
+    '{"name": "easy-auth-${FUNCTION_APP}", "issuer": "https://login.microsoftonline.com/<tenant id>/v2.0", "subject": "${DASHBOARD_SIGN_IN}", "audiences": ["api://AzureADTokenExchange"]}'
+
+Watch the first pipeline run (the trigger's first window closes at ${PIPELINE_START_DATE} + 1 day, 02:00 UTC):
   az datafactory pipeline-run query-by-factory --factory-name ${DATA_FACTORY} --resource-group ${RESOURCE_GROUP} \\
     --last-updated-after $(yesterday_utc)T00:00:00Z --last-updated-before $(date -u -d tomorrow +%F 2>/dev/null || date -u -v+1d +%F)T00:00:00Z \\
     --query 'value[].{run:runId, status:status, start:runStart, message:message}' --output table

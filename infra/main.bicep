@@ -96,6 +96,17 @@ param replayReaderPrincipals array = []
 @maxLength(36)
 param apiClientId string
 
+@description('Required. Application (client) id of the dashboard\'s Entra app registration (docs/deploy.md, "The dashboard").')
+@minLength(36)
+@maxLength(36)
+param dashboardAuthClientId string
+
+@description('Required. Object ids of the Entra groups whose members may open the dashboard (at least one group or user).')
+param dashboardAllowedGroupIds array
+
+@description('Optional. Object ids of Entra users who may open the dashboard besides the groups\' members.')
+param dashboardAllowedUserIds array = []
+
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
 
@@ -110,6 +121,8 @@ var names = {
   sqlServer: 'sql${token}'
   dataFactory: 'adf${token}'
   actionGroup: 'ag${token}'
+  dashboardSqlReader: 'iddb${token}'
+  dashboardSignIn: 'idsi${token}'
 }
 var sqlDatabaseName = 'company_activity'
 var bronzeContainerName = 'bronze'
@@ -182,6 +195,16 @@ module sql 'modules/sql.bicep' = {
   }
 }
 
+module dashboardIdentities 'modules/dashboard-identities.bicep' = {
+  name: 'dashboard-identities'
+  params: {
+    sqlReaderName: names.dashboardSqlReader
+    signInName: names.dashboardSignIn
+    location: location
+    tags: allTags
+  }
+}
+
 // Every setting company_activity.settings reads. STORAGE_CONNECTION_STRING stays unset: in Azure the
 // code reaches Blob with its managed identity through STORAGE_ACCOUNT_URL (set exactly one of the two).
 var ingestSettings = {
@@ -203,6 +226,10 @@ var ingestSettings = {
   AUTH_TENANT_ID: subscription().tenantId
   AUTH_API_CLIENT_ID: apiClientId
   AUTH_AUTHORITY: 'https://login.microsoftonline.com' // public cloud, like ARM_ENDPOINT
+  // GET /api/dashboard: the rpt views as the dashboard's own identity (rpt_reader only), no password.
+  DASHBOARD_SQL_CONNECTION_STRING: 'Server=tcp:${sql.outputs.serverFqdn},1433;Database=${sql.outputs.databaseName};Encrypt=yes;Authentication=ActiveDirectoryMSI;UID=${dashboardIdentities.outputs.sqlReaderClientId}'
+  DASHBOARD_ALLOWED_GROUPS: join(dashboardAllowedGroupIds, ',')
+  DASHBOARD_ALLOWED_USERS: join(dashboardAllowedUserIds, ',')
 }
 
 module functionApp 'modules/function-app.bicep' = {
@@ -219,6 +246,12 @@ module functionApp 'modules/function-app.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     workspaceId: monitoring.outputs.workspaceId
     ingestSettings: ingestSettings
+    dashboardSqlIdentityId: dashboardIdentities.outputs.sqlReaderId
+    signInIdentityId: dashboardIdentities.outputs.signInId
+    signInIdentityClientId: dashboardIdentities.outputs.signInClientId
+    authClientId: dashboardAuthClientId
+    allowedGroupIds: dashboardAllowedGroupIds
+    allowedUserIds: dashboardAllowedUserIds
     tags: allTags
   }
 }
@@ -290,6 +323,18 @@ output functionAppName string = functionApp.outputs.name
 
 @description('Host name of the Function App, for https://<host>/api/backfill.')
 output functionAppHostName string = functionApp.outputs.defaultHostName
+
+@description('The dashboard, for signed-in members of the allowed groups: https://<host>/api/dashboard.')
+output dashboardUrl string = functionApp.outputs.dashboardUrl
+
+@description('Name of the identity the dashboard reads Azure SQL with (its database user: infra/sql/grant_dashboard_reader.sql).')
+output dashboardSqlIdentityName string = dashboardIdentities.outputs.sqlReaderName
+
+@description('Client id of that identity (the SID of its database user).')
+output dashboardSqlIdentityClientId string = dashboardIdentities.outputs.sqlReaderClientId
+
+@description('Object id of the identity App Service authentication signs in with (subject of the app registration\'s federated credential).')
+output dashboardSignInPrincipalId string = dashboardIdentities.outputs.signInPrincipalId
 
 @description('Object id of the Function App\'s managed identity.')
 output functionAppPrincipalId string = functionApp.outputs.principalId

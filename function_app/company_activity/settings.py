@@ -342,6 +342,27 @@ def storage_connection_string(raw: Raw) -> Secret:
     return Secret(value)
 
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_PASSWORD_KEYS = {"pwd", "password"}
+
+
+def object_ids(raw: Raw) -> frozenset[str]:
+    """Comma-separated Entra object ids (GUIDs), lowercased; empty: none."""
+    ids = [part.strip() for part in raw.text.split(",") if part.strip()]
+    for item in ids:
+        if not _GUID.fullmatch(item):
+            raise SettingsError(raw.name, f"{raw.name}: {item!r} is not an Entra object id (a GUID)")
+    return frozenset(item.lower() for item in ids)
+
+
+def passwordless_connection_string(raw: Raw) -> str:
+    """A connection string that signs in with an Entra identity: a password in it is refused (value hidden)."""
+    keys = {part.split("=", 1)[0].strip().lower() for part in raw.text.split(";") if "=" in part}
+    if keys & _PASSWORD_KEYS:
+        raise raw.error("must not hold a password: use Authentication=ActiveDirectoryMSI (value hidden)")
+    return raw.text
+
+
 # ----------------------------------------------------------------------------------------------- groups
 
 
@@ -449,6 +470,24 @@ class AuthSettings(SettingsGroup):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DashboardSettings(SettingsGroup):
+    """GET /api/dashboard: where the rpt views are read from, and who may look (docs/dashboard.md)."""
+
+    sql_connection_string: str = setting(
+        "DASHBOARD_SQL_CONNECTION_STRING", passwordless_connection_string, "",
+        "`mssql-python` connection string of the warehouse `GET /api/dashboard` reads, as the dashboard's own "
+        "identity (`Authentication=ActiveDirectoryMSI;UID=<client id>`, a member of `rpt_reader` only); a password "
+        "is refused. Empty: the dashboard answers 503. Set by Bicep.")
+    allowed_groups: frozenset[str] = setting(
+        "DASHBOARD_ALLOWED_GROUPS", object_ids, "",
+        "Object ids (comma-separated) of the Entra groups whose members may open the dashboard; the function "
+        "checks them again behind App Service authentication.")
+    allowed_users: frozenset[str] = setting(
+        "DASHBOARD_ALLOWED_USERS", object_ids, "",
+        "Object ids (comma-separated) of Entra users who may open it besides the groups' members.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppSettings(SettingsGroup):
     """Every setting of the Functions app, read and checked once per process (functions/runtime.py)."""
 
@@ -457,6 +496,7 @@ class AppSettings(SettingsGroup):
     triggers: TriggerSettings = group(TriggerSettings)
     load: LoadSettings = group(LoadSettings)
     auth: AuthSettings = group(AuthSettings)
+    dashboard: DashboardSettings = group(DashboardSettings)
 
 
 # The app settings in the order of the docs and of local.settings.json.example.

@@ -3,6 +3,8 @@
 using '../main.bicep'
 
 var deployerIp = readEnvironmentVariable('DEPLOYER_IP', '')
+var dashboardGroups = readEnvironmentVariable('DASHBOARD_ALLOWED_GROUPS', '')
+var dashboardUsers = readEnvironmentVariable('DASHBOARD_ALLOWED_USERS', '')
 
 param environmentName = 'dev'
 param usageApiBaseUrl = readEnvironmentVariable('USAGE_API_BASE_URL')
@@ -34,6 +36,10 @@ param sqlFirewallRules = empty(deployerIp) ? [] : [
 // Data Factory's integration runtime ranges in the region, not every Azure tenant (deploy.sh reads them).
 param sqlDataFactoryIpRanges = json(readEnvironmentVariable('DATA_FACTORY_IP_RANGES', '[]'))
 param sqlAllowAzureServices = false
+// The dashboard: its Entra app registration and who may open it (comma-separated object ids).
+param dashboardAuthClientId = readEnvironmentVariable('DASHBOARD_AUTH_CLIENT_ID')
+param dashboardAllowedGroupIds = empty(dashboardGroups) ? [] : split(dashboardGroups, ',')
+param dashboardAllowedUserIds = empty(dashboardUsers) ? [] : split(dashboardUsers, ',')
 param keyVaultPublicNetworkAccess = 'Enabled'
 param storageSkuName = 'Standard_LRS'
 param tags = {

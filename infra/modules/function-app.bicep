@@ -36,6 +36,24 @@ param workspaceId string
 @description('Required. The app settings the ingestion code reads (company_activity.settings), by name.')
 param ingestSettings object
 
+@description('Required. Resource id of the user-assigned identity the dashboard reads Azure SQL with (rpt_reader only).')
+param dashboardSqlIdentityId string
+
+@description('Required. Resource id of the user-assigned identity App Service authentication signs in with.')
+param signInIdentityId string
+
+@description('Required. Client id of that sign-in identity (its federated credential replaces a client secret).')
+param signInIdentityClientId string
+
+@description('Required. Application (client) id of the Entra app registration users sign in to (docs/deploy.md).')
+param authClientId string
+
+@description('Required. Object ids of the Entra groups whose members may open the dashboard.')
+param allowedGroupIds array
+
+@description('Optional. Object ids of Entra users who may open the dashboard besides the groups\' members.')
+param allowedUserIds array = []
+
 @description('Optional. Upper bound of instances the plan may scale out to.')
 @minValue(40)
 @maxValue(1000)
@@ -59,7 +77,19 @@ var hostSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  // App Service authentication proves the app registration with this identity's federated credential.
+  OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: signInIdentityClientId
 }
+
+// Routes App Service authentication lets through without its sign-in: the HTTP API, whose callers bring an Entra
+// access token for the API's own app registration (another audience than the dashboard's) and which verifies
+// it and its app roles in the app (functions/caller.py, docs/security.md). Everything else, the dashboard
+// first, needs a signed-in user of the configured groups.
+var apiPaths = [
+  '/api/backfill'
+  '/api/backfill/*'
+  '/api/ingestions'
+]
 
 // siteConfig.appSettings takes name/value pairs; the settings are applied when the site is created.
 var appSettings = [for setting in items(union(hostSettings, ingestSettings)): {
@@ -83,10 +113,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_17:Client certificates are not used; callers authenticate with function keys over HTTPS.
+  // checkov:skip=CKV_AZURE_17:Client certificates are not used; users sign in with Entra ID (authsettingsV2 below) and the backfill endpoints take function keys over HTTPS.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per event; a nightly batch needs no always-ready instances.
   // checkov:skip=CKV_AZURE_213:Health check pings keep instances warm and are not supported on Flex Consumption; failures surface in Application Insights.
   // checkov:skip=CKV_AZURE_222:The backfill and status HTTP endpoints are called from outside Azure; they require a function key.
+  // checkov:skip=CKV_AZURE_16:The site is registered with Entra ID: a system-assigned identity plus two user-assigned ones ('SystemAssigned, UserAssigned'); the check accepts only 'SystemAssigned'.
   // checkov:skip=CKV_AZURE_78:Flex Consumption rejects siteConfig.ftpsState (ARM error for Flex sites); FTP deployment is not part of Flex, which deploys from the blob container.
   // checkov:skip=CKV_AZURE_15:Flex Consumption rejects most siteConfig properties; minTlsVersion is left at the platform default, TLS 1.2.
   // checkov:skip=CKV_AZURE_18:Flex Consumption rejects most siteConfig properties; http20Enabled stays at the platform default.
@@ -96,7 +127,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   tags: tags
   kind: 'functionapp,linux'
   identity: {
-    type: 'SystemAssigned'
+    // System-assigned: storage, Key Vault, Application Insights, Data Factory (role-assignments.bicep).
+    // The two user-assigned ones have no Azure role: dashboard-identities.bicep says what each is for.
+    type: 'SystemAssigned, UserAssigned'
+    userAssignedIdentities: {
+      '${dashboardSqlIdentityId}': {}
+      '${signInIdentityId}': {}
+    }
   }
   properties: {
     serverFarmId: plan.id
@@ -131,6 +168,62 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// App Service built-in authentication (Easy Auth), also on Flex Consumption (docs/azure-fidelity.md): Microsoft
+// Entra ID sign-in for every request outside apiPaths, and only the configured groups or users get
+// through (defaultAuthorizationPolicy); GET /api/dashboard checks the same lists again in code.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov reads every Microsoft.Web/sites/config as site configuration; these checks do not apply to authsettingsV2:
+  // checkov:skip=CKV_AZURE_13:This is authentication itself: authsettingsV2 with platform.enabled and requireAuthentication (the check reads the V1 shape); tests/infra/test_dashboard_auth.py pins it.
+  // checkov:skip=CKV_AZURE_63:HTTP logging is site configuration, not authentication settings; requests go to Application Insights and the diagnostic setting.
+  // checkov:skip=CKV_AZURE_65:Detailed error messages are site configuration, not authentication settings (Flex Consumption rejects most siteConfig properties).
+  // checkov:skip=CKV_AZURE_66:Failed request tracing is site configuration, not authentication settings (Flex Consumption rejects most siteConfig properties).
+  // checkov:skip=CKV_AZURE_80:No .NET: the app is Python; and this resource holds authentication settings only.
+  // checkov:skip=CKV_AZURE_88:Azure Files does not apply: Flex Consumption deploys from a blob container; this resource holds authentication settings only.
+  // checkov:skip=CKV_AZURE_222:Network access is the site's property (see the site's skip); this resource holds authentication settings, which require a signed-in user.
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: apiPaths
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+          clientId: authClientId
+          clientSecretSettingName: 'OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${authClientId}'
+          ]
+          defaultAuthorizationPolicy: {
+            allowedPrincipals: {
+              groups: allowedGroupIds
+              identities: allowedUserIds
+            }
+          }
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false // the dashboard needs the sign-in only, not the user's tokens
+      }
+    }
+  }
+}
+
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: site
@@ -156,6 +249,9 @@ output name string = site.name
 
 @description('Default host name of the Function App, e.g. <name>.azurewebsites.net.')
 output defaultHostName string = site.properties.defaultHostName
+
+@description('Where signed-in users open the dashboard.')
+output dashboardUrl string = 'https://${site.properties.defaultHostName}/api/dashboard'
 
 @description('Object id of the Function App\'s system-assigned identity.')
 output principalId string = site.identity.principalId

@@ -11,6 +11,7 @@ from company_activity.settings import (
     SETTING_NAMES,
     SETTINGS,
     AppSettings,
+    DashboardSettings,
     DateSettings,
     Secret,
     SettingsError,
@@ -88,7 +89,23 @@ def test_account_url_mode_needs_no_connection_string() -> None:
 
 def test_setting_names_are_the_documented_list() -> None:
     assert SETTING_NAMES[0] == "USAGE_API_BASE_URL"
-    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 18
+    assert len(SETTING_NAMES) == len(set(SETTING_NAMES)) == 21
+
+
+def test_dashboard_settings_parse_object_ids_and_refuse_a_password_without_echoing_it() -> None:
+    group, user = "8A5C0A3E-1D3B-4C1E-9F55-0D7A1B2C3D4E", "0f1e2d3c-4b5a-4968-8776-655443322110"
+    settings = DashboardSettings.from_env({
+        "DASHBOARD_SQL_CONNECTION_STRING": "Server=tcp:s,1433;Authentication=ActiveDirectoryMSI;UID=x",
+        "DASHBOARD_ALLOWED_GROUPS": f" {group} ,", "DASHBOARD_ALLOWED_USERS": user,
+    })  # fmt: skip
+    assert settings.allowed_groups == {group.lower()} and settings.allowed_users == {user}
+    assert DashboardSettings.from_env({}).allowed_groups == frozenset()  # nobody: the function answers 403
+    refused = re.escape("DASHBOARD_ALLOWED_USERS: 'alice@example.com' is not an Entra object id")
+    with pytest.raises(SettingsError, match=refused):
+        DashboardSettings.from_env({"DASHBOARD_ALLOWED_USERS": "alice@example.com"})
+    with pytest.raises(SettingsError) as caught:
+        DashboardSettings.from_env({"DASHBOARD_SQL_CONNECTION_STRING": "Server=s;UID=sa;Password=Hunter2!"})
+    assert caught.value.setting == "DASHBOARD_SQL_CONNECTION_STRING" and "Hunter2" not in str(caught.value)
 
 
 @pytest.mark.parametrize(("name", "value", "fragment"), [

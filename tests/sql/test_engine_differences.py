@@ -94,6 +94,20 @@ CASES: dict[str, Case] = {
         refused=True, sqlserver={"n": 1},
     ),
     "ci_order_by": Case(NAMES + " SELECT TOP (1) name FROM #c ORDER BY name;", refused=True, sqlserver=None),
+    # A window's ORDER BY text: code points ('A' < 'a' < 'b'); a control character sorts below the padding
+    # space on SQL Server ('a' + CHAR(1) before 'a'), so a partition holding one is refused, every row of it.
+    "window_order_by_text": Case(
+        "CREATE TABLE #o (code VARCHAR(20) COLLATE Latin1_General_100_BIN2_UTF8 NULL);"
+        " INSERT INTO #o (code) VALUES ('b'), ('a'), ('A');"
+        " SELECT r FROM (SELECT code, ROW_NUMBER() OVER (ORDER BY code) AS r FROM #o) AS x WHERE code = 'b';",
+        {"r": 3},
+    ),
+    "window_order_by_control_character": Case(
+        "CREATE TABLE #o (code VARCHAR(20) COLLATE Latin1_General_100_BIN2_UTF8 NULL);"
+        " INSERT INTO #o (code) VALUES ('a'), ('a\x01');"
+        " SELECT r FROM (SELECT code, ROW_NUMBER() OVER (ORDER BY code) AS r FROM #o) AS x WHERE code = 'a';",
+        refused=True, sqlserver={"r": 2},
+    ),
     "collation_conflict": Case(
         NAMES + " CREATE TABLE #d (name VARCHAR(20) COLLATE Latin1_General_100_BIN2_UTF8 NULL);"
         " SELECT COUNT(*) AS n FROM #c INNER JOIN #d ON #c.name = #d.name;",

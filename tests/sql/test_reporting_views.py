@@ -227,24 +227,28 @@ def test_role_statements_are_checked_as_sql_server_checks_them(duckdb_warehouse)
 
 
 def test_the_dashboard_queries_run_on_every_engine(loaded):
-    """The dashboard's T-SQL (company_activity_local.dashboard.data) on this engine, checked against the fact."""
+    """The dashboard's T-SQL (company_activity.dashboard.data) on this engine, checked against the fact."""
+    from company_activity.dashboard.data import MEASURES
     from company_activity_local.dashboard import load
 
     data = load(loaded, day(8))
+    assert data.dates == [day(n) for n in range(1, 9)]
+    last = len(data.dates) - 1
     facts = [f for f in fact(loaded).values() if f["activity_date"] == day(8)]
-    kpis = {k.name: k.value for k in data.kpis}
-    assert kpis == {
+    totals = {m: sum(n.values[MEASURES.index(m)] for n in data.numbers if n.day == last)
+              for m in ("companies", "active_users", "companies_at_risk")}  # fmt: skip
+    assert totals == {
         "companies": len(facts),
         "active_users": sum(f["daily_active_users"] for f in facts),
         "companies_at_risk": sum(1 for f in facts if f["is_churn_risk"]),
     }
-    at_risk = sorted(
-        (f for f in facts if f["is_churn_risk"]), key=lambda f: (f["7d_rolling_active_users"], f["company_id"])
-    )
-    assert [r["company_id"] for r in data.at_risk] == [f["company_id"] for f in at_risk]
-    assert set(data.series) == {f["company_id"] for f in at_risk}
-    assert all(len(s["dates"]) == 8 for s in data.series.values())
-    assert data.trend["dates"] == [day(n) for n in range(1, 9)]
+    ranked = loaded.query("SELECT company_id FROM rpt.call_list WHERE activity_date = @d ORDER BY call_rank;",
+                          {"d": day(8)})  # fmt: skip
+    # a stopped using the product after day 1 (a sharp drop: severity 1); b was never contacted
+    assert [data.companies[r.company].company_id for r in data.calls[last]] == [r["company_id"] for r in ranked]
+    assert [r["company_id"] for r in ranked] == ["a", "b"]
+    assert set(data.series) == set(range(len(data.companies)))
+    assert all(len(dau) == 8 for dau, _ in data.series.values())
     assert data.freshness["latest_fact_date"] == day(8)
     assert [r["run_date"] for r in data.load_runs] == [day(n) for n in range(8, 0, -1)]
 
@@ -268,3 +272,21 @@ def test_churn_risk_daily_groups_text_as_stored_case_included(warehouse):
     }
     matches = warehouse.query("SELECT COUNT(*) AS n FROM rpt.company_daily_activity WHERE industry_tag = 'retail';")
     assert matches == [{"n": 1}]  # compared as stored too
+
+
+def test_the_dashboard_and_call_list_daily_label_industries_as_stored_less_trailing_spaces(warehouse):
+    """The call list's rows and the per-day numbers share one label per industry: 'Retail ' is 'Retail' (SQL
+    Server groups them), 'retail' stays its own; a label taken from a call row as stored would be a third."""
+    from company_activity_local.dashboard import load
+
+    crm = [("r1", "R1", "Retail", "DE", None), ("r2", "R2", "retail", "DE", None), ("r3", "R3", "Retail ", "DE", None)]
+    stage_usage(warehouse, day(1), [(c, 0, 0) for c, *_ in crm])
+    stage_crm(warehouse, day(1), crm)
+    run(warehouse, day(1))
+    daily = warehouse.query("SELECT industry_tag, companies, call_list FROM rpt.call_list_daily;")
+    assert sorted((r["industry_tag"], r["companies"], r["call_list"]) for r in daily) == [
+        ("Retail", 2, 2), ("retail", 1, 1)]
+    data = load(warehouse, day(1))
+    assert sorted(v for v in data.industries if v is not None) == ["Retail", "retail"]
+    on_the_list = sorted(data.industries[data.companies[r.company].industry] for r in data.calls[0])
+    assert on_the_list == ["Retail", "Retail", "retail"]

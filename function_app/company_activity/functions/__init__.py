@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
-from company_activity.functions import backfill_status, http_backfill, status, timer, worker
+from company_activity.functions import backfill_status, dashboard, http_backfill, status, timer, worker
 
-BLUEPRINTS: tuple[func.Blueprint, ...] = (timer.bp, http_backfill.bp, worker.bp, status.bp, backfill_status.bp)
+BLUEPRINTS: tuple[func.Blueprint, ...] = (timer.bp, http_backfill.bp, worker.bp, status.bp, backfill_status.bp,
+                                          dashboard.bp)

@@ -19,7 +19,7 @@ from azure.storage.blob import ContainerClient
 from company_activity.errors import OperationalError
 from company_activity.functions.caller import Caller, KeysUnavailable, NotAuthenticated, TokenVerifier
 from company_activity.ingest.runner import bronze_container
-from company_activity.settings import AppSettings, SettingsError
+from company_activity.settings import AppSettings, DashboardSettings, SettingsError
 
 log = logging.getLogger("company_activity.functions")
 # The SDK logs every storage request at INFO (headers redacted); that would drown the ingestion's own lines.
@@ -58,6 +58,16 @@ def settings() -> AppSettings:
             raise _error
         assert _settings is not None
         return _settings
+
+
+def dashboard_settings() -> DashboardSettings:
+    """DashboardSettings.from_env() on every call (three settings, cheap); Misconfigured (logged) when invalid."""
+    try:
+        return DashboardSettings.from_env()
+    except SettingsError as exc:
+        error = Misconfigured(exc.setting, str(exc))
+        log.error("%s", error)
+        raise error from None
 
 
 def container() -> ContainerClient:

@@ -35,6 +35,7 @@ from company_activity_local.pipeline.local_resources import LocalResources, prep
 from company_activity_local.pipeline.report import STYLE
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult, Status
+from company_activity_local.pipeline.run_records import RunRecordFile
 from company_activity_local.settings import LocalRunSettings
 
 # Ingestion has already run inline: a date without a manifest now will not get one, so do not wait 6 hours.
@@ -126,7 +127,8 @@ def run_load(args: argparse.Namespace, settings: IngestSettings, start: date, en
                     progress.update(task, description=f"loading {dates[done]}")
 
         executor = PipelineExecutor(factory, resources, listener=on_activity, retry_interval_s=args.retry_interval,
-                                    global_parameters=global_parameters(settings.storage, args.crm_container))
+                                    global_parameters=global_parameters(settings.storage, args.crm_container),
+                                    run_log=RunRecordFile.for_settings(local.warehouse))
         run = executor.run(BACKFILL_PIPELINE, {**start_parameters(start, end),
                                                "manifestTimeout": args.manifest_timeout, "manifestSleepSeconds": 1})
     print_summary(run, executor.child_runs, dates, ingested)

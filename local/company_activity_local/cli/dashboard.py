@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="write the Company Activity Dashboard (one self-contained HTML file) from the rpt views",
         description=(
             "Read the rpt reporting views of a warehouse and write one HTML file with no network access at "
-            "view time: KPIs with the change against 7 days before, at-risk companies (sortable, filterable, "
-            "sparklines; capped), the at-risk trend by reason, a per-company drill-down and pipeline health."
+            "view time: every day of the six weeks ending on --date, with KPIs against 7 days before, the "
+            "ranked call list (sortable, filterable, sparklines; capped per day), the trend by reason, a "
+            "per-company drill-down, usage missing in the CRM and pipeline health with every run of "
+            "<warehouse>.runs.jsonl."
         ),
     )
     target = parser.add_mutually_exclusive_group()
@@ -60,15 +62,20 @@ def build(*, warehouse_path: str | None, connection_string: str | None, day: dt.
     from azure.core.exceptions import AzureError
 
     from company_activity_local.dashboard import load, write_dashboard
+    from company_activity_local.pipeline.run_records import RunRecordFile
     from company_activity_local.warehouse import open_warehouse
 
+    runs = RunRecordFile.for_warehouse(warehouse_path)
+    source = (f"the local executor's run records, {runs.path}" if runs else
+              "none: a SQL Server warehouse has no local run records (in Azure, GET /api/dashboard shows "
+              "Data Factory's run history)")
     try:
         if warehouse_path:
             warehouse = open_warehouse(duckdb_path=warehouse_path)
         else:
             warehouse = open_warehouse(connection_string=connection_string)
         with warehouse:
-            data = load(warehouse, day)
+            data = load(warehouse, day, runs=runs.read() if runs else (), runs_source=source)
     except AzureError as error:  # Entra token for Authentication=ActiveDirectoryDefault
         raise CommandFailed(f"cannot get an Entra token for Azure SQL: {type(error).__name__}: "
                             f"{first_line(error)}") from error

@@ -188,6 +188,8 @@ def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
         task = progress.add_task("backfill", total=len(plan.enqueue))
         for index, day in enumerate(plan.enqueue):
             progress.update(task, description=f"ingesting {day}")
+            # Ctrl-C can land after the manifest is written and before the result comes back: name the day.
+            journal.note(_backfill_line(committed, len(plan.enqueue), in_flight=day))
             systemic = False
             try:
                 result = ingest_day_with_settings(settings, day, container=container,
@@ -204,7 +206,7 @@ def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
                               result.run_id if result.committed else f"{result.run_id}: {result.reason}"))
                 if result.committed:
                     committed.append(day)
-                    journal.note(_backfill_line(committed, len(plan.enqueue)))
+            journal.note(_backfill_line(committed, len(plan.enqueue)))
             progress.advance(task)
             rest = plan.enqueue[index + 1:]
             if systemic and rest and not args.keep_going:
@@ -230,10 +232,11 @@ def run_backfill(args: argparse.Namespace, journal: Journal) -> None:
         raise CommandFailed(f"{failures} of {len(plan.enqueue)} date(s) were not committed (see the table)")
 
 
-def _backfill_line(committed: list[date], total: int) -> str:
+def _backfill_line(committed: list[date], total: int, in_flight: date | None = None) -> str:
     """The interruption line of a backfill: what is committed, and that the same command goes on from there."""
     done = f" ({committed[0]}..{committed[-1]})" if committed else ""
-    return (f"{len(committed)} of {total} date(s) committed{done}; rerunning the same command resumes "
+    busy = f"; {in_flight} was being ingested: it is committed whole or not at all" if in_flight else ""
+    return (f"{len(committed)} of {total} date(s) committed{done}{busy}; rerunning the same command resumes "
             "(committed dates are skipped)")
 
 

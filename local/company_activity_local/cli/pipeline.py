@@ -30,6 +30,7 @@ from company_activity_local.pipeline.local_resources import LocalResources, prep
 from company_activity_local.pipeline.report import activity_line, last_load_log, print_run, ran
 from company_activity_local.pipeline.resources import ADF_DIR, ResourceError, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
+from company_activity_local.pipeline.run_records import RunRecordFile
 from company_activity_local.settings import LocalRunSettings, warehouse_flag
 
 DAILY_PIPELINE = "PL_daily_company_activity"
@@ -124,7 +125,8 @@ def run_pipeline(args: argparse.Namespace, journal: Journal) -> None:
         deploy_warehouse(console, resources)
         executor = PipelineExecutor(factory, resources, global_parameters=overrides, listener=show,
                                     retry_interval_s=args.retry_interval,
-                                    wait_listener=lambda e: console.print(wait_line(e)))
+                                    wait_listener=lambda e: console.print(wait_line(e)),
+                                    run_log=RunRecordFile.for_settings(settings.warehouse))
         for index, day in enumerate(days):
             journal.note(_interrupted_line(days, index))
             console.print(f"[bold]{escape(args.pipeline)} {RUN_DATE_PARAMETER}={day}[/]")

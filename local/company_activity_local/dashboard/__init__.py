@@ -1,15 +1,7 @@
-"""The Company Activity Dashboard: numbers read from the rpt views (data), one self-contained HTML
-file (render)."""
+"""The Company Activity Dashboard on a developer's or operator's machine: the app's dashboard
+(company_activity.dashboard: the rpt-view queries, the page) read from a local Warehouse (DuckDB or SQL
+Server), written to a file, with the local executor's run records as the run history."""
 
-from company_activity_local.dashboard.data import AT_RISK_ROW_CAP, WINDOW_DAYS, DashboardData, DashboardError, load
-from company_activity_local.dashboard.render import render_html, write_dashboard
+from company_activity_local.dashboard.build import load, write_dashboard
 
-__all__ = [
-    "AT_RISK_ROW_CAP",
-    "WINDOW_DAYS",
-    "DashboardData",
-    "DashboardError",
-    "load",
-    "render_html",
-    "write_dashboard",
-]
+__all__ = ["load", "write_dashboard"]

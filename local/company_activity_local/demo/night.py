@@ -31,6 +31,7 @@ from company_activity_local.pipeline.local_resources import LocalResources
 from company_activity_local.pipeline.report import last_load_log
 from company_activity_local.pipeline.resources import ADF_DIR, load_factory
 from company_activity_local.pipeline.results import ActivityResult, PipelineRunResult
+from company_activity_local.pipeline.run_records import RunRecordFile, path_for_warehouse
 from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, upload_crm_snapshot
 from company_activity_local.services.simulator import DEFAULT_API_KEY, SimulatorConfig, UsageApiSimulator
@@ -182,10 +183,12 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
                                     warehouse=WarehouseSettings(path=options.warehouse_path),
                                     slack_webhook_url=Secret(slack.url))
         resources = stack.enter_context(LocalResources(settings, warehouse=warehouse))
+        runs = RunRecordFile(path_for_warehouse(options.warehouse_path))
+        runs.clear()  # a fresh warehouse starts a fresh run history
         executor = PipelineExecutor(load_factory(options.adf_dir), resources, listener=observer.activity,
                                     global_parameters={"bronzeContainer": BRONZE_CONTAINER,
                                                        "crmContainer": CRM_CONTAINER},
-                                    retry_interval_s=RETRY_INTERVAL_S)
+                                    retry_interval_s=RETRY_INTERVAL_S, run_log=runs)
         for run in ingested:
             observer.pipeline_begin(run.day)
             result = executor.run(DAILY_PIPELINE, {"runDate": run.day.isoformat(), **PIPELINE_PARAMETERS})
@@ -198,7 +201,7 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
         if late:  # the night ends with the late backfill
             run_late_backfill(late, client, bronze, generator, executor, warehouse, summary, observer)
         read_fact_summary(warehouse, summary, dates[-1])
-        summary.dashboard = write_demo_dashboard(warehouse, options.out / "dashboard.html")
+        summary.dashboard = write_demo_dashboard(warehouse, runs, options.out / "dashboard.html")
         summary.alerts = slack.messages
         replay = replay_in_order(bronze, crm, dates, options.out / REPLAY_FILE) if late else None
     if replay is not None:  # compared once the demo's warehouse file is closed, then removed
@@ -208,10 +211,12 @@ def run_demo(options: DemoOptions, observer: DemoObserver | None = None) -> Demo
     return summary
 
 
-def write_demo_dashboard(warehouse: Warehouse, path: Path) -> Path:
+def write_demo_dashboard(warehouse: Warehouse, runs: RunRecordFile, path: Path) -> Path:
+    """The dashboard of the night, with every pipeline run of it (the injected failure included)."""
     from company_activity_local.dashboard import load, write_dashboard
 
-    return write_dashboard(load(warehouse), path)
+    return write_dashboard(load(warehouse, runs=runs.read(),
+                                runs_source=f"the local executor's run records, {runs.path}"), path)
 
 
 def late_dates(dates: list[date]) -> list[date]:

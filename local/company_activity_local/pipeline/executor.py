@@ -26,15 +26,17 @@ unsupported property or value fails its activity. Every such message names what 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
+from company_activity.dashboard.runs import PipelineRunRecord
 from company_activity_local.pipeline import expressions, resources
 from company_activity_local.pipeline.activities import RUNNERS
 from company_activity_local.pipeline.admission import RunAdmission
@@ -63,6 +65,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ACTIVITY_TIMEOUT = "0.12:00:00"
 DEFAULT_RETRY_INTERVAL_S = 30
+
+
+class RunLog(Protocol):
+    """Where the executor records each run when it starts and when it ends (pipeline.run_records.RunRecordFile)."""
+
+    def record(self, run: PipelineRunRecord) -> None: ...
+
+
+def _text(value: Any) -> str:
+    """A run parameter as ADF's run history shows it: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
 class PipelineExecutor:
     """Runs pipelines of one factory against local resources.
 
@@ -77,8 +92,10 @@ class PipelineExecutor:
     def __init__(self, factory: Factory, resources: RunResources | None, *,
                  runners: Mapping[str, ActivityRunner] | None = None, listener: Listener | None = None,
                  global_parameters: Mapping[str, Any] | None = None,
-                 retry_interval_s: float | None = None, wait_listener: WaitListener | None = None) -> None:
+                 retry_interval_s: float | None = None, wait_listener: WaitListener | None = None,
+                 run_log: RunLog | None = None) -> None:
         self.wait_listener = wait_listener
+        self.run_log = run_log
         if retry_interval_s is not None and retry_interval_s < 0:
             raise ValueError(f"retry_interval_s must be >= 0, got {retry_interval_s}")
         self.retry_interval_s = retry_interval_s
@@ -138,6 +155,7 @@ class PipelineExecutor:
             variables={name: (spec or {}).get("defaultValue") for name, spec in (props.get("variables") or {}).items()},
             global_parameters=dict(self.global_parameters),
         )
+        self._log_run(state.run_id, pipeline_name, "InProgress", bound, started_at, None, "")
         problems = self.definition_problems(activities)
         if problems:
             # Nothing runs: a run that would stop half way on an unsupported feature helps nobody.
@@ -151,7 +169,7 @@ class PipelineExecutor:
             else:
                 status = outcome.status
                 message = outcome.message() if status is Status.FAILED else ""
-        return PipelineRunResult(
+        result = PipelineRunResult(
             pipeline_name=pipeline_name,
             run_id=state.run_id,
             status=status,
@@ -161,6 +179,16 @@ class PipelineExecutor:
             duration_s=time.monotonic() - t0,
             message=message,
         )
+        self._log_run(state.run_id, pipeline_name, str(status), bound, started_at,
+                      started_at + timedelta(seconds=result.duration_s), message)
+        return result
+
+    def _log_run(self, run_id: str, pipeline: str, status: str, parameters: Mapping[str, Any],
+                 start: datetime, end: datetime | None, message: str) -> None:
+        """Record the run in the run history (when there is one), as Data Factory keeps its pipeline runs."""
+        if self.run_log is not None:
+            self.run_log.record(PipelineRunRecord(run_id, pipeline, status, start, end,
+                                                  {k: _text(v) for k, v in parameters.items()}, message))
 
     def definition_problems(self, activities: list[Mapping[str, Any]]) -> list[str]:
         """Unsupported activity types and expressions that do not parse (unknown functions included)."""

@@ -36,6 +36,7 @@ from company_activity_local.warehouse.tsql_strings import (
     literal_text,
     order_key,
     raise_error,
+    window_order_guard,
 )
 from company_activity_local.warehouse.tsql_types import (
     BIGINT_TYPE,
@@ -952,6 +953,15 @@ class Rewriter:
         if sql_type.effective_collation == CI:
             raise self.error(node, "ORDER BY case-insensitive text",
                              "SQL Server orders it linguistically; COLLATE Latin1_General_100_BIN2_UTF8")
+        window = node.parent.parent if isinstance(node.parent, exp.Order) else None
+        if isinstance(window, exp.Window):
+            # The key stays as it is inside OVER (...); the check goes around the window function.
+            def guard(n: exp.Expr, window: exp.Window = window, ordered: exp.Ordered = node) -> exp.Expr:
+                partition = [p.copy() for p in window.args.get("partition_by") or []]
+                return window_order_guard(n, ordered.this.copy(), partition)
+
+            self.wrap(window, guard)
+            return
 
         def build(n: exp.Expr) -> exp.Expr:
             n.set("this", order_key(n.this, trim=False))

@@ -121,17 +121,33 @@ def ci_literal_refusal(node: exp.Expr) -> str | None:
     return None
 
 
+ORDER_UNSAFE_MESSAGE = (
+    "DuckDB engine: ordering text that holds a control character or a character outside the BMP "
+    "(SQL Server pads with spaces and orders NVARCHAR by UTF-16 code units; byte order differs there)"
+)
+
+
 def order_key(node: exp.Expr, *, trim: bool) -> exp.Expr:
     """What the DuckDB engine orders `_BIN2` text by (comparisons, ORDER BY, MIN/MAX)."""
     text = literal_text(node)
     if text is not None and not any(ch < " " or ord(ch) > 0xFFFF for ch in text):
         return exp.Literal.string(text.rstrip(" ") if trim else text)
     value = _call("rtrim", node) if trim else node
-    message = (
-        "DuckDB engine: ordering text that holds a control character or a character outside the BMP "
-        "(SQL Server pads with spaces and orders NVARCHAR by UTF-16 code units; byte order differs there)"
+    return _unless_match(value, ORDER_UNSAFE, False, ORDER_UNSAFE_MESSAGE, value)
+
+
+def window_order_guard(result: exp.Expr, key: exp.Expr, partition_by: list[exp.Expr]) -> exp.Expr:
+    """A window function's `result` refused for its whole partition when one of the partition's `key`s (text
+    its ORDER BY sorts) could sort differently on SQL Server. The check cannot sit inside the window's ORDER
+    BY, as order_key's does: DuckDB refuses a volatile expression there, and error() is one."""
+    unsafe = exp.Case(
+        ifs=[exp.If(this=_call("regexp_matches", key, exp.Literal.string(ORDER_UNSAFE)), true=exp.Literal.number(1))],
+        default=exp.Literal.number(0),
     )
-    return _unless_match(value, ORDER_UNSAFE, False, message, value)
+    any_unsafe = exp.Window(this=exp.Max(this=unsafe), partition_by=partition_by)
+    refused = raise_error(REFUSED_NUMBER, ORDER_UNSAFE_MESSAGE)
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=any_unsafe, expression=exp.Literal.number(1)), true=refused)],
+                    default=result)
 
 
 def implicit(sql_type: SqlType, collation: str, *, trimmed: bool) -> SqlType:
@@ -149,4 +165,5 @@ __all__ = [
     "literal_text",
     "order_key",
     "raise_error",
+    "window_order_guard",
 ]

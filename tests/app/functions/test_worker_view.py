@@ -70,7 +70,7 @@ for f in functions:
         "retry": f.get_settings_dict("retry_policy"),
         "annotations_ok": annotations_ok,
     })
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("duckdb", "sqlglot"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("duckdb", "sqlglot", "mssql_python"))
 package = sys.modules["company_activity"].__file__
 loaded = sorted(m.__file__ for name, m in list(sys.modules.items())
                 if name.split(".")[0] == "company_activity" and getattr(m, "__file__", None))
@@ -97,10 +97,10 @@ def lower(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v).rsplit(".", 1)[-1].upper() if k in ("direction", "authLevel") else v) for k, v in d.items()}
 
 
-def test_the_worker_indexes_five_functions_without_local_only_packages(worker_view: dict[str, Any]) -> None:
+def test_the_worker_indexes_six_functions_without_local_only_packages(worker_view: dict[str, Any]) -> None:
     assert sorted(by_name(worker_view)) == ["backfill", "backfill_status", "backfill_worker", "daily_ingest",
-                                            "ingestions"]
-    assert worker_view["heavy_modules"] == []
+                                            "dashboard", "ingestions"]
+    assert worker_view["heavy_modules"] == []  # the SQL driver too is imported by the first dashboard request
     assert Path(worker_view["package"]).resolve().is_relative_to(APP_ROOT)
 
 
@@ -129,6 +129,15 @@ def test_http_bindings(worker_view: dict[str, Any], name: str, route: str, metho
     assert [str(m).rsplit(".", 1)[-1].upper() for m in trigger["methods"]] == [method]
     assert trigger["authLevel"] == "ANONYMOUS"  # the handler verifies an Entra token (caller.py), no key
     assert any(b["type"] == "http" and b["name"] == "$return" for b in function["bindings"])
+
+
+def test_the_dashboard_route_needs_no_function_key(worker_view: dict[str, Any]) -> None:
+    """GET /api/dashboard is opened in a browser: App Service authentication (Entra ID) guards it, not a key in
+    the URL; the function refuses a request without the principal the platform sets (test_dashboard_view.py)."""
+    trigger = lower(by_name(worker_view)["dashboard"]["trigger"])
+    assert trigger["type"] == "httpTrigger" and trigger["route"] == "dashboard"
+    assert [str(m).rsplit(".", 1)[-1].upper() for m in trigger["methods"]] == ["GET"]
+    assert trigger["authLevel"] == "ANONYMOUS"
 
 
 def test_queue_bindings(worker_view: dict[str, Any]) -> None:
@@ -172,7 +181,7 @@ def test_requirements_are_the_runtime_pins_of_pyproject_every_file_hashed() -> N
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = _pins(project["dependencies"])
     wanted = {"azure-functions", "azure-storage-blob", "azure-identity", "azure-core", "requests", "tenacity",
-              "msgspec", "pyjwt"}
+              "msgspec", "pyjwt", "mssql-python"}
     direct = _pins((APP_ROOT / "requirements.in").read_text().splitlines())
     assert set(direct) == wanted and all(direct[name] == pins[name] for name in wanted)
     text = (APP_ROOT / "requirements.txt").read_text()

@@ -471,6 +471,9 @@ class Evaluator:
                 continue
             key_node, value_node = children[0], children[-1]
             key = string_literal(key_node) if key_node.type == "string" else key_node.text.decode()
+            if key is None and key_node.type == "string":  # an interpolated key, e.g. '${identity.id}'
+                computed = self.eval(key_node, scope)
+                key = computed.text if isinstance(computed, Unresolved) else to_string(computed)
             if key is None:
                 raise BicepError(f"{self.file.where(key_node)}: computed object keys are not supported here")
             result[key] = self.eval(value_node, scope)
@@ -560,6 +563,8 @@ class Evaluator:
             if all(isinstance(a, list) for a in args):
                 return [x for a in args for x in a]
             return "".join(to_string(a) for a in args)
+        if name == "join" and known and isinstance(args[0], list) and isinstance(args[1], str):
+            return args[1].join(to_string(a) for a in args[0])
         if name == "split" and known and isinstance(args[0], str) and isinstance(args[1], str):
             return args[0].split(args[1])
         if name == "empty" and known:

@@ -24,6 +24,7 @@ from tests.support.infra.bicep import (
     Declaration,
     Deployment,
     Evaluator,
+    SymbolRef,
     Unresolved,
     bicepparam_source,
     named_children,
@@ -44,6 +45,8 @@ SAMPLE_ENVIRONMENT = {
     "REPLAY_READER_PRINCIPALS": "Group:00000000-0000-0000-0000-0000000000a1",
     "API_CLIENT_ID": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
     "DATA_FACTORY_IP_RANGES": '[{"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}]',
+    "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
+    "DASHBOARD_ALLOWED_GROUPS": "dddddddd-1111-2222-3333-444444444444",
 }
 # In Azure the code reaches Blob with its identity (STORAGE_ACCOUNT_URL); settings.py wants exactly one of
 # these two set (tests verify that rule against AppSettings.from_env).
@@ -58,6 +61,8 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__credential",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    # App Service authentication's federated credential (instead of a client secret): dashboard-identities.bicep.
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID",
 }
 # Rejected by Flex Consumption (runtime comes from functionAppConfig) or a shared-key connection.
 FORBIDDEN_SETTINGS = {
@@ -337,7 +342,9 @@ def _validate_with_settings_module(settings: Mapping[str, Any]) -> list[str]:
     samples = {"USAGE_API_KEY": "resolved-from-key-vault", SETTING_IN_AZURE: "https://account.blob.core.windows.net/",
                "AUTH_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
                "DATA_FACTORY_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
-                                           "/providers/Microsoft.DataFactory/factories/adfsample"}
+                                           "/providers/Microsoft.DataFactory/factories/adfsample",
+               "DASHBOARD_SQL_CONNECTION_STRING": "Server=tcp:sql.example.net,1433;Database=db;Encrypt=yes;"
+                                                  "Authentication=ActiveDirectoryMSI;UID=clientid"}
     env: dict[str, str] = {}
     problems: list[str] = []
     for name in SETTING_NAMES:
@@ -764,7 +771,7 @@ def function_security(deployment: Deployment) -> list[str]:
     problems: list[str] = []
     if "linux" not in str(body.get("kind", "")):
         problems.append(f"{where}: the Function App must be Linux (kind functionapp,linux)")
-    _expect(problems, where, "identity.type", body.get("identity", {}).get("type"), "SystemAssigned")
+    _expect(problems, where, "identity.type", body.get("identity", {}).get("type"), "SystemAssigned, UserAssigned")
     _expect(problems, where, "httpsOnly", props.get("httpsOnly"), True)
     config = props.get("functionAppConfig", {})
     _expect(problems, where, "functionAppConfig.runtime", config.get("runtime"), {"name": "python", "version": "3.11"})
@@ -1065,4 +1072,67 @@ def all_problems(root: Path) -> list[str]:
             + security(deployment)
             + sql_update_security(params_path)
         ]
+    return problems
+
+
+# --- the dashboard behind App Service authentication (issue 20) -------------------------------------------
+
+API_ROUTES = ("/api/backfill", "/api/backfill/*", "/api/ingestions")  # they verify their own tokens
+
+
+def dashboard_auth(deployment: Deployment) -> list[str]:
+    """authsettingsV2 of the Function App: Entra sign-in required everywhere but the API routes, the
+    tenant's v2 issuer, no client secret (the sign-in identity's federated credential), only the configured
+    groups and users, HTTPS only; the app settings the dashboard checks name the same groups and users."""
+    found = deployment.module_of_resource_type("Microsoft.Web/sites/config")
+    auth = [(f, e, d) for f, e, d in found if d.value is not None and "'authsettingsV2'" in d.value.text.decode()]
+    if len(auth) != 1:
+        return [f"expected one authsettingsV2 on the Function App, found {len(auth)}"]
+    file, evaluator, declaration = auth[0]
+    where = file.where(declaration.node)
+    body = evaluator.eval(declaration.value)  # type: ignore[arg-type]
+    props = body.get("properties", {})
+    problems: list[str] = []
+    parent = body.get("parent")
+    if not (isinstance(parent, SymbolRef) and parent.symbol == "site"):
+        problems.append(f"{where}: authsettingsV2 must be a child of the Function App (parent: site), got {parent!r}")
+    _expect(problems, where, "platform.enabled", props.get("platform", {}).get("enabled"), True)
+    validation = props.get("globalValidation", {})
+    _expect(problems, where, "globalValidation.requireAuthentication", validation.get("requireAuthentication"), True)
+    action = validation.get("unauthenticatedClientAction")
+    if action not in ("RedirectToLoginPage", "Return401", "Return403"):
+        problems.append(f"{where}: unauthenticatedClientAction must refuse anonymous callers, got {action!r}")
+    excluded = evaluator.eval(file.variables["apiPaths"].value) if "apiPaths" in file.variables \
+        else validation.get("excludedPaths", [])
+    if sorted(excluded) != sorted(API_ROUTES):
+        problems.append(f"{where}: only the API routes {API_ROUTES} may skip sign-in, got {excluded}")
+    _expect(problems, where, "httpSettings.requireHttps", props.get("httpSettings", {}).get("requireHttps"), True)
+    aad = props.get("identityProviders", {}).get("azureActiveDirectory", {})
+    _expect(problems, where, "azureActiveDirectory.enabled", aad.get("enabled"), True)
+    registration = aad.get("registration", {})
+    issuer = registration.get("openIdIssuer")
+    issuer_text = issuer.text if isinstance(issuer, Unresolved) else str(issuer)
+    if "tenant().tenantId" not in issuer_text or not issuer_text.rstrip("'").endswith("/v2.0"):
+        problems.append(f"{where}: openIdIssuer must be this tenant's v2.0 issuer, got {issuer_text}")
+    _expect(problems, where, "clientSecretSettingName", registration.get("clientSecretSettingName"),
+            "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID")
+    principals = aad.get("validation", {}).get("defaultAuthorizationPolicy", {}).get("allowedPrincipals", {})
+    groups = deployment.evaluator.param("dashboardAllowedGroupIds")
+    users = deployment.evaluator.param("dashboardAllowedUserIds")
+    _expect(problems, where, "allowedPrincipals.groups", principals.get("groups"), groups)
+    _expect(problems, where, "allowedPrincipals.identities", principals.get("identities"), users)
+    if not groups and not users:
+        problems.append(f"{where}: nobody may open the dashboard: set dashboardAllowedGroupIds or "
+                        "dashboardAllowedUserIds")
+    try:
+        settings = app_settings(deployment)
+    except BicepError as exc:
+        return [*problems, str(exc)]
+    _expect(problems, where, "DASHBOARD_ALLOWED_GROUPS", settings.get("DASHBOARD_ALLOWED_GROUPS"), ",".join(groups))
+    _expect(problems, where, "DASHBOARD_ALLOWED_USERS", settings.get("DASHBOARD_ALLOWED_USERS"), ",".join(users))
+    connection = settings.get("DASHBOARD_SQL_CONNECTION_STRING")
+    text = connection.text if isinstance(connection, Unresolved) else str(connection)
+    if "Authentication=ActiveDirectoryMSI" not in text or "sqlReaderClientId" not in text:
+        problems.append(f"{where}: the dashboard must sign in to SQL as its own identity (ActiveDirectoryMSI, "
+                        f"UID=<sqlReader client id>), got {text}")
     return problems

@@ -160,6 +160,8 @@ def run_deploy(folder: Path, cloud: FakeAzure | None, *args: str, root: Path = R
         "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
         "DEPLOYER_IP": "203.0.113.7",
         "API_CLIENT_ID": API_CLIENT_ID,
+        "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
+        "DASHBOARD_ALLOWED_GROUPS": "dddddddd-1111-2222-3333-444444444444",
         "ASSUME_YES": "1",
         "COMPANY_ACTIVITY": "company-activity",
         **SECRETS,

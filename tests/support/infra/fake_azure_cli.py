@@ -62,6 +62,9 @@ OUTPUTS = {
     "sqlServerFqdn": "sqlabc.database.windows.net",
     "sqlDatabaseName": "company_activity",
     "dataFactoryName": "adfabc",
+    "dashboardSqlIdentityName": "iddbabc",
+    "dashboardSqlIdentityClientId": "eeeeeeee-1111-2222-3333-444444444444",
+    "dashboardSignInPrincipalId": "ffffffff-1111-2222-3333-444444444444",
 }
 ENVIRONMENT_SEEN = (
     "SQL_ADMIN_LOGIN",
