@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install chromium mono demo test check lint settings-docs bench clean
+.PHONY: install install-azure chromium mono demo test check lint settings-docs bench clean
 
 install: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed chromium mono
 
@@ -27,6 +27,18 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# What infra/deploy.sh needs from this repository on a laptop (docs/deploy.md, Prerequisites): the
+# company-activity CLI with pyodbc (the `sqlserver` extra) for `company-activity sql deploy`. The ODBC driver and
+# go-sqlcmd are system packages: the last line checks the driver and prints the commands that install it.
+install-azure: $(VENV)/.installed-azure
+	$(BIN)/company-activity sql check-driver
+
+$(VENV)/.installed-azure: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[sqlserver]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

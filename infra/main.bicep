@@ -24,6 +24,9 @@ param sqlAdminObjectId string
 @allowed(['User', 'Group', 'Application'])
 param sqlAdminPrincipalType string = 'User'
 
+@description('Optional. Whether the SQL server exists already (infra/deploy.sh sets SQL_SERVER_EXISTS): Entra-only authentication goes into the server\'s properties only when it is created.')
+param sqlServerExists bool = false
+
 @description('Optional. SQL firewall rules {name, startIpAddress, endIpAddress}, e.g. the deployer\'s public address for sqlcmd (deploy.sh removes it again on exit); never 0.0.0.0-255.255.255.255.')
 param sqlFirewallRules array = []
 
@@ -81,6 +84,12 @@ param alertWebhookUrl string = ''
 
 @description('Optional. Object id of the Entra application that protects alertWebhookUrl (secure webhook); required with a webhook.')
 param alertWebhookAppObjectId string = ''
+
+@description('Optional. Who delivers the nightly CRM export into the crm container, each as \'<principal type>:<object id>\' with type User, Group or ServicePrincipal (docs/crm.md): Storage Blob Data Contributor on that container only.')
+param crmWriterPrincipals array = []
+
+@description('Optional. Who replays the transformation from bronze and crm (company-activity bronze/crm download), each as \'<principal type>:<object id>\': Storage Blob Data Reader on those two containers only.')
+param replayReaderPrincipals array = []
 
 @description('Required. Application (client) id of the Entra app registration of the HTTP API (infra/entra/api-app-roles.json): the audience of the tokens the endpoints accept.')
 @minLength(36)
@@ -178,6 +187,7 @@ module sql 'modules/sql.bicep' = {
     adminLogin: sqlAdminLogin
     adminObjectId: sqlAdminObjectId
     adminPrincipalType: sqlAdminPrincipalType
+    serverExists: sqlServerExists
     firewallRules: concat(sqlFirewallRules, dataFactoryFirewallRules)
     allowAzureServices: sqlAllowAzureServices
     workspaceId: monitoring.outputs.workspaceId
@@ -285,6 +295,10 @@ module roleAssignments 'modules/role-assignments.bicep' = {
       bronzeContainerName
       crmContainerName
     ]
+    bronzeContainerName: bronzeContainerName
+    crmContainerName: crmContainerName
+    crmWriterPrincipals: crmWriterPrincipals
+    replayReaderPrincipals: replayReaderPrincipals
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     functionPrincipalId: functionApp.outputs.principalId

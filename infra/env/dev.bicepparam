@@ -12,10 +12,17 @@ param sqlAdminLogin = readEnvironmentVariable('SQL_ADMIN_LOGIN')
 param sqlAdminObjectId = readEnvironmentVariable('SQL_ADMIN_OBJECT_ID')
 param sqlAdminPrincipalType = readEnvironmentVariable('SQL_ADMIN_PRINCIPAL_TYPE', 'User')
 param pipelineStartDate = readEnvironmentVariable('PIPELINE_START_DATE')
+// infra/deploy.sh sets SQL_SERVER_EXISTS: Entra-only authentication is a create-time property of the server.
+param sqlServerExists = readEnvironmentVariable('SQL_SERVER_EXISTS', 'false') == 'true'
 // Backstop alerts: comma-separated e-mail addresses (required) and an optional webhook.
 param alertEmailAddresses = split(readEnvironmentVariable('ALERT_EMAILS'), ',')
 param alertWebhookUrl = readEnvironmentVariable('ALERT_WEBHOOK_URL', '')
 param alertWebhookAppObjectId = readEnvironmentVariable('ALERT_WEBHOOK_APP_OBJECT_ID', '')
+// The CRM feed (docs/crm.md): comma-separated '<principal type>:<object id>' entries, checked by infra/deploy.sh.
+var crmWriters = readEnvironmentVariable('CRM_WRITER_PRINCIPALS', '')
+var replayReaders = readEnvironmentVariable('REPLAY_READER_PRINCIPALS', '')
+param crmWriterPrincipals = empty(crmWriters) ? [] : split(crmWriters, ',')
+param replayReaderPrincipals = empty(replayReaders) ? [] : split(replayReaders, ',')
 // The API's app registration (docs/security.md, "Register the API").
 param apiClientId = readEnvironmentVariable('API_CLIENT_ID')
 // The deployer's own address, so that sqlcmd and `company-activity sql deploy` can connect.

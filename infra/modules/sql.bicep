@@ -21,6 +21,9 @@ param adminObjectId string
 @allowed(['User', 'Group', 'Application'])
 param adminPrincipalType string
 
+@description('Required. Whether the server exists already (infra/deploy.sh finds out). Entra-only authentication is set in the server\'s own properties only when it is created; an existing server gets it through its azureADOnlyAuthentications child.')
+param serverExists bool
+
 @description('Required. Firewall rules as objects {name, startIpAddress, endIpAddress}, e.g. the deployer\'s address.')
 param firewallRules array
 
@@ -40,6 +43,21 @@ param autoPauseDelayMinutes int = 60
 @description('Optional. Tags applied to every resource.')
 param tags object = {}
 
+// The Microsoft Entra administrator with Entra-only authentication, in the server's own properties only when the
+// server is created: "The Azure Active Directory administrator can be utilized during server creation and for
+// server updates, except for the azureADOnlyAuthentication property. To update the azureADOnlyAuthentication
+// property, individual API must be used" (ServerProperties.administrators). Sent again to an existing server,
+// ARM refuses the whole deployment (AadOnlyAuthenticationIsEnabled, Azure/bicep#6858). The two child resources
+// below keep the administrator and the flag on every deployment, through their own APIs.
+var createAdministrators = {
+  administratorType: 'ActiveDirectory'
+  azureADOnlyAuthentication: true
+  login: adminLogin
+  sid: adminObjectId
+  principalType: adminPrincipalType
+  tenantId: subscription().tenantId
+}
+
 resource server 'Microsoft.Sql/servers@2023-08-01' = {
   // checkov:skip=CKV_AZURE_24:Audit logs go to Log Analytics and live as long as the workspace retention; retentionDays applies only to a storage-account audit target, which this bundle does not use.
   // checkov:skip=CKV_AZURE_25:Threat detection needs Microsoft Defender for SQL, a paid plan enabled per subscription (see docs/deploy.md).
@@ -52,14 +70,33 @@ resource server 'Microsoft.Sql/servers@2023-08-01' = {
     minimalTlsVersion: '1.2'
     publicNetworkAccess: 'Enabled'
     restrictOutboundNetworkAccess: 'Disabled'
-    administrators: {
-      administratorType: 'ActiveDirectory'
-      azureADOnlyAuthentication: true
-      login: adminLogin
-      sid: adminObjectId
-      principalType: adminPrincipalType
-      tenantId: subscription().tenantId
-    }
+    // Only when the server is created (a server needs an administrator to exist); see createAdministrators.
+    administrators: serverExists ? null : createAdministrators
+  }
+}
+
+// The Microsoft Entra administrator through its own API, so that a change of SQL_ADMIN_* applies on redeploy.
+resource entraAdministrator 'Microsoft.Sql/servers/administrators@2023-08-01' = {
+  parent: server
+  name: 'ActiveDirectory'
+  properties: {
+    administratorType: 'ActiveDirectory'
+    login: adminLogin
+    sid: adminObjectId
+    tenantId: subscription().tenantId
+  }
+}
+
+// Entra-only authentication through "Server Azure AD Only Authentications - Create Or Update": no SQL login
+// can connect, whatever a previous deployment or a person in the portal set.
+resource entraOnly 'Microsoft.Sql/servers/azureADOnlyAuthentications@2023-08-01' = {
+  parent: server
+  name: 'Default'
+  dependsOn: [
+    entraAdministrator
+  ]
+  properties: {
+    azureADOnlyAuthentication: true
   }
 }
 

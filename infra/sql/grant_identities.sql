@@ -7,7 +7,10 @@
 --
 -- The user is created WITH SID = <the identity's application (client) id as binary>, TYPE = E rather than
 -- FROM EXTERNAL PROVIDER: no Microsoft Graph lookup, so neither the runner (a CI service principal) nor the
--- server's own identity needs Directory Readers (CREATE USER (Transact-SQL), "Microsoft Entra ID" users).
+-- server's own identity needs Directory Readers. The CREATE USER page documents SID only for SQL-authentication
+-- users; that it works for Entra principals rests on sys.database_principals (an Entra application's sid is its
+-- client id) and public threads (MicrosoftDocs/sql-docs#2323): docs/azure-fidelity.md. A user whose SID is not
+-- the current client id is dropped first: matching by name alone kept a recreated factory locked out.
 --
 -- Data Factory (system-assigned identity; its database user is named after the factory):
 --   * stg: SELECT, INSERT, DELETE. The copy activities' pre-copy scripts delete the run date's rows
@@ -27,10 +30,22 @@ IF N'$(DataFactoryName)' LIKE N'%[^A-Za-z0-9-]%' OR LEN(N'$(DataFactoryName)') N
 IF SCHEMA_ID(N'stg') IS NULL OR OBJECT_ID(N'dbo.usp_merge_fact_daily_company_activity', N'P') IS NULL
     THROW 50001, N'Schema stg or procedure dbo.usp_merge_fact_daily_company_activity is missing: run company-activity sql deploy first.', 1;
 
+-- The SID the factory's user must have: its identity's client id. A value that is not a GUID fails the
+-- conversion, before anything is created or dropped.
+DECLARE @sid NVARCHAR(40) = CONVERT(NVARCHAR(40), CONVERT(VARBINARY(16), CONVERT(UNIQUEIDENTIFIER, N'$(DataFactoryClientId)')), 1);
+
+-- A user of the factory's name with another SID was made for an identity that no longer exists: the factory was
+-- deleted and created again (same name, new identity, new client id). Grants on it would succeed while the
+-- factory's logins fail, so it is dropped and made again below. It owns nothing (the grants are all it has).
+IF EXISTS (SELECT 1 FROM sys.database_principals
+           WHERE name = N'$(DataFactoryName)' AND sid <> CONVERT(VARBINARY(85), @sid, 1))
+BEGIN
+    PRINT N'dropping user $(DataFactoryName): its SID is not the client id of the current identity';
+    DROP USER [$(DataFactoryName)];
+END;
+
 IF NOT EXISTS (SELECT 1 FROM sys.database_principals WHERE name = N'$(DataFactoryName)')
 BEGIN
-    -- A value that is not a GUID fails the conversion, before anything is created.
-    DECLARE @sid NVARCHAR(40) = CONVERT(NVARCHAR(40), CONVERT(VARBINARY(16), CONVERT(UNIQUEIDENTIFIER, N'$(DataFactoryClientId)')), 1);
     DECLARE @create NVARCHAR(400) = N'CREATE USER ' + QUOTENAME(N'$(DataFactoryName)') + N' WITH SID = ' + @sid + N', TYPE = E;';
     EXEC (@create);
 END;

@@ -21,6 +21,11 @@ def test_templates_meet_the_security_baseline(params_path: Path) -> None:
 
 
 @pytest.mark.parametrize("params_path", ENVIRONMENTS)
+def test_a_redeployment_keeps_entra_only_without_sending_it_to_the_server(params_path: Path) -> None:
+    assert checks.sql_update_security(params_path) == []
+
+
+@pytest.mark.parametrize("params_path", ENVIRONMENTS)
 def test_without_a_deployer_address_no_firewall_rule_is_added(params_path: Path) -> None:
     environment = {k: v for k, v in checks.SAMPLE_ENVIRONMENT.items() if k != "DEPLOYER_IP"}
     deployment = checks.load(params_path, environment)
@@ -44,6 +49,25 @@ def test_role_assignments_are_exactly_the_least_privilege_set() -> None:
     assert problems == []
     assert {(who, role, scope) for who, role, scope, _ in found} == checks.EXPECTED_ROLES
     assert len(found) == len(checks.EXPECTED_ROLES)
+
+
+def test_each_crm_writer_and_replay_reader_gets_its_role_on_its_containers_only() -> None:
+    environment = {**checks.SAMPLE_ENVIRONMENT,
+                   "CRM_WRITER_PRINCIPALS": "ServicePrincipal:00000000-0000-0000-0000-0000000000c1,"
+                                            "Group:00000000-0000-0000-0000-0000000000c2",
+                   "REPLAY_READER_PRINCIPALS": "User:00000000-0000-0000-0000-0000000000a2"}
+    found, problems = checks.role_assignments(checks.load(ROOT / "infra" / "env" / "dev.bicepparam", environment))
+    assert problems == []
+    named = sorted((who, role, scope) for who, role, scope, _ in found if who in ("crm writer", "replay reader"))
+    assert named == [
+        ("crm writer", "Storage Blob Data Contributor", "container crm"),
+        ("crm writer", "Storage Blob Data Contributor", "container crm"),
+        ("replay reader", "Storage Blob Data Reader", "container bronze"),
+        ("replay reader", "Storage Blob Data Reader", "container crm"),
+    ]
+    empty = {**checks.SAMPLE_ENVIRONMENT, "CRM_WRITER_PRINCIPALS": "", "REPLAY_READER_PRINCIPALS": ""}
+    found, _ = checks.role_assignments(checks.load(ROOT / "infra" / "env" / "dev.bicepparam", empty))
+    assert not [f for f in found if f[0] in ("crm writer", "replay reader")]
 
 
 def in_dev(
@@ -194,6 +218,26 @@ SHARED_KEY_VIA_MODULE = {
             id="sql-logins",
         ),
         pytest.param(
+            {SQL: ("serverExists ? null : createAdministrators", "createAdministrators")},
+            lambda root: checks.sql_update_security(root / "infra" / "env" / "dev.bicepparam"),
+            "administrators.azureADOnlyAuthentication must not be sent to an existing server",
+            id="entra-only-resent-to-existing-server",
+        ),
+        pytest.param(
+            {SQL: ("  properties: {\n    azureADOnlyAuthentication: true\n  }",
+                   "  properties: {\n    azureADOnlyAuthentication: false\n  }")},
+            in_dev(checks.sql_security),
+            "azureADOnlyAuthentications.azureADOnlyAuthentication must be True",
+            id="entra-only-child-off",
+        ),
+        pytest.param(
+            {SQL: ("    login: adminLogin\n    sid: adminObjectId\n    tenantId",
+                   "    login: adminLogin\n    sid: 'someone-else'\n    tenantId")},
+            in_dev(checks.sql_security),
+            "administrators child sid must be",
+            id="entra-admin-child-other-sid",
+        ),
+        pytest.param(
             {SQL: ("    minimalTlsVersion: '1.2'\n", "    minimalTlsVersion: '1.2'\n    administratorLogin: 'sa'\n")},
             in_dev(checks.sql_security),
             "administratorLogin would create a SQL login",
@@ -298,8 +342,21 @@ SHARED_KEY_VIA_MODULE = {
                 )
             },
             in_dev(checks.least_privilege),
-            "only the Function App and Data Factory identities get roles",
+            "only the Function App and Data Factory identities, and the principals of",
             id="human-principal",
+        ),
+        pytest.param(
+            {RA: ("  scope: crmContainer\n  properties: {\n    roleDefinitionId: storageBlobDataContributor",
+                  "  scope: storage\n  properties: {\n    roleDefinitionId: storageBlobDataContributor")},
+            in_dev(checks.least_privilege),
+            "unexpected role assignment: crm writer gets Storage Blob Data Contributor on storage account",
+            id="crm-writer-on-the-account",
+        ),
+        pytest.param(
+            {RA: ("    principalType: split(writer, ':')[0]\n", "    principalType: 'Device'\n")},
+            in_dev(checks.least_privilege),
+            "principalType must be one of ('User', 'Group', 'ServicePrincipal')",
+            id="crm-writer-principal-type",
         ),
         pytest.param(
             {
@@ -335,11 +392,25 @@ SHARED_KEY_VIA_MODULE = {
             id="conditional-role",
         ),
         pytest.param(
-            {"infra/modules/backfill-load-role.bicep": ("'Microsoft.DataFactory/factories/pipelineruns/read'",
-                                                        "'Microsoft.DataFactory/factories/*'")},
+            {"infra/admin/backfill-starter-role.bicep": ("'Microsoft.DataFactory/factories/pipelineruns/read'",
+                                                         "'Microsoft.DataFactory/factories/*'")},
             in_dev(checks.least_privilege),
             "custom role backfillStarter must grant exactly",
             id="backfill-role-wildcard",
+        ),
+        pytest.param(
+            {"infra/modules/backfill-load-role.bicep": ("roleDefinitions@2022-04-01' existing = {",
+                                                        "roleDefinitions@2022-04-01' = {")},
+            in_dev(checks.role_definitions_stay_with_an_administrator),
+            "the deployment defines role backfillStarter",
+            id="backfill-role-defined-by-the-deployment",
+        ),
+        pytest.param(
+            {"infra/admin/backfill-starter-role.bicep": ("'company-activity-backfill-starter'",
+                                                         "'company-activity-backfill'")},
+            in_dev(checks.least_privilege),
+            "custom role backfillStarter must be looked up by the name",
+            id="backfill-role-other-name",
         ),
         pytest.param(
             {"infra/modules/backfill-load-role.bicep": ("  scope: factory\n", "  scope: resourceGroup()\n")},
@@ -374,6 +445,12 @@ def test_each_security_check_catches_its_mutation(
     assert any(expected in p for p in problems), problems
 
 
+def test_the_functions_403_hint_names_the_role_the_administrator_defines() -> None:
+    from company_activity.orchestration.data_factory import _meaning
+
+    template = (ROOT / "infra" / "admin" / "backfill-starter-role.bicep").read_text(encoding="utf-8")
+    role_name = template.split("roleName: '", 1)[1].split("'", 1)[0]  # 'Company activity backfill starter (${...})'
+    assert role_name.split("(")[0] + "(<resource group>)" in _meaning(403, "starting the backfill")
 def test_the_deployer_condition_lets_it_assign_exactly_the_roles_the_templates_assign() -> None:
     """Issue 22, finding 2: the CI deploy identity's Role Based Access Control Administrator assignment carries
     a condition (docs/deploy.md, CI setup) listing the built-in roles the templates assign, and no other."""
@@ -389,3 +466,10 @@ def test_the_deployer_condition_lets_it_assign_exactly_the_roles_the_templates_a
                "{$ROLES}" in condition
     assert "PrincipalId] ForAnyOfAllValues:GuidNotEquals {$SP_ID}" in condition
     assert '--condition "$CONDITION" --condition-version 2.0' in runbook
+    # The CRM feed's people and groups (issue 17): its two roles, to the principals an administrator named only.
+    [feed] = re.findall(r'^\s*FEED_ROLES="([^"]+)"', runbook, re.MULTILINE)
+    assert {checks.ROLE_NAMES[g.strip()] for g in feed.split(",")} == {
+        role for who, role, _ in checks.EXPECTED_ROLES if who in checks.PRINCIPAL_PARAMETERS.values()}
+    assert ("(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+            "{$FEED_ROLES} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:"
+            "GuidEquals {$FEED_PRINCIPALS})") in condition

@@ -39,3 +39,26 @@ def test_the_sid_is_the_client_id_in_guid_byte_order_on_sql_server() -> None:
     with pyodbc.connect(connection_string, autocommit=True) as connection:
         literal = connection.execute(query).fetchone()[0]
     assert literal == "0x" + uuid.UUID(CLIENT_ID).bytes_le.hex().upper()
+
+
+def stale_user_block(name: str) -> str:
+    """The script's SID declaration and its drop of a user of the factory's name with another SID, for `name`."""
+    script = SCRIPT.read_text(encoding="utf-8")
+    start = script.index("DECLARE @sid")
+    end = script.index("END;", script.index("DROP USER")) + len("END;")
+    return script[start:end].replace("$(DataFactoryName)", name).replace("$(DataFactoryClientId)", CLIENT_ID)
+
+
+def test_a_user_of_the_factorys_name_with_another_sid_is_dropped_on_sql_server() -> None:
+    # A recreated factory: the user of its name still carries the old identity's SID (here: any other SID).
+    connection_string = os.environ.get("SQLSERVER_TEST_CONNECTION_STRING")
+    if not connection_string:
+        pytest.skip("SQLSERVER_TEST_CONNECTION_STRING is not set (runs in the sqlserver workflow)")
+    import pyodbc
+
+    name = "adf_recreated_factory_test"
+    with pyodbc.connect(connection_string, autocommit=True) as connection:
+        connection.execute(f"IF USER_ID('{name}') IS NULL CREATE USER [{name}] WITHOUT LOGIN;")
+        connection.execute(stale_user_block(name))
+        remaining = connection.execute("SELECT COUNT(*) FROM sys.database_principals WHERE name = ?", name).fetchone()
+    assert remaining[0] == 0

@@ -288,6 +288,17 @@ MAIN, DF = "infra/main.bicep", "infra/modules/data-factory.bicep"
         pytest.param(
             {
                 "infra/sql/grant_identities.sql": (
+                    "           WHERE name = N'$(DataFactoryName)' AND sid <> CONVERT(VARBINARY(85), @sid, 1))",
+                    "           WHERE name = N'$(DataFactoryName)' AND 1 = 0)",
+                )
+            },
+            checks.sql_grants,
+            "a user of the factory's name with another SID must be dropped",
+            id="stale-user-matched-by-name-only",
+        ),
+        pytest.param(
+            {
+                "infra/sql/grant_identities.sql": (
                     "    EXEC (@create);\n",
                     "    CREATE USER [$(DataFactoryName)] FROM EXTERNAL PROVIDER;\n",
                 )

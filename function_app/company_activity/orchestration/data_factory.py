@@ -68,8 +68,9 @@ def _meaning(status: int, what: str) -> str:
         return f"{what}: ARM refused the identity's token (401): the Function App's managed identity is not " \
                "enabled or its token is for another tenant"
     if status == 403:
-        return f"{what}: the Function App's identity has no permission on the factory (403): grant it the " \
-               "'Data Factory Pipeline Operator' role on the factory (infra/modules/role-assignments.bicep)"
+        return f"{what}: the Function App's identity has no permission on the factory (403): it needs the custom " \
+               "role 'Company activity backfill starter (<resource group>)' on the factory (defined once by an " \
+               "administrator, infra/deploy.sh --create-role; assigned by infra/modules/backfill-load-role.bicep)"
     if status == 404:
         return f"{what}: the factory or pipeline does not exist (404): check DATA_FACTORY_RESOURCE_ID and that " \
                "the pipeline is published"

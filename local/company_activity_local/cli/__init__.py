@@ -12,11 +12,14 @@ top-level command; tests/local/cli/test_lazy_commands.py holds it to what the mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from company_activity.settings import apply_local_settings
@@ -76,6 +79,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     journal = Journal()
+    with _sigint_to(journal):
+        return _run(argv, journal)
+
+
+def _run(argv: Sequence[str] | None, journal: Journal) -> int:
     try:
         arguments = sys.argv[1:] if argv is None else list(argv)
         args = build_parser(command_of(arguments)).parse_args(arguments)
@@ -85,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         handler(args, journal)
         sys.stdout.flush()
+        if journal.interrupted:  # swallowed on the way (see cli/journal.py) after the last step: still Ctrl-C
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted: {journal.line()}", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -98,6 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error_line(exc), file=sys.stderr)
         return exit_code(exc)
     return ExitCode.OK
+
+
+@contextlib.contextmanager
+def _sigint_to(journal: Journal) -> Iterator[None]:
+    """SIGINT and unraisable exceptions go through `journal` while the command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous, previous_hook = signal.signal(signal.SIGINT, journal.on_sigint), sys.unraisablehook
+    journal.fallback_hook = previous_hook
+    sys.unraisablehook = journal.unraisable_hook
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
 
 
 def _configure_logging(verbose: bool) -> None:

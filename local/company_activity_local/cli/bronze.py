@@ -23,7 +23,13 @@ from company_activity_local.cli.console import make_console
 from company_activity_local.cli.errors import CommandFailed, storage_errors
 from company_activity_local.cli.flags import add_day_flag, add_out_flag, add_span_flags, day_of, days_of
 from company_activity_local.cli.journal import Journal
-from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.storage_args import (
+    REPLAY_READER_ROLE,
+    add_storage_flags,
+    container,
+    storage_access,
+    storage_settings,
+)
 from company_activity_local.settings import out_dir
 
 
@@ -91,7 +97,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
         journal.note(f"{index} of {len(days)} date(s) saved under {args.out} (a file appears only once verified); "
                      "rerunning the same command downloads them again")
         try:
-            with storage_errors(f"downloading {day}"):
+            with storage_access(f"downloading {day}", settings.bronze_container, REPLAY_READER_ROLE):
                 manifest = download_committed_day(bronze, day, args.out)
         except BronzeError as exc:
             raise CommandFailed(f"{day}: {exc}") from exc

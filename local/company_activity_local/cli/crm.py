@@ -11,14 +11,23 @@ import contextlib
 from pathlib import Path
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient
 from rich.markup import escape
 
 from company_activity.ingest.dates import parse_iso_date
 from company_activity_local.cli.console import make_console
-from company_activity_local.cli.errors import CommandFailed, UsageError, storage_errors
+from company_activity_local.cli.errors import CommandFailed, UsageError
 from company_activity_local.cli.flags import add_out_flag, add_span_flags, days_of
 from company_activity_local.cli.journal import Journal
-from company_activity_local.cli.storage_args import add_storage_flags, container, storage_settings
+from company_activity_local.cli.storage_args import (
+    CRM_WRITER_ROLE,
+    REPLAY_READER_ROLE,
+    add_storage_flags,
+    container,
+    storage_access,
+    storage_error_code,
+    storage_settings,
+)
 from company_activity_local.services.crm_generator import CRM_ONLY_BASE, CrmGenerator, write_crm_csv
 from company_activity_local.settings import out_dir
 from company_activity_local.warehouse.crm import DEFAULT_CRM_CONTAINER, CrmFormatError, crm_blob_path, parse_crm_csv
@@ -111,14 +120,27 @@ def run_upload(args: argparse.Namespace, journal: Journal) -> None:
                          "snapshot; pass --allow-empty to upload it anyway")
     journal.note(f"the snapshot of {day} is either replaced whole or unchanged (a blob upload commits at once); "
                  "rerunning the same command uploads it")
-    with storage_errors(f"uploading {args.crm_container}/{name}"):
-        target = container(settings, args.crm_container)
-        with contextlib.suppress(ResourceExistsError):
-            target.create_container()
-        with args.file.open("rb") as data:
-            target.get_blob_client(name).upload_blob(data, overwrite=True)
+    with storage_access(f"uploading {args.crm_container}/{name}", args.crm_container, CRM_WRITER_ROLE):
+        _upload(container(settings, args.crm_container), name, args.file)
     make_console().print(f"uploaded {escape(str(args.file))} ({len(parsed.rows)} rows) to "
                          f"{args.crm_container}/{name}")
+
+
+def _upload(target: ContainerClient, name: str, file: Path) -> None:
+    """Put the file at `name`, replacing it. In Azure the deployment made the container and a CRM writer may
+    write only inside it (its role is on the container), so the container is created only when it is missing:
+    locally, on a fresh Azurite."""
+    blob = target.get_blob_client(name)
+    try:
+        with file.open("rb") as data:
+            blob.upload_blob(data, overwrite=True)
+    except ResourceNotFoundError as exc:
+        if storage_error_code(exc) != "ContainerNotFound":
+            raise
+        with contextlib.suppress(ResourceExistsError):
+            target.create_container()
+        with file.open("rb") as data:
+            blob.upload_blob(data, overwrite=True)
 
 
 def run_download(args: argparse.Namespace, journal: Journal) -> None:
@@ -133,7 +155,7 @@ def run_download(args: argparse.Namespace, journal: Journal) -> None:
                      "downloads them again")
         name = crm_blob_path(day)
         target = args.out / name
-        with storage_errors(f"downloading {args.crm_container}/{name}"):
+        with storage_access(f"downloading {args.crm_container}/{name}", args.crm_container, REPLAY_READER_ROLE):
             try:
                 data = source.get_blob_client(name).download_blob().readall()
             except ResourceNotFoundError:

@@ -169,8 +169,10 @@ def deploy_warehouse(console: Console, resources: LocalResources) -> None:
 
 def wait_line(event: WaitEvent) -> str:
     """One printed line per wait: what is awaited, how long, which option shortens it."""
-    what = "retrying" if event.kind == "retry" else "waiting"
     detail = event.detail if len(event.detail) <= 200 else event.detail[:197] + "..."
+    if event.kind == "queued":  # a run waiting for a slot of its pipeline's concurrency: no fixed wait
+        return f"[yellow]queued[/] {escape(event.activity)}: {escape(detail)}"
+    what = "retrying" if event.kind == "retry" else "waiting"
     return (f"[yellow]{what}[/] {escape(event.activity)}: {escape(detail)}; next try in {event.seconds:g}s "
             f"[dim](shorten with {_WAIT_OPTION.get(event.kind, 'the pipeline parameters')})[/]")
 

@@ -1,4 +1,4 @@
-"""`company-activity sql deploy`: apply sql/ to a DuckDB file or to Azure SQL / SQL Server."""
+"""`company-activity sql deploy`: apply sql/ to a DuckDB file or to Azure SQL / SQL Server; `sql check-driver`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from company_activity_local.cli.errors import CommandFailed
 from company_activity_local.cli.flags import ODBC, add_connection_string_flags, connection_string
 from company_activity_local.cli.journal import Journal
 
@@ -31,6 +32,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                              "$WAREHOUSE_PATH, else $LOCAL_OUT_DIR/warehouse.duckdb, out/warehouse.duckdb)")
     add_connection_string_flags(target, env=CONNECTION_STRING_ENV, what=ODBC)
     deploy.set_defaults(handler=deploy_command)
+    check = commands.add_parser(
+        "check-driver",
+        help="check that pyodbc and ODBC Driver 18 for SQL Server are installed (infra/deploy.sh's preflight)",
+        description="Exit 0 when pyodbc imports and the ODBC driver manager lists ODBC Driver 18 for SQL Server; "
+                    "otherwise name what is missing and how to install it, and exit 1.",
+    )
+    check.set_defaults(handler=check_driver_command)
+
+
+def check_driver_command(args: argparse.Namespace, journal: Journal) -> None:
+    from company_activity_local.warehouse.sqlserver import ODBC_DRIVER, driver_problem
+
+    problem = driver_problem()
+    if problem is not None:
+        raise CommandFailed(problem)
+    import pyodbc
+
+    print(f"pyodbc {pyodbc.version} with {ODBC_DRIVER}")
 
 
 def deploy_command(args: argparse.Namespace, journal: Journal) -> None:

@@ -37,8 +37,10 @@ Listener = Callable[[ActivityResult], None]
 
 @dataclass(frozen=True)
 class WaitEvent:
-    """The run is about to wait: `kind` "retry" (policy.retry after a failed attempt) or "poll" (an activity
-    polling, e.g. Validation); `seconds` how long this wait is; `detail` what is awaited or what failed."""
+    """The run is about to wait: `kind` "retry" (policy.retry after a failed attempt), "poll" (an activity
+    polling, e.g. Validation) or "queued" (the run waits for a slot of its pipeline's concurrency; `activity` is then
+    the pipeline, `seconds` 0: it waits until an earlier run ends); `seconds` how long this wait is; `detail` what
+    is awaited or what failed."""
 
     kind: str
     activity: str

@@ -12,6 +12,8 @@ Scheduling (one scope = the pipeline's activities, or an IfCondition branch, or 
   while do-if-else (A -> on success -> B, A -> on failure -> C) fails whenever A failed.
   These rules (and TimeSpan and parameter binding) are owned by pipeline.resources, shared with the
   validator; this module applies them to real activity runs;
+- a pipeline's `concurrency` limits its runs at once, later runs queue (pipeline.admission); runs of one
+  executor share the slots, so a manual run and a backfill's child run of the same pipeline wait for each other;
 - `policy.retry` / `retryIntervalInSeconds` retry a failed activity (tenacity), `policy.timeout` bounds
   each attempt (checked cooperatively by the activity runners at their waits and file boundaries),
   `policy.secureOutput` hides the output in printed logs, `state: Inactive` marks an activity with its
@@ -37,6 +39,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from company_activity.dashboard.runs import PipelineRunRecord
 from company_activity_local.pipeline import expressions, resources
 from company_activity_local.pipeline.activities import RUNNERS
+from company_activity_local.pipeline.admission import RunAdmission
 from company_activity_local.pipeline.context import (
     _NO_ITEM,
     ActivityContext,
@@ -104,6 +107,7 @@ class PipelineExecutor:
         self.listener = listener
         self.global_parameters = override_global_parameters(factory, global_parameters or {})
         self.child_runs: list[PipelineRunResult] = []  # runs started by Execute Pipeline, in order
+        self.admission = RunAdmission()  # pipeline concurrency: shared by every run this executor starts
 
     # -- the run --------------------------------------------------------------------------------------
     def run(self, pipeline_name: str, parameters: Mapping[str, Any] | None = None, *, run_id: str | None = None,
@@ -120,8 +124,25 @@ class PipelineExecutor:
         try:
             bound = resources.bind_parameters(f"pipeline {pipeline_name}", props.get("parameters") or {},
                                               parameters or {})
+            concurrency = resources.pipeline_concurrency(pipeline_name, pipeline)
         except resources.ResourceError as exc:
             raise PipelineDefinitionError(str(exc)) from None
+
+        def queued(runs_ahead: int) -> None:
+            log.info("pipeline %s: concurrency %s reached, the run queues behind %d run(s)", pipeline_name,
+                     concurrency, runs_ahead)
+            if self.wait_listener is not None:
+                self.wait_listener(WaitEvent("queued", pipeline_name, 0.0,
+                                             f"concurrency {concurrency} reached: queued behind {runs_ahead} run(s)"))
+
+        with self.admission.slot(pipeline_name, concurrency, queued) as queued_s:
+            result = self._run_admitted(pipeline_name, props, activities, bound, run_id, trigger)
+        result.queued_s = queued_s
+        return result
+
+    def _run_admitted(self, pipeline_name: str, props: Mapping[str, Any], activities: list[Mapping[str, Any]],
+                      bound: dict[str, Any], run_id: str | None, trigger: Mapping[str, Any] | None,
+                      ) -> PipelineRunResult:
         started_at = datetime.now(UTC)
         t0 = time.monotonic()
         state = RunState(

@@ -59,6 +59,25 @@ class ResourceError(InputError):
     """A resource file cannot be read or referenced; the message names the file and the JSON key."""
 
 
+# A pipeline's `concurrency`: "The maximum number of concurrent runs the pipeline can have. By default, there is
+# no maximum. If the concurrency limit is reached, additional pipeline runs are queued until earlier ones complete"
+# ("Pipelines and activities", Pipeline JSON); the value is 1-50 and at most 100 runs queue ("Pipeline
+# Concurrency", the Data Factory troubleshooting guide).
+CONCURRENCY_RANGE = range(1, 51)
+MAX_QUEUED_RUNS = 100
+
+
+def pipeline_concurrency(name: str, pipeline: Mapping[str, Any]) -> int | None:
+    """The pipeline's `concurrency` (None: no limit); a value outside 1-50 is an error naming it."""
+    value = (pipeline.get("properties") or {}).get("concurrency")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value not in CONCURRENCY_RANGE:
+        raise ResourceError(f"pipeline {name}: properties.concurrency must be an integer from "
+                            f"{CONCURRENCY_RANGE.start} to {CONCURRENCY_RANGE.stop - 1}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Factory:
     name: str

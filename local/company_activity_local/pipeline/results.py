@@ -94,6 +94,7 @@ class PipelineRunResult:
     started_at: datetime
     duration_s: float
     message: str = ""
+    queued_s: float = 0.0  # time the run waited for a slot of the pipeline's concurrency
 
     @property
     def succeeded(self) -> bool:

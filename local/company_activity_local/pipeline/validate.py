@@ -758,6 +758,21 @@ def _check_conventions(factory: rs.Factory, kind: str, name: str, data: JsonObje
                                 "commit triggers Stopped; the deployment starts them explicitly"))
 
 
+def _check_concurrency(name: str, pipeline: JsonObject, file: str, problems: list[Problem]) -> None:
+    """`concurrency` within Data Factory's range, and 1 on a pipeline that loads data: its runs share the staging
+    tables, so two runs at once (the trigger, a backfill's child run, a manual run) would interleave their
+    deletes and inserts. Later runs then queue instead (pipeline.admission)."""
+    try:
+        concurrency = rs.pipeline_concurrency(name, pipeline)
+    except rs.ResourceError as exc:
+        problems.append(Problem(file, "$.properties.concurrency", str(exc)))
+        return
+    if not _orchestrates(pipeline) and concurrency != 1:
+        problems.append(Problem(file, "$.properties.concurrency",
+                                f"a pipeline that loads data must set concurrency 1 (its runs share the staging "
+                                f"tables), got {concurrency!r}"))
+
+
 def _orchestrates(pipeline: JsonObject) -> bool:
     """An orchestrating pipeline (PL_backfill) only runs other pipelines (Execute Pipeline) and touches no data
     itself: the pipelines it runs alert for it, so it is exempt from the loading pipeline's alerting invariant.
@@ -823,6 +838,7 @@ def validate_factory(factory: rs.Factory) -> list[Problem]:
                 if not _orchestrates(data):
                     _check_alerting(data, file, problems)
                 _check_execute_pipeline(factory, name, data, file, problems)
+                _check_concurrency(name, data, file, problems)
                 _check_variable_order(data, file, problems)
                 _check_procedure_parameter_types(data, file, problems)
                 _check_json_type_conversion(data, file, problems)

@@ -10,6 +10,7 @@ workload/managed identity, Azure CLI, ...) is passed as SQL_COPT_SS_ACCESS_TOKEN
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,12 +24,59 @@ from company_activity_local.warehouse.engine import Engine, ScriptResult, Wareho
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
 from company_activity_local.warehouse.tsql_script import split_batches
 
+ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
+# What a laptop needs for this engine (and for infra/deploy.sh's SQL steps), named in README.md and docs/deploy.md
+# exactly as here (tests/docs check it). The Python side comes from this repository: make install-azure installs
+# the project with its `sqlserver` extra (pyodbc). The driver is a system package from Microsoft's repositories
+# ("Install the Microsoft ODBC driver for SQL Server (Linux)" and "(macOS)"); go-sqlcmd comes from the same.
+INSTALL_PYODBC = "make install-azure"
+INSTALL_ODBC_DRIVER = {
+    "Debian/Ubuntu": (
+        '. /etc/os-release && curl -sSL -O "https://packages.microsoft.com/config/$ID/$VERSION_ID/'
+        'packages-microsoft-prod.deb"\n'
+        "sudo dpkg -i packages-microsoft-prod.deb && rm packages-microsoft-prod.deb\n"
+        "sudo apt-get update\n"
+        "sudo ACCEPT_EULA=Y apt-get install -y msodbcsql18 unixodbc sqlcmd"
+    ),
+    "macOS": (
+        "brew tap microsoft/mssql-release https://github.com/Microsoft/homebrew-mssql-release\n"
+        "brew update\n"
+        "HOMEBREW_ACCEPT_EULA=Y brew install msodbcsql18 sqlcmd"
+    ),
+}
 SQL_COPT_SS_ACCESS_TOKEN = 1256  # msodbcsql.h
 TOKEN_SCOPE = "https://database.windows.net/.default"
 INSERT_CHUNK_ROWS = 10_000
 _AUTH_DEFAULT = re.compile(r"(^|;)\s*Authentication\s*=\s*ActiveDirectoryDefault\s*(;|$)", re.IGNORECASE)
 _ODBC_MESSAGE = re.compile(r"^(?:\[[^\]]*\]\s*)+(?P<text>.*?)(?:\s*\((?P<number>\d+)\))?(?:\s*\(SQL\w+\))?$", re.DOTALL)
 _NAME = re.compile(r"^\[?([A-Za-z_][A-Za-z0-9_]*)\]?$")
+
+
+def install_help() -> str:
+    """How to get pyodbc and the ODBC driver, as the error messages print it."""
+    lines = [f"pyodbc: {INSTALL_PYODBC} in this repository (or, in your own environment, pip install -e "
+             f"'<repository>[sqlserver]')"]
+    for system, commands in INSTALL_ODBC_DRIVER.items():
+        lines.append(f"{ODBC_DRIVER} on {system}:")
+        lines += [f"  {command}" for command in commands.splitlines()]
+    return "\n".join(lines)
+
+
+def driver_problem(module: Any = None) -> str | None:
+    """What is missing for this engine, with how to install it; None when pyodbc imports and the ODBC driver
+    manager lists ODBC Driver 18 (`module`, for tests, stands in for the imported pyodbc)."""
+    if module is None:
+        try:
+            module = importlib.import_module("pyodbc")
+        except ImportError as error:
+            return f"the SQL Server engine needs pyodbc and {ODBC_DRIVER}; pyodbc cannot be imported ({error})\n" + \
+                install_help()
+    drivers = list(module.drivers())
+    if ODBC_DRIVER not in drivers:
+        found = ", ".join(drivers) or "none"
+        return f"{ODBC_DRIVER} is not registered with the ODBC driver manager (drivers found: {found})\n" + \
+            install_help()
+    return None
 
 
 # Text parameters: the variable is a VARCHAR, so comparing it with the VARCHAR key columns (BIN2 UTF-8)
@@ -69,8 +117,10 @@ class SqlServerWarehouse(ScriptWarehouse):
             import pyodbc
         except ImportError as error:
             raise WarehouseError(
-                "the SQL Server engine needs pyodbc and the Microsoft ODBC Driver 18 for SQL Server: "
-                "pip install 'company-activity-pipeline[sqlserver]'"
+                f"the SQL Server engine needs pyodbc and {ODBC_DRIVER}; pyodbc cannot be imported ({error}): "
+                f"{INSTALL_PYODBC} in this repository (or pip install -e '.[sqlserver]' there into your own "
+                "environment), then `company-activity sql check-driver` names what else is missing and how to "
+                "install it"
             ) from error
         self._pyodbc = pyodbc
         self.sql_dir = sql_dir or contract.SQL_DIR

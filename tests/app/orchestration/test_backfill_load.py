@@ -69,7 +69,8 @@ def test_post_starts_the_backfill_pipeline_with_the_exact_arm_request(
 
 @pytest.mark.parametrize(("arm_status", "answer", "meaning"), [
     (401, 502, "ARM refused the identity's token (401)"),
-    (403, 502, "no permission on the factory (403)"),
+    (403, 502, "no permission on the factory (403): it needs the custom role 'Company activity backfill starter "
+               "(<resource group>)' on the factory"),
     (404, 502, "the factory or pipeline does not exist (404): check DATA_FACTORY_RESOURCE_ID"),
     (500, 502, "ARM or Data Factory failed (500)"),
     (503, 502, "ARM or Data Factory failed (503)"),

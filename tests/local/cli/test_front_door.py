@@ -6,11 +6,13 @@ rerunning resumes; every message has the same `company-activity: error:` prefix,
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,9 +24,11 @@ from azure.storage.blob import BlobServiceClient
 from company_activity.errors import InputError, OperationalError
 from company_activity.ingest import bronze
 from company_activity.ingest.dates import yesterday
+from company_activity_local import cli
 from company_activity_local.cli import main
 from company_activity_local.cli.errors import CommandFailed, ExitCode, UsageError, error_line, exit_code
 from company_activity_local.cli.ingest import _backfill_line
+from company_activity_local.cli.journal import Journal
 from company_activity_local.services.azurite import Azurite
 from company_activity_local.services.simulator import UsageApiSimulator
 
@@ -115,3 +119,31 @@ def test_ctrl_c_during_a_backfill_says_what_is_committed_and_exits_130(
 
 def _committed(container: object, days: list[date]) -> list[date]:
     return [d for d in days if bronze.read_manifest(container, d) is not None]  # type: ignore[arg-type]
+
+
+def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_command_at_its_next_step(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python only prints "Exception ignored in ..." for a KeyboardInterrupt raised in a finalizer (seen:
+    urllib3 closing a pooled socket); the command must still stop, at its next journal step, with exit 130."""
+    steps: list[str] = []
+
+    def handler(args: argparse.Namespace, journal: Journal) -> None:
+        journal.note("1 of 3 date(s) committed")
+        steps.append("1")
+        holder = type("Holder", (), {})()
+        weakref.finalize(holder, signal.raise_signal, signal.SIGINT)
+        del holder  # the finalizer runs here; the KeyboardInterrupt is raised inside it and swallowed
+        steps.append("2")
+        journal.note("2 of 3 date(s) committed")
+        steps.append("3")
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(handler=handler, verbose=False)
+    monkeypatch.setattr(cli, "build_parser", lambda *_: parser)
+    previous = signal.getsignal(signal.SIGINT)
+    assert main([]) == ExitCode.INTERRUPTED
+    assert steps == ["1", "2"]
+    captured = capsys.readouterr()
+    assert captured.err == "company-activity: interrupted: 2 of 3 date(s) committed\n"
+    assert signal.getsignal(signal.SIGINT) is previous  # the CLI's handler is gone once main returns

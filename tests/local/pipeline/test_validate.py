@@ -310,6 +310,12 @@ CASES: list[tuple[str, str, str, Change, str, str]] = [
      f"$.properties.activities[{index_of('PostFailureToSlack')}].typeProperties.url", "looks like a Slack webhook URL"),
     ("trigger committed started", "trigger", TRIGGER, _set(["properties", "runtimeState"], "Started"),
      "$.properties.runtimeState", "commit triggers Stopped"),
+    ("loading pipeline without concurrency", "pipeline", PIPELINE, lambda d: d["properties"].pop("concurrency"),
+     "$.properties.concurrency", "a pipeline that loads data must set concurrency 1"),
+    ("loading pipeline with concurrency 2", "pipeline", PIPELINE, _set(["properties", "concurrency"], 2),
+     "$.properties.concurrency", "a pipeline that loads data must set concurrency 1"),
+    ("concurrency beyond Data Factory's range", "pipeline", "PL_backfill_company_activity",
+     _set(["properties", "concurrency"], 51), "$.properties.concurrency", "an integer from 1 to 50, got 51"),
 ]
 
 

@@ -407,7 +407,9 @@ class Evaluator:
                 for e in array_elements(node)
             ]
         if kind == "parenthesized_expression":
-            return self.eval(named_children(node)[0], scope)
+            inner = named_children(node)
+            # `resourceGroup().id` inside an array parses as `resourceGroup` `().id` (a grammar quirk): unknown.
+            return self.eval(inner[0], scope) if inner else Unresolved(text)
         if kind == "identifier":
             return self._identifier(text, scope)
         if kind == "member_expression":

@@ -41,6 +41,8 @@ SAMPLE_ENVIRONMENT = {
     "PIPELINE_START_DATE": "2026-01-01",
     "DEPLOYER_IP": "203.0.113.7",
     "ALERT_EMAILS": "data-oncall@example.com,data-lead@example.com",
+    "CRM_WRITER_PRINCIPALS": "ServicePrincipal:00000000-0000-0000-0000-0000000000c1",
+    "REPLAY_READER_PRINCIPALS": "Group:00000000-0000-0000-0000-0000000000a1",
     "API_CLIENT_ID": "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f",
     "DATA_FACTORY_IP_RANGES": '[{"startIpAddress": "20.38.80.192", "endIpAddress": "20.38.80.255"}]',
     "DASHBOARD_AUTH_CLIENT_ID": "cccccccc-1111-2222-3333-444444444444",
@@ -78,6 +80,7 @@ ROLE_NAMES = {
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
 }
 # (identity, role, scope): the complete least-privilege set; anything else is a problem.
 EXPECTED_ROLES = {
@@ -90,7 +93,13 @@ EXPECTED_ROLES = {
     ("factory", "Storage Blob Data Reader", "container crm"),
     ("factory", "Key Vault Secrets User", "key vault"),
     ("function", "custom role backfillStarter", "data factory"),
+    ("crm writer", "Storage Blob Data Contributor", "container crm"),
+    ("replay reader", "Storage Blob Data Reader", "container bronze"),
+    ("replay reader", "Storage Blob Data Reader", "container crm"),
 }
+# Principals the environment names (parameter -> who), each entry '<principal type>:<object id>'.
+PRINCIPAL_PARAMETERS = {"crmWriterPrincipals": "crm writer", "replayReaderPrincipals": "replay reader"}
+PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal")
 SCOPE_KINDS = {
     "microsoft.storage/storageaccounts": "storage account",
     "microsoft.keyvault/vaults": "key vault",
@@ -98,8 +107,9 @@ SCOPE_KINDS = {
     "microsoft.storage/storageaccounts/blobservices/containers": "container",
     "microsoft.datafactory/factories": "data factory",
 }
-# Custom roles a module may define and assign in the same file (symbol -> exactly these actions, no data
-# actions): no built-in role is narrow enough for them (see the module's comment).
+# Custom roles a module may assign (symbol -> exactly these actions, no data actions): no built-in role is narrow
+# enough for them (see the module's comment). An administrator defines each once with its template under
+# infra/admin/; the deployment references it `existing` by the same name and never defines a role itself.
 CUSTOM_ROLES = {
     "backfillStarter": {
         "Microsoft.DataFactory/factories/pipelines/createrun/action",
@@ -109,6 +119,7 @@ CUSTOM_ROLES = {
         "Microsoft.DataFactory/factories/querypipelineruns/read",
     },
 }
+CUSTOM_ROLE_TEMPLATES = {"backfillStarter": "infra/admin/backfill-starter-role.bicep"}
 # siteConfig properties a Flex Consumption site accepts: what the official Flex samples set on the site
 # (Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/main.bicep and IaC/armtemplate/azuredeploy.json,
 # Azure-Samples/functions-quickstart-python-http-azd infra/app/api.bicep). ARM rejects others, e.g. FtpsState and
@@ -128,12 +139,19 @@ DIAGNOSTICS = {
     "Microsoft.Storage/storageAccounts/queueServices": (True, "Transaction"),
 }
 # grant_identities.sql creates the factory's user from its identity's client id, guarded (see the script).
+FACTORY_SID = re.compile(r"DECLARE @sid NVARCHAR\(\d+\) = .*CONVERT\(UNIQUEIDENTIFIER, N'\$\(DataFactoryClientId\)'\)")
 FACTORY_USER = re.compile(
     r"IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name = N'\$\(DataFactoryName\)'\)\s+BEGIN"
-    r"(?:(?!END;).)*CONVERT\(UNIQUEIDENTIFIER, N'\$\(DataFactoryClientId\)'\)"
     r"(?:(?!END;).)*N'CREATE USER ' \+ QUOTENAME\(N'\$\(DataFactoryName\)'\)"
     r" \+ N' WITH SID = ' \+ @sid \+ N', TYPE = E;'"
     r"(?:(?!END;).)*EXEC \(@create\);\s+END;",
+    re.DOTALL,
+)
+# ... and first drops a user of that name whose SID is another (a recreated factory's old identity).
+STALE_FACTORY_USER = re.compile(
+    r"IF EXISTS \(SELECT 1 FROM sys\.database_principals\s+WHERE name = N'\$\(DataFactoryName\)' "
+    r"AND sid <> CONVERT\(VARBINARY\(85\), @sid, 1\)\)\s+BEGIN(?:(?!END;).)*DROP USER \[\$\(DataFactoryName\)\];"
+    r"\s+END;(?:(?!DROP USER).)*IF NOT EXISTS \(SELECT 1 FROM sys\.database_principals WHERE name",
     re.DOTALL,
 )
 SAMPLE_CLIENT_ID = "bbbbbbbb-1111-2222-3333-444444444444"
@@ -523,10 +541,13 @@ def sql_grants(root: Path) -> list[str]:
         return [f"{path}: missing"]
     script = path.read_text(encoding="utf-8")
     problems: list[str] = []
-    if not FACTORY_USER.search(script):
+    if not (FACTORY_SID.search(script) and FACTORY_USER.search(script)):
         problems.append(
             f"{path}: the factory's user must be created WITH SID = <its client id>, TYPE = E, guarded by IF NOT EXISTS"
         )
+    if not STALE_FACTORY_USER.search(script):
+        problems.append(f"{path}: a user of the factory's name with another SID must be dropped before the user is "
+                        "created (matching by name alone keeps a recreated factory's old identity)")
     if re.search(r"^[^-\n]*FROM EXTERNAL PROVIDER", script, re.IGNORECASE | re.MULTILINE):
         problems.append(f"{path}: FROM EXTERNAL PROVIDER needs a Graph lookup (Directory Readers); use WITH SID")
     grants = re.findall(r"^\s*GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+\[\$\(DataFactoryName\)\]", script, re.MULTILINE)
@@ -674,6 +695,7 @@ def sql_security(deployment: Deployment) -> list[str]:
         if key in props:
             problems.append(f"{where}: {key} would create a SQL login; Entra-only authentication has none")
     _expect(problems, where, "minimalTlsVersion", props.get("minimalTlsVersion"), "1.2")
+    problems += _sql_entra_children(deployment, admins)
     _, _, database, db_body = _body(deployment, "Microsoft.Sql/servers/databases")
     _expect(
         problems,
@@ -693,6 +715,41 @@ def sql_security(deployment: Deployment) -> list[str]:
                 problems.append(f"{file.where(declaration.node)}: AllowAllWindowsAzureIps admits every Azure "
                                 "tenant; admit Data Factory by sqlDataFactoryIpRanges")
     return problems
+
+
+def _sql_entra_children(deployment: Deployment, admins: Mapping[str, Any]) -> list[str]:
+    """The Entra administrator and Entra-only authentication also through their own APIs (the child resources
+    `administrators/ActiveDirectory` and `azureADOnlyAuthentications/Default`): what an existing server gets, since
+    ARM refuses `administrators.azureADOnlyAuthentication` on an update (Azure/bicep#6858)."""
+    problems: list[str] = []
+    file, _, admin, admin_body = _body(deployment, "Microsoft.Sql/servers/administrators")
+    where = file.where(admin.node)
+    _expect(problems, where, "administrators child name", admin_body.get("name"), "ActiveDirectory")
+    for key in ("login", "sid"):
+        _expect(problems, where, f"administrators child {key}", admin_body.get("properties", {}).get(key),
+                admins.get(key))
+    file, _, only, only_body = _body(deployment, "Microsoft.Sql/servers/azureADOnlyAuthentications")
+    where = file.where(only.node)
+    _expect(problems, where, "azureADOnlyAuthentications child name", only_body.get("name"), "Default")
+    _expect(problems, where, "azureADOnlyAuthentications.azureADOnlyAuthentication",
+            only_body.get("properties", {}).get("azureADOnlyAuthentication"), True)
+    return problems
+
+
+def sql_update_security(params_path: Path) -> list[str]:
+    """A redeployment (SQL_SERVER_EXISTS=true) sends the server no `administrators.azureADOnlyAuthentication`,
+    which ARM refuses on an existing server (AadOnlyAuthenticationIsEnabled), and keeps Entra-only through the
+    child resources."""
+    deployment = load(params_path, {**SAMPLE_ENVIRONMENT, "SQL_SERVER_EXISTS": "true"})
+    file, _, server, body = _body(deployment, "Microsoft.Sql/servers")
+    admins = body.get("properties", {}).get("administrators")
+    problems = []
+    if isinstance(admins, Mapping) and "azureADOnlyAuthentication" in admins:
+        problems.append(f"{file.where(server.node)}: administrators.azureADOnlyAuthentication must not be sent to an "
+                        "existing server (SQL_SERVER_EXISTS=true): ARM refuses it, use azureADOnlyAuthentications")
+    created = load(params_path)
+    _, _, _, created_body = _body(created, "Microsoft.Sql/servers")
+    return problems + _sql_entra_children(deployment, created_body.get("properties", {}).get("administrators", {}))
 
 
 def _firewall_rule(where: str, rule: Mapping[str, Any]) -> list[str]:
@@ -800,15 +857,27 @@ def role_assignments(deployment: Deployment) -> tuple[list[tuple[str, str, str, 
                 principal = props.get("principalId")
                 principal_text = principal.text if isinstance(principal, Unresolved) else repr(principal)
                 owner = principal_text.split(".")[0]
-                who = identities.get(owner, f"unexpected principal {principal_text}")
+                named = _named_principals(declaration)
+                who = named or identities.get(owner, f"unexpected principal {principal_text}")
                 if who.startswith("unexpected"):
                     problems.append(
-                        f"{where}: role assignment to {principal_text}: only the Function App and "
-                        f"Data Factory identities get roles ({module.name})"
+                        f"{where}: role assignment to {principal_text}: only the Function App and Data Factory "
+                        f"identities, and the principals of {sorted(PRINCIPAL_PARAMETERS)}, get roles ({module.name})"
                     )
-                _expect(problems, where, "principalType", props.get("principalType"), "ServicePrincipal")
+                if named:
+                    if props.get("principalType") not in PRINCIPAL_TYPES:
+                        problems.append(f"{where}: principalType must be one of {PRINCIPAL_TYPES}, got "
+                                        f"{props.get('principalType')!r}")
+                else:
+                    _expect(problems, where, "principalType", props.get("principalType"), "ServicePrincipal")
                 found.append((who, role, scope, where))
     return found, problems
+
+
+def _named_principals(declaration: Declaration) -> str | None:
+    """Who a role assignment looping over a principals parameter is for (PRINCIPAL_PARAMETERS), else None."""
+    loop = declaration.loop.text.decode() if declaration.loop is not None else ""
+    return next((who for param, who in PRINCIPAL_PARAMETERS.items() if re.search(rf"\bin {param}\b", loop)), None)
 
 
 def _scopes(file: BicepFile, evaluator: Evaluator, declaration: Declaration) -> list[str]:
@@ -821,8 +890,10 @@ def _scopes(file: BicepFile, evaluator: Evaluator, declaration: Declaration) -> 
     if target is None:
         return [f"unknown scope {symbol}"] * len(evaluator.instances(declaration))
     kind = SCOPE_KINDS.get(target.type.split("@")[0].lower(), target.type)
-    if kind == "container":
+    if kind == "container" and target.loop is not None:
         return [f"container {t['name']}" for t in evaluator.instances(target)]
+    if kind == "container":
+        return [f"container {evaluator.instances(target)[0]['name']}"] * len(evaluator.instances(declaration))
     return [kind] * len(evaluator.instances(declaration))
 
 
@@ -867,20 +938,45 @@ def _custom_role_symbol(file: BicepFile, declaration: Declaration) -> str | None
 
 
 def _custom_role_problems(file: BicepFile, symbol: str) -> list[str]:
-    where = file.where(file.resources[symbol].node)
+    reference = file.resources[symbol]
+    where = file.where(reference.node)
     if symbol not in CUSTOM_ROLES:
         return [f"{where}: custom role {symbol} is not one of the reviewed custom roles ({sorted(CUSTOM_ROLES)})"]
-    body = file.resources[symbol].value
-    permissions = _property_node(body, "properties", "permissions")
+    if not reference.existing:
+        return [f"{where}: custom role {symbol} is defined by the deployment; an administrator defines it once with "
+                f"{CUSTOM_ROLE_TEMPLATES[symbol]} and the deployment references it `existing` (docs/deploy.md)"]
+    admin = BicepFile(file.path.parents[2] / CUSTOM_ROLE_TEMPLATES[symbol])
+    definitions = [d for d in admin.resources_of_type("Microsoft.Authorization/roleDefinitions") if not d.existing]
+    if len(definitions) != 1:
+        return [f"{admin.path}: expected one role definition, found {len(definitions)}"]
+    definition = definitions[0]
+    problems = []
+    name, defined_name = _property_node(reference.value, "name"), _property_node(definition.value, "name")
+    if name is None or defined_name is None or name.text != defined_name.text:
+        problems.append(f"{where}: custom role {symbol} must be looked up by the name {CUSTOM_ROLE_TEMPLATES[symbol]} "
+                        f"gives it ({defined_name.text.decode() if defined_name else None}), got "
+                        f"{name.text.decode() if name else None}")
+    permissions = _property_node(definition.value, "properties", "permissions")
     text = permissions.text.decode() if permissions is not None else ""
     actions = set(re.findall(r"'(Microsoft\.[^']+)'", text))
-    problems = []
     if actions != CUSTOM_ROLES[symbol]:
-        problems.append(f"{where}: custom role {symbol} must grant exactly {sorted(CUSTOM_ROLES[symbol])}, "
-                        f"got {sorted(actions)}")
+        problems.append(f"{admin.where(definition.node)}: custom role {symbol} must grant exactly "
+                        f"{sorted(CUSTOM_ROLES[symbol])}, got {sorted(actions)}")
     if re.search(r"dataActions:\s*\[\s*'", text) or "*" in text:
-        problems.append(f"{where}: custom role {symbol} must grant no data actions and no wildcards")
+        problems.append(f"{admin.where(definition.node)}: custom role {symbol} must grant no data actions and no "
+                        "wildcards")
     return problems
+
+
+def role_definitions_stay_with_an_administrator(deployment: Deployment) -> list[str]:
+    """No module of the deployment defines a role: the deployer then never needs roleDefinitions/write."""
+    return [
+        f"{file.where(d.node)}: the deployment defines role {d.name}; role definitions are an administrator's "
+        f"one-time step (infra/admin/, docs/deploy.md)"
+        for file, _ in deployment.modules.values()
+        for d in file.resources_of_type("Microsoft.Authorization/roleDefinitions")
+        if not d.existing
+    ]
 
 
 def least_privilege(deployment: Deployment) -> list[str]:
@@ -950,6 +1046,7 @@ def security(deployment: Deployment) -> list[str]:
         + function_security(deployment)
         + flex_site_config(deployment)
         + least_privilege(deployment)
+        + role_definitions_stay_with_an_administrator(deployment)
         + conditional_resources(deployment)
         + diagnostics(deployment)
     )
@@ -973,6 +1070,7 @@ def all_problems(root: Path) -> list[str]:
             + data_factory(deployment, root)
             + linked_services(deployment, root)
             + security(deployment)
+            + sql_update_security(params_path)
         ]
     return problems
 

@@ -2,7 +2,7 @@
 
 No KQL parser runs here: Microsoft's is .NET (Kusto.Language) and PyPI has none, so this reads the subset
 itself. It tokenizes, checks brackets, and follows the columns through the pipe: every table must be one
-whose columns tests/infra/monitor_tables.json lists (from the Azure Monitor table reference), every operator
+whose columns tests/support/infra/monitor_tables.json lists (from the Azure Monitor table reference), every operator
 and function must be in the subset below, and every column a step names must exist at that step. After
 `union isfuzzy=true` only the columns every leg has are guaranteed (a missing table drops out), which is
 the strictest reading of the union documentation. What it accepts is a subset of KQL; what it cannot
