@@ -159,7 +159,7 @@ def load(reader: RptReader, day: dt.date | None = None, *, runs: Sequence[Pipeli
     for row in reader.query(
         "SELECT s.company_id, s.activity_date, s.daily_active_users, s.rolling_7d_active_users "
         f"FROM rpt.company_rolling_active_users AS s INNER JOIN ({series_set}) AS c ON s.company_id = c.company_id "
-        "WHERE s.activity_date BETWEEN @start AND @day", params,
+        "WHERE s.activity_date BETWEEN @start AND @day ORDER BY s.company_id, s.activity_date", params,
     ):  # fmt: skip
         company = company_index[row["company_id"]]
         dau, rolling = series.setdefault(company, ([None] * len(dates), [None] * len(dates)))
@@ -168,7 +168,8 @@ def load(reader: RptReader, day: dt.date | None = None, *, runs: Sequence[Pipeli
     contacts: dict[int, list[dt.date]] = {}
     for row in reader.query(
         f"SELECT k.company_id, k.contact_date FROM rpt.company_contacts AS k INNER JOIN ({series_set}) AS c "
-        "ON k.company_id = c.company_id WHERE k.contact_date BETWEEN @start AND @day ORDER BY k.contact_date", params,
+        "ON k.company_id = c.company_id WHERE k.contact_date BETWEEN @start AND @day "
+        "ORDER BY k.contact_date, k.company_id", params,
     ):  # fmt: skip
         contacts.setdefault(company_index[row["company_id"]], []).append(row["contact_date"])
     no_crm: list[list[NoCrmRow]] = [[] for _ in dates]
@@ -266,7 +267,8 @@ def _numbers(reader: RptReader, params: Mapping[str, Any], index: Mapping[dt.dat
         "SUM(CASE WHEN is_low_activity = 1 THEN 1 ELSE 0 END) AS low_activity, "
         "SUM(CASE WHEN is_stale_contact = 1 THEN 1 ELSE 0 END) AS stale_contact, "
         "SUM(CASE WHEN is_no_contact = 1 THEN 1 ELSE 0 END) AS no_contact "
-        f"FROM rpt.company_daily_activity WHERE activity_date BETWEEN @start AND @day GROUP BY {group}", params),
+        f"FROM rpt.company_daily_activity WHERE activity_date BETWEEN @start AND @day GROUP BY {group} "
+        f"ORDER BY {group}", params),
         MEASURES[:6])  # fmt: skip
     add(reader.query(
         "SELECT activity_date, industry_tag, country, COUNT(*) AS call_list, "
@@ -277,15 +279,18 @@ def _numbers(reader: RptReader, params: Mapping[str, Any], index: Mapping[dt.dat
         "SUM(CASE WHEN is_low_activity = 1 THEN 1 ELSE 0 END) AS call_low_activity, "
         "SUM(CASE WHEN is_stale_contact = 1 THEN 1 ELSE 0 END) AS call_stale_contact, "
         "SUM(CASE WHEN is_no_contact = 1 THEN 1 ELSE 0 END) AS call_no_contact "
-        "FROM #calls GROUP BY activity_date, industry_tag, country", params), MEASURES[6:14])  # fmt: skip
+        "FROM #calls GROUP BY activity_date, industry_tag, country ORDER BY activity_date, industry_tag, country",
+        params), MEASURES[6:14])  # fmt: skip
     add(reader.query(
         "SELECT activity_date, COUNT(*) AS usage_without_crm FROM rpt.usage_without_crm "
-        "WHERE activity_date BETWEEN @start AND @day GROUP BY activity_date", params), MEASURES[14:])  # fmt: skip
+        "WHERE activity_date BETWEEN @start AND @day GROUP BY activity_date ORDER BY activity_date", params),
+        MEASURES[14:])  # fmt: skip
     return [DayNumbers(d, i, c, tuple(v)) for (d, i, c), v in sorted(values.items())]
 
 
 class _Labels:
-    """Distinct text values (NULL included) numbered in order of first sight."""
+    """Distinct text values (NULL included) numbered in order of first sight (every query that feeds one has an
+    ORDER BY, so the same warehouse gives the same file)."""
 
     def __init__(self) -> None:
         self.values: list[str | None] = []

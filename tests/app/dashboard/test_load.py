@@ -53,3 +53,19 @@ def test_every_query_reads_the_rpt_views_or_its_own_temp_table_only(loaded):
                 read.add("#" + table.name if temporary else f"{table.db or 'dbo'}.{table.name}")
     assert read and {name.split(".")[0] for name in read} <= {"rpt", "#calls"}, sorted(read)
     assert {"rpt.call_list", "rpt.loaded_days", "rpt.usage_without_crm", "rpt.data_freshness"} <= read
+
+
+def test_every_query_of_more_than_one_row_is_ordered_so_the_same_warehouse_gives_the_same_file(loaded):
+    """Labels and companies are numbered in order of first sight: a query without ORDER BY (an order DuckDB's
+    threads or SQL Server's plans may change from run to run) numbered them differently each time (seen)."""
+    with open_warehouse(duckdb_path=loaded) as warehouse:
+        reader = Recording(warehouse)
+        first = load(reader)
+        second = load(warehouse)
+    assert first == second
+    for kind, tsql, _ in reader.calls:
+        one_row = "MIN(activity_date)" in tsql or "FROM rpt.data_freshness" in tsql
+        if kind != "query" or one_row:
+            continue
+        last = sqlglot.parse(tsql, read="tsql")[-1]
+        assert last is not None and last.args.get("order"), f"a query without ORDER BY: {tsql}"
