@@ -34,6 +34,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.services)
+    # Long tests first (stable: each module keeps its order), so that xdist's workers end on short ones
+    # instead of one worker finishing a long test while the other waits (docs/benchmarks.md, "The test suite").
+    items.sort(key=lambda item: 0 if _long(item) else 1)
+
+
+def _long(item: pytest.Item) -> bool:
+    return any(item.iter_markers(name) for name in ("slow", "docs", "browser", "xdist_group"))
 
 
 @pytest.fixture(autouse=True)
