@@ -492,7 +492,7 @@ def test_a_page_with_a_non_json_number_is_not_accepted(fast_retry: RetryPolicy, 
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         with UsageApiClient(f"http://127.0.0.1:{server.server_address[1]}", Secret("k"), retry=fast_retry) as api, \
                 pytest.raises(UsageApiUnavailable) as failure:

@@ -190,7 +190,7 @@ class ContainerScopedStorage(http.server.BaseHTTPRequestHandler):
 
 def upload_to(handler: type[ContainerScopedStorage], folder: Path) -> subprocess.CompletedProcess[str]:
     server = http.server.ThreadingHTTPServer((LOOPBACK, free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     snapshot = folder / "export.csv"
     snapshot.write_text(CSV, encoding="utf-8")
     try:
