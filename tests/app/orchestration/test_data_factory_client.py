@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.pipeline.transport import HttpTransport
 
 from company_activity.errors import OperationalError
 from company_activity.orchestration.data_factory import ArmError, DataFactoryClient
@@ -57,7 +58,9 @@ def test_reads_retry_server_errors_three_attempts_in_all(stand_in: ArmStandIn) -
     assert raised.value.status == 502 and len(stand_in.requests) == 3
 
 
-def test_an_unreachable_arm_is_status_0() -> None:
+def test_an_unreachable_arm_is_status_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK retries the connection as configured; its backoff sleeps (~2 s in all) are skipped.
+    monkeypatch.setattr(HttpTransport, "sleep", lambda _self, _duration: None)
     with ArmStandIn() as arm:
         url = arm.url  # a loopback port nobody listens on once the stand-in is closed
     with pytest.raises(ArmError, match="ARM could not be reached") as raised:
@@ -66,7 +69,9 @@ def test_an_unreachable_arm_is_status_0() -> None:
     assert raised.value.status == 0 and isinstance(raised.value.__cause__, ServiceRequestError)
 
 
-def test_the_token_is_never_sent_over_plain_http_to_another_host(stand_in: ArmStandIn) -> None:
+def test_the_token_is_never_sent_over_plain_http_to_another_host(stand_in: ArmStandIn,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(HttpTransport, "sleep", lambda _self, _duration: None)  # as above
     credential = RecordingCredential()
     remote = DataFactoryClient(FactoryRef.parse(FACTORY), credential, endpoint="http://arm.example.invalid")
     with pytest.raises(ArmError) as raised:
