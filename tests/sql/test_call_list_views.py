@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from tests.support.warehouse_fixtures import build_loaded_template, loaded_warehouse
 from tests.support.warehouse_helpers import day, run, stage_crm, stage_usage
 
 DAYS = 15
@@ -37,13 +38,21 @@ def _crm(n: int) -> list[tuple[str, str, str | None, str | None, dt.date | None]
     ]
 
 
-@pytest.fixture()
-def loaded(warehouse):
+def _load(warehouse) -> None:
     for n in range(1, DAYS + 1):
         stage_usage(warehouse, day(n), _usage(n))
         stage_crm(warehouse, day(n), _crm(n))
         run(warehouse, day(n))
-    return warehouse
+
+
+@pytest.fixture(scope="module")
+def loaded_template(tmp_path_factory, duckdb_template):
+    return build_loaded_template(tmp_path_factory, duckdb_template, _load)
+
+
+@pytest.fixture()
+def loaded(engine, request, tmp_path):
+    yield from loaded_warehouse(engine, request, tmp_path, "loaded_template", _load)
 
 
 def _call_list(warehouse, n: int) -> list[dict]:

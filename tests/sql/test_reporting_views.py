@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from company_activity_local.warehouse import TranslationError, WarehouseError
+from tests.support.warehouse_fixtures import build_loaded_template, loaded_warehouse
 from tests.support.warehouse_helpers import day, fact, run, stage_crm, stage_usage
 
 REASONS = ("low_activity", "stale_contact", "no_contact")
@@ -24,13 +25,21 @@ def _usage(n: int) -> list[tuple[str, int, int]]:
     return [("a", 0 if n >= 2 else 3, 10), ("b", 4, 8), ("c", 2, 5)]
 
 
-@pytest.fixture()
-def loaded(warehouse):
+def _load(warehouse) -> None:
     for n in range(1, 9):
         stage_usage(warehouse, day(n), _usage(n))
         stage_crm(warehouse, day(n), CRM)
         run(warehouse, day(n))
-    return warehouse
+
+
+@pytest.fixture(scope="module")
+def loaded_template(tmp_path_factory, duckdb_template):
+    return build_loaded_template(tmp_path_factory, duckdb_template, _load)
+
+
+@pytest.fixture()
+def loaded(engine, request, tmp_path):
+    yield from loaded_warehouse(engine, request, tmp_path, "loaded_template", _load)
 
 
 def test_company_daily_activity_is_the_fact_with_reasons_split(loaded):

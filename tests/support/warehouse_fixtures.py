@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +97,29 @@ def duckdb_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     shutil.copy(request.getfixturevalue("duckdb_template"), path)
     with open_warehouse(duckdb_path=path) as opened:
         yield opened
+
+
+def build_loaded_template(tmp_path_factory: pytest.TempPathFactory, duckdb_template: Path,
+                          load: Callable[[Warehouse], None]) -> Path:
+    """The deployed DuckDB template with `load` applied, for a module-scoped fixture: a module whose tests all
+    start from the same loaded warehouse runs the procedure once, not once per test."""
+    path = tmp_path_factory.mktemp("loaded") / "warehouse.duckdb"
+    shutil.copy(duckdb_template, path)
+    with open_warehouse(duckdb_path=path) as warehouse:
+        load(warehouse)
+    return path
+
+
+def loaded_warehouse(engine: str, request: pytest.FixtureRequest, tmp_path: Path, template_fixture: str,
+                     load: Callable[[Warehouse], None]) -> Iterator[Warehouse]:
+    """A loaded warehouse of the test's own: on DuckDB a fresh copy of the file `template_fixture` built, on
+    SQL Server the emptied test database loaded again."""
+    if engine == "duckdb":
+        path = tmp_path / "warehouse.duckdb"
+        shutil.copy(request.getfixturevalue(template_fixture), path)
+        with open_warehouse(duckdb_path=path) as opened:
+            yield opened
+    else:
+        warehouse: Warehouse = request.getfixturevalue("warehouse")
+        load(warehouse)
+        yield warehouse
