@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ def warehouse_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def wh(warehouse_path: Path) -> Iterator[Any]:
+def wh(warehouse_path: Path, duckdb_template: Path) -> Iterator[Any]:
+    """A deployed warehouse at `warehouse_path`: a copy of the session's deployed template (a deploy costs ~0.4 s)."""
+    shutil.copy(duckdb_template, warehouse_path)
     warehouse = open_warehouse(duckdb_path=str(warehouse_path))
-    warehouse.deploy()
     yield warehouse
     warehouse.close()
 
