@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,13 +17,28 @@ DAY = date(2026, 6, 10)
 ISO = DAY.isoformat()
 
 
+# Where the first test that asked built its two-day warehouse (kept until the session ends, as tmp_path is).
+_TWO_DAYS: list[Path] = []
+
+
 def load_two_days(tmp_path: Path) -> Path:
+    """A warehouse of the test's own with two days loaded by `transform`. The first test builds it (inside the
+    test, so under its isolated settings); later ones copy that file instead of running both days again."""
     warehouse = tmp_path / "wh.duckdb"
-    crm = tmp_path / "companies.csv"
+    if not _TWO_DAYS:
+        _TWO_DAYS.append(_transform_two_days(tmp_path / "first-built"))
+    shutil.copy(_TWO_DAYS[0], warehouse)
+    return warehouse
+
+
+def _transform_two_days(folder: Path) -> Path:
+    folder.mkdir()
+    warehouse = folder / "wh.duckdb"
+    crm = folder / "companies.csv"
     crm.write_text(",".join(CRM_HEADER) + "\nc1,Acme,saas,US,2026-06-01\nc2,Globex,,DE,\n", encoding="utf-8")
     for day in (DAY - timedelta(days=1), DAY):
-        usage = write_jsonl(tmp_path / f"{day}.jsonl.gz", [record("c1", day.isoformat()),
-                                                             record("c2", day.isoformat(), users=0)])
+        usage = write_jsonl(folder / f"{day}.jsonl.gz", [record("c1", day.isoformat()),
+                                                           record("c2", day.isoformat(), users=0)])
         args = ["transform", "--date", day.isoformat(), "--usage", str(usage), "--warehouse", str(warehouse),
                 "--run-id", f"run-{day}"]
         assert main([*args, "--crm", str(crm)] if day == DAY else args) == 0
