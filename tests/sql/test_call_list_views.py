@@ -10,6 +10,9 @@ import pytest
 from tests.support.warehouse_fixtures import build_loaded_template, loaded_warehouse
 from tests.support.warehouse_helpers import day, run, stage_crm, stage_usage
 
+# One worker runs the module, so the loaded template below is built once, not once per worker.
+pytestmark = pytest.mark.xdist_group("call_list_views")
+
 DAYS = 15
 STALE = day(1) - dt.timedelta(days=200)
 

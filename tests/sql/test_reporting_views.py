@@ -12,6 +12,9 @@ from company_activity_local.warehouse import TranslationError, WarehouseError
 from tests.support.warehouse_fixtures import build_loaded_template, loaded_warehouse
 from tests.support.warehouse_helpers import day, fact, run, stage_crm, stage_usage
 
+# One worker runs the module, so the loaded template below is built once, not once per worker.
+pytestmark = pytest.mark.xdist_group("reporting_views")
+
 REASONS = ("low_activity", "stale_contact", "no_contact")
 CRM = [
     ("a", "Alpha", "retail", "DE", day(1) - dt.timedelta(days=200)),  # stale contact

@@ -14,11 +14,9 @@ EVIL = "</script><script>document.title='x'</script>"
 
 
 @pytest.fixture(scope="session")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("deployed") / "empty.duckdb"
-    with open_warehouse(duckdb_path=path) as warehouse:
-        warehouse.deploy()
-    return path
+def deployed(duckdb_template: Path) -> Path:
+    """The session's deployed, empty warehouse (tests/support/warehouse_fixtures.py): one deploy per worker."""
+    return duckdb_template
 
 
 @pytest.fixture(scope="session")
