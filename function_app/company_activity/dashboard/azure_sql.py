@@ -14,13 +14,12 @@ so that the same batches run here and through the local warehouse.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 from company_activity.dashboard.data import DashboardError
 from company_activity.errors import OperationalError
+from company_activity.tsql_params import tsql_type
 
 INVALID_OBJECT_NAME = "Invalid object name"
 LOGIN_TIMEOUT_S = 30
@@ -30,40 +29,13 @@ class RptUnavailable(OperationalError):
     """Azure SQL could not be reached or refused the query (the message names which; no secret in it)."""
 
 
-# Text parameters become VARCHAR variables, as in the local SQL Server engine (docs/warehouse.md, `params`): compared
-# with the VARCHAR columns of the rpt views (UTF-8 collations) they need no conversion of the column, which
-# an NVARCHAR variable would force (data type precedence), and the UTF-8 VARCHAR keeps every character.
-VARCHAR_LIMIT_BYTES = 8000
-
-
-def _tsql_type(value: Any) -> str:
-    if value is None:
-        return f"VARCHAR({VARCHAR_LIMIT_BYTES})"
-    if isinstance(value, str):
-        fits = len(value.encode("utf-8")) <= VARCHAR_LIMIT_BYTES
-        return f"VARCHAR({VARCHAR_LIMIT_BYTES})" if fits else "VARCHAR(MAX)"
-    if isinstance(value, bool):
-        return "BIT"
-    if isinstance(value, int):
-        return "BIGINT"
-    if isinstance(value, float):
-        return "FLOAT"
-    if isinstance(value, Decimal):
-        return "DECIMAL(38, 10)"
-    if isinstance(value, dt.datetime):
-        return "DATETIME2"
-    if isinstance(value, dt.date):
-        return "DATE"
-    raise TypeError(f"unsupported parameter type {type(value).__name__}")
-
-
 def bind(tsql: str, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
     """The batch with one `DECLARE @name type = ?;` per parameter in front, and the values in that order."""
     names = list(params or {})
     for name in names:
         if not name.isidentifier():
             raise ValueError(f"parameter name {name!r} is not an identifier")
-    declare = "".join(f"DECLARE @{name} {_tsql_type(params[name])} = ?; " for name in names)  # type: ignore[index]
+    declare = "".join(f"DECLARE @{name} {tsql_type(params[name])} = ?; " for name in names)  # type: ignore[index]
     return f"SET NOCOUNT ON; {declare}{tsql}", [params[name] for name in names]  # type: ignore[index]
 
 

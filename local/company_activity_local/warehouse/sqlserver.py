@@ -9,16 +9,15 @@ workload/managed identity, Azure CLI, ...) is passed as SQL_COPT_SS_ACCESS_TOKEN
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from company_activity.tsql_params import tsql_type
 from company_activity_local.warehouse import engine as contract
 from company_activity_local.warehouse.engine import Engine, ScriptResult, WarehouseError
 from company_activity_local.warehouse.script_warehouse import ScriptWarehouse
@@ -79,34 +78,17 @@ def driver_problem(module: Any = None) -> str | None:
     return None
 
 
-# Text parameters: the variable is a VARCHAR, so comparing it with the VARCHAR key columns (BIN2 UTF-8)
-# needs no conversion of the column and keeps index seeks (an NVARCHAR variable would convert the column,
-# by data type precedence). The ODBC parameter itself is bound as NVARCHAR of the text's length
-# (setinputsizes, UTF-16 on the wire: no client code page involved) and converted once, on assignment,
-# to the VARCHAR under the database's UTF-8 collation, which keeps every character.
-VARCHAR_LIMIT_BYTES = 8000
+# Text parameters are VARCHAR variables (company_activity/tsql_params.py says why). The ODBC parameter itself is
+# bound as NVARCHAR of the text's length (setinputsizes, UTF-16 on the wire: no client code page involved) and
+# converted once, on assignment, to the VARCHAR under the database's UTF-8 collation, which keeps every character.
 NVARCHAR_LIMIT = 4000
 
 
 def _tsql_type(value: Any) -> str:
-    if value is None:
-        return f"VARCHAR({VARCHAR_LIMIT_BYTES})"
-    if isinstance(value, str):
-        fits = len(value.encode("utf-8")) <= VARCHAR_LIMIT_BYTES
-        return f"VARCHAR({VARCHAR_LIMIT_BYTES})" if fits else "VARCHAR(MAX)"
-    if isinstance(value, bool):
-        return "BIT"
-    if isinstance(value, int):
-        return "BIGINT"
-    if isinstance(value, float):
-        return "FLOAT"
-    if isinstance(value, Decimal):
-        return "DECIMAL(38, 10)"
-    if isinstance(value, dt.datetime):
-        return "DATETIME2"
-    if isinstance(value, dt.date):
-        return "DATE"
-    raise WarehouseError(f"unsupported parameter value type {type(value).__name__}")
+    try:
+        return tsql_type(value)
+    except TypeError as error:
+        raise WarehouseError(str(error)) from None
 
 
 class SqlServerWarehouse(ScriptWarehouse):
