@@ -146,15 +146,15 @@ def print_summary(console: Console, summary: DemoSummary, observer: ConsoleObser
                   f"{last}: [bold]{summary.churn_risk_companies}[/] churn-risk companies, "
                   f"{summary.crm_only_churn_risk} of them CRM-only")
     if summary.top_risk:
-        table = Table(title=f"top churn risk on {last} among the companies with usage (lowest 7-day rolling "
-                            "average)", title_justify="left")
-        for column in ("company", "name", "7d avg", "last contact", "reasons"):
-            table.add_column(column, no_wrap=column != "name", justify="right" if column == "7d avg" else "left")
+        table = Table(title=f"who to call first on {last} (rpt.call_list, ranked as the dashboard ranks them)",
+                      title_justify="left")
+        for column in ("company", "name", "why first", "7d avg", "last contact"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis",
+                             justify="right" if column == "7d avg" else "left")
         for row in summary.top_risk:
             since = row["days_since_last_contact"]
-            table.add_row(row["company_id"], escape(row["company_name"] or "(not in CRM)"),
-                          f"{row['rolling_avg']:.2f}", "never" if since is None else f"{since} days ago",
-                          row["churn_risk_reason"] or "")
+            table.add_row(row["company_id"], escape(row["company_name"] or ""), row["severity_label"],
+                          f"{row['rolling_avg']:.2f}", "never" if since is None else f"{since} days ago")
         console.print(table)
     injected = summary.injected
     if injected is not None:

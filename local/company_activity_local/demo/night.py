@@ -308,10 +308,10 @@ def read_fact_summary(warehouse: Warehouse, summary: DemoSummary, last: date, to
                            f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1", {"day": last, **crm_only})
     summary.churn_risk_companies = int(risk[0]["n"])
     summary.crm_only_churn_risk = int(risk[0]["crm_only"])
+    # Who to call first, as the dashboard and Power BI rank them (rpt.call_list: companies in the CRM only).
     summary.top_risk = warehouse.query(
-        f"SELECT TOP ({int(top)}) company_id, company_name, [7d_rolling_active_users] AS rolling_avg, "
-        "days_since_last_contact, churn_risk_reason "
-        f"FROM {FACT} WHERE activity_date = @day AND is_churn_risk = 1 AND company_id < @crm_only "
-        "ORDER BY [7d_rolling_active_users], days_since_last_contact DESC, company_id",
-        {"day": last, **crm_only},
+        f"SELECT TOP ({int(top)}) company_id, company_name, severity_label, "
+        "rolling_7d_active_users AS rolling_avg, days_since_last_contact "
+        "FROM rpt.call_list WHERE activity_date = @day ORDER BY call_rank",
+        {"day": last},
     )

@@ -23,6 +23,7 @@ from company_activity_local.demo.night import REPLAY_FILE, DemoSummary, late_dat
 from company_activity_local.services.crm_generator import CrmGenerator
 from company_activity_local.services.processes import port_answers
 from company_activity_local.services.usage_data import expected_valid_day
+from company_activity_local.warehouse import open_warehouse
 from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow, run_reference
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.xdist_group("demo")]
@@ -90,8 +91,12 @@ def test_small_demo_night(night: tuple[str, Path]) -> None:
     assert summary.groups() == (str(len(fact)), str(COMPANIES), str(len(crm_only)), END.isoformat(),
                                 str(len(risky_last_day)), str(len(crm_only & set(risky_last_day))))
     assert len(companies) == COMPANIES + len(crm_only) and crm_only
-    top = output[output.index("top churn risk on"):]
-    assert "among the companies with usage" in top and "c9000" not in top.split("injected failure")[0]
+    top = output[output.index(f"who to call first on {END}"):].split("injected failure")[0]
+    assert "rpt.call_list" in top
+    with open_warehouse(duckdb_path=out / "warehouse.duckdb") as warehouse:
+        first = warehouse.query("SELECT TOP (3) company_id FROM rpt.call_list WHERE activity_date = @day "
+                                "ORDER BY call_rank", {"day": END})
+    assert [r["company_id"] for r in first] == re.findall(r"│ (c\d{6}) │", top)[:3], top
     assert output.count("Succeeded") == DAYS + 1  # every daily run, and the late backfill run
     late = late_dates([END - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)])
     assert len(late) == 3
