@@ -100,20 +100,8 @@ class LocalNight:
     # -- expectations -----------------------------------------------------------------------------------
     def expect(self, day: date, run_id: str) -> None:
         """Apply the run's load to the reference model (the same inputs the pipeline read)."""
-        usage = tuple(UsageRow(r["company_id"], r["active_users"], r["events"])
-                      for r in expected_valid_day(day, self.companies, self.seed))
-        crm = None
-        if day in self.snapshot_days:
-            crm = tuple(
-                CrmSnapshotRow(
-                    company_id=r.company_id,
-                    company_name=r.company_name,
-                    industry_tag=r.industry_tag,
-                    country=r.country,
-                    last_contact_date=r.last_contact_date,
-                )
-                for r in self.generator.snapshot(day)
-            )
+        usage = simulated_usage(day, self.companies, self.seed)
+        crm = generated_snapshot(self.generator, day) if day in self.snapshot_days else None
         self.reference.apply(Load(run_date=day, run_id=run_id, usage=usage, crm=crm))
 
     def state(self) -> State:
@@ -154,3 +142,16 @@ def local_night(connection_string: str, folder: Path, companies: int, seed: int)
         finally:
             night.close()
             warehouse.close()
+
+
+def simulated_usage(day: date, companies: int, seed: int) -> tuple[UsageRow, ...]:
+    """The valid usage rows the simulator serves for `day`, as the reference model takes them."""
+    return tuple(UsageRow(r["company_id"], r["active_users"], r["events"])
+                 for r in expected_valid_day(day, companies, seed))
+
+
+def generated_snapshot(generator: CrmGenerator, day: date) -> tuple[CrmSnapshotRow, ...]:
+    """The CRM generator's snapshot of `day`, as the reference model takes it."""
+    return tuple(CrmSnapshotRow(company_id=r.company_id, company_name=r.company_name, industry_tag=r.industry_tag,
+                                country=r.country, last_contact_date=r.last_contact_date)
+                 for r in generator.snapshot(day))

@@ -18,17 +18,8 @@ from company_activity_local.warehouse import open_warehouse
 from company_activity_local.warehouse.crm import CrmRow, crm_blob_path
 from company_activity_local.warehouse.transform import Thresholds, TransformResult, transform
 from tests.support.reference_model import DIM_COLUMNS, FACT_VALUE_COLUMNS, ROLLING, Load, ReferenceWarehouse, RunCounts
+from tests.support.warehouse_fixtures import SQLSERVER_ENV, TABLES
 
-SQLSERVER_ENV = "SQLSERVER_TEST_CONNECTION_STRING"
-TABLES = (
-    "dbo.fact_daily_company_activity_base",
-    "dbo.dim_company",
-    "dbo.crm_contact_history",
-    "stg.product_usage_daily",
-    "stg.crm_company",
-    "etl.load_log",
-    "etl.fact_history_backlog",
-)
 REL_TOL = 1e-9
 MAX_REPORTED = 12
 

@@ -22,9 +22,9 @@ from company_activity_local.demo.check import FactDifference, LateBackfillCheck,
 from company_activity_local.demo.night import REPLAY_FILE, DemoSummary, late_dates
 from company_activity_local.services.crm_generator import CrmGenerator
 from company_activity_local.services.processes import port_answers
-from company_activity_local.services.usage_data import expected_valid_day
 from company_activity_local.warehouse import open_warehouse
-from tests.support.reference_model import CrmSnapshotRow, Load, UsageRow, run_reference
+from tests.support.night import generated_snapshot, simulated_usage
+from tests.support.reference_model import Load, run_reference
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
@@ -44,19 +44,8 @@ def expected_fact() -> dict[tuple[str, date], dict[str, object]]:
     generator = CrmGenerator(COMPANIES, seed=SEED)
     loads = []
     for day in load_order():
-        usage = tuple(UsageRow(r["company_id"], r["active_users"], r["events"])
-                      for r in expected_valid_day(day, COMPANIES, SEED))
-        crm = tuple(
-            CrmSnapshotRow(
-                company_id=r.company_id,
-                company_name=r.company_name,
-                industry_tag=r.industry_tag,
-                country=r.country,
-                last_contact_date=r.last_contact_date,
-            )
-            for r in generator.snapshot(day)
-        )
-        loads.append(Load(run_date=day, run_id=f"run-{day}", usage=usage, crm=crm))
+        loads.append(Load(run_date=day, run_id=f"run-{day}", usage=simulated_usage(day, COMPANIES, SEED),
+                          crm=generated_snapshot(generator, day)))
     reference, _ = run_reference(loads)
     return reference.fact
 
