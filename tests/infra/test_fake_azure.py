@@ -6,10 +6,14 @@ in process and fast, and tests/infra/test_day_one.py runs the runbook against it
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from tests.support.infra.checks import SAMPLE_ENVIRONMENT
-from tests.support.infra.deploy_runs import GROUP, GROUP_ID, ci, laptop
+from tests.support.infra.deploy_runs import GROUP, GROUP_ID, ci, fake_tool_server, fake_tools, laptop
 from tests.support.infra.fake_azure import (
     ARM,
     CLIENT_IP,
@@ -161,3 +165,30 @@ def test_a_person_signed_in_interactively_gets_tokens_at_any_time() -> None:
     cloud.advance(10 * 3600)
     cloud.token(SQL)
     cloud.token(VAULT)
+
+
+def test_each_fake_tool_call_sees_only_what_its_own_process_would(tmp_path: Path) -> None:
+    """The fake tools share one server per run: a call's environment, directory, `<(...)` file and stdin are its
+    own, and nothing one call set is seen by the next (as if each were a process of its own)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    laptop().save(folder / "cloud.json")
+    log = folder / "calls.jsonl"
+    script = (
+        "PIPELINE_START_DATE=2025-01-02 az version --output none\n"
+        "az version --output none\n"
+        "(cd / && az keyvault secret set --vault-name kvabc --name usage-api-key --file <(printf 's3cr3t') "
+        "--output none || true)\n"
+        "printf 'Authorization: Bearer h.eyJhdWQiOiJ4In0.s\\n' | curl --fail-with-body --silent --show-error "
+        "--header @- https://funcabc.azurewebsites.net/api/ingestions?days=1 || echo \"curl exit $?\"\n"
+    )
+    env = {"PATH": f"{fake_tools(folder)}:/usr/bin:/bin", "HOME": str(folder), "FAKE_AZ_LOG": str(log),
+           "FAKE_AZ_STATE": str(folder / "cloud.json")}
+    with fake_tool_server() as socket_path:
+        done = subprocess.run(["bash", "-c", script], cwd=folder, env={**env, "FAKE_AZ_SOCKET": socket_path},
+                              capture_output=True, text=True, check=False, timeout=60)
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [c["tool"] for c in calls] == ["az", "az", "az", "curl"], done.stderr
+    assert calls[0]["env"] == {"PIPELINE_START_DATE": "2025-01-02"} and calls[1]["env"] == {}
+    assert calls[2]["file"] == "s3cr3t"
+    assert "curl exit 22" in done.stdout and "401" in done.stderr  # the header came from stdin, and was refused

@@ -4,11 +4,14 @@ redeployment."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,9 +129,10 @@ def command(call: dict[str, Any]) -> str:
 
 
 def fake_tools(folder: Path, without: tuple[str, ...] = ()) -> Path:
+    """A bin/ of the fake tools: each a client of the run's fake tool server (fake_azure_cli.py --serve)."""
     bin_dir = folder / "bin"
     bin_dir.mkdir(exist_ok=True)
-    fake = Path(__file__).with_name("fake_azure_cli.py")
+    client = Path(__file__).with_name("fake_tool_client.py")
     for tool in TOOLS:
         wrapper = bin_dir / tool
         if tool in without:
@@ -137,10 +141,32 @@ def fake_tools(folder: Path, without: tuple[str, ...] = ()) -> Path:
         if tool == "sleep":  # no process of its own: the next fake call adds the seconds to the fake clock
             wrapper.write_text('#!/bin/sh\necho "$1" >> "$FAKE_AZ_STATE.sleep"\n', encoding="utf-8")
         else:
-            wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" "{fake}" "$@"\n',
+            wrapper.write_text(f'#!/bin/sh\nFAKE_TOOL={tool} exec "{sys.executable}" -I -S "{client}" "$@"\n',
                                encoding="utf-8")
         wrapper.chmod(0o755)
     return bin_dir
+
+
+@contextlib.contextmanager
+def fake_tool_server() -> Iterator[str]:
+    """A fake tool server for one run; yields its socket (in a short temporary folder: a Unix socket's path
+    has at most 107 bytes, a pytest tmp_path can be longer)."""
+    with tempfile.TemporaryDirectory(prefix="fake-az-") as folder:
+        socket_path = str(Path(folder) / "socket")
+        errors = Path(folder) / "server.err"
+        with errors.open("w", encoding="utf-8") as stderr:
+            server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_azure_cli.py")), "--serve",
+                                       socket_path], stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                      text=True)
+        try:
+            assert server.stdout is not None and server.stdout.readline() == "ready\n", errors.read_text()
+            yield socket_path
+            assert server.poll() is None, f"the fake tool server stopped: {errors.read_text()}"
+        finally:
+            server.kill()
+            server.wait()
+            assert server.stdout is not None
+            server.stdout.close()
 
 
 def run_deploy(folder: Path, cloud: FakeAzure | None, *args: str, root: Path = ROOT, without: tuple[str, ...] = (),
@@ -167,15 +193,16 @@ def run_deploy(folder: Path, cloud: FakeAzure | None, *args: str, root: Path = R
         **SECRETS,
         **extra,
     }
-    result = subprocess.run(
-        ["bash", str(root / "infra" / "deploy.sh"), *(args or ("dev",))],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-        check=False,
-    )
+    with fake_tool_server() as socket_path:
+        result = subprocess.run(
+            ["bash", str(root / "infra" / "deploy.sh"), *(args or ("dev",))],
+            capture_output=True,
+            text=True,
+            env={**env, "FAKE_AZ_SOCKET": socket_path},
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
     calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
     return DeployRun(result, calls, FakeAzure.load(state))
 

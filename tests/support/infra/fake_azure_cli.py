@@ -18,16 +18,26 @@ version (default 2.67.0); FAKE_SQLCMD=legacy is the ODBC sqlcmd (no --version, n
 no-driver is a machine without pyodbc or without ODBC Driver 18; FAKE_FACTORY_NAME and FAKE_FACTORY_CLIENT_ID replace
 the factory's name (a deployment output) and its identity's client id (ARM) with a hostile value; FAKE_SQLCMD_FAILS=1
 makes the grant script (sqlcmd -i) fail.
+
+One process serves a whole deployment run (`--serve SOCKET`, started by deploy_runs.py): each tool on PATH is
+fake_tool_client.py, which sends its call (arguments, environment, working directory, process-substitution files,
+stdin for `curl --header @-`) and prints the answer. Each call still loads and saves the cloud from $FAKE_AZ_STATE,
+so a call sees exactly what a process of its own would.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import io
 import json
+import marshal
 import os
 import re
+import socket
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +63,7 @@ from tests.support.infra.fake_azure import (  # noqa: E402
     role_allows,
     state_path,
 )
+from tests.support.infra.fake_tool_client import receive  # noqa: E402
 
 SUBSCRIPTION_NAME = "Pay-As-You-Go"
 OUTPUTS = {
@@ -77,13 +88,15 @@ ENVIRONMENT_SEEN = (
 )
 
 
-def main() -> int:
+def main(files: Mapping[str, str] | None = None) -> int:
+    """One tool call; `files` holds the text of the caller's /dev/fd/N arguments (only the caller can read them)."""
     tool, args = os.environ["FAKE_TOOL"], sys.argv[1:]
     cloud = FakeAzure.load(state_path())
     record: dict[str, object] = {"tool": tool, "argv": args, "clock": cloud.clock}
     record["env"] = {name: os.environ[name] for name in ENVIRONMENT_SEEN if name in os.environ}
     if "--file" in args:  # az keyvault secret set --file <(printf ...): keep what the file held
-        record["file"] = Path(args[args.index("--file") + 1]).read_text(encoding="utf-8")
+        path = args[args.index("--file") + 1]
+        record["file"] = (files or {}).get(path) or Path(path).read_text(encoding="utf-8")
     try:
         code = TOOLS[tool](cloud, args)
     except AzureError as error:
@@ -463,5 +476,40 @@ TOOLS: dict[str, Callable[[FakeAzure, list[str]], int]] = {
     "func": lambda cloud, args: 0,
 }
 
+def serve(socket_path: str) -> None:
+    """Answer the calls of one deployment run, one at a time (deploy.sh makes them one after another)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(socket_path)
+        listener.listen(16)
+        print("ready", flush=True)
+        while True:
+            connection, _ = listener.accept()
+            with connection:
+                call = marshal.loads(receive(connection))  # type: ignore[arg-type]
+                connection.sendall(marshal.dumps(answer(call)))
+
+
+def answer(call: dict[str, Any]) -> dict[str, Any]:
+    """Run `call` as its own process would: its environment, directory, arguments and stdin; what it printed."""
+    os.environ.clear()
+    os.environ.update(call["env"])
+    os.chdir(call["cwd"])
+    sys.argv = [call["tool"], *call["argv"]]
+    sys.stdin = io.StringIO(call.get("stdin", ""))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(call["files"])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        except Exception:  # a process would print the traceback and exit 1
+            traceback.print_exc()
+            code = 1
+    return {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2])
+    else:
+        sys.exit(main())
