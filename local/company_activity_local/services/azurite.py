@@ -39,10 +39,11 @@ def connection_string(blob_port: int, queue_port: int) -> str:
 
 
 def azurite_argv(blob_port: int, queue_port: int, table_port: int, location: Path | None = None) -> list[str]:
-    """Azurite on loopback: in memory, or with its data in `location` (kept across restarts)."""
+    """Azurite on loopback: in memory, or with its data in `location` (kept across restarts). Without telemetry:
+    nothing leaves a developer's machine, and its telemetry client would keep node running after SIGTERM."""
     storage = ["--location", str(location)] if location is not None else ["--inMemoryPersistence"]
     return [
-        azurite_binary(), *storage, "--skipApiVersionCheck",
+        azurite_binary(), *storage, "--skipApiVersionCheck", "--disableTelemetry",
         "--blobHost", LOOPBACK, "--blobPort", str(blob_port),
         "--queueHost", LOOPBACK, "--queuePort", str(queue_port),
         "--tableHost", LOOPBACK, "--tablePort", str(table_port),

@@ -164,7 +164,7 @@ def stop(process: Started, grace_s: float = 5.0) -> bool:
         if not is_running(process):
             return True
         time.sleep(0.05)
-    # Node servers wait for idle keep-alive clients on SIGTERM; the data is on disk, nothing is lost.
+    # Still running after the grace period (Azurite flushes its data before it closes): nothing is lost.
     os.kill(process.pid, signal.SIGKILL)
     return True
 

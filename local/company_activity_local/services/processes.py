@@ -94,7 +94,7 @@ class Process:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                # Node servers wait for idle keep-alive clients on SIGTERM; nothing is lost by killing.
+                # A child that ignores SIGTERM: killing it loses nothing a test or the demo still needs.
                 self._proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
