@@ -174,7 +174,7 @@ class DuckDBWarehouse(ScriptWarehouse):
             raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {error}") from None
         self._connection.execute("CREATE SCHEMA IF NOT EXISTS dbo")
         self._connection.execute("SET schema = 'dbo'")
-        self._scratch = duckdb.connect(":memory:")
+        self._scratch = duckdb.connect(":memory:", config={"threads": 1})
         for connection in (self._connection, self._scratch):
             connection.execute(
                 "CREATE OR REPLACE TEMP MACRO tsql_nonzero(divisor) AS "
