@@ -4,6 +4,7 @@ redeployment."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import re
@@ -147,26 +148,50 @@ def fake_tools(folder: Path, without: tuple[str, ...] = ()) -> Path:
     return bin_dir
 
 
+@dataclass
+class _Server:
+    process: subprocess.Popen[str]
+    folder: tempfile.TemporaryDirectory[str]
+
+    @property
+    def socket_path(self) -> str:
+        return str(Path(self.folder.name) / "socket")
+
+    def errors(self) -> str:
+        return (Path(self.folder.name) / "server.err").read_text(encoding="utf-8")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        self.folder.cleanup()
+
+
+_SERVERS: list[_Server] = []  # this test process's one server, started by the first run
+
+
 @contextlib.contextmanager
 def fake_tool_server() -> Iterator[str]:
-    """A fake tool server for one run; yields its socket (in a short temporary folder: a Unix socket's path
-    has at most 107 bytes, a pytest tmp_path can be longer)."""
-    with tempfile.TemporaryDirectory(prefix="fake-az-") as folder:
-        socket_path = str(Path(folder) / "socket")
-        errors = Path(folder) / "server.err"
-        with errors.open("w", encoding="utf-8") as stderr:
-            server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_azure_cli.py")), "--serve",
-                                       socket_path], stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                      text=True)
-        try:
-            assert server.stdout is not None and server.stdout.readline() == "ready\n", errors.read_text()
-            yield socket_path
-            assert server.poll() is None, f"the fake tool server stopped: {errors.read_text()}"
-        finally:
-            server.kill()
-            server.wait()
-            assert server.stdout is not None
-            server.stdout.close()
+    """The socket of this test process's fake tool server, for one run: started on first use, stopped at exit.
+    Runs can share it because it keeps nothing between calls (each call loads its run's cloud from its file, and
+    gets its own environment, directory and stdin); sharing spares each run importing the fake's dependencies
+    (azure-mgmt-datafactory alone takes 0.4 s). The socket is in a short temporary folder: a Unix socket's path has
+    at most 107 bytes, a pytest tmp_path can be longer."""
+    if not _SERVERS:
+        folder = tempfile.TemporaryDirectory(prefix="fake-az-")
+        socket_path = str(Path(folder.name) / "socket")
+        with (Path(folder.name) / "server.err").open("w", encoding="utf-8") as stderr:
+            process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_azure_cli.py")), "--serve",
+                                        socket_path], stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                       text=True)
+        _SERVERS.append(_Server(process, folder))
+        atexit.register(_SERVERS[0].stop)
+        assert process.stdout is not None and process.stdout.readline() == "ready\n", _SERVERS[0].errors()
+    server = _SERVERS[0]
+    assert server.process.poll() is None, f"the fake tool server stopped: {server.errors()}"
+    yield server.socket_path
+    assert server.process.poll() is None, f"the fake tool server stopped: {server.errors()}"
 
 
 def run_deploy(folder: Path, cloud: FakeAzure | None, *args: str, root: Path = ROOT, without: tuple[str, ...] = (),
