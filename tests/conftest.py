@@ -6,6 +6,8 @@ Markers (registered in pyproject.toml) are also set here from what a test uses, 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import settings as hypothesis_settings
 
@@ -13,6 +15,11 @@ from hypothesis import settings as hypothesis_settings
 # loaded 2-core machine (seen in make test), so the suite runs without it.
 hypothesis_settings.register_profile("suite", deadline=None)
 hypothesis_settings.load_profile("suite")
+
+# xdist's workers already use every core: a DuckDB thread pool per warehouse only adds contention (about 20%
+# of the SQL tests' CPU). Subprocesses inherit it; the doc workflows run without it (DuckDB's default), as a reader
+# would. A developer's own value wins.
+os.environ.setdefault("DUCKDB_THREADS", "1")
 
 pytest_plugins = [
     "tests.support.storage_fixtures",

@@ -25,6 +25,7 @@ from company_activity.settings import (
     secret,
     setting,
     storage_connection_string,
+    whole,
 )
 
 DEFAULT_OUT_DIR = Path("out")
@@ -188,5 +189,16 @@ class ServicesSettings(SettingsGroup):
         "one on `PATH`.")
 
 
+@dataclass(frozen=True, kw_only=True)
+class DuckDBSettings(SettingsGroup):
+    """How the DuckDB warehouse runs (every command and the demo open it through warehouse/connect.py)."""
+
+    threads: int | None = setting(
+        "DUCKDB_THREADS", optional(whole(1, 1024)), "",
+        "Worker threads of the DuckDB warehouse; DuckDB's default (one per core) when unset. The tests set 1: "
+        "their workers already use every core, and on small data a thread pool is overhead. Results are the same.")
+
+
 # The local settings in the order of docs/local.md.
-LOCAL_SETTINGS: tuple[Setting, ...] = (*LocalRunSettings.declared(), *ServicesSettings.declared())
+LOCAL_SETTINGS: tuple[Setting, ...] = (*LocalRunSettings.declared(), *ServicesSettings.declared(),
+                                       *DuckDBSettings.declared())

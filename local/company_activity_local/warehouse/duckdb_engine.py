@@ -164,12 +164,12 @@ class DuckDBCatalog:
 class DuckDBWarehouse(ScriptWarehouse):
     engine: Engine = "duckdb"
 
-    def __init__(self, path: str | Path, *, sql_dir: Path | None = None) -> None:
+    def __init__(self, path: str | Path, *, sql_dir: Path | None = None, threads: int | None = None) -> None:
         self.path = Path(path)
         self.sql_dir = sql_dir or contract.SQL_DIR
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._connection = duckdb.connect(str(self.path))
+            self._connection = duckdb.connect(str(self.path), config={} if threads is None else {"threads": threads})
         except duckdb.Error as error:
             raise WarehouseError(f"cannot open DuckDB warehouse {self.path}: {error}") from None
         self._connection.execute("CREATE SCHEMA IF NOT EXISTS dbo")

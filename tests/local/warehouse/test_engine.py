@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from company_activity.settings import SettingsError
 from company_activity_local.warehouse import Warehouse, WarehouseError, open_warehouse
 from company_activity_local.warehouse.sqlserver import _tsql_type, odbc_message, prepare_connection_string
 from tests.support.warehouse_helpers import PROCEDURE, USAGE_COLUMNS
@@ -213,3 +214,12 @@ def test_the_sql_server_test_database_runs_like_azure_sql_database(engine, wareh
         " CAST(collation_name AS VARCHAR(128)) AS collation FROM sys.databases WHERE name = DB_NAME();"
     )
     assert row == {"rcsi": 1, "si": 1, "collation": "Latin1_General_100_CI_AS_SC_UTF8"}
+
+
+def test_duckdb_threads_sets_the_warehouse_s_threads_and_a_bad_value_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUCKDB_THREADS", "3")
+    with open_warehouse(duckdb_path=tmp_path / "w.duckdb") as warehouse:
+        assert warehouse._connection.execute("SELECT current_setting('threads')").fetchone() == (3,)
+    monkeypatch.setenv("DUCKDB_THREADS", "0")
+    with pytest.raises(SettingsError, match=r"DUCKDB_THREADS must be between 1 and 1024, got '0'"):
+        open_warehouse(duckdb_path=tmp_path / "w.duckdb")
