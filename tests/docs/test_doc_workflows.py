@@ -11,9 +11,9 @@ environment, so it needs exactly what the doc tells the reader to do. Services a
 usage-API simulator, DuckDB); the only difference from a reader's shell is SERVICES_FREE_PORTS=1
 (documented in local.md), so that tests never need ports 10000-10002 and 8080. After each workflow, every
 file that changed must lie in its own folder, and the demo's `out/` (its warehouse included) must be
-byte for byte what the demo left. One test per workflow, so that xdist spreads them over its workers; each
-worker runs the demo once (a module fixture) and its share of the workflows after it. Whatever a script
-leaves running is stopped afterwards. The demo is a small one (3 days, 50 companies) to keep the runtime reasonable.
+byte for byte what the demo left. One test per workflow, all on one xdist worker (one group): the demo runs
+once (a module fixture) and the workflows after it, while the other worker runs the rest of the suite. Whatever
+a script leaves running is stopped afterwards. The demo is a small one (3 days, 50 companies) to keep the runtime reasonable.
 """
 
 from __future__ import annotations
@@ -132,8 +132,7 @@ class AfterDemo:
 
 @pytest.fixture(scope="module")
 def after_demo(tmp_path_factory: pytest.TempPathFactory) -> AfterDemo:
-    """The demo, once per test worker: each workflow then runs in the same folder, after it and after the
-    workflows this worker ran before (xdist spreads the workflows over the workers)."""
+    """The demo, once: each workflow then runs in the same folder, after it and after the workflows before it."""
     base = tmp_path_factory.mktemp("doc-workflows")
     root, home = base / "repo", base / "home"
     root.mkdir()
@@ -150,6 +149,7 @@ def after_demo(tmp_path_factory: pytest.TempPathFactory) -> AfterDemo:
 
 @pytest.mark.docs
 @pytest.mark.slow
+@pytest.mark.xdist_group("doc_workflows")
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(("doc", "name"), CASES, ids=[f"{doc}:{name}" for doc, name in CASES])
 def test_doc_workflow_runs_as_written_after_the_demo(after_demo: AfterDemo, doc: str, name: str) -> None:

@@ -71,9 +71,9 @@ def entra_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     cert, key = self_signed_certificate(folder)
     port = free_port()
     binary = str(Path(azurite_binary()).with_name("azurite-blob"))
-    process = Process("azurite-blob", [binary, "--inMemoryPersistence", "--skipApiVersionCheck", "--blobHost", LOOPBACK,
-                                       "--blobPort", str(port), "--oauth", "basic", "--cert", str(cert), "--key",
-                                       str(key)], ports=[port], cwd=folder)
+    process = Process("azurite-blob", [binary, "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
+                                       "--blobHost", LOOPBACK, "--blobPort", str(port), "--oauth", "basic", "--cert",
+                                       str(cert), "--key", str(key)], ports=[port], cwd=folder)
     process.start(timeout_s=60)
     try:
         yield f"https://{LOOPBACK}:{port}/{ACCOUNT}", cert
