@@ -12,8 +12,9 @@ usage-API simulator, DuckDB); the only difference from a reader's shell is SERVI
 (documented in local.md), so that tests never need ports 10000-10002 and 8080. After each workflow, every
 file that changed must lie in its own folder, and the demo's `out/` (its warehouse included) must be
 byte for byte what the demo left. One test per workflow, all on one xdist worker (one group): the demo runs
-once (a module fixture) and the workflows after it, while the other worker runs the rest of the suite. Whatever
-a script leaves running is stopped afterwards. The demo is a small one (3 days, 50 companies) to keep the runtime reasonable.
+once (a module fixture) and the workflows after it, while the other worker runs the rest of the suite.
+Whatever a script leaves running is stopped afterwards. The demo is a small one (3 days, 50 companies) to keep
+the runtime reasonable.
 """
 
 from __future__ import annotations
