@@ -167,6 +167,7 @@ def test_a_person_signed_in_interactively_gets_tokens_at_any_time() -> None:
     cloud.token(VAULT)
 
 
+@pytest.mark.cli
 def test_each_fake_tool_call_sees_only_what_its_own_process_would(tmp_path: Path) -> None:
     """The fake tools share one server per run: a call's environment, directory, `<(...)` file and stdin are its
     own, and nothing one call set is seen by the next (as if each were a process of its own)."""
