@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_warehouse.py
 	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_test_suite.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .hypothesis out work
