@@ -130,7 +130,7 @@ def command(call: dict[str, Any]) -> str:
 
 
 def fake_tools(folder: Path, without: tuple[str, ...] = ()) -> Path:
-    """A bin/ of the fake tools: each a client of the run's fake tool server (fake_azure_cli.py --serve)."""
+    """A bin/ of the fake tools: each a client of the fake tool server (fake_azure_cli.py --serve)."""
     bin_dir = folder / "bin"
     bin_dir.mkdir(exist_ok=True)
     client = Path(__file__).with_name("fake_tool_client.py")

@@ -19,10 +19,10 @@ no-driver is a machine without pyodbc or without ODBC Driver 18; FAKE_FACTORY_NA
 the factory's name (a deployment output) and its identity's client id (ARM) with a hostile value; FAKE_SQLCMD_FAILS=1
 makes the grant script (sqlcmd -i) fail.
 
-One process serves a whole deployment run (`--serve SOCKET`, started by deploy_runs.py): each tool on PATH is
-fake_tool_client.py, which sends its call (arguments, environment, working directory, process-substitution files,
-stdin for `curl --header @-`) and prints the answer. Each call still loads and saves the cloud from $FAKE_AZ_STATE,
-so a call sees exactly what a process of its own would.
+One process serves every deployment run of a test process (`--serve SOCKET`, started by deploy_runs.py): each tool
+on PATH is fake_tool_client.py, which sends its call (arguments, environment, working directory, process-substitution
+files, stdin for `curl --header @-`) and prints the answer. Each call still loads and saves the cloud from
+$FAKE_AZ_STATE, so a call sees exactly what a process of its own would.
 """
 
 from __future__ import annotations
@@ -477,15 +477,19 @@ TOOLS: dict[str, Callable[[FakeAzure, list[str]], int]] = {
 }
 
 def serve(socket_path: str) -> None:
-    """Answer the calls of one deployment run, one at a time (deploy.sh makes them one after another)."""
+    """Answer calls one at a time: deploy.sh makes them one after another, and a test process runs one
+    deployment at a time."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(socket_path)
         listener.listen(16)
         print("ready", flush=True)
         while True:
             connection, _ = listener.accept()
-            with connection:
-                call = marshal.loads(receive(connection))  # type: ignore[arg-type]
+            with connection, contextlib.suppress(OSError):  # a caller killed mid-call (a timeout) gets no answer
+                try:
+                    call = marshal.loads(receive(connection))
+                except (EOFError, ValueError, TypeError):  # ... nor one that died before its call was complete
+                    continue
                 connection.sendall(marshal.dumps(answer(call)))
 
 
