@@ -186,7 +186,8 @@ class ServicesSettings(SettingsGroup):
     azurite_bin: Path | None = setting(
         "AZURITE_BIN", optional(executable), "",
         "The `azurite` executable to run; default `node_modules/.bin/azurite` (`make install`), else the "
-        "one on `PATH`.")
+        "one on `PATH`. Azurite 3.35 or later: it is started with `--disableTelemetry`, which older versions "
+        "refuse (`The option \"disableTelemetry\" is unknown`).")
 
 
 @dataclass(frozen=True, kw_only=True)
