@@ -96,7 +96,8 @@ def main(files: Mapping[str, str] | None = None) -> int:
     record["env"] = {name: os.environ[name] for name in ENVIRONMENT_SEEN if name in os.environ}
     if "--file" in args:  # az keyvault secret set --file <(printf ...): keep what the file held
         path = args[args.index("--file") + 1]
-        record["file"] = (files or {}).get(path) or Path(path).read_text(encoding="utf-8")
+        passed = files or {}
+        record["file"] = passed[path] if path in passed else Path(path).read_text(encoding="utf-8")
     try:
         code = TOOLS[tool](cloud, args)
     except AzureError as error:
